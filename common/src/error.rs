@@ -1,0 +1,148 @@
+//! One error type for every tool, knowing its exit status, and the rules for ending a run:
+//! a closed stdout pipe ends quietly with 0, any other write failure is reported with 1,
+//! bad usage is 2 (docs/FORMAT.md, "Exit status").
+
+use std::fmt;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// The run did what was asked.
+pub const EXIT_SUCCESS: u8 = 0;
+/// A runtime failure, or a finished run in which some input could not be handled.
+pub const EXIT_FAILURE: u8 = 1;
+/// The command line (or a value in it) is malformed.
+pub const EXIT_USAGE: u8 = 2;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug)]
+pub enum Error {
+    /// A malformed option, operand or value: exit status 2.
+    Usage(String),
+    /// An I/O failure, with what was being attempted on what.
+    Io { context: String, source: io::Error },
+    /// Any other reason the run cannot go on.
+    Failed(String),
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::Usage(message.into())
+    }
+
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed(message.into())
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Io { .. } | Self::Failed(_) => EXIT_FAILURE,
+        }
+    }
+
+    /// Whether this is the reader of our stdout going away (`tool | head -1`), which is not
+    /// a failure: the consumer got what it wanted.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(message) | Self::Failed(message) => f.write_str(message),
+            Self::Io { context, source } => write!(f, "{context}: {}", describe_io_error(source)),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// An I/O error as a person reads it: "No space left on device", without Rust's
+/// " (os error 28)" suffix (coreutils strips it the same way).
+pub fn describe_io_error(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// How a run that got to its end went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Something was skipped or could not be handled, and was reported on stderr.
+    pub had_errors: bool,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        if self.had_errors {
+            EXIT_FAILURE
+        } else {
+            EXIT_SUCCESS
+        }
+    }
+}
+
+/// Writes `tool: message` on stderr. A failure to write there cannot be reported anywhere,
+/// so it is ignored (eprintln! would panic instead).
+pub fn warn(tool: &str, message: impl fmt::Display) {
+    let _ = writeln!(io::stderr().lock(), "{tool}: {message}");
+}
+
+/// Turns a run's outcome into the process exit status, reporting a fatal error on stderr.
+pub fn finish(tool: &str, outcome: Result<Status>) -> ExitCode {
+    match outcome {
+        Ok(status) => ExitCode::from(status.exit_code()),
+        Err(error) if error.is_broken_pipe() => ExitCode::from(EXIT_SUCCESS),
+        Err(error) => {
+            warn(tool, &error);
+            if matches!(error, Error::Usage(_)) {
+                warn(
+                    tool,
+                    format_args!("try '{tool} --help' for more information"),
+                );
+            }
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        assert_eq!(Error::usage("x").exit_code(), 2);
+        assert_eq!(Error::failed("x").exit_code(), 1);
+        let full = Error::io("writing output", io::Error::from_raw_os_error(28));
+        assert_eq!(full.exit_code(), 1);
+        assert_eq!(full.to_string(), "writing output: No space left on device");
+        assert!(!full.is_broken_pipe());
+        let pipe = Error::io("writing output", io::Error::from(io::ErrorKind::BrokenPipe));
+        assert!(pipe.is_broken_pipe());
+    }
+
+    #[test]
+    fn status_reports_skipped_input() {
+        assert_eq!(Status::default().exit_code(), 0);
+        assert_eq!(Status { had_errors: true }.exit_code(), 1);
+    }
+}

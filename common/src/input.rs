@@ -1,0 +1,363 @@
+//! Line readers for stdin and files (`-` means stdin), and the sniffer that tells, line by
+//! line, NDJSON from CSV from text, so that a filter such as svcname can take the output of
+//! any tool (or of ss, netstat, nmap) in any of the three formats without being told which.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use crate::error::{Error, Result};
+
+/// Lines longer than this are not kept in memory whole: a reader gets the first part and
+/// streams the rest (a filter passes such a line through unchanged).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// A named source of lines.
+pub struct LineSource {
+    name: String,
+    reader: BufReader<Box<dyn Read>>,
+    line_number: usize,
+}
+
+/// What one read found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineRead {
+    /// A whole line, without its end-of-line, is in the buffer.
+    Line,
+    /// The line is longer than [`MAX_LINE`]: the buffer holds its first part, and
+    /// [`LineSource::copy_rest_of_line`] passes the rest on.
+    TooLong,
+    /// The input has ended.
+    End,
+}
+
+impl LineSource {
+    /// Opens a file, or stdin for `-`.
+    pub fn open(path: &str) -> Result<Self> {
+        if path == "-" {
+            return Ok(Self::from_reader("stdin", Box::new(io::stdin())));
+        }
+        let file = File::open(path).map_err(|e| Error::io(format!("opening {path}"), e))?;
+        Ok(Self::from_reader(path, Box::new(file)))
+    }
+
+    pub fn from_reader(name: &str, reader: Box<dyn Read>) -> Self {
+        Self {
+            name: name.to_owned(),
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            line_number: 0,
+        }
+    }
+
+    /// The source's name for messages: a path, or `stdin`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The 1-based number of the line read last.
+    pub fn line_number(&self) -> usize {
+        self.line_number
+    }
+
+    /// Whether the next read is served from memory; when it is not, it may block, and a
+    /// writer should flush what it holds first (docs/FORMAT.md, "Buffering").
+    pub fn has_buffered_input(&self) -> bool {
+        !self.reader.buffer().is_empty()
+    }
+
+    /// Reads the next line into `line` (cleared first), without its `\n` or `\r\n`.
+    pub fn read_line(&mut self, line: &mut Vec<u8>) -> Result<LineRead> {
+        line.clear();
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.read_error(e)),
+            };
+            if available.is_empty() {
+                if line.is_empty() {
+                    return Ok(LineRead::End);
+                }
+                self.line_number += 1;
+                return Ok(LineRead::Line);
+            }
+            let room = MAX_LINE - line.len();
+            if let Some(at) = memchr(b'\n', &available[..available.len().min(room + 1)]) {
+                line.extend_from_slice(&available[..at]);
+                self.reader.consume(at + 1);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                self.line_number += 1;
+                return Ok(LineRead::Line);
+            }
+            if room == 0 {
+                self.line_number += 1;
+                return Ok(LineRead::TooLong);
+            }
+            let take = available.len().min(room);
+            line.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+        }
+    }
+
+    /// After [`LineRead::TooLong`]: copies the rest of that line, with its `\n`, to `out`.
+    pub fn copy_rest_of_line(&mut self, out: &mut impl Write) -> Result<()> {
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.read_error(e)),
+            };
+            if available.is_empty() {
+                return out
+                    .write_all(b"\n")
+                    .map_err(|e| Error::io("writing output", e));
+            }
+            let (chunk, done) = match memchr(b'\n', available) {
+                Some(at) => (&available[..=at], true),
+                None => (available, false),
+            };
+            out.write_all(chunk)
+                .map_err(|e| Error::io("writing output", e))?;
+            let used = chunk.len();
+            self.reader.consume(used);
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    fn read_error(&self, error: io::Error) -> Error {
+        Error::io(format!("reading {}", self.name), error)
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// The kind of one input line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// Empty or only whitespace.
+    Blank,
+    /// An NDJSON object (starts with `{`; whether it parses is the reader's concern).
+    Json,
+    /// A CSV header: two or more snake_case names separated by commas.
+    CsvHeader,
+    /// A row under the CSV header seen last, with as many fields.
+    CsvRow,
+    /// Anything else.
+    Text,
+}
+
+/// Classifies lines, remembering the CSV header in force.
+#[derive(Debug, Default)]
+pub struct Sniffer {
+    header: Option<Vec<String>>,
+    fields: Vec<Vec<u8>>,
+}
+
+impl Sniffer {
+    pub fn classify(&mut self, line: &[u8]) -> LineKind {
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() {
+            self.header = None;
+            return LineKind::Blank;
+        }
+        if trimmed[0] == b'{' {
+            return LineKind::Json;
+        }
+        if let Some(header) = &self.header
+            && split_csv(line, &mut self.fields)
+            && self.fields.len() == header.len()
+        {
+            return LineKind::CsvRow;
+        }
+        if is_csv_header(line) && split_csv(line, &mut self.fields) {
+            self.header = Some(
+                self.fields
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect(),
+            );
+            return LineKind::CsvHeader;
+        }
+        self.header = None;
+        LineKind::Text
+    }
+
+    /// The CSV header in force, after a [`LineKind::CsvHeader`] line.
+    pub fn header(&self) -> Option<&[String]> {
+        self.header.as_deref()
+    }
+
+    /// The fields of the line classified last as a CSV header or row, unquoted.
+    pub fn fields(&self) -> &[Vec<u8>] {
+        &self.fields
+    }
+}
+
+fn is_csv_header(line: &[u8]) -> bool {
+    let mut names = 0;
+    for name in line.split(|&b| b == b',') {
+        let valid = name
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+            && name
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+        if !valid {
+            return false;
+        }
+        names += 1;
+    }
+    names >= 2
+}
+
+/// Whether a CSV line ends inside a quoted field, so that the record goes on on the next
+/// line (a quoted field may hold a newline).
+pub fn csv_line_is_open(line: &[u8]) -> bool {
+    line.iter().fold(false, |open, &b| open ^ (b == b'"'))
+}
+
+/// Splits one CSV record (RFC 4180 quoting) into `fields`; false if it is not valid CSV.
+fn split_csv(line: &[u8], fields: &mut Vec<Vec<u8>>) -> bool {
+    fields.clear();
+    let mut field = Vec::new();
+    let mut in_quotes = false;
+    let mut at_field_start = true;
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        if in_quotes {
+            if b == b'"' {
+                if line.get(i + 1) == Some(&b'"') {
+                    field.push(b'"');
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                    if !matches!(line.get(i + 1), None | Some(b',')) {
+                        return false;
+                    }
+                }
+            } else {
+                field.push(b);
+            }
+        } else if b == b',' {
+            fields.push(std::mem::take(&mut field));
+            at_field_start = true;
+            i += 1;
+            continue;
+        } else if b == b'"' && at_field_start {
+            in_quotes = true;
+        } else {
+            field.push(b);
+        }
+        at_field_start = false;
+        i += 1;
+    }
+    if in_quotes {
+        return false;
+    }
+    fields.push(field);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(bytes: &'static [u8]) -> LineSource {
+        LineSource::from_reader("test", Box::new(bytes))
+    }
+
+    #[test]
+    fn lines_without_their_ends() {
+        let mut src = source(b"one\r\ntwo\n\nlast");
+        let mut line = Vec::new();
+        let mut seen = Vec::new();
+        while src.read_line(&mut line).unwrap() == LineRead::Line {
+            seen.push((src.line_number(), String::from_utf8(line.clone()).unwrap()));
+        }
+        assert_eq!(
+            seen,
+            [
+                (1, "one".into()),
+                (2, "two".into()),
+                (3, String::new()),
+                (4, "last".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn an_overlong_line_is_streamed() {
+        let mut input = vec![b'x'; MAX_LINE + 10];
+        input.extend_from_slice(b"\nnext\n");
+        let input: &'static [u8] = Box::leak(input.into_boxed_slice());
+        let mut src = source(input);
+        let mut line = Vec::new();
+        assert_eq!(src.read_line(&mut line).unwrap(), LineRead::TooLong);
+        assert_eq!(line.len(), MAX_LINE);
+        let mut rest = Vec::new();
+        src.copy_rest_of_line(&mut rest).unwrap();
+        assert_eq!(rest, b"xxxxxxxxxx\n");
+        assert_eq!(src.read_line(&mut line).unwrap(), LineRead::Line);
+        assert_eq!((line.as_slice(), src.line_number()), (&b"next"[..], 2));
+        assert_eq!(src.read_line(&mut line).unwrap(), LineRead::End);
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_whole() {
+        let mut input = vec![b'y'; MAX_LINE];
+        input.push(b'\n');
+        let input: &'static [u8] = Box::leak(input.into_boxed_slice());
+        let mut line = Vec::new();
+        assert_eq!(source(input).read_line(&mut line).unwrap(), LineRead::Line);
+        assert_eq!(line.len(), MAX_LINE);
+    }
+
+    #[test]
+    fn sniffing() {
+        let mut sniffer = Sniffer::default();
+        let kinds: Vec<LineKind> = [
+            &b"  "[..],
+            b"{\"port\":22}",
+            b"22/tcp open ssh",
+            b"host,port,proto,state",
+            b"localhost,22,tcp,open",
+            b"\"a,b\",80,tcp,\"x\"\"y\"",
+            b"not,csv",
+            b"22",
+            b"Netid State Recv-Q",
+        ]
+        .iter()
+        .map(|line| sniffer.classify(line))
+        .collect();
+        use LineKind::*;
+        assert_eq!(
+            kinds,
+            [
+                Blank, Json, Text, CsvHeader, CsvRow, CsvRow, CsvHeader, Text, Text
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_fields_are_unquoted() {
+        let mut sniffer = Sniffer::default();
+        sniffer.classify(b"a,b,c");
+        assert_eq!(
+            sniffer.classify(b"\"x,1\",\"say \"\"hi\"\"\","),
+            LineKind::CsvRow
+        );
+        assert_eq!(
+            sniffer.fields(),
+            [b"x,1".to_vec(), b"say \"hi\"".to_vec(), Vec::new()]
+        );
+        assert_eq!(sniffer.header().unwrap(), ["a", "b", "c"]);
+        assert!(csv_line_is_open(b"1,\"two"));
+        assert!(!csv_line_is_open(b"1,\"two\""));
+    }
+}

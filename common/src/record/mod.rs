@@ -1,0 +1,27 @@
+//! The records the tools print: one flat struct per kind of fact, with the same field names
+//! in NDJSON keys, CSV headers and text headers. docs/FORMAT.md documents every field; new
+//! fields go at the end, and a field never changes meaning. One file per kind of record.
+
+mod port;
+mod service;
+
+pub use port::{PortRecord, PortState, Reason};
+pub use service::{PortRange, ServiceRecord};
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::output::{FlushPolicy, Format, Record, RecordWriter, TextOptions};
+
+    pub(crate) fn text_of<R: Record>(record: &R) -> String {
+        let mut out = Vec::new();
+        let mut writer = RecordWriter::new(
+            &mut out,
+            Format::Text,
+            FlushPolicy::Block,
+            TextOptions::default(),
+        );
+        writer.write(record).unwrap();
+        writer.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+}

@@ -1,0 +1,75 @@
+//! IANA's registry, compiled into the binary by build.rs from common/data/iana-services.tsv:
+//! rows sorted by (port, protocol) and an index sorted by name, both searched in place.
+
+use crate::ports::Proto;
+
+/// One registry entry. `proto` indexes [`Proto::ALL`].
+#[derive(Debug)]
+pub(crate) struct IanaRow {
+    pub port: u16,
+    pub proto: u8,
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/iana.rs"));
+
+impl IanaRow {
+    pub fn proto(&self) -> Proto {
+        Proto::ALL[usize::from(self.proto)]
+    }
+}
+
+pub(crate) fn by_port(port: u16, proto: Proto) -> Option<&'static IanaRow> {
+    let key = (port, u8::try_from(proto.index()).expect("four protocols"));
+    IANA.binary_search_by_key(&key, |row| (row.port, row.proto))
+        .ok()
+        .map(|i| &IANA[i])
+}
+
+/// Every row whose name equals `name`, ignoring ASCII case, in (port, protocol) order.
+pub(crate) fn by_name(name: &str) -> impl Iterator<Item = &'static IanaRow> {
+    let lower = name.to_ascii_lowercase();
+    let start = IANA_BY_NAME.partition_point(|&i| {
+        IANA[usize::from(i)].name.to_ascii_lowercase().as_str() < lower.as_str()
+    });
+    IANA_BY_NAME[start..]
+        .iter()
+        .map(|&i| &IANA[usize::from(i)])
+        .take_while(move |row| row.name.eq_ignore_ascii_case(&lower))
+}
+
+/// Every row, in (port, protocol) order.
+pub(crate) fn rows() -> &'static [IanaRow] {
+    &IANA
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whole_registry_is_there() {
+        assert!(IANA.len() > 11_000, "{}", IANA.len());
+        assert!(
+            IANA.windows(2)
+                .all(|w| (w[0].port, w[0].proto) < (w[1].port, w[1].proto))
+        );
+    }
+
+    #[test]
+    fn lookups_both_ways() {
+        assert_eq!(by_port(22, Proto::Tcp).unwrap().name, "ssh");
+        assert_eq!(by_port(53, Proto::Udp).unwrap().name, "domain");
+        assert_eq!(by_port(6379, Proto::Tcp).unwrap().name, "redis");
+        assert!(
+            by_port(4, Proto::Tcp).is_none(),
+            "unassigned ports have no row"
+        );
+        let ssh: Vec<(u16, Proto)> = by_name("SSH").map(|r| (r.port, r.proto())).collect();
+        assert_eq!(ssh, [(22, Proto::Tcp), (22, Proto::Udp), (22, Proto::Sctp)]);
+        assert_eq!(by_name("no-such-service").count(), 0);
+        let http: Vec<u16> = by_name("http").map(|r| r.port).collect();
+        assert!(http.contains(&80));
+    }
+}

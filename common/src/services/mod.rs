@@ -1,0 +1,416 @@
+//! What a port number means: IANA's registry built into the binary, the system's
+//! `/etc/services`, nmap's `nmap-services` frequency table where nmap is installed, and any
+//! files a user names. svcname is the command-line face of this module; portscan takes its
+//! `--top-ports` from it. The order of precedence is in docs/FORMAT.md, "Service data".
+
+mod file;
+mod iana;
+pub mod risk;
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+use std::{fs, io};
+
+use crate::error::{Error, Result};
+use crate::ports::Proto;
+use crate::record::{PortRange, ServiceRecord};
+use file::{Flavor, Table};
+
+/// Where the system keeps its port table.
+pub const ETC_SERVICES: &str = "/etc/services";
+/// Where Debian's nmap package keeps its frequency table (`$NMAPDIR` overrides it).
+pub const NMAP_SERVICES: &str = "/usr/share/nmap/nmap-services";
+
+/// Which data answered a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    User,
+    EtcServices,
+    Iana,
+    Nmap,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::EtcServices => "etc-services",
+            Self::Iana => "iana",
+            Self::Nmap => "nmap",
+        }
+    }
+}
+
+/// The answer to "what is this port?".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Service<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub source: Source,
+}
+
+/// Which tables to load.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Files in `/etc/services` format that take precedence over everything, first first.
+    pub user_files: Vec<PathBuf>,
+    /// Leave out `/etc/services` and nmap's table (for output that is the same on every
+    /// machine, whatever is installed).
+    pub builtin_only: bool,
+}
+
+/// The layered service tables. nmap's table (27,000 lines) is read only when a lookup needs
+/// it, so a single lookup never pays for it.
+#[derive(Debug)]
+pub struct ServiceDb {
+    user: Vec<Table>,
+    system: Option<Table>,
+    nmap_path: Option<PathBuf>,
+    nmap: OnceCell<Option<Table>>,
+    warnings: std::cell::RefCell<Vec<String>>,
+}
+
+impl ServiceDb {
+    /// Loads the tables. An unreadable user file is an error; problems inside files (and an
+    /// unreadable system file) are warnings, to be had from [`ServiceDb::take_warnings`].
+    pub fn load(options: &Options) -> Result<Self> {
+        let mut warnings = Vec::new();
+        let mut user = Vec::new();
+        for path in &options.user_files {
+            let text =
+                read_text(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            user.push(parse_reporting(
+                &text,
+                Flavor::EtcServices,
+                path,
+                &mut warnings,
+            ));
+        }
+        let system = if options.builtin_only {
+            None
+        } else {
+            match read_text(Path::new(ETC_SERVICES)) {
+                Ok(text) => Some(parse_reporting(
+                    &text,
+                    Flavor::EtcServices,
+                    Path::new(ETC_SERVICES),
+                    &mut warnings,
+                )),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    warnings.push(format!(
+                        "reading {ETC_SERVICES}: {}",
+                        crate::error::describe_io_error(&e)
+                    ));
+                    None
+                }
+            }
+        };
+        let nmap_path = if options.builtin_only {
+            None
+        } else {
+            Some(std::env::var_os("NMAPDIR").map_or_else(
+                || PathBuf::from(NMAP_SERVICES),
+                |dir| PathBuf::from(dir).join("nmap-services"),
+            ))
+        };
+        Ok(Self {
+            user,
+            system,
+            nmap_path,
+            nmap: OnceCell::new(),
+            warnings: std::cell::RefCell::new(warnings),
+        })
+    }
+
+    /// Problems met while reading the tables so far, each once.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut self.warnings.borrow_mut())
+    }
+
+    /// The service on `port`/`proto`, from the first table that names it.
+    pub fn by_port(&self, port: u16, proto: Proto) -> Option<Service<'_>> {
+        for table in &self.user {
+            if let Some(entry) = table.by_port(port, proto) {
+                return Some(Self::service_from(entry, Source::User, port, proto));
+            }
+        }
+        if let Some(entry) = self.system.as_ref().and_then(|t| t.by_port(port, proto)) {
+            return Some(Self::service_from(entry, Source::EtcServices, port, proto));
+        }
+        if let Some(row) = iana::by_port(port, proto) {
+            return Some(Service {
+                name: row.name,
+                description: Some(row.description).filter(|d| !d.is_empty()),
+                source: Source::Iana,
+            });
+        }
+        // nmap names many ports "unknown"; that is no answer.
+        self.nmap()
+            .and_then(|t| t.by_port(port, proto))
+            .filter(|entry| entry.name != "unknown")
+            .map(|entry| Self::service_from(entry, Source::Nmap, port, proto))
+    }
+
+    /// A table's own comment is its description; without one, IANA's words for the port.
+    fn service_from(
+        entry: &file::Entry,
+        source: Source,
+        port: u16,
+        proto: Proto,
+    ) -> Service<'_> {
+        let description = entry.description.as_deref().or_else(|| {
+            iana::by_port(port, proto)
+                .filter(|row| row.name.eq_ignore_ascii_case(&entry.name))
+                .map(|row| row.description)
+        });
+        Service {
+            name: &entry.name,
+            description,
+            source,
+        }
+    }
+
+    /// Every (port, protocol) a service name or alias stands for, ignoring case, each pair
+    /// once, in port then protocol order. The pair's own answer may name another service
+    /// where a table of higher precedence puts one there.
+    pub fn by_name(&self, name: &str) -> Vec<(u16, Proto)> {
+        let mut pairs: Vec<(u16, Proto)> = Vec::new();
+        for table in &self.user {
+            pairs.extend_from_slice(table.by_name(name));
+        }
+        if let Some(system) = &self.system {
+            pairs.extend_from_slice(system.by_name(name));
+        }
+        pairs.extend(iana::by_name(name).map(|row| (row.port, row.proto())));
+        if pairs.is_empty()
+            && let Some(nmap) = self.nmap()
+        {
+            pairs.extend_from_slice(nmap.by_name(name));
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+
+    /// nmap's open-frequency for a port, where nmap's table is installed.
+    pub fn frequency(&self, port: u16, proto: Proto) -> Option<f64> {
+        self.nmap()?.by_port(port, proto)?.frequency
+    }
+
+    /// The `count` ports of `proto` most likely to be open. With nmap's table these are
+    /// nmap's `--top-ports`; without it, the ports `/etc/services` names, then the rest of
+    /// IANA's, each group in port order (documented in docs/FORMAT.md).
+    pub fn top_ports(&self, count: usize, proto: Proto) -> Vec<u16> {
+        if let Some(nmap) = self.nmap() {
+            let mut ranked: Vec<(f64, u16)> = nmap
+                .entries()
+                .filter(|((_, p), _)| *p == proto)
+                .map(|((port, _), entry)| (entry.frequency.unwrap_or(0.0), port))
+                .collect();
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            return ranked
+                .into_iter()
+                .take(count)
+                .map(|(_, port)| port)
+                .collect();
+        }
+        let mut seen = crate::ports::PortSet::new();
+        let mut ports = Vec::new();
+        let mut system: Vec<u16> = self
+            .system
+            .iter()
+            .flat_map(Table::entries)
+            .filter(|((_, p), _)| *p == proto)
+            .map(|((port, _), _)| port)
+            .collect();
+        system.sort_unstable();
+        let iana = iana::rows()
+            .iter()
+            .filter(|row| row.proto() == proto)
+            .map(|row| row.port);
+        for port in system.into_iter().chain(iana) {
+            if ports.len() == count {
+                break;
+            }
+            if port != 0 && !seen.contains(port) {
+                seen.insert(port);
+                ports.push(port);
+            }
+        }
+        ports
+    }
+
+    /// Whether nmap's frequency table is installed and readable.
+    pub fn has_frequencies(&self) -> bool {
+        self.nmap().is_some()
+    }
+
+    /// The full record for a port, `unknown` where no table names it.
+    pub fn record(&self, port: u16, proto: Proto, extras: Extras) -> ServiceRecord {
+        let service = self.by_port(port, proto);
+        ServiceRecord {
+            port,
+            proto,
+            service: service.map_or_else(|| "unknown".to_owned(), |s| s.name.to_owned()),
+            range: PortRange::of(port),
+            description: service.and_then(|s| s.description).map(str::to_owned),
+            source: service.map(|s| s.source.as_str().to_owned()),
+            frequency: if extras.frequency {
+                self.frequency(port, proto)
+            } else {
+                None
+            },
+            risk: if extras.risk {
+                risk::note(port, proto).map(str::to_owned)
+            } else {
+                None
+            },
+        }
+    }
+
+    fn nmap(&self) -> Option<&Table> {
+        self.nmap
+            .get_or_init(|| {
+                let path = self.nmap_path.as_ref()?;
+                match read_text(path) {
+                    Ok(text) => Some(parse_reporting(
+                        &text,
+                        Flavor::NmapServices,
+                        path,
+                        &mut self.warnings.borrow_mut(),
+                    )),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        self.warnings.borrow_mut().push(format!(
+                            "reading {}: {}",
+                            path.display(),
+                            crate::error::describe_io_error(&e)
+                        ));
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// What a record carries beyond name and description.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras {
+    pub frequency: bool,
+    pub risk: bool,
+}
+
+/// Reads a table file; bytes that are not UTF-8 are replaced (and so cannot match a name).
+fn read_text(path: &Path) -> io::Result<String> {
+    let bytes = fs::read(path)?;
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+fn parse_reporting(text: &str, flavor: Flavor, path: &Path, warnings: &mut Vec<String>) -> Table {
+    let (table, problems) = Table::parse(text, flavor);
+    for problem in problems {
+        warnings.push(format!(
+            "{}:{}: {}",
+            path.display(),
+            problem.line,
+            problem.why
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin() -> ServiceDb {
+        ServiceDb::load(&Options {
+            user_files: Vec::new(),
+            builtin_only: true,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn builtin_answers() {
+        let db = builtin();
+        assert_eq!(db.by_port(22, Proto::Tcp).unwrap().name, "ssh");
+        assert_eq!(db.by_port(22, Proto::Tcp).unwrap().source, Source::Iana);
+        assert!(db.by_port(4, Proto::Tcp).is_none());
+        assert_eq!(
+            db.by_name("ssh"),
+            [(22, Proto::Tcp), (22, Proto::Udp), (22, Proto::Sctp)]
+        );
+        let record = db.record(4, Proto::Tcp, Extras::default());
+        assert_eq!(record.service, "unknown");
+        assert_eq!(record.source, None);
+        let record = db.record(
+            23,
+            Proto::Tcp,
+            Extras {
+                frequency: false,
+                risk: true,
+            },
+        );
+        assert!(record.risk.unwrap().contains("Telnet"));
+    }
+
+    #[test]
+    fn a_users_file_comes_first() {
+        let dir = std::env::temp_dir().join(format!("common-services-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("services");
+        fs::write(
+            &path,
+            "gateway 22/tcp # our bastion\nlabapp 4/tcp app\nbroken\n",
+        )
+        .unwrap();
+        let db = ServiceDb::load(&Options {
+            user_files: vec![path.clone()],
+            builtin_only: true,
+        })
+        .unwrap();
+        let ssh = db.by_port(22, Proto::Tcp).unwrap();
+        assert_eq!((ssh.name, ssh.source), ("gateway", Source::User));
+        assert_eq!(ssh.description, Some("our bastion"));
+        assert_eq!(db.by_name("app"), [(4, Proto::Tcp)]);
+        assert_eq!(db.by_port(22, Proto::Udp).unwrap().name, "ssh");
+        let warnings = db.take_warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].ends_with(":3: 'broken' has no port/protocol"),
+            "{warnings:?}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_user_file_is_an_error() {
+        let error = ServiceDb::load(&Options {
+            user_files: vec!["/nonexistent/services".into()],
+            builtin_only: true,
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "reading /nonexistent/services: No such file or directory"
+        );
+    }
+
+    #[test]
+    fn top_ports_without_nmap_fall_back_to_the_registry() {
+        let db = builtin();
+        let top = db.top_ports(1000, Proto::Tcp);
+        assert_eq!(top.len(), 1000);
+        assert_eq!(top[0], 1);
+        let mut unique = top.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 1000);
+    }
+}

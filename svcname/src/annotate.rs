@@ -1,0 +1,644 @@
+//! The filter: reads lines in any of the three formats and adds what each port means,
+//! passing every line on, annotated or not, in its order. Which line is which, and what is
+//! added where, is described in docs/FORMAT.md, "svcname as a filter".
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use common::Status;
+use common::error::{Error, Result, warn};
+use common::input::{LineKind, LineRead, LineSource, MAX_LINE, Sniffer, csv_line_is_open};
+use common::output::RecordWriter;
+use common::ports::{Proto, parse_port};
+use common::record::ServiceRecord;
+use common::services::{Extras, ServiceDb};
+use common::text;
+
+use crate::json::{self, PortValue};
+use crate::lookup::{self, Query};
+use crate::{Config, TOOL};
+
+/// What gets added for a port, beyond the service name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Additions {
+    pub range: bool,
+    pub description: bool,
+    pub frequency: bool,
+    pub risk: bool,
+}
+
+/// Annotates lines, remembering each port's answer.
+pub struct Annotator<'a, W: Write> {
+    db: &'a ServiceDb,
+    config: &'a Config,
+    out: RecordWriter<W>,
+    /// Answers by protocol and port, filled as ports are met.
+    cache: Vec<Option<Box<ServiceRecord>>>,
+    port_fields: Vec<String>,
+    /// For each port field, the names of the fields added for it, in order.
+    added_names: Vec<Vec<String>>,
+    /// Every added name, to notice an object that went through svcname before.
+    all_added: Vec<String>,
+    sniffer: Sniffer,
+    /// For the CSV header in force: (port column, names added) pairs and the proto column.
+    csv_plan: Option<CsvPlan>,
+    status: Status,
+    scratch: Vec<u8>,
+}
+
+struct CsvPlan {
+    ports: Vec<usize>,
+    proto: Option<usize>,
+}
+
+impl<'a, W: Write> Annotator<'a, W> {
+    pub fn new(db: &'a ServiceDb, config: &'a Config, out: RecordWriter<W>) -> Self {
+        let port_fields = if config.fields.is_empty() {
+            vec!["port".into(), "local_port".into(), "remote_port".into()]
+        } else {
+            config.fields.clone()
+        };
+        let added_names: Vec<Vec<String>> = port_fields
+            .iter()
+            .map(|field| added_names(field, config.additions))
+            .collect();
+        let all_added = added_names.iter().flatten().cloned().collect();
+        Self {
+            db,
+            config,
+            out,
+            cache: vec![None; Proto::ALL.len() << 16],
+            port_fields,
+            added_names,
+            all_added,
+            sniffer: Sniffer::default(),
+            csv_plan: None,
+            status: Status::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Annotates every line of `source`.
+    pub fn run(&mut self, source: &mut LineSource) -> Result<()> {
+        let mut line = Vec::new();
+        loop {
+            if !source.has_buffered_input() {
+                // The next read may wait: let the consumer have what is ready (tail -f).
+                self.out.flush()?;
+            }
+            match source.read_line(&mut line)? {
+                LineRead::End => return Ok(()),
+                LineRead::TooLong => {
+                    self.problem(
+                        source,
+                        format_args!("longer than {MAX_LINE} bytes, passed through"),
+                    );
+                    let raw = self.out.raw();
+                    raw.write_all(&line).map_err(write_error)?;
+                    source.copy_rest_of_line(raw)?;
+                }
+                LineRead::Line => {
+                    if self.csv_plan.is_some() && csv_line_is_open(&line) {
+                        join_open_csv_record(source, &mut line)?;
+                    }
+                    self.line(source, &line)?;
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<Status> {
+        self.out.finish()?;
+        Ok(self.status)
+    }
+
+    fn line(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+        match self.sniffer.classify(line) {
+            LineKind::Blank => {
+                self.csv_plan = None;
+                self.pass(line)
+            }
+            LineKind::Json => self.json_line(source, line),
+            LineKind::CsvHeader => self.csv_header(line),
+            LineKind::CsvRow => self.csv_row(source, line),
+            LineKind::Text => {
+                self.csv_plan = None;
+                self.text_line(source, line)
+            }
+        }
+    }
+
+    fn json_line(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+        let scanned = match json::scan(line, &self.port_fields, &self.all_added) {
+            Ok(scanned) => scanned,
+            Err(e) => {
+                self.problem(source, format_args!("not a valid JSON object: {e}"));
+                return self.pass(line);
+            }
+        };
+        if scanned.ports.iter().all(Option::is_none) {
+            return self.pass(line);
+        }
+        let proto = match &scanned.proto {
+            Some(name) => proto_of(name),
+            None => Some(self.config.default_proto),
+        };
+        let mut answers = Vec::with_capacity(scanned.ports.len());
+        for (index, value) in scanned.ports.iter().enumerate() {
+            let Some(value) = value else { continue };
+            match port_of(value, proto) {
+                Ok(answer) => answers.push((index, answer)),
+                Err(why) => {
+                    let field = &self.port_fields[index];
+                    let message = format!("field {field}: {why}");
+                    self.problem(source, message);
+                    return self.pass(line);
+                }
+            }
+        }
+        if scanned.has_output_field {
+            return self.json_rebuild(source, line, &answers);
+        }
+        let brace = json::closing_brace(line);
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.extend_from_slice(&line[..brace]);
+        for &(index, answer) in &answers {
+            let record = answer.map(|(port, proto)| self.record(port, proto).clone());
+            let values = json_values(record.as_ref(), self.config.additions);
+            for (name, value) in self.added_names[index].iter().zip(values) {
+                out.push(b',');
+                serde_json::to_writer(&mut out, name).map_err(json_error)?;
+                out.push(b':');
+                serde_json::to_writer(&mut out, &value).map_err(json_error)?;
+            }
+        }
+        out.extend_from_slice(&line[brace..]);
+        out.push(b'\n');
+        let result = self.out.raw().write_all(&out).map_err(write_error);
+        self.scratch = out;
+        result
+    }
+
+    /// The slow path, for an object that already has fields svcname adds: rebuild it, with
+    /// those fields replaced where they stand.
+    fn json_rebuild(
+        &mut self,
+        source: &LineSource,
+        line: &[u8],
+        answers: &[(usize, Option<(u16, Proto)>)],
+    ) -> Result<()> {
+        let mut object: serde_json::Map<String, serde_json::Value> =
+            match serde_json::from_slice(line) {
+                Ok(object) => object,
+                Err(e) => {
+                    self.problem(source, format_args!("not a valid JSON object: {e}"));
+                    return self.pass(line);
+                }
+            };
+        for &(index, answer) in answers {
+            let record = answer.map(|(port, proto)| self.record(port, proto).clone());
+            let values = json_values(record.as_ref(), self.config.additions);
+            for (name, value) in self.added_names[index].iter().zip(values) {
+                object.insert(name.clone(), value);
+            }
+        }
+        let raw = self.out.raw();
+        serde_json::to_writer(&mut *raw, &object).map_err(json_error)?;
+        raw.write_all(b"\n").map_err(write_error)
+    }
+
+    fn csv_header(&mut self, line: &[u8]) -> Result<()> {
+        let header = self.sniffer.header().unwrap_or_default();
+        let ports: Vec<usize> = self
+            .port_fields
+            .iter()
+            .filter_map(|field| header.iter().position(|h| h == field))
+            .collect();
+        if ports.is_empty() {
+            self.csv_plan = None;
+            return self.pass(line);
+        }
+        let proto = header.iter().position(|h| h == "proto");
+        let mut out = line.to_vec();
+        for &column in &ports {
+            let index = self.field_index(&header[column].clone());
+            for name in &self.added_names[index] {
+                out.push(b',');
+                out.extend_from_slice(name.as_bytes());
+            }
+        }
+        out.push(b'\n');
+        self.csv_plan = Some(CsvPlan { ports, proto });
+        self.out.raw().write_all(&out).map_err(write_error)
+    }
+
+    fn csv_row(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+        let Some(plan) = &self.csv_plan else {
+            return self.pass(line);
+        };
+        let fields = self.sniffer.fields().to_vec();
+        let header: Vec<String> = self.sniffer.header().unwrap_or_default().to_vec();
+        let proto = match plan.proto.map(|column| &fields[column]) {
+            Some(name) => proto_of(&String::from_utf8_lossy(name)),
+            None => Some(self.config.default_proto),
+        };
+        let columns = plan.ports.clone();
+        let mut out = line.to_vec();
+        for column in columns {
+            let index = self.field_index(&header[column]);
+            let value = &fields[column];
+            let answer = if value.is_empty() {
+                Ok(None)
+            } else {
+                port_of(
+                    &PortValue::Text(String::from_utf8_lossy(value).into_owned()),
+                    proto,
+                )
+            };
+            let record = match answer {
+                Ok(answer) => answer.map(|(port, proto)| self.record(port, proto).clone()),
+                Err(why) => {
+                    self.problem(source, format_args!("field {}: {why}", header[column]));
+                    None
+                }
+            };
+            for value in json_values(record.as_ref(), self.config.additions)
+                .take(self.added_names[index].len())
+            {
+                out.push(b',');
+                push_csv_field(&mut out, &value);
+            }
+        }
+        out.push(b'\n');
+        self.out.raw().write_all(&out).map_err(write_error)
+    }
+
+    fn text_line(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+        let trimmed = line.trim_ascii();
+        if !trimmed.iter().any(u8::is_ascii_whitespace)
+            && let Ok(token) = std::str::from_utf8(trimmed)
+        {
+            return self.bare_query(source, line, token);
+        }
+        match find_port_in_text(line, self.config.default_proto) {
+            Ok(Some((port, proto))) => {
+                let record = self.record(port, proto).clone();
+                let mut out = std::mem::take(&mut self.scratch);
+                out.clear();
+                out.extend_from_slice(line.trim_ascii_end());
+                append_text_annotation(&mut out, &record, self.config.additions);
+                out.push(b'\n');
+                let result = self.out.raw().write_all(&out).map_err(write_error);
+                self.scratch = out;
+                result
+            }
+            Ok(None) => self.pass(line),
+            Err(why) => {
+                self.problem(source, why);
+                self.pass(line)
+            }
+        }
+    }
+
+    /// A line that is one token: a port, PORT/PROTO, or a service name, answered with
+    /// records; an unknown name is a line like any other, passed on.
+    fn bare_query(&mut self, source: &LineSource, line: &[u8], token: &str) -> Result<()> {
+        match lookup::parse_query(token, self.config.proto) {
+            Ok(Query::Name { name, proto }) => {
+                let pairs = lookup::name_pairs(self.db, &name, proto);
+                if pairs.is_empty() {
+                    return self.pass(line);
+                }
+                for (port, proto) in pairs {
+                    let record = self.record(port, proto).clone();
+                    self.out.write(&record)?;
+                }
+                Ok(())
+            }
+            Ok(query) => {
+                for (port, proto) in query.ports(self.config.default_proto) {
+                    let record = self.record(port, proto).clone();
+                    self.out.write(&record)?;
+                }
+                Ok(())
+            }
+            Err(why) => {
+                self.problem(source, why);
+                self.pass(line)
+            }
+        }
+    }
+
+    fn record(&mut self, port: u16, proto: Proto) -> &ServiceRecord {
+        let slot = (proto.index() << 16) | usize::from(port);
+        let extras = Extras {
+            frequency: self.config.additions.frequency,
+            risk: self.config.additions.risk,
+        };
+        let db = self.db;
+        self.cache[slot].get_or_insert_with(|| Box::new(db.record(port, proto, extras)))
+    }
+
+    fn field_index(&self, field: &str) -> usize {
+        self.port_fields
+            .iter()
+            .position(|f| f == field)
+            .expect("only port fields are annotated")
+    }
+
+    fn pass(&mut self, line: &[u8]) -> Result<()> {
+        let raw = self.out.raw();
+        raw.write_all(line).map_err(write_error)?;
+        raw.write_all(b"\n").map_err(write_error)
+    }
+
+    fn problem(&mut self, source: &LineSource, why: impl std::fmt::Display) {
+        warn(
+            TOOL,
+            format_args!("{}:{}: {why}", source.name(), source.line_number()),
+        );
+        self.status.had_errors = true;
+    }
+}
+
+/// The names added for one port field: `port` gives `service`, `local_port` gives
+/// `local_service`, any other field `F` gives `F_service`; likewise for the additions.
+fn added_names(field: &str, additions: Additions) -> Vec<String> {
+    let prefix = if field == "port" {
+        String::new()
+    } else if let Some(stem) = field.strip_suffix("port") {
+        stem.to_owned()
+    } else {
+        format!("{field}_")
+    };
+    let mut names = vec![format!("{prefix}service")];
+    for (wanted, name) in [
+        (additions.range, "range"),
+        (additions.description, "description"),
+        (additions.frequency, "frequency"),
+        (additions.risk, "risk"),
+    ] {
+        if wanted {
+            names.push(format!("{prefix}{name}"));
+        }
+    }
+    names
+}
+
+/// The added values for one port, in the order of [`added_names`]; all null without a port.
+fn json_values(
+    record: Option<&ServiceRecord>,
+    additions: Additions,
+) -> impl Iterator<Item = serde_json::Value> {
+    use serde_json::Value;
+    let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_owned()));
+    let mut values = vec![text(record.map(|r| r.service.as_str()))];
+    if additions.range {
+        values.push(text(record.map(|r| r.range.as_str())));
+    }
+    if additions.description {
+        values.push(text(record.and_then(|r| r.description.as_deref())));
+    }
+    if additions.frequency {
+        values.push(
+            record
+                .and_then(|r| r.frequency)
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number),
+        );
+    }
+    if additions.risk {
+        values.push(text(record.and_then(|r| r.risk.as_deref())));
+    }
+    values.into_iter()
+}
+
+/// Appends the annotation of a text line: the service name, then the range and frequency
+/// as tokens, then the description and risk as free text.
+fn append_text_annotation(out: &mut Vec<u8>, record: &ServiceRecord, additions: Additions) {
+    let mut tail = String::new();
+    tail.push(' ');
+    text::escape_token(record.service.as_bytes(), &mut tail);
+    if additions.range {
+        tail.push(' ');
+        tail.push_str(record.range.as_str());
+    }
+    if additions.frequency {
+        tail.push(' ');
+        match record.frequency {
+            Some(f) => tail.push_str(&f.to_string()),
+            None => tail.push_str(text::ABSENT),
+        }
+    }
+    let mut free = Vec::new();
+    if additions.description
+        && let Some(description) = &record.description
+    {
+        free.push(description.clone());
+    }
+    if additions.risk
+        && let Some(risk) = &record.risk
+    {
+        free.push(format!("[risk: {risk}]"));
+    }
+    if !free.is_empty() {
+        tail.push(' ');
+        text::escape_free_text(free.join(" ").as_bytes(), &mut tail);
+    }
+    out.extend_from_slice(tail.as_bytes());
+}
+
+/// A protocol name as tools print it: `tcp`, `TCP`, `tcp6`, `udp6`.
+fn proto_of(name: &str) -> Option<Proto> {
+    name.strip_suffix('6').unwrap_or(name).parse().ok()
+}
+
+/// The (port, protocol) a field's value names; `Ok(None)` for no port (null, or 0, which
+/// sockls prints for the remote end of a listener, or a protocol without ports).
+fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
+    let (port, explicit_proto) = match value {
+        PortValue::Null | PortValue::Number(0) => return Ok(None),
+        PortValue::Number(n) => match u16::try_from(*n) {
+            Ok(port) => (port, None),
+            Err(_) => return Err(format!("port {n} is out of range 1-65535")),
+        },
+        PortValue::Text(text) => match text.split_once('/') {
+            Some((port, proto)) => (parse_port(port)?, Some(proto.parse::<Proto>()?)),
+            None if text == "0" || text == "*" => return Ok(None),
+            None => (parse_port(text)?, None),
+        },
+        PortValue::Invalid => return Err("not a port number".into()),
+    };
+    Ok(explicit_proto.or(proto).map(|proto| (port, proto)))
+}
+
+/// Finds the port a text line is about: the first `PORT/PROTO` token (nmap, portscan), or
+/// else the first `ADDRESS:PORT` token (ss, netstat, sockls), whose protocol is the line's
+/// `tcp`/`udp`/`tcp6`/`udp6` token or the default.
+fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, Proto)>, String> {
+    let Ok(line) = std::str::from_utf8(line) else {
+        return Ok(None);
+    };
+    let tokens = || line.split_ascii_whitespace();
+    for token in tokens() {
+        if let Some((port, proto)) = token.split_once('/')
+            && !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(proto) = proto.parse::<Proto>()
+        {
+            return parse_port(port).map(|port| Some((port, proto)));
+        }
+    }
+    let line_proto = tokens()
+        .find_map(|token| {
+            matches!(
+                token.to_ascii_lowercase().as_str(),
+                "tcp" | "udp" | "tcp6" | "udp6" | "sctp"
+            )
+            .then(|| proto_of(&token.to_ascii_lowercase()))
+            .flatten()
+        })
+        .unwrap_or(default_proto);
+    for token in tokens() {
+        if let Some((address, port)) = token.rsplit_once(':')
+            && !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && is_address(address)
+        {
+            return parse_port(port).map(|port| Some((port, line_proto)));
+        }
+    }
+    Ok(None)
+}
+
+/// An address as ss and netstat print it: `0.0.0.0`, `[::1]`, `::`, `*`, `127.0.0.53%lo`.
+fn is_address(text: &str) -> bool {
+    let text = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    let text = text.split_once('%').map_or(text, |(address, _)| address);
+    text == "*" || text.parse::<IpAddr>().is_ok()
+}
+
+/// A CSV record whose quoted field holds a newline goes on over the next lines.
+fn join_open_csv_record(source: &mut LineSource, line: &mut Vec<u8>) -> Result<()> {
+    let mut next = Vec::new();
+    while csv_line_is_open(line) && line.len() < MAX_LINE {
+        match source.read_line(&mut next)? {
+            LineRead::End => break,
+            LineRead::Line | LineRead::TooLong => {
+                line.push(b'\n');
+                line.extend_from_slice(&next);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_csv_field(out: &mut Vec<u8>, value: &serde_json::Value) {
+    let text = match value {
+        serde_json::Value::Null => return,
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn write_error(error: std::io::Error) -> Error {
+    Error::io("writing output", error)
+}
+
+fn json_error(error: serde_json::Error) -> Error {
+    Error::io("writing output", std::io::Error::from(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_in_text_lines() {
+        let cases: &[(&str, Option<(u16, Proto)>)] = &[
+            ("127.0.0.1 22/tcp open syn-ack", Some((22, Proto::Tcp))),
+            ("53/udp   open  domain", Some((53, Proto::Udp))),
+            (
+                "tcp   LISTEN 0 128 0.0.0.0:22 0.0.0.0:*",
+                Some((22, Proto::Tcp)),
+            ),
+            (
+                "udp   UNCONN 0 0 127.0.0.53%lo:53 0.0.0.0:*",
+                Some((53, Proto::Udp)),
+            ),
+            (
+                "tcp6       0      0 :::80   :::*   LISTEN",
+                Some((80, Proto::Tcp)),
+            ),
+            ("LISTEN 0 4096 [::1]:631 [::]:*", Some((631, Proto::Tcp))),
+            ("started at 17:35:12 by cron", None),
+            ("nothing to see here", None),
+            ("a cl/1 token", None),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(
+                find_port_in_text(line.as_bytes(), Proto::Tcp),
+                Ok(*expected),
+                "{line}"
+            );
+        }
+        assert!(find_port_in_text(b"x 70000/tcp open", Proto::Tcp).is_err());
+    }
+
+    #[test]
+    fn names_of_added_fields() {
+        let all = Additions {
+            range: true,
+            description: true,
+            frequency: true,
+            risk: true,
+        };
+        assert_eq!(added_names("port", Additions::default()), ["service"]);
+        assert_eq!(
+            added_names("local_port", Additions::default()),
+            ["local_service"]
+        );
+        assert_eq!(added_names("dst", Additions::default()), ["dst_service"]);
+        assert_eq!(
+            added_names("port", all),
+            ["service", "range", "description", "frequency", "risk"]
+        );
+    }
+
+    #[test]
+    fn port_values() {
+        assert_eq!(
+            port_of(&PortValue::Number(22), Some(Proto::Tcp)),
+            Ok(Some((22, Proto::Tcp)))
+        );
+        assert_eq!(port_of(&PortValue::Number(0), Some(Proto::Tcp)), Ok(None));
+        assert_eq!(port_of(&PortValue::Number(22), None), Ok(None));
+        assert_eq!(
+            port_of(&PortValue::Text("53/udp".into()), Some(Proto::Tcp)),
+            Ok(Some((53, Proto::Udp)))
+        );
+        assert!(port_of(&PortValue::Number(70_000), Some(Proto::Tcp)).is_err());
+        assert!(port_of(&PortValue::Invalid, Some(Proto::Tcp)).is_err());
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        let mut out = Vec::new();
+        push_csv_field(&mut out, &serde_json::Value::String("a, \"b\"".into()));
+        assert_eq!(out, b"\"a, \"\"b\"\"\"");
+    }
+}

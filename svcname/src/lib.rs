@@ -1,0 +1,161 @@
+//! svcname: port numbers to service names and back, alone or as a filter in a pipeline.
+//! The data and its loaders live in `common::services`; this crate is their command-line
+//! face: the lookups, and the filter that annotates other tools' output.
+
+mod annotate;
+mod cli;
+mod json;
+mod lookup;
+
+use std::io::Write;
+
+use common::Status;
+use common::error::{Error, Result, warn};
+use common::input::LineSource;
+use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::ports::Proto;
+use common::services::{self, Extras, ServiceDb};
+
+pub use annotate::Additions;
+pub use cli::{Cli, command};
+use lookup::Query;
+
+/// The name messages start with.
+pub const TOOL: &str = "svcname";
+
+/// A validated command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub queries: Vec<String>,
+    pub inputs: Vec<String>,
+    /// `--proto`, if given.
+    pub proto: Option<Proto>,
+    /// The protocol of a bare port: `--proto`, or tcp.
+    pub default_proto: Proto,
+    pub fields: Vec<String>,
+    pub additions: Additions,
+    pub data: services::Options,
+    pub format: Format,
+    pub header: bool,
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> Result<Self> {
+        if !cli.queries.is_empty() && !cli.inputs.is_empty() {
+            return Err(Error::usage("give queries or --input files, not both"));
+        }
+        for field in &cli.fields {
+            if field.is_empty() || field == "proto" {
+                return Err(Error::usage(format!(
+                    "--field '{field}' cannot hold a port"
+                )));
+            }
+        }
+        let format = match (cli.json, cli.csv) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Csv,
+            _ => Format::Text,
+        };
+        Ok(Self {
+            default_proto: cli.proto.unwrap_or(Proto::Tcp),
+            proto: cli.proto,
+            inputs: if cli.inputs.is_empty() && cli.queries.is_empty() {
+                vec!["-".into()]
+            } else {
+                cli.inputs
+            },
+            queries: cli.queries,
+            fields: cli.fields,
+            additions: Additions {
+                range: cli.range,
+                description: cli.description,
+                frequency: cli.frequency,
+                risk: cli.risk,
+            },
+            data: services::Options {
+                user_files: cli.services.into_iter().map(Into::into).collect(),
+                builtin_only: cli.builtin_only,
+            },
+            format,
+            header: cli.header,
+        })
+    }
+}
+
+/// Answers the queries, or annotates the input lines.
+pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
+    let db = ServiceDb::load(&config.data)?;
+    let mut status = Status::default();
+    report_warnings(&db, &mut status);
+    let text_options = TextOptions {
+        header: config.header,
+        align: false,
+    };
+    let outcome = if config.queries.is_empty() {
+        let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options);
+        annotate(config, &db, writer)
+    } else {
+        let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options);
+        look_up(config, &db, writer)
+    };
+    report_warnings(&db, &mut status);
+    let run_status = outcome?;
+    status.had_errors |= run_status.had_errors;
+    Ok(status)
+}
+
+fn look_up<W: Write>(config: &Config, db: &ServiceDb, mut out: RecordWriter<W>) -> Result<Status> {
+    let extras = Extras {
+        frequency: config.additions.frequency,
+        risk: config.additions.risk,
+    };
+    let mut queries = Vec::with_capacity(config.queries.len());
+    for text in &config.queries {
+        let query = lookup::parse_query(text, config.proto)
+            .map_err(|why| Error::usage(format!("{text}: {why}")))?;
+        queries.push(query);
+    }
+    let mut status = Status::default();
+    for (query, text) in queries.iter().zip(&config.queries) {
+        let pairs = match query {
+            Query::Name { name, proto } => {
+                let pairs = lookup::name_pairs(db, name, *proto);
+                if pairs.is_empty() {
+                    warn(TOOL, format_args!("{text}: no such service"));
+                    status.had_errors = true;
+                }
+                pairs
+            }
+            _ => query.ports(config.default_proto),
+        };
+        for (port, proto) in pairs {
+            out.write(&db.record(port, proto, extras))?;
+        }
+    }
+    out.finish()?;
+    Ok(status)
+}
+
+fn annotate<W: Write>(config: &Config, db: &ServiceDb, out: RecordWriter<W>) -> Result<Status> {
+    let mut annotator = annotate::Annotator::new(db, config, out);
+    let mut status = Status::default();
+    for input in &config.inputs {
+        match LineSource::open(input) {
+            Ok(mut source) => annotator.run(&mut source)?,
+            Err(error) => {
+                warn(TOOL, &error);
+                status.had_errors = true;
+            }
+        }
+    }
+    let run_status = annotator.finish()?;
+    status.had_errors |= run_status.had_errors;
+    Ok(status)
+}
+
+fn report_warnings(db: &ServiceDb, status: &mut Status) {
+    for warning in db.take_warnings() {
+        warn(TOOL, warning);
+        status.had_errors = true;
+    }
+}

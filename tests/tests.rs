@@ -1,0 +1,10 @@
+//! End-to-end tests: they run the built binaries against real sockets, processes and pipes.
+//! One integration crate, one module per tool (see the README's development section).
+
+mod util;
+
+mod pipeline;
+mod portscan;
+mod proctree;
+mod sockls;
+mod svcname;
