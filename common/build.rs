@@ -2,6 +2,7 @@
 //! that a single lookup costs a binary search in read-only data and nothing is parsed at
 //! start-up (issue #2: `svcname ssh` must answer as fast as `getent services ssh`).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::{env, fs};
@@ -11,10 +12,11 @@ const PROTOS: [&str; 4] = ["tcp", "udp", "sctp", "dccp"];
 fn main() {
     let source = "data/iana-services.tsv";
     println!("cargo::rerun-if-changed={source}");
-    let text = fs::read_to_string(source).unwrap_or_else(|e| panic!("{source}: {e}"));
+    let data = fs::read_to_string(source).unwrap_or_else(|e| panic!("{source}: {e}"));
+    let data: &'static str = data.leak();
 
     let mut rows = Vec::new();
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in data.lines().enumerate() {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
@@ -39,19 +41,37 @@ fn main() {
         (ra.2.to_ascii_lowercase(), ra.0, ra.1).cmp(&(rb.2.to_ascii_lowercase(), rb.0, rb.1))
     });
 
+    // Strings live in one literal and rows hold offsets into it: a table of 11,000 rows of
+    // &'static str would cost the dynamic loader 23,000 relocations at every start-up.
+    let mut text = String::new();
+    let mut offsets: HashMap<&str, usize> = HashMap::new();
+    let mut place = |s: &'static str, text: &mut String| -> usize {
+        *offsets.entry(s).or_insert_with(|| {
+            text.push_str(s);
+            text.len() - s.len()
+        })
+    };
     let mut out = String::new();
-    writeln!(out, "pub(crate) static IANA: [IanaRow; {}] = [", rows.len()).unwrap();
+    writeln!(out, "pub(super) static IANA: [IanaRow; {}] = [", rows.len()).unwrap();
     for (port, proto, name, description) in &rows {
-        writeln!(out, "    IanaRow {{ port: {port}, proto: {proto}, name: {name:?}, description: {description:?} }},")
-            .unwrap();
+        let name_start = place(name, &mut text);
+        let description_start = place(description, &mut text);
+        writeln!(
+            out,
+            "    IanaRow {{ port: {port}, proto: {proto}, name: ({name_start}, {}), description: ({description_start}, {}) }},",
+            name.len(),
+            description.len()
+        )
+        .unwrap();
     }
     writeln!(out, "];").unwrap();
     writeln!(
         out,
-        "pub(crate) static IANA_BY_NAME: [u16; {}] = {by_name:?};",
+        "pub(super) static IANA_BY_NAME: [u16; {}] = {by_name:?};",
         rows.len()
     )
     .unwrap();
+    writeln!(out, "pub(super) static TEXT: &str = {text:?};").unwrap();
 
     let dest = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("iana.rs");
     fs::write(&dest, out).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));

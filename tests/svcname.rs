@@ -1,1 +1,361 @@
-//! End-to-end tests of svcname.
+//! End-to-end tests of svcname: lookups, and real text, NDJSON and CSV piped through the
+//! built binary. `--builtin-only` keeps answers the same whatever /etc/services a machine has.
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool};
+
+fn svcname(args: &[&str]) -> Command {
+    let mut command = tool("svcname");
+    command.arg("--builtin-only").args(args);
+    command
+}
+
+fn filter(args: &[&str], input: &str) -> std::process::Output {
+    run_with_input(&mut svcname(args), input.as_bytes(), LIMIT)
+}
+
+#[test]
+fn looks_up_ports_and_names() {
+    let output = run(&mut svcname(&["22", "53/udp", "ssh"]), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "22/tcp ssh well-known The Secure Shell (SSH) Protocol\n\
+         53/udp domain well-known Domain Name Server\n\
+         22/tcp ssh well-known The Secure Shell (SSH) Protocol\n\
+         22/udp ssh well-known The Secure Shell (SSH) Protocol\n\
+         22/sctp ssh well-known SSH\n"
+    );
+    assert_eq!(stderr_text(&output), "");
+}
+
+#[test]
+fn a_name_can_stand_for_several_ports_and_proto_narrows_it() {
+    let output = run(&mut svcname(&["--json", "-p", "tcp", "domain"]), LIMIT);
+    let ports: Vec<u64> = stdout_text(&output)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["port"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ports, [53]);
+    let output = run(&mut svcname(&["--json", "domain"]), LIMIT);
+    assert_eq!(stdout_text(&output).lines().count(), 2, "53/tcp and 53/udp");
+}
+
+#[test]
+fn records_carry_range_description_and_risk() {
+    let output = run(
+        &mut svcname(&["--json", "--risk", "23", "8080", "50000"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0);
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["service"], "telnet");
+    assert_eq!(records[0]["range"], "well-known");
+    assert!(records[0]["risk"].as_str().unwrap().contains("cleartext"));
+    assert_eq!(records[1]["range"], "registered");
+    assert_eq!(records[1]["risk"], Value::Null);
+    assert_eq!(records[2]["range"], "dynamic");
+}
+
+#[test]
+fn csv_lookups_have_the_record_header() {
+    let output = run(&mut svcname(&["--csv", "22", "4"]), LIMIT);
+    let text = stdout_text(&output);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec![
+            "port",
+            "proto",
+            "service",
+            "range",
+            "description",
+            "source",
+            "frequency",
+            "risk"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(&rows[0][2], "ssh");
+    assert_eq!(
+        &rows[1][2], "unknown",
+        "unassigned ports are unknown, as nmap says"
+    );
+}
+
+#[test]
+fn unknown_names_and_bad_ports_are_reported() {
+    let output = run(&mut svcname(&["ssh", "no-such-service"]), LIMIT);
+    assert_eq!(code(&output), 1);
+    assert!(stdout_text(&output).starts_with("22/tcp ssh"));
+    assert_eq!(
+        stderr_text(&output),
+        "svcname: no-such-service: no such service\n"
+    );
+    for bad in ["70000", "0", "10-5", "22/icmp", "1,,2"] {
+        let output = run(&mut svcname(&[bad]), LIMIT);
+        assert_eq!(code(&output), 2, "{bad}");
+        assert!(
+            stderr_text(&output).starts_with(&format!("svcname: {bad}: ")),
+            "{bad}: {}",
+            stderr_text(&output)
+        );
+        assert_eq!(stdout_text(&output), "");
+    }
+    let output = run(&mut svcname(&["--json", "--csv", "22"]), LIMIT);
+    assert_eq!(code(&output), 2);
+    let output = run(
+        &mut svcname(&["--services", "/nonexistent/file", "22"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        stderr_text(&output),
+        "svcname: reading /nonexistent/file: No such file or directory\n"
+    );
+}
+
+#[test]
+fn a_users_services_file_comes_first() {
+    let dir = std::env::temp_dir().join(format!("svcname-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("services");
+    std::fs::write(&path, "bastion 22/tcp jump # our jump host\n").unwrap();
+    let output = run(
+        &mut svcname(&["--services", path.to_str().unwrap(), "22", "jump"]),
+        LIMIT,
+    );
+    assert_eq!(
+        stdout_text(&output),
+        "22/tcp bastion well-known our jump host\n22/tcp bastion well-known our jump host\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn annotates_text_lines_and_passes_the_rest() {
+    let input = "\
+127.0.0.1 22/tcp open syn-ack
+Nmap scan report for localhost (127.0.0.1)
+53/udp   open  domain
+tcp   LISTEN 0      128    0.0.0.0:22   0.0.0.0:*
+udp   UNCONN 0      0      127.0.0.53%lo:53   0.0.0.0:*
+
+unknown port 4/tcp here
+";
+    let output = filter(&[], input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "\
+127.0.0.1 22/tcp open syn-ack ssh
+Nmap scan report for localhost (127.0.0.1)
+53/udp   open  domain domain
+tcp   LISTEN 0      128    0.0.0.0:22   0.0.0.0:* ssh
+udp   UNCONN 0      0      127.0.0.53%lo:53   0.0.0.0:* domain
+
+unknown port 4/tcp here unknown
+"
+    );
+}
+
+#[test]
+fn answers_bare_lines() {
+    let output = filter(&[], "22\n53/udp\nssh/tcp\nnot-a-service\n");
+    assert_eq!(
+        stdout_text(&output),
+        "22/tcp ssh well-known The Secure Shell (SSH) Protocol\n\
+         53/udp domain well-known Domain Name Server\n\
+         22/tcp ssh well-known The Secure Shell (SSH) Protocol\n\
+         not-a-service\n"
+    );
+    assert_eq!(code(&output), 0);
+}
+
+#[test]
+fn annotates_ndjson_keeping_every_field_in_order() {
+    let input = concat!(
+        r#"{"host":"localhost","address":"127.0.0.1","port":22,"proto":"tcp","state":"open","extra":{"nested":[1,2]}}"#,
+        "\n",
+        r#"{"proto":"udp","local_address":"0.0.0.0","local_port":53,"remote_address":"0.0.0.0","remote_port":0}"#,
+        "\n",
+        r#"{"pid":1,"comm":"init"}"#,
+        "\n",
+        r#"{"port":"443/tcp","service":"stale","z":true}"#,
+        "\n",
+    );
+    let output = filter(&["--range"], input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let stdout = stdout_text(&output);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        r#"{"host":"localhost","address":"127.0.0.1","port":22,"proto":"tcp","state":"open","extra":{"nested":[1,2]},"service":"ssh","range":"well-known"}"#
+    );
+    let second: serde_json::Map<String, Value> = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(second["local_service"], "domain");
+    assert_eq!(second["local_range"], "well-known");
+    assert_eq!(second["remote_service"], Value::Null);
+    assert_eq!(
+        lines[2], r#"{"pid":1,"comm":"init"}"#,
+        "records without ports pass unchanged"
+    );
+    assert_eq!(
+        lines[3], r#"{"port":"443/tcp","service":"https","z":true,"range":"well-known"}"#,
+        "a field svcname adds is replaced where it stands"
+    );
+}
+
+#[test]
+fn field_picks_the_port_field() {
+    let output = filter(&["--field", "dst"], "{\"dst\":443,\"src\":40000}\n");
+    assert_eq!(
+        stdout_text(&output),
+        "{\"dst\":443,\"src\":40000,\"dst_service\":\"https\"}\n"
+    );
+}
+
+#[test]
+fn annotates_csv_with_a_header() {
+    let input = "host,port,proto,state\nlocalhost,22,tcp,open\n\"odd, name\",53,udp,open\nlocalhost,,tcp,open\n";
+    let output = filter(&["--description"], input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec!["host", "port", "proto", "state", "service", "description"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(&rows[0][4], "ssh");
+    assert_eq!(&rows[1][0], "odd, name");
+    assert_eq!(&rows[1][4], "domain");
+    assert_eq!(&rows[2][4], "", "no port, no service");
+}
+
+#[test]
+fn bad_input_is_reported_with_its_line_and_passed_through() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"22/tcp open\n");
+    input.extend_from_slice(b"{\"port\": 22,\n");
+    input.extend_from_slice(b"x 70000/tcp open\n");
+    input.extend_from_slice(b"\xff\xfe binary \x00 garbage 80/tcp\n");
+    input.extend_from_slice(b"{\"port\":70000}\n");
+    let long = vec![b'a'; 2 * 1024 * 1024];
+    input.extend_from_slice(&long);
+    input.extend_from_slice(b" 22/tcp\n");
+    input.extend_from_slice(b"last 25/tcp\n");
+    let output = run_with_input(&mut svcname(&[]), &input, LIMIT);
+    assert_eq!(code(&output), 1);
+    let stderr = stderr_text(&output);
+    let messages: Vec<&str> = stderr.lines().collect();
+    assert_eq!(messages.len(), 4, "{stderr}");
+    assert!(
+        messages[0].starts_with("svcname: stdin:2: not a valid JSON object"),
+        "{stderr}"
+    );
+    assert_eq!(
+        messages[1],
+        "svcname: stdin:3: port 70000 is out of range 1-65535"
+    );
+    assert_eq!(
+        messages[2],
+        "svcname: stdin:5: field port: port 70000 is out of range 1-65535"
+    );
+    assert_eq!(
+        messages[3],
+        "svcname: stdin:6: longer than 1048576 bytes, passed through"
+    );
+    let stdout = output.stdout;
+    let expected_lines = [
+        &b"22/tcp open ssh"[..],
+        b"{\"port\": 22,",
+        b"x 70000/tcp open",
+        b"\xff\xfe binary \x00 garbage 80/tcp",
+        b"{\"port\":70000}",
+    ];
+    let mut rest = stdout.as_slice();
+    for expected in expected_lines {
+        let end = rest.iter().position(|&b| b == b'\n').unwrap();
+        assert_eq!(&rest[..end], expected);
+        rest = &rest[end + 1..];
+    }
+    assert_eq!(
+        rest.len(),
+        long.len() + b" 22/tcp\nlast 25/tcp smtp\n".len()
+    );
+    assert!(rest.ends_with(b"a 22/tcp\nlast 25/tcp smtp\n"));
+}
+
+#[test]
+fn reads_input_files_and_reports_unreadable_ones() {
+    let dir = std::env::temp_dir().join(format!("svcname-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("scan.txt");
+    std::fs::write(&path, "443/tcp open\n").unwrap();
+    let output = run(
+        &mut svcname(&["-i", path.to_str().unwrap(), "-i", "/nonexistent/input"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout_text(&output), "443/tcp open https\n");
+    assert_eq!(
+        stderr_text(&output),
+        "svcname: opening /nonexistent/input: No such file or directory\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_full_disk_is_reported() {
+    let many = (1..=20_000).fold(String::new(), |mut text, i| {
+        text.push_str(&(i % 1000 + 1).to_string());
+        text.push_str("/tcp open\n");
+        text
+    });
+    let mut command = Command::new("bash");
+    command.arg("-c").arg(format!(
+        "set -o pipefail; {} --builtin-only | head -1",
+        env!("CARGO_BIN_EXE_svcname")
+    ));
+    let output = run_with_input(&mut command, many.as_bytes(), LIMIT);
+    assert_eq!(code(&output), 0, "svcname's status under a closed pipe");
+    assert_eq!(stdout_text(&output), "2/tcp open unknown\n");
+    assert_eq!(stderr_text(&output), "");
+
+    for input in [None, Some("80/tcp open\n")] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut command = match input {
+            None => svcname(&["22"]),
+            Some(_) => svcname(&[]),
+        };
+        command.stdout(Stdio::from(full)).stderr(Stdio::piped());
+        if input.is_some() {
+            command.stdin(Stdio::piped());
+        }
+        let mut child = command.spawn().unwrap();
+        if let Some(text) = input {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{input:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "svcname: writing output: No space left on device\n"
+        );
+    }
+}

@@ -16,6 +16,8 @@ pub struct LineSource {
     name: String,
     reader: BufReader<Box<dyn Read>>,
     line_number: usize,
+    /// A byte read past an overlong line's limit, which belongs to its rest.
+    pending: Option<u8>,
 }
 
 /// What one read found.
@@ -45,6 +47,7 @@ impl LineSource {
             name: name.to_owned(),
             reader: BufReader::with_capacity(64 * 1024, reader),
             line_number: 0,
+            pending: None,
         }
     }
 
@@ -61,47 +64,54 @@ impl LineSource {
     /// Whether the next read is served from memory; when it is not, it may block, and a
     /// writer should flush what it holds first (docs/FORMAT.md, "Buffering").
     pub fn has_buffered_input(&self) -> bool {
-        !self.reader.buffer().is_empty()
+        self.pending.is_some() || !self.reader.buffer().is_empty()
     }
 
     /// Reads the next line into `line` (cleared first), without its `\n` or `\r\n`.
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> Result<LineRead> {
         line.clear();
-        loop {
-            let available = match self.reader.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+        // read_until finds the newline with std's fast memchr; the limit keeps a line
+        // without end from filling memory.
+        let limit = MAX_LINE as u64 + 1;
+        let read = loop {
+            match (&mut self.reader).take(limit).read_until(b'\n', line) {
+                Ok(read) => break read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.read_error(e)),
-            };
-            if available.is_empty() {
-                if line.is_empty() {
-                    return Ok(LineRead::End);
-                }
-                self.line_number += 1;
-                return Ok(LineRead::Line);
             }
-            let room = MAX_LINE - line.len();
-            if let Some(at) = memchr(b'\n', &available[..available.len().min(room + 1)]) {
-                line.extend_from_slice(&available[..at]);
-                self.reader.consume(at + 1);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                self.line_number += 1;
-                return Ok(LineRead::Line);
-            }
-            if room == 0 {
-                self.line_number += 1;
-                return Ok(LineRead::TooLong);
-            }
-            let take = available.len().min(room);
-            line.extend_from_slice(&available[..take]);
-            self.reader.consume(take);
+        };
+        if read == 0 {
+            return Ok(LineRead::End);
         }
+        self.line_number += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(LineRead::Line);
+        }
+        if line.len() > MAX_LINE {
+            // One byte too many was taken to tell a full line from a longer one: give it back
+            // to the rest of the line.
+            let extra = line.pop().expect("longer than the limit");
+            self.pending = Some(extra);
+            return Ok(LineRead::TooLong);
+        }
+        Ok(LineRead::Line)
     }
 
     /// After [`LineRead::TooLong`]: copies the rest of that line, with its `\n`, to `out`.
     pub fn copy_rest_of_line(&mut self, out: &mut impl Write) -> Result<()> {
+        if let Some(byte) = self.pending.take() {
+            if byte == b'\n' {
+                return out
+                    .write_all(b"\n")
+                    .map_err(|e| Error::io("writing output", e));
+            }
+            out.write_all(&[byte])
+                .map_err(|e| Error::io("writing output", e))?;
+        }
         loop {
             let available = match self.reader.fill_buf() {
                 Ok(available) => available,
@@ -113,7 +123,7 @@ impl LineSource {
                     .write_all(b"\n")
                     .map_err(|e| Error::io("writing output", e));
             }
-            let (chunk, done) = match memchr(b'\n', available) {
+            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
                 Some(at) => (&available[..=at], true),
                 None => (available, false),
             };
@@ -130,10 +140,6 @@ impl LineSource {
     fn read_error(&self, error: io::Error) -> Error {
         Error::io(format!("reading {}", self.name), error)
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// The kind of one input line.

@@ -8,13 +8,13 @@ use std::net::IpAddr;
 use common::Status;
 use common::error::{Error, Result, warn};
 use common::input::{LineKind, LineRead, LineSource, MAX_LINE, Sniffer, csv_line_is_open};
-use common::output::RecordWriter;
+use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::ports::{Proto, parse_port};
 use common::record::ServiceRecord;
 use common::services::{Extras, ServiceDb};
 use common::text;
 
-use crate::json::{self, PortValue};
+use crate::json::{self, PortValue, proto_of};
 use crate::lookup::{self, Query};
 use crate::{Config, TOOL};
 
@@ -32,8 +32,11 @@ pub struct Annotator<'a, W: Write> {
     db: &'a ServiceDb,
     config: &'a Config,
     out: RecordWriter<W>,
-    /// Answers by protocol and port, filled as ports are met.
-    cache: Vec<Option<Box<ServiceRecord>>>,
+    /// Answers by protocol and port, rendered for every format when a port is first met:
+    /// a million lines of a few hundred ports then cost a copy each, not a formatting.
+    cache: Vec<Option<Box<Rendered>>>,
+    /// What is added for a field without a port (null, or an empty CSV cell).
+    absent: Rendered,
     port_fields: Vec<String>,
     /// For each port field, the names of the fields added for it, in order.
     added_names: Vec<Vec<String>>,
@@ -51,6 +54,67 @@ struct CsvPlan {
     proto: Option<usize>,
 }
 
+/// One port's answer, ready to append in each format.
+struct Rendered {
+    /// The answer; `None` for a field without a port.
+    record: Option<ServiceRecord>,
+    /// Appended to a text line: ` ssh`, and the additions.
+    text_suffix: Vec<u8>,
+    /// The record as a text line, for a bare query.
+    text_line: Vec<u8>,
+    /// Appended before the closing brace of an object, for each port field: `,"service":"ssh"`.
+    json_suffixes: Vec<Vec<u8>>,
+    /// Appended to a CSV row, for any port column: `,ssh`.
+    csv_suffix: Vec<u8>,
+}
+
+impl Rendered {
+    fn new(record: Option<ServiceRecord>, config: &Config, added_names: &[Vec<String>]) -> Self {
+        let values: Vec<serde_json::Value> =
+            json_values(record.as_ref(), config.additions).collect();
+        let json_suffixes = added_names
+            .iter()
+            .map(|names| {
+                let mut suffix = Vec::new();
+                for (name, value) in names.iter().zip(&values) {
+                    suffix.push(b',');
+                    // Writing JSON strings and values into memory cannot fail.
+                    let _ = serde_json::to_writer(&mut suffix, name);
+                    suffix.push(b':');
+                    let _ = serde_json::to_writer(&mut suffix, value);
+                }
+                suffix
+            })
+            .collect();
+        let mut csv_suffix = Vec::new();
+        for value in &values {
+            csv_suffix.push(b',');
+            push_csv_field(&mut csv_suffix, value);
+        }
+        let mut text_suffix = Vec::new();
+        let mut text_line = Vec::new();
+        if let Some(record) = &record {
+            append_text_annotation(&mut text_suffix, record, config.additions);
+            let mut writer = RecordWriter::new(
+                &mut text_line,
+                Format::Text,
+                FlushPolicy::Block,
+                TextOptions::default(),
+            );
+            // Into memory: neither can fail.
+            let _ = writer.write(record);
+            let _ = writer.finish();
+        }
+        Self {
+            record,
+            text_suffix,
+            text_line,
+            json_suffixes,
+            csv_suffix,
+        }
+    }
+}
+
 impl<'a, W: Write> Annotator<'a, W> {
     pub fn new(db: &'a ServiceDb, config: &'a Config, out: RecordWriter<W>) -> Self {
         let port_fields = if config.fields.is_empty() {
@@ -63,11 +127,15 @@ impl<'a, W: Write> Annotator<'a, W> {
             .map(|field| added_names(field, config.additions))
             .collect();
         let all_added = added_names.iter().flatten().cloned().collect();
+        let absent = Rendered::new(None, config, &added_names);
         Self {
+            absent,
             db,
             config,
             out,
-            cache: vec![None; Proto::ALL.len() << 16],
+            cache: std::iter::repeat_with(|| None)
+                .take(Proto::ALL.len() << 16)
+                .collect(),
             port_fields,
             added_names,
             all_added,
@@ -139,10 +207,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         if scanned.ports.iter().all(Option::is_none) {
             return self.pass(line);
         }
-        let proto = match &scanned.proto {
-            Some(name) => proto_of(name),
-            None => Some(self.config.default_proto),
-        };
+        let proto = scanned.proto.unwrap_or(Some(self.config.default_proto));
         let mut answers = Vec::with_capacity(scanned.ports.len());
         for (index, value) in scanned.ports.iter().enumerate() {
             let Some(value) = value else { continue };
@@ -164,14 +229,11 @@ impl<'a, W: Write> Annotator<'a, W> {
         out.clear();
         out.extend_from_slice(&line[..brace]);
         for &(index, answer) in &answers {
-            let record = answer.map(|(port, proto)| self.record(port, proto).clone());
-            let values = json_values(record.as_ref(), self.config.additions);
-            for (name, value) in self.added_names[index].iter().zip(values) {
-                out.push(b',');
-                serde_json::to_writer(&mut out, name).map_err(json_error)?;
-                out.push(b':');
-                serde_json::to_writer(&mut out, &value).map_err(json_error)?;
-            }
+            let rendered = match answer {
+                Some((port, proto)) => self.rendered(port, proto),
+                None => &self.absent,
+            };
+            out.extend_from_slice(&rendered.json_suffixes[index]);
         }
         out.extend_from_slice(&line[brace..]);
         out.push(b'\n');
@@ -197,7 +259,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             };
         for &(index, answer) in answers {
-            let record = answer.map(|(port, proto)| self.record(port, proto).clone());
+            let record = answer.and_then(|(port, proto)| self.rendered(port, proto).record.clone());
             let values = json_values(record.as_ref(), self.config.additions);
             for (name, value) in self.added_names[index].iter().zip(values) {
                 object.insert(name.clone(), value);
@@ -246,7 +308,6 @@ impl<'a, W: Write> Annotator<'a, W> {
         let columns = plan.ports.clone();
         let mut out = line.to_vec();
         for column in columns {
-            let index = self.field_index(&header[column]);
             let value = &fields[column];
             let answer = if value.is_empty() {
                 Ok(None)
@@ -256,19 +317,16 @@ impl<'a, W: Write> Annotator<'a, W> {
                     proto,
                 )
             };
-            let record = match answer {
-                Ok(answer) => answer.map(|(port, proto)| self.record(port, proto).clone()),
+            let rendered = match answer {
+                Ok(Some((port, proto))) => self.rendered(port, proto),
+                Ok(None) => &self.absent,
                 Err(why) => {
-                    self.problem(source, format_args!("field {}: {why}", header[column]));
-                    None
+                    let message = format!("field {}: {why}", header[column]);
+                    self.problem(source, message);
+                    &self.absent
                 }
             };
-            for value in json_values(record.as_ref(), self.config.additions)
-                .take(self.added_names[index].len())
-            {
-                out.push(b',');
-                push_csv_field(&mut out, &value);
-            }
+            out.extend_from_slice(&rendered.csv_suffix);
         }
         out.push(b'\n');
         self.out.raw().write_all(&out).map_err(write_error)
@@ -283,11 +341,10 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
         match find_port_in_text(line, self.config.default_proto) {
             Ok(Some((port, proto))) => {
-                let record = self.record(port, proto).clone();
                 let mut out = std::mem::take(&mut self.scratch);
                 out.clear();
                 out.extend_from_slice(line.trim_ascii_end());
-                append_text_annotation(&mut out, &record, self.config.additions);
+                out.extend_from_slice(&self.rendered(port, proto).text_suffix);
                 out.push(b'\n');
                 let result = self.out.raw().write_all(&out).map_err(write_error);
                 self.scratch = out;
@@ -311,15 +368,13 @@ impl<'a, W: Write> Annotator<'a, W> {
                     return self.pass(line);
                 }
                 for (port, proto) in pairs {
-                    let record = self.record(port, proto).clone();
-                    self.out.write(&record)?;
+                    self.answer(port, proto)?;
                 }
                 Ok(())
             }
             Ok(query) => {
                 for (port, proto) in query.ports(self.config.default_proto) {
-                    let record = self.record(port, proto).clone();
-                    self.out.write(&record)?;
+                    self.answer(port, proto)?;
                 }
                 Ok(())
             }
@@ -330,14 +385,32 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
     }
 
-    fn record(&mut self, port: u16, proto: Proto) -> &ServiceRecord {
+    /// Prints the record for a bare query: a cached line in plain text, else through the
+    /// writer (which owns CSV headers and the text header).
+    fn answer(&mut self, port: u16, proto: Proto) -> Result<()> {
+        let plain_text = self.config.format == Format::Text && !self.config.header;
+        let rendered = self.rendered(port, proto);
+        if plain_text {
+            let line = rendered.text_line.clone();
+            return self.out.raw().write_all(&line).map_err(write_error);
+        }
+        match rendered.record.clone() {
+            Some(record) => self.out.write(&record),
+            None => Ok(()),
+        }
+    }
+
+    fn rendered(&mut self, port: u16, proto: Proto) -> &Rendered {
         let slot = (proto.index() << 16) | usize::from(port);
         let extras = Extras {
             frequency: self.config.additions.frequency,
             risk: self.config.additions.risk,
         };
-        let db = self.db;
-        self.cache[slot].get_or_insert_with(|| Box::new(db.record(port, proto, extras)))
+        let (db, config, added_names) = (self.db, self.config, &self.added_names);
+        self.cache[slot].get_or_insert_with(|| {
+            let record = db.record(port, proto, extras);
+            Box::new(Rendered::new(Some(record), config, added_names))
+        })
     }
 
     fn field_index(&self, field: &str) -> usize {
@@ -447,11 +520,6 @@ fn append_text_annotation(out: &mut Vec<u8>, record: &ServiceRecord, additions: 
         text::escape_free_text(free.join(" ").as_bytes(), &mut tail);
     }
     out.extend_from_slice(tail.as_bytes());
-}
-
-/// A protocol name as tools print it: `tcp`, `TCP`, `tcp6`, `udp6`.
-fn proto_of(name: &str) -> Option<Proto> {
-    name.strip_suffix('6').unwrap_or(name).parse().ok()
 }
 
 /// The (port, protocol) a field's value names; `Ok(None)` for no port (null, or 0, which

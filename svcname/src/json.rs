@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use common::ports::Proto;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
@@ -13,8 +14,13 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 pub(crate) struct Scanned {
     /// The value of each port field, by position in the list of port fields.
     pub ports: Vec<Option<PortValue>>,
-    /// The `proto` field, where it is a string.
-    pub proto: Option<String>,
+    /// The `proto` field, where it is a string: `Some(None)` for a protocol without ports
+    /// (`unix`, `raw`).
+    #[expect(
+        clippy::option_option,
+        reason = "absent, a protocol without ports and a protocol are three answers"
+    )]
+    pub proto: Option<Option<Proto>>,
     /// The object already has a field svcname would add (it went through svcname before).
     pub has_output_field: bool,
 }
@@ -181,17 +187,69 @@ impl<'de> Visitor<'de> for PortValueVisitor {
     }
 }
 
-/// A `proto` field: kept when it is a string, ignored otherwise.
-struct ProtoValue(Option<String>);
+/// A `proto` field: read when it is a string (without allocating), ignored otherwise.
+#[expect(
+    clippy::option_option,
+    reason = "absent, a protocol without ports and a protocol are three answers"
+)]
+struct ProtoValue(Option<Option<Proto>>);
 
 impl<'de> Deserialize<'de> for ProtoValue {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        Ok(Self(match value {
-            serde_json::Value::String(s) => Some(s),
-            _ => None,
-        }))
+        deserializer.deserialize_any(ProtoVisitor)
     }
+}
+
+struct ProtoVisitor;
+
+impl<'de> Visitor<'de> for ProtoVisitor {
+    type Value = ProtoValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a protocol")
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<ProtoValue, E> {
+        Ok(ProtoValue(Some(proto_of(name))))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<ProtoValue, E> {
+        Ok(ProtoValue(None))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<ProtoValue, E> {
+        Ok(ProtoValue(None))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<ProtoValue, E> {
+        Ok(ProtoValue(None))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<ProtoValue, E> {
+        Ok(ProtoValue(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<ProtoValue, E> {
+        Ok(ProtoValue(None))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ProtoValue, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ProtoValue(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProtoValue, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(ProtoValue(None))
+    }
+}
+
+/// A protocol name as tools print it: `tcp`, `TCP`, `tcp6`, `udp6`.
+pub(crate) fn proto_of(name: &str) -> Option<Proto> {
+    let name = name.strip_suffix('6').unwrap_or(name);
+    Proto::ALL
+        .into_iter()
+        .find(|p| p.as_str().eq_ignore_ascii_case(name))
 }
 
 #[cfg(test)]
@@ -212,7 +270,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(scanned.ports, [Some(PortValue::Number(22)), None]);
-        assert_eq!(scanned.proto.as_deref(), Some("tcp"));
+        assert_eq!(scanned.proto, Some(Some(Proto::Tcp)));
         assert!(!scanned.has_output_field);
         assert_eq!(closing_brace(line), line.len() - 1);
     }

@@ -1,1 +1,93 @@
-fn main() {}
+//! Build chores that need the tools' clap definitions or a bit of Rust: man pages and shell
+//! completions (generated from the same definitions the binaries parse with, so they cannot
+//! drift), and the loopback listeners the demo scans.
+//!
+//! cargo run -p xtask -- man DIR | completions DIR | listen SECONDS PORT...
+
+use std::io::{self, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use std::{env, fs};
+
+use clap_complete::Shell;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let outcome = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["man", dir] => man(Path::new(dir)),
+        ["completions", dir] => completions(Path::new(dir)),
+        ["listen", seconds, ports @ ..] if !ports.is_empty() => listen(seconds, ports),
+        _ => Err("usage: xtask man DIR | completions DIR | listen SECONDS PORT...".into()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            let _ = writeln!(io::stderr(), "xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn commands() -> Vec<clap::Command> {
+    vec![
+        portscan::command(),
+        proctree::command(),
+        sockls::command(),
+        svcname::command(),
+    ]
+}
+
+fn man(dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for command in commands() {
+        let path = dir.join(format!("{}.1", command.get_name()));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut page)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        fs::write(&path, page).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn completions(dir: &Path) -> Result<(), String> {
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        let shell_dir: PathBuf = dir.join(shell.to_string());
+        fs::create_dir_all(&shell_dir).map_err(|e| format!("{}: {e}", shell_dir.display()))?;
+        for mut command in commands() {
+            let name = command.get_name().to_owned();
+            clap_complete::generate_to(shell, &mut command, &name, &shell_dir)
+                .map_err(|e| format!("{}: {e}", shell_dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Listens on 127.0.0.1 at each port that is free, accepting nothing, for `seconds`; prints
+/// the ports it holds. The demo's stand-ins for real services, bounded in time.
+fn listen(seconds: &str, ports: &[&str]) -> Result<(), String> {
+    let seconds: u64 = seconds
+        .parse()
+        .map_err(|_| format!("'{seconds}' is not a number of seconds"))?;
+    let mut held = Vec::new();
+    for port in ports {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("'{port}' is not a port"))?;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+            let _ = writeln!(io::stdout(), "{port}");
+        }
+    }
+    let _ = io::stdout().flush();
+    std::thread::sleep(Duration::from_secs(seconds));
+    drop(held);
+    Ok(())
+}

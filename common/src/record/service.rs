@@ -16,7 +16,7 @@ pub struct ServiceRecord {
     pub range: PortRange,
     /// The registry's description, where it has one.
     pub description: Option<String>,
-    /// Which data source answered: `user`, `etc-services`, `iana`, `nmap`; absent for `unknown`.
+    /// Which data source answered: `user`, `etc-services`, `iana`; absent for `unknown`.
     pub source: Option<String>,
     /// nmap's open-frequency for the port (0 to 1), where nmap's data is installed and asked for.
     pub frequency: Option<f64>,

@@ -2,26 +2,31 @@
 //! aliases) and nmap's `nmap-services` (name, port/proto, open-frequency). Both are
 //! `name port/proto field... # comment`; each malformed line is reported with its number.
 
-use std::collections::HashMap;
+use std::cell::{Cell, OnceCell};
 
 use crate::ports::{Proto, parse_port_proto};
 
-/// One table entry.
-#[derive(Debug, Clone, PartialEq)]
+/// One table entry, borrowing from the file's text.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Entry {
-    pub name: String,
-    pub aliases: Vec<String>,
-    pub description: Option<String>,
+    pub name: &'static str,
+    /// The aliases, separated by whitespace, as they stand in the file.
+    pub aliases: &'static str,
+    pub description: Option<&'static str>,
     /// nmap's open-frequency; `None` in `/etc/services` files.
     pub frequency: Option<f64>,
 }
 
 /// A port table read from one file: the first entry for a (port, protocol) wins, as in
-/// getservbyport(3).
+/// getservbyport(3). Entries borrow from the file's text, which lives as long as the
+/// process (the tables are loaded once), so loading allocates no string per line: that
+/// keeps a single lookup's start-up as cheap as getent's.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
-    by_port: HashMap<(u16, Proto), Entry>,
-    by_name: HashMap<String, Vec<(u16, Proto)>>,
+    by_port: Vec<((u16, Proto), Entry)>,
+    /// Names and aliases, sorted; built at the first name lookup (a port lookup, the
+    /// common case, never needs it).
+    by_name: OnceCell<Vec<(&'static str, (u16, Proto))>>,
 }
 
 /// Which of the two formats a file is in.
@@ -38,45 +43,157 @@ pub(crate) struct Problem {
     pub why: String,
 }
 
-impl Table {
-    pub fn parse(text: &str, flavor: Flavor) -> (Self, Vec<Problem>) {
-        let mut table = Table::default();
-        let mut problems = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            match parse_line(line, flavor) {
-                Ok(None) => {}
-                Ok(Some((port, proto, entry))) => table.insert(port, proto, entry),
-                Err(why) => problems.push(Problem {
-                    line: index + 1,
-                    why,
-                }),
+/// The data lines of a table file with their 1-based numbers, comments and blank lines
+/// skipped. A plain byte loop: str::lines and its char searcher cost three times as much.
+fn data_lines(text: &'static str) -> impl Iterator<Item = (usize, &'static str)> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut number = 0;
+    std::iter::from_fn(move || {
+        while start < bytes.len() {
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |at| start + at);
+            let line = &text[start..end];
+            start = end + 1;
+            number += 1;
+            if !line.is_empty() && !line.starts_with('#') {
+                return Some((number, line));
             }
         }
+        None
+    })
+}
+
+/// A table file read only as far as a lookup needs: a single lookup scans the text for its
+/// line and parses that one, which keeps `svcname 22` as quick to start as getent; from the
+/// fifth lookup on (a filter), the whole file is indexed once.
+#[derive(Debug)]
+pub(crate) struct LazyTable {
+    text: &'static str,
+    flavor: Flavor,
+    scans_left: Cell<u8>,
+    table: OnceCell<(Table, Vec<Problem>)>,
+}
+
+impl LazyTable {
+    pub fn new(text: String, flavor: Flavor) -> Self {
+        Self {
+            text: text.leak(),
+            flavor,
+            scans_left: Cell::new(4),
+            table: OnceCell::new(),
+        }
+    }
+
+    /// The whole table, parsed, with the problems met doing so.
+    pub fn indexed(&self) -> &(Table, Vec<Problem>) {
+        self.table
+            .get_or_init(|| Table::parse_static(self.text, self.flavor))
+    }
+
+    fn scan(&self) -> bool {
+        if self.table.get().is_some() || self.scans_left.get() == 0 {
+            return false;
+        }
+        self.scans_left.set(self.scans_left.get() - 1);
+        true
+    }
+
+    pub fn by_port(&self, port: u16, proto: Proto) -> Option<Entry> {
+        if !self.scan() {
+            return self.indexed().0.by_port(port, proto).copied();
+        }
+        // Files spell protocols in lower case; a substring search finds the few candidate
+        // lines, and each is checked to hold the token in its place.
+        let wanted = format!("{port}/{proto}");
+        self.text
+            .match_indices(&wanted)
+            .filter_map(|(at, _)| {
+                let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+                let end = self.text[at..]
+                    .find('\n')
+                    .map_or(self.text.len(), |i| at + i);
+                let line = &self.text[start..end];
+                let data = line.split('#').next().unwrap_or_default();
+                let second = data.split_ascii_whitespace().nth(1)?;
+                (second == wanted).then_some(line)
+            })
+            .find_map(|line| parse_line(line, self.flavor).ok().flatten())
+            .map(|(_, _, entry)| entry)
+    }
+
+    pub fn by_name(&self, name: &str) -> Vec<(u16, Proto)> {
+        if !self.scan() {
+            return self.indexed().0.by_name(name).collect();
+        }
+        data_lines(self.text)
+            .filter(|(_, line)| {
+                // A cheap look at the words first; only a matching line is parsed.
+                let data = line.split('#').next().unwrap_or_default();
+                data.split_ascii_whitespace()
+                    .enumerate()
+                    .any(|(i, word)| i != 1 && word.eq_ignore_ascii_case(name))
+            })
+            .filter_map(|(_, line)| parse_line(line, self.flavor).ok().flatten())
+            .map(|(port, proto, _)| (port, proto))
+            .collect()
+    }
+}
+
+impl Table {
+    pub fn parse(text: String, flavor: Flavor) -> (Self, Vec<Problem>) {
+        Self::parse_static(text.leak(), flavor)
+    }
+
+    fn parse_static(text: &'static str, flavor: Flavor) -> (Self, Vec<Problem>) {
+        let mut by_port = Vec::new();
+        let mut problems = Vec::new();
+        for (index, line) in data_lines(text) {
+            match parse_line(line, flavor) {
+                Ok(None) => {}
+                Ok(Some((port, proto, entry))) => by_port.push(((port, proto), entry)),
+                Err(why) => problems.push(Problem { line: index, why }),
+            }
+        }
+        // A stable sort keeps file order among equal keys, so dedup keeps the first.
+        by_port.sort_by_key(|(key, _)| *key);
+        by_port.dedup_by_key(|(key, _)| *key);
+        let table = Self {
+            by_port,
+            by_name: OnceCell::new(),
+        };
         (table, problems)
     }
 
-    fn insert(&mut self, port: u16, proto: Proto, entry: Entry) {
-        if self.by_port.contains_key(&(port, proto)) {
-            return;
-        }
-        for name in std::iter::once(&entry.name).chain(&entry.aliases) {
-            self.by_name
-                .entry(name.to_ascii_lowercase())
-                .or_default()
-                .push((port, proto));
-        }
-        self.by_port.insert((port, proto), entry);
-    }
-
     pub fn by_port(&self, port: u16, proto: Proto) -> Option<&Entry> {
-        self.by_port.get(&(port, proto))
+        self.by_port
+            .binary_search_by_key(&(port, proto), |(key, _)| *key)
+            .ok()
+            .map(|i| &self.by_port[i].1)
     }
 
     /// The (port, protocol) pairs a name or alias stands for, ignoring ASCII case.
-    pub fn by_name(&self, name: &str) -> &[(u16, Proto)] {
-        self.by_name
-            .get(&name.to_ascii_lowercase())
-            .map_or(&[], Vec::as_slice)
+    pub fn by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (u16, Proto)> + 'a {
+        let by_name = self.by_name.get_or_init(|| {
+            let mut by_name: Vec<(&'static str, (u16, Proto))> = self
+                .by_port
+                .iter()
+                .flat_map(|(key, entry)| {
+                    std::iter::once(entry.name)
+                        .chain(entry.aliases.split_ascii_whitespace())
+                        .map(move |name| (name, *key))
+                })
+                .collect();
+            by_name.sort_by(|a, b| compare_names(a.0, b.0).then(a.1.cmp(&b.1)));
+            by_name
+        });
+        let start = by_name.partition_point(|(n, _)| compare_names(n, name).is_lt());
+        by_name[start..]
+            .iter()
+            .take_while(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, key)| *key)
     }
 
     pub fn entries(&self) -> impl Iterator<Item = ((u16, Proto), &Entry)> {
@@ -84,12 +201,19 @@ impl Table {
     }
 }
 
-fn parse_line(line: &str, flavor: Flavor) -> Result<Option<(u16, Proto, Entry)>, String> {
-    let (data, comment) = match line.split_once('#') {
-        Some((data, comment)) => (data, Some(comment.trim())),
+fn compare_names(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
+fn parse_line(line: &'static str, flavor: Flavor) -> Result<Option<(u16, Proto, Entry)>, String> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let (data, comment) = match line.bytes().position(|b| b == b'#') {
+        Some(at) => (&line[..at], Some(line[at + 1..].trim_ascii())),
         None => (line, None),
     };
-    let mut fields = data.split_whitespace();
+    let mut fields = data.split_ascii_whitespace();
     let Some(name) = fields.next() else {
         return Ok(None);
     };
@@ -111,24 +235,28 @@ fn parse_line(line: &str, flavor: Flavor) -> Result<Option<(u16, Proto, Entry)>,
         return Ok(None);
     }
     let (port, proto) = parse_port_proto(port_proto, Proto::Tcp)?;
-    let rest: Vec<String> = fields.map(str::to_owned).collect();
+    let aliases_start = fields
+        .next()
+        .map(|first| first.as_ptr() as usize - data.as_ptr() as usize);
+    let rest = aliases_start.map_or("", |start| data[start..].trim_ascii_end());
     let (aliases, frequency) = match flavor {
         Flavor::EtcServices => (rest, None),
         Flavor::NmapServices => {
             let frequency = rest
-                .first()
+                .split_ascii_whitespace()
+                .next()
                 .and_then(|f| f.parse::<f64>().ok())
                 .filter(|f| (0.0..=1.0).contains(f))
                 .ok_or_else(|| format!("{port_proto}: no open-frequency between 0 and 1"))?;
-            (Vec::new(), Some(frequency))
+            ("", Some(frequency))
         }
     };
-    let description = comment.filter(|c| !c.is_empty()).map(str::to_owned);
+    let description = comment.filter(|c| !c.is_empty());
     Ok(Some((
         port,
         proto,
         Entry {
-            name: name.to_owned(),
+            name,
             aliases,
             description,
             frequency,
@@ -155,7 +283,7 @@ bad		70000/tcp
 worse		22/1cmp
 rtmp		1/ddp				# Routing Table Maintenance Protocol
 ";
-        let (table, problems) = Table::parse(text, Flavor::EtcServices);
+        let (table, problems) = Table::parse(text.to_owned(), Flavor::EtcServices);
         assert_eq!(table.by_port(22, Proto::Tcp).unwrap().name, "ssh");
         assert_eq!(
             table
@@ -165,8 +293,18 @@ rtmp		1/ddp				# Routing Table Maintenance Protocol
                 .as_deref(),
             Some("SSH Remote Login Protocol")
         );
-        assert_eq!(table.by_name("mail"), [(25, Proto::Tcp)]);
-        assert_eq!(table.by_name("ALT-HTTP"), [(8080, Proto::Tcp)]);
+        assert_eq!(
+            table.by_name("mail").collect::<Vec<_>>(),
+            [(25, Proto::Tcp)]
+        );
+        assert_eq!(
+            table.by_name("ALT-HTTP").collect::<Vec<_>>(),
+            [(8080, Proto::Tcp)]
+        );
+        assert_eq!(
+            table.by_name("web").collect::<Vec<_>>(),
+            [(8080, Proto::Tcp)]
+        );
         assert!(table.by_port(53, Proto::Tcp).is_none());
         let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, [8, 9, 10]);
@@ -174,9 +312,29 @@ rtmp		1/ddp				# Routing Table Maintenance Protocol
     }
 
     #[test]
+    fn lazy_tables_answer_like_indexed_ones() {
+        let text = "ssh 22/tcp # SSH\nsmtp 25/tcp mail\nmail 26/tcp\nssh 22/tcp # second\n";
+        let lazy = LazyTable::new(text.to_owned(), Flavor::EtcServices);
+        let (table, _) = Table::parse(text.to_owned(), Flavor::EtcServices);
+        for _ in 0..6 {
+            assert_eq!(
+                lazy.by_port(22, Proto::Tcp).unwrap().description,
+                Some("SSH")
+            );
+            assert_eq!(
+                lazy.by_port(22, Proto::Tcp),
+                table.by_port(22, Proto::Tcp).copied()
+            );
+            assert_eq!(lazy.by_port(99, Proto::Tcp), None);
+            assert_eq!(lazy.by_name("MAIL"), [(25, Proto::Tcp), (26, Proto::Tcp)]);
+        }
+        assert!(lazy.table.get().is_some(), "indexed after a few lookups");
+    }
+
+    #[test]
     fn nmap_services_format() {
         let text = "http\t80/tcp\t0.484143\t# World Wide Web HTTP\nunknown\t4/tcp\t0.000477\nx\t9/tcp\tlots\n";
-        let (table, problems) = Table::parse(text, Flavor::NmapServices);
+        let (table, problems) = Table::parse(text.to_owned(), Flavor::NmapServices);
         assert_eq!(
             table.by_port(80, Proto::Tcp).unwrap().frequency,
             Some(0.484_143)

@@ -3,20 +3,37 @@
 
 use crate::ports::Proto;
 
-/// One registry entry. `proto` indexes [`Proto::ALL`].
+/// One registry entry. `proto` indexes [`Proto::ALL`]; the strings are (start, length) in
+/// one shared literal, which keeps the table free of load-time relocations.
 #[derive(Debug)]
 pub(crate) struct IanaRow {
     pub port: u16,
     pub proto: u8,
-    pub name: &'static str,
-    pub description: &'static str,
+    name: (u32, u8),
+    description: (u32, u16),
 }
 
-include!(concat!(env!("OUT_DIR"), "/iana.rs"));
+// Generated tables: their numbers are offsets, not quantities a reader needs grouped.
+#[allow(clippy::unreadable_literal)]
+mod generated {
+    use super::IanaRow;
+    include!(concat!(env!("OUT_DIR"), "/iana.rs"));
+}
+use generated::{IANA, IANA_BY_NAME, TEXT};
 
 impl IanaRow {
     pub fn proto(&self) -> Proto {
         Proto::ALL[usize::from(self.proto)]
+    }
+
+    pub fn name(&self) -> &'static str {
+        let start = self.name.0 as usize;
+        &TEXT[start..start + usize::from(self.name.1)]
+    }
+
+    pub fn description(&self) -> &'static str {
+        let start = self.description.0 as usize;
+        &TEXT[start..start + usize::from(self.description.1)]
     }
 }
 
@@ -31,12 +48,12 @@ pub(crate) fn by_port(port: u16, proto: Proto) -> Option<&'static IanaRow> {
 pub(crate) fn by_name(name: &str) -> impl Iterator<Item = &'static IanaRow> {
     let lower = name.to_ascii_lowercase();
     let start = IANA_BY_NAME.partition_point(|&i| {
-        IANA[usize::from(i)].name.to_ascii_lowercase().as_str() < lower.as_str()
+        IANA[usize::from(i)].name().to_ascii_lowercase().as_str() < lower.as_str()
     });
     IANA_BY_NAME[start..]
         .iter()
         .map(|&i| &IANA[usize::from(i)])
-        .take_while(move |row| row.name.eq_ignore_ascii_case(&lower))
+        .take_while(move |row| row.name().eq_ignore_ascii_case(&lower))
 }
 
 /// Every row, in (port, protocol) order.
@@ -59,9 +76,9 @@ mod tests {
 
     #[test]
     fn lookups_both_ways() {
-        assert_eq!(by_port(22, Proto::Tcp).unwrap().name, "ssh");
-        assert_eq!(by_port(53, Proto::Udp).unwrap().name, "domain");
-        assert_eq!(by_port(6379, Proto::Tcp).unwrap().name, "redis");
+        assert_eq!(by_port(22, Proto::Tcp).unwrap().name(), "ssh");
+        assert_eq!(by_port(53, Proto::Udp).unwrap().name(), "domain");
+        assert_eq!(by_port(6379, Proto::Tcp).unwrap().name(), "redis");
         assert!(
             by_port(4, Proto::Tcp).is_none(),
             "unassigned ports have no row"

