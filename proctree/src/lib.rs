@@ -188,7 +188,7 @@ fn print_records<W: Write>(
 ) -> Result<()> {
     let mut visits = Vec::new();
     forest.walk(&selection.shown, |visit| {
-        visits.push((visit.index, visit.depth))
+        visits.push((visit.index, visit.depth));
     });
     if config.view == View::Flat {
         // Like ps, the flat list is in pid order, and it has no tree to keep readable, so

@@ -129,7 +129,11 @@ impl Reader {
         } else {
             Vec::new()
         };
-        let exe = if want.exe {
+        // Kernel threads and zombies have no executable; asking would only be refused for
+        // another user's task, which would wrongly read as "denied".
+        let exe = if want.exe && (stat.is_kthread() || stat.state == b'Z') {
+            Exe::Absent
+        } else if want.exe {
             self.exe(pid).map_err(|f| ("exe", f))?
         } else {
             Exe::NotRead
