@@ -60,7 +60,8 @@ pub fn read_all(root: &Path, want: Want) -> io::Result<Snapshot> {
     pids.sort_unstable();
     let mut reader = Reader {
         path: root.to_path_buf(),
-        buffer: Vec::with_capacity(4096),
+        buffer: vec![0; 4096],
+        filled: 0,
     };
     let mut snapshot = Snapshot::default();
     for pid in pids {
@@ -73,10 +74,12 @@ pub fn read_all(root: &Path, want: Want) -> io::Result<Snapshot> {
     Ok(snapshot)
 }
 
-/// Reads with one path and one buffer reused for every file.
+/// Reads with one buffer reused for every file.
 struct Reader {
     path: PathBuf,
     buffer: Vec<u8>,
+    /// How much of `buffer` the last read filled.
+    filled: usize,
 }
 
 /// What a failed read means.
@@ -125,7 +128,7 @@ impl Reader {
         };
         let args = if want.cmdline {
             self.read(pid, "cmdline").map_err(|f| ("cmdline", f))?;
-            split_args(&self.buffer)
+            split_args(self.data())
         } else {
             Vec::new()
         };
@@ -154,9 +157,27 @@ impl Reader {
 
     fn read(&mut self, pid: u32, file: &str) -> Result<(), Failure> {
         let path = self.file(pid, file);
-        self.buffer.clear();
-        File::open(&path)?.read_to_end(&mut self.buffer)?;
+        let mut file = File::open(&path)?;
+        // Plain reads into a buffer kept across files: read_to_end would first ask for the
+        // size (statx, lseek), which /proc does not know, doubling the system calls.
+        let mut filled = 0;
+        loop {
+            if filled == self.buffer.len() {
+                self.buffer.resize(filled.max(4096) * 2, 0);
+            }
+            match file.read(&mut self.buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.filled = filled;
         Ok(())
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buffer[..self.filled]
     }
 
     fn file(&self, pid: u32, file: &str) -> PathBuf {
@@ -171,10 +192,10 @@ impl Reader {
             None => self.read(pid, "stat")?,
             Some(tid) => self.read(pid, &format!("task/{tid}/stat"))?,
         }
-        if self.buffer.is_empty() {
+        if self.filled == 0 {
             return Err(Failure::Vanished);
         }
-        stat::parse(&self.buffer).map_err(|why| {
+        stat::parse(self.data()).map_err(|why| {
             Failure::Other(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("unexpected format ({why})"),
@@ -184,7 +205,7 @@ impl Reader {
 
     fn uid(&mut self, pid: u32) -> Result<u32, Failure> {
         self.read(pid, "status")?;
-        effective_uid(&self.buffer).ok_or_else(|| {
+        effective_uid(self.data()).ok_or_else(|| {
             Failure::Other(io::Error::new(io::ErrorKind::InvalidData, "no Uid line"))
         })
     }
