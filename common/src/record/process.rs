@@ -117,21 +117,21 @@ impl Record for ProcessRecord {
             None if self.denied.iter().any(|f| f == "exe") => row.field(DENIED),
             None => row.field(""),
         };
-        write_command(row, "", self);
+        write_command(row, self);
     }
 }
 
 /// Ends a text line with the command: the arguments, each escaped as a token so their
 /// boundaries survive, or `[comm]` for a task without arguments, as ps shows it.
-fn write_command(row: &mut TextRow, lead: &str, record: &ProcessRecord) {
+fn write_command(row: &mut TextRow, record: &ProcessRecord) {
     if record.args.is_empty() {
         let mut name = Vec::with_capacity(record.comm.0.len() + 2);
         name.push(b'[');
         name.extend_from_slice(&record.comm.0);
         name.push(b']');
-        row.words(lead, [name.as_slice()]);
+        row.words("", [name.as_slice()]);
     } else {
-        row.words(lead, record.args.iter().map(OsText::as_bytes));
+        row.words("", record.args.iter().map(OsText::as_bytes));
     }
 }
 
