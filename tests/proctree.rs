@@ -455,7 +455,30 @@ fn unprivileged_run_marks_what_it_may_not_read() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[..3], ["1", "0", "root"], "{line}");
     assert_eq!(fields[12], "?", "{line}");
+    // --user keeps that user's processes: here, only this run itself.
+    let output = as_nobody(&["--flat", "--user", "nobody"]);
+    assert_eq!(code(&output), 0);
+    let text = stdout_text(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.ends_with(" --flat --user nobody\n"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kernel_threads_are_flagged_and_can_be_hidden() {
+    let all = records(&["--json"]);
+    let kernel = all.iter().filter(|r| r["kthread"] == true).count();
+    let hidden = records(&["--json", "--no-kernel"]);
+    assert!(hidden.iter().all(|r| r["kthread"] == false));
+    if kernel == 0 {
+        eprintln!("skipped the count: no kernel threads visible (a pid namespace?)");
+        return;
+    }
+    assert!(
+        all.iter()
+            .any(|r| r["pid"] == 2 && r["comm"] == "kthreadd" && r["kthread"] == true)
+    );
+    assert!(hidden.len() < all.len());
 }
 
 #[test]
