@@ -1,1 +1,540 @@
-//! End-to-end tests of proctree.
+//! End-to-end tests of proctree: a real process tree with hostile names, a zombie and a
+//! multi-threaded process, printed exactly; a differential test against ps; a run as an
+//! unprivileged user; the write side.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::{LIMIT, code, is_root, run, stderr_text, stdout_text, tool};
+
+/// How long the processes of a test live at most, should the test die before killing them.
+const LIFETIME: &str = "30";
+
+/// A process group this test started: killed (SIGKILL to the group) and reaped on drop.
+struct Group {
+    leader: Child,
+    dir: PathBuf,
+}
+
+impl Group {
+    fn pid(&self) -> u32 {
+        self.leader.id()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.leader.id())])
+            .status();
+        let _ = self.leader.kill();
+        let _ = self.leader.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("proctree-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
+/// Copies with cp, not std::fs::copy: a child forked meanwhile by a concurrent test would
+/// inherit our open, writable file and make the later exec fail with ETXTBSY.
+fn copy_executable(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(status.success(), "cp {} {}", from.display(), to.display());
+}
+
+/// Starts bash running `script` as the leader of a new process group.
+fn spawn_group(dir: PathBuf, script: &str, env: &[(&str, &Path)]) -> Group {
+    let mut command = Command::new("bash");
+    command
+        .args(["-c", script])
+        .current_dir(&dir)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Group {
+        leader: command.spawn().expect("spawn bash"),
+        dir,
+    }
+}
+
+/// The NDJSON records of one proctree run.
+fn records(args: &[&str]) -> Vec<Value> {
+    let output = run(tool("proctree").args(args), LIMIT);
+    assert_eq!(code(&output), 0, "stderr: {}", stderr_text(&output));
+    stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// Runs proctree until `ready` accepts its records, for at most ten seconds.
+fn poll(args: &[&str], ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let found = records(args);
+        if ready(&found) {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the process tree never got ready: {found:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Not a test: the multi-threaded process of [`odd_tree_is_printed_exactly`], which runs the
+/// test binary again with this one selected and the variable set.
+#[test]
+fn thread_holder() {
+    if std::env::var_os("PROCTREE_THREAD_HOLDER").is_none() {
+        return;
+    }
+    let lifetime = Duration::from_secs(LIFETIME.parse().unwrap());
+    let holders: Vec<_> = (1..=2)
+        .map(|n| {
+            std::thread::Builder::new()
+                .name(format!("holder-{n}"))
+                .spawn(move || std::thread::sleep(lifetime))
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(lifetime);
+    drop(holders);
+}
+
+/// The script of the odd tree: the children are exec'd from bash in this order.
+const ODD_TREE: &str = r#"
+(exec -a "$(printf 'a\nb\377')" "./x) (y" 30) &
+(exec -a "spaced name" sleep 30) &
+sh -c '/bin/true & exec sleep 31' &
+"./$(printf 'nl\nname')" 30 &
+PROCTREE_THREAD_HOLDER=1 "$HOLDER" --exact proctree::thread_holder --test-threads=1 -q &
+wait
+"#;
+
+#[test]
+fn odd_tree_is_printed_exactly() {
+    let dir = scratch("odd");
+    let sleep = Path::new("/usr/bin/sleep");
+    copy_executable(sleep, &dir.join("x) (y"));
+    copy_executable(sleep, &dir.join("nl\nname"));
+    let holder = std::env::current_exe().unwrap();
+    let group = spawn_group(dir.clone(), ODD_TREE, &[("HOLDER", &holder)]);
+    let pid = group.pid().to_string();
+    let holder_comm: String = holder
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .take(15)
+        .collect();
+    let args = ["--json", "-T", "--pid", &pid];
+    let found = poll(&args, |found| {
+        let names: Vec<&Value> = found.iter().map(|r| &r["comm"]).collect();
+        names.contains(&&json!("true"))
+            && found.iter().any(|r| r["comm"] == "true" && r["state"] == "Z")
+            && names.contains(&&json!("holder-2"))
+            && names.contains(&&json!("nl\nname"))
+            && names.iter().filter(|&&n| n == "sleep").count() == 2
+            // Each has settled into its wait (a process that just exec'd may still run).
+            && found
+                .iter()
+                .filter(|r| r["tid"].is_null() && r["comm"] != "true")
+                .all(|r| r["state"] == "S")
+    });
+    let d = dir.to_str().unwrap();
+    let processes: Vec<Value> = found
+        .iter()
+        .filter(|r| r["tid"].is_null())
+        .map(|r| json!([r["depth"], r["comm"], r["args"], r["state"], r["kthread"]]))
+        .collect();
+    let expected = vec![
+        json!([0, "bash", ["bash", "-c", ODD_TREE], "S", false]),
+        json!([1, "x) (y", [{"base64": "YQpi/w==", "lossy": "a\nb\u{fffd}"}, "30"], "S", false]),
+        json!([1, "sleep", ["spaced name", "30"], "S", false]),
+        json!([1, "sleep", ["sleep", "31"], "S", false]),
+        json!([2, "true", [], "Z", false]),
+        json!([1, "nl\nname", ["./nl\nname", "30"], "S", false]),
+        json!([
+            1,
+            holder_comm,
+            [
+                holder.to_str().unwrap(),
+                "--exact",
+                "proctree::thread_holder",
+                "--test-threads=1",
+                "-q"
+            ],
+            "S",
+            false
+        ]),
+    ];
+    assert_eq!(processes, expected, "{found:#?}");
+
+    // Identity, links and the fields that follow from how the tree was made.
+    let by_pid: HashMap<u64, &Value> = found
+        .iter()
+        .filter(|r| r["tid"].is_null())
+        .map(|r| (r["pid"].as_u64().unwrap(), r))
+        .collect();
+    let leader = u64::from(group.pid());
+    for record in found.iter().filter(|r| r["tid"].is_null()) {
+        assert_eq!(record["pgid"], leader, "{record}");
+        assert!(record["start_time"].as_u64().unwrap() > 0);
+        assert_eq!(record["uid"], found[0]["uid"]);
+        if record["pid"] != leader {
+            let parent = by_pid[&record["ppid"].as_u64().unwrap()];
+            assert_eq!(record["depth"], parent["depth"].as_u64().unwrap() + 1);
+        }
+    }
+    assert_eq!(found[0]["pid"], leader);
+    assert_eq!(found[1]["exe"], format!("{d}/x) (y"));
+    let zombie = found.iter().find(|r| r["comm"] == "true").unwrap();
+    assert_eq!(zombie["exe"], Value::Null);
+    assert_eq!(zombie["denied"], json!([]));
+
+    // Threads follow their process, one level deeper, with the process's pid.
+    let holder_at = found.iter().position(|r| r["comm"] == holder_comm).unwrap();
+    let holder_record = &found[holder_at];
+    let threads = &found[holder_at + 1..];
+    assert!(threads.iter().all(|t| t["pid"] == holder_record["pid"]));
+    assert!(threads.iter().all(|t| t["depth"] == 2));
+    assert_eq!(
+        threads.len() as u64 + 1,
+        holder_record["threads"].as_u64().unwrap()
+    );
+    let thread_names: Vec<&Value> = threads.iter().map(|t| &t["comm"]).collect();
+    assert!(
+        thread_names.contains(&&json!("holder-1")),
+        "{thread_names:?}"
+    );
+    assert!(
+        thread_names.contains(&&json!("holder-2")),
+        "{thread_names:?}"
+    );
+
+    check_tree_text(&found, &pid, &holder_comm);
+    check_filters_and_csv(&pid, &zombie["pid"].to_string());
+    drop(group);
+}
+
+/// The drawing of the odd tree, escaped so that each line stays one record.
+fn check_tree_text(found: &[Value], pid: &str, holder_comm: &str) {
+    let pid_of =
+        |i: usize| found.iter().filter(|r| r["tid"].is_null()).nth(i).unwrap()["pid"].clone();
+    let output = run(tool("proctree").args(["--ascii", "--pid", pid]), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let lines: Vec<Vec<String>> = stdout_text(&output)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    let expected_tails: [&[&str]; 7] = [
+        &["S", "bash"],
+        &["S", "|-", "x)\\x20(y"],
+        &["S", "|-", "sleep"],
+        &["S", "|-", "sleep"],
+        &["Z", "|", "`-", "true"],
+        &["S", "|-", "nl\\nname"],
+        &["S", "`-", holder_comm],
+    ];
+    assert_eq!(
+        lines.len(),
+        expected_tails.len(),
+        "{}",
+        stdout_text(&output)
+    );
+    for (i, (line, tail)) in lines.iter().zip(expected_tails).enumerate() {
+        assert_eq!(line[0], pid_of(i).to_string(), "{line:?}");
+        assert_eq!(line[1], pid, "pgid column: {line:?}");
+        assert_eq!(&line[4..], tail, "{line:?}");
+    }
+
+    // --args shows argument vectors with their boundaries; -T draws threads as pstree does.
+    let output = run(tool("proctree").args(["-a", "-T", "--pid", pid]), LIMIT);
+    let text = stdout_text(&output);
+    assert!(text.contains("├─ a\\nb\\xff 30\n"), "{text}");
+    assert!(text.contains("├─ spaced\\x20name 30\n"), "{text}");
+    assert!(text.contains("│  └─ [true]\n"), "{text}");
+    assert!(
+        text.contains("   ├─ {holder-1}\n") || text.contains("   └─ {holder-1}\n"),
+        "{text}"
+    );
+}
+
+/// Filters keep context; CSV holds the same records, flattened and escaped.
+fn check_filters_and_csv(pid: &str, zombie: &str) {
+    // Filters: a name keeps its ancestors; the flat list keeps the match alone.
+    let matched = records(&["--json", "--pid", pid, "--name", "true"]);
+    let names: Vec<&Value> = matched.iter().map(|r| &r["comm"]).collect();
+    assert_eq!(names, [&json!("bash"), &json!("sleep"), &json!("true")]);
+    assert_eq!(
+        matched.iter().map(|r| &r["matched"]).collect::<Vec<_>>(),
+        [&json!(false), &json!(false), &json!(true)]
+    );
+    let output = run(
+        tool("proctree").args(["--flat", "--pid", pid, "--name", "tr?e"]),
+        LIMIT,
+    );
+    let text = stdout_text(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.ends_with(" [true]\n"), "{text}");
+    let chain = records(&["--json", "--pid", zombie, "--ancestors"]);
+    let depths: Vec<&Value> = chain.iter().map(|r| &r["depth"]).collect();
+    assert!(chain.len() >= 3, "{chain:#?}");
+    assert_eq!(chain.last().unwrap()["comm"], "true");
+    assert_eq!(
+        usize::try_from(depths.last().unwrap().as_u64().unwrap()).unwrap(),
+        chain.len() - 1
+    );
+
+    // CSV: the same records, flattened and escaped.
+    let output = run(tool("proctree").args(["--csv", "--pid", pid]), LIMIT);
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    assert_eq!(rows.len(), 7);
+    assert_eq!(&rows[1][column("comm")], "x)\\x20(y");
+    assert_eq!(&rows[1][column("args")], "a\\nb\\xff 30");
+    assert_eq!(&rows[4][column("state")], "Z");
+}
+
+/// One `ps -e -o pid,ppid,pgid,sid,uid,stat,comm` snapshot, keyed by pid.
+fn ps_snapshot() -> HashMap<u64, Vec<String>> {
+    let output = Command::new("ps")
+        .args(["-e", "-o", "pid=,ppid=,pgid=,sid=,uid=,stat=,comm="])
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run ps");
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            if fields.len() < 7 {
+                return None;
+            }
+            // comm is last and may hold spaces.
+            let comm = fields[6..].join(" ");
+            fields.truncate(6);
+            fields[5].truncate(1);
+            fields.push(comm.trim_end_matches(" <defunct>").to_owned());
+            Some((fields[0].parse().ok()?, fields))
+        })
+        .collect()
+}
+
+#[test]
+fn agrees_with_ps() {
+    // Taken between two ps runs; only processes that ps saw unchanged twice are compared.
+    let before = ps_snapshot();
+    let ours = records(&["--json"]);
+    let after = ps_snapshot();
+    let stable: HashMap<&u64, &Vec<String>> = before
+        .iter()
+        .filter(|(pid, fields)| after.get(pid) == Some(fields))
+        .collect();
+    assert!(stable.len() >= 10, "too few stable processes: {stable:?}");
+    let mut compared = 0;
+    let mut seen = 0;
+    for record in &ours {
+        let pid = record["pid"].as_u64().unwrap();
+        let Some(fields) = stable.get(&pid) else {
+            continue;
+        };
+        seen += 1;
+        let comm = match &record["comm"] {
+            Value::String(comm) => comm.clone(),
+            other => other["lossy"].as_str().unwrap().to_owned(),
+        };
+        let mine = [
+            pid.to_string(),
+            record["ppid"].to_string(),
+            record["pgid"].to_string(),
+            record["sid"].to_string(),
+            record["uid"].to_string(),
+            record["state"].as_str().unwrap().to_owned(),
+            comm,
+        ];
+        assert_eq!(mine[..5], fields[..5], "pid {pid}");
+        // A process that ps saw asleep twice may have been running when we looked.
+        let transient = |state: &str| state == "R" || state == "D";
+        if !(transient(&mine[5]) || transient(&fields[5])) {
+            assert_eq!(mine[5], fields[5], "state of pid {pid}");
+        }
+        // ps shows control characters and bytes beyond ASCII as ? or . in the C locale.
+        if mine[6]
+            .chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_control())
+        {
+            // A kworker's name ends with the work queue it serves at the moment.
+            let fixed = |comm: &str| match comm.strip_prefix("kworker/") {
+                Some(rest) => rest.split('-').next().unwrap_or_default().to_owned(),
+                None => comm.to_owned(),
+            };
+            assert_eq!(fixed(&mine[6]), fixed(&fields[6]), "comm of pid {pid}");
+        }
+        compared += 1;
+    }
+    // Every stable process (but ps itself and our own run, which came and went) is ours too.
+    assert_eq!(seen, stable.len(), "processes ps saw twice that we missed");
+    assert!(compared >= 10);
+}
+
+#[test]
+fn unprivileged_run_marks_what_it_may_not_read() {
+    if !is_root() {
+        eprintln!("skipped: dropping to nobody needs root");
+        return;
+    }
+    // The build directory may not be open to nobody; a copy in a scratch directory is.
+    let dir = scratch("nobody");
+    let binary = dir.join("proctree");
+    copy_executable(Path::new(env!("CARGO_BIN_EXE_proctree")), &binary);
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(&binary)
+            .args(args)
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null());
+        run(&mut command, LIMIT)
+    };
+    let output = as_nobody(&["--json"]);
+    assert_eq!(code(&output), 0, "stderr: {}", stderr_text(&output));
+    assert_eq!(stderr_text(&output), "");
+    let found: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ours = found
+        .iter()
+        .find(|r| r["exe"] == binary.to_str().unwrap())
+        .expect("our own executable is readable");
+    assert_eq!(ours["user"], "nobody");
+    assert_eq!(ours["denied"], json!([]));
+    let root_processes: Vec<&Value> = found
+        .iter()
+        .filter(|r| r["uid"] == 0 && r["kthread"] == false && r["state"] != "Z")
+        .collect();
+    assert!(!root_processes.is_empty());
+    for record in &root_processes {
+        assert_eq!(record["exe"], Value::Null, "{record}");
+        assert_eq!(record["denied"], json!(["exe"]), "{record}");
+        assert!(record["args"].as_array().is_some());
+    }
+    for record in found.iter().filter(|r| r["kthread"] == true) {
+        assert_eq!(record["denied"], json!([]), "{record}");
+    }
+    // In text, a denied field is ? and an absent one is -.
+    let output = as_nobody(&["--flat", "--pid", "1"]);
+    assert_eq!(code(&output), 0);
+    let line = stdout_text(&output);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[..3], ["1", "0", "root"], "{line}");
+    assert_eq!(fields[12], "?", "{line}");
+    // --user keeps that user's processes: here, only this run itself.
+    let output = as_nobody(&["--flat", "--user", "nobody"]);
+    assert_eq!(code(&output), 0);
+    let text = stdout_text(&output);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.ends_with(" --flat --user nobody\n"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kernel_threads_are_flagged_and_can_be_hidden() {
+    let all = records(&["--json"]);
+    let kernel = all.iter().filter(|r| r["kthread"] == true).count();
+    let hidden = records(&["--json", "--no-kernel"]);
+    assert!(hidden.iter().all(|r| r["kthread"] == false));
+    if kernel == 0 {
+        eprintln!("skipped the count: no kernel threads visible (a pid namespace?)");
+        return;
+    }
+    assert!(
+        all.iter()
+            .any(|r| r["pid"] == 2 && r["comm"] == "kthreadd" && r["kthread"] == true)
+    );
+    assert!(hidden.len() < all.len());
+}
+
+#[test]
+fn a_closed_pipe_is_quiet_and_a_full_disk_is_not() {
+    // The reading end is closed before proctree writes a byte.
+    let mut child = tool("proctree")
+        .args(["--threads", "-a"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let child = tool("proctree")
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        stderr_text(&output),
+        "proctree: writing output: No space left on device\n"
+    );
+}
+
+#[test]
+fn bad_usage_and_missing_processes() {
+    let output = run(
+        tool("proctree").args(["--user", "no-such-user-here"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr_text(&output).starts_with("proctree: --user 'no-such-user-here': no such user\n"),
+        "{}",
+        stderr_text(&output)
+    );
+    let output = run(tool("proctree").args(["--ancestors"]), LIMIT);
+    assert_eq!(code(&output), 2);
+    let output = run(tool("proctree").args(["--pid", "4294967295"]), LIMIT);
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout_text(&output), "");
+    assert_eq!(
+        stderr_text(&output),
+        "proctree: --pid 4294967295: no such process\n"
+    );
+}

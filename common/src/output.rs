@@ -104,6 +104,24 @@ impl TextRow {
         self.end_field()
     }
 
+    /// Adds free text made of `lead` (escaped as free text: a tree drawing keeps its spaces)
+    /// and then `words`, each escaped as a token and joined by single spaces, so that an
+    /// argument vector keeps its boundaries (`sh -c echo\x20hi`).
+    pub fn words<'a>(
+        &mut self,
+        lead: &str,
+        words: impl IntoIterator<Item = &'a [u8]>,
+    ) -> &mut Self {
+        text::escape_free_text(lead.as_bytes(), &mut self.line);
+        for (i, word) in words.into_iter().enumerate() {
+            if i > 0 {
+                self.line.push(' ');
+            }
+            text::escape_token(word, &mut self.line);
+        }
+        self.end_field()
+    }
+
     fn end_field(&mut self) -> &mut Self {
         self.ends.push(self.line.len());
         self
@@ -379,6 +397,14 @@ mod tests {
             text,
             "ssh 22 - secure shell\nmy\\x20app 8080 x line\\nbreak\n"
         );
+    }
+
+    #[test]
+    fn words_keep_argument_boundaries() {
+        let mut row = TextRow::default();
+        row.field(1)
+            .words("├─ ", [&b"sh"[..], b"-c", b"echo hi\n", b"\xff"]);
+        assert_eq!(row.line, "1├─ sh -c echo\\x20hi\\n \\xff");
     }
 
     #[test]

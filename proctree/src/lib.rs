@@ -1,22 +1,225 @@
-//! proctree: being built (issue tracker); this library exposes `command()` and `run()`.
+//! proctree: the processes of a host and their family tree, drawn like pstree, listed with the
+//! fields of ps -elf, or printed as NDJSON and CSV records that scripts can rebuild the tree
+//! from. It reads /proc directly (read), links the tree and filters it (tree), and turns
+//! processes into records or tree lines (view).
 
-use clap::{CommandFactory, Parser};
+mod cli;
+mod read;
+pub mod stat;
+mod tree;
+mod tty;
+mod users;
+mod view;
+
+use std::io::Write;
+use std::path::Path;
+
 use common::Status;
-use common::error::Result;
+use common::error::{Error, Result, warn};
+use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::record::ProcessRecord;
+
+pub use cli::{Cli, command};
+use read::{Process, Want};
+use tree::{Filter, Forest, Glob, Selection};
+use view::{Context, Drawing, Label, TreeLine};
 
 /// The name messages start with.
 pub const TOOL: &str = "proctree";
 
-/// proctree (under construction).
-#[derive(Debug, Parser)]
-#[command(name = "proctree", version, about)]
-pub struct Cli {}
-
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Cli::command()
+/// How the processes are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The drawn tree.
+    Tree,
+    /// ps -elf's list.
+    Flat,
+    /// Records as NDJSON or CSV.
+    Records(Format),
 }
 
-pub fn run(_cli: &Cli) -> Result<Status> {
-    Ok(Status::default())
+/// A validated command line.
+#[derive(Debug)]
+pub struct Config {
+    pub view: View,
+    pub args: bool,
+    pub drawing: Drawing,
+    pub filter: Filter,
+    pub threads: bool,
+    pub header: bool,
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli) -> Result<Self> {
+        let view = match (cli.flat, cli.json, cli.csv) {
+            (true, _, _) => View::Flat,
+            (_, true, _) => View::Records(Format::Json),
+            (_, _, true) => View::Records(Format::Csv),
+            _ => View::Tree,
+        };
+        let uids = cli
+            .users
+            .iter()
+            .map(|user| users::resolve(user).map_err(Error::usage))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            view,
+            args: cli.args,
+            drawing: if cli.ascii || !utf8_locale() {
+                Drawing::ASCII
+            } else {
+                Drawing::UNICODE
+            },
+            filter: Filter {
+                pids: cli.pids,
+                ancestors: cli.ancestors,
+                uids,
+                names: cli.names.iter().map(|n| Glob::new(n)).collect(),
+                hide_kthreads: cli.no_kernel,
+            },
+            threads: cli.threads,
+            header: cli.header,
+        })
+    }
+
+    /// The files to read: stat always, the rest only for what will be printed or filtered.
+    fn want(&self) -> Want {
+        let records = self.view != View::Tree;
+        Want {
+            status: records || !self.filter.uids.is_empty(),
+            cmdline: records || self.args || !self.filter.names.is_empty(),
+            exe: records,
+            threads: self.threads,
+        }
+    }
+}
+
+/// Whether the locale's character set is UTF-8 (LC_ALL, then LC_CTYPE, then LANG, as
+/// setlocale(3) decides).
+fn utf8_locale() -> bool {
+    let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    locale.contains("utf-8") || locale.contains("utf8")
+}
+
+/// Reads /proc once and prints the selected processes.
+pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
+    let snapshot = read::read_all(Path::new("/proc"), config.want())
+        .map_err(|e| Error::io("reading /proc", e))?;
+    let mut status = Status::default();
+    for problem in &snapshot.problems {
+        warn(TOOL, problem);
+        status.had_errors = true;
+    }
+    let processes = &snapshot.processes;
+    let forest = Forest::new(processes);
+    let (selection, missing) = tree::select(&forest, processes, &config.filter);
+    for pid in missing {
+        warn(TOOL, format_args!("--pid {pid}: no such process"));
+        status.had_errors = true;
+    }
+    let format = match config.view {
+        View::Records(format) => format,
+        View::Tree | View::Flat => Format::Text,
+    };
+    let text_options = TextOptions {
+        header: config.header,
+        align: true,
+    };
+    let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options);
+    match config.view {
+        View::Tree => print_tree(config, processes, &forest, &selection, &mut writer)?,
+        View::Flat | View::Records(_) => {
+            print_records(config, processes, &forest, &selection, &mut writer)?;
+        }
+    }
+    writer.finish()?;
+    Ok(status)
+}
+
+fn print_tree<W: Write>(
+    config: &Config,
+    processes: &[Process],
+    forest: &Forest,
+    selection: &Selection,
+    writer: &mut RecordWriter<W>,
+) -> Result<()> {
+    let mut lead = String::new();
+    let mut lasts = Vec::new();
+    let mut outcome = Ok(());
+    forest.walk(&selection.shown, |visit| {
+        if outcome.is_err() {
+            return;
+        }
+        let process = &processes[visit.index];
+        config.drawing.lead(visit.lasts, &mut lead);
+        outcome = writer.write(&TreeLine::of(process, &lead, config.args));
+        let has_children = forest.has_shown_children(visit.index, &selection.shown);
+        for (n, task) in process.tasks.iter().enumerate() {
+            if outcome.is_err() {
+                return;
+            }
+            lasts.clear();
+            lasts.extend_from_slice(visit.lasts);
+            lasts.push(n + 1 == process.tasks.len() && !has_children);
+            config.drawing.lead(&lasts, &mut lead);
+            let line = TreeLine {
+                pid: task.pid,
+                state: task.state,
+                lead: &lead,
+                label: Label::Thread(&task.comm),
+                ..TreeLine::of(process, "", false)
+            };
+            outcome = writer.write(&line);
+        }
+    });
+    outcome
+}
+
+fn print_records<W: Write>(
+    config: &Config,
+    processes: &[Process],
+    forest: &Forest,
+    selection: &Selection,
+    writer: &mut RecordWriter<W>,
+) -> Result<()> {
+    let mut visits = Vec::new();
+    forest.walk(&selection.shown, |visit| {
+        visits.push((visit.index, visit.depth));
+    });
+    if config.view == View::Flat {
+        // Like ps, the flat list is in pid order, and it has no tree to keep readable, so
+        // it leaves out the context of the matches.
+        visits.sort_unstable();
+        if config.filter.has_predicates() {
+            visits.retain(|&(i, _)| selection.matched[i]);
+        }
+    }
+    let csv = config.view == View::Records(Format::Csv);
+    let mut context = Context::new();
+    for (i, depth) in visits {
+        let process = &processes[i];
+        let record = context.record(process, depth, selection.matched[i]);
+        write_record(writer, &record, csv)?;
+        for task in &process.tasks {
+            write_record(writer, &context.thread_record(&record, task), csv)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_record<W: Write>(
+    writer: &mut RecordWriter<W>,
+    record: &ProcessRecord,
+    csv: bool,
+) -> Result<()> {
+    if csv {
+        // CSV cells hold no arrays: the CSV form of the record flattens them.
+        writer.write(&record.csv())
+    } else {
+        writer.write(record)
+    }
 }

@@ -3,9 +3,11 @@
 //! fields go at the end, and a field never changes meaning. One file per kind of record.
 
 mod port;
+mod process;
 mod service;
 
 pub use port::{PortRecord, PortState, Reason};
+pub use process::{CsvProcess, DENIED, OsText, ProcessRecord};
 pub use service::{PortRange, ServiceRecord};
 
 #[cfg(test)]

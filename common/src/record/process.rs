@@ -1,0 +1,404 @@
+//! The process record: one process (or, with proctree `--threads`, one thread) as /proc
+//! shows it, identified by (pid, start_time) so that a reused pid is never confused with the
+//! process that had it before. Names and arguments are bytes to the kernel; [`OsText`] keeps
+//! them without loss in JSON and escaped in text and CSV (docs/FORMAT.md, "proctree").
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::output::{Record, TextRow};
+use crate::text;
+
+/// Shown in text for a field that exists but that we were not allowed to read.
+pub const DENIED: &str = "?";
+
+/// One process, or one thread of a process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    /// The process id (the thread-group id for a thread row).
+    pub pid: u32,
+    /// The parent's pid; 0 for the roots the kernel starts (init, kthreadd).
+    pub ppid: u32,
+    /// The process group.
+    pub pgid: u32,
+    /// The session.
+    pub sid: u32,
+    /// The controlling terminal (`pts/0`, `tty1`, `ttyS0`, or `MAJOR:MINOR`); null if none.
+    pub tty: Option<String>,
+    /// The effective user id.
+    pub uid: u32,
+    /// The effective user's name; null if the uid has none.
+    pub user: Option<String>,
+    /// The state letter of /proc/PID/stat: R, S, D, Z, T, t, X, I.
+    pub state: String,
+    /// A kernel thread (the PF_KTHREAD flag), not a user-space process.
+    pub kthread: bool,
+    pub nice: i32,
+    /// The kernel's priority as /proc/PID/stat field 18 shows it: 20 at nice 0, 0 to 39 for
+    /// normal tasks, negative for real-time ones.
+    pub priority: i32,
+    /// Threads in the process.
+    pub threads: u32,
+    /// When the process started, in clock ticks since boot (stat field 22): with `pid`, the
+    /// identity of the process.
+    pub start_time: u64,
+    /// When the process started (RFC 3339, UTC, to the clock tick).
+    pub started: String,
+    /// User plus system CPU time, in milliseconds.
+    pub cpu_time_ms: u64,
+    /// Resident memory, in KiB.
+    pub rss_kib: u64,
+    /// Virtual memory size, in KiB.
+    pub vsz_kib: u64,
+    /// The kernel's name of the task (up to 15 bytes for user tasks, longer for kernel
+    /// threads), which the process may change.
+    pub comm: OsText,
+    /// The argument vector; empty for kernel threads and zombies.
+    pub args: Vec<OsText>,
+    /// The executable's path (with ` (deleted)` if it was removed); null when there is none
+    /// (kernel threads, zombies) or when it may not be read (then `denied` names it).
+    pub exe: Option<OsText>,
+    /// The fields that exist but that we were not allowed to read (`exe`).
+    pub denied: Vec<String>,
+    /// Depth in the printed tree: 0 for a process whose parent is not printed.
+    pub depth: u32,
+    /// The process matched the filters (`--name`, `--user`); false for its ancestors and
+    /// descendants, printed to keep the tree readable.
+    pub matched: bool,
+    /// The thread id, for a thread row (`--threads`); null for a process.
+    pub tid: Option<u32>,
+}
+
+impl ProcessRecord {
+    /// The record for the CSV writer, whose cells hold no arrays nor objects.
+    pub fn csv(&self) -> CsvProcess<'_> {
+        CsvProcess(self)
+    }
+}
+
+impl Record for ProcessRecord {
+    const TEXT_HEADER: &'static [&'static str] = &[
+        "pid",
+        "ppid",
+        "user",
+        "state",
+        "priority",
+        "nice",
+        "threads",
+        "vsz_kib",
+        "rss_kib",
+        "started",
+        "tty",
+        "cpu_time_ms",
+        "exe",
+        "args",
+    ];
+
+    fn write_text(&self, row: &mut TextRow) {
+        row.field(self.pid).field(self.ppid);
+        match &self.user {
+            Some(user) => row.field(user),
+            None => row.field(self.uid),
+        };
+        row.field(&self.state)
+            .field(self.priority)
+            .field(self.nice)
+            .field(self.threads)
+            .field(self.vsz_kib)
+            .field(self.rss_kib)
+            .field(&self.started)
+            .optional(self.tty.as_ref());
+        row.field(self.cpu_time_ms);
+        match &self.exe {
+            Some(exe) => row.bytes(exe.as_bytes()),
+            None if self.denied.iter().any(|f| f == "exe") => row.field(DENIED),
+            None => row.field(""),
+        };
+        write_command(row, self);
+    }
+}
+
+/// Ends a text line with the command: the arguments, each escaped as a token so their
+/// boundaries survive, or `[comm]` for a task without arguments, as ps shows it.
+fn write_command(row: &mut TextRow, record: &ProcessRecord) {
+    if record.args.is_empty() {
+        let mut name = Vec::with_capacity(record.comm.0.len() + 2);
+        name.push(b'[');
+        name.extend_from_slice(&record.comm.0);
+        name.push(b']');
+        row.words("", [name.as_slice()]);
+    } else {
+        row.words("", record.args.iter().map(OsText::as_bytes));
+    }
+}
+
+/// [`ProcessRecord`] for CSV: byte strings escaped as in text (lossless: `\\`, `\n`, `\xHH`),
+/// `args` as escaped tokens joined by spaces, `denied` joined by spaces.
+pub struct CsvProcess<'a>(&'a ProcessRecord);
+
+impl Serialize for CsvProcess<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let escaped = |bytes: &[u8]| {
+            let mut out = String::new();
+            text::escape_token(bytes, &mut out);
+            out
+        };
+        let args = r
+            .args
+            .iter()
+            .map(|a| escaped(a.as_bytes()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut s = serializer.serialize_struct("ProcessRecord", 24)?;
+        s.serialize_field("pid", &r.pid)?;
+        s.serialize_field("ppid", &r.ppid)?;
+        s.serialize_field("pgid", &r.pgid)?;
+        s.serialize_field("sid", &r.sid)?;
+        s.serialize_field("tty", &r.tty)?;
+        s.serialize_field("uid", &r.uid)?;
+        s.serialize_field("user", &r.user)?;
+        s.serialize_field("state", &r.state)?;
+        s.serialize_field("kthread", &r.kthread)?;
+        s.serialize_field("nice", &r.nice)?;
+        s.serialize_field("priority", &r.priority)?;
+        s.serialize_field("threads", &r.threads)?;
+        s.serialize_field("start_time", &r.start_time)?;
+        s.serialize_field("started", &r.started)?;
+        s.serialize_field("cpu_time_ms", &r.cpu_time_ms)?;
+        s.serialize_field("rss_kib", &r.rss_kib)?;
+        s.serialize_field("vsz_kib", &r.vsz_kib)?;
+        s.serialize_field("comm", &escaped(r.comm.as_bytes()))?;
+        s.serialize_field("args", &args)?;
+        s.serialize_field("exe", &r.exe.as_ref().map(|e| escaped(e.as_bytes())))?;
+        s.serialize_field("denied", &r.denied.join(" "))?;
+        s.serialize_field("depth", &r.depth)?;
+        s.serialize_field("matched", &r.matched)?;
+        s.serialize_field("tid", &r.tid)?;
+        s.end()
+    }
+}
+
+impl Record for CsvProcess<'_> {
+    const TEXT_HEADER: &'static [&'static str] = ProcessRecord::TEXT_HEADER;
+
+    fn write_text(&self, row: &mut TextRow) {
+        self.0.write_text(row);
+    }
+}
+
+/// Bytes from the kernel (a name, an argument, a path) that are usually UTF-8 but need not
+/// be. In JSON: a string when they are valid UTF-8; otherwise an object
+/// `{"base64": <the bytes, standard base64>, "lossy": <the text with U+FFFD for bad bytes>}`,
+/// so nothing is lost and nothing is guessed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OsText(pub Vec<u8>);
+
+impl OsText {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for OsText {
+    fn from(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
+impl From<Vec<u8>> for OsText {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl Serialize for OsText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Ok(text) = std::str::from_utf8(&self.0) {
+            serializer.serialize_str(text)
+        } else {
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry("base64", &base64_encode(&self.0))?;
+            map.serialize_entry("lossy", &String::from_utf8_lossy(&self.0))?;
+            map.end()
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OsText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OsTextVisitor;
+
+        impl<'de> Visitor<'de> for OsTextVisitor {
+            type Value = OsText;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an object with a base64 field")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<OsText, E> {
+                Ok(OsText(text.as_bytes().to_vec()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OsText, A::Error> {
+                let mut bytes = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "base64" {
+                        let encoded: String = map.next_value()?;
+                        bytes = Some(
+                            base64_decode(&encoded)
+                                .ok_or_else(|| de::Error::custom("invalid base64"))?,
+                        );
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+                bytes
+                    .map(OsText)
+                    .ok_or_else(|| de::Error::missing_field("base64"))
+            }
+        }
+
+        deserializer.deserialize_any(OsTextVisitor)
+    }
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 (RFC 4648, with padding), which jq decodes with `@base64d`.
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(BASE64[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut n = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let value = BASE64.iter().position(|&b| b == c)?;
+        n = n << 6 | u32::try_from(value).ok()?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from(n >> bits & 0xff).ok()?);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::test_support::text_of;
+
+    fn sample() -> ProcessRecord {
+        ProcessRecord {
+            pid: 4242,
+            ppid: 1,
+            pgid: 4242,
+            sid: 4242,
+            tty: Some("pts/0".into()),
+            uid: 65534,
+            user: Some("nobody".into()),
+            state: "S".into(),
+            kthread: false,
+            nice: 0,
+            priority: 20,
+            threads: 1,
+            start_time: 1234,
+            started: "2026-11-27T17:14:54.120Z".into(),
+            cpu_time_ms: 30,
+            rss_kib: 1024,
+            vsz_kib: 4096,
+            comm: OsText(b"x) (y".to_vec()),
+            args: vec![
+                OsText(b"./x) (y".to_vec()),
+                OsText(b"a\nb".to_vec()),
+                OsText(b"\xff".to_vec()),
+            ],
+            exe: None,
+            denied: vec!["exe".into()],
+            depth: 1,
+            matched: true,
+            tid: None,
+        }
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"\xff\x00\xfe", "/wD+"),
+        ];
+        for (bytes, encoded) in cases {
+            assert_eq!(base64_encode(bytes), *encoded);
+            assert_eq!(base64_decode(encoded).unwrap(), *bytes);
+        }
+    }
+
+    #[test]
+    fn json_is_lossless_for_invalid_utf8() {
+        let record = sample();
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["comm"], "x) (y");
+        assert_eq!(json["args"][1], "a\nb");
+        assert_eq!(json["args"][2]["base64"], "/w==");
+        assert_eq!(json["args"][2]["lossy"], "\u{fffd}");
+        assert_eq!(json["exe"], serde_json::Value::Null);
+        let back: ProcessRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn text_escapes_and_marks_what_was_denied() {
+        assert_eq!(
+            text_of(&sample()),
+            "4242 1 nobody S 20 0 1 4096 1024 2026-11-27T17:14:54.120Z pts/0 30 ? \
+             ./x)\\x20(y a\\nb \\xff\n"
+        );
+        let mut kernel = sample();
+        kernel.args.clear();
+        kernel.denied.clear();
+        kernel.comm = OsText(b"kworker/0:1".to_vec());
+        assert!(text_of(&kernel).ends_with(" 30 - [kworker/0:1]\n"));
+    }
+
+    #[test]
+    fn csv_has_the_json_keys_and_flat_cells() {
+        let record = sample();
+        let mut out = Vec::new();
+        {
+            let mut writer = csv::Writer::from_writer(&mut out);
+            writer.serialize(record.csv()).unwrap();
+        }
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let json = serde_json::to_value(&record).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), keys);
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[18], "./x)\\x20(y a\\nb \\xff");
+        assert_eq!(&row[19], "");
+        assert_eq!(&row[20], "exe");
+    }
+}

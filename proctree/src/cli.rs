@@ -1,0 +1,89 @@
+//! proctree's command line, shared by the binary, the man page and the completions.
+
+use clap::{CommandFactory, Parser};
+
+const AFTER_HELP: &str = "\
+Examples:
+  proctree                        the whole tree, like pstree -p and ps -ejH
+  proctree -a --pid 1234 -s       1234's subtree with command lines, and the chain above it
+  proctree --name 'ssh*'          ssh processes with their ancestors and descendants
+  proctree --user www-data --flat the flat list, like ps -elf, of one user's processes
+  proctree --json | jq -r 'select(.ppid == 1) | .pid'
+  proctree --csv > processes.csv
+
+A process is identified by (pid, start_time): start_time is in clock ticks since boot.
+JSON and CSV records carry ppid and depth, so the tree can be rebuilt from them. Names and
+arguments that are not valid UTF-8 are kept: in JSON as {\"base64\": ..., \"lossy\": ...}, in
+text and CSV escaped (\\n, \\\\, \\xHH). A field that may not be read (the executable of
+another user's process) is null in JSON and ? in text.
+
+Exit status: 0 success; 1 some process could not be read (reported on stderr) or a --pid
+does not exist; 2 usage error.";
+
+/// Processes and their family tree: pstree's drawing, ps's fields, JSON and CSV for scripts.
+#[derive(Debug, Parser)]
+#[command(name = "proctree", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// Print a flat list with the fields ps -elf users expect, instead of the tree.
+    #[arg(long, conflicts_with_all = ["json", "csv"])]
+    pub flat: bool,
+
+    /// Print NDJSON process records (with ppid and depth) in tree order.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print CSV process records (with ppid and depth) in tree order.
+    #[arg(long)]
+    pub csv: bool,
+
+    /// In the tree, show each command line instead of the process name.
+    #[arg(short, long)]
+    pub args: bool,
+
+    /// Draw the tree with ASCII characters (the default when the locale is not UTF-8).
+    #[arg(long)]
+    pub ascii: bool,
+
+    /// Show only process PID and its descendants; may be repeated.
+    #[arg(short, long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// With --pid, also show the chain of ancestors up to the root (like pstree -s).
+    #[arg(short = 's', long, requires = "pids")]
+    pub ancestors: bool,
+
+    /// Show processes of USER (a name or a uid), with their ancestors and descendants; may
+    /// be repeated.
+    #[arg(short, long = "user", value_name = "USER")]
+    pub users: Vec<String>,
+
+    /// Show processes whose name (or argv[0]'s base name) matches PATTERN (a glob: *, ?),
+    /// with their ancestors and descendants; may be repeated.
+    #[arg(short, long = "name", value_name = "PATTERN")]
+    pub names: Vec<String>,
+
+    /// Hide kernel threads.
+    #[arg(short = 'K', long)]
+    pub no_kernel: bool,
+
+    /// Show the threads of each process (as {name} in the tree, records with tid in JSON).
+    #[arg(short = 'T', long)]
+    pub threads: bool,
+
+    /// Print a header line before text records.
+    #[arg(long)]
+    pub header: bool,
+}
+
+/// The clap definition, for man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_definition_is_consistent() {
+        super::command().debug_assert();
+    }
+}

@@ -1,0 +1,289 @@
+//! The /proc reader: one pass over /proc with direct reads of the few files the chosen output
+//! needs (stat always; status, cmdline and exe only when asked), because every extra file per
+//! process costs as much as the stat read itself. A process that exits while it is read is
+//! skipped, not reported: that is what processes do.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::stat::{self, Stat};
+
+/// Which files to read beyond stat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want {
+    /// /proc/PID/status, for the effective uid.
+    pub status: bool,
+    /// /proc/PID/cmdline, for the argument vector.
+    pub cmdline: bool,
+    /// The /proc/PID/exe link.
+    pub exe: bool,
+    /// /proc/PID/task/*, for the threads.
+    pub threads: bool,
+}
+
+/// The executable link, read or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exe {
+    NotRead,
+    Path(Vec<u8>),
+    /// No executable: a kernel thread or a zombie.
+    Absent,
+    /// The link exists but only its owner (or root) may follow it.
+    Denied,
+}
+
+/// One process as read, with what was not asked for left empty.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub stat: Stat,
+    pub uid: Option<u32>,
+    pub args: Vec<Vec<u8>>,
+    pub exe: Exe,
+    /// The threads (other than the main one) when asked for, ordered by tid.
+    pub tasks: Vec<Stat>,
+}
+
+/// Everything read in one pass, and the problems worth telling the user about.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Ordered by pid.
+    pub processes: Vec<Process>,
+    pub problems: Vec<String>,
+}
+
+/// Reads every process under `root` (normally /proc).
+pub fn read_all(root: &Path, want: Want) -> io::Result<Snapshot> {
+    let mut pids: Vec<u32> = fs::read_dir(root)?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    let mut reader = Reader {
+        path: root.to_path_buf(),
+        buffer: vec![0; 4096],
+        filled: 0,
+    };
+    let mut snapshot = Snapshot::default();
+    for pid in pids {
+        match reader.process(pid, want) {
+            Ok(Some(process)) => snapshot.processes.push(process),
+            Ok(None) => {}
+            Err(problem) => snapshot.problems.push(problem),
+        }
+    }
+    Ok(snapshot)
+}
+
+/// Reads with one buffer reused for every file.
+struct Reader {
+    path: PathBuf,
+    buffer: Vec<u8>,
+    /// How much of `buffer` the last read filled.
+    filled: usize,
+}
+
+/// What a failed read means.
+enum Failure {
+    /// The process is gone (or became a zombie that no longer has the file).
+    Vanished,
+    Denied,
+    Other(io::Error),
+}
+
+/// ESRCH: a read of a task that is being torn down.
+const ESRCH: i32 = 3;
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        if error.kind() == io::ErrorKind::NotFound || error.raw_os_error() == Some(ESRCH) {
+            Self::Vanished
+        } else if error.kind() == io::ErrorKind::PermissionDenied {
+            Self::Denied
+        } else {
+            Self::Other(error)
+        }
+    }
+}
+
+impl Reader {
+    /// One process, `None` if it vanished, `Err` with a message for anything else.
+    fn process(&mut self, pid: u32, want: Want) -> Result<Option<Process>, String> {
+        match self.try_process(pid, want) {
+            Ok(process) => Ok(Some(process)),
+            Err((_, Failure::Vanished)) => Ok(None),
+            Err((file, Failure::Denied)) => Err(format!("/proc/{pid}/{file}: permission denied")),
+            Err((file, Failure::Other(error))) => Err(format!(
+                "/proc/{pid}/{file}: {}",
+                common::error::describe_io_error(&error)
+            )),
+        }
+    }
+
+    fn try_process(&mut self, pid: u32, want: Want) -> Result<Process, (&'static str, Failure)> {
+        let stat = self.stat(pid, None).map_err(|f| ("stat", f))?;
+        let uid = if want.status {
+            Some(self.uid(pid).map_err(|f| ("status", f))?)
+        } else {
+            None
+        };
+        let args = if want.cmdline {
+            self.read(pid, "cmdline").map_err(|f| ("cmdline", f))?;
+            split_args(self.data())
+        } else {
+            Vec::new()
+        };
+        // Kernel threads and zombies have no executable; asking would only be refused for
+        // another user's task, which would wrongly read as "denied".
+        let exe = if want.exe && (stat.is_kthread() || stat.state == b'Z') {
+            Exe::Absent
+        } else if want.exe {
+            self.exe(pid).map_err(|f| ("exe", f))?
+        } else {
+            Exe::NotRead
+        };
+        let tasks = if want.threads && stat.threads > 1 {
+            self.tasks(pid).map_err(|f| ("task", f))?
+        } else {
+            Vec::new()
+        };
+        Ok(Process {
+            stat,
+            uid,
+            args,
+            exe,
+            tasks,
+        })
+    }
+
+    fn read(&mut self, pid: u32, file: &str) -> Result<(), Failure> {
+        let path = self.file(pid, file);
+        let mut file = File::open(&path)?;
+        // Plain reads into a buffer kept across files: read_to_end would first ask for the
+        // size (statx, lseek), which /proc does not know, doubling the system calls.
+        let mut filled = 0;
+        loop {
+            if filled == self.buffer.len() {
+                self.buffer.resize(filled.max(4096) * 2, 0);
+            }
+            match file.read(&mut self.buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.filled = filled;
+        Ok(())
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buffer[..self.filled]
+    }
+
+    fn file(&self, pid: u32, file: &str) -> PathBuf {
+        let mut path = self.path.clone();
+        path.push(pid.to_string());
+        path.push(file);
+        path
+    }
+
+    fn stat(&mut self, pid: u32, tid: Option<u32>) -> Result<Stat, Failure> {
+        match tid {
+            None => self.read(pid, "stat")?,
+            Some(tid) => self.read(pid, &format!("task/{tid}/stat"))?,
+        }
+        if self.filled == 0 {
+            return Err(Failure::Vanished);
+        }
+        stat::parse(self.data()).map_err(|why| {
+            Failure::Other(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unexpected format ({why})"),
+            ))
+        })
+    }
+
+    fn uid(&mut self, pid: u32) -> Result<u32, Failure> {
+        self.read(pid, "status")?;
+        effective_uid(self.data()).ok_or_else(|| {
+            Failure::Other(io::Error::new(io::ErrorKind::InvalidData, "no Uid line"))
+        })
+    }
+
+    fn exe(&mut self, pid: u32) -> Result<Exe, Failure> {
+        match fs::read_link(self.file(pid, "exe")) {
+            Ok(path) => Ok(Exe::Path(path.into_os_string().into_encoded_bytes())),
+            Err(error) => match Failure::from(error) {
+                Failure::Vanished => Ok(Exe::Absent),
+                Failure::Denied => Ok(Exe::Denied),
+                other @ Failure::Other(_) => Err(other),
+            },
+        }
+    }
+
+    fn tasks(&mut self, pid: u32) -> Result<Vec<Stat>, Failure> {
+        let mut tids: Vec<u32> = fs::read_dir(self.file(pid, "task"))?
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&tid| tid != pid)
+            .collect();
+        tids.sort_unstable();
+        let mut tasks = Vec::with_capacity(tids.len());
+        for tid in tids {
+            match self.stat(pid, Some(tid)) {
+                Ok(stat) => tasks.push(stat),
+                // A thread that ended since the listing is not a problem.
+                Err(Failure::Vanished) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(tasks)
+    }
+}
+
+/// The argument vector of /proc/PID/cmdline: NUL-terminated arguments (a process that
+/// rewrote its title may leave one unterminated string).
+fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// The effective uid: the second number of the `Uid:` line of /proc/PID/status.
+fn effective_uid(status: &[u8]) -> Option<u32> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find(|line| line.starts_with(b"Uid:"))?;
+    let mut numbers = line[4..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty());
+    numbers.next()?;
+    std::str::from_utf8(numbers.next()?).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_vectors_keep_empty_and_odd_arguments() {
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (b"", &[]),
+            (b"sleep\x0030\x00", &[b"sleep", b"30"]),
+            (b"a\x00\x00b\x00", &[b"a", b"", b"b"]),
+            (b"nginx: worker process", &[b"nginx: worker process"]),
+            (b"x\n\xff\x00", &[b"x\n\xff"]),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(split_args(input), *expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn the_effective_uid_is_the_second() {
+        let status = b"Name:\tsu\nUmask:\t0022\nState:\tS\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
+        assert_eq!(effective_uid(status), Some(0));
+        assert_eq!(effective_uid(b"Name:\tx\n"), None);
+    }
+}
