@@ -280,7 +280,7 @@ fn bad_input_is_reported_with_its_line_and_passed_through() {
         &b"22/tcp open ssh"[..],
         b"{\"port\": 22,",
         b"x 70000/tcp open",
-        b"\xff\xfe binary \x00 garbage 80/tcp",
+        b"\xff\xfe binary \x00 garbage 80/tcp www-http",
         b"{\"port\":70000}",
     ];
     let mut rest = stdout.as_slice();

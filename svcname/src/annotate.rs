@@ -47,6 +47,9 @@ pub struct Annotator<'a, W: Write> {
     csv_plan: Option<CsvPlan>,
     status: Status,
     scratch: Vec<u8>,
+    /// Buffers reused from one NDJSON line to the next.
+    scanned: json::Scanned,
+    answers: Vec<(usize, Option<(u16, Proto)>)>,
 }
 
 struct CsvPlan {
@@ -143,6 +146,8 @@ impl<'a, W: Write> Annotator<'a, W> {
             csv_plan: None,
             status: Status::default(),
             scratch: Vec::new(),
+            scanned: json::Scanned::default(),
+            answers: Vec::new(),
         }
     }
 
@@ -197,18 +202,30 @@ impl<'a, W: Write> Annotator<'a, W> {
     }
 
     fn json_line(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
-        let scanned = match json::scan(line, &self.port_fields, &self.all_added) {
-            Ok(scanned) => scanned,
-            Err(e) => {
-                self.problem(source, format_args!("not a valid JSON object: {e}"));
-                return self.pass(line);
-            }
-        };
+        let mut scanned = std::mem::take(&mut self.scanned);
+        let result = json::scan(line, &self.port_fields, &self.all_added, &mut scanned);
+        let outcome = self.annotate_object(source, line, &scanned, result);
+        self.scanned = scanned;
+        outcome
+    }
+
+    fn annotate_object(
+        &mut self,
+        source: &LineSource,
+        line: &[u8],
+        scanned: &json::Scanned,
+        result: Result<(), json::ScanError>,
+    ) -> Result<()> {
+        if let Err(e) = result {
+            self.problem(source, format_args!("not a valid JSON object: {e}"));
+            return self.pass(line);
+        }
         if scanned.ports.iter().all(Option::is_none) {
             return self.pass(line);
         }
         let proto = scanned.proto.unwrap_or(Some(self.config.default_proto));
-        let mut answers = Vec::with_capacity(scanned.ports.len());
+        let mut answers = std::mem::take(&mut self.answers);
+        answers.clear();
         for (index, value) in scanned.ports.iter().enumerate() {
             let Some(value) = value else { continue };
             match port_of(value, proto) {
@@ -217,12 +234,15 @@ impl<'a, W: Write> Annotator<'a, W> {
                     let field = &self.port_fields[index];
                     let message = format!("field {field}: {why}");
                     self.problem(source, message);
+                    self.answers = answers;
                     return self.pass(line);
                 }
             }
         }
         if scanned.has_output_field {
-            return self.json_rebuild(source, line, &answers);
+            let outcome = self.json_rebuild(source, line, &answers);
+            self.answers = answers;
+            return outcome;
         }
         let brace = json::closing_brace(line);
         let mut out = std::mem::take(&mut self.scratch);
@@ -239,6 +259,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         out.push(b'\n');
         let result = self.out.raw().write_all(&out).map_err(write_error);
         self.scratch = out;
+        self.answers = answers;
         result
     }
 
@@ -545,39 +566,53 @@ fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto
 /// else the first `ADDRESS:PORT` token (ss, netstat, sockls), whose protocol is the line's
 /// `tcp`/`udp`/`tcp6`/`udp6` token or the default.
 fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, Proto)>, String> {
-    let Ok(line) = std::str::from_utf8(line) else {
-        return Ok(None);
+    // Bytes, not str: a line that is not UTF-8 can still name a port, and validating each
+    // line would cost more than the search.
+    let tokens = || {
+        line.split(u8::is_ascii_whitespace)
+            .filter(|token| !token.is_empty())
     };
-    let tokens = || line.split_ascii_whitespace();
     for token in tokens() {
-        if let Some((port, proto)) = token.split_once('/')
+        if let Some(slash) = token.iter().position(|&b| b == b'/')
+            && let (port, proto) = (&token[..slash], &token[slash + 1..])
             && !port.is_empty()
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(proto) = proto.parse::<Proto>()
+            && port.iter().all(u8::is_ascii_digit)
+            && let Some(proto) = proto_of_bytes(proto)
         {
-            return parse_port(port).map(|port| Some((port, proto)));
+            return parse_port(ascii(port)).map(|port| Some((port, proto)));
         }
     }
     let line_proto = tokens()
         .find_map(|token| {
-            matches!(
-                token.to_ascii_lowercase().as_str(),
-                "tcp" | "udp" | "tcp6" | "udp6" | "sctp"
-            )
-            .then(|| proto_of(&token.to_ascii_lowercase()))
-            .flatten()
+            let word = token.strip_suffix(b"6").unwrap_or(token);
+            [&b"tcp"[..], b"udp", b"sctp"]
+                .iter()
+                .any(|name| word.eq_ignore_ascii_case(name))
+                .then(|| proto_of_bytes(word))
+                .flatten()
         })
         .unwrap_or(default_proto);
     for token in tokens() {
-        if let Some((address, port)) = token.rsplit_once(':')
+        if let Some(colon) = token.iter().rposition(|&b| b == b':')
+            && let (address, port) = (&token[..colon], &token[colon + 1..])
             && !port.is_empty()
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && is_address(address)
+            && port.iter().all(u8::is_ascii_digit)
+            && std::str::from_utf8(address).is_ok_and(is_address)
         {
-            return parse_port(port).map(|port| Some((port, line_proto)));
+            return parse_port(ascii(port)).map(|port| Some((port, line_proto)));
         }
     }
     Ok(None)
+}
+
+/// A protocol name in bytes, as [`proto_of`] reads it.
+fn proto_of_bytes(name: &[u8]) -> Option<Proto> {
+    std::str::from_utf8(name).ok().and_then(proto_of)
+}
+
+/// Digits checked by the caller, as text.
+fn ascii(digits: &[u8]) -> &str {
+    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 /// An address as ss and netstat print it: `0.0.0.0`, `[::1]`, `::`, `*`, `127.0.0.53%lo`.

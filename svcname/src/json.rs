@@ -1,13 +1,13 @@
-//! Reading just the port fields of an NDJSON object, without building it: the object is
-//! validated whole by serde_json, but only the fields svcname needs are kept, so annotating
-//! a million records costs little more than reading them. The annotation is then spliced in
-//! before the closing brace, so every other field keeps its bytes and its place.
+//! Reading just the port fields of an NDJSON object, without building it. A small
+//! validating scanner (RFC 8259, with serde_json's rules on UTF-8, surrogates and nesting)
+//! checks the whole line and keeps only the top-level fields svcname needs: building each
+//! object with serde_json cost three times as much, and most of a svcname run is this. The
+//! annotation is then spliced in before the closing brace, so every other field keeps its
+//! bytes and its place. The unit tests check the scanner against serde_json.
 
 use std::fmt;
 
 use common::ports::Proto;
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 /// The fields found in one object.
 #[derive(Debug, Default, PartialEq)]
@@ -35,22 +35,87 @@ pub(crate) enum PortValue {
     Invalid,
 }
 
+/// Why a line is not one JSON object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScanError {
+    what: &'static str,
+    /// 1-based column (byte) where it was noticed.
+    column: usize,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at column {}", self.what, self.column)
+    }
+}
+
+/// The bytes that end a run of plain ASCII inside a string: the quote, the backslash,
+/// control characters and the start of any multi-byte UTF-8 sequence.
+static STOPS_A_STRING: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] =
+            byte < 0x20 || byte >= 0x80 || byte == b'"' as usize || byte == b'\\' as usize;
+        byte += 1;
+    }
+    table
+};
+
+/// serde_json's recursion limit, so both accept the same documents.
+const MAX_DEPTH: usize = 128;
+
 /// Scans `line` as one JSON object, keeping the fields named in `port_fields` and `proto`.
+/// `scanned` is filled in place, so its buffer serves line after line.
 pub(crate) fn scan(
     line: &[u8],
     port_fields: &[String],
     output_fields: &[String],
-) -> Result<Scanned, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(line);
-    let scanned = de::Deserializer::deserialize_map(
-        &mut deserializer,
-        ObjectScan {
-            port_fields,
-            output_fields,
-        },
-    )?;
-    deserializer.end()?;
-    Ok(scanned)
+    scanned: &mut Scanned,
+) -> Result<(), ScanError> {
+    scanned.ports.clear();
+    scanned.ports.resize(port_fields.len(), None);
+    scanned.proto = None;
+    scanned.has_output_field = false;
+    let mut scanner = Scanner {
+        bytes: line,
+        at: 0,
+        text: String::new(),
+    };
+    scanner.skip_space();
+    scanner.expect(b'{', "expected an object")?;
+    scanner.skip_space();
+    if scanner.peek() == Some(b'}') {
+        scanner.at += 1;
+    } else {
+        loop {
+            scanner.skip_space();
+            let key = scanner.key(port_fields, output_fields)?;
+            scanner.skip_space();
+            scanner.expect(b':', "expected ':'")?;
+            scanner.skip_space();
+            match key {
+                Key::Port(index) => scanned.ports[index] = Some(scanner.port_value()?),
+                Key::Proto => scanned.proto = Some(scanner.proto_value()?),
+                Key::Output => {
+                    scanned.has_output_field = true;
+                    scanner.value(1)?;
+                }
+                Key::Other => scanner.value(1)?,
+            }
+            scanner.skip_space();
+            match scanner.next() {
+                Some(b',') => {}
+                Some(b'}') => break,
+                _ => return Err(scanner.error_before("expected ',' or '}'")),
+            }
+        }
+    }
+    scanner.skip_space();
+    if scanner.at != line.len() {
+        return Err(scanner.error("trailing characters"));
+    }
+    Ok(())
 }
 
 /// Where the closing brace of a scanned object is, to insert fields before it.
@@ -58,190 +123,6 @@ pub(crate) fn closing_brace(line: &[u8]) -> usize {
     line.iter()
         .rposition(|&b| b == b'}')
         .expect("a scanned object ends with a brace")
-}
-
-struct ObjectScan<'a> {
-    port_fields: &'a [String],
-    output_fields: &'a [String],
-}
-
-enum Key {
-    Port(usize),
-    Proto,
-    Output,
-    Other,
-}
-
-impl<'de> Visitor<'de> for ObjectScan<'_> {
-    type Value = Scanned;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned, A::Error> {
-        let mut scanned = Scanned {
-            ports: vec![None; self.port_fields.len()],
-            ..Scanned::default()
-        };
-        while let Some(key) = map.next_key_seed(KeySeed {
-            port_fields: self.port_fields,
-            output_fields: self.output_fields,
-        })? {
-            match key {
-                Key::Port(index) => scanned.ports[index] = Some(map.next_value::<PortValue>()?),
-                Key::Proto => scanned.proto = map.next_value::<ProtoValue>()?.0,
-                Key::Output => {
-                    scanned.has_output_field = true;
-                    map.next_value::<IgnoredAny>()?;
-                }
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(scanned)
-    }
-}
-
-struct KeySeed<'a> {
-    port_fields: &'a [String],
-    output_fields: &'a [String],
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Key;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for KeySeed<'_> {
-    type Value = Key;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-        if let Some(index) = self.port_fields.iter().position(|f| f == key) {
-            Ok(Key::Port(index))
-        } else if key == "proto" {
-            Ok(Key::Proto)
-        } else if self.output_fields.iter().any(|f| f == key) {
-            Ok(Key::Output)
-        } else {
-            Ok(Key::Other)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for PortValue {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(PortValueVisitor)
-    }
-}
-
-struct PortValueVisitor;
-
-impl<'de> Visitor<'de> for PortValueVisitor {
-    type Value = PortValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a port")
-    }
-
-    fn visit_u64<E>(self, value: u64) -> Result<PortValue, E> {
-        Ok(PortValue::Number(value))
-    }
-
-    fn visit_i64<E>(self, value: i64) -> Result<PortValue, E> {
-        Ok(u64::try_from(value).map_or(PortValue::Invalid, PortValue::Number))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<PortValue, E> {
-        Ok(PortValue::Invalid)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<PortValue, E> {
-        Ok(PortValue::Invalid)
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<PortValue, E> {
-        Ok(PortValue::Text(value.to_owned()))
-    }
-
-    fn visit_unit<E>(self) -> Result<PortValue, E> {
-        Ok(PortValue::Null)
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<PortValue, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(PortValue::Invalid)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PortValue, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(PortValue::Invalid)
-    }
-}
-
-/// A `proto` field: read when it is a string (without allocating), ignored otherwise.
-#[expect(
-    clippy::option_option,
-    reason = "absent, a protocol without ports and a protocol are three answers"
-)]
-struct ProtoValue(Option<Option<Proto>>);
-
-impl<'de> Deserialize<'de> for ProtoValue {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ProtoVisitor)
-    }
-}
-
-struct ProtoVisitor;
-
-impl<'de> Visitor<'de> for ProtoVisitor {
-    type Value = ProtoValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a protocol")
-    }
-
-    fn visit_str<E>(self, name: &str) -> Result<ProtoValue, E> {
-        Ok(ProtoValue(Some(proto_of(name))))
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<ProtoValue, E> {
-        Ok(ProtoValue(None))
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<ProtoValue, E> {
-        Ok(ProtoValue(None))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<ProtoValue, E> {
-        Ok(ProtoValue(None))
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<ProtoValue, E> {
-        Ok(ProtoValue(None))
-    }
-
-    fn visit_unit<E>(self) -> Result<ProtoValue, E> {
-        Ok(ProtoValue(None))
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ProtoValue, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(ProtoValue(None))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ProtoValue, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(ProtoValue(None))
-    }
 }
 
 /// A protocol name as tools print it: `tcp`, `TCP`, `tcp6`, `udp6`.
@@ -252,6 +133,329 @@ pub(crate) fn proto_of(name: &str) -> Option<Proto> {
         .find(|p| p.as_str().eq_ignore_ascii_case(name))
 }
 
+enum Key {
+    Port(usize),
+    Proto,
+    Output,
+    Other,
+}
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    /// The decoded text of a string with escapes (rare), reused.
+    text: String,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn error(&self, what: &'static str) -> ScanError {
+        ScanError {
+            what,
+            column: self.at + 1,
+        }
+    }
+
+    fn error_before(&self, what: &'static str) -> ScanError {
+        ScanError {
+            what,
+            column: self.at,
+        }
+    }
+
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), ScanError> {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.error(what))
+        }
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn key(&mut self, port_fields: &[String], output_fields: &[String]) -> Result<Key, ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected a string key"));
+        }
+        let (raw, escaped) = self.string()?;
+        let key: &[u8] = if escaped { self.text.as_bytes() } else { raw };
+        Ok(
+            if let Some(index) = port_fields.iter().position(|f| f.as_bytes() == key) {
+                Key::Port(index)
+            } else if key == b"proto" {
+                Key::Proto
+            } else if output_fields.iter().any(|f| f.as_bytes() == key) {
+                Key::Output
+            } else {
+                Key::Other
+            },
+        )
+    }
+
+    /// Reads a string (the cursor on its opening quote). Returns its raw bytes between the
+    /// quotes and whether it had escapes, in which case its decoded text is in `self.text`.
+    fn string(&mut self) -> Result<(&[u8], bool), ScanError> {
+        self.at += 1;
+        let start = self.at;
+        let mut escaped = false;
+        let mut ascii = true;
+        loop {
+            // Plain ASCII runs are skipped in one tight loop; only the bytes that need a
+            // decision stop it.
+            let rest = &self.bytes[self.at..];
+            let Some(stop) = rest.iter().position(|&b| STOPS_A_STRING[usize::from(b)]) else {
+                self.at = self.bytes.len();
+                return Err(self.error("unterminated string"));
+            };
+            let byte = rest[stop];
+            self.at += stop + 1;
+            match byte {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                0..=0x1f => return Err(self.error_before("control character in a string")),
+                0x80.. => ascii = false,
+                _ => {}
+            }
+        }
+        let raw = &self.bytes[start..self.at - 1];
+        if !ascii && std::str::from_utf8(raw).is_err() {
+            return Err(self.error_before("invalid UTF-8 in a string"));
+        }
+        if escaped {
+            self.text = decode(raw);
+        }
+        Ok((raw, escaped))
+    }
+
+    /// Checks one escape (the cursor after its backslash).
+    fn escape(&mut self) -> Result<(), ScanError> {
+        match self.next() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(()),
+            Some(b'u') => {
+                let unit = self.hex4()?;
+                if (0xDC00..0xE000).contains(&unit) {
+                    return Err(self.error_before("lone trailing surrogate"));
+                }
+                if (0xD800..0xDC00).contains(&unit) {
+                    if self.next() != Some(b'\\') || self.next() != Some(b'u') {
+                        return Err(self.error_before("lone leading surrogate"));
+                    }
+                    let low = self.hex4()?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return Err(self.error_before("lone leading surrogate"));
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(self.error_before("invalid escape")),
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, ScanError> {
+        let mut unit = 0;
+        for _ in 0..4 {
+            let digit = self
+                .next()
+                .and_then(|b| char::from(b).to_digit(16))
+                .ok_or_else(|| self.error_before("invalid \\u escape"))?;
+            unit = unit * 16 + digit;
+        }
+        Ok(unit)
+    }
+
+    /// Skips any value, checking it.
+    fn value(&mut self, depth: usize) -> Result<(), ScanError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{') => self.container(b'}', depth, true),
+            Some(b'[') => self.container(b']', depth, false),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
+            _ => Err(self.error("expected a value")),
+        }
+    }
+
+    fn container(&mut self, close: u8, depth: usize, object: bool) -> Result<(), ScanError> {
+        if depth + 1 >= MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.at += 1;
+        self.skip_space();
+        if self.peek() == Some(close) {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_space();
+            if object {
+                if self.peek() != Some(b'"') {
+                    return Err(self.error("expected a string key"));
+                }
+                self.string()?;
+                self.skip_space();
+                self.expect(b':', "expected ':'")?;
+                self.skip_space();
+            }
+            self.value(depth + 1)?;
+            self.skip_space();
+            match self.next() {
+                Some(b',') => {}
+                Some(b) if b == close => return Ok(()),
+                _ => return Err(self.error_before("expected ',' or a closing bracket")),
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {
+        if self.bytes[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err(self.error("expected a value"))
+        }
+    }
+
+    /// Reads a number; returns its value when it is a whole number that fits in a u64.
+    fn number(&mut self) -> Result<Option<u64>, ScanError> {
+        let start = self.at;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.at += 1;
+        }
+        match self.next() {
+            Some(b'0') => {}
+            Some(b'1'..=b'9') => {
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.at += 1;
+                }
+            }
+            _ => return Err(self.error_before("invalid number")),
+        }
+        let integer_end = self.at;
+        let mut whole = !negative;
+        if self.peek() == Some(b'.') {
+            whole = false;
+            self.at += 1;
+            self.digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            whole = false;
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.digits()?;
+        }
+        if !whole {
+            return Ok(None);
+        }
+        let digits = std::str::from_utf8(&self.bytes[start..integer_end]).unwrap_or_default();
+        Ok(digits.parse().ok())
+    }
+
+    fn digits(&mut self) -> Result<(), ScanError> {
+        if !matches!(self.peek(), Some(b'0'..=b'9')) {
+            return Err(self.error("invalid number"));
+        }
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        Ok(())
+    }
+
+    fn port_value(&mut self) -> Result<PortValue, ScanError> {
+        match self.peek() {
+            Some(b'"') => {
+                let (raw, escaped) = self.string()?;
+                let text = if escaped {
+                    self.text.clone()
+                } else {
+                    String::from_utf8_lossy(raw).into_owned()
+                };
+                Ok(PortValue::Text(text))
+            }
+            Some(b'n') => self.literal(b"null").map(|()| PortValue::Null),
+            Some(b'-' | b'0'..=b'9') => {
+                let negative_or_fraction = self.number()?;
+                Ok(negative_or_fraction.map_or(PortValue::Invalid, PortValue::Number))
+            }
+            _ => self.value(1).map(|()| PortValue::Invalid),
+        }
+    }
+
+    fn proto_value(&mut self) -> Result<Option<Proto>, ScanError> {
+        if self.peek() != Some(b'"') {
+            self.value(1)?;
+            return Ok(None);
+        }
+        let (raw, escaped) = self.string()?;
+        let name = if escaped {
+            self.text.clone()
+        } else {
+            String::from_utf8_lossy(raw).into_owned()
+        };
+        Ok(proto_of(&name))
+    }
+}
+
+/// Decodes a checked string body with escapes.
+fn decode(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('u') => {
+                let mut unit = hex(&mut chars);
+                if (0xD800..0xDC00).contains(&unit) {
+                    chars.next();
+                    chars.next();
+                    let low = hex(&mut chars);
+                    unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                }
+                out.push(char::from_u32(unit).unwrap_or('\u{fffd}'));
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+fn hex(chars: &mut std::str::Chars<'_>) -> u32 {
+    chars
+        .take(4)
+        .fold(0, |unit, c| unit * 16 + c.to_digit(16).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,15 +464,21 @@ mod tests {
         names.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    #[test]
-    fn keeps_only_what_is_asked() {
-        let line = br#"{"host":"a","port":22,"proto":"tcp","nested":{"port":9},"list":[1,2]}"#;
-        let scanned = scan(
+    fn scan_one(line: &[u8]) -> Result<Scanned, ScanError> {
+        let mut scanned = Scanned::default();
+        scan(
             line,
             &fields(&["port", "local_port"]),
             &fields(&["service"]),
+            &mut scanned,
         )
-        .unwrap();
+        .map(|()| scanned)
+    }
+
+    #[test]
+    fn keeps_only_what_is_asked() {
+        let line = br#"{"host":"a","port":22,"proto":"tcp","nested":{"port":9},"list":[1,2.5e3,-0,true,null]}"#;
+        let scanned = scan_one(line).unwrap();
         assert_eq!(scanned.ports, [Some(PortValue::Number(22)), None]);
         assert_eq!(scanned.proto, Some(Some(Proto::Tcp)));
         assert!(!scanned.has_output_field);
@@ -278,12 +488,7 @@ mod tests {
     #[test]
     fn odd_values_and_existing_output() {
         let line = br#"{"port":"53/udp","local_port":-1,"service":"x","proto":6}"#;
-        let scanned = scan(
-            line,
-            &fields(&["port", "local_port"]),
-            &fields(&["service"]),
-        )
-        .unwrap();
+        let scanned = scan_one(line).unwrap();
         assert_eq!(
             scanned.ports,
             [
@@ -291,25 +496,83 @@ mod tests {
                 Some(PortValue::Invalid)
             ]
         );
-        assert_eq!(scanned.proto, None);
+        assert_eq!(scanned.proto, Some(None));
         assert!(scanned.has_output_field);
+        let escaped = scan_one(br#"{"p\u006frt":"2\u0032","proto":"UDP6"}"#).unwrap();
+        assert_eq!(escaped.ports[0], Some(PortValue::Text("22".into())));
+        assert_eq!(escaped.proto, Some(Some(Proto::Udp)));
+        let big = scan_one(br#"{"port":1.5,"local_port":99999999999999999999999}"#).unwrap();
+        assert_eq!(
+            big.ports,
+            [Some(PortValue::Invalid), Some(PortValue::Invalid)]
+        );
     }
 
     #[test]
     fn rejects_what_is_not_one_object() {
-        let names = fields(&["port"]);
         for bad in [
             &b"{\"port\":22"[..],
             b"{\"port\":22} x",
             b"[1]",
             b"{port:22}",
             b"{\"a\":\xff}",
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\":01}",
+            b"{\"a\":1.}",
+            b"{\"a\":\"\\ud800\"}",
+            b"{\"a\":\"tab\there\"}",
+            b"{\"a\":[1,]}",
+            b"{\"a\":1,}",
+            b"{\"a\" 1}",
+            b"{\"a\":tru}",
+            b"",
         ] {
-            assert!(
-                scan(bad, &names, &[]).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(scan_one(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(scan_one(deep.as_bytes()).is_err());
+    }
+
+    /// The scanner accepts exactly what serde_json accepts, over a few thousand mutations
+    /// of real records (a tiny xorshift generator keeps the test deterministic).
+    #[test]
+    fn agrees_with_serde_json() {
+        let seeds: [&[u8]; 4] = [
+            br#"{"host":"localhost","address":"127.0.0.1","port":22,"proto":"tcp","state":"open","rtt_ms":0.05}"#,
+            br#"{"proto":"udp","local_port":53,"remote_port":0,"comm":"a\"b\\c\u00e9\ud83d\ude00","args":["x",{"y":[null,true,false,-1.5e-3]}]}"#,
+            b"{\"n\": \"caf\xc3\xa9\" , \"e\" :{} , \"l\":[ ] }",
+            br#"{}"#,
+        ];
+        let alphabet = b"{}[]\":,.-+eE0123456789 \\/ntrfu\"abcx\xc3\xa9\xff\x01";
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut random = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap()
+        };
+        let mut accepted = 0;
+        for round in 0..20_000 {
+            let mut line = seeds[round % seeds.len()].to_vec();
+            for _ in 0..=random(3) {
+                let at = random(line.len() + 1);
+                match random(3) {
+                    0 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    1 if at < line.len() => line[at] = alphabet[random(alphabet.len())],
+                    _ => line.insert(at, alphabet[random(alphabet.len())]),
+                }
+            }
+            let ours = scan_one(&line).is_ok();
+            let theirs =
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&line).is_ok();
+            assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(&line));
+            accepted += usize::from(ours);
+        }
+        assert!(
+            (2_000..18_000).contains(&accepted),
+            "the mutations should give both outcomes often: {accepted} accepted"
+        );
     }
 }
