@@ -1,6 +1,7 @@
 //! End-to-end tests of svcname: lookups, and real text, NDJSON and CSV piped through the
 //! built binary. `--builtin-only` keeps answers the same whatever /etc/services a machine has.
 
+use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -358,4 +359,37 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_reported() {
             "svcname: writing output: No space left on device\n"
         );
     }
+}
+
+/// Big inputs are annotated on several threads in chunks: a CSV header must reach every
+/// chunk, and the output must keep the input's order.
+#[test]
+fn large_inputs_keep_order_and_csv_context() {
+    let mut input = String::from("host,port,proto\n");
+    for i in 0..30_000 {
+        let port = [22, 25, 53, 443][i % 4];
+        writeln!(input, "h{i},{port},tcp").unwrap();
+    }
+    input.push('\n');
+    for i in 0..30_000 {
+        writeln!(input, "{{\"seq\":{i},\"port\":443}}").unwrap();
+    }
+    let output = filter(&[], &input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("host,port,proto,service"));
+    for i in 0..30_000 {
+        let (port, service) = [(22, "ssh"), (25, "smtp"), (53, "domain"), (443, "https")][i % 4];
+        assert_eq!(
+            lines.next(),
+            Some(format!("h{i},{port},tcp,{service}").as_str())
+        );
+    }
+    assert_eq!(lines.next(), Some(""));
+    for i in 0..30_000 {
+        let expected = format!("{{\"seq\":{i},\"port\":443,\"service\":\"https\"}}");
+        assert_eq!(lines.next(), Some(expected.as_str()));
+    }
+    assert_eq!(lines.next(), None);
 }

@@ -4,6 +4,9 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::error::{Error, Result};
 
@@ -14,6 +17,8 @@ pub const MAX_LINE: usize = 1 << 20;
 /// A named source of lines.
 pub struct LineSource {
     name: String,
+    /// stdin, to ask whether a read would wait; files never make a reader wait for long.
+    stdin: Option<io::Stdin>,
     reader: BufReader<Box<dyn Read>>,
     line_number: usize,
     /// A byte read past an overlong line's limit, which belongs to its rest.
@@ -36,7 +41,9 @@ impl LineSource {
     /// Opens a file, or stdin for `-`.
     pub fn open(path: &str) -> Result<Self> {
         if path == "-" {
-            return Ok(Self::from_reader("stdin", Box::new(io::stdin())));
+            let mut source = Self::from_reader("stdin", Box::new(io::stdin()));
+            source.stdin = Some(io::stdin());
+            return Ok(source);
         }
         let file = File::open(path).map_err(|e| Error::io(format!("opening {path}"), e))?;
         Ok(Self::from_reader(path, Box::new(file)))
@@ -45,6 +52,7 @@ impl LineSource {
     pub fn from_reader(name: &str, reader: Box<dyn Read>) -> Self {
         Self {
             name: name.to_owned(),
+            stdin: None,
             reader: BufReader::with_capacity(64 * 1024, reader),
             line_number: 0,
             pending: None,
@@ -65,6 +73,20 @@ impl LineSource {
     /// writer should flush what it holds first (docs/FORMAT.md, "Buffering").
     pub fn has_buffered_input(&self) -> bool {
         self.pending.is_some() || !self.reader.buffer().is_empty()
+    }
+
+    /// Whether the next read would wait for a writer (a pipe with nothing in it yet): the
+    /// moment to hand over buffered output, so `tail -f log | svcname` shows each line.
+    pub fn would_wait(&self) -> bool {
+        if self.has_buffered_input() {
+            return false;
+        }
+        let Some(stdin) = &self.stdin else {
+            return false;
+        };
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        // An error here only costs an early flush.
+        poll(&mut fds, PollTimeout::ZERO).map_or(true, |ready| ready == 0)
     }
 
     /// Reads the next line into `line` (cleared first), without its `\n` or `\r\n`.
@@ -191,6 +213,12 @@ impl Sniffer {
         }
         self.header = None;
         LineKind::Text
+    }
+
+    /// Puts a CSV header in force, as if its line had just been read (for a reader that
+    /// takes over a stream in the middle).
+    pub fn set_header(&mut self, header: Option<Vec<String>>) {
+        self.header = header;
     }
 
     /// The CSV header in force, after a [`LineKind::CsvHeader`] line.

@@ -18,6 +18,27 @@ use crate::json::{self, PortValue, proto_of};
 use crate::lookup::{self, Query};
 use crate::{Config, TOOL};
 
+/// Where a line came from, for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub source: &'a str,
+    pub line: usize,
+}
+
+/// The fields that hold ports: `--field`s, or `port`, `local_port` and `remote_port`.
+pub fn port_fields(config: &Config) -> Vec<String> {
+    if config.fields.is_empty() {
+        vec!["port".into(), "local_port".into(), "remote_port".into()]
+    } else {
+        config.fields.clone()
+    }
+}
+
+/// The message for a line over the limit, which is passed through unread.
+pub fn too_long() -> String {
+    format!("longer than {MAX_LINE} bytes, passed through")
+}
+
 /// What gets added for a port, beyond the service name.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Additions {
@@ -46,6 +67,8 @@ pub struct Annotator<'a, W: Write> {
     /// For the CSV header in force: (port column, names added) pairs and the proto column.
     csv_plan: Option<CsvPlan>,
     status: Status,
+    /// Problems kept for the caller to print in order (a worker's), else printed at once.
+    collected: Option<Vec<String>>,
     scratch: Vec<u8>,
     /// Buffers reused from one NDJSON line to the next.
     scanned: json::Scanned,
@@ -120,11 +143,7 @@ impl Rendered {
 
 impl<'a, W: Write> Annotator<'a, W> {
     pub fn new(db: &'a ServiceDb, config: &'a Config, out: RecordWriter<W>) -> Self {
-        let port_fields = if config.fields.is_empty() {
-            vec!["port".into(), "local_port".into(), "remote_port".into()]
-        } else {
-            config.fields.clone()
-        };
+        let port_fields = port_fields(config);
         let added_names: Vec<Vec<String>> = port_fields
             .iter()
             .map(|field| added_names(field, config.additions))
@@ -145,6 +164,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             sniffer: Sniffer::default(),
             csv_plan: None,
             status: Status::default(),
+            collected: None,
             scratch: Vec::new(),
             scanned: json::Scanned::default(),
             answers: Vec::new(),
@@ -155,17 +175,20 @@ impl<'a, W: Write> Annotator<'a, W> {
     pub fn run(&mut self, source: &mut LineSource) -> Result<()> {
         let mut line = Vec::new();
         loop {
-            if !source.has_buffered_input() {
-                // The next read may wait: let the consumer have what is ready (tail -f).
+            if source.would_wait() {
+                // Let the consumer have what is ready before waiting (tail -f).
                 self.out.flush()?;
             }
-            match source.read_line(&mut line)? {
+            let read = source.read_line(&mut line)?;
+            let name = source.name().to_owned();
+            match read {
                 LineRead::End => return Ok(()),
                 LineRead::TooLong => {
-                    self.problem(
-                        source,
-                        format_args!("longer than {MAX_LINE} bytes, passed through"),
-                    );
+                    let place = Place {
+                        source: &name,
+                        line: source.line_number(),
+                    };
+                    self.problem(place, too_long());
                     let raw = self.out.raw();
                     raw.write_all(&line).map_err(write_error)?;
                     source.copy_rest_of_line(raw)?;
@@ -174,50 +197,94 @@ impl<'a, W: Write> Annotator<'a, W> {
                     if self.csv_plan.is_some() && csv_line_is_open(&line) {
                         join_open_csv_record(source, &mut line)?;
                     }
-                    self.line(source, &line)?;
+                    let place = Place {
+                        source: &name,
+                        line: source.line_number(),
+                    };
+                    self.line(place, &line)?;
                 }
             }
         }
+    }
+
+    /// Picks up where an earlier reader of the stream left off: under this CSV header.
+    pub fn resume(&mut self, header: Option<Vec<String>>) {
+        self.sniffer.set_header(header);
+        self.csv_plan = self.plan_for_header();
+    }
+
+    /// Annotates one whole record (a line, or a CSV record over several lines).
+    pub fn record(&mut self, place: Place<'_>, record: &[u8]) -> Result<()> {
+        self.line(place, record)
     }
 
     pub fn finish(self) -> Result<Status> {
         self.out.finish()?;
         Ok(self.status)
     }
+}
 
-    fn line(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+impl<'a> Annotator<'a, Vec<u8>> {
+    /// An annotator for a worker thread: output into memory, problems kept.
+    pub fn for_worker(db: &'a ServiceDb, config: &'a Config) -> Self {
+        let out = RecordWriter::new(
+            Vec::new(),
+            Format::Text,
+            FlushPolicy::Block,
+            TextOptions::default(),
+        );
+        let mut annotator = Self::new(db, config, out);
+        annotator.collected = Some(Vec::new());
+        annotator
+    }
+
+    /// The output and problems since the last call, and whether any problem was met.
+    pub fn take(&mut self) -> (Vec<u8>, Vec<String>, bool) {
+        let output = std::mem::take(self.out.raw());
+        let problems = self
+            .collected
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let had_errors = std::mem::take(&mut self.status.had_errors);
+        (output, problems, had_errors)
+    }
+}
+
+impl<W: Write> Annotator<'_, W> {
+    fn line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         match self.sniffer.classify(line) {
             LineKind::Blank => {
                 self.csv_plan = None;
                 self.pass(line)
             }
-            LineKind::Json => self.json_line(source, line),
+            LineKind::Json => self.json_line(place, line),
             LineKind::CsvHeader => self.csv_header(line),
-            LineKind::CsvRow => self.csv_row(source, line),
+            LineKind::CsvRow => self.csv_row(place, line),
             LineKind::Text => {
                 self.csv_plan = None;
-                self.text_line(source, line)
+                self.text_line(place, line)
             }
         }
     }
 
-    fn json_line(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+    fn json_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let mut scanned = std::mem::take(&mut self.scanned);
         let result = json::scan(line, &self.port_fields, &self.all_added, &mut scanned);
-        let outcome = self.annotate_object(source, line, &scanned, result);
+        let outcome = self.annotate_object(place, line, &scanned, result);
         self.scanned = scanned;
         outcome
     }
 
     fn annotate_object(
         &mut self,
-        source: &LineSource,
+        place: Place<'_>,
         line: &[u8],
         scanned: &json::Scanned,
         result: Result<(), json::ScanError>,
     ) -> Result<()> {
         if let Err(e) = result {
-            self.problem(source, format_args!("not a valid JSON object: {e}"));
+            self.problem(place, format_args!("not a valid JSON object: {e}"));
             return self.pass(line);
         }
         if scanned.ports.iter().all(Option::is_none) {
@@ -233,14 +300,14 @@ impl<'a, W: Write> Annotator<'a, W> {
                 Err(why) => {
                     let field = &self.port_fields[index];
                     let message = format!("field {field}: {why}");
-                    self.problem(source, message);
+                    self.problem(place, message);
                     self.answers = answers;
                     return self.pass(line);
                 }
             }
         }
         if scanned.has_output_field {
-            let outcome = self.json_rebuild(source, line, &answers);
+            let outcome = self.json_rebuild(place, line, &answers);
             self.answers = answers;
             return outcome;
         }
@@ -267,7 +334,7 @@ impl<'a, W: Write> Annotator<'a, W> {
     /// those fields replaced where they stand.
     fn json_rebuild(
         &mut self,
-        source: &LineSource,
+        place: Place<'_>,
         line: &[u8],
         answers: &[(usize, Option<(u16, Proto)>)],
     ) -> Result<()> {
@@ -275,7 +342,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             match serde_json::from_slice(line) {
                 Ok(object) => object,
                 Err(e) => {
-                    self.problem(source, format_args!("not a valid JSON object: {e}"));
+                    self.problem(place, format_args!("not a valid JSON object: {e}"));
                     return self.pass(line);
                 }
             };
@@ -292,31 +359,39 @@ impl<'a, W: Write> Annotator<'a, W> {
     }
 
     fn csv_header(&mut self, line: &[u8]) -> Result<()> {
-        let header = self.sniffer.header().unwrap_or_default();
-        let ports: Vec<usize> = self
-            .port_fields
-            .iter()
-            .filter_map(|field| header.iter().position(|h| h == field))
-            .collect();
-        if ports.is_empty() {
-            self.csv_plan = None;
+        self.csv_plan = self.plan_for_header();
+        let Some(plan) = &self.csv_plan else {
             return self.pass(line);
-        }
-        let proto = header.iter().position(|h| h == "proto");
+        };
+        let header = self.sniffer.header().unwrap_or_default();
         let mut out = line.to_vec();
-        for &column in &ports {
-            let index = self.field_index(&header[column].clone());
+        for &column in &plan.ports {
+            let index = self.field_index(&header[column]);
             for name in &self.added_names[index] {
                 out.push(b',');
                 out.extend_from_slice(name.as_bytes());
             }
         }
         out.push(b'\n');
-        self.csv_plan = Some(CsvPlan { ports, proto });
         self.out.raw().write_all(&out).map_err(write_error)
     }
 
-    fn csv_row(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+    /// Which columns of the CSV header in force hold ports; `None` if none does.
+    fn plan_for_header(&self) -> Option<CsvPlan> {
+        let header = self.sniffer.header()?;
+        let ports: Vec<usize> = self
+            .port_fields
+            .iter()
+            .filter_map(|field| header.iter().position(|h| h == field))
+            .collect();
+        if ports.is_empty() {
+            return None;
+        }
+        let proto = header.iter().position(|h| h == "proto");
+        Some(CsvPlan { ports, proto })
+    }
+
+    fn csv_row(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let Some(plan) = &self.csv_plan else {
             return self.pass(line);
         };
@@ -343,7 +418,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                 Ok(None) => &self.absent,
                 Err(why) => {
                     let message = format!("field {}: {why}", header[column]);
-                    self.problem(source, message);
+                    self.problem(place, message);
                     &self.absent
                 }
             };
@@ -353,12 +428,12 @@ impl<'a, W: Write> Annotator<'a, W> {
         self.out.raw().write_all(&out).map_err(write_error)
     }
 
-    fn text_line(&mut self, source: &LineSource, line: &[u8]) -> Result<()> {
+    fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let trimmed = line.trim_ascii();
         if !trimmed.iter().any(u8::is_ascii_whitespace)
             && let Ok(token) = std::str::from_utf8(trimmed)
         {
-            return self.bare_query(source, line, token);
+            return self.bare_query(place, line, token);
         }
         match find_port_in_text(line, self.config.default_proto) {
             Ok(Some((port, proto))) => {
@@ -373,7 +448,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             }
             Ok(None) => self.pass(line),
             Err(why) => {
-                self.problem(source, why);
+                self.problem(place, why);
                 self.pass(line)
             }
         }
@@ -381,7 +456,7 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     /// A line that is one token: a port, PORT/PROTO, or a service name, answered with
     /// records; an unknown name is a line like any other, passed on.
-    fn bare_query(&mut self, source: &LineSource, line: &[u8], token: &str) -> Result<()> {
+    fn bare_query(&mut self, place: Place<'_>, line: &[u8], token: &str) -> Result<()> {
         match lookup::parse_query(token, self.config.proto) {
             Ok(Query::Name { name, proto }) => {
                 let pairs = lookup::name_pairs(self.db, &name, proto);
@@ -400,7 +475,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                 Ok(())
             }
             Err(why) => {
-                self.problem(source, why);
+                self.problem(place, why);
                 self.pass(line)
             }
         }
@@ -447,11 +522,12 @@ impl<'a, W: Write> Annotator<'a, W> {
         raw.write_all(b"\n").map_err(write_error)
     }
 
-    fn problem(&mut self, source: &LineSource, why: impl std::fmt::Display) {
-        warn(
-            TOOL,
-            format_args!("{}:{}: {why}", source.name(), source.line_number()),
-        );
+    fn problem(&mut self, place: Place<'_>, why: impl std::fmt::Display) {
+        let message = format!("{}:{}: {why}", place.source, place.line);
+        match &mut self.collected {
+            Some(problems) => problems.push(message),
+            None => warn(TOOL, message),
+        }
         self.status.had_errors = true;
     }
 }
@@ -626,7 +702,7 @@ fn is_address(text: &str) -> bool {
 }
 
 /// A CSV record whose quoted field holds a newline goes on over the next lines.
-fn join_open_csv_record(source: &mut LineSource, line: &mut Vec<u8>) -> Result<()> {
+pub(crate) fn join_open_csv_record(source: &mut LineSource, line: &mut Vec<u8>) -> Result<()> {
     let mut next = Vec::new();
     while csv_line_is_open(line) && line.len() < MAX_LINE {
         match source.read_line(&mut next)? {

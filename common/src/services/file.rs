@@ -2,7 +2,8 @@
 //! aliases) and nmap's `nmap-services` (name, port/proto, open-frequency). Both are
 //! `name port/proto field... # comment`; each malformed line is reported with its number.
 
-use std::cell::{Cell, OnceCell};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::ports::{Proto, parse_port_proto};
 
@@ -26,7 +27,7 @@ pub(crate) struct Table {
     by_port: Vec<((u16, Proto), Entry)>,
     /// Names and aliases, sorted; built at the first name lookup (a port lookup, the
     /// common case, never needs it).
-    by_name: OnceCell<Vec<(&'static str, (u16, Proto))>>,
+    by_name: OnceLock<Vec<(&'static str, (u16, Proto))>>,
 }
 
 /// Which of the two formats a file is in.
@@ -73,8 +74,8 @@ fn data_lines(text: &'static str) -> impl Iterator<Item = (usize, &'static str)>
 pub(crate) struct LazyTable {
     text: &'static str,
     flavor: Flavor,
-    scans_left: Cell<u8>,
-    table: OnceCell<(Table, Vec<Problem>)>,
+    scans_left: AtomicU8,
+    table: OnceLock<(Table, Vec<Problem>)>,
 }
 
 impl LazyTable {
@@ -82,8 +83,8 @@ impl LazyTable {
         Self {
             text: text.leak(),
             flavor,
-            scans_left: Cell::new(4),
-            table: OnceCell::new(),
+            scans_left: AtomicU8::new(4),
+            table: OnceLock::new(),
         }
     }
 
@@ -94,11 +95,13 @@ impl LazyTable {
     }
 
     fn scan(&self) -> bool {
-        if self.table.get().is_some() || self.scans_left.get() == 0 {
-            return false;
-        }
-        self.scans_left.set(self.scans_left.get() - 1);
-        true
+        self.table.get().is_none()
+            && self
+                .scans_left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok()
     }
 
     pub fn by_port(&self, port: u16, proto: Proto) -> Option<Entry> {
@@ -162,7 +165,7 @@ impl Table {
         by_port.dedup_by_key(|(key, _)| *key);
         let table = Self {
             by_port,
-            by_name: OnceCell::new(),
+            by_name: OnceLock::new(),
         };
         (table, problems)
     }

@@ -7,8 +7,8 @@ mod file;
 mod iana;
 pub mod risk;
 
-use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::{fs, io};
 
 use crate::error::{Error, Result};
@@ -64,8 +64,8 @@ pub struct ServiceDb {
     user: Vec<Table>,
     system: Option<LazyTable>,
     nmap_path: Option<PathBuf>,
-    nmap: OnceCell<Option<Table>>,
-    warnings: std::cell::RefCell<Vec<String>>,
+    nmap: OnceLock<Option<Table>>,
+    warnings: Mutex<Vec<String>>,
 }
 
 impl ServiceDb {
@@ -111,14 +111,14 @@ impl ServiceDb {
             user,
             system,
             nmap_path,
-            nmap: OnceCell::new(),
-            warnings: std::cell::RefCell::new(warnings),
+            nmap: OnceLock::new(),
+            warnings: Mutex::new(warnings),
         })
     }
 
     /// Problems met while reading the tables so far, each once.
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut self.warnings.borrow_mut())
+        std::mem::take(&mut self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The service on `port`/`proto`, from the first table that names it.
@@ -262,15 +262,18 @@ impl ServiceDb {
                         text,
                         Flavor::NmapServices,
                         path,
-                        &mut self.warnings.borrow_mut(),
+                        &mut self.warnings.lock().unwrap_or_else(PoisonError::into_inner),
                     )),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => None,
                     Err(e) => {
-                        self.warnings.borrow_mut().push(format!(
-                            "reading {}: {}",
-                            path.display(),
-                            crate::error::describe_io_error(&e)
-                        ));
+                        self.warnings
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(format!(
+                                "reading {}: {}",
+                                path.display(),
+                                crate::error::describe_io_error(&e)
+                            ));
                         None
                     }
                 }
