@@ -4,9 +4,11 @@
 
 mod port;
 mod service;
+mod socket;
 
 pub use port::{PortRecord, PortState, Reason};
 pub use service::{PortRange, ServiceRecord};
+pub use socket::{Family, OwnerStatus, SockType, SocketProto, SocketRecord, SocketState};
 
 #[cfg(test)]
 pub(crate) mod test_support {
