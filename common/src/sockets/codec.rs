@@ -301,3 +301,119 @@ fn i32_of(bytes: &[u8]) -> i32 {
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply captured from Linux 6.18: an accepted TCP connection on 127.0.0.1:47001, dumped
+    /// with INFO and CONG asked for (tcp_info, then "bbr").
+    const TCP_REPLY: &str = "a001000014000200010000002608000002010000b799d68c7f0000010000000000000000000000007f000001000000000000000000000000000000000f100000000000000000000000000000000000000000000009bf0000050008000000000008000f00000000000c001500010000000000000006001600520000001c010200010000000007aa01400d0300000000000080000018020000000000000000000000000000000000000000000000000000000000000000000000000000ffff0000cbff0000160000000b000000ffffff7f0a000000cbff00000300000000000000cbff0000000000000db227e909000000ffffffffffffffff00000000000000000000000000000000000000000200000000000000160000000000000000000000000000000000000000000000000000000000000000000000000000000000000001000000000000000000000000000000000000000000000000000000000000000000000000000100cbff000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000800040062627200";
+
+    /// A listening abstract UNIX stream socket `@capt`, backlog 3, with name, peer, rqlen
+    /// and uid shown.
+    const UNIX_REPLY: &str = "4800000014000200010000002608000001010a000abf000011100000000000000900000000636170740000000c000400000000000300000005000600000000000800070000000000";
+
+    fn bytes(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn only_socket(reply: &[u8]) -> &[u8] {
+        let found: Vec<Message<'_>> = messages(reply).map(Result::unwrap).collect();
+        match found.as_slice() {
+            [Message::Socket { seq: 1, payload }] => payload,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_captured_tcp_reply_decodes() {
+        let reply = bytes(TCP_REPLY);
+        let record = parse_inet(only_socket(&reply), SocketProto::Tcp).unwrap();
+        assert_eq!(record.family, Family::Ipv4);
+        assert_eq!(record.state, SocketState::Established);
+        assert_eq!(record.local_address, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(record.local_port, Some(47001));
+        assert_eq!(record.remote_port, Some(0xd68c));
+        assert_eq!(record.inode, 48905);
+        assert_eq!(record.uid, Some(0));
+        assert_eq!(record.cookie, Some(4111));
+        assert_eq!(record.rtt_ms, Some(0.022));
+        assert_eq!(record.rttvar_ms, Some(0.011));
+        assert_eq!(record.cwnd, Some(10));
+        assert_eq!(record.retransmits, Some(0));
+        assert_eq!(record.delivery_rate, Some(0));
+        assert_eq!(record.congestion.as_deref(), Some("bbr"));
+        assert_eq!(record.rmem_alloc, None);
+    }
+
+    #[test]
+    fn a_captured_unix_reply_decodes() {
+        let reply = bytes(UNIX_REPLY);
+        let record = parse_unix(only_socket(&reply)).unwrap();
+        assert_eq!(record.sock_type, SockType::Stream);
+        assert_eq!(record.state, SocketState::Listen);
+        assert_eq!(record.path.as_deref(), Some("@capt"));
+        assert_eq!(record.inode, 0xbf0a);
+        assert_eq!(record.peer, None, "a listener has no peer");
+        assert_eq!((record.recv_q, record.send_q), (0, 3));
+        assert_eq!(record.uid, Some(0));
+        assert_eq!(record.cookie, Some(0x1011));
+    }
+
+    #[test]
+    fn requests_have_the_kernel_layout() {
+        let request = inet_request(7, AF_INET6, IPPROTO_TCP, EXT_INFO, 1 << 10);
+        assert_eq!(request.len(), 16 + 56);
+        assert_eq!(u32_at(&request, 0), 72);
+        assert_eq!(u16_at(&request, 4), SOCK_DIAG_BY_FAMILY);
+        assert_eq!(u16_at(&request, 6), NLM_F_REQUEST | NLM_F_DUMP);
+        assert_eq!(u32_at(&request, 8), 7);
+        assert_eq!(&request[16..20], &[AF_INET6, IPPROTO_TCP, 2, 0]);
+        assert_eq!(u32_at(&request, 20), 1 << 10);
+        assert_eq!(inet_request(1, AF_INET, IPPROTO_RAW, 0, 0)[19], IPPROTO_RAW);
+        let request = unix_request(3, 1 << 1, UDIAG_SHOW_NAME | UDIAG_SHOW_UID);
+        assert_eq!(request.len(), 16 + 24);
+        assert_eq!(request[16], AF_UNIX);
+        assert_eq!(u32_at(&request, 20), 1 << 1);
+        assert_eq!(u32_at(&request, 28), 0x41);
+    }
+
+    #[test]
+    fn done_and_errors_end_a_dump() {
+        let mut reply = Vec::new();
+        for (kind, code) in [(NLMSG_DONE, 0i32), (NLMSG_DONE, -4), (NLMSG_ERROR, -2)] {
+            reply.extend_from_slice(&20u32.to_ne_bytes());
+            reply.extend_from_slice(&kind.to_ne_bytes());
+            reply.extend_from_slice(&[0; 10]);
+            reply.extend_from_slice(&code.to_ne_bytes());
+        }
+        let found: Vec<Message<'_>> = messages(&reply).map(Result::unwrap).collect();
+        assert_eq!(found, [Message::Done, Message::Error(4), Message::Error(2)]);
+    }
+
+    #[test]
+    fn truncated_input_is_an_error_never_a_panic() {
+        let reply = bytes(TCP_REPLY);
+        for cut in [3, 15, 17, 40, 100] {
+            let results: Vec<_> = messages(&reply[..cut]).collect();
+            assert!(results.iter().any(Result::is_err), "cut at {cut}");
+        }
+        let payload = &reply[16..];
+        for cut in [0, 10, 71] {
+            assert!(parse_inet(&payload[..cut], SocketProto::Tcp).is_err());
+        }
+        // An attribute whose length runs past the end.
+        let mut bad = payload[..76].to_vec();
+        bad[72] = 200;
+        assert!(parse_inet(&bad, SocketProto::Tcp).is_err());
+        let unix = bytes(UNIX_REPLY);
+        assert!(parse_unix(&unix[16..30]).is_err());
+        let mut bad_type = unix[16..].to_vec();
+        bad_type[1] = 9;
+        assert!(parse_unix(&bad_type).is_err());
+    }
+}
