@@ -583,3 +583,35 @@ fn agrees_with_ss_on_the_same_sockets() {
     }
     last.unwrap();
 }
+
+#[test]
+fn tcp_internals_and_memory_come_with_i_and_m() {
+    let f = fixture("info");
+    let client = inode_of(&f.client);
+    let unix = inode_of(&f.unix_listener);
+    let with_info = records(&["-t", "-i"]);
+    let record = by_inode(&with_info, client)[0];
+    assert!(
+        record["rtt_ms"].as_f64().is_some_and(|rtt| rtt > 0.0),
+        "{record}"
+    );
+    assert!(record["cwnd"].as_u64().is_some_and(|cwnd| cwnd > 0));
+    assert_eq!(record["retransmits"], 0);
+    assert!(
+        record["congestion"]
+            .as_str()
+            .is_some_and(|name| !name.is_empty())
+    );
+    assert!(record["rcvbuf"].is_null(), "memory only with -m");
+    let with_memory = records(&["-tx", "-a", "-m"]);
+    for inode in [client, unix] {
+        let record = by_inode(&with_memory, inode)[0];
+        assert!(
+            record["rcvbuf"].as_u64().is_some_and(|size| size > 0),
+            "{record}"
+        );
+        assert!(record["rtt_ms"].is_null(), "internals only with -i");
+    }
+    let plain = records(&["-t"]);
+    assert!(by_inode(&plain, client)[0]["cwnd"].is_null());
+}
