@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::dir::Dir;
 use nix::errno::Errno;
@@ -42,19 +43,31 @@ impl OwnerMap {
                 pids.push(pid);
             }
         }
-        // Two halves on two threads: the scan is all system calls, and they run in parallel.
-        let (first, second) = pids.split_at(pids.len() / 2);
-        let (mut map, other) = std::thread::scope(|scope| {
-            let helper = scope.spawn(|| scan_pids(second, wanted));
-            let mine = scan_pids(first, wanted);
-            (
-                mine,
-                helper.join().expect("the fd scan thread does not panic"),
-            )
+        // The scan is all system calls, which run in parallel: threads take processes one at
+        // a time from a shared counter, so one process with many fds does not leave a thread
+        // idle (the pids of a busy host's big processes bunch together).
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(4);
+        let next = AtomicUsize::new(0);
+        let mut map = OwnerMap::default();
+        let parts: Vec<OwnerMap> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(|| scan_pids(&pids, &next, wanted)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("the fd scan does not panic"))
+                .collect()
         });
-        map.denied += other.denied;
-        for (inode, owners) in other.owners {
-            map.owners.entry(inode).or_default().extend(owners);
+        for part in parts {
+            map.denied += part.denied;
+            for (inode, owners) in part.owners {
+                map.owners.entry(inode).or_default().extend(owners);
+            }
+        }
+        for owners in map.owners.values_mut() {
+            owners.sort_unstable();
         }
         Ok(map)
     }
@@ -65,10 +78,10 @@ impl OwnerMap {
     }
 }
 
-fn scan_pids(pids: &[u32], wanted: Option<&HashSet<u64>>) -> OwnerMap {
+fn scan_pids(pids: &[u32], next: &AtomicUsize, wanted: Option<&HashSet<u64>>) -> OwnerMap {
     let mut map = OwnerMap::default();
     let mut path = String::new();
-    for &pid in pids {
+    while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
         path.clear();
         path.push_str("/proc/");
         path.push_str(itoa(pid, &mut [0; 10]));
