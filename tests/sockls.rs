@@ -291,7 +291,9 @@ fn text_output_is_one_socket_a_line_for_svcname() {
         LIMIT,
     );
     let text = stdout_text(&output);
-    assert!(text.starts_with("proto state recv_q send_q local remote user inode owner comm\n"));
+    assert!(
+        text.starts_with("proto state recv_q send_q local remote user inode owner comm netns\n")
+    );
 
     let csv = run(
         tool("sockls").args(["-tl", "--csv", "--sport", &port]),
@@ -614,4 +616,102 @@ fn tcp_internals_and_memory_come_with_i_and_m() {
     }
     let plain = records(&["-t"]);
     assert!(by_inode(&plain, client)[0]["cwnd"].is_null());
+}
+
+/// A network namespace made for one test, with a process listening in it; both removed at
+/// the end.
+struct Namespace {
+    name: String,
+    child: std::process::Child,
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Makes a namespace with a TCP listener on 127.0.0.1:`port` held by a python process that
+/// exits by itself after 60 s.
+fn namespace_with_listener(port: u16) -> Namespace {
+    use std::io::{BufRead, BufReader};
+    let name = format!("sockls-test-{}", std::process::id());
+    let _ = Command::new("ip")
+        .args(["netns", "del", &name])
+        .stderr(Stdio::null())
+        .status();
+    let status = Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .unwrap();
+    assert!(status.success(), "ip netns add");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &name, "python3", "-c"])
+        .arg(format!(
+            "import socket, time\n\
+             s = socket.socket()\n\
+             s.bind(('127.0.0.1', {port}))\n\
+             s.listen()\n\
+             print('ready', flush=True)\n\
+             time.sleep(60)\n"
+        ))
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let namespace = Namespace { name, child };
+    assert_eq!(line.trim(), "ready");
+    namespace
+}
+
+#[test]
+fn other_network_namespaces_are_listed_with_their_owners() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make a network namespace");
+        return;
+    }
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    // A port our own namespace is unlikely to use; the namespace is new and empty.
+    let namespace = namespace_with_listener(4321);
+    let pid = u64::from(namespace.child.id());
+    let listed = records(&["-tl", "-p", "--netns", &namespace.name]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let record = &listed[0];
+    assert_eq!(record["local_port"], 4321);
+    assert_eq!(record["netns"], namespace.name.as_str());
+    assert_eq!(record["pid"], pid, "ip netns exec becomes python3");
+    let inode = record["inode"].as_u64().unwrap();
+
+    let by_pid = records(&["-tl", "--netns", &format!("pid:{pid}")]);
+    assert_eq!(by_inode(&by_pid, inode)[0]["netns"], format!("pid:{pid}"));
+    let by_path = format!("/run/netns/{}", namespace.name);
+    assert_eq!(
+        by_inode(&records(&["-tl", "--netns", &by_path]), inode).len(),
+        1
+    );
+
+    let ours = records(&["-tl"]);
+    assert!(by_inode(&ours, inode).is_empty(), "not in our namespace");
+    assert!(ours.iter().all(|r| r["netns"].is_null()));
+
+    let everywhere = records(&["-tl", "--all-netns"]);
+    let found = by_inode(&everywhere, inode);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["netns"], namespace.name.as_str());
+    assert!(everywhere.iter().all(|r| r["netns"].is_string()));
+
+    let missing = run(tool("sockls").args(["--netns", "sockls-no-such-ns"]), LIMIT);
+    assert_eq!(code(&missing), 1);
+    assert!(stderr_text(&missing).starts_with("sockls: network namespace sockls-no-such-ns: "));
 }

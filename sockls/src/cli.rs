@@ -103,6 +103,16 @@ pub struct Cli {
     #[arg(short, long)]
     pub numeric: bool,
 
+    /// List the sockets of another network namespace: a name from `ip netns`, a path to a
+    /// namespace file, or pid:N for the namespace of process N (needs root).
+    #[arg(long, value_name = "NS", conflicts_with = "all_netns")]
+    pub netns: Option<String>,
+
+    /// List the sockets of every network namespace that has a name or a process; each record
+    /// names its namespace (needs root).
+    #[arg(long)]
+    pub all_netns: bool,
+
     /// Where the sockets are read from.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,

@@ -4,6 +4,7 @@
 
 mod cli;
 mod filter;
+mod netns;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, IsTerminal, Write};
@@ -31,6 +32,17 @@ pub struct Config {
     pub owners: bool,
     pub format: Format,
     pub header: bool,
+    /// `--netns` (one) or `--all-netns` (every one); empty for our own namespace alone.
+    pub namespaces: Namespaces,
+}
+
+/// Which network namespaces to list.
+#[derive(Debug, Clone)]
+pub enum Namespaces {
+    /// The one sockls runs in; records carry no `netns`.
+    Own,
+    One(netns::Namespace),
+    All,
 }
 
 impl Config {
@@ -52,6 +64,11 @@ impl Config {
             owners: cli.processes || cli.pid.is_some(),
             format,
             header: cli.header,
+            namespaces: match (&cli.netns, cli.all_netns) {
+                (Some(spec), _) => Namespaces::One(netns::resolve(spec)?),
+                (None, true) => Namespaces::All,
+                (None, false) => Namespaces::Own,
+            },
         })
     }
 }
@@ -76,7 +93,23 @@ pub fn run_to<W: Write>(
     options: TextOptions,
 ) -> Result<Status> {
     let mut status = Status::default();
-    let listing = sockets::list(&config.query, config.source);
+    let listing = match &config.namespaces {
+        Namespaces::Own => sockets::list(&config.query, config.source),
+        Namespaces::One(namespace) => netns::list(namespace, &config.query, config.source)?,
+        Namespaces::All => {
+            let mut all = sockets::Listing::default();
+            for namespace in netns::all()? {
+                match netns::list(&namespace, &config.query, config.source) {
+                    Ok(listing) => {
+                        all.records.extend(listing.records);
+                        all.problems.extend(listing.problems);
+                    }
+                    Err(error) => all.problems.push(error.to_string()),
+                }
+            }
+            all
+        }
+    };
     for problem in &listing.problems {
         warn(TOOL, problem);
         status.had_errors = true;

@@ -64,6 +64,9 @@ pub struct SocketRecord {
     pub backlog: Option<u32>,
     /// Packets dropped before they reached the socket's queue.
     pub drops: Option<u32>,
+    /// With `--netns` or `--all-netns`: the network namespace, by name where it has one
+    /// (`ip netns`), else `pid:N`, the path given, or `net:[INODE]`.
+    pub netns: Option<String>,
 }
 
 /// The protocol of a socket, as `ss` and netstat name it.
@@ -279,6 +282,7 @@ impl SocketRecord {
             optmem: None,
             backlog: None,
             drops: None,
+            netns: None,
         }
     }
 
@@ -298,6 +302,7 @@ impl Record for SocketRecord {
     /// the peer inode); `owner` is `pid/fd` when known, else the owner status.
     const TEXT_HEADER: &'static [&'static str] = &[
         "proto", "state", "recv_q", "send_q", "local", "remote", "user", "inode", "owner", "comm",
+        "netns",
     ];
 
     fn write_text(&self, row: &mut TextRow) {
@@ -324,7 +329,8 @@ impl Record for SocketRecord {
             (Some(status), _, _) => row.field(status.as_str()),
             (None, _, _) => row.optional(None::<u32>),
         };
-        row.optional(self.comm.as_ref());
+        row.optional(self.comm.as_ref())
+            .optional(self.netns.as_ref());
     }
 }
 
@@ -357,7 +363,7 @@ mod tests {
         let mut record = listener();
         assert_eq!(
             text_of(&record),
-            "tcp listen 0 128 [::1]:22 [::]:* root 4242 - -\n"
+            "tcp listen 0 128 [::1]:22 [::]:* root 4242 - - -\n"
         );
         record.owner = Some(OwnerStatus::Known);
         record.pid = Some(10);
@@ -365,7 +371,7 @@ mod tests {
         record.comm = Some("ssh d".into());
         assert_eq!(
             text_of(&record),
-            "tcp listen 0 128 [::1]:22 [::]:* root 4242 10/3 ssh\\x20d\n"
+            "tcp listen 0 128 [::1]:22 [::]:* root 4242 10/3 ssh\\x20d -\n"
         );
     }
 
@@ -382,7 +388,7 @@ mod tests {
         record.owner = Some(OwnerStatus::Denied);
         assert_eq!(
             text_of(&record),
-            "u_dgr unconn 0 0 @abstract - - 5 denied -\n"
+            "u_dgr unconn 0 0 @abstract - - 5 denied - -\n"
         );
     }
 
