@@ -715,3 +715,47 @@ fn other_network_namespaces_are_listed_with_their_owners() {
     assert_eq!(code(&missing), 1);
     assert!(stderr_text(&missing).starts_with("sockls: network namespace sockls-no-such-ns: "));
 }
+
+#[test]
+fn raw_sockets_are_listed_with_netlink_or_from_proc() {
+    if !is_root() {
+        eprintln!("skipped: needs root for a raw socket");
+        return;
+    }
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import socket, os, time\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n\
+             print(os.stat(f'/proc/self/fd/{s.fileno()}').st_ino, s.fileno(), flush=True)\n\
+             time.sleep(30)\n",
+        ])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ids: Vec<u64> = line
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // Kernels without raw_diag answer the netlink dump with ENOENT; sockls then reads
+    // /proc/net/raw by itself, so the socket is there either way.
+    let listed = records(&["-wa", "-p"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let found = by_inode(&listed, ids[0]);
+    assert_eq!(found.len(), 1, "{listed:?}");
+    assert_eq!(found[0]["proto"], "raw");
+    assert_eq!(found[0]["local_port"], 1, "the ICMP protocol number");
+    assert_eq!(found[0]["pid"], u64::from(child.id()));
+    assert_eq!(found[0]["fd"], ids[1]);
+}

@@ -124,7 +124,12 @@ pub fn list(query: &Query, source: Source) -> Listing {
             match dump(socket, table, query, &mut listing.records) {
                 Ok(()) => continue,
                 Err(error) => {
-                    let why = crate::error::describe_io_error(&error.error);
+                    let why = if error.error.raw_os_error() == Some(2) {
+                        // inet_diag answers ENOENT for a protocol it has no handler for.
+                        "the kernel has no sock_diag handler for it".to_owned()
+                    } else {
+                        crate::error::describe_io_error(&error.error)
+                    };
                     if source == Source::Netlink {
                         listing
                             .problems
