@@ -3,6 +3,7 @@
 //! differential test holds sockls against `ss` run at the same moment.
 
 use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
@@ -638,7 +639,6 @@ impl Drop for Namespace {
 /// Makes a namespace with a TCP listener on 127.0.0.1:`port` held by a python process that
 /// exits by itself after 60 s.
 fn namespace_with_listener(port: u16) -> Namespace {
-    use std::io::{BufRead, BufReader};
     let name = format!("sockls-test-{}", std::process::id());
     let _ = Command::new("ip")
         .args(["netns", "del", &name])
@@ -726,7 +726,6 @@ fn raw_sockets_are_listed_with_netlink_or_from_proc() {
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    use std::io::{BufRead, BufReader};
     let mut child = Command::new("python3")
         .args([
             "-c",
