@@ -758,3 +758,50 @@ fn raw_sockets_are_listed_with_netlink_or_from_proc() {
     assert_eq!(found[0]["pid"], u64::from(child.id()));
     assert_eq!(found[0]["fd"], ids[1]);
 }
+
+#[test]
+fn port_filters_run_in_the_kernel() {
+    let f = fixture("bytecode");
+    let port = f.tcp4.local_addr().unwrap().port();
+    let udp_port = f.udp.local_addr().unwrap().port();
+    // --source netlink: a program the kernel refused would be an error, not a fallback.
+    let either = records(&["-tua", "--source", "netlink", "--port", &port.to_string()]);
+    let inodes: BTreeSet<u64> = either.iter().filter_map(|r| r["inode"].as_u64()).collect();
+    assert_eq!(
+        inodes,
+        BTreeSet::from([inode_of(&f.tcp4), inode_of(&f.client), inode_of(&f.server)])
+    );
+    let range = format!("{}-{}", port.saturating_sub(1), port.saturating_add(1));
+    let by_range = records(&["-ta", "--source", "netlink", "--sport", &range]);
+    assert_eq!(by_inode(&by_range, inode_of(&f.tcp4)).len(), 1);
+    assert!(by_inode(&by_range, inode_of(&f.client)).is_empty());
+    let udp_only = records(&[
+        "-tua",
+        "--source",
+        "netlink",
+        "--port",
+        &format!("U:{udp_port}"),
+    ]);
+    assert_eq!(
+        udp_only
+            .iter()
+            .filter_map(|r| r["inode"].as_u64())
+            .collect::<Vec<_>>(),
+        [inode_of(&f.udp)]
+    );
+    let both = records(&[
+        "-ta",
+        "--source",
+        "netlink",
+        "--sport",
+        &port.to_string(),
+        "--dport",
+        &f.client.local_addr().unwrap().port().to_string(),
+    ]);
+    assert_eq!(
+        both.iter()
+            .filter_map(|r| r["inode"].as_u64())
+            .collect::<Vec<_>>(),
+        [inode_of(&f.server)]
+    );
+}

@@ -20,7 +20,8 @@ gone (the process ended while being read).
 
 The sockets come from the kernel over NETLINK_SOCK_DIAG, as ss gets them; where netlink is
 unavailable, from /proc/net (--source proc forces it), which lacks cookies, UNIX peers and
--i/-m data. Port filters are applied by sockls, state filters by the kernel.
+-i/-m data. State and port filters are run by the kernel; port filters select TCP and UDP
+sockets only.
 
 Exit status: 0 success; 1 something could not be listed or read (reported on stderr);
 2 usage error.";

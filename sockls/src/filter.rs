@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use common::error::{Error, Result};
 use common::ports::{PortList, Proto};
 use common::record::{SocketProto, SocketRecord, SocketState};
-use common::sockets::Query;
+use common::sockets::bytecode::{self, End};
+use common::sockets::{PortCondition, Query};
 
 use crate::cli::Cli;
 
@@ -49,6 +50,7 @@ pub fn query(cli: &Cli) -> Result<Query> {
     };
     query.tcp_info = cli.info;
     query.memory = cli.memory;
+    query.ports = Filter::from_cli(cli)?.kernel_conditions();
     Ok(query)
 }
 
@@ -94,15 +96,32 @@ impl PortFilter {
         })
     }
 
+    /// The ranges a socket of `proto` must have its port in.
+    fn ranges(&self, proto: Proto) -> Vec<(u16, u16)> {
+        if self.by_proto {
+            return bytecode::ranges(self.list.ports(proto).iter());
+        }
+        let mut ports: Vec<u16> = Proto::ALL
+            .into_iter()
+            .flat_map(|p| self.list.ports(p).iter())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        bytecode::ranges(ports)
+    }
+
     fn matches(&self, proto: SocketProto, port: Option<u16>) -> bool {
         let Some(port) = port else { return false };
-        if !self.by_proto {
-            return self.list.contains_any(port);
-        }
-        match proto {
-            SocketProto::Tcp => self.list.ports(Proto::Tcp).contains(port),
-            SocketProto::Udp => self.list.ports(Proto::Udp).contains(port),
-            SocketProto::Raw | SocketProto::Unix => false,
+        // Only TCP and UDP have ports; a raw socket's "port" is its protocol number.
+        let proto = match proto {
+            SocketProto::Tcp => Proto::Tcp,
+            SocketProto::Udp => Proto::Udp,
+            SocketProto::Raw | SocketProto::Unix => return false,
+        };
+        if self.by_proto {
+            self.list.ports(proto).contains(port)
+        } else {
+            self.list.contains_any(port)
         }
     }
 }
@@ -132,6 +151,25 @@ impl Filter {
             uids: cli.user.as_deref().map(parse_users).transpose()?,
             pids: cli.pid.as_deref().map(parse_pids).transpose()?,
         })
+    }
+
+    /// The port filters as conditions for the kernel's filter program.
+    pub fn kernel_conditions(&self) -> Vec<PortCondition> {
+        [
+            (End::Either, &self.port),
+            (End::Local, &self.sport),
+            (End::Remote, &self.dport),
+        ]
+        .into_iter()
+        .filter_map(|(end, filter)| {
+            let filter = filter.as_ref()?;
+            Some(PortCondition {
+                end,
+                tcp: filter.ranges(Proto::Tcp),
+                udp: filter.ranges(Proto::Udp),
+            })
+        })
+        .collect()
     }
 
     pub fn matches(&self, record: &SocketRecord) -> bool {

@@ -84,9 +84,8 @@ pub fn list(namespace: &Namespace, query: &Query, source: Source) -> Result<List
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    Error::failed(format!("entering {}: {}", what(), e.desc()))
-                })?;
+                setns(&file, CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| Error::failed(format!("entering {}: {}", what(), e.desc())))?;
                 let mut listing = sockets::list(query, source);
                 for record in &mut listing.records {
                     record.netns = Some(namespace.label.clone());

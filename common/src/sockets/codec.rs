@@ -54,8 +54,18 @@ fn short(what: &str, need: usize, have: usize) -> DecodeError {
     DecodeError(format!("{what}: {have} bytes, need {need}"))
 }
 
-/// An inet dump request (`inet_diag_req_v2`).
-pub fn inet_request(seq: u32, family: u8, protocol: u8, ext: u8, states: u32) -> Vec<u8> {
+/// The request attribute that carries a filter program (`bytecode`).
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+
+/// An inet dump request (`inet_diag_req_v2`), with a filter program if given.
+pub fn inet_request(
+    seq: u32,
+    family: u8,
+    protocol: u8,
+    ext: u8,
+    states: u32,
+    bytecode: Option<&[u8]>,
+) -> Vec<u8> {
     let mut body = Vec::with_capacity(56);
     // The pad byte is sdiag_raw_protocol for raw sockets: IPPROTO_RAW asks for every one.
     let raw_protocol = if protocol == IPPROTO_RAW {
@@ -67,6 +77,13 @@ pub fn inet_request(seq: u32, family: u8, protocol: u8, ext: u8, states: u32) ->
     body.extend_from_slice(&states.to_ne_bytes());
     // inet_diag_sockid: zero ports, addresses, interface and cookie match every socket.
     body.resize(56, 0);
+    if let Some(program) = bytecode {
+        let len = u16::try_from(4 + program.len()).expect("programs fit a u16");
+        body.extend_from_slice(&len.to_ne_bytes());
+        body.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        body.extend_from_slice(program);
+        body.resize(align(body.len()), 0);
+    }
     message(seq, &body)
 }
 
@@ -366,7 +383,7 @@ mod tests {
 
     #[test]
     fn requests_have_the_kernel_layout() {
-        let request = inet_request(7, AF_INET6, IPPROTO_TCP, EXT_INFO, 1 << 10);
+        let request = inet_request(7, AF_INET6, IPPROTO_TCP, EXT_INFO, 1 << 10, None);
         assert_eq!(request.len(), 16 + 56);
         assert_eq!(u32_at(&request, 0), 72);
         assert_eq!(u16_at(&request, 4), SOCK_DIAG_BY_FAMILY);
@@ -374,7 +391,17 @@ mod tests {
         assert_eq!(u32_at(&request, 8), 7);
         assert_eq!(&request[16..20], &[AF_INET6, IPPROTO_TCP, 2, 0]);
         assert_eq!(u32_at(&request, 20), 1 << 10);
-        assert_eq!(inet_request(1, AF_INET, IPPROTO_RAW, 0, 0)[19], IPPROTO_RAW);
+        assert_eq!(
+            inet_request(1, AF_INET, IPPROTO_RAW, 0, 0, None)[19],
+            IPPROTO_RAW
+        );
+        let program = [11, 8, 12, 0, 0, 0, 22, 0];
+        let request = inet_request(2, AF_INET, IPPROTO_TCP, 0, 0, Some(&program));
+        assert_eq!(request.len(), 16 + 56 + 4 + 8);
+        assert_eq!(u32_at(&request, 0), 84);
+        assert_eq!(u16_at(&request, 72), 12, "attribute length");
+        assert_eq!(u16_at(&request, 74), INET_DIAG_REQ_BYTECODE);
+        assert_eq!(&request[76..], &program);
         let request = unix_request(3, 1 << 1, UDIAG_SHOW_NAME | UDIAG_SHOW_UID);
         assert_eq!(request.len(), 16 + 24);
         assert_eq!(request[16], AF_UNIX);

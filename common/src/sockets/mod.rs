@@ -2,6 +2,7 @@
 //! the /proc/net tables when netlink is unavailable. Shared because sockls lists them and
 //! proctree looks up listening sockets by inode.
 
+pub mod bytecode;
 pub mod codec;
 pub mod netlink;
 pub mod procnet;
@@ -23,6 +24,18 @@ pub struct Query {
     pub tcp_info: bool,
     /// Socket memory (sk_meminfo).
     pub memory: bool,
+    /// Port conditions, all of which a TCP or UDP socket must meet, handed to the kernel as
+    /// a filter program. The caller still checks them: /proc/net and a program too large
+    /// for the kernel get no filtering here.
+    pub ports: Vec<PortCondition>,
+}
+
+/// "The port at `end` is in one of these ranges", per protocol.
+#[derive(Debug, Clone)]
+pub struct PortCondition {
+    pub end: bytecode::End,
+    pub tcp: Vec<(u16, u16)>,
+    pub udp: Vec<(u16, u16)>,
 }
 
 impl Query {
@@ -43,7 +56,18 @@ impl Query {
             states: Self::ALL_STATES,
             tcp_info: false,
             memory: false,
+            ports: Vec::new(),
         }
+    }
+
+    /// Whether sockets of `proto` can meet the port conditions: only TCP and UDP have
+    /// ports, and a condition may leave one of them no range.
+    fn could_match(&self, proto: SocketProto) -> bool {
+        self.ports.iter().all(|condition| match proto {
+            SocketProto::Tcp => !condition.tcp.is_empty(),
+            SocketProto::Udp => !condition.udp.is_empty(),
+            SocketProto::Raw | SocketProto::Unix => false,
+        })
     }
 
     fn wants_state(&self, state: SocketState) -> bool {
@@ -119,6 +143,9 @@ pub fn list(query: &Query, source: Source) -> Listing {
         },
     };
     for table in tables {
+        if !query.could_match(table.proto) {
+            continue;
+        }
         let start = listing.records.len();
         if let Some(socket) = diag.as_mut() {
             match dump(socket, table, query, &mut listing.records) {
@@ -191,7 +218,8 @@ fn dump(
             if query.memory {
                 ext |= codec::EXT_SKMEMINFO;
             }
-            codec::inet_request(seq, family, protocol, ext, query.states)
+            let program = port_program(query, table.proto);
+            codec::inet_request(seq, family, protocol, ext, query.states, program.as_deref())
         }
     };
     socket.dump(&request, |payload| {
@@ -206,6 +234,26 @@ fn dump(
         }
         Ok(())
     })
+}
+
+/// The filter program for `proto`'s port conditions, if there are any it can express.
+fn port_program(query: &Query, proto: SocketProto) -> Option<Vec<u8>> {
+    if query.ports.is_empty() {
+        return None;
+    }
+    let conditions: Vec<bytecode::Condition> = query
+        .ports
+        .iter()
+        .map(|condition| {
+            let ranges = match proto {
+                SocketProto::Tcp => condition.tcp.clone(),
+                SocketProto::Udp => condition.udp.clone(),
+                SocketProto::Raw | SocketProto::Unix => Vec::new(),
+            };
+            (condition.end, ranges)
+        })
+        .collect();
+    bytecode::compile(&conditions)
 }
 
 /// Reads one /proc/net table of the calling thread's namespace. A missing file is a table
