@@ -1,1 +1,819 @@
-//! End-to-end tests of sockls.
+//! End-to-end tests of sockls: the test opens real sockets on loopback and in the file
+//! system, runs the built binary, and finds each socket with the test's own pid; a
+//! differential test holds sockls against `ss` run at the same moment.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{LIMIT, code, is_root, run, stderr_text, stdout_text, tool};
+
+/// The socket inode behind one of our fds, as /proc shows it.
+fn inode_of(fd: &impl AsRawFd) -> u64 {
+    inode_of_raw(fd.as_raw_fd())
+}
+
+fn inode_of_raw(fd: RawFd) -> u64 {
+    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .expect("stat our own fd")
+        .ino()
+}
+
+/// The test's effective uid: the owner of its /proc entry.
+fn my_uid() -> u64 {
+    u64::from(std::fs::metadata("/proc/self").unwrap().uid())
+}
+
+/// Runs sockls with `args` and parses its NDJSON, failing on any problem it reports.
+fn records(args: &[&str]) -> Vec<Value> {
+    let output = run(tool("sockls").args(args).arg("--json"), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+        .collect()
+}
+
+fn by_inode(records: &[Value], inode: u64) -> Vec<&Value> {
+    records
+        .iter()
+        .filter(|r| r["inode"].as_u64() == Some(inode))
+        .collect()
+}
+
+/// The sockets a test holds open while sockls looks at them.
+struct Fixture {
+    _dir: TempDir,
+    tcp4: TcpListener,
+    tcp6: Option<TcpListener>,
+    client: TcpStream,
+    server: TcpStream,
+    udp: UdpSocket,
+    unix_listener: UnixListener,
+    unix_path: String,
+    dgram: UnixDatagram,
+}
+
+/// A directory removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fixture(tag: &str) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("sockls-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let tcp4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    // IPv6 may be disabled on a CI host; the IPv4 checks still run.
+    let tcp6 = TcpListener::bind("[::1]:0").ok();
+    let client = TcpStream::connect(tcp4.local_addr().unwrap()).unwrap();
+    let (server, _) = tcp4.accept().unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let unix_path = dir.join("listener.sock").to_string_lossy().into_owned();
+    let unix_listener = UnixListener::bind(&unix_path).unwrap();
+    let dgram = UnixDatagram::bind(dir.join("dgram.sock")).unwrap();
+    Fixture {
+        _dir: TempDir(dir),
+        tcp4,
+        tcp6,
+        client,
+        server,
+        udp,
+        unix_listener,
+        unix_path,
+        dgram,
+    }
+}
+
+fn port(value: &Value) -> u16 {
+    u16::try_from(value.as_u64().expect("a port")).unwrap()
+}
+
+#[test]
+fn lists_the_tests_own_sockets_with_their_owner() {
+    let f = fixture("own");
+    let all = records(&["-a", "-p"]);
+    let me = u64::from(std::process::id());
+    let check = |fd: &dyn AsRawFd, proto: &str, state: &str| -> Value {
+        let inode = inode_of_raw(fd.as_raw_fd());
+        let found = by_inode(&all, inode);
+        let mine: Vec<&&Value> = found.iter().filter(|r| r["pid"] == me).collect();
+        assert_eq!(mine.len(), 1, "{proto} {state} inode {inode}: {found:?}");
+        let record = (*mine[0]).clone();
+        assert_eq!(record["proto"], proto);
+        assert_eq!(record["state"], state);
+        assert_eq!(record["owner"], "known");
+        assert_eq!(record["fd"], fd.as_raw_fd());
+        assert!(record["comm"].is_string());
+        assert!(record["cookie"].is_u64(), "netlink gives cookies: {record}");
+        record
+    };
+    let listener = check(&f.tcp4, "tcp", "listen");
+    assert_eq!(
+        port(&listener["local_port"]),
+        f.tcp4.local_addr().unwrap().port()
+    );
+    assert_eq!(listener["local_address"], "127.0.0.1");
+    assert_eq!(listener["family"], "ipv4");
+    if let Some(tcp6) = &f.tcp6 {
+        let record = check(tcp6, "tcp", "listen");
+        assert_eq!(record["family"], "ipv6");
+        assert_eq!(record["local_address"], "::1");
+    }
+    let client = check(&f.client, "tcp", "established");
+    assert_eq!(
+        port(&client["remote_port"]),
+        f.tcp4.local_addr().unwrap().port()
+    );
+    assert_eq!(
+        port(&client["local_port"]),
+        f.client.local_addr().unwrap().port()
+    );
+    let server = check(&f.server, "tcp", "established");
+    assert_eq!(
+        port(&server["remote_port"]),
+        f.client.local_addr().unwrap().port()
+    );
+    let udp = check(&f.udp, "udp", "unconn");
+    assert_eq!(port(&udp["local_port"]), f.udp.local_addr().unwrap().port());
+    let unix = check(&f.unix_listener, "unix", "listen");
+    assert_eq!(unix["path"], f.unix_path.as_str());
+    assert_eq!(unix["sock_type"], "stream");
+    assert_eq!(unix["uid"], my_uid());
+    let dgram = check(&f.dgram, "unix", "unconn");
+    assert_eq!(dgram["sock_type"], "dgram");
+}
+
+#[test]
+fn the_proc_source_gives_the_same_records() {
+    let f = fixture("proc");
+    let same = |record: &Value| {
+        // What both sources know: everything but the cookie, the UNIX peer and uid, and the
+        // queues of listeners (ss and /proc/net define them differently).
+        let mut record = record.clone();
+        for field in ["cookie", "peer", "user"] {
+            record[field] = Value::Null;
+        }
+        if record["proto"] == "unix" {
+            record["uid"] = Value::Null;
+        }
+        if record["state"] == "listen" {
+            record["recv_q"] = Value::Null;
+            record["send_q"] = Value::Null;
+        }
+        record
+    };
+    // Raw sockets are left out: kernels without raw_diag cannot list them over netlink.
+    let netlink = records(&["-tuxa", "--source", "netlink"]);
+    let proc = records(&["-tuxa", "--source", "proc"]);
+    let fds = [
+        f.tcp4.as_raw_fd(),
+        f.client.as_raw_fd(),
+        f.server.as_raw_fd(),
+        f.udp.as_raw_fd(),
+        f.unix_listener.as_raw_fd(),
+        f.dgram.as_raw_fd(),
+    ];
+    for fd in fds {
+        let inode = inode_of_raw(fd);
+        let a = by_inode(&netlink, inode);
+        let b = by_inode(&proc, inode);
+        assert_eq!(a.len(), 1, "netlink, inode {inode}");
+        assert_eq!(b.len(), 1, "proc, inode {inode}");
+        assert_eq!(same(a[0]), same(b[0]));
+        assert!(b[0]["cookie"].is_null());
+    }
+}
+
+#[test]
+fn filters_select_like_ss() {
+    let f = fixture("filter");
+    let listen_port = f.tcp4.local_addr().unwrap().port();
+    let listener = inode_of(&f.tcp4);
+    let client = inode_of(&f.client);
+    let udp = inode_of(&f.udp);
+    let unix = inode_of(&f.unix_listener);
+
+    let listening = records(&["-l"]);
+    assert_eq!(by_inode(&listening, listener).len(), 1);
+    assert_eq!(
+        by_inode(&listening, udp).len(),
+        1,
+        "-l shows unconnected UDP, as ss -l"
+    );
+    assert!(by_inode(&listening, client).is_empty());
+    assert!(
+        listening
+            .iter()
+            .all(|r| r["state"] == "listen" || r["state"] == "unconn")
+    );
+
+    let connected = records(&["-t"]);
+    assert_eq!(by_inode(&connected, client).len(), 1);
+    assert!(
+        by_inode(&connected, listener).is_empty(),
+        "no listeners by default"
+    );
+    assert!(connected.iter().all(|r| r["proto"] == "tcp"));
+
+    let port = listen_port.to_string();
+    let on_port = records(&["-ta", "--port", &port]);
+    let inodes: BTreeSet<u64> = on_port.iter().filter_map(|r| r["inode"].as_u64()).collect();
+    assert_eq!(
+        inodes,
+        BTreeSet::from([listener, client, inode_of(&f.server)]),
+        "the listener and both ends of the connection"
+    );
+    let sport = records(&["-ta", "--sport", &port]);
+    assert!(by_inode(&sport, client).is_empty());
+    assert_eq!(by_inode(&sport, listener).len(), 1);
+    let dport = records(&["-ta", "--dport", &port]);
+    assert_eq!(
+        dport
+            .iter()
+            .filter_map(|r| r["inode"].as_u64())
+            .collect::<Vec<_>>(),
+        [client]
+    );
+
+    let established = records(&["-t", "--state", "established", "--port", &port]);
+    assert_eq!(established.len(), 2);
+    let v6 = records(&["-6", "-a"]);
+    assert!(v6.iter().all(|r| r["family"] == "ipv6"));
+    let unix_only = records(&["-xa"]);
+    assert!(unix_only.iter().all(|r| r["proto"] == "unix"));
+    assert_eq!(by_inode(&unix_only, unix).len(), 1);
+
+    let me = std::process::id().to_string();
+    let mine = records(&["-ta", "--pid", &me]);
+    assert!(
+        mine.iter()
+            .all(|r| r["pid"].as_u64() == Some(std::process::id().into()))
+    );
+    assert_eq!(by_inode(&mine, listener).len(), 1);
+    let uid = my_uid().to_string();
+    let by_user = records(&["-ta", "--user", &uid]);
+    assert_eq!(by_inode(&by_user, listener).len(), 1);
+    let other_user = records(&["-ta", "--user", "4242424"]);
+    assert!(other_user.is_empty());
+}
+
+#[test]
+fn text_output_is_one_socket_a_line_for_svcname() {
+    let f = fixture("text");
+    let port = f.tcp4.local_addr().unwrap().port().to_string();
+    let output = run(tool("sockls").args(["-tl", "-p", "--sport", &port]), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "piped output has no header: {text}");
+    let fields: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(fields[0], "tcp");
+    assert_eq!(fields[1], "listen");
+    assert_eq!(fields[4], format!("127.0.0.1:{port}"));
+    assert_eq!(fields[5], "0.0.0.0:*");
+    assert_eq!(
+        fields[8],
+        format!("{}/{}", std::process::id(), f.tcp4.as_raw_fd())
+    );
+    let output = run(
+        tool("sockls").args(["-tl", "--header", "--sport", &port]),
+        LIMIT,
+    );
+    let text = stdout_text(&output);
+    assert!(
+        text.starts_with("proto state recv_q send_q local remote user inode owner comm netns\n")
+    );
+
+    let csv = run(
+        tool("sockls").args(["-tl", "--csv", "--sport", &port]),
+        LIMIT,
+    );
+    let csv_text = stdout_text(&csv);
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(&header[0], "proto");
+    assert!(header.iter().any(|h| h == "local_port"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+}
+
+#[test]
+fn a_closed_pipe_is_quiet_and_a_full_disk_is_an_error() {
+    let _f = fixture("pipe");
+    let output = run(
+        Command::new("bash").args([
+            "-c",
+            &format!(
+                "set -o pipefail; {} -a | head -1 >/dev/null",
+                env!("CARGO_BIN_EXE_sockls")
+            ),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(stderr_text(&output), "");
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let output = tool("sockls")
+        .arg("-a")
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr_text(&output).starts_with("sockls: writing output: No space left on device"),
+        "{}",
+        stderr_text(&output)
+    );
+}
+
+#[test]
+fn bad_usage_is_one_line_and_status_2() {
+    for args in [
+        &["--state", "listening"][..],
+        &["--port", "0"],
+        &["--sport", "x"],
+        &["--pid", "me"],
+        &["--user", "no-such-user-sockls"],
+    ] {
+        let output = run(tool("sockls").args(args), LIMIT);
+        assert_eq!(code(&output), 2, "{args:?}");
+        assert!(stderr_text(&output).starts_with("sockls: "), "{args:?}");
+        assert!(stdout_text(&output).is_empty());
+    }
+    let output = run(tool("sockls").args(["-l", "-a"]), LIMIT);
+    assert_eq!(code(&output), 2, "clap rejects conflicting options");
+}
+
+#[test]
+fn owners_that_cannot_be_read_are_reported_as_denied() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run sockls as another user");
+        return;
+    }
+    let f = fixture("denied");
+    let port = f.tcp4.local_addr().unwrap().port().to_string();
+    let mut command = tool("sockls");
+    command
+        .args(["-tl", "-p", "--json", "--sport", &port])
+        .uid(65534)
+        .gid(65534);
+    // The binary must be reachable by that user: a build under a private home is not.
+    let output = match command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipped: user 65534 cannot run the built binary here");
+            return;
+        }
+        Err(error) => panic!("running sockls as 65534: {error}"),
+    };
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    assert_eq!(record["owner"], "denied");
+    assert!(record["pid"].is_null());
+    // A time-wait socket belongs to no process.
+    drop(f.client);
+    drop(f.server);
+    let output = run(
+        tool("sockls").args([
+            "-t",
+            "--state",
+            "time-wait",
+            "-p",
+            "--json",
+            "--port",
+            &port,
+        ]),
+        LIMIT,
+    );
+    for line in stdout_text(&output).lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["owner"], "none");
+    }
+}
+
+/// One socket as `ss` shows it.
+#[derive(Debug, PartialEq, Eq, Clone)]
+struct SsSocket {
+    netid: String,
+    state: String,
+    local_port: String,
+    remote_port: String,
+    owners: BTreeSet<(u64, u64)>,
+}
+
+/// Parses `ss -Htuanpe` or `ss -Hxap` lines, by inode.
+fn parse_ss(text: &str, unix: bool) -> HashMap<u64, SsSocket> {
+    let mut found = HashMap::new();
+    for line in text.lines() {
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        if tokens.len() < 6 {
+            continue;
+        }
+        let inode = if unix {
+            tokens[5].parse().ok()
+        } else {
+            tokens
+                .iter()
+                .find_map(|t| t.strip_prefix("ino:").and_then(|n| n.parse().ok()))
+        };
+        let Some(inode) = inode.filter(|&i: &u64| i != 0) else {
+            continue;
+        };
+        let port = |t: &str| t.rsplit(':').next().unwrap_or(t).to_owned();
+        let (local_port, remote_port) = if unix {
+            (
+                tokens[4].to_owned(),
+                tokens.get(7).copied().unwrap_or("").to_owned(),
+            )
+        } else {
+            (port(tokens[4]), port(tokens[5]))
+        };
+        let mut owners = BTreeSet::new();
+        let mut rest = line;
+        while let Some(at) = rest.find("pid=") {
+            rest = &rest[at + 4..];
+            let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let fd_at = rest.find("fd=").unwrap() + 3;
+            let fd: String = rest[fd_at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            owners.insert((pid.parse().unwrap(), fd.parse().unwrap()));
+        }
+        found.insert(
+            inode,
+            SsSocket {
+                netid: tokens[0].to_owned(),
+                state: tokens[1].to_owned(),
+                local_port,
+                remote_port,
+                owners,
+            },
+        );
+    }
+    found
+}
+
+/// sockls's records in the shape of `parse_ss`, by inode.
+fn as_ss(records: &[Value]) -> HashMap<u64, SsSocket> {
+    let mut found: HashMap<u64, SsSocket> = HashMap::new();
+    for r in records {
+        let Some(inode) = r["inode"].as_u64().filter(|&i| i != 0) else {
+            continue;
+        };
+        let unix = r["proto"] == "unix";
+        let netid = match (
+            r["proto"].as_str().unwrap(),
+            r["sock_type"].as_str().unwrap(),
+        ) {
+            ("unix", "stream") => "u_str",
+            ("unix", "dgram") => "u_dgr",
+            ("unix", _) => "u_seq",
+            (proto, _) => proto,
+        };
+        let state = match r["state"].as_str().unwrap() {
+            "established" => "ESTAB".to_owned(),
+            other => other.to_ascii_uppercase(),
+        };
+        let ss_port = |v: &Value| match v.as_u64() {
+            Some(0) | None => "*".to_owned(),
+            Some(p) => p.to_string(),
+        };
+        let (local_port, remote_port) = if unix {
+            (
+                r["path"].as_str().unwrap_or("*").to_owned(),
+                r["peer"].as_u64().unwrap_or(0).to_string(),
+            )
+        } else {
+            (ss_port(&r["local_port"]), ss_port(&r["remote_port"]))
+        };
+        let entry = found.entry(inode).or_insert_with(|| SsSocket {
+            netid: netid.to_owned(),
+            state,
+            local_port,
+            remote_port,
+            owners: BTreeSet::new(),
+        });
+        if let (Some(pid), Some(fd)) = (r["pid"].as_u64(), r["fd"].as_u64()) {
+            entry.owners.insert((pid, fd));
+        }
+    }
+    found
+}
+
+/// Runs ss and sockls back to back and compares the sockets both saw; sockets opened or
+/// closed between the two runs, and processes that came or went, are the only differences
+/// tolerated. The test's own sockets must be in both.
+fn compare_with_ss(
+    ss_args: &[&str],
+    sockls_args: &[&str],
+    unix: bool,
+    mine: &[u64],
+) -> Result<(), String> {
+    let ss = Command::new("ss")
+        .args(ss_args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running ss: {e}"))?;
+    let ours = records(sockls_args);
+    let theirs = parse_ss(&String::from_utf8_lossy(&ss.stdout), unix);
+    let ours = as_ss(&ours);
+    for inode in mine {
+        if !theirs.contains_key(inode) || !ours.contains_key(inode) {
+            return Err(format!(
+                "socket {inode}: ss {:?}, sockls {:?}",
+                theirs.get(inode),
+                ours.get(inode)
+            ));
+        }
+    }
+    // Pids seen by only one of the runs are processes that came or went in between.
+    let pids = |map: &HashMap<u64, SsSocket>| -> BTreeSet<u64> {
+        map.values()
+            .flat_map(|s| s.owners.iter().map(|o| o.0))
+            .collect()
+    };
+    let stable: BTreeSet<u64> = pids(&theirs).intersection(&pids(&ours)).copied().collect();
+    let mut compared = 0;
+    for (inode, theirs) in &theirs {
+        let Some(ours) = ours.get(inode) else {
+            continue;
+        };
+        let keep = |s: &SsSocket| {
+            let mut s = s.clone();
+            s.owners.retain(|o| stable.contains(&o.0));
+            s
+        };
+        if keep(theirs) != keep(ours) {
+            return Err(format!("socket {inode}: ss {theirs:?}, sockls {ours:?}"));
+        }
+        compared += 1;
+    }
+    if compared < mine.len() {
+        return Err(format!("only {compared} sockets in common"));
+    }
+    Ok(())
+}
+
+#[test]
+fn agrees_with_ss_on_the_same_sockets() {
+    if Command::new("ss").arg("-V").output().is_err() {
+        eprintln!("skipped: ss (iproute2) is not installed");
+        return;
+    }
+    let f = fixture("ss");
+    let inet = [
+        inode_of(&f.tcp4),
+        inode_of(&f.client),
+        inode_of(&f.server),
+        inode_of(&f.udp),
+    ];
+    let unix = [inode_of(&f.unix_listener), inode_of(&f.dgram)];
+    let _pair = UnixStream::pair().unwrap();
+    let mut last = Ok(());
+    // Up to three tries: another process may change a socket between the two runs.
+    for _ in 0..3 {
+        last = compare_with_ss(&["-Htuanpe"], &["-tua", "-p"], false, &inet)
+            .and_then(|()| compare_with_ss(&["-Hxap"], &["-xa", "-p"], true, &unix));
+        if last.is_ok() {
+            break;
+        }
+    }
+    last.unwrap();
+}
+
+#[test]
+fn tcp_internals_and_memory_come_with_i_and_m() {
+    let f = fixture("info");
+    let client = inode_of(&f.client);
+    let unix = inode_of(&f.unix_listener);
+    let with_info = records(&["-t", "-i"]);
+    let record = by_inode(&with_info, client)[0];
+    assert!(
+        record["rtt_ms"].as_f64().is_some_and(|rtt| rtt > 0.0),
+        "{record}"
+    );
+    assert!(record["cwnd"].as_u64().is_some_and(|cwnd| cwnd > 0));
+    assert_eq!(record["retransmits"], 0);
+    assert!(
+        record["congestion"]
+            .as_str()
+            .is_some_and(|name| !name.is_empty())
+    );
+    assert!(record["rcvbuf"].is_null(), "memory only with -m");
+    let with_memory = records(&["-tx", "-a", "-m"]);
+    for inode in [client, unix] {
+        let record = by_inode(&with_memory, inode)[0];
+        assert!(
+            record["rcvbuf"].as_u64().is_some_and(|size| size > 0),
+            "{record}"
+        );
+        assert!(record["rtt_ms"].is_null(), "internals only with -i");
+    }
+    let plain = records(&["-t"]);
+    assert!(by_inode(&plain, client)[0]["cwnd"].is_null());
+}
+
+/// A network namespace made for one test, with a process listening in it; both removed at
+/// the end.
+struct Namespace {
+    name: String,
+    child: std::process::Child,
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Makes a namespace with a TCP listener on 127.0.0.1:`port` held by a python process that
+/// exits by itself after 60 s.
+fn namespace_with_listener(port: u16) -> Namespace {
+    let name = format!("sockls-test-{}", std::process::id());
+    let _ = Command::new("ip")
+        .args(["netns", "del", &name])
+        .stderr(Stdio::null())
+        .status();
+    let status = Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .unwrap();
+    assert!(status.success(), "ip netns add");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &name, "python3", "-c"])
+        .arg(format!(
+            "import socket, time\n\
+             s = socket.socket()\n\
+             s.bind(('127.0.0.1', {port}))\n\
+             s.listen()\n\
+             print('ready', flush=True)\n\
+             time.sleep(60)\n"
+        ))
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let namespace = Namespace { name, child };
+    assert_eq!(line.trim(), "ready");
+    namespace
+}
+
+#[test]
+fn other_network_namespaces_are_listed_with_their_owners() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make a network namespace");
+        return;
+    }
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    // A port our own namespace is unlikely to use; the namespace is new and empty.
+    let namespace = namespace_with_listener(4321);
+    let pid = u64::from(namespace.child.id());
+    let listed = records(&["-tl", "-p", "--netns", &namespace.name]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let record = &listed[0];
+    assert_eq!(record["local_port"], 4321);
+    assert_eq!(record["netns"], namespace.name.as_str());
+    assert_eq!(record["pid"], pid, "ip netns exec becomes python3");
+    let inode = record["inode"].as_u64().unwrap();
+
+    let by_pid = records(&["-tl", "--netns", &format!("pid:{pid}")]);
+    assert_eq!(by_inode(&by_pid, inode)[0]["netns"], format!("pid:{pid}"));
+    let by_path = format!("/run/netns/{}", namespace.name);
+    assert_eq!(
+        by_inode(&records(&["-tl", "--netns", &by_path]), inode).len(),
+        1
+    );
+
+    let ours = records(&["-tl"]);
+    assert!(by_inode(&ours, inode).is_empty(), "not in our namespace");
+    assert!(ours.iter().all(|r| r["netns"].is_null()));
+
+    let everywhere = records(&["-tl", "--all-netns"]);
+    let found = by_inode(&everywhere, inode);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["netns"], namespace.name.as_str());
+    assert!(everywhere.iter().all(|r| r["netns"].is_string()));
+
+    let missing = run(tool("sockls").args(["--netns", "sockls-no-such-ns"]), LIMIT);
+    assert_eq!(code(&missing), 1);
+    assert!(stderr_text(&missing).starts_with("sockls: network namespace sockls-no-such-ns: "));
+}
+
+#[test]
+fn raw_sockets_are_listed_with_netlink_or_from_proc() {
+    if !is_root() {
+        eprintln!("skipped: needs root for a raw socket");
+        return;
+    }
+    if Command::new("python3").arg("-V").output().is_err() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import socket, os, time\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n\
+             print(os.stat(f'/proc/self/fd/{s.fileno()}').st_ino, s.fileno(), flush=True)\n\
+             time.sleep(30)\n",
+        ])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ids: Vec<u64> = line
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // Kernels without raw_diag answer the netlink dump with ENOENT; sockls then reads
+    // /proc/net/raw by itself, so the socket is there either way.
+    let listed = records(&["-wa", "-p"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let found = by_inode(&listed, ids[0]);
+    assert_eq!(found.len(), 1, "{listed:?}");
+    assert_eq!(found[0]["proto"], "raw");
+    assert_eq!(found[0]["local_port"], 1, "the ICMP protocol number");
+    assert_eq!(found[0]["pid"], u64::from(child.id()));
+    assert_eq!(found[0]["fd"], ids[1]);
+}
+
+#[test]
+fn port_filters_run_in_the_kernel() {
+    let f = fixture("bytecode");
+    let port = f.tcp4.local_addr().unwrap().port();
+    let udp_port = f.udp.local_addr().unwrap().port();
+    // --source netlink: a program the kernel refused would be an error, not a fallback.
+    let either = records(&["-tua", "--source", "netlink", "--port", &port.to_string()]);
+    let inodes: BTreeSet<u64> = either.iter().filter_map(|r| r["inode"].as_u64()).collect();
+    assert_eq!(
+        inodes,
+        BTreeSet::from([inode_of(&f.tcp4), inode_of(&f.client), inode_of(&f.server)])
+    );
+    let range = format!("{}-{}", port.saturating_sub(1), port.saturating_add(1));
+    let by_range = records(&["-ta", "--source", "netlink", "--sport", &range]);
+    assert_eq!(by_inode(&by_range, inode_of(&f.tcp4)).len(), 1);
+    assert!(by_inode(&by_range, inode_of(&f.client)).is_empty());
+    let udp_only = records(&[
+        "-tua",
+        "--source",
+        "netlink",
+        "--port",
+        &format!("U:{udp_port}"),
+    ]);
+    assert_eq!(
+        udp_only
+            .iter()
+            .filter_map(|r| r["inode"].as_u64())
+            .collect::<Vec<_>>(),
+        [inode_of(&f.udp)]
+    );
+    let both = records(&[
+        "-ta",
+        "--source",
+        "netlink",
+        "--sport",
+        &port.to_string(),
+        "--dport",
+        &f.client.local_addr().unwrap().port().to_string(),
+    ]);
+    assert_eq!(
+        both.iter()
+            .filter_map(|r| r["inode"].as_u64())
+            .collect::<Vec<_>>(),
+        [inode_of(&f.server)]
+    );
+}

@@ -5,9 +5,11 @@
 pub mod error;
 pub mod input;
 pub mod output;
+pub mod owners;
 pub mod ports;
 pub mod record;
 pub mod services;
+pub mod sockets;
 pub mod target;
 pub mod text;
 pub mod timestamp;

@@ -1,22 +1,201 @@
-//! sockls: being built (issue tracker); this library exposes `command()` and `run()`.
+//! sockls: the host's sockets, like ss or netstat, as records for pipelines. The sockets come
+//! from `common::sockets` (sock_diag, or /proc/net), their owners from one scan of the
+//! process fd tables (`common::owners`); this crate holds the filters and the output.
 
-use clap::{CommandFactory, Parser};
+mod cli;
+mod filter;
+mod netns;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, IsTerminal, Write};
+
 use common::Status;
-use common::error::Result;
+use common::error::{Error, Result, warn};
+use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::owners::{self, OwnerMap};
+use common::record::{OwnerStatus, SocketRecord};
+use common::sockets::{self, Query, Source};
+
+pub use cli::{Cli, SourceArg, command};
+use filter::Filter;
 
 /// The name messages start with.
 pub const TOOL: &str = "sockls";
 
-/// sockls (under construction).
-#[derive(Debug, Parser)]
-#[command(name = "sockls", version, about)]
-pub struct Cli {}
-
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Cli::command()
+/// A validated command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub query: Query,
+    pub source: Source,
+    pub filter: Filter,
+    /// Resolve the owning processes.
+    pub owners: bool,
+    pub format: Format,
+    pub header: bool,
+    /// `--netns` (one) or `--all-netns` (every one); empty for our own namespace alone.
+    pub namespaces: Namespaces,
 }
 
-pub fn run(_cli: &Cli) -> Result<Status> {
-    Ok(Status::default())
+/// Which network namespaces to list.
+#[derive(Debug, Clone)]
+pub enum Namespaces {
+    /// The one sockls runs in; records carry no `netns`.
+    Own,
+    One(netns::Namespace),
+    All,
+}
+
+impl Config {
+    pub fn from_cli(cli: &Cli) -> Result<Self> {
+        let format = match (cli.json, cli.csv) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Csv,
+            _ => Format::Text,
+        };
+        let query = filter::query(cli)?;
+        Ok(Self {
+            query,
+            source: match cli.source {
+                SourceArg::Auto => Source::Auto,
+                SourceArg::Netlink => Source::Netlink,
+                SourceArg::Proc => Source::Proc,
+            },
+            filter: Filter::from_cli(cli)?,
+            owners: cli.processes || cli.pid.is_some(),
+            format,
+            header: cli.header,
+            namespaces: match (&cli.netns, cli.all_netns) {
+                (Some(spec), _) => Namespaces::One(netns::resolve(spec)?),
+                (None, true) => Namespaces::All,
+                (None, false) => Namespaces::Own,
+            },
+        })
+    }
+}
+
+/// Lists the sockets and prints them to stdout.
+pub fn run(config: &Config) -> Result<Status> {
+    let stdout = io::stdout();
+    let terminal = stdout.is_terminal();
+    let options = TextOptions {
+        header: config.header || terminal,
+        align: terminal,
+    };
+    let out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    run_to(config, out, FlushPolicy::Block, options)
+}
+
+/// Lists the sockets and prints them to `out`.
+pub fn run_to<W: Write>(
+    config: &Config,
+    out: W,
+    policy: FlushPolicy,
+    options: TextOptions,
+) -> Result<Status> {
+    let mut status = Status::default();
+    let listing = match &config.namespaces {
+        Namespaces::Own => sockets::list(&config.query, config.source),
+        Namespaces::One(namespace) => netns::list(namespace, &config.query, config.source)?,
+        Namespaces::All => {
+            let mut all = sockets::Listing::default();
+            for namespace in netns::all()? {
+                match netns::list(&namespace, &config.query, config.source) {
+                    Ok(listing) => {
+                        all.records.extend(listing.records);
+                        all.problems.extend(listing.problems);
+                    }
+                    Err(error) => all.problems.push(error.to_string()),
+                }
+            }
+            all
+        }
+    };
+    for problem in &listing.problems {
+        warn(TOOL, problem);
+        status.had_errors = true;
+    }
+    let mut records: Vec<SocketRecord> = listing
+        .records
+        .into_iter()
+        .filter(|record| config.filter.matches(record))
+        .collect();
+    if config.owners {
+        records = attach_owners(records, &config.filter)?;
+    }
+    let mut users = HashMap::new();
+    let mut writer = RecordWriter::new(out, config.format, policy, options);
+    for mut record in records {
+        if let Some(uid) = record.uid {
+            record
+                .user
+                .clone_from(users.entry(uid).or_insert_with(|| user_name(uid)));
+        }
+        writer.write(&record)?;
+    }
+    writer.finish()?;
+    Ok(status)
+}
+
+/// One record per (socket, owning fd), or the socket with the reason none is known. Only the
+/// sockets that passed the filters are looked for, in one pass over /proc.
+fn attach_owners(records: Vec<SocketRecord>, filter: &Filter) -> Result<Vec<SocketRecord>> {
+    let wanted: HashSet<u64> = records
+        .iter()
+        .map(|r| r.inode)
+        .filter(|&i| i != 0)
+        .collect();
+    let map = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::io("reading /proc", e))?;
+    let mut comms: HashMap<u32, Option<String>> = HashMap::new();
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        let found = if record.inode == 0 {
+            &[][..]
+        } else {
+            map.owners(record.inode)
+        };
+        if found.is_empty() {
+            if filter.pids.is_some() {
+                continue;
+            }
+            let mut record = record;
+            record.owner = Some(if map.denied > 0 && record.inode != 0 {
+                OwnerStatus::Denied
+            } else {
+                OwnerStatus::None
+            });
+            out.push(record);
+            continue;
+        }
+        for owner in found {
+            if filter
+                .pids
+                .as_ref()
+                .is_some_and(|pids| !pids.contains(&owner.pid))
+            {
+                continue;
+            }
+            let comm = comms
+                .entry(owner.pid)
+                .or_insert_with(|| owners::comm(owner.pid).ok());
+            let mut record = record.clone();
+            record.pid = Some(owner.pid);
+            record.fd = Some(owner.fd);
+            record.comm.clone_from(comm);
+            record.owner = Some(if comm.is_some() {
+                OwnerStatus::Known
+            } else {
+                OwnerStatus::Gone
+            });
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+/// The user database's name for `uid`, if it has one.
+fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|user| user.name)
 }

@@ -6,5 +6,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = sockls::Cli::parse();
-    common::error::finish(sockls::TOOL, sockls::run(&cli))
+    let outcome = sockls::Config::from_cli(&cli).and_then(|config| sockls::run(&config));
+    common::error::finish(sockls::TOOL, outcome)
 }

@@ -5,10 +5,12 @@
 mod port;
 mod process;
 mod service;
+mod socket;
 
 pub use port::{PortRecord, PortState, Reason};
 pub use process::{CsvProcess, DENIED, OsText, ProcessRecord};
 pub use service::{PortRange, ServiceRecord};
+pub use socket::{Family, OwnerStatus, SockType, SocketProto, SocketRecord, SocketState};
 
 #[cfg(test)]
 pub(crate) mod test_support {

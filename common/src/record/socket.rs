@@ -1,0 +1,419 @@
+//! The socket record: one socket as sockls lists it, with its owning process when asked.
+//! A socket held by several processes (after a fork, or passed over a UNIX socket) gives one
+//! record per owner, as lsof does, so that records stay flat.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::output::{Record, TextRow};
+
+/// One socket, or one (socket, owner) pair when owners are asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocketRecord {
+    pub proto: SocketProto,
+    pub family: Family,
+    pub sock_type: SockType,
+    pub state: SocketState,
+    /// None for UNIX sockets.
+    pub local_address: Option<IpAddr>,
+    /// For raw sockets, the IP protocol number, as the kernel reports it.
+    pub local_port: Option<u16>,
+    pub remote_address: Option<IpAddr>,
+    pub remote_port: Option<u16>,
+    /// Bytes waiting to be read; for a listening socket, connections waiting to be accepted.
+    pub recv_q: u32,
+    /// Bytes not yet acknowledged; for a listening socket, the accept backlog.
+    pub send_q: u32,
+    pub uid: Option<u32>,
+    /// The name of `uid`, where the user database knows it.
+    pub user: Option<String>,
+    pub inode: u64,
+    /// The kernel's socket cookie: a key that is not reused while the host runs (netlink
+    /// source only).
+    pub cookie: Option<u64>,
+    /// UNIX sockets: the bound path; abstract names start with `@`.
+    pub path: Option<String>,
+    /// UNIX sockets: the inode of the peer socket (netlink source only).
+    pub peer: Option<u64>,
+    /// With owners asked for: whether one was found, and why not.
+    pub owner: Option<OwnerStatus>,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub fd: Option<u32>,
+    /// TCP internals (`-i`): smoothed round-trip time and its variance, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    pub rttvar_ms: Option<f64>,
+    /// Congestion window, in segments.
+    pub cwnd: Option<u32>,
+    /// Retransmitted segments over the connection's life.
+    pub retransmits: Option<u32>,
+    /// Delivery rate estimate, in bytes per second.
+    pub delivery_rate: Option<u64>,
+    /// The congestion control algorithm (cubic, bbr, ...).
+    pub congestion: Option<String>,
+    /// Socket memory (`-m`), in bytes, as the kernel's sk_meminfo reports it.
+    pub rmem_alloc: Option<u32>,
+    pub rcvbuf: Option<u32>,
+    pub wmem_alloc: Option<u32>,
+    pub sndbuf: Option<u32>,
+    pub fwd_alloc: Option<u32>,
+    pub wmem_queued: Option<u32>,
+    pub optmem: Option<u32>,
+    pub backlog: Option<u32>,
+    /// Packets dropped before they reached the socket's queue.
+    pub drops: Option<u32>,
+    /// With `--netns` or `--all-netns`: the network namespace, by name where it has one
+    /// (`ip netns`), else `pid:N`, the path given, or `net:[INODE]`.
+    pub netns: Option<String>,
+}
+
+/// The protocol of a socket, as `ss` and netstat name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketProto {
+    Tcp,
+    Udp,
+    Raw,
+    Unix,
+}
+
+/// The address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+    Unix,
+}
+
+/// The socket type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SockType {
+    Stream,
+    Dgram,
+    Seqpacket,
+    Raw,
+}
+
+/// A socket state. TCP sockets go through all of them; the others use `established`
+/// (connected), `listen` and `unconn` (not connected), as in `ss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SocketState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    /// Closed or never connected (the kernel's TCP_CLOSE).
+    Unconn,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+}
+
+impl SocketState {
+    pub const ALL: [SocketState; 12] = [
+        Self::Established,
+        Self::SynSent,
+        Self::SynRecv,
+        Self::FinWait1,
+        Self::FinWait2,
+        Self::TimeWait,
+        Self::Unconn,
+        Self::CloseWait,
+        Self::LastAck,
+        Self::Listen,
+        Self::Closing,
+        Self::NewSynRecv,
+    ];
+
+    /// The kernel's number for the state (include/net/tcp_states.h).
+    pub fn number(self) -> u8 {
+        self as u8 + 1
+    }
+
+    pub fn from_number(number: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(number).checked_sub(1)?).copied()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Established => "established",
+            Self::SynSent => "syn-sent",
+            Self::SynRecv => "syn-recv",
+            Self::FinWait1 => "fin-wait-1",
+            Self::FinWait2 => "fin-wait-2",
+            Self::TimeWait => "time-wait",
+            Self::Unconn => "unconn",
+            Self::CloseWait => "close-wait",
+            Self::LastAck => "last-ack",
+            Self::Listen => "listen",
+            Self::Closing => "closing",
+            Self::NewSynRecv => "new-syn-recv",
+        }
+    }
+}
+
+impl fmt::Display for SocketState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the owner of a socket is known, and why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerStatus {
+    /// `pid`, `comm` and `fd` name the owner.
+    Known,
+    /// No process holds the socket (time-wait, orphaned, or only the kernel holds it).
+    None,
+    /// Not found, and some processes' fds could not be read: one of them may hold it.
+    Denied,
+    /// The owning process ended while it was being read.
+    Gone,
+}
+
+impl OwnerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Known => "known",
+            Self::None => "none",
+            Self::Denied => "denied",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+impl SocketProto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Raw => "raw",
+            Self::Unix => "unix",
+        }
+    }
+}
+
+impl fmt::Display for SocketProto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl SockType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stream => "stream",
+            Self::Dgram => "dgram",
+            Self::Seqpacket => "seqpacket",
+            Self::Raw => "raw",
+        }
+    }
+}
+
+/// `ADDR:PORT`, `[ADDR]:PORT` for IPv6, `*` for a port 0 (no peer, or any).
+struct Endpoint(Option<IpAddr>, Option<u16>);
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(IpAddr::V6(address)) => write!(f, "[{address}]:")?,
+            Some(address) => write!(f, "{address}:")?,
+            None => f.write_str("*:")?,
+        }
+        match self.1 {
+            Some(port) if port != 0 => write!(f, "{port}"),
+            _ => f.write_str("*"),
+        }
+    }
+}
+
+impl SocketRecord {
+    /// A record with only the kernel's identity of the socket filled in; the lister sets the
+    /// rest.
+    pub fn new(
+        proto: SocketProto,
+        family: Family,
+        sock_type: SockType,
+        state: SocketState,
+    ) -> Self {
+        Self {
+            proto,
+            family,
+            sock_type,
+            state,
+            local_address: None,
+            local_port: None,
+            remote_address: None,
+            remote_port: None,
+            recv_q: 0,
+            send_q: 0,
+            uid: None,
+            user: None,
+            inode: 0,
+            cookie: None,
+            path: None,
+            peer: None,
+            owner: None,
+            pid: None,
+            comm: None,
+            fd: None,
+            rtt_ms: None,
+            rttvar_ms: None,
+            cwnd: None,
+            retransmits: None,
+            delivery_rate: None,
+            congestion: None,
+            rmem_alloc: None,
+            rcvbuf: None,
+            wmem_alloc: None,
+            sndbuf: None,
+            fwd_alloc: None,
+            wmem_queued: None,
+            optmem: None,
+            backlog: None,
+            drops: None,
+            netns: None,
+        }
+    }
+
+    /// The text of the UNIX socket's type as `ss` shows it in its first column.
+    fn text_proto(&self) -> &'static str {
+        match (self.proto, self.sock_type) {
+            (SocketProto::Unix, SockType::Stream) => "u_str",
+            (SocketProto::Unix, SockType::Dgram) => "u_dgr",
+            (SocketProto::Unix, _) => "u_seq",
+            (proto, _) => proto.as_str(),
+        }
+    }
+}
+
+impl Record for SocketRecord {
+    /// `local` and `remote` join address and port (`ADDR:PORT`; for UNIX sockets the path and
+    /// the peer inode); `owner` is `pid/fd` when known, else the owner status.
+    const TEXT_HEADER: &'static [&'static str] = &[
+        "proto", "state", "recv_q", "send_q", "local", "remote", "user", "inode", "owner", "comm",
+        "netns",
+    ];
+
+    fn write_text(&self, row: &mut TextRow) {
+        row.field(self.text_proto())
+            .field(self.state)
+            .field(self.recv_q)
+            .field(self.send_q);
+        if self.proto == SocketProto::Unix {
+            row.field(self.path.as_deref().unwrap_or("*"))
+                .optional(self.peer.filter(|&peer| peer != 0));
+        } else {
+            row.field(Endpoint(self.local_address, self.local_port))
+                .field(Endpoint(self.remote_address, self.remote_port));
+        }
+        match (&self.user, self.uid) {
+            (Some(user), _) => row.field(user),
+            (None, uid) => row.optional(uid),
+        };
+        row.field(self.inode);
+        match (self.owner, self.pid, self.fd) {
+            (Some(OwnerStatus::Known), Some(pid), Some(fd)) => {
+                row.field(format_args!("{pid}/{fd}"))
+            }
+            (Some(status), _, _) => row.field(status.as_str()),
+            (None, _, _) => row.optional(None::<u32>),
+        };
+        row.optional(self.comm.as_ref())
+            .optional(self.netns.as_ref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::test_support::text_of;
+
+    fn listener() -> SocketRecord {
+        let mut record = SocketRecord::new(
+            SocketProto::Tcp,
+            Family::Ipv6,
+            SockType::Stream,
+            SocketState::Listen,
+        );
+        record.local_address = Some("::1".parse().unwrap());
+        record.local_port = Some(22);
+        record.remote_address = Some("::".parse().unwrap());
+        record.remote_port = Some(0);
+        record.send_q = 128;
+        record.uid = Some(0);
+        record.user = Some("root".into());
+        record.inode = 4242;
+        record.cookie = Some(77);
+        record
+    }
+
+    #[test]
+    fn text_has_the_proto_token_and_bracketed_ipv6() {
+        let mut record = listener();
+        assert_eq!(
+            text_of(&record),
+            "tcp listen 0 128 [::1]:22 [::]:* root 4242 - - -\n"
+        );
+        record.owner = Some(OwnerStatus::Known);
+        record.pid = Some(10);
+        record.fd = Some(3);
+        record.comm = Some("ssh d".into());
+        assert_eq!(
+            text_of(&record),
+            "tcp listen 0 128 [::1]:22 [::]:* root 4242 10/3 ssh\\x20d -\n"
+        );
+    }
+
+    #[test]
+    fn unix_text_shows_path_and_peer() {
+        let mut record = SocketRecord::new(
+            SocketProto::Unix,
+            Family::Unix,
+            SockType::Dgram,
+            SocketState::Unconn,
+        );
+        record.path = Some("@abstract".into());
+        record.inode = 5;
+        record.owner = Some(OwnerStatus::Denied);
+        assert_eq!(
+            text_of(&record),
+            "u_dgr unconn 0 0 @abstract - - 5 denied - -\n"
+        );
+    }
+
+    #[test]
+    fn json_round_trips_with_snake_case_names() {
+        let record = listener();
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["proto"], "tcp");
+        assert_eq!(json["family"], "ipv6");
+        assert_eq!(json["state"], "listen");
+        assert_eq!(json["local_port"], 22);
+        assert_eq!(json["local_address"], "::1");
+        let back: SocketRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn state_numbers_follow_the_kernel() {
+        assert_eq!(SocketState::from_number(1), Some(SocketState::Established));
+        assert_eq!(SocketState::from_number(10), Some(SocketState::Listen));
+        assert_eq!(SocketState::from_number(12), Some(SocketState::NewSynRecv));
+        assert_eq!(SocketState::from_number(0), None);
+        assert_eq!(SocketState::from_number(13), None);
+        for state in SocketState::ALL {
+            assert_eq!(SocketState::from_number(state.number()), Some(state));
+        }
+    }
+}

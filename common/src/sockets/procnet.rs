@@ -1,0 +1,171 @@
+//! The fallback source: the text tables of /proc/net, for kernels or sandboxes without
+//! sock_diag. They give the same records where they hold the same facts; they lack the
+//! cookie, the UNIX peer and uid, and the extras (`-i`, `-m`), which stay empty.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::record::{Family, SockType, SocketProto, SocketRecord, SocketState};
+
+/// Parses /proc/net/{tcp,udp,raw}{,6}: one socket a line after a header.
+pub fn parse_inet(
+    text: &str,
+    proto: SocketProto,
+    family: Family,
+) -> Result<Vec<SocketRecord>, String> {
+    let mut records = Vec::new();
+    for (number, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = parse_inet_line(line, proto, family)
+            .ok_or_else(|| format!("line {}: cannot parse '{}'", number + 1, line.trim()))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+fn parse_inet_line(line: &str, proto: SocketProto, family: Family) -> Option<SocketRecord> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (local_address, local_port) = endpoint(fields.get(1)?, family)?;
+    let (remote_address, remote_port) = endpoint(fields.get(2)?, family)?;
+    let state = SocketState::from_number(u8::from_str_radix(fields.get(3)?, 16).ok()?)?;
+    let (send_q, recv_q) = fields.get(4)?.split_once(':')?;
+    let sock_type = match proto {
+        SocketProto::Tcp => SockType::Stream,
+        SocketProto::Udp => SockType::Dgram,
+        SocketProto::Raw | SocketProto::Unix => SockType::Raw,
+    };
+    let mut record = SocketRecord::new(proto, family, sock_type, state);
+    record.local_address = Some(local_address);
+    record.local_port = Some(local_port);
+    record.remote_address = Some(remote_address);
+    record.remote_port = Some(remote_port);
+    record.send_q = u32::from_str_radix(send_q, 16).ok()?;
+    record.recv_q = u32::from_str_radix(recv_q, 16).ok()?;
+    record.uid = Some(fields.get(7)?.parse().ok()?);
+    record.inode = fields.get(9)?.parse().ok()?;
+    Some(record)
+}
+
+/// `0100007F:0016`: the address as the kernel's words printed in hex, host byte order.
+fn endpoint(text: &str, family: Family) -> Option<(IpAddr, u16)> {
+    let (address, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        let hex = address.get(i * 8..i * 8 + 8)?;
+        Some(u32::from_str_radix(hex, 16).ok()?.to_ne_bytes())
+    };
+    let address = match (family, address.len()) {
+        (Family::Ipv4, 8) => IpAddr::V4(Ipv4Addr::from(word(0)?)),
+        (Family::Ipv6, 32) => {
+            let mut octets = [0; 16];
+            for i in 0..4 {
+                octets[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+        _ => return None,
+    };
+    Some((address, port))
+}
+
+/// Parses /proc/net/unix: `Num RefCount Protocol Flags Type St Inode Path`.
+pub fn parse_unix(text: &str) -> Result<Vec<SocketRecord>, String> {
+    let mut records = Vec::new();
+    for (number, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = parse_unix_line(line)
+            .ok_or_else(|| format!("line {}: cannot parse '{}'", number + 1, line.trim()))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// __SO_ACCEPTCON: the socket listens.
+const ACCEPTCON: u32 = 0x10000;
+
+fn parse_unix_line(line: &str) -> Option<SocketRecord> {
+    let mut rest = line;
+    let _slot = next_field(&mut rest)?;
+    let _refcount = next_field(&mut rest)?;
+    let _protocol = next_field(&mut rest)?;
+    let flags = u32::from_str_radix(next_field(&mut rest)?, 16).ok()?;
+    let sock_type = match next_field(&mut rest)? {
+        "0001" => SockType::Stream,
+        "0002" => SockType::Dgram,
+        "0005" => SockType::Seqpacket,
+        _ => return None,
+    };
+    // St is the socket's SS_* state, not the TCP-like state sock_diag reports.
+    let state = match (flags & ACCEPTCON != 0, next_field(&mut rest)?) {
+        (true, _) => SocketState::Listen,
+        (false, "02") => SocketState::SynSent,
+        (false, "03") => SocketState::Established,
+        (false, _) => SocketState::Unconn,
+    };
+    let mut record = SocketRecord::new(SocketProto::Unix, Family::Unix, sock_type, state);
+    record.inode = next_field(&mut rest)?.parse().ok()?;
+    // The path is the rest of the line, and may hold spaces.
+    let path = rest.trim_start();
+    record.path = (!path.is_empty()).then(|| path.to_owned());
+    Some(record)
+}
+
+/// Takes the next whitespace-separated field off the front of `rest`.
+fn next_field<'a>(rest: &mut &'a str) -> Option<&'a str> {
+    let text = rest.trim_start();
+    let end = text.find(char::is_whitespace).unwrap_or(text.len());
+    *rest = &text[end..];
+    (end > 0).then(|| &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_lines_decode_host_order_hex() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:0016 00000000:0000 0A 00000000:00000003 00:00000000 00000000   104        0 12345 1 0000000000000000 100 0 0 10 0\n";
+        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv4).unwrap();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(r.local_address, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(r.local_port, Some(22));
+        assert_eq!(r.state, SocketState::Listen);
+        assert_eq!((r.send_q, r.recv_q), (0, 3));
+        assert_eq!(r.uid, Some(104));
+        assert_eq!(r.inode, 12345);
+    }
+
+    #[test]
+    fn tcp6_lines_decode_four_words() {
+        let text = "header\n   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1\n";
+        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv6).unwrap();
+        assert_eq!(records[0].local_address, Some("::1".parse().unwrap()));
+        assert_eq!(records[0].local_port, Some(8080));
+    }
+
+    #[test]
+    fn a_garbled_line_is_an_error_not_a_skip() {
+        let text = "header\n   0: 0100007F 00000000:0000 0A\n";
+        assert!(parse_inet(text, SocketProto::Tcp, Family::Ipv4).is_err());
+    }
+
+    #[test]
+    fn unix_lines_keep_paths_with_spaces() {
+        let text = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 3001 /run/my socket\n\
+            0000000000000000: 00000003 00000000 00000000 0001 03 3002\n\
+            0000000000000000: 00000002 00000000 00000000 0002 01 3003 @abstract\n";
+        let records = parse_unix(text).unwrap();
+        assert_eq!(records[0].state, SocketState::Listen);
+        assert_eq!(records[0].path.as_deref(), Some("/run/my socket"));
+        assert_eq!(records[1].state, SocketState::Established);
+        assert_eq!(records[1].path, None);
+        assert_eq!(records[2].sock_type, SockType::Dgram);
+        assert_eq!(records[2].path.as_deref(), Some("@abstract"));
+        assert_eq!(records[2].inode, 3003);
+    }
+}

@@ -1,0 +1,148 @@
+//! sockls's command line, shared by the binary, the man page and the completions.
+
+use clap::{CommandFactory, Parser, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  sockls                       connected TCP, UDP, raw and UNIX sockets
+  sockls -tlp                  listening TCP sockets and the processes holding them
+  sockls -tan --port 22,443    every TCP socket on either end of port 22 or 443
+  sockls -l | svcname          listening sockets with their service names
+  sockls -ti --json | jq -r 'select(.rtt_ms > 10) | .remote_address'
+
+States: established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, unconn,
+close-wait, last-ack, listen, closing, new-syn-recv; also 'connected' (all but listen,
+unconn, time-wait, syn-recv), 'all'. With no -a, -l or --state: connected sockets only, as ss.
+
+With -p, a socket held by several processes gives one record per process (as lsof does);
+'owner' says known, none (no process holds it), denied (some fd tables were unreadable) or
+gone (the process ended while being read).
+
+The sockets come from the kernel over NETLINK_SOCK_DIAG, as ss gets them; where netlink is
+unavailable, from /proc/net (--source proc forces it), which lacks cookies, UNIX peers and
+-i/-m data. State and port filters are run by the kernel; port filters select TCP and UDP
+sockets only.
+
+Exit status: 0 success; 1 something could not be listed or read (reported on stderr);
+2 usage error.";
+
+/// Every socket on the host, with its owner: TCP, UDP, raw and UNIX, IPv4 and IPv6.
+#[derive(Debug, Parser)]
+#[command(name = "sockls", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// TCP sockets.
+    #[arg(short, long)]
+    pub tcp: bool,
+
+    /// UDP sockets.
+    #[arg(short, long)]
+    pub udp: bool,
+
+    /// Raw sockets.
+    #[arg(short = 'w', long)]
+    pub raw: bool,
+
+    /// UNIX sockets (stream, dgram, seqpacket).
+    #[arg(short = 'x', long)]
+    pub unix: bool,
+
+    /// IPv4 sockets only (with -6: both).
+    #[arg(short = '4', long)]
+    pub ipv4: bool,
+
+    /// IPv6 sockets only (with -4: both).
+    #[arg(short = '6', long)]
+    pub ipv6: bool,
+
+    /// Listening sockets only (and unconnected UDP, raw and UNIX ones, as ss -l).
+    #[arg(short, long, conflicts_with_all = ["all", "state"])]
+    pub listening: bool,
+
+    /// Sockets in every state.
+    #[arg(short, long, conflicts_with = "state")]
+    pub all: bool,
+
+    /// Sockets in these states (comma-separated; see below).
+    #[arg(long, value_name = "LIST")]
+    pub state: Option<String>,
+
+    /// Sockets with a port of LIST on either end (22,80,8000-8100; T:/U: prefixes select a
+    /// protocol).
+    #[arg(long, value_name = "LIST")]
+    pub port: Option<String>,
+
+    /// Sockets whose local port is in LIST.
+    #[arg(long, value_name = "LIST")]
+    pub sport: Option<String>,
+
+    /// Sockets whose remote port is in LIST.
+    #[arg(long, value_name = "LIST")]
+    pub dport: Option<String>,
+
+    /// Sockets held by these processes (comma-separated pids); implies -p.
+    #[arg(long, value_name = "LIST")]
+    pub pid: Option<String>,
+
+    /// Sockets of these users (comma-separated names or uids).
+    #[arg(long, value_name = "LIST")]
+    pub user: Option<String>,
+
+    /// Show the process holding each socket (pid, fd, comm).
+    #[arg(short, long)]
+    pub processes: bool,
+
+    /// TCP internals: rtt, rttvar, cwnd, retransmits, delivery rate, congestion control
+    /// (in JSON and CSV).
+    #[arg(short, long)]
+    pub info: bool,
+
+    /// Socket memory (in JSON and CSV).
+    #[arg(short, long)]
+    pub memory: bool,
+
+    /// Accepted for ss and netstat habits: sockls never resolves names.
+    #[arg(short, long)]
+    pub numeric: bool,
+
+    /// List the sockets of another network namespace: a name from `ip netns`, a path to a
+    /// namespace file, or pid:N for the namespace of process N (needs root).
+    #[arg(long, value_name = "NS", conflicts_with = "all_netns")]
+    pub netns: Option<String>,
+
+    /// List the sockets of every network namespace that has a name or a process; each record
+    /// names its namespace (needs root).
+    #[arg(long)]
+    pub all_netns: bool,
+
+    /// Where the sockets are read from.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    pub source: SourceArg,
+
+    /// Print the text column names even when stdout is not a terminal.
+    #[arg(long)]
+    pub header: bool,
+
+    /// Print NDJSON.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print CSV with a header.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// `--source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// Netlink, falling back to /proc/net where it is unavailable.
+    Auto,
+    /// Netlink only.
+    Netlink,
+    /// /proc/net only.
+    Proc,
+}
+
+/// The clap definition, for man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
+}

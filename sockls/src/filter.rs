@@ -1,0 +1,292 @@
+//! The ss-style selection: protocols, families and states become the kernel query (the
+//! kernel skips sockets in other states), ports, users and pids are checked here.
+
+use std::collections::HashSet;
+
+use common::error::{Error, Result};
+use common::ports::{PortList, Proto};
+use common::record::{SocketProto, SocketRecord, SocketState};
+use common::sockets::bytecode::{self, End};
+use common::sockets::{PortCondition, Query};
+
+use crate::cli::Cli;
+
+/// The states ss calls "connected": all but listen, unconn, time-wait and syn-recv.
+const CONNECTED: u32 = Query::ALL_STATES & !(1 << 10 | 1 << 7 | 1 << 6 | 1 << 3);
+
+/// What `-l` shows: listening sockets, and unconnected ones (a UDP server), as ss -l.
+const LISTENING: u32 = 1 << 10 | 1 << 7;
+
+/// The protocols, families, states and extras to ask the kernel for.
+pub fn query(cli: &Cli) -> Result<Query> {
+    let mut query = Query::all();
+    let chosen: Vec<SocketProto> = [
+        (cli.tcp, SocketProto::Tcp),
+        (cli.udp, SocketProto::Udp),
+        (cli.raw, SocketProto::Raw),
+        (cli.unix, SocketProto::Unix),
+    ]
+    .into_iter()
+    .filter_map(|(on, proto)| on.then_some(proto))
+    .collect();
+    if !chosen.is_empty() {
+        query.protos = chosen;
+    } else if cli.ipv4 || cli.ipv6 {
+        // -4 and -6 ask for internet sockets, as in ss.
+        query.protos.retain(|&p| p != SocketProto::Unix);
+    }
+    if cli.ipv4 || cli.ipv6 {
+        query.ipv4 = cli.ipv4;
+        query.ipv6 = cli.ipv6;
+    }
+    query.states = if cli.all {
+        Query::ALL_STATES
+    } else if cli.listening {
+        LISTENING
+    } else if let Some(list) = &cli.state {
+        parse_states(list)?
+    } else {
+        CONNECTED
+    };
+    query.tcp_info = cli.info;
+    query.memory = cli.memory;
+    query.ports = Filter::from_cli(cli)?.kernel_conditions();
+    Ok(query)
+}
+
+/// Parses `--state`: names, `connected` and `all`, comma-separated.
+pub fn parse_states(list: &str) -> Result<u32> {
+    let mut mask = 0;
+    for name in list.split(',').map(str::trim) {
+        let name = name.to_ascii_lowercase();
+        mask |= match name.as_str() {
+            "all" => Query::ALL_STATES,
+            "connected" => CONNECTED,
+            "estab" => 1 << SocketState::Established.number(),
+            "close" => 1 << SocketState::Unconn.number(),
+            _ => SocketState::ALL
+                .into_iter()
+                .find(|state| state.as_str() == name)
+                .map(|state| 1 << state.number())
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "--state: '{name}' is not a socket state (see --help)"
+                    ))
+                })?,
+        };
+    }
+    Ok(mask)
+}
+
+/// A port list with whether its items name protocols (`T:22`), in which case a socket must
+/// match within its own protocol.
+#[derive(Debug, Clone)]
+pub struct PortFilter {
+    list: PortList,
+    by_proto: bool,
+}
+
+impl PortFilter {
+    fn parse(option: &str, text: &str) -> Result<Self> {
+        let list = PortList::parse(text, Proto::Tcp)
+            .map_err(|why| Error::usage(format!("--{option} '{text}': {why}")))?;
+        Ok(Self {
+            list,
+            by_proto: text.contains(':'),
+        })
+    }
+
+    /// The ranges a socket of `proto` must have its port in.
+    fn ranges(&self, proto: Proto) -> Vec<(u16, u16)> {
+        if self.by_proto {
+            return bytecode::ranges(self.list.ports(proto).iter());
+        }
+        let mut ports: Vec<u16> = Proto::ALL
+            .into_iter()
+            .flat_map(|p| self.list.ports(p).iter())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        bytecode::ranges(ports)
+    }
+
+    fn matches(&self, proto: SocketProto, port: Option<u16>) -> bool {
+        let Some(port) = port else { return false };
+        // Only TCP and UDP have ports; a raw socket's "port" is its protocol number.
+        let proto = match proto {
+            SocketProto::Tcp => Proto::Tcp,
+            SocketProto::Udp => Proto::Udp,
+            SocketProto::Raw | SocketProto::Unix => return false,
+        };
+        if self.by_proto {
+            self.list.ports(proto).contains(port)
+        } else {
+            self.list.contains_any(port)
+        }
+    }
+}
+
+/// The checks made on each socket the kernel returned.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub port: Option<PortFilter>,
+    pub sport: Option<PortFilter>,
+    pub dport: Option<PortFilter>,
+    pub uids: Option<HashSet<u32>>,
+    /// Applied to owners, once they are known.
+    pub pids: Option<HashSet<u32>>,
+}
+
+impl Filter {
+    pub fn from_cli(cli: &Cli) -> Result<Self> {
+        let ports = |option: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|text| PortFilter::parse(option, text))
+                .transpose()
+        };
+        Ok(Self {
+            port: ports("port", &cli.port)?,
+            sport: ports("sport", &cli.sport)?,
+            dport: ports("dport", &cli.dport)?,
+            uids: cli.user.as_deref().map(parse_users).transpose()?,
+            pids: cli.pid.as_deref().map(parse_pids).transpose()?,
+        })
+    }
+
+    /// The port filters as conditions for the kernel's filter program.
+    pub fn kernel_conditions(&self) -> Vec<PortCondition> {
+        [
+            (End::Either, &self.port),
+            (End::Local, &self.sport),
+            (End::Remote, &self.dport),
+        ]
+        .into_iter()
+        .filter_map(|(end, filter)| {
+            let filter = filter.as_ref()?;
+            Some(PortCondition {
+                end,
+                tcp: filter.ranges(Proto::Tcp),
+                udp: filter.ranges(Proto::Udp),
+            })
+        })
+        .collect()
+    }
+
+    pub fn matches(&self, record: &SocketRecord) -> bool {
+        let proto = record.proto;
+        if let Some(port) = &self.port {
+            if !port.matches(proto, record.local_port) && !port.matches(proto, record.remote_port) {
+                return false;
+            }
+        }
+        if self
+            .sport
+            .as_ref()
+            .is_some_and(|p| !p.matches(proto, record.local_port))
+        {
+            return false;
+        }
+        if self
+            .dport
+            .as_ref()
+            .is_some_and(|p| !p.matches(proto, record.remote_port))
+        {
+            return false;
+        }
+        if let Some(uids) = &self.uids {
+            if !record.uid.is_some_and(|uid| uids.contains(&uid)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn parse_pids(list: &str) -> Result<HashSet<u32>> {
+    list.split(',')
+        .map(|item| {
+            item.trim()
+                .parse::<u32>()
+                .map_err(|_| Error::usage(format!("--pid: '{item}' is not a process id")))
+        })
+        .collect()
+}
+
+fn parse_users(list: &str) -> Result<HashSet<u32>> {
+    list.split(',')
+        .map(|item| {
+            let item = item.trim();
+            if let Ok(uid) = item.parse::<u32>() {
+                return Ok(uid);
+            }
+            match nix::unistd::User::from_name(item) {
+                Ok(Some(user)) => Ok(user.uid.as_raw()),
+                _ => Err(Error::usage(format!("--user: no user named '{item}'"))),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::record::{Family, SockType};
+
+    #[test]
+    fn states_parse_names_and_groups() {
+        assert_eq!(parse_states("listen").unwrap(), 1 << 10);
+        assert_eq!(
+            parse_states("established,time-wait").unwrap(),
+            1 << 1 | 1 << 6
+        );
+        assert_eq!(parse_states("ESTAB").unwrap(), 1 << 1);
+        assert_eq!(parse_states("all").unwrap(), Query::ALL_STATES);
+        assert_eq!(parse_states("connected").unwrap() & 1 << 10, 0);
+        assert!(parse_states("listening").is_err());
+        assert!(parse_states("").is_err());
+    }
+
+    fn tcp(local: u16, remote: u16) -> SocketRecord {
+        let mut record = SocketRecord::new(
+            SocketProto::Tcp,
+            Family::Ipv4,
+            SockType::Stream,
+            SocketState::Established,
+        );
+        record.local_port = Some(local);
+        record.remote_port = Some(remote);
+        record.uid = Some(1000);
+        record
+    }
+
+    #[test]
+    fn port_filters_match_either_end_or_one() {
+        let filter = Filter {
+            port: Some(PortFilter::parse("port", "22").unwrap()),
+            ..Filter::default()
+        };
+        assert!(filter.matches(&tcp(22, 5000)));
+        assert!(filter.matches(&tcp(5000, 22)));
+        assert!(!filter.matches(&tcp(5000, 5001)));
+        let filter = Filter {
+            sport: Some(PortFilter::parse("sport", "20-30").unwrap()),
+            dport: Some(PortFilter::parse("dport", "U:5000").unwrap()),
+            ..Filter::default()
+        };
+        assert!(!filter.matches(&tcp(22, 5000)), "U: limits dport to UDP");
+        assert!(PortFilter::parse("port", "0").is_err());
+    }
+
+    #[test]
+    fn user_and_pid_lists() {
+        assert_eq!(parse_users("0,root").unwrap(), HashSet::from([0]));
+        assert!(parse_users("no-such-user-here").is_err());
+        assert_eq!(parse_pids("1, 2").unwrap(), HashSet::from([1, 2]));
+        assert!(parse_pids("x").is_err());
+        let filter = Filter {
+            uids: Some(HashSet::from([0])),
+            ..Filter::default()
+        };
+        assert!(!filter.matches(&tcp(1, 2)));
+    }
+}
