@@ -131,17 +131,34 @@ impl LazyTable {
         if !self.scan() {
             return self.indexed().0.by_name(name).collect();
         }
-        data_lines(self.text)
-            .filter(|(_, line)| {
-                // A cheap look at the words first; only a matching line is parsed.
-                let data = line.split('#').next().unwrap_or_default();
-                data.split_ascii_whitespace()
-                    .enumerate()
-                    .any(|(i, word)| i != 1 && word.eq_ignore_ascii_case(name))
-            })
-            .filter_map(|(_, line)| parse_line(line, self.flavor).ok().flatten())
-            .map(|(port, proto, _)| (port, proto))
-            .collect()
+        // As for ports, a substring search finds the candidate lines (in a lower-cased copy,
+        // since names match without regard to case); each is then parsed and checked.
+        let lower_text = self.text.to_ascii_lowercase();
+        let lower_name = name.to_ascii_lowercase();
+        let mut pairs = Vec::new();
+        let mut last_line_start = None;
+        for (at, _) in lower_text.match_indices(&lower_name) {
+            let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+            if last_line_start == Some(start) {
+                continue;
+            }
+            last_line_start = Some(start);
+            let end = self.text[at..]
+                .find('\n')
+                .map_or(self.text.len(), |i| at + i);
+            let line = &self.text[start..end];
+            if line.starts_with('#') {
+                continue;
+            }
+            if let Ok(Some((port, proto, entry))) = parse_line(line, self.flavor)
+                && std::iter::once(entry.name)
+                    .chain(entry.aliases.split_ascii_whitespace())
+                    .any(|n| n.eq_ignore_ascii_case(name))
+            {
+                pairs.push((port, proto));
+            }
+        }
+        pairs
     }
 }
 
