@@ -369,11 +369,18 @@ mod tests {
         .iter()
         .map(|line| sniffer.classify(line))
         .collect();
-        use LineKind::*;
         assert_eq!(
             kinds,
             [
-                Blank, Json, Text, CsvHeader, CsvRow, CsvRow, CsvHeader, Text, Text
+                LineKind::Blank,
+                LineKind::Json,
+                LineKind::Text,
+                LineKind::CsvHeader,
+                LineKind::CsvRow,
+                LineKind::CsvRow,
+                LineKind::CsvHeader,
+                LineKind::Text,
+                LineKind::Text,
             ]
         );
     }

@@ -541,7 +541,7 @@ mod tests {
             br#"{"host":"localhost","address":"127.0.0.1","port":22,"proto":"tcp","state":"open","rtt_ms":0.05}"#,
             br#"{"proto":"udp","local_port":53,"remote_port":0,"comm":"a\"b\\c\u00e9\ud83d\ude00","args":["x",{"y":[null,true,false,-1.5e-3]}]}"#,
             b"{\"n\": \"caf\xc3\xa9\" , \"e\" :{} , \"l\":[ ] }",
-            br#"{}"#,
+            b"{}",
         ];
         let alphabet = b"{}[]\":,.-+eE0123456789 \\/ntrfu\"abcx\xc3\xa9\xff\x01";
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;

@@ -306,11 +306,7 @@ rtmp		1/ddp				# Routing Table Maintenance Protocol
         let (table, problems) = Table::parse(text.to_owned(), Flavor::EtcServices);
         assert_eq!(table.by_port(22, Proto::Tcp).unwrap().name, "ssh");
         assert_eq!(
-            table
-                .by_port(22, Proto::Tcp)
-                .unwrap()
-                .description
-                .as_deref(),
+            table.by_port(22, Proto::Tcp).unwrap().description,
             Some("SSH Remote Login Protocol")
         );
         assert_eq!(
