@@ -1,1 +1,93 @@
-//! End-to-end tests of the tools piped into each other.
+//! End-to-end tests of the tools piped into each other through real pipes, as the README
+//! shows them: each tool's output is svcname's input, in text and in NDJSON.
+
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{
+    LIMIT, code, run_with_input, stderr_text, stdout_text, tool, wait_with_deadline,
+};
+
+/// Runs `first | second` and returns the second's output and the first's exit code.
+fn pipe(mut first: Command, mut second: Command) -> (Output, i32) {
+    let mut producer = first
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the producer");
+    let consumer = second
+        .stdin(producer.stdout.take().expect("piped stdout"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the consumer");
+    let output = wait_with_deadline(consumer, LIMIT);
+    let status = producer.wait().expect("wait for the producer");
+    (output, status.code().expect("the producer exited"))
+}
+
+/// What svcname says the service on `port`/tcp is, asked directly.
+fn service_of(port: u16) -> String {
+    let output = crate::util::run(tool("svcname").args(["--json", &port.to_string()]), LIMIT);
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    record["service"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn sockls_json_through_svcname_names_our_listener() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut sockls = tool("sockls");
+    sockls.args(["-tl", "-p", "--json"]);
+    let (output, sockls_code) = pipe(sockls, tool("svcname"));
+    assert_eq!(
+        (sockls_code, code(&output)),
+        (0, 0),
+        "{}",
+        stderr_text(&output)
+    );
+    let ours: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| r["local_port"] == port)
+        .collect();
+    assert_eq!(ours.len(), 1, "{}", stdout_text(&output));
+    assert_eq!(ours[0]["pid"], std::process::id());
+    assert_eq!(ours[0]["local_service"], service_of(port).as_str());
+    assert_eq!(
+        ours[0]["remote_service"],
+        Value::Null,
+        "a listener's remote port is 0"
+    );
+}
+
+#[test]
+fn sockls_text_through_svcname_appends_the_service() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut sockls = tool("sockls");
+    sockls.args(["-tl"]);
+    let (output, _) = pipe(sockls, tool("svcname"));
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let needle = format!("127.0.0.1:{port} ");
+    let line = stdout_text(&output)
+        .lines()
+        .find(|line| line.contains(&needle))
+        .map_or_else(|| panic!("no line for port {port}"), str::to_owned);
+    assert!(line.ends_with(&format!(" {}", service_of(port))), "{line}");
+}
+
+#[test]
+fn proctree_records_pass_through_svcname_unchanged() {
+    let proctree = crate::util::run(tool("proctree").args(["--json", "--pid", "1"]), LIMIT);
+    assert_eq!(code(&proctree), 0, "{}", stderr_text(&proctree));
+    assert!(!proctree.stdout.is_empty());
+    let output = run_with_input(&mut tool("svcname"), &proctree.stdout, LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        output.stdout, proctree.stdout,
+        "records without ports pass unchanged"
+    );
+}
