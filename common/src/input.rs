@@ -92,11 +92,19 @@ impl LineSource {
     /// Reads the next line into `line` (cleared first), without its `\n` or `\r\n`.
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> Result<LineRead> {
         line.clear();
+        self.append_line(line)
+    }
+
+    /// Reads the next line onto the end of `buffer`, without its `\n` or `\r\n`: for a
+    /// reader that gathers many lines in one buffer. On [`LineRead::TooLong`] the buffer
+    /// ends with the line's first [`MAX_LINE`] bytes.
+    pub fn append_line(&mut self, buffer: &mut Vec<u8>) -> Result<LineRead> {
+        let start = buffer.len();
         // read_until finds the newline with std's fast memchr; the limit keeps a line
         // without end from filling memory.
         let limit = MAX_LINE as u64 + 1;
         let read = loop {
-            match (&mut self.reader).take(limit).read_until(b'\n', line) {
+            match (&mut self.reader).take(limit).read_until(b'\n', buffer) {
                 Ok(read) => break read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(self.read_error(e)),
@@ -106,17 +114,17 @@ impl LineSource {
             return Ok(LineRead::End);
         }
         self.line_number += 1;
-        if line.last() == Some(&b'\n') {
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
+        if buffer.last() == Some(&b'\n') {
+            buffer.pop();
+            if buffer.len() > start && buffer.last() == Some(&b'\r') {
+                buffer.pop();
             }
             return Ok(LineRead::Line);
         }
-        if line.len() > MAX_LINE {
+        if buffer.len() - start > MAX_LINE {
             // One byte too many was taken to tell a full line from a longer one: give it back
             // to the rest of the line.
-            let extra = line.pop().expect("longer than the limit");
+            let extra = buffer.pop().expect("longer than the limit");
             self.pending = Some(extra);
             return Ok(LineRead::TooLong);
         }
@@ -213,12 +221,6 @@ impl Sniffer {
         }
         self.header = None;
         LineKind::Text
-    }
-
-    /// Puts a CSV header in force, as if its line had just been read (for a reader that
-    /// takes over a stream in the middle).
-    pub fn set_header(&mut self, header: Option<Vec<String>>) {
-        self.header = header;
     }
 
     /// The CSV header in force, after a [`LineKind::CsvHeader`] line.

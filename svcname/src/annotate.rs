@@ -20,13 +20,13 @@ use crate::{Config, TOOL};
 
 /// Where a line came from, for messages.
 #[derive(Debug, Clone, Copy)]
-pub struct Place<'a> {
+struct Place<'a> {
     pub source: &'a str,
     pub line: usize,
 }
 
 /// The fields that hold ports: `--field`s, or `port`, `local_port` and `remote_port`.
-pub fn port_fields(config: &Config) -> Vec<String> {
+fn port_fields(config: &Config) -> Vec<String> {
     if config.fields.is_empty() {
         vec!["port".into(), "local_port".into(), "remote_port".into()]
     } else {
@@ -35,7 +35,7 @@ pub fn port_fields(config: &Config) -> Vec<String> {
 }
 
 /// The message for a line over the limit, which is passed through unread.
-pub fn too_long() -> String {
+fn too_long() -> String {
     format!("longer than {MAX_LINE} bytes, passed through")
 }
 
@@ -67,9 +67,6 @@ pub struct Annotator<'a, W: Write> {
     /// For the CSV header in force: (port column, names added) pairs and the proto column.
     csv_plan: Option<CsvPlan>,
     status: Status,
-    /// Problems kept for the caller to print in order (a worker's), else printed at once.
-    collected: Option<Vec<String>>,
-    scratch: Vec<u8>,
     /// Buffers reused from one NDJSON line to the next.
     scanned: json::Scanned,
     answers: Vec<(usize, Option<(u16, Proto)>)>,
@@ -164,8 +161,6 @@ impl<'a, W: Write> Annotator<'a, W> {
             sniffer: Sniffer::default(),
             csv_plan: None,
             status: Status::default(),
-            collected: None,
-            scratch: Vec::new(),
             scanned: json::Scanned::default(),
             answers: Vec::new(),
         }
@@ -207,51 +202,11 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
     }
 
-    /// Picks up where an earlier reader of the stream left off: under this CSV header.
-    pub fn resume(&mut self, header: Option<Vec<String>>) {
-        self.sniffer.set_header(header);
-        self.csv_plan = self.plan_for_header();
-    }
-
-    /// Annotates one whole record (a line, or a CSV record over several lines).
-    pub fn record(&mut self, place: Place<'_>, record: &[u8]) -> Result<()> {
-        self.line(place, record)
-    }
-
     pub fn finish(self) -> Result<Status> {
         self.out.finish()?;
         Ok(self.status)
     }
-}
 
-impl<'a> Annotator<'a, Vec<u8>> {
-    /// An annotator for a worker thread: output into memory, problems kept.
-    pub fn for_worker(db: &'a ServiceDb, config: &'a Config) -> Self {
-        let out = RecordWriter::new(
-            Vec::new(),
-            Format::Text,
-            FlushPolicy::Block,
-            TextOptions::default(),
-        );
-        let mut annotator = Self::new(db, config, out);
-        annotator.collected = Some(Vec::new());
-        annotator
-    }
-
-    /// The output and problems since the last call, and whether any problem was met.
-    pub fn take(&mut self) -> (Vec<u8>, Vec<String>, bool) {
-        let output = std::mem::take(self.out.raw());
-        let problems = self
-            .collected
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
-        let had_errors = std::mem::take(&mut self.status.had_errors);
-        (output, problems, had_errors)
-    }
-}
-
-impl<W: Write> Annotator<'_, W> {
     fn line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         match self.sniffer.classify(line) {
             LineKind::Blank => {
@@ -311,23 +266,29 @@ impl<W: Write> Annotator<'_, W> {
             self.answers = answers;
             return outcome;
         }
+        for &(_, answer) in &answers {
+            if let Some((port, proto)) = answer {
+                self.rendered(port, proto);
+            }
+        }
+        // Written in pieces straight to the output, which is memory in a worker.
         let brace = json::closing_brace(line);
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
-        out.extend_from_slice(&line[..brace]);
+        let raw = self.out.raw();
+        let mut result = raw.write_all(&line[..brace]);
         for &(index, answer) in &answers {
             let rendered = match answer {
-                Some((port, proto)) => self.rendered(port, proto),
+                Some((port, proto)) => self.cache[slot(port, proto)]
+                    .as_deref()
+                    .expect("rendered above"),
                 None => &self.absent,
             };
-            out.extend_from_slice(&rendered.json_suffixes[index]);
+            result = result.and_then(|()| raw.write_all(&rendered.json_suffixes[index]));
         }
-        out.extend_from_slice(&line[brace..]);
-        out.push(b'\n');
-        let result = self.out.raw().write_all(&out).map_err(write_error);
-        self.scratch = out;
+        result = result
+            .and_then(|()| raw.write_all(&line[brace..]))
+            .and_then(|()| raw.write_all(b"\n"));
         self.answers = answers;
-        result
+        result.map_err(write_error)
     }
 
     /// The slow path, for an object that already has fields svcname adds: rebuild it, with
@@ -437,14 +398,15 @@ impl<W: Write> Annotator<'_, W> {
         }
         match find_port_in_text(line, self.config.default_proto) {
             Ok(Some((port, proto))) => {
-                let mut out = std::mem::take(&mut self.scratch);
-                out.clear();
-                out.extend_from_slice(line.trim_ascii_end());
-                out.extend_from_slice(&self.rendered(port, proto).text_suffix);
-                out.push(b'\n');
-                let result = self.out.raw().write_all(&out).map_err(write_error);
-                self.scratch = out;
-                result
+                self.rendered(port, proto);
+                let rendered = self.cache[slot(port, proto)]
+                    .as_deref()
+                    .expect("rendered just now");
+                let raw = self.out.raw();
+                raw.write_all(line.trim_ascii_end())
+                    .and_then(|()| raw.write_all(&rendered.text_suffix))
+                    .and_then(|()| raw.write_all(b"\n"))
+                    .map_err(write_error)
             }
             Ok(None) => self.pass(line),
             Err(why) => {
@@ -485,10 +447,16 @@ impl<W: Write> Annotator<'_, W> {
     /// writer (which owns CSV headers and the text header).
     fn answer(&mut self, port: u16, proto: Proto) -> Result<()> {
         let plain_text = self.config.format == Format::Text && !self.config.header;
-        let rendered = self.rendered(port, proto);
+        self.rendered(port, proto);
+        let rendered = self.cache[slot(port, proto)]
+            .as_deref()
+            .expect("rendered just now");
         if plain_text {
-            let line = rendered.text_line.clone();
-            return self.out.raw().write_all(&line).map_err(write_error);
+            return self
+                .out
+                .raw()
+                .write_all(&rendered.text_line)
+                .map_err(write_error);
         }
         match rendered.record.clone() {
             Some(record) => self.out.write(&record),
@@ -497,7 +465,7 @@ impl<W: Write> Annotator<'_, W> {
     }
 
     fn rendered(&mut self, port: u16, proto: Proto) -> &Rendered {
-        let slot = (proto.index() << 16) | usize::from(port);
+        let slot = slot(port, proto);
         let extras = Extras {
             frequency: self.config.additions.frequency,
             risk: self.config.additions.risk,
@@ -523,13 +491,14 @@ impl<W: Write> Annotator<'_, W> {
     }
 
     fn problem(&mut self, place: Place<'_>, why: impl std::fmt::Display) {
-        let message = format!("{}:{}: {why}", place.source, place.line);
-        match &mut self.collected {
-            Some(problems) => problems.push(message),
-            None => warn(TOOL, message),
-        }
+        warn(TOOL, format_args!("{}:{}: {why}", place.source, place.line));
         self.status.had_errors = true;
     }
+}
+
+/// Where a port's answer is kept in the cache.
+fn slot(port: u16, proto: Proto) -> usize {
+    (proto.index() << 16) | usize::from(port)
 }
 
 /// The names added for one port field: `port` gives `service`, `local_port` gives
@@ -702,7 +671,7 @@ fn is_address(text: &str) -> bool {
 }
 
 /// A CSV record whose quoted field holds a newline goes on over the next lines.
-pub(crate) fn join_open_csv_record(source: &mut LineSource, line: &mut Vec<u8>) -> Result<()> {
+fn join_open_csv_record(source: &mut LineSource, line: &mut Vec<u8>) -> Result<()> {
     let mut next = Vec::new();
     while csv_line_is_open(line) && line.len() < MAX_LINE {
         match source.read_line(&mut next)? {

@@ -6,7 +6,6 @@ mod annotate;
 mod cli;
 mod json;
 mod lookup;
-mod parallel;
 
 use std::io::Write;
 
@@ -92,16 +91,7 @@ pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
         header: config.header,
         align: false,
     };
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let outcome = if config.queries.is_empty() && parallel_fits(config) && workers > 1 {
-        let mut out = out;
-        let outcome = parallel::annotate(config, &db, &mut out, workers);
-        outcome.and_then(|status| {
-            out.flush()
-                .map_err(|e| Error::io("writing output", e))
-                .map(|()| status)
-        })
-    } else if config.queries.is_empty() {
+    let outcome = if config.queries.is_empty() {
         let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options);
         annotate(config, &db, writer)
     } else {
@@ -112,12 +102,6 @@ pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
     let run_status = outcome?;
     status.had_errors |= run_status.had_errors;
     Ok(status)
-}
-
-/// Answers to bare queries are the only records a filter prints; in CSV or with a header
-/// they need one writer that knows what it printed before, so those runs stay on one thread.
-fn parallel_fits(config: &Config) -> bool {
-    config.format == Format::Text && !config.header
 }
 
 fn look_up<W: Write>(config: &Config, db: &ServiceDb, mut out: RecordWriter<W>) -> Result<Status> {
