@@ -174,13 +174,11 @@ impl<'a, W: Write> Annotator<'a, W> {
                 // Let the consumer have what is ready before waiting (tail -f).
                 self.out.flush()?;
             }
-            let read = source.read_line(&mut line)?;
-            let name = source.name().to_owned();
-            match read {
+            match source.read_line(&mut line)? {
                 LineRead::End => return Ok(()),
                 LineRead::TooLong => {
                     let place = Place {
-                        source: &name,
+                        source: source.name(),
                         line: source.line_number(),
                     };
                     self.problem(place, too_long());
@@ -193,7 +191,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                         join_open_csv_record(source, &mut line)?;
                     }
                     let place = Place {
-                        source: &name,
+                        source: source.name(),
                         line: source.line_number(),
                     };
                     self.line(place, &line)?;
