@@ -8,7 +8,7 @@ bin=target/release
 
 "$bin"/xtask listen 60 8080 3306 5432 6379 9200 > /tmp/demo-ports.$$ &
 listener=$!
-trap 'kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null; rm -f /tmp/demo-ports.$$' EXIT
+trap 'status=$?; kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null; rm -f /tmp/demo-ports.$$; exit $status' EXIT
 sleep 0.5
 held=$(paste -sd, /tmp/demo-ports.$$)
 echo "demo: listening on 127.0.0.1 ports $held (pid $listener)"
