@@ -346,6 +346,17 @@ fn ps_snapshot() -> HashMap<u64, Vec<String>> {
 
 #[test]
 fn agrees_with_ps() {
+    // Ten sleeping processes of our own, so that a near-empty CI container still gives
+    // enough processes to compare.
+    let group = spawn_group(
+        scratch("ps"),
+        "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 60 & done; wait",
+        &[],
+    );
+    let leader = u64::from(group.pid());
+    poll(&["--json", "--pid", &leader.to_string()], |found| {
+        found.iter().filter(|r| r["ppid"] == leader).count() == 10
+    });
     // Taken between two ps runs; only processes that ps saw unchanged twice are compared.
     let before = ps_snapshot();
     let ours = records(&["--json"]);

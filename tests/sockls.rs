@@ -390,20 +390,33 @@ fn owners_that_cannot_be_read_are_reported_as_denied() {
     // A time-wait socket belongs to no process.
     drop(f.client);
     drop(f.server);
-    let output = run(
-        tool("sockls").args([
-            "-t",
-            "--state",
-            "time-wait",
-            "-p",
-            "--json",
-            "--port",
-            &port,
-        ]),
-        LIMIT,
-    );
-    for line in stdout_text(&output).lines() {
-        let record: Value = serde_json::from_str(line).unwrap();
+    // The closing handshake on loopback is quick but not instant: look a few times.
+    let mut time_wait = Vec::new();
+    for _ in 0..40 {
+        let output = run(
+            tool("sockls").args([
+                "-t",
+                "--state",
+                "time-wait",
+                "-p",
+                "--json",
+                "--port",
+                &port,
+            ]),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        time_wait = stdout_text(&output)
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .collect();
+        if !time_wait.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!time_wait.is_empty(), "no time-wait socket on port {port}");
+    for record in &time_wait {
         assert_eq!(record["owner"], "none");
     }
 }

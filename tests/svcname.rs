@@ -393,3 +393,66 @@ fn large_inputs_keep_order_and_csv_context() {
     }
     assert_eq!(lines.next(), None);
 }
+
+#[test]
+fn csv_quirks_never_lose_a_byte_or_the_header() {
+    // A quoted field over two lines is one record.
+    let output = filter(&[], "port,desc\n22,\"multi\nline\"\n25,x\n");
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "port,desc,service\n22,\"multi\nline\",ssh\n25,x,smtp\n"
+    );
+    // A quote inside a line of text opens nothing; a malformed row keeps the header.
+    let output = filter(
+        &[],
+        "host,port,proto\na,22,tcp\nsome \"quoted text\nb,c,23,tcp\nd,25,tcp\n",
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        stdout_text(&output),
+        "host,port,proto,service\na,22,tcp,ssh\nsome \"quoted text\nb,c,23,tcp\nd,25,tcp,smtp\n"
+    );
+    assert_eq!(
+        stderr_text(&output),
+        "svcname: stdin:3: a CSV row of 1 fields under a header of 3, passed through\n\
+         svcname: stdin:4: a CSV row of 4 fields under a header of 3, passed through\n"
+    );
+    // An open quote followed by an overlong line: both pass through whole.
+    let mut input = b"port,proto\n22,\"tcp\n".to_vec();
+    input.extend(std::iter::repeat_n(b'A', 1 << 20));
+    input.extend_from_slice(b"BCDEFG\nnext\n");
+    let output = run_with_input(&mut svcname(&[]), &input, LIMIT);
+    assert_eq!(code(&output), 1);
+    assert_eq!(output.stdout.len(), input.len() + ",service".len());
+    assert!(output.stdout.ends_with(b"AAABCDEFG\nnext\n"));
+}
+
+#[test]
+fn lone_dashes_times_and_dates_are_not_queries() {
+    let output = filter(&[], "-\n17:35\n2024-01-01\n22/icmp\n22\n");
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "-\n17:35\n2024-01-01\n22/icmp\n22/tcp ssh well-known The Secure Shell (SSH) Protocol\n"
+    );
+}
+
+#[test]
+fn an_unreadable_input_does_not_stop_the_others() {
+    let dir = std::env::temp_dir().join(format!("svcname-inputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("one.txt");
+    std::fs::write(&path, "443/tcp open\n").unwrap();
+    let output = run(
+        &mut svcname(&["-i", dir.to_str().unwrap(), "-i", path.to_str().unwrap()]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout_text(&output), "443/tcp open https\n");
+    assert_eq!(
+        stderr_text(&output),
+        format!("svcname: reading {}: Is a directory\n", dir.display())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

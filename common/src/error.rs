@@ -48,6 +48,12 @@ impl Error {
         }
     }
 
+    /// Whether reading an input failed (as opposed to writing the output), so that a tool
+    /// with several inputs can report it and go on with the next.
+    pub fn is_input_error(&self) -> bool {
+        matches!(self, Self::Io { context, .. } if context.starts_with("reading "))
+    }
+
     /// Whether this is the reader of our stdout going away (`tool | head -1`), which is not
     /// a failure: the consumer got what it wanted.
     pub fn is_broken_pipe(&self) -> bool {

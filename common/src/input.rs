@@ -183,6 +183,9 @@ pub enum LineKind {
     CsvHeader,
     /// A row under the CSV header seen last, with as many fields.
     CsvRow,
+    /// A line under a CSV header that is not a row of its width, nor a new header: a
+    /// malformed row. The header stays in force (a blank line ends it).
+    CsvMismatch,
     /// Anything else.
     Text,
 }
@@ -204,11 +207,13 @@ impl Sniffer {
         if trimmed[0] == b'{' {
             return LineKind::Json;
         }
-        if let Some(header) = &self.header
-            && split_csv(line, &mut self.fields)
-            && self.fields.len() == header.len()
-        {
-            return LineKind::CsvRow;
+        if let Some(header) = &self.header {
+            if split_csv(line, &mut self.fields) && self.fields.len() == header.len() {
+                return LineKind::CsvRow;
+            }
+            if !is_csv_header(line) {
+                return LineKind::CsvMismatch;
+            }
         }
         if is_csv_header(line) && split_csv(line, &mut self.fields) {
             self.header = Some(
@@ -251,10 +256,36 @@ fn is_csv_header(line: &[u8]) -> bool {
     names >= 2
 }
 
+/// How many fields a CSV record has; `None` if it is not valid CSV.
+pub fn csv_field_count(record: &[u8]) -> Option<usize> {
+    let mut fields = Vec::new();
+    split_csv(record, &mut fields).then_some(fields.len())
+}
+
 /// Whether a CSV line ends inside a quoted field, so that the record goes on on the next
-/// line (a quoted field may hold a newline).
+/// line (a quoted field may hold a newline). A quote inside an unquoted field is a plain
+/// character, as [`Sniffer`] reads it, and opens nothing.
 pub fn csv_line_is_open(line: &[u8]) -> bool {
-    line.iter().fold(false, |open, &b| open ^ (b == b'"'))
+    let mut in_quotes = false;
+    let mut at_field_start = true;
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            // A doubled quote inside quotes is a quote character.
+            b'"' if in_quotes && line.get(i + 1) == Some(&b'"') => i += 1,
+            b'"' if in_quotes => in_quotes = false,
+            b'"' if at_field_start => in_quotes = true,
+            b',' if !in_quotes => {
+                at_field_start = true;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        at_field_start = false;
+        i += 1;
+    }
+    in_quotes
 }
 
 /// Splits one CSV record (RFC 4180 quoting) into `fields`; false if it is not valid CSV.
@@ -381,8 +412,8 @@ mod tests {
                 LineKind::CsvRow,
                 LineKind::CsvRow,
                 LineKind::CsvHeader,
-                LineKind::Text,
-                LineKind::Text,
+                LineKind::CsvMismatch,
+                LineKind::CsvMismatch,
             ]
         );
     }
@@ -402,5 +433,7 @@ mod tests {
         assert_eq!(sniffer.header().unwrap(), ["a", "b", "c"]);
         assert!(csv_line_is_open(b"1,\"two"));
         assert!(!csv_line_is_open(b"1,\"two\""));
+        assert!(!csv_line_is_open(b"some \"quoted text"));
+        assert!(csv_line_is_open(b"\"a \"\"b\"\" c"));
     }
 }

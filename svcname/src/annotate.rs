@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use common::Status;
 use common::error::{Error, Result, warn};
-use common::input::{LineKind, LineRead, LineSource, MAX_LINE, Sniffer, csv_line_is_open};
+use common::input::{
+    LineKind, LineRead, LineSource, MAX_LINE, Sniffer, csv_field_count, csv_line_is_open,
+};
 use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::ports::{Proto, parse_port};
 use common::record::ServiceRecord;
@@ -187,8 +189,10 @@ impl<'a, W: Write> Annotator<'a, W> {
                     source.copy_rest_of_line(raw)?;
                 }
                 LineRead::Line => {
-                    if self.csv_plan.is_some() && csv_line_is_open(&line) {
-                        join_open_csv_record(source, &mut line)?;
+                    if self.csv_plan.is_some() && !line.starts_with(b"{") && csv_line_is_open(&line)
+                    {
+                        self.csv_record_over_lines(source, std::mem::take(&mut line))?;
+                        continue;
                     }
                     let place = Place {
                         source: source.name(),
@@ -198,6 +202,63 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             }
         }
+    }
+
+    /// A CSV row whose quoted field holds newlines goes on over the next lines. They are
+    /// joined while the quote stays open; if the result is not a row of the header's width
+    /// (a stray quote in a line of text), each line is taken on its own after all.
+    fn csv_record_over_lines(&mut self, source: &mut LineSource, first: Vec<u8>) -> Result<()> {
+        let first_number = source.line_number();
+        let mut joined = first;
+        let mut parts = vec![joined.len()];
+        let mut overlong = None;
+        while csv_line_is_open(&joined) && joined.len() < MAX_LINE {
+            let mut next = Vec::new();
+            match source.read_line(&mut next)? {
+                LineRead::End => break,
+                LineRead::Line => {
+                    joined.push(b'\n');
+                    joined.extend_from_slice(&next);
+                    parts.push(joined.len());
+                }
+                LineRead::TooLong => {
+                    overlong = Some(next);
+                    break;
+                }
+            }
+        }
+        let width = self.sniffer.header().map(<[String]>::len);
+        if overlong.is_none()
+            && csv_field_count(&joined).is_some()
+            && csv_field_count(&joined) == width
+        {
+            let place = Place {
+                source: source.name(),
+                line: source.line_number(),
+            };
+            self.line(place, &joined)?;
+        } else {
+            let mut start = 0;
+            for (offset, &end) in parts.iter().enumerate() {
+                let place = Place {
+                    source: source.name(),
+                    line: first_number + offset,
+                };
+                self.line(place, &joined[start..end])?;
+                start = end + 1;
+            }
+        }
+        if let Some(head) = overlong {
+            let place = Place {
+                source: source.name(),
+                line: source.line_number(),
+            };
+            self.problem(place, too_long());
+            let raw = self.out.raw();
+            raw.write_all(&head).map_err(write_error)?;
+            source.copy_rest_of_line(raw)?;
+        }
+        Ok(())
     }
 
     pub fn finish(self) -> Result<Status> {
@@ -214,6 +275,19 @@ impl<'a, W: Write> Annotator<'a, W> {
             LineKind::Json => self.json_line(place, line),
             LineKind::CsvHeader => self.csv_header(line),
             LineKind::CsvRow => self.csv_row(place, line),
+            LineKind::CsvMismatch => {
+                if self.csv_plan.is_some() {
+                    let width = self.sniffer.header().map_or(0, <[String]>::len);
+                    let message = match csv_field_count(line) {
+                        Some(found) => format!(
+                            "a CSV row of {found} fields under a header of {width}, passed through"
+                        ),
+                        None => "not a valid CSV row, passed through".to_owned(),
+                    };
+                    self.problem(place, message);
+                }
+                self.pass(line)
+            }
             LineKind::Text => {
                 self.csv_plan = None;
                 self.text_line(place, line)
@@ -417,6 +491,19 @@ impl<'a, W: Write> Annotator<'a, W> {
     /// A line that is one token: a port, PORT/PROTO, or a service name, answered with
     /// records; an unknown name is a line like any other, passed on.
     fn bare_query(&mut self, place: Place<'_>, line: &[u8], token: &str) -> Result<()> {
+        // Only a port, PORT/PROTO or a name is a query here: a lone `-` (the tools' "no
+        // value"), a time or a date is a line like any other.
+        let (number, proto) = token.split_once('/').unwrap_or((token, ""));
+        let port_like = !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && (proto.is_empty() || proto_of(proto).is_some());
+        let name_like = token
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic());
+        if !port_like && !name_like {
+            return self.pass(line);
+        }
         match lookup::parse_query(token, self.config.proto) {
             Ok(Query::Name { name, proto }) => {
                 let pairs = lookup::name_pairs(self.db, &name, proto);
@@ -669,19 +756,6 @@ fn is_address(text: &str) -> bool {
 }
 
 /// A CSV record whose quoted field holds a newline goes on over the next lines.
-fn join_open_csv_record(source: &mut LineSource, line: &mut Vec<u8>) -> Result<()> {
-    let mut next = Vec::new();
-    while csv_line_is_open(line) && line.len() < MAX_LINE {
-        match source.read_line(&mut next)? {
-            LineRead::End => break,
-            LineRead::Line | LineRead::TooLong => {
-                line.push(b'\n');
-                line.extend_from_slice(&next);
-            }
-        }
-    }
-    Ok(())
-}
 
 fn push_csv_field(out: &mut Vec<u8>, value: &serde_json::Value) {
     let text = match value {

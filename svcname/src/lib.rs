@@ -141,7 +141,16 @@ fn annotate<W: Write>(config: &Config, db: &ServiceDb, out: RecordWriter<W>) -> 
     let mut status = Status::default();
     for input in &config.inputs {
         match LineSource::open(input) {
-            Ok(mut source) => annotator.run(&mut source)?,
+            Ok(mut source) => match annotator.run(&mut source) {
+                Ok(()) => {}
+                // An input that cannot be read is reported and the others are still read;
+                // a failure to write ends the run.
+                Err(error) if error.is_input_error() => {
+                    warn(TOOL, &error);
+                    status.had_errors = true;
+                }
+                Err(error) => return Err(error),
+            },
             Err(error) => {
                 warn(TOOL, &error);
                 status.had_errors = true;
