@@ -755,8 +755,6 @@ fn is_address(text: &str) -> bool {
     text == "*" || text.parse::<IpAddr>().is_ok()
 }
 
-/// A CSV record whose quoted field holds a newline goes on over the next lines.
-
 fn push_csv_field(out: &mut Vec<u8>, value: &serde_json::Value) {
     let text = match value {
         serde_json::Value::Null => return,
