@@ -13,5 +13,6 @@ pub mod sockets;
 pub mod target;
 pub mod text;
 pub mod timestamp;
+pub mod users;
 
 pub use error::{Error, Result, Status};

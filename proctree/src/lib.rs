@@ -8,7 +8,6 @@ mod read;
 pub mod stat;
 mod tree;
 mod tty;
-mod users;
 mod view;
 
 use std::io::Write;
@@ -60,7 +59,7 @@ impl Config {
         let uids = cli
             .users
             .iter()
-            .map(|user| users::resolve(user).map_err(Error::usage))
+            .map(|user| common::users::resolve(user).map_err(Error::usage))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             view,

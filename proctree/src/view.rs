@@ -10,7 +10,7 @@ use common::timestamp::rfc3339;
 use crate::read::{Exe, Process};
 use crate::stat::Stat;
 use crate::tty;
-use crate::users::Users;
+use common::users::Users;
 
 /// What turns ticks and pages into times and sizes, and uids into names.
 pub struct Context {

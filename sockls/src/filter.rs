@@ -214,16 +214,7 @@ fn parse_pids(list: &str) -> Result<HashSet<u32>> {
 
 fn parse_users(list: &str) -> Result<HashSet<u32>> {
     list.split(',')
-        .map(|item| {
-            let item = item.trim();
-            if let Ok(uid) = item.parse::<u32>() {
-                return Ok(uid);
-            }
-            match nix::unistd::User::from_name(item) {
-                Ok(Some(user)) => Ok(user.uid.as_raw()),
-                _ => Err(Error::usage(format!("--user: no user named '{item}'"))),
-            }
-        })
+        .map(|item| common::users::resolve(item.trim()).map_err(Error::usage))
         .collect()
 }
 

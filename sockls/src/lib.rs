@@ -15,6 +15,7 @@ use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::owners::{self, OwnerMap};
 use common::record::{OwnerStatus, SocketRecord};
 use common::sockets::{self, Query, Source};
+use common::users::Users;
 
 pub use cli::{Cli, SourceArg, command};
 use filter::Filter;
@@ -122,13 +123,11 @@ pub fn run_to<W: Write>(
     if config.owners {
         records = attach_owners(records, &config.filter)?;
     }
-    let mut users = HashMap::new();
+    let mut users = Users::default();
     let mut writer = RecordWriter::new(out, config.format, policy, options);
     for mut record in records {
         if let Some(uid) = record.uid {
-            record
-                .user
-                .clone_from(users.entry(uid).or_insert_with(|| user_name(uid)));
+            record.user = users.name(uid).map(str::to_owned);
         }
         writer.write(&record)?;
     }
@@ -190,12 +189,4 @@ fn attach_owners(records: Vec<SocketRecord>, filter: &Filter) -> Result<Vec<Sock
         }
     }
     Ok(out)
-}
-
-/// The user database's name for `uid`, if it has one.
-fn user_name(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|user| user.name)
 }

@@ -1,4 +1,4 @@
-//! User names for uids and uids for names, through the system's user database (NSS, so LDAP
+//! User names for uids and uids for names, for every tool that shows or filters by user, through the system's user database (NSS, so LDAP
 //! and systemd's dynamic users work), asked once per distinct uid: a host has thousands of
 //! processes but only a handful of users.
 
