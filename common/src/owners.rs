@@ -27,6 +27,8 @@ pub struct OwnerMap {
     owners: HashMap<u64, Vec<Owner>>,
     /// Processes whose fd table we may not read (another user's, without privilege).
     pub denied: usize,
+    /// Those processes, in pid order: for them, no owner found means nothing.
+    pub denied_pids: Vec<u32>,
 }
 
 impl OwnerMap {
@@ -62,6 +64,7 @@ impl OwnerMap {
         });
         for part in parts {
             map.denied += part.denied;
+            map.denied_pids.extend(part.denied_pids);
             for (inode, owners) in part.owners {
                 map.owners.entry(inode).or_default().extend(owners);
             }
@@ -69,12 +72,18 @@ impl OwnerMap {
         for owners in map.owners.values_mut() {
             owners.sort_unstable();
         }
+        map.denied_pids.sort_unstable();
         Ok(map)
     }
 
     /// The fds that refer to socket `inode`, in pid order.
     pub fn owners(&self, inode: u64) -> &[Owner] {
         self.owners.get(&inode).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the fd table of `pid` could not be read.
+    pub fn is_denied(&self, pid: u32) -> bool {
+        self.denied_pids.binary_search(&pid).is_ok()
     }
 }
 
@@ -94,6 +103,7 @@ fn scan_pids(pids: &[u32], next: &AtomicUsize, wanted: Option<&HashSet<u64>>) ->
             Ok(dir) => dir,
             Err(Errno::EACCES | Errno::EPERM) => {
                 map.denied += 1;
+                map.denied_pids.push(pid);
                 continue;
             }
             // Gone since /proc was listed, or a kernel thread: nothing to hold a socket.

@@ -8,6 +8,7 @@ Examples:
   proctree -a --pid 1234 -s       1234's subtree with command lines, and the chain above it
   proctree --name 'ssh*'          ssh processes with their ancestors and descendants
   proctree --user www-data --flat the flat list, like ps -elf, of one user's processes
+  proctree --ports --name nginx   which nginx process listens where
   proctree --json | jq -r 'select(.ppid == 1) | .pid'
   proctree --csv > processes.csv
 
@@ -16,6 +17,11 @@ JSON and CSV records carry ppid and depth, so the tree can be rebuilt from them.
 arguments that are not valid UTF-8 are kept: in JSON as {\"base64\": ..., \"lossy\": ...}, in
 text and CSV escaped (\\n, \\\\, \\xHH). A field that may not be read (the executable of
 another user's process) is null in JSON and ? in text.
+
+--ports ends each line with the TCP ports in LISTEN and the bound, unconnected UDP ports the
+process holds, as `ports: tcp 0.0.0.0:22 udp [::]:53` (svcname annotates the first); a
+process whose fds may not be read shows `ports: ?`. Only the sockets of proctree's own
+network namespace are seen.
 
 Exit status: 0 success; 1 some process could not be read (reported on stderr) or a --pid
 does not exist; 2 usage error.";
@@ -69,6 +75,10 @@ pub struct Cli {
     /// Show the threads of each process (as {name} in the tree, records with tid in JSON).
     #[arg(short = 'T', long)]
     pub threads: bool,
+
+    /// Show the TCP and UDP ports each process listens on (reads every process's fd table).
+    #[arg(long)]
+    pub ports: bool,
 
     /// Print a header line before text records.
     #[arg(long)]

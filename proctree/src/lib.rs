@@ -4,6 +4,7 @@
 //! processes into records or tree lines (view).
 
 mod cli;
+mod ports;
 mod read;
 pub mod stat;
 mod tree;
@@ -16,9 +17,10 @@ use std::path::Path;
 use common::Status;
 use common::error::{Error, Result, warn};
 use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::record::ProcessRecord;
+use common::record::{ProcessRecord, ports_suffix};
 
 pub use cli::{Cli, command};
+use ports::Ports;
 use read::{Process, Want};
 use tree::{Filter, Forest, Glob, Selection};
 use view::{Context, Drawing, Label, TreeLine};
@@ -46,6 +48,8 @@ pub struct Config {
     pub filter: Filter,
     pub threads: bool,
     pub header: bool,
+    /// Find the ports each process listens on.
+    pub ports: bool,
 }
 
 impl Config {
@@ -78,6 +82,7 @@ impl Config {
             },
             threads: cli.threads,
             header: cli.header,
+            ports: cli.ports,
         })
     }
 
@@ -120,6 +125,16 @@ pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
         warn(TOOL, format_args!("--pid {pid}: no such process"));
         status.had_errors = true;
     }
+    let ports = if config.ports {
+        let (ports, problems) = Ports::read()?;
+        for problem in problems {
+            warn(TOOL, problem);
+            status.had_errors = true;
+        }
+        Some(ports)
+    } else {
+        None
+    };
     let format = match config.view {
         View::Records(format) => format,
         View::Tree | View::Flat => Format::Text,
@@ -130,9 +145,23 @@ pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
     };
     let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options);
     match config.view {
-        View::Tree => print_tree(config, processes, &forest, &selection, &mut writer)?,
+        View::Tree => print_tree(
+            config,
+            processes,
+            &forest,
+            &selection,
+            ports.as_ref(),
+            &mut writer,
+        )?,
         View::Flat | View::Records(_) => {
-            print_records(config, processes, &forest, &selection, &mut writer)?;
+            print_records(
+                config,
+                processes,
+                &forest,
+                &selection,
+                ports.as_ref(),
+                &mut writer,
+            )?;
         }
     }
     writer.finish()?;
@@ -144,6 +173,7 @@ fn print_tree<W: Write>(
     processes: &[Process],
     forest: &Forest,
     selection: &Selection,
+    ports: Option<&Ports>,
     writer: &mut RecordWriter<W>,
 ) -> Result<()> {
     let mut lead = String::new();
@@ -155,7 +185,14 @@ fn print_tree<W: Write>(
         }
         let process = &processes[visit.index];
         config.drawing.lead(visit.lasts, &mut lead);
-        outcome = writer.write(&TreeLine::of(process, &lead, config.args));
+        let mut line = TreeLine::of(process, &lead, config.args);
+        if let Some(ports) = ports {
+            line.suffix = match ports.of(process) {
+                ports::Of::Known(known) => ports_suffix(Some(known), false),
+                ports::Of::Denied => ports_suffix(None, true),
+            };
+        }
+        outcome = writer.write(&line);
         let has_children = forest.has_shown_children(visit.index, &selection.shown);
         for (n, task) in process.tasks.iter().enumerate() {
             if outcome.is_err() {
@@ -183,6 +220,7 @@ fn print_records<W: Write>(
     processes: &[Process],
     forest: &Forest,
     selection: &Selection,
+    ports: Option<&Ports>,
     writer: &mut RecordWriter<W>,
 ) -> Result<()> {
     let mut visits = Vec::new();
@@ -201,7 +239,12 @@ fn print_records<W: Write>(
     let mut context = Context::new();
     for (i, depth) in visits {
         let process = &processes[i];
-        let record = context.record(process, depth, selection.matched[i]);
+        let mut record = context.record(process, depth, selection.matched[i]);
+        match ports.map(|ports| ports.of(process)) {
+            None => {}
+            Some(ports::Of::Known(known)) => record.ports = Some(known.to_vec()),
+            Some(ports::Of::Denied) => record.denied.push("ports".to_owned()),
+        }
         write_record(writer, &record, csv)?;
         for task in &process.tasks {
             write_record(writer, &context.thread_record(&record, task), csv)?;

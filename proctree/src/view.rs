@@ -71,6 +71,7 @@ impl Context {
             depth,
             matched,
             tid: None,
+            ports: None,
         }
     }
 
@@ -141,6 +142,8 @@ pub struct TreeLine<'a> {
     pub state: u8,
     pub lead: &'a str,
     pub label: Label<'a>,
+    /// The tokens after the label: the ports, with `--ports` (see `common::record::ports_suffix`).
+    pub suffix: Vec<String>,
 }
 
 /// What follows the drawing.
@@ -168,6 +171,7 @@ impl TreeLine<'_> {
             } else {
                 Label::Comm(&stat.comm)
             },
+            suffix: Vec::new(),
         }
     }
 }
@@ -188,23 +192,27 @@ impl Record for TreeLine<'_> {
             .field(self.sid)
             .optional(self.tty.as_ref())
             .field(char::from(self.state));
+        let suffix = self.suffix.iter().map(String::as_bytes);
         match &self.label {
-            Label::Comm(comm) => row.words(self.lead, [*comm]),
+            Label::Comm(comm) => row.words(self.lead, std::iter::once(*comm).chain(suffix)),
             Label::Thread(comm) => {
                 let mut name = Vec::with_capacity(comm.len() + 2);
                 name.push(b'{');
                 name.extend_from_slice(comm);
                 name.push(b'}');
-                row.words(self.lead, [name.as_slice()])
+                row.words(self.lead, std::iter::once(name.as_slice()).chain(suffix))
             }
             Label::Args(process) if process.args.is_empty() => {
                 let mut name = Vec::with_capacity(process.stat.comm.len() + 2);
                 name.push(b'[');
                 name.extend_from_slice(&process.stat.comm);
                 name.push(b']');
-                row.words(self.lead, [name.as_slice()])
+                row.words(self.lead, std::iter::once(name.as_slice()).chain(suffix))
             }
-            Label::Args(process) => row.words(self.lead, process.args.iter().map(Vec::as_slice)),
+            Label::Args(process) => row.words(
+                self.lead,
+                process.args.iter().map(Vec::as_slice).chain(suffix),
+            ),
         };
     }
 }

@@ -104,6 +104,19 @@ pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
     Ok(status)
 }
 
+/// The NDJSON scanner's verdict on one line, for the fuzz target in fuzz/: whether the line
+/// is one JSON object (the error otherwise), and its `port` field when that is a whole
+/// number that fits in a u64. Not part of the tool's interface.
+#[doc(hidden)]
+pub fn scan_json_port(line: &[u8]) -> std::result::Result<Option<u64>, String> {
+    let mut scanned = json::Scanned::default();
+    json::scan(line, &["port".to_owned()], &[], &mut scanned).map_err(|e| e.to_string())?;
+    Ok(match scanned.ports.first() {
+        Some(Some(json::PortValue::Number(port))) => Some(*port),
+        _ => None,
+    })
+}
+
 fn look_up<W: Write>(config: &Config, db: &ServiceDb, mut out: RecordWriter<W>) -> Result<Status> {
     let extras = Extras {
         frequency: config.additions.frequency,

@@ -8,7 +8,7 @@ mod service;
 mod socket;
 
 pub use port::{PortRecord, PortState, Reason};
-pub use process::{CsvProcess, DENIED, OsText, ProcessRecord};
+pub use process::{CsvProcess, DENIED, ListenPort, OsText, ProcessRecord, ports_suffix};
 pub use service::{PortRange, ServiceRecord};
 pub use socket::{Family, OwnerStatus, SockType, SocketProto, SocketRecord, SocketState};
 

@@ -4,12 +4,14 @@
 //! them without loss in JSON and escaped in text and CSV (docs/FORMAT.md, "proctree").
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::output::{Record, TextRow};
+use crate::record::SocketProto;
 use crate::text;
 
 /// Shown in text for a field that exists but that we were not allowed to read.
@@ -70,6 +72,41 @@ pub struct ProcessRecord {
     pub matched: bool,
     /// The thread id, for a thread row (`--threads`); null for a process.
     pub tid: Option<u32>,
+    /// With proctree `--ports`: the sockets the process listens on, in (proto, port,
+    /// address) order; null without `--ports`, or when the fd table may not be read (then
+    /// `denied` names it).
+    pub ports: Option<Vec<ListenPort>>,
+}
+
+/// A socket a process listens on: TCP in LISTEN, or UDP bound to a port and not connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ListenPort {
+    pub proto: SocketProto,
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+impl ListenPort {
+    /// The two text tokens, `tcp` and `0.0.0.0:22` (`[::]:53` for IPv6), as ss shows them
+    /// and svcname reads them.
+    pub fn tokens(self) -> [String; 2] {
+        [
+            self.proto.to_string(),
+            SocketAddr::new(self.address, self.port).to_string(),
+        ]
+    }
+}
+
+/// The text that ends a line for `ports`: `ports: tcp 0.0.0.0:22 udp [::]:53`, `ports: ?`
+/// when the fd table may not be read, nothing when there are none or they were not asked for.
+pub fn ports_suffix(ports: Option<&[ListenPort]>, denied: bool) -> Vec<String> {
+    match ports {
+        _ if denied => vec!["ports:".to_owned(), DENIED.to_owned()],
+        Some(ports) if !ports.is_empty() => std::iter::once("ports:".to_owned())
+            .chain(ports.iter().flat_map(|p| p.tokens()))
+            .collect(),
+        Some(_) | None => Vec::new(),
+    }
 }
 
 impl ProcessRecord {
@@ -122,16 +159,22 @@ impl Record for ProcessRecord {
 }
 
 /// Ends a text line with the command: the arguments, each escaped as a token so their
-/// boundaries survive, or `[comm]` for a task without arguments, as ps shows it.
+/// boundaries survive, or `[comm]` for a task without arguments, as ps shows it; then the
+/// ports, if asked for.
 fn write_command(row: &mut TextRow, record: &ProcessRecord) {
+    let suffix = ports_suffix(
+        record.ports.as_deref(),
+        record.denied.iter().any(|f| f == "ports"),
+    );
+    let suffix = suffix.iter().map(String::as_bytes);
     if record.args.is_empty() {
         let mut name = Vec::with_capacity(record.comm.0.len() + 2);
         name.push(b'[');
         name.extend_from_slice(&record.comm.0);
         name.push(b']');
-        row.words("", [name.as_slice()]);
+        row.words("", std::iter::once(name.as_slice()).chain(suffix));
     } else {
-        row.words("", record.args.iter().map(OsText::as_bytes));
+        row.words("", record.args.iter().map(OsText::as_bytes).chain(suffix));
     }
 }
 
@@ -153,7 +196,14 @@ impl Serialize for CsvProcess<'_> {
             .map(|a| escaped(a.as_bytes()))
             .collect::<Vec<_>>()
             .join(" ");
-        let mut s = serializer.serialize_struct("ProcessRecord", 24)?;
+        let ports = r.ports.as_ref().map(|ports| {
+            ports
+                .iter()
+                .flat_map(|p| p.tokens())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        let mut s = serializer.serialize_struct("ProcessRecord", 25)?;
         s.serialize_field("pid", &r.pid)?;
         s.serialize_field("ppid", &r.ppid)?;
         s.serialize_field("pgid", &r.pgid)?;
@@ -178,6 +228,7 @@ impl Serialize for CsvProcess<'_> {
         s.serialize_field("depth", &r.depth)?;
         s.serialize_field("matched", &r.matched)?;
         s.serialize_field("tid", &r.tid)?;
+        s.serialize_field("ports", &ports)?;
         s.end()
     }
 }
@@ -339,6 +390,7 @@ mod tests {
             depth: 1,
             matched: true,
             tid: None,
+            ports: None,
         }
     }
 
@@ -400,5 +452,55 @@ mod tests {
         assert_eq!(&row[18], "./x)\\x20(y a\\nb \\xff");
         assert_eq!(&row[19], "");
         assert_eq!(&row[20], "exe");
+        assert_eq!(&row[24], "");
+    }
+
+    #[test]
+    fn ports_end_the_line_where_svcname_finds_them() {
+        let mut record = sample();
+        record.args = vec![OsText(b"nginx".to_vec())];
+        record.ports = Some(vec![
+            ListenPort {
+                proto: SocketProto::Tcp,
+                address: "0.0.0.0".parse().unwrap(),
+                port: 80,
+            },
+            ListenPort {
+                proto: SocketProto::Udp,
+                address: "::".parse().unwrap(),
+                port: 53,
+            },
+        ]);
+        assert!(
+            text_of(&record).ends_with(" ? nginx ports: tcp 0.0.0.0:80 udp [::]:53\n"),
+            "{}",
+            text_of(&record)
+        );
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            json["ports"],
+            serde_json::json!([
+                {"proto": "tcp", "address": "0.0.0.0", "port": 80},
+                {"proto": "udp", "address": "::", "port": 53},
+            ])
+        );
+        let back: ProcessRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+        let mut out = Vec::new();
+        csv::Writer::from_writer(&mut out)
+            .serialize(record.csv())
+            .unwrap();
+        let row = csv::Reader::from_reader(out.as_slice())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&row[24], "tcp 0.0.0.0:80 udp [::]:53");
+        record.ports = None;
+        record.denied.push("ports".into());
+        assert!(text_of(&record).ends_with(" nginx ports: ?\n"));
+        record.ports = Some(Vec::new());
+        record.denied.clear();
+        assert!(text_of(&record).ends_with(" nginx\n"));
     }
 }

@@ -150,11 +150,12 @@ pub fn messages(mut buffer: &[u8]) -> impl Iterator<Item = Result<Message<'_>, D
         Some(Ok(match kind {
             NLMSG_DONE => match payload.get(..4) {
                 // A dump that failed part way ends with its error in the DONE message.
-                Some(bytes) if i32_of(bytes) < 0 => Message::Error(-i32_of(bytes)),
+                // Saturating: -i32::MIN overflows (found by the sock_diag fuzz target).
+                Some(bytes) if i32_of(bytes) < 0 => Message::Error(i32_of(bytes).saturating_neg()),
                 _ => Message::Done,
             },
             NLMSG_ERROR => match payload.get(..4) {
-                Some(bytes) if i32_of(bytes) != 0 => Message::Error(-i32_of(bytes)),
+                Some(bytes) if i32_of(bytes) != 0 => Message::Error(i32_of(bytes).saturating_neg()),
                 Some(_) => Message::Other,
                 None => return Some(Err(short("netlink error", 4, payload.len()))),
             },
@@ -412,14 +413,31 @@ mod tests {
     #[test]
     fn done_and_errors_end_a_dump() {
         let mut reply = Vec::new();
-        for (kind, code) in [(NLMSG_DONE, 0i32), (NLMSG_DONE, -4), (NLMSG_ERROR, -2)] {
+        let codes = [
+            (NLMSG_DONE, 0i32),
+            (NLMSG_DONE, -4),
+            (NLMSG_ERROR, -2),
+            (NLMSG_DONE, i32::MIN),
+            (NLMSG_ERROR, i32::MIN),
+        ];
+        for (kind, code) in codes {
             reply.extend_from_slice(&20u32.to_ne_bytes());
             reply.extend_from_slice(&kind.to_ne_bytes());
             reply.extend_from_slice(&[0; 10]);
             reply.extend_from_slice(&code.to_ne_bytes());
         }
         let found: Vec<Message<'_>> = messages(&reply).map(Result::unwrap).collect();
-        assert_eq!(found, [Message::Done, Message::Error(4), Message::Error(2)]);
+        let max = i32::MAX;
+        assert_eq!(
+            found,
+            [
+                Message::Done,
+                Message::Error(4),
+                Message::Error(2),
+                Message::Error(max),
+                Message::Error(max)
+            ]
+        );
     }
 
     #[test]
