@@ -94,7 +94,7 @@ impl Targets {
                 TargetSpec::Name(name) => match resolve(&name) {
                     Ok(addresses) => targets.excluded_addresses.extend(addresses),
                     Err(error) => {
-                        problems.push(format!("--exclude {name}: cannot resolve: {error}"))
+                        problems.push(format!("--exclude {name}: cannot resolve: {error}"));
                     }
                 },
                 spec => targets.excluded.push(spec),

@@ -260,7 +260,9 @@ impl Rate {
         self.refill(now);
         match self.ceiling {
             Some(rate) if self.tokens < 1.0 => {
+                // At least a microsecond: rounding must not promise a token that is not there.
                 now + Duration::from_secs_f64((1.0 - self.tokens) / rate)
+                    .max(Duration::from_micros(1))
             }
             _ => now,
         }
