@@ -40,15 +40,22 @@ pub fn start(address: SocketAddr) -> io::Result<(Socket, Option<Verdict>)> {
     } else {
         socket::setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
     }
-    // A reset instead of a FIN on close: an open port costs the target no TIME_WAIT slot
-    // and us no local port for a minute.
-    socket.set_linger(Some(std::time::Duration::ZERO))?;
     match socket.connect(&address.into()) {
-        Ok(()) => Ok((
-            socket,
-            Some(Verdict::Final(PortState::Open, Reason::SynAck)),
-        )),
-        Err(error) if error.raw_os_error() == Some(Errno::EINPROGRESS as i32) => Ok((socket, None)),
+        Ok(()) => {
+            let verdict = accepted(&socket);
+            Ok((socket, Some(verdict)))
+        }
+        // Loopback answers within the call, and asking now saves registering the socket
+        // with epoll; elsewhere the answer cannot have come yet.
+        Err(error) if error.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {
+            if address.ip().is_loopback()
+                && let Ok(Some(error)) = socket.take_error()
+            {
+                let verdict = refused(&socket, &error);
+                return Ok((socket, Some(verdict)));
+            }
+            Ok((socket, None))
+        }
         Err(error) => {
             let verdict = classify_immediate(Errno::from_raw(error.raw_os_error().unwrap_or(0)));
             Ok((socket, Some(verdict)))
@@ -59,13 +66,36 @@ pub fn start(address: SocketAddr) -> io::Result<(Socket, Option<Verdict>)> {
 /// The verdict on a connection that epoll reported ready.
 pub fn finish(socket: &Socket) -> Verdict {
     match socket.take_error() {
-        Ok(None) => Verdict::Final(PortState::Open, Reason::SynAck),
-        Ok(Some(error)) => {
-            let errno = Errno::from_raw(error.raw_os_error().unwrap_or(0));
-            classify_answer(errno, icmp_of(socket))
-        }
+        Ok(None) => accepted(socket),
+        Ok(Some(error)) => refused(socket, &error),
         Err(_) => Verdict::Local,
     }
+}
+
+/// A connection that was established.
+fn accepted(socket: &Socket) -> Verdict {
+    // Connecting to a free port of our own address can pick that very port as the local
+    // one, and TCP's simultaneous open then connects the socket to itself: nothing
+    // listens there, and the next try picks another local port.
+    if let (Ok(local), Ok(peer)) = (socket.local_addr(), socket.peer_addr())
+        && local == peer
+    {
+        return Verdict::Local;
+    }
+    // A reset instead of a FIN on close: an open port costs the target no TIME_WAIT slot
+    // and us no local port for a minute.
+    let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+    Verdict::Final(PortState::Open, Reason::SynAck)
+}
+
+/// A connection that failed with `error`.
+fn refused(socket: &Socket, error: &io::Error) -> Verdict {
+    let errno = Errno::from_raw(error.raw_os_error().unwrap_or(0));
+    if errno == Errno::ECONNREFUSED {
+        // A reset: no ICMP message to look for.
+        return Verdict::Final(PortState::Closed, Reason::ConnRefused);
+    }
+    classify_answer(errno, icmp_of(socket))
 }
 
 /// An error connect() returned at once, before any packet could come back.
