@@ -477,7 +477,7 @@ impl<O: Observer> Scan<'_, O> {
             let Some(entry) = self.hosts.get_mut(&host_index) else {
                 continue;
             };
-            entry.timing.on_timeout(now);
+            entry.timing.on_timeout();
             if entry.failed {
                 self.done += 1;
             } else if entry.timing.should_retry(pending.tries) {

@@ -162,6 +162,11 @@ impl HostTiming {
         // may still be answering the previous one's SYN.)
         if try_number == 0 {
             self.sample_rtt(now.saturating_duration_since(sent));
+        } else {
+            // An answer to a retry: the earlier try was lost on the way, evidence of
+            // congestion (a firewall's drop never answers at all, so it cuts nothing).
+            self.cut(now);
+            return;
         }
         if self.cwnd < self.ssthresh {
             self.cwnd += 1.0;
@@ -171,9 +176,14 @@ impl HostTiming {
         self.cwnd = self.cwnd.min(self.profile.max_cwnd);
     }
 
-    /// A probe went unanswered for its whole timeout.
-    pub fn on_timeout(&mut self, now: Instant) {
+    /// A probe went unanswered for its whole timeout. Silence is what a firewall's drop
+    /// looks like, so it says nothing about congestion; the answer to the retry will.
+    pub fn on_timeout(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Halves the window, once per timeout period however many losses show up in it.
+    fn cut(&mut self, now: Instant) {
         let recently_cut = self
             .last_cut
             .is_some_and(|cut| now.saturating_duration_since(cut) < self.timeout());
@@ -348,17 +358,24 @@ mod tests {
             host.on_send(t0 + MS);
         }
         let later = t0 + 500 * MS;
-        host.on_timeout(later);
-        assert!((host.cwnd - 10.0).abs() < 1e-9);
-        host.on_timeout(later + MS);
+        host.on_timeout();
+        assert!((host.cwnd - 20.0).abs() < 1e-9, "silence is no congestion");
+        host.on_answer(later, t0, 1);
+        assert!(
+            (host.cwnd - 10.0).abs() < 1e-9,
+            "an answered retry shows a loss"
+        );
+        host.on_answer(later + MS, t0, 1);
         assert!((host.cwnd - 10.0).abs() < 1e-9, "the same burst cuts once");
-        host.on_timeout(later + 200 * MS);
+        host.on_send(later);
+        host.on_send(later);
+        host.on_answer(later + 200 * MS, later, 1);
         assert!((host.cwnd - 5.0).abs() < 1e-9, "a later loss cuts again");
         // Past ssthresh the window grows by one per window of answers.
         host.on_send(later);
         host.on_answer(later + MS, later, 0);
         assert!((host.cwnd - 5.2).abs() < 1e-9);
-        assert_eq!(host.in_flight, 1);
+        assert_eq!(host.in_flight, 2);
     }
 
     #[test]
@@ -367,7 +384,7 @@ mod tests {
         let mut host = HostTiming::new(profile());
         for step in 0..20 {
             host.on_send(t0);
-            host.on_timeout(t0 + step * 2000 * MS);
+            host.on_answer(t0 + step * 2000 * MS, t0, 1);
         }
         assert!(host.can_send(t0 + 60_000 * MS));
     }
