@@ -123,6 +123,8 @@ struct Scan<'a, O: Observer> {
     done: u64,
     total: u64,
     local_failures: u32,
+    /// A socket ready to connect again, for IPv4 and IPv6 ([`probe::reusable`]).
+    spares: [Option<Socket>; 2],
     last_local_error: Option<std::io::Error>,
 }
 
@@ -168,6 +170,7 @@ pub fn run(
         done: 0,
         total,
         local_failures: 0,
+        spares: [None, None],
         last_local_error: None,
     };
     let interrupted = scan.run()?;
@@ -344,7 +347,8 @@ impl<O: Observer> Scan<'_, O> {
             .get_mut(&host_index)
             .expect("the host was just looked up");
         let address = SocketAddr::new(entry.host.address, port);
-        let (socket, verdict) = match probe::start(address) {
+        let spare = self.spares[usize::from(address.is_ipv6())].take();
+        let (socket, verdict) = match probe::start(address, spare) {
             Ok(started) => started,
             Err(error) => return Ok(self.local_failure(pending, error)),
         };
@@ -352,7 +356,10 @@ impl<O: Observer> Scan<'_, O> {
         self.local_failures = 0;
         match verdict {
             None => {}
-            Some(Verdict::Final(state, reason)) => {
+            Some(verdict @ Verdict::Final(state, reason)) => {
+                if probe::reusable(address, verdict) {
+                    self.spares[usize::from(address.is_ipv6())] = Some(socket);
+                }
                 entry.timing.on_send(now);
                 entry.timing.on_answer(now, now, pending.tries);
                 let host = entry.host.clone();
