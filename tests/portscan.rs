@@ -315,6 +315,35 @@ fn wait_with_deadline_no_stdout(mut child: std::process::Child) -> (Option<i32>,
 }
 
 #[test]
+fn an_interrupt_stops_between_records() {
+    let mut child = tool("portscan")
+        .args(["-T2", "--all", "--json", "-p", "1-1000", "127.0.0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let (code, stderr) = wait_with_deadline_no_stdout(child);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr, "portscan: interrupted\n");
+    let records = json_lines(&(first + &rest));
+    assert!(
+        !records.is_empty() && records.len() < 1000,
+        "{}",
+        records.len()
+    );
+}
+
+#[test]
 fn a_full_disk_is_an_error() {
     let output = run(
         Command::new("sh").args([

@@ -353,7 +353,9 @@ impl<O: Observer> Scan<'_, O> {
             Err(error) => return Ok(self.local_failure(pending, error)),
         };
         self.rate.on_send();
-        self.local_failures = 0;
+        if verdict != Some(Verdict::Local) {
+            self.local_failures = 0;
+        }
         match verdict {
             None => {}
             Some(verdict @ Verdict::Final(state, reason)) => {
