@@ -87,6 +87,13 @@ struct Probe {
     serial: u64,
 }
 
+/// A socket whose connect() failed, ready for another ([`probe::reusable`]).
+struct Spare {
+    socket: Socket,
+    /// Whether it is (one-shot, disarmed) in the epoll set.
+    registered: bool,
+}
+
 struct HostEntry {
     host: Host,
     timing: HostTiming,
@@ -123,8 +130,8 @@ struct Scan<'a, O: Observer> {
     done: u64,
     total: u64,
     local_failures: u32,
-    /// A socket ready to connect again, for IPv4 and IPv6 ([`probe::reusable`]).
-    spares: [Option<Socket>; 2],
+    /// Sockets ready to connect again, for IPv4 and IPv6 ([`probe::reusable`]).
+    spares: [Vec<Spare>; 2],
     last_local_error: Option<std::io::Error>,
 }
 
@@ -170,7 +177,7 @@ pub fn run(
         done: 0,
         total,
         local_failures: 0,
-        spares: [None, None],
+        spares: [Vec::new(), Vec::new()],
         last_local_error: None,
     };
     let interrupted = scan.run()?;
@@ -347,8 +354,9 @@ impl<O: Observer> Scan<'_, O> {
             .get_mut(&host_index)
             .expect("the host was just looked up");
         let address = SocketAddr::new(entry.host.address, port);
-        let spare = self.spares[usize::from(address.is_ipv6())].take();
-        let (socket, verdict) = match probe::start(address, spare) {
+        let spare = self.spares[usize::from(address.is_ipv6())].pop();
+        let registered = spare.as_ref().is_some_and(|spare| spare.registered);
+        let (socket, verdict) = match probe::start(address, spare.map(|spare| spare.socket)) {
             Ok(started) => started,
             Err(error) => return Ok(self.local_failure(pending, error)),
         };
@@ -359,12 +367,10 @@ impl<O: Observer> Scan<'_, O> {
         match verdict {
             None => {}
             Some(verdict @ Verdict::Final(state, reason)) => {
-                if probe::reusable(address, verdict) {
-                    self.spares[usize::from(address.is_ipv6())] = Some(socket);
-                }
                 entry.timing.on_send(now);
                 entry.timing.on_answer(now, now, pending.tries);
                 let host = entry.host.clone();
+                self.keep_spare(address.is_ipv6(), verdict, socket, registered);
                 self.finalize(&host, port, state, reason, Some(Duration::ZERO))?;
                 return Ok(Launched::Yes);
             }
@@ -385,10 +391,16 @@ impl<O: Observer> Scan<'_, O> {
             self.slab.push(None);
             self.slab.len() - 1
         });
-        if let Err(error) = self
-            .epoll
-            .add(&socket, EpollEvent::new(EpollFlags::EPOLLOUT, slot as u64))
-        {
+        // One-shot: a socket kept as a spare after its event stays registered but silent
+        // until its next probe re-arms it with that probe's token.
+        let mut event =
+            EpollEvent::new(EpollFlags::EPOLLOUT | EpollFlags::EPOLLONESHOT, slot as u64);
+        let armed = if registered {
+            self.epoll.modify(&socket, &mut event)
+        } else {
+            self.epoll.add(&socket, event)
+        };
+        if let Err(error) = armed {
             self.free.push(slot);
             return Ok(self.local_failure(pending, error.into()));
         }
@@ -422,16 +434,20 @@ impl<O: Observer> Scan<'_, O> {
         };
         self.free.push(slot);
         self.in_flight -= 1;
-        let verdict = probe::finish(&probe.socket);
-        drop(probe.socket);
+        let port = self.port_of(probe.pending.pair);
+        let verdict = probe::finish(&probe.socket, port);
+        let host_index = probe.pending.pair / self.plan.ports.len() as u64;
+        let v6 = self
+            .hosts
+            .get(&host_index)
+            .is_some_and(|entry| entry.host.address.is_ipv6());
+        self.keep_spare(v6, verdict, probe.socket, true);
         // The system gave us room again: let the ceiling climb back towards the budget.
         self.answers_since_cut += 1;
         if self.answers_since_cut >= 16 && self.ceiling < self.plan.budget {
             self.ceiling += 1;
             self.answers_since_cut = 0;
         }
-        let host_index = probe.pending.pair / self.plan.ports.len() as u64;
-        let port = self.port_of(probe.pending.pair);
         let Some(entry) = self.hosts.get_mut(&host_index) else {
             return Ok(());
         };
@@ -461,6 +477,20 @@ impl<O: Observer> Scan<'_, O> {
                 self.done += 1;
                 Ok(())
             }
+        }
+    }
+
+    /// Keeps a socket for the next probe when it can carry one and the descriptor budget
+    /// has room; closes it otherwise.
+    fn keep_spare(&mut self, v6: bool, verdict: Verdict, socket: Socket, registered: bool) {
+        const MOST_SPARES: usize = 64;
+        let spares = self.spares[0].len() + self.spares[1].len();
+        let family = &mut self.spares[usize::from(v6)];
+        if probe::reusable(verdict)
+            && self.in_flight + spares < self.ceiling
+            && family.len() < MOST_SPARES
+        {
+            family.push(Spare { socket, registered });
         }
     }
 

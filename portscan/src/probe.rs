@@ -51,7 +51,7 @@ pub fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, 
             if address.ip().is_loopback()
                 && let Ok(Some(error)) = socket.take_error()
             {
-                let verdict = refused(&socket, &error);
+                let verdict = refused(&socket, &error, address.port());
                 return Ok((socket, Some(verdict)));
             }
             Ok((socket, None))
@@ -82,19 +82,21 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
 }
 
 /// Whether a socket whose probe ended with `verdict` can carry the next probe to the same
-/// address family. Linux lets a socket whose connect() was refused connect again; this
-/// saves a socket() and a close() per closed port, half the cost of a loopback scan. Only
-/// loopback sockets qualify: elsewhere a refusal may have queued an ICMP message that
-/// would be mistaken for the next probe's.
-pub fn reusable(address: SocketAddr, verdict: Verdict) -> bool {
-    address.ip().is_loopback() && verdict == Verdict::Final(PortState::Closed, Reason::ConnRefused)
+/// address family. Linux lets a socket whose connect() failed connect again; this saves a
+/// socket() and a close() per closed port, half the cost of a loopback scan. (An open
+/// port's socket is connected, and an unanswered one still sending SYNs.)
+pub fn reusable(verdict: Verdict) -> bool {
+    matches!(
+        verdict,
+        Verdict::Final(PortState::Closed | PortState::Filtered, reason) if reason != Reason::NoResponse
+    )
 }
 
 /// The verdict on a connection that epoll reported ready.
-pub fn finish(socket: &Socket) -> Verdict {
+pub fn finish(socket: &Socket, port: u16) -> Verdict {
     match socket.take_error() {
         Ok(None) => accepted(socket),
-        Ok(Some(error)) => refused(socket, &error),
+        Ok(Some(error)) => refused(socket, &error, port),
         Err(_) => Verdict::Local,
     }
 }
@@ -116,13 +118,13 @@ fn accepted(socket: &Socket) -> Verdict {
 }
 
 /// A connection that failed with `error`.
-fn refused(socket: &Socket, error: &io::Error) -> Verdict {
+fn refused(socket: &Socket, error: &io::Error, port: u16) -> Verdict {
     let errno = Errno::from_raw(error.raw_os_error().unwrap_or(0));
     if errno == Errno::ECONNREFUSED {
         // A reset: no ICMP message to look for.
         return Verdict::Final(PortState::Closed, Reason::ConnRefused);
     }
-    classify_answer(errno, icmp_of(socket))
+    classify_answer(errno, icmp_of(socket, port))
 }
 
 /// An error connect() returned at once, before any packet could come back.
@@ -174,29 +176,42 @@ fn icmp_reason((v6, kind, code): Icmp) -> Option<Reason> {
     }
 }
 
-/// The ICMP message queued on the socket's error queue, if one came.
-fn icmp_of(socket: &Socket) -> Option<Icmp> {
+/// The ICMP message about our SYN to `port` on the socket's error queue, if one came.
+/// The queue may also hold a message about an earlier probe of a reused socket (a port
+/// unreachable that connect() reported as a plain refusal); the message's payload, the TCP
+/// header of the SYN it answers, tells them apart.
+fn icmp_of(socket: &Socket, port: u16) -> Option<Icmp> {
     const ORIGIN_ICMP: u8 = 2;
     const ORIGIN_ICMP6: u8 = 3;
-    let mut data = [0u8; 64];
-    let mut iov = [IoSliceMut::new(&mut data)];
-    let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
-    let message = socket::recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut control),
-        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
-    )
-    .ok()?;
-    message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
-        ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP => {
-            Some((false, err.ee_type, err.ee_code))
+    // A queue never holds more than one message per probe the socket carried; a few
+    // reads drain what a run of refusals could have left.
+    for _ in 0..8 {
+        let mut data = [0u8; 64];
+        let mut iov = [IoSliceMut::new(&mut data)];
+        let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
+        let message = socket::recvmsg::<SockaddrStorage>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+        )
+        .ok()?;
+        let icmp = message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+            ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP => {
+                Some((false, err.ee_type, err.ee_code))
+            }
+            ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP6 => {
+                Some((true, err.ee_type, err.ee_code))
+            }
+            _ => None,
+        });
+        let length = message.bytes;
+        let about = (length >= 4).then(|| u16::from_be_bytes([data[2], data[3]]));
+        if icmp.is_some() && about == Some(port) {
+            return icmp;
         }
-        ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP6 => {
-            Some((true, err.ee_type, err.ee_code))
-        }
-        _ => None,
-    })
+    }
+    None
 }
 
 #[cfg(test)]
@@ -304,7 +319,7 @@ mod tests {
                     nix::poll::PollFlags::POLLOUT,
                 )];
                 nix::poll::poll(&mut poll, 5000u16).unwrap();
-                finish(&socket)
+                finish(&socket, address.port())
             });
             assert_eq!(verdict, expected, "{address}");
         }
@@ -320,7 +335,7 @@ mod tests {
         };
         let (socket, verdict) = start(closed, None).unwrap();
         assert_eq!(verdict, Some(CLOSED));
-        assert!(reusable(closed, CLOSED));
+        assert!(reusable(CLOSED));
         let (socket, verdict) = start(closed, Some(socket)).unwrap();
         assert_eq!(verdict, Some(CLOSED), "refused again, not aborted");
         let (socket, verdict) = start(open, Some(socket)).unwrap();
@@ -330,11 +345,12 @@ mod tests {
                 nix::poll::PollFlags::POLLOUT,
             )];
             nix::poll::poll(&mut poll, 5000u16).unwrap();
-            finish(&socket)
+            finish(&socket, open.port())
         });
         assert_eq!(verdict, Verdict::Final(PortState::Open, Reason::SynAck));
-        let remote: SocketAddr = "198.18.0.1:1".parse().unwrap();
-        assert!(!reusable(remote, CLOSED), "an ICMP message may be queued");
-        assert!(!reusable(open, Verdict::Local));
+        assert!(reusable(filtered(Reason::AdminProhibited)));
+        assert!(!reusable(Verdict::Final(PortState::Open, Reason::SynAck)));
+        assert!(!reusable(filtered(Reason::NoResponse)));
+        assert!(!reusable(Verdict::Local));
     }
 }
