@@ -483,7 +483,7 @@ impl<O: Observer> Scan<'_, O> {
     /// Keeps a socket for the next probe when it can carry one and the descriptor budget
     /// has room; closes it otherwise.
     fn keep_spare(&mut self, v6: bool, verdict: Verdict, socket: Socket, registered: bool) {
-        const MOST_SPARES: usize = 64;
+        const MOST_SPARES: usize = 4096;
         let spares = self.spares[0].len() + self.spares[1].len();
         let family = &mut self.spares[usize::from(v6)];
         if probe::reusable(verdict)
