@@ -354,7 +354,14 @@ impl<O: Observer> Scan<'_, O> {
             .get_mut(&host_index)
             .expect("the host was just looked up");
         let address = SocketAddr::new(entry.host.address, port);
-        let spare = self.spares[usize::from(address.is_ipv6())].pop();
+        let spare = self.spares[usize::from(address.is_ipv6())]
+            .pop()
+            .and_then(|spare| {
+                probe::reset(spare.socket, address).map(|socket| Spare {
+                    socket,
+                    registered: spare.registered,
+                })
+            });
         let registered = spare.as_ref().is_some_and(|spare| spare.registered);
         let (socket, verdict) = match probe::start(address, spare.map(|spare| spare.socket)) {
             Ok(started) => started,

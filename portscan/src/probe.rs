@@ -27,17 +27,12 @@ pub enum Verdict {
     NoRoute,
 }
 
-/// Starts connecting, on `spare` if given (a socket [`reusable`] returned), else on a new
+/// Starts connecting, on `spare` if given (a socket [`reset`] returned), else on a new
 /// non-blocking socket. `Ok(None)` means the connection is under way; `Ok(Some(_))` that
 /// the answer came at once.
 pub fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Option<Verdict>)> {
     let socket = match spare {
-        Some(socket) => {
-            // The first connect() after a refusal only returns the socket to the
-            // unconnected state, failing with ECONNABORTED.
-            let _ = socket.connect(&address.into());
-            socket
-        }
+        Some(socket) => socket,
         None => open(address)?,
     };
     match socket.connect(&address.into()) {
@@ -82,14 +77,23 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
 }
 
 /// Whether a socket whose probe ended with `verdict` can carry the next probe to the same
-/// address family. Linux lets a socket whose connect() failed connect again; this saves a
-/// socket() and a close() per closed port, half the cost of a loopback scan. (An open
-/// port's socket is connected, and an unanswered one still sending SYNs.)
+/// address family. Linux lets a socket whose connect() was refused by a reset connect
+/// again; this saves a socket() and a close() per closed port, half the cost of a loopback
+/// scan. (An open port's socket is connected; after silence or an ICMP error the
+/// connection is still trying.)
 pub fn reusable(verdict: Verdict) -> bool {
-    matches!(
-        verdict,
-        Verdict::Final(PortState::Closed | PortState::Filtered, reason) if reason != Reason::NoResponse
-    )
+    verdict == Verdict::Final(PortState::Closed, Reason::ConnRefused)
+}
+
+/// Readies a socket whose connect() was refused for another: the first connect() after a
+/// refusal only returns it to the unconnected state, failing with ECONNABORTED. Any other
+/// outcome means it is not reusable after all (a refusal by ICMP port unreachable leaves
+/// the connection trying), and it is closed.
+pub fn reset(socket: Socket, address: SocketAddr) -> Option<Socket> {
+    match socket.connect(&address.into()) {
+        Err(error) if error.raw_os_error() == Some(Errno::ECONNABORTED as i32) => Some(socket),
+        _ => None,
+    }
 }
 
 /// The verdict on a connection that epoll reported ready.
@@ -336,8 +340,10 @@ mod tests {
         let (socket, verdict) = start(closed, None).unwrap();
         assert_eq!(verdict, Some(CLOSED));
         assert!(reusable(CLOSED));
+        let socket = reset(socket, closed).unwrap();
         let (socket, verdict) = start(closed, Some(socket)).unwrap();
         assert_eq!(verdict, Some(CLOSED), "refused again, not aborted");
+        let socket = reset(socket, open).unwrap();
         let (socket, verdict) = start(open, Some(socket)).unwrap();
         let verdict = verdict.unwrap_or_else(|| {
             let mut poll = [nix::poll::PollFd::new(
@@ -348,7 +354,7 @@ mod tests {
             finish(&socket, open.port())
         });
         assert_eq!(verdict, Verdict::Final(PortState::Open, Reason::SynAck));
-        assert!(reusable(filtered(Reason::AdminProhibited)));
+        assert!(!reusable(filtered(Reason::AdminProhibited)));
         assert!(!reusable(Verdict::Final(PortState::Open, Reason::SynAck)));
         assert!(!reusable(filtered(Reason::NoResponse)));
         assert!(!reusable(Verdict::Local));
