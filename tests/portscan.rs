@@ -344,6 +344,29 @@ fn an_interrupt_stops_between_records() {
 }
 
 #[test]
+fn a_host_timeout_is_reported_and_the_rest_scanned() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = port_of(&listener).to_string();
+    // -T2 waits 400 ms between probes to a host: 100 ports would take 40 s.
+    let output = run(
+        tool("portscan").args([
+            "-T2",
+            "--host-timeout",
+            "1s",
+            "--all",
+            "-p",
+            &format!("{port},1-99"),
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stderr_text(&output), "portscan: 127.0.0.1: host timeout\n");
+    let lines = stdout_text(&output).lines().count();
+    assert!((1..10).contains(&lines), "{lines} results");
+}
+
+#[test]
 fn a_full_disk_is_an_error() {
     let output = run(
         Command::new("sh").args([
