@@ -164,17 +164,6 @@ pub fn run(cli: Cli) -> Result<Status> {
 /// Scans as `config` says, writing records to `out`.
 pub fn scan(config: &Config, out: impl io::Write) -> Result<Status> {
     let started = Instant::now();
-    // Ctrl-C and kill arrive on a descriptor the loop watches, so the scan stops between
-    // two records and never halfway through a line.
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals
-        .thread_block()
-        .map_err(|e| Error::io("blocking signals", e.into()))?;
-    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Error::io("watching for signals", e.into()))?;
-
     let (targets, problems) = Targets::build(
         config.targets.clone(),
         config.excluded.clone(),
@@ -184,6 +173,18 @@ pub fn scan(config: &Config, out: impl io::Write) -> Result<Status> {
     for problem in &problems {
         warn(TOOL, problem);
     }
+    // Ctrl-C and kill arrive on a descriptor the loop watches, so the scan stops between
+    // two records and never halfway through a line. (Until here they simply end the
+    // process: nothing has been printed, and name resolution cannot be interrupted.)
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals
+        .thread_block()
+        .map_err(|e| Error::io("blocking signals", e.into()))?;
+    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::io("watching for signals", e.into()))?;
+
     let pairs = targets
         .len()
         .checked_mul(config.ports.len() as u64)
