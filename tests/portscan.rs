@@ -1,1 +1,576 @@
-//! End-to-end tests of portscan.
+//! End-to-end tests of portscan: real listeners on 127.0.0.1 and ::1, real refusals, real
+//! pipes; as root, a pair of network namespaces with nftables dropping and rejecting ports.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{LIMIT, code, is_root, run, stderr_text, stdout_text, tool};
+
+/// Listeners on `count` free ports of `address`, and `count` ports that were free a moment
+/// ago and are closed now (bound, then released).
+fn listeners(address: std::net::IpAddr, count: usize) -> (Vec<TcpListener>, Vec<u16>) {
+    let open: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind(SocketAddr::new(address, 0)).unwrap())
+        .collect();
+    let closed = (0..count)
+        .map(|_| {
+            let spare = TcpListener::bind(SocketAddr::new(address, 0)).unwrap();
+            spare.local_addr().unwrap().port()
+        })
+        .collect();
+    (open, closed)
+}
+
+fn port_of(listener: &TcpListener) -> u16 {
+    listener.local_addr().unwrap().port()
+}
+
+fn port_list(ports: impl IntoIterator<Item = u16>) -> String {
+    ports
+        .into_iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect()
+}
+
+/// (address, port) -> (state, reason) from NDJSON output.
+fn states(records: &[Value]) -> Vec<(String, u64, String, String)> {
+    let mut out: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r["address"].as_str().unwrap().to_owned(),
+                r["port"].as_u64().unwrap(),
+                r["state"].as_str().unwrap().to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn open_and_closed_ports_on_ipv4_and_ipv6() {
+    let (open4, closed4) = listeners(Ipv4Addr::LOCALHOST.into(), 3);
+    let (open6, closed6) = listeners(Ipv6Addr::LOCALHOST.into(), 2);
+    let ports: Vec<u16> = open4
+        .iter()
+        .chain(&open6)
+        .map(port_of)
+        .chain(closed4.iter().chain(&closed6).copied())
+        .collect();
+    let output = run(
+        tool("portscan").args([
+            "--all",
+            "--json",
+            "-p",
+            &port_list(ports.clone()),
+            "127.0.0.1",
+            "::1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stderr_text(&output),
+        "",
+        "quiet when stderr is not a terminal"
+    );
+    let records = json_lines(&stdout_text(&output));
+    assert_eq!(records.len(), 2 * ports.len());
+    for record in &records {
+        let address = record["address"].as_str().unwrap();
+        let port = u16::try_from(record["port"].as_u64().unwrap()).unwrap();
+        let listening = if address == "127.0.0.1" {
+            &open4
+        } else {
+            &open6
+        };
+        let expected = if listening.iter().any(|l| port_of(l) == port) {
+            ("open", "syn-ack")
+        } else {
+            ("closed", "conn-refused")
+        };
+        assert_eq!(
+            (
+                record["state"].as_str().unwrap(),
+                record["reason"].as_str().unwrap()
+            ),
+            expected,
+            "{record}"
+        );
+        assert_eq!(record["host"], address);
+        assert_eq!(record["proto"], "tcp");
+        assert!(record["rtt_ms"].as_f64().unwrap() >= 0.0);
+        assert!(record["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    // By default only open ports, in the text format svcname reads.
+    let output = run(
+        tool("portscan").args(["-p", &port_list(ports), "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0);
+    let mut lines: Vec<String> = stdout_text(&output).lines().map(str::to_owned).collect();
+    lines.sort();
+    let mut expected: Vec<String> = open4
+        .iter()
+        .map(|l| format!("127.0.0.1 {}/tcp open syn-ack", port_of(l)))
+        .collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+}
+
+#[test]
+fn a_host_name_keeps_its_name() {
+    let (open, closed) = listeners(Ipv4Addr::LOCALHOST.into(), 1);
+    let open6 = TcpListener::bind("[::1]:0").unwrap();
+    let ports = [port_of(&open[0]), closed[0], port_of(&open6)];
+    let output = run(
+        tool("portscan").args([
+            "--csv",
+            "--show",
+            "open,closed",
+            "--all-addresses",
+            "-p",
+            &port_list(ports),
+            "localhost",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        assert_eq!(&row[0], "localhost");
+        let port: u16 = row[2].parse().unwrap();
+        if &row[1] == "127.0.0.1" && port == port_of(&open[0]) {
+            assert_eq!(&row[4], "open");
+        }
+        if port == closed[0] {
+            assert_eq!(&row[4], "closed");
+        }
+    }
+    assert!(
+        rows.iter().any(|r| &r[1] == "127.0.0.1" && &r[4] == "open"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_same_results_with_64_descriptors() {
+    let (open, _) = listeners(Ipv4Addr::LOCALHOST.into(), 5);
+    let ports = "1-3000";
+    let extra = port_list(open.iter().map(port_of));
+    let list = format!("{ports},{extra}");
+    let args = ["--sort", "--all", "-p", &list, "127.0.0.1"];
+    let free = run(tool("portscan").args(args), LIMIT);
+    assert_eq!(code(&free), 0, "{}", stderr_text(&free));
+    let program = env!("CARGO_BIN_EXE_portscan");
+    let script = format!("ulimit -n 64 && exec {program} \"$@\"");
+    let limited = run(
+        Command::new("sh")
+            .args(["-c", &script, "sh"])
+            .args(args)
+            .stdin(Stdio::null()),
+        LIMIT,
+    );
+    assert_eq!(code(&limited), 0, "{}", stderr_text(&limited));
+    assert_eq!(stderr_text(&limited), "");
+    assert_eq!(stdout_text(&limited), stdout_text(&free));
+    let text = stdout_text(&free);
+    assert_eq!(text.lines().count(), 3000 + open.len());
+    for listener in &open {
+        assert!(text.contains(&format!(
+            "127.0.0.1 {}/tcp open syn-ack\n",
+            port_of(listener)
+        )));
+    }
+    assert!(text.contains("127.0.0.1 1/tcp closed conn-refused\n") || text.contains("1/tcp open"));
+}
+
+#[test]
+fn shards_split_the_scan_without_overlap() {
+    let (open, _) = listeners(Ipv4Addr::LOCALHOST.into(), 2);
+    let list = format!("1-600,{}", port_list(open.iter().map(port_of)));
+    let scan = |shard: Option<&str>| -> BTreeSet<String> {
+        let mut command = tool("portscan");
+        command.args(["--all", "--seed", "7", "-p", &list, "127.0.0.1", "::1"]);
+        if let Some(shard) = shard {
+            command.args(["--shard", shard]);
+        }
+        let output = run(&mut command, LIMIT);
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        stdout_text(&output).lines().map(str::to_owned).collect()
+    };
+    let whole = scan(None);
+    assert_eq!(whole.len(), 2 * 602);
+    let parts: Vec<BTreeSet<String>> = ["1/3", "2/3", "3/3"].map(|s| scan(Some(s))).into();
+    let total: usize = parts.iter().map(BTreeSet::len).sum();
+    assert_eq!(total, whole.len(), "the shards overlap or miss ports");
+    let union: BTreeSet<String> = parts.into_iter().flatten().collect();
+    assert_eq!(union, whole);
+}
+
+#[test]
+fn sorted_output_is_the_same_run_to_run() {
+    let (open, _) = listeners(Ipv4Addr::LOCALHOST.into(), 2);
+    let list = format!("1-200,{}", port_list(open.iter().map(port_of)));
+    let args = [
+        "--sort",
+        "--show",
+        "open,closed",
+        "-p",
+        &list,
+        "::1",
+        "127.0.0.1",
+    ];
+    let first = run(tool("portscan").args(args), LIMIT);
+    let second = run(tool("portscan").args(args), LIMIT);
+    assert_eq!(code(&first), 0);
+    assert_eq!(first.stdout, second.stdout);
+    let lines: Vec<&str> = std::str::from_utf8(&first.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    assert!(lines[0].starts_with("127.0.0.1 1/tcp "), "{lines:?}");
+    assert!(lines.last().unwrap().starts_with("::1 "), "{lines:?}");
+}
+
+#[test]
+fn targets_from_stdin_and_files_with_exclusions() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = port_of(&listener).to_string();
+    let output = crate::util::run_with_input(
+        tool("portscan").args(["-p", &port, "--exclude", "127.0.0.3", "-"]),
+        b"127.0.0.1 127.0.0.3\n# a comment\n",
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        format!("127.0.0.1 {port}/tcp open syn-ack\n")
+    );
+    let path = std::env::temp_dir().join(format!("portscan-il-{}", std::process::id()));
+    std::fs::write(&path, "127.0.0.1\n").unwrap();
+    let output = run(
+        tool("portscan").args(["-p", &port, "-iL", path.to_str().unwrap()]),
+        LIMIT,
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        format!("127.0.0.1 {port}/tcp open syn-ack\n")
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = tool("portscan")
+        .args(["-p-", "--all", "127.0.0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("127.0.0.1 "), "{first}");
+    // The reader is gone: the scan must notice at its next write and stop with status 0.
+    child.stdout = None;
+    let output = wait_with_deadline_no_stdout(child);
+    assert_eq!(output.0, Some(0), "{}", output.1);
+    assert_eq!(output.1, "");
+}
+
+/// Waits for a child whose stdout the test already dropped.
+fn wait_with_deadline_no_stdout(mut child: std::process::Child) -> (Option<i32>, String) {
+    let mut stderr = child.stderr.take().unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < LIMIT, "the scan did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+    (status.code(), text)
+}
+
+#[test]
+fn an_interrupt_stops_between_records() {
+    let mut child = tool("portscan")
+        .args(["-T2", "--all", "--json", "-p", "1-1000", "127.0.0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let (code, stderr) = wait_with_deadline_no_stdout(child);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr, "portscan: interrupted\n");
+    let records = json_lines(&(first + &rest));
+    assert!(
+        !records.is_empty() && records.len() < 1000,
+        "{}",
+        records.len()
+    );
+}
+
+#[test]
+fn a_host_timeout_is_reported_and_the_rest_scanned() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = port_of(&listener).to_string();
+    // -T2 waits 400 ms between probes to a host: 100 ports would take 40 s.
+    let output = run(
+        tool("portscan").args([
+            "-T2",
+            "--host-timeout",
+            "1s",
+            "--all",
+            "-p",
+            &format!("{port},1-99"),
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stderr_text(&output), "portscan: 127.0.0.1: host timeout\n");
+    let lines = stdout_text(&output).lines().count();
+    assert!((1..10).contains(&lines), "{lines} results");
+}
+
+#[test]
+fn a_full_disk_is_an_error() {
+    let output = run(
+        Command::new("sh").args([
+            "-c",
+            "exec \"$0\" -p 1-100 --all 127.0.0.1 > /dev/full",
+            env!("CARGO_BIN_EXE_portscan"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        stderr_text(&output),
+        "portscan: writing output: No space left on device\n"
+    );
+}
+
+#[test]
+fn malformed_values_are_usage_errors() {
+    let cases: &[&[&str]] = &[
+        &["127.0.0.1", "-p", "0"],
+        &["127.0.0.1", "-p", "70000"],
+        &["127.0.0.1", "-p", "10-5"],
+        &["127.0.0.1", "-p", "U:53"],
+        &["127.0.0.1", "-p", ""],
+        &["127.0.0.1", "--top-ports", "0"],
+        &["127.0.0.1", "--top-ports", "x"],
+        &["127.0.0.1", "-T", "6"],
+        &["127.0.0.1", "-T9"],
+        &["127.0.0.1", "--max-rate", "0"],
+        &["127.0.0.1", "--max-rate", "-5"],
+        &["127.0.0.1", "--min-rate", "abc"],
+        &["127.0.0.1", "--min-rate", "100", "--max-rate", "10"],
+        &["127.0.0.1", "--max-retries", "-1"],
+        &["127.0.0.1", "--max-retries", "300"],
+        &["127.0.0.1", "--timeout", "0"],
+        &["127.0.0.1", "--timeout", "5x"],
+        &["127.0.0.1", "--host-timeout", "soon"],
+        &["127.0.0.1", "--seed", "-1"],
+        &["127.0.0.1", "--shard", "0/3"],
+        &["127.0.0.1", "--shard", "4/3"],
+        &["127.0.0.1", "--shard", "1"],
+        &["127.0.0.1", "--show", "opne"],
+        &["127.0.0.1", "--exclude", "300.1.1.1"],
+        &["127.0.0.1", "--json", "--csv"],
+        &["127.0.0.1", "--seed", "1", "--sequential"],
+        &["127.0.0.1", "-p", "22", "--top-ports", "10"],
+        &["300.0.0.1"],
+        &["bad_host!"],
+        &["-iL", "/nonexistent/targets"],
+        &[],
+        &["--no-such-option", "127.0.0.1"],
+    ];
+    for args in cases {
+        let output = run(tool("portscan").args(*args), LIMIT);
+        let expected = if args.first() == Some(&"-iL") { 1 } else { 2 };
+        assert_eq!(
+            code(&output),
+            expected,
+            "{args:?}: {}",
+            stderr_text(&output)
+        );
+        let stderr = stderr_text(&output);
+        assert!(
+            stderr.starts_with("portscan: ") || stderr.starts_with("error: "),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stdout_text(&output), "", "{args:?}");
+    }
+}
+
+/// Listeners on `ports` of every address of the namespace `name`: a thread enters the
+/// namespace (setns changes only the calling thread), binds, and hands the sockets back.
+fn listen_in(name: &str, ports: &[u16]) -> Vec<TcpListener> {
+    let path = format!("/var/run/netns/{name}");
+    let ports = ports.to_vec();
+    std::thread::spawn(move || {
+        let namespace = std::fs::File::open(path).unwrap();
+        nix::sched::setns(namespace, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        ports
+            .iter()
+            .map(|port| TcpListener::bind((Ipv4Addr::UNSPECIFIED, *port)).unwrap())
+            .collect()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A network namespace pair joined by a veth, deleted however the test ends.
+struct Namespaces {
+    scanner: String,
+    target: String,
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for name in [&self.scanner, &self.target] {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+fn sh(script: &str) {
+    let output = Command::new("sh").args(["-ec", script]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn states_and_reasons_through_a_firewall() {
+    if !is_root() {
+        eprintln!("skipped: network namespaces and nftables need root");
+        return;
+    }
+    let pid = std::process::id();
+    let namespaces = Namespaces {
+        scanner: format!("ps-scan-{pid}"),
+        target: format!("ps-target-{pid}"),
+    };
+    let (a, b) = (&namespaces.scanner, &namespaces.target);
+    let (va, vb) = (format!("psa{pid}"), format!("psb{pid}"));
+    sh(&format!(
+        "ip netns add {a}
+         ip netns add {b}
+         ip link add {va} netns {a} type veth peer name {vb} netns {b}
+         ip -n {a} addr add 198.18.0.1/24 dev {va}
+         ip -n {b} addr add 198.18.0.2/24 dev {vb}
+         ip -n {a} link set lo up
+         ip -n {b} link set lo up
+         ip -n {a} link set {va} up
+         ip -n {b} link set {vb} up
+         ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=0
+         ip netns exec {b} nft -f - <<'EOF'
+table ip portscan_test {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        tcp dport 1000-1009 drop
+        tcp dport 1100-1104 reject with icmp type admin-prohibited
+        tcp dport 1200-1204 reject with icmp type host-unreachable
+        tcp dport 1300-1304 reject with icmp type net-unreachable
+    }}
+}}
+EOF"
+    ));
+    let _servers = listen_in(b, &[2000, 2001]);
+    let ports = "1000-1009,1100-1104,1200-1204,1300-1304,2000,2001,3000";
+    let output = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            a,
+            env!("CARGO_BIN_EXE_portscan"),
+            "--all",
+            "--json",
+            "--timeout",
+            "300ms",
+            "-p",
+            ports,
+            "198.18.0.2",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let found = states(&json_lines(&stdout_text(&output)));
+    let expect = |port: u64| -> (&str, &str) {
+        match port {
+            1000..=1009 => ("filtered", "no-response"),
+            1100..=1104 => ("filtered", "admin-prohibited"),
+            1200..=1204 => ("filtered", "host-unreach"),
+            1300..=1304 => ("filtered", "net-unreach"),
+            2000 | 2001 => ("open", "syn-ack"),
+            _ => ("closed", "conn-refused"),
+        }
+    };
+    assert_eq!(found.len(), 10 + 15 + 3);
+    for (address, port, state, reason) in &found {
+        assert_eq!(address, "198.18.0.2");
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            expect(*port),
+            "port {port}"
+        );
+    }
+
+    // No route at all: the host cannot be scanned, the run says so and exits 1.
+    let output = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            a,
+            env!("CARGO_BIN_EXE_portscan"),
+            "-p",
+            "2000",
+            "198.19.0.1",
+            "198.18.0.2",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout_text(&output), "198.18.0.2 2000/tcp open syn-ack\n");
+    assert_eq!(
+        stderr_text(&output),
+        "portscan: 198.19.0.1: no route to 198.19.0.1\n"
+    );
+}

@@ -1,22 +1,228 @@
-//! portscan: being built (issue tracker); this library exposes `command()` and `run()`.
+//! portscan: an adaptive, unprivileged TCP connect scanner for shell pipelines.
+//!
+//! The parts, each with a narrow interface and tested alone: `targets` (what to scan),
+//! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
+//! `probe` (one connect() and what its outcome means), `engine` (the epoll loop tying them
+//! together), and `output` (records, progress and summary). A UDP or raw SYN probe would be
+//! one more `probe`-like module driven by the same loop, order, timing and output.
 
-use clap::{CommandFactory, Parser};
+mod cli;
+mod engine;
+mod limits;
+mod order;
+mod output;
+mod probe;
+mod targets;
+mod timing;
+
+use std::io::{self, IsTerminal};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
 use common::Status;
-use common::error::Result;
+use common::error::{Error, Result, warn};
+use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::ports::Proto;
+use common::services::{self, ServiceDb};
+use common::target::TargetSpec;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+pub use cli::{Cli, ShowState, command};
+use engine::Plan;
+use order::{Permutation, Shard};
+use output::Printer;
+use targets::Targets;
+use timing::Profile;
 
 /// The name messages start with.
 pub const TOOL: &str = "portscan";
 
-/// portscan (under construction).
-#[derive(Debug, Parser)]
-#[command(name = "portscan", version, about)]
-pub struct Cli {}
+/// nmap's default: the thousand most common ports.
+const DEFAULT_TOP_PORTS: usize = 1000;
 
-/// The clap definition, for man pages and completions.
-pub fn command() -> clap::Command {
-    Cli::command()
+/// A validated command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub targets: Vec<TargetSpec>,
+    pub excluded: Vec<TargetSpec>,
+    pub all_addresses: bool,
+    pub ports: Vec<u16>,
+    pub profile: Profile,
+    pub max_rate: Option<f64>,
+    pub min_rate: Option<f64>,
+    /// `None`: sequential order.
+    pub seed: Option<u64>,
+    pub shard: Shard,
+    /// Shown states: open, closed, filtered.
+    pub show: [bool; 3],
+    pub sort: bool,
+    pub format: Format,
+    pub header: bool,
+    pub verbose: bool,
 }
 
-pub fn run(_cli: &Cli) -> Result<Status> {
-    Ok(Status::default())
+impl Config {
+    pub fn from_cli(cli: Cli) -> Result<Self> {
+        let mut targets = Vec::new();
+        for operand in &cli.targets {
+            if operand == "-" {
+                targets::read_list("-", &mut targets)?;
+            } else {
+                let spec = TargetSpec::parse(operand)
+                    .map_err(|why| Error::usage(format!("target '{operand}': {why}")))?;
+                targets.push(spec);
+            }
+        }
+        for path in &cli.input_lists {
+            targets::read_list(path, &mut targets)?;
+        }
+        if targets.is_empty() && cli.input_lists.is_empty() {
+            return Err(Error::usage("no target given"));
+        }
+        let ports = match (&cli.ports, cli.top_ports) {
+            (Some(list), _) => list.ports(Proto::Tcp).iter().collect(),
+            (None, top) => {
+                let db = ServiceDb::load(&services::Options::default())?;
+                let count = top.map_or(DEFAULT_TOP_PORTS, usize::from);
+                let mut ports = db.top_ports(count, Proto::Tcp);
+                ports.sort_unstable();
+                ports
+            }
+        };
+        let mut profile = Profile::preset(cli.timing.unwrap_or(3));
+        if let Some(retries) = cli.max_retries {
+            profile.max_retries = retries;
+        }
+        if let Some(timeout) = cli.timeout {
+            profile.initial_timeout = timeout;
+            profile.max_timeout = timeout;
+            profile.min_timeout = profile.min_timeout.min(timeout);
+        }
+        if cli.host_timeout.is_some() {
+            profile.host_timeout = cli.host_timeout;
+        }
+        if let (Some(min), Some(max)) = (cli.min_rate, cli.max_rate)
+            && min > max
+        {
+            return Err(Error::usage(format!(
+                "--min-rate {min} is above --max-rate {max}"
+            )));
+        }
+        let seed = if cli.sequential {
+            None
+        } else {
+            Some(cli.seed.unwrap_or_else(random_seed))
+        };
+        let show = if cli.all {
+            [true; 3]
+        } else if cli.show.is_empty() {
+            [true, false, false]
+        } else {
+            [ShowState::Open, ShowState::Closed, ShowState::Filtered].map(|s| cli.show.contains(&s))
+        };
+        let format = match (cli.json, cli.csv) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Csv,
+            _ => Format::Text,
+        };
+        Ok(Self {
+            targets,
+            excluded: cli.exclude.into_iter().flatten().collect(),
+            all_addresses: cli.all_addresses,
+            ports,
+            profile,
+            max_rate: cli.max_rate,
+            min_rate: cli.min_rate,
+            seed,
+            shard: cli.shard.unwrap_or(Shard::WHOLE),
+            show,
+            sort: cli.sort,
+            format,
+            header: cli.header,
+            verbose: cli.verbose,
+        })
+    }
+}
+
+/// A seed that differs from run to run; the order only needs to be unpredictable to the
+/// target, not secret.
+fn random_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    #[expect(clippy::cast_possible_truncation, reason = "any 64 bits will do")]
+    let low = nanos as u64;
+    low ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+pub fn run(cli: Cli) -> Result<Status> {
+    let config = Config::from_cli(cli)?;
+    scan(&config, io::stdout().lock())
+}
+
+/// Scans as `config` says, writing records to `out`.
+pub fn scan(config: &Config, out: impl io::Write) -> Result<Status> {
+    let started = Instant::now();
+    let (targets, problems) = Targets::build(
+        config.targets.clone(),
+        config.excluded.clone(),
+        config.all_addresses,
+        targets::system_resolve,
+    )?;
+    for problem in &problems {
+        warn(TOOL, problem);
+    }
+    // Ctrl-C and kill arrive on a descriptor the loop watches, so the scan stops between
+    // two records and never halfway through a line. (Until here they simply end the
+    // process: nothing has been printed, and name resolution cannot be interrupted.)
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals
+        .thread_block()
+        .map_err(|e| Error::io("blocking signals", e.into()))?;
+    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::io("watching for signals", e.into()))?;
+
+    let pairs = targets
+        .len()
+        .checked_mul(config.ports.len() as u64)
+        .ok_or_else(|| Error::usage("more than 2^64 (host, port) pairs to scan"))?;
+    let plan = Plan {
+        targets,
+        ports: config.ports.clone(),
+        order: Permutation::new(pairs, config.seed),
+        shard: config.shard,
+        profile: config.profile,
+        max_rate: config.max_rate,
+        min_rate: config.min_rate,
+        budget: limits::socket_budget(),
+    };
+    let policy = if config.sort {
+        FlushPolicy::Block
+    } else {
+        FlushPolicy::PerRecord
+    };
+    let options = TextOptions {
+        header: config.header,
+        align: false,
+    };
+    let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
+    let mut printer = Printer::new(writer, config.show, config.sort);
+    let outcome = engine::run(&plan, &mut printer, Some(&signal_fd))?;
+    let hosts_failed = printer.hosts_failed();
+    let counts = printer.finish()?;
+    if config.verbose || io::stderr().is_terminal() {
+        warn(
+            TOOL,
+            output::summary(counts, started.elapsed(), outcome.sent, outcome.interrupted),
+        );
+    }
+    if outcome.interrupted {
+        return Err(Error::failed("interrupted"));
+    }
+    Ok(Status {
+        had_errors: !problems.is_empty() || hosts_failed > 0,
+    })
 }

@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = portscan::Cli::parse();
-    common::error::finish(portscan::TOOL, portscan::run(&cli))
+    let cli = portscan::Cli::parse_args();
+    common::error::finish(portscan::TOOL, portscan::run(cli))
 }

@@ -1,0 +1,143 @@
+#!/bin/sh
+# portscan against nmap -sT on the same machine, with hyperfine.
+#
+# 1. All 65535 ports of 127.0.0.1 with 30 listeners: both must find the same open set;
+#    the goal is at most half of nmap's time.
+# 2. As root: all 65535 ports of a host in a network namespace whose firewall drops 2000
+#    ports, against nmap -sT -p- -T4.
+#
+# Needs python3 (the listeners), nmap and hyperfine (installed with apt-get if missing),
+# and iproute2 and nftables for the second case. PORTSCAN may name a built binary;
+# otherwise a release build is made. Set RUNS to change the number of timed runs.
+set -eu
+
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+TMP=$(mktemp -d)
+PIDS=""
+NS_A="psbench-a-$$"
+NS_B="psbench-b-$$"
+
+cleanup() {
+    for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
+    ip netns del "$NS_A" 2>/dev/null || true
+    ip netns del "$NS_B" 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need() {
+    command -v "$1" >/dev/null 2>&1 && return
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y -qq "$2" >/dev/null
+    else
+        echo "bench/portscan.sh: $1 is missing (apt-get install $2)" >&2
+        exit 1
+    fi
+}
+need nmap nmap
+need hyperfine hyperfine
+need python3 python3
+
+if [ -z "${PORTSCAN:-}" ]; then
+    cargo build --release -j1 -q -p nettools --bin portscan
+    PORTSCAN="${CARGO_TARGET_DIR:-target}/release/portscan"
+fi
+
+# Listeners on `count` ports of `address` (free ones chosen by the kernel), in the
+# current network namespace; their ports go to `file`. The process stays until killed.
+listen() { # address count file
+    python3 -c '
+import socket, sys, time
+address, count, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sockets = []
+for _ in range(count):
+    s = socket.socket()
+    s.bind((address, 0))
+    s.listen(128)
+    sockets.append(s)
+with open(path + ".tmp", "w") as f:
+    f.write("\n".join(str(s.getsockname()[1]) for s in sockets) + "\n")
+import os; os.rename(path + ".tmp", path)
+time.sleep(3600)
+' "$@" &
+    PIDS="$PIDS $!"
+    while [ ! -e "$3" ]; do sleep 0.1; done
+}
+
+# The mean of a hyperfine JSON export, in seconds.
+mean() {
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"
+}
+
+compare() { # name json_ours json_nmap
+    ours=$(mean "$2")
+    theirs=$(mean "$3")
+    python3 -c 'import sys; o, t = float(sys.argv[2]), float(sys.argv[3]); print(f"{sys.argv[1]}: portscan {o:.3f}s, nmap {t:.3f}s, ratio {o / t:.2f} (goal <= 0.50)")' "$1" "$ours" "$theirs"
+}
+
+echo "== all ports of 127.0.0.1, 30 listeners"
+listen 127.0.0.1 30 "$TMP/ports"
+"$PORTSCAN" -p- 127.0.0.1 | awk '{ split($2, p, "/"); print p[1] }' | sort -n > "$TMP/ours"
+nmap -sT -p- -n -oG - 127.0.0.1 | grep -o '[0-9]*/open/tcp' | cut -d/ -f1 | sort -n > "$TMP/theirs"
+if ! cmp -s "$TMP/ours" "$TMP/theirs"; then
+    echo "open ports differ (< portscan, > nmap):" >&2
+    diff "$TMP/ours" "$TMP/theirs" >&2 || true
+    exit 1
+fi
+for port in $(cat "$TMP/ports"); do
+    grep -qx "$port" "$TMP/ours" || { echo "listener $port not found" >&2; exit 1; }
+done
+echo "same open set: $(wc -l < "$TMP/ours") ports"
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" "$PORTSCAN -p- 127.0.0.1" >/dev/null
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" "nmap -sT -p- -n 127.0.0.1" >/dev/null
+compare "loopback" "$TMP/ours.json" "$TMP/nmap.json"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "== namespace case skipped: it needs root"
+    exit 0
+fi
+need ip iproute2
+need nft nftables
+echo "== all ports of a namespace host, 2000 dropped, nmap -T4"
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip link add "psa$$" netns "$NS_A" type veth peer name "psb$$" netns "$NS_B"
+ip -n "$NS_A" addr add 198.18.0.1/24 dev "psa$$"
+ip -n "$NS_B" addr add 198.18.0.2/24 dev "psb$$"
+for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_A" link set "psa$$" up
+ip -n "$NS_B" link set "psb$$" up
+ip netns exec "$NS_B" nft -f - <<'EOF'
+table ip portscan_bench {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport 20001-22000 drop
+    }
+}
+EOF
+ip netns exec "$NS_B" python3 -c '
+import socket, time
+sockets = []
+for port in range(30001, 30031):
+    s = socket.socket(); s.bind(("198.18.0.2", port)); s.listen(128); sockets.append(s)
+time.sleep(3600)
+' &
+PIDS="$PIDS $!"
+sleep 0.5
+ip netns exec "$NS_A" "$PORTSCAN" -p- -T4 198.18.0.2 | awk '{ split($2, p, "/"); print p[1] }' | sort -n > "$TMP/ours"
+ip netns exec "$NS_A" nmap -sT -p- -T4 -n -oG - 198.18.0.2 | grep -o '[0-9]*/open/tcp' | cut -d/ -f1 | sort -n > "$TMP/theirs"
+if ! cmp -s "$TMP/ours" "$TMP/theirs"; then
+    echo "open ports differ (< portscan, > nmap):" >&2
+    diff "$TMP/ours" "$TMP/theirs" >&2 || true
+    exit 1
+fi
+filtered=$(ip netns exec "$NS_A" "$PORTSCAN" -p- -T4 --show filtered 198.18.0.2 | grep -c ' filtered no-response$')
+[ "$filtered" = 2000 ] || { echo "found $filtered of 2000 dropped ports" >&2; exit 1; }
+echo "same open set: $(wc -l < "$TMP/ours") ports; 2000 filtered"
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" \
+    "ip netns exec $NS_A $PORTSCAN -p- -T4 198.18.0.2" >/dev/null
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_A nmap -sT -p- -T4 -n 198.18.0.2" >/dev/null
+compare "namespace, 2000 dropped" "$TMP/ours.json" "$TMP/nmap.json"

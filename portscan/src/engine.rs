@@ -1,0 +1,569 @@
+//! The event loop: one thread, one epoll instance, thousands of connect() probes in flight.
+//!
+//! In the style of mio's `tcp_server` example: a slab of probes indexed by the epoll token,
+//! and a loop whose body sends what the timing allows, waits for the next event or deadline,
+//! and matches on what came. A probe lives through these states:
+//!
+//! ```text
+//!   queued (retries / parked / not yet drawn from the permutation)
+//!     -> in flight (a socket in the slab, a deadline in the heap)
+//!          -> final: open, closed, or filtered by an answer      (epoll event)
+//!          -> final: filtered, no-response, after the last try   (deadline)
+//!          -> queued again, one try more                         (deadline, retries left)
+//!          -> queued again, same try                             (local failure)
+//!          -> dropped with its host                              (no route, host timeout)
+//! ```
+//!
+//! The parts a later UDP, raw SYN or service stage would share (order, timing, output)
+//! are outside this module; this one knows only TCP connect().
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use common::error::{Error, Result};
+use common::record::{PortState, Reason};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::signalfd::SignalFd;
+use socket2::Socket;
+
+use crate::order::{Permutation, Shard};
+use crate::probe::{self, Verdict};
+use crate::targets::{Host, Targets};
+use crate::timing::{HostTiming, Profile, Rate};
+
+/// Everything a scan needs to know before it starts.
+#[derive(Debug)]
+pub struct Plan {
+    pub targets: Targets,
+    pub ports: Vec<u16>,
+    pub order: Permutation,
+    pub shard: Shard,
+    pub profile: Profile,
+    pub max_rate: Option<f64>,
+    pub min_rate: Option<f64>,
+    /// The most sockets open at once (from RLIMIT_NOFILE, with headroom).
+    pub budget: usize,
+}
+
+/// Where the loop reports what it finds.
+pub trait Observer {
+    fn result(
+        &mut self,
+        host: &Host,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()>;
+    /// A host that could not be scanned (to the end); its other ports are dropped.
+    fn host_failed(&mut self, host: &Host, why: &str);
+    /// Called on every turn of the loop; `done` of `total` probes are final.
+    fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()>;
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Probes sent, retries included.
+    pub sent: u64,
+    /// Whether a signal stopped it.
+    pub interrupted: bool,
+}
+
+/// A (host, port) pair waiting to be probed, on its `tries`-th try (0 = first).
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    pair: u64,
+    tries: u8,
+}
+
+struct Probe {
+    socket: Socket,
+    pending: Pending,
+    sent: Instant,
+    serial: u64,
+}
+
+/// A socket whose connect() failed, ready for another ([`probe::reusable`]).
+struct Spare {
+    socket: Socket,
+    /// Whether it is (one-shot, disarmed) in the epoll set.
+    registered: bool,
+}
+
+struct HostEntry {
+    host: Host,
+    timing: HostTiming,
+    started: Instant,
+    failed: bool,
+}
+
+/// Parked pairs wait for their host's window; past this many, no new pair is drawn.
+const PARK_LIMIT: usize = 1024;
+/// How long to wait before retrying when nothing is in flight and the system refused a
+/// socket; and how many such waits before giving up.
+const LOCAL_BACKOFF: Duration = Duration::from_millis(20);
+const LOCAL_ATTEMPTS: u32 = 250;
+const SIGNAL_TOKEN: u64 = u64::MAX;
+
+struct Scan<'a, O: Observer> {
+    plan: &'a Plan,
+    observer: &'a mut O,
+    epoll: Epoll,
+    slab: Vec<Option<Probe>>,
+    free: Vec<usize>,
+    deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    hosts: HashMap<u64, HostEntry>,
+    retries: VecDeque<Pending>,
+    parked: VecDeque<Pending>,
+    /// The next position of the permutation this shard takes.
+    position: u64,
+    in_flight: usize,
+    /// The socket ceiling: the budget, lowered when the system runs short.
+    ceiling: usize,
+    answers_since_cut: usize,
+    rate: Rate,
+    serial: u64,
+    done: u64,
+    total: u64,
+    local_failures: u32,
+    /// Sockets ready to connect again, for IPv4 and IPv6 ([`probe::reusable`]).
+    spares: [Vec<Spare>; 2],
+    last_local_error: Option<std::io::Error>,
+}
+
+/// Runs the scan to its end, or until a signal arrives on `signals`.
+pub fn run(
+    plan: &Plan,
+    observer: &mut impl Observer,
+    signals: Option<&SignalFd>,
+) -> Result<Summary> {
+    let now = Instant::now();
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+        .map_err(|e| Error::io("creating an epoll instance", e.into()))?;
+    if let Some(signals) = signals {
+        epoll
+            .add(
+                signals.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, SIGNAL_TOKEN),
+            )
+            .map_err(|e| Error::io("watching for signals", e.into()))?;
+    }
+    let len = plan.order.len();
+    let total = if len > plan.shard.index {
+        (len - plan.shard.index).div_ceil(plan.shard.count)
+    } else {
+        0
+    };
+    let mut scan = Scan {
+        plan,
+        observer,
+        epoll,
+        slab: Vec::new(),
+        free: Vec::new(),
+        deadlines: BinaryHeap::new(),
+        hosts: HashMap::new(),
+        retries: VecDeque::new(),
+        parked: VecDeque::new(),
+        position: plan.shard.index,
+        in_flight: 0,
+        ceiling: plan.budget.max(1),
+        answers_since_cut: 0,
+        rate: Rate::new(now, plan.max_rate, plan.min_rate),
+        serial: 0,
+        done: 0,
+        total,
+        local_failures: 0,
+        spares: [Vec::new(), Vec::new()],
+        last_local_error: None,
+    };
+    let interrupted = scan.run()?;
+    Ok(Summary {
+        sent: scan.rate.sent(),
+        interrupted,
+    })
+}
+
+impl<O: Observer> Scan<'_, O> {
+    fn run(&mut self) -> Result<bool> {
+        let mut events = vec![EpollEvent::empty(); 1024];
+        loop {
+            let now = Instant::now();
+            let wake = self.send(now)?;
+            if self.in_flight == 0 && self.exhausted() {
+                return Ok(false);
+            }
+            self.observer.progress(now, self.done, self.total)?;
+            let wait = self.wait_time(now, wake);
+            let count = match self.epoll.wait(&mut events, wait) {
+                Ok(count) => count,
+                Err(nix::errno::Errno::EINTR) => 0,
+                Err(e) => return Err(Error::io("waiting for connections", e.into())),
+            };
+            let now = Instant::now();
+            for event in &events[..count] {
+                if event.data() == SIGNAL_TOKEN {
+                    return Ok(true);
+                }
+                let slot = usize::try_from(event.data()).expect("tokens are slab indices");
+                self.complete(slot, now)?;
+            }
+            self.expire(now)?;
+        }
+    }
+
+    /// Whether no pair is left to send.
+    fn exhausted(&self) -> bool {
+        self.retries.is_empty() && self.parked.is_empty() && self.position >= self.plan.order.len()
+    }
+
+    /// How long epoll may sleep: until the next deadline, or `wake` if something is
+    /// waiting on the clock (a scan delay, the rate ceiling, a local back-off).
+    fn wait_time(&self, now: Instant, wake: Option<Instant>) -> EpollTimeout {
+        let deadline = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
+        let until = match (deadline, wake) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(now + Duration::from_secs(1)),
+        };
+        // Round up: waking a millisecond early only to find nothing due would spin.
+        let millis = until
+            .saturating_duration_since(now)
+            .as_micros()
+            .div_ceil(1000);
+        EpollTimeout::from(u16::try_from(millis).unwrap_or(u16::MAX))
+    }
+
+    /// Sends what the windows, the rate and the socket ceiling allow; returns when the
+    /// clock alone would let more go.
+    fn send(&mut self, now: Instant) -> Result<Option<Instant>> {
+        let mut wake = None;
+        let mut parked = std::mem::take(&mut self.parked);
+        loop {
+            if self.in_flight >= self.ceiling {
+                break;
+            }
+            if !self.rate.allows(now) {
+                earliest(self.rate.next_allowed(now), &mut wake);
+                break;
+            }
+            let Some(pending) = parked
+                .pop_front()
+                .or_else(|| self.retries.pop_front())
+                .or_else(|| self.draw())
+            else {
+                break;
+            };
+            let host_index = pending.pair / self.plan.ports.len() as u64;
+            let floor = self.rate.behind_floor(now);
+            let host_timeout = self.plan.profile.host_timeout;
+            let Some(entry) = self.host(host_index, now) else {
+                // Excluded, or given up: the pair is done without a result.
+                self.done += 1;
+                continue;
+            };
+            let timed_out = host_timeout
+                .is_some_and(|limit| now.saturating_duration_since(entry.started) > limit);
+            let timing = &entry.timing;
+            let blocked = !(timing.can_send(now) || floor && timing.next_send_at(now) <= now);
+            let delayed = timing.window_open().then(|| timing.next_send_at(now));
+            if timed_out {
+                self.fail_host(host_index, "host timeout");
+                self.done += 1;
+                continue;
+            }
+            if blocked {
+                if let Some(at) = delayed {
+                    earliest(at, &mut wake);
+                }
+                self.parked.push_back(pending);
+                // One host: nothing else could go. Many: look a little further.
+                if self.plan.targets.len() == 1 || self.parked.len() >= PARK_LIMIT {
+                    break;
+                }
+                continue;
+            }
+            match self.launch(pending, host_index, now)? {
+                Launched::Yes => {}
+                Launched::LocalFailure => {
+                    if self.in_flight == 0 {
+                        self.local_failures += 1;
+                        if self.local_failures > LOCAL_ATTEMPTS {
+                            let why = self
+                                .last_local_error
+                                .take()
+                                .unwrap_or_else(|| std::io::Error::other("unknown"));
+                            return Err(Error::io("opening sockets", why));
+                        }
+                        earliest(now + LOCAL_BACKOFF, &mut wake);
+                    }
+                    break;
+                }
+            }
+        }
+        // What was parked and not tried this turn keeps its place ahead of the rest.
+        while let Some(pending) = parked.pop_back() {
+            self.parked.push_front(pending);
+        }
+        Ok(wake)
+    }
+
+    /// The next pair of this shard from the permutation.
+    fn draw(&mut self) -> Option<Pending> {
+        if self.position >= self.plan.order.len() {
+            return None;
+        }
+        let pair = self.plan.order.at(self.position);
+        self.position = self.position.saturating_add(self.plan.shard.count);
+        Some(Pending { pair, tries: 0 })
+    }
+
+    /// The state of a host, created on first use; `None` if excluded or failed.
+    fn host(&mut self, index: u64, now: Instant) -> Option<&mut HostEntry> {
+        if !self.hosts.contains_key(&index) {
+            let host = self.plan.targets.get(index)?;
+            self.hosts.insert(
+                index,
+                HostEntry {
+                    host,
+                    timing: HostTiming::new(self.plan.profile),
+                    started: now,
+                    failed: false,
+                },
+            );
+        }
+        self.hosts.get_mut(&index).filter(|entry| !entry.failed)
+    }
+
+    fn fail_host(&mut self, index: u64, why: &str) {
+        if let Some(entry) = self.hosts.get_mut(&index)
+            && !entry.failed
+        {
+            entry.failed = true;
+            self.observer.host_failed(&entry.host, why);
+        }
+    }
+
+    fn launch(&mut self, pending: Pending, host_index: u64, now: Instant) -> Result<Launched> {
+        let ports = &self.plan.ports;
+        let port = ports[usize::try_from(pending.pair % ports.len() as u64).expect("port index")];
+        let entry = self
+            .hosts
+            .get_mut(&host_index)
+            .expect("the host was just looked up");
+        let address = SocketAddr::new(entry.host.address, port);
+        let spare = self.spares[usize::from(address.is_ipv6())]
+            .pop()
+            .and_then(|spare| {
+                probe::reset(spare.socket, address).map(|socket| Spare {
+                    socket,
+                    registered: spare.registered,
+                })
+            });
+        let registered = spare.as_ref().is_some_and(|spare| spare.registered);
+        let (socket, verdict) = match probe::start(address, spare.map(|spare| spare.socket)) {
+            Ok(started) => started,
+            Err(error) => return Ok(self.local_failure(pending, error)),
+        };
+        self.rate.on_send();
+        if verdict != Some(Verdict::Local) {
+            self.local_failures = 0;
+        }
+        match verdict {
+            None => {}
+            Some(verdict @ Verdict::Final(state, reason)) => {
+                entry.timing.on_send(now);
+                entry.timing.on_answer(now, now, pending.tries);
+                let host = entry.host.clone();
+                self.keep_spare(address.is_ipv6(), verdict, socket, registered);
+                self.finalize(&host, port, state, reason, Some(Duration::ZERO))?;
+                return Ok(Launched::Yes);
+            }
+            Some(Verdict::Local) => {
+                let error = socket.take_error().ok().flatten();
+                return Ok(self.local_failure(
+                    pending,
+                    error.unwrap_or_else(|| std::io::Error::other("connect failed")),
+                ));
+            }
+            Some(Verdict::NoRoute) => {
+                self.fail_host(host_index, &format!("no route to {}", address.ip()));
+                self.done += 1;
+                return Ok(Launched::Yes);
+            }
+        }
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slab.push(None);
+            self.slab.len() - 1
+        });
+        // One-shot: a socket kept as a spare after its event stays registered but silent
+        // until its next probe re-arms it with that probe's token.
+        let mut event =
+            EpollEvent::new(EpollFlags::EPOLLOUT | EpollFlags::EPOLLONESHOT, slot as u64);
+        let armed = if registered {
+            self.epoll.modify(&socket, &mut event)
+        } else {
+            self.epoll.add(&socket, event)
+        };
+        if let Err(error) = armed {
+            self.free.push(slot);
+            return Ok(self.local_failure(pending, error.into()));
+        }
+        entry.timing.on_send(now);
+        let deadline = now + entry.timing.timeout();
+        self.serial += 1;
+        self.deadlines.push(Reverse((deadline, slot, self.serial)));
+        self.slab[slot] = Some(Probe {
+            socket,
+            pending,
+            sent: now,
+            serial: self.serial,
+        });
+        self.in_flight += 1;
+        Ok(Launched::Yes)
+    }
+
+    /// The system refused us a socket or a local port: fewer in flight, and the same try
+    /// again later. Never a port state.
+    fn local_failure(&mut self, pending: Pending, error: std::io::Error) -> Launched {
+        self.ceiling = (self.in_flight * 3 / 4).max(1);
+        self.answers_since_cut = 0;
+        self.retries.push_front(pending);
+        self.last_local_error = Some(error);
+        Launched::LocalFailure
+    }
+
+    fn complete(&mut self, slot: usize, now: Instant) -> Result<()> {
+        let Some(probe) = self.slab.get_mut(slot).and_then(Option::take) else {
+            return Ok(());
+        };
+        self.free.push(slot);
+        self.in_flight -= 1;
+        let port = self.port_of(probe.pending.pair);
+        let verdict = probe::finish(&probe.socket, port);
+        let host_index = probe.pending.pair / self.plan.ports.len() as u64;
+        let v6 = self
+            .hosts
+            .get(&host_index)
+            .is_some_and(|entry| entry.host.address.is_ipv6());
+        self.keep_spare(v6, verdict, probe.socket, true);
+        // The system gave us room again: let the ceiling climb back towards the budget.
+        self.answers_since_cut += 1;
+        if self.answers_since_cut >= 16 && self.ceiling < self.plan.budget {
+            self.ceiling += 1;
+            self.answers_since_cut = 0;
+        }
+        let Some(entry) = self.hosts.get_mut(&host_index) else {
+            return Ok(());
+        };
+        match verdict {
+            Verdict::Final(state, reason) => {
+                entry.timing.on_answer(now, probe.sent, probe.pending.tries);
+                if entry.failed {
+                    self.done += 1;
+                    return Ok(());
+                }
+                let host = entry.host.clone();
+                let rtt = now.saturating_duration_since(probe.sent);
+                self.finalize(&host, port, state, reason, Some(rtt))
+            }
+            Verdict::Local => {
+                entry.timing.on_abandon();
+                self.local_failure(
+                    probe.pending,
+                    std::io::Error::other("the connection failed locally"),
+                );
+                Ok(())
+            }
+            Verdict::NoRoute => {
+                entry.timing.on_abandon();
+                let why = format!("no route to {}", entry.host.address);
+                self.fail_host(host_index, &why);
+                self.done += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Keeps a socket for the next probe when it can carry one and the descriptor budget
+    /// has room; closes it otherwise.
+    fn keep_spare(&mut self, v6: bool, verdict: Verdict, socket: Socket, registered: bool) {
+        const MOST_SPARES: usize = 4096;
+        let spares = self.spares[0].len() + self.spares[1].len();
+        let family = &mut self.spares[usize::from(v6)];
+        if probe::reusable(verdict)
+            && self.in_flight + spares < self.ceiling
+            && family.len() < MOST_SPARES
+        {
+            family.push(Spare { socket, registered });
+        }
+    }
+
+    /// Gives up on probes whose deadline has passed: another try, or filtered.
+    fn expire(&mut self, now: Instant) -> Result<()> {
+        while let Some(Reverse((deadline, slot, serial))) = self.deadlines.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop();
+            let current = self.slab[slot]
+                .as_ref()
+                .is_some_and(|probe| probe.serial == serial);
+            if !current {
+                continue;
+            }
+            let probe = self.slab[slot].take().expect("checked");
+            self.free.push(slot);
+            self.in_flight -= 1;
+            drop(probe.socket);
+            let pending = probe.pending;
+            let host_index = pending.pair / self.plan.ports.len() as u64;
+            let Some(entry) = self.hosts.get_mut(&host_index) else {
+                continue;
+            };
+            entry.timing.on_timeout();
+            if entry.failed {
+                self.done += 1;
+            } else if entry.timing.should_retry(pending.tries) {
+                self.retries.push_back(Pending {
+                    pair: pending.pair,
+                    tries: pending.tries + 1,
+                });
+            } else {
+                let host = entry.host.clone();
+                let port = self.port_of(pending.pair);
+                self.finalize(&host, port, PortState::Filtered, Reason::NoResponse, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn port_of(&self, pair: u64) -> u16 {
+        let ports = &self.plan.ports;
+        ports[usize::try_from(pair % ports.len() as u64).expect("port index")]
+    }
+
+    fn finalize(
+        &mut self,
+        host: &Host,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        self.done += 1;
+        self.observer.result(host, port, state, reason, rtt)
+    }
+}
+
+/// Moves `wake` earlier to `at`.
+fn earliest(at: Instant, wake: &mut Option<Instant>) {
+    *wake = Some(wake.map_or(at, |w| w.min(at)));
+}
+
+enum Launched {
+    Yes,
+    LocalFailure,
+}

@@ -1,0 +1,227 @@
+//! The output stage: results become PortRecords the moment they are final (or, with
+//! `--sort`, at the end in a stable order), filtered by state; the progress line and the
+//! summary go to stderr, and only where a person reads them, so cron stays quiet.
+
+use std::io::{self, IsTerminal, Write};
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::error::{Result, warn};
+use common::output::RecordWriter;
+use common::ports::Proto;
+use common::record::{PortRecord, PortState, Reason};
+use common::timestamp::rfc3339;
+
+use crate::TOOL;
+use crate::engine::Observer;
+use crate::targets::Host;
+
+/// How often the progress line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Printer<W: Write> {
+    writer: RecordWriter<W>,
+    /// Which states are shown, indexed by [`state_index`].
+    show: [bool; 3],
+    /// With `--sort`, the records held until the end.
+    held: Option<Vec<PortRecord>>,
+    counts: [u64; 3],
+    hosts_failed: u64,
+    /// Whether stderr is a terminal, where the progress line is drawn.
+    progress: bool,
+    progress_shown: bool,
+    last_progress: Option<Instant>,
+}
+
+fn state_index(state: PortState) -> usize {
+    match state {
+        PortState::Open => 0,
+        PortState::Closed => 1,
+        PortState::Filtered => 2,
+    }
+}
+
+impl<W: Write> Printer<W> {
+    pub fn new(writer: RecordWriter<W>, show: [bool; 3], sort: bool) -> Self {
+        Self {
+            writer,
+            show,
+            held: sort.then(Vec::new),
+            counts: [0; 3],
+            hosts_failed: 0,
+            progress: io::stderr().is_terminal(),
+            progress_shown: false,
+            last_progress: None,
+        }
+    }
+
+    pub fn hosts_failed(&self) -> u64 {
+        self.hosts_failed
+    }
+
+    /// Prints held records and flushes; the summary line is the caller's to ask for.
+    pub fn finish(mut self) -> Result<[u64; 3]> {
+        self.clear_progress();
+        if let Some(mut held) = self.held.take() {
+            held.sort_by(|a, b| {
+                sort_key(a.address)
+                    .cmp(&sort_key(b.address))
+                    .then_with(|| a.host.cmp(&b.host))
+                    .then(a.proto.cmp(&b.proto))
+                    .then(a.port.cmp(&b.port))
+            });
+            for record in &held {
+                self.writer.write(record)?;
+            }
+        }
+        self.writer.finish()?;
+        Ok(self.counts)
+    }
+
+    fn clear_progress(&mut self) {
+        if self.progress_shown {
+            let _ = io::stderr().write_all(b"\r\x1b[K");
+            self.progress_shown = false;
+        }
+    }
+}
+
+/// IPv4 before IPv6, each in numeric order.
+fn sort_key(address: IpAddr) -> (u8, u128) {
+    match address {
+        IpAddr::V4(v4) => (4, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (6, u128::from(v6)),
+    }
+}
+
+impl<W: Write> Observer for Printer<W> {
+    fn result(
+        &mut self,
+        host: &Host,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        let index = state_index(state);
+        self.counts[index] += 1;
+        if !self.show[index] {
+            return Ok(());
+        }
+        let record = PortRecord {
+            host: host.label.clone(),
+            address: host.address,
+            port,
+            proto: Proto::Tcp,
+            state,
+            reason,
+            // Microsecond resolution: finer is noise from the loop itself.
+            rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
+            time: rfc3339(SystemTime::now()),
+        };
+        if let Some(held) = &mut self.held {
+            held.push(record);
+            return Ok(());
+        }
+        self.clear_progress();
+        self.writer.write(&record)
+    }
+
+    fn host_failed(&mut self, host: &Host, why: &str) {
+        self.clear_progress();
+        self.hosts_failed += 1;
+        if host.label == host.address.to_string() {
+            warn(TOOL, format_args!("{}: {why}", host.label));
+        } else {
+            warn(
+                TOOL,
+                format_args!("{} ({}): {why}", host.label, host.address),
+            );
+        }
+    }
+
+    fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()> {
+        if !self.progress
+            || self
+                .last_progress
+                .is_some_and(|last| now.saturating_duration_since(last) < PROGRESS_EVERY)
+        {
+            return Ok(());
+        }
+        self.last_progress = Some(now);
+        if done > 0 {
+            #[expect(clippy::cast_precision_loss, reason = "a percentage to one decimal")]
+            let percent = done as f64 * 100.0 / total.max(1) as f64;
+            let _ = write!(
+                io::stderr(),
+                "\r\x1b[K{TOOL}: {done}/{total} ports ({percent:.1}%), {} open",
+                self.counts[0]
+            );
+            self.progress_shown = true;
+        }
+        Ok(())
+    }
+}
+
+/// The one-line summary: counts per state, elapsed time, probes sent.
+pub fn summary(counts: [u64; 3], elapsed: Duration, sent: u64, interrupted: bool) -> String {
+    format!(
+        "{} open, {} closed, {} filtered; {sent} probes in {:.2}s{}",
+        counts[0],
+        counts[1],
+        counts[2],
+        elapsed.as_secs_f64(),
+        if interrupted { " (interrupted)" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::output::{FlushPolicy, Format, TextOptions};
+
+    fn host(text: &str) -> Host {
+        Host {
+            label: text.into(),
+            address: text.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn sorted_output_is_in_host_then_port_order_and_filtered_by_state() {
+        let mut out = Vec::new();
+        let writer = RecordWriter::new(
+            &mut out,
+            Format::Text,
+            FlushPolicy::Block,
+            TextOptions::default(),
+        );
+        let mut printer = Printer::new(writer, [true, true, false], true);
+        let results = [
+            ("::1", 22, PortState::Open),
+            ("127.0.0.10", 80, PortState::Closed),
+            ("127.0.0.2", 443, PortState::Open),
+            ("127.0.0.2", 22, PortState::Open),
+            ("127.0.0.2", 23, PortState::Filtered),
+        ];
+        for (address, port, state) in results {
+            printer
+                .result(&host(address), port, state, Reason::SynAck, None)
+                .unwrap();
+        }
+        assert_eq!(printer.finish().unwrap(), [3, 1, 1]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "127.0.0.2 22/tcp open syn-ack\n127.0.0.2 443/tcp open syn-ack\n\
+             127.0.0.10 80/tcp closed syn-ack\n::1 22/tcp open syn-ack\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_states() {
+        assert_eq!(
+            summary([2, 998, 0], Duration::from_millis(1234), 1000, false),
+            "2 open, 998 closed, 0 filtered; 1000 probes in 1.23s"
+        );
+    }
+}

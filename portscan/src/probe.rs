@@ -1,0 +1,362 @@
+//! One TCP connect() probe: opening the non-blocking socket, and turning what the kernel says
+//! about it into a port state and reason, or into a local failure that is no state at all.
+//!
+//! The kernel reports an ICMP "administratively prohibited" to connect() as EHOSTUNREACH,
+//! the same as a real host unreachable; IP_RECVERR queues the ICMP message itself on the
+//! socket's error queue, where its type and code tell the two apart (ip(7), "IP_RECVERR").
+
+use std::io;
+use std::io::IoSliceMut;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use common::record::{PortState, Reason};
+use nix::errno::Errno;
+use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, SockaddrStorage, sockopt};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// What became of a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The port's state is known.
+    Final(PortState, Reason),
+    /// Something on this machine ran short (descriptors, local ports, buffers): not an
+    /// answer from the target. The probe is tried again later, with less in flight.
+    Local,
+    /// This machine has no route to the target: the host cannot be scanned.
+    NoRoute,
+}
+
+/// Starts connecting, on `spare` if given (a socket [`reset`] returned), else on a new
+/// non-blocking socket. `Ok(None)` means the connection is under way; `Ok(Some(_))` that
+/// the answer came at once.
+pub fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Option<Verdict>)> {
+    let socket = match spare {
+        Some(socket) => socket,
+        None => open(address)?,
+    };
+    match socket.connect(&address.into()) {
+        Ok(()) => {
+            let verdict = accepted(&socket);
+            Ok((socket, Some(verdict)))
+        }
+        // Loopback answers within the call, and asking now saves registering the socket
+        // with epoll; elsewhere the answer cannot have come yet.
+        Err(error) if error.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {
+            if address.ip().is_loopback()
+                && let Ok(Some(error)) = socket.take_error()
+            {
+                let verdict = refused(&socket, &error, address.port());
+                return Ok((socket, Some(verdict)));
+            }
+            Ok((socket, None))
+        }
+        Err(error) => {
+            let verdict = classify_immediate(Errno::from_raw(error.raw_os_error().unwrap_or(0)));
+            Ok((socket, Some(verdict)))
+        }
+    }
+}
+
+fn open(address: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    // Nothing between us and a loopback address sends ICMP but our own firewall, whose
+    // reject the errno already reports; elsewhere the ICMP message tells its kind.
+    if !address.ip().is_loopback() {
+        if address.is_ipv4() {
+            socket::setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
+        } else {
+            socket::setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
+        }
+    }
+    Ok(socket)
+}
+
+/// Whether a socket whose probe ended with `verdict` can carry the next probe to the same
+/// address family. Linux lets a socket whose connect() was refused by a reset connect
+/// again; this saves a socket() and a close() per closed port, half the cost of a loopback
+/// scan. (An open port's socket is connected; after silence or an ICMP error the
+/// connection is still trying.)
+pub fn reusable(verdict: Verdict) -> bool {
+    verdict == Verdict::Final(PortState::Closed, Reason::ConnRefused)
+}
+
+/// Readies a socket whose connect() was refused for another: the first connect() after a
+/// refusal only returns it to the unconnected state, failing with ECONNABORTED. Any other
+/// outcome means it is not reusable after all (a refusal by ICMP port unreachable leaves
+/// the connection trying), and it is closed.
+pub fn reset(socket: Socket, address: SocketAddr) -> Option<Socket> {
+    match socket.connect(&address.into()) {
+        Err(error) if error.raw_os_error() == Some(Errno::ECONNABORTED as i32) => Some(socket),
+        _ => None,
+    }
+}
+
+/// The verdict on a connection that epoll reported ready.
+pub fn finish(socket: &Socket, port: u16) -> Verdict {
+    match socket.take_error() {
+        Ok(None) => accepted(socket),
+        Ok(Some(error)) => refused(socket, &error, port),
+        Err(_) => Verdict::Local,
+    }
+}
+
+/// A connection that was established.
+fn accepted(socket: &Socket) -> Verdict {
+    // Connecting to a free port of our own address can pick that very port as the local
+    // one, and TCP's simultaneous open then connects the socket to itself: nothing
+    // listens there, and the next try picks another local port.
+    if let (Ok(local), Ok(peer)) = (socket.local_addr(), socket.peer_addr())
+        && local == peer
+    {
+        return Verdict::Local;
+    }
+    // A reset instead of a FIN on close: an open port costs the target no TIME_WAIT slot
+    // and us no local port for a minute.
+    let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+    Verdict::Final(PortState::Open, Reason::SynAck)
+}
+
+/// A connection that failed with `error`.
+fn refused(socket: &Socket, error: &io::Error, port: u16) -> Verdict {
+    let errno = Errno::from_raw(error.raw_os_error().unwrap_or(0));
+    if errno == Errno::ECONNREFUSED {
+        // A reset: no ICMP message to look for.
+        return Verdict::Final(PortState::Closed, Reason::ConnRefused);
+    }
+    classify_answer(errno, icmp_of(socket, port))
+}
+
+/// An error connect() returned at once, before any packet could come back.
+pub fn classify_immediate(errno: Errno) -> Verdict {
+    match errno {
+        // Loopback answers within the call.
+        Errno::ECONNREFUSED => Verdict::Final(PortState::Closed, Reason::ConnRefused),
+        // A local firewall's reject, in the OUTPUT chain.
+        Errno::EACCES | Errno::EPERM => {
+            Verdict::Final(PortState::Filtered, Reason::AdminProhibited)
+        }
+        Errno::ENETUNREACH | Errno::EHOSTUNREACH => Verdict::NoRoute,
+        _ => Verdict::Local,
+    }
+}
+
+/// An ICMP message from the error queue: (IPv6?, type, code).
+pub type Icmp = (bool, u8, u8);
+
+/// An error on a connection under way: the target's answer, or what came back for it.
+pub fn classify_answer(errno: Errno, icmp: Option<Icmp>) -> Verdict {
+    if errno == Errno::ECONNREFUSED {
+        return Verdict::Final(PortState::Closed, Reason::ConnRefused);
+    }
+    let filtered = |reason| Verdict::Final(PortState::Filtered, reason);
+    if let Some(icmp) = icmp
+        && let Some(reason) = icmp_reason(icmp)
+    {
+        return filtered(reason);
+    }
+    match errno {
+        Errno::ENETUNREACH => filtered(Reason::NetUnreach),
+        // The neighbour never answered ARP or NDP, or an ICMP host unreachable.
+        Errno::EHOSTUNREACH | Errno::EHOSTDOWN => filtered(Reason::HostUnreach),
+        Errno::EACCES | Errno::EPERM => filtered(Reason::AdminProhibited),
+        Errno::ETIMEDOUT => filtered(Reason::NoResponse),
+        _ => Verdict::Local,
+    }
+}
+
+/// The reason an ICMP destination-unreachable gives (nmap's names; RFC 792, RFC 1812 and
+/// RFC 4443 for the codes).
+fn icmp_reason((v6, kind, code): Icmp) -> Option<Reason> {
+    match (v6, kind, code) {
+        (false, 3, 0 | 6 | 11) | (true, 1, 0) => Some(Reason::NetUnreach),
+        (false, 3, 1 | 5 | 7 | 8 | 12) | (true, 1, 2 | 3) => Some(Reason::HostUnreach),
+        (false, 3, 9 | 10 | 13) | (true, 1, 1 | 5 | 6) => Some(Reason::AdminProhibited),
+        _ => None,
+    }
+}
+
+/// The ICMP message about our SYN to `port` on the socket's error queue, if one came.
+/// The queue may also hold a message about an earlier probe of a reused socket (a port
+/// unreachable that connect() reported as a plain refusal); the message's payload, the TCP
+/// header of the SYN it answers, tells them apart.
+fn icmp_of(socket: &Socket, port: u16) -> Option<Icmp> {
+    const ORIGIN_ICMP: u8 = 2;
+    const ORIGIN_ICMP6: u8 = 3;
+    // A queue never holds more than one message per probe the socket carried; a few
+    // reads drain what a run of refusals could have left.
+    for _ in 0..8 {
+        let mut data = [0u8; 64];
+        let mut iov = [IoSliceMut::new(&mut data)];
+        let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
+        let message = socket::recvmsg::<SockaddrStorage>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+        )
+        .ok()?;
+        let icmp = message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+            ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP => {
+                Some((false, err.ee_type, err.ee_code))
+            }
+            ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP6 => {
+                Some((true, err.ee_type, err.ee_code))
+            }
+            _ => None,
+        });
+        let length = message.bytes;
+        let about = (length >= 4).then(|| u16::from_be_bytes([data[2], data[3]]));
+        if icmp.is_some() && about == Some(port) {
+            return icmp;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLOSED: Verdict = Verdict::Final(PortState::Closed, Reason::ConnRefused);
+
+    fn filtered(reason: Reason) -> Verdict {
+        Verdict::Final(PortState::Filtered, reason)
+    }
+
+    #[test]
+    fn local_shortages_are_never_port_states() {
+        for errno in [
+            Errno::EMFILE,
+            Errno::ENFILE,
+            Errno::ENOBUFS,
+            Errno::ENOMEM,
+            Errno::EADDRNOTAVAIL,
+            Errno::EAGAIN,
+            Errno::EADDRINUSE,
+        ] {
+            assert_eq!(classify_immediate(errno), Verdict::Local, "{errno}");
+            assert_eq!(classify_answer(errno, None), Verdict::Local, "{errno}");
+        }
+    }
+
+    #[test]
+    fn immediate_errors() {
+        assert_eq!(classify_immediate(Errno::ECONNREFUSED), CLOSED);
+        assert_eq!(classify_immediate(Errno::ENETUNREACH), Verdict::NoRoute);
+        assert_eq!(classify_immediate(Errno::EHOSTUNREACH), Verdict::NoRoute);
+        assert_eq!(
+            classify_immediate(Errno::EPERM),
+            filtered(Reason::AdminProhibited)
+        );
+    }
+
+    #[test]
+    fn answers_and_icmp_codes() {
+        let cases = [
+            (Errno::ECONNREFUSED, None, CLOSED),
+            (Errno::ECONNREFUSED, Some((false, 3, 3)), CLOSED),
+            (Errno::EHOSTUNREACH, None, filtered(Reason::HostUnreach)),
+            (Errno::ENETUNREACH, None, filtered(Reason::NetUnreach)),
+            (Errno::EACCES, None, filtered(Reason::AdminProhibited)),
+            (
+                Errno::EHOSTUNREACH,
+                Some((false, 3, 13)),
+                filtered(Reason::AdminProhibited),
+            ),
+            (
+                Errno::EHOSTUNREACH,
+                Some((false, 3, 10)),
+                filtered(Reason::AdminProhibited),
+            ),
+            (
+                Errno::EHOSTUNREACH,
+                Some((false, 3, 1)),
+                filtered(Reason::HostUnreach),
+            ),
+            (
+                Errno::ENETUNREACH,
+                Some((false, 3, 0)),
+                filtered(Reason::NetUnreach),
+            ),
+            (
+                Errno::EACCES,
+                Some((true, 1, 1)),
+                filtered(Reason::AdminProhibited),
+            ),
+            (
+                Errno::EHOSTUNREACH,
+                Some((true, 1, 3)),
+                filtered(Reason::HostUnreach),
+            ),
+            (
+                Errno::ENETUNREACH,
+                Some((true, 1, 0)),
+                filtered(Reason::NetUnreach),
+            ),
+        ];
+        for (errno, icmp, expected) in cases {
+            assert_eq!(classify_answer(errno, icmp), expected, "{errno} {icmp:?}");
+        }
+    }
+
+    #[test]
+    fn a_real_refusal_and_a_real_accept_on_loopback() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = {
+            let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            spare.local_addr().unwrap()
+        };
+        for (address, expected) in [
+            (open, Verdict::Final(PortState::Open, Reason::SynAck)),
+            (closed, CLOSED),
+        ] {
+            let (socket, verdict) = start(address, None).unwrap();
+            let verdict = verdict.unwrap_or_else(|| {
+                let mut poll = [nix::poll::PollFd::new(
+                    std::os::fd::AsFd::as_fd(&socket),
+                    nix::poll::PollFlags::POLLOUT,
+                )];
+                nix::poll::poll(&mut poll, 5000u16).unwrap();
+                finish(&socket, address.port())
+            });
+            assert_eq!(verdict, expected, "{address}");
+        }
+    }
+
+    #[test]
+    fn a_refused_loopback_socket_carries_the_next_probes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = {
+            let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            spare.local_addr().unwrap()
+        };
+        let (socket, verdict) = start(closed, None).unwrap();
+        assert_eq!(verdict, Some(CLOSED));
+        assert!(reusable(CLOSED));
+        let socket = reset(socket, closed).unwrap();
+        let (socket, verdict) = start(closed, Some(socket)).unwrap();
+        assert_eq!(verdict, Some(CLOSED), "refused again, not aborted");
+        let socket = reset(socket, open).unwrap();
+        let (socket, verdict) = start(open, Some(socket)).unwrap();
+        let verdict = verdict.unwrap_or_else(|| {
+            let mut poll = [nix::poll::PollFd::new(
+                std::os::fd::AsFd::as_fd(&socket),
+                nix::poll::PollFlags::POLLOUT,
+            )];
+            nix::poll::poll(&mut poll, 5000u16).unwrap();
+            finish(&socket, open.port())
+        });
+        assert_eq!(verdict, Verdict::Final(PortState::Open, Reason::SynAck));
+        assert!(!reusable(filtered(Reason::AdminProhibited)));
+        assert!(!reusable(Verdict::Final(PortState::Open, Reason::SynAck)));
+        assert!(!reusable(filtered(Reason::NoResponse)));
+        assert!(!reusable(Verdict::Local));
+    }
+}

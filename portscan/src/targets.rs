@@ -1,0 +1,332 @@
+//! The hosts of a scan: target operands, `-iL` files and stdin turned into one indexed
+//! table, so the scan order can ask for host `i` without expanding a CIDR block into memory.
+//! Names are resolved up front through the system resolver; a name that does not resolve
+//! is reported and skipped, and the rest of the scan goes on.
+
+use std::net::{IpAddr, ToSocketAddrs};
+
+use common::error::{Error, Result};
+use common::input::{LineRead, LineSource};
+use common::target::TargetSpec;
+
+/// One host: the target as written and the address probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub label: String,
+    pub address: IpAddr,
+}
+
+#[derive(Debug)]
+enum Group {
+    /// Addresses computed on demand; each is its own label.
+    Spec(TargetSpec),
+    /// A resolved name: the name labels every address.
+    Resolved {
+        name: String,
+        addresses: Vec<IpAddr>,
+    },
+}
+
+impl Group {
+    fn count(&self) -> u64 {
+        match self {
+            Self::Spec(spec) => u64::try_from(spec.count().unwrap_or(0)).unwrap_or(u64::MAX),
+            Self::Resolved { addresses, .. } => addresses.len() as u64,
+        }
+    }
+}
+
+/// Every host of the scan, indexed.
+#[derive(Debug, Default)]
+pub struct Targets {
+    groups: Vec<Group>,
+    /// Where each group's first host is in the whole table.
+    starts: Vec<u64>,
+    len: u64,
+    excluded: Vec<TargetSpec>,
+    excluded_addresses: Vec<IpAddr>,
+}
+
+/// What building the table left out, to be reported.
+pub type Problems = Vec<String>;
+
+impl Targets {
+    /// Builds the table. `resolve` maps a name to its addresses (the system resolver in a
+    /// real run), and `all_addresses` keeps all of them rather than the first.
+    pub fn build(
+        specs: Vec<TargetSpec>,
+        excluded: Vec<TargetSpec>,
+        all_addresses: bool,
+        resolve: impl Fn(&str) -> std::io::Result<Vec<IpAddr>>,
+    ) -> Result<(Self, Problems)> {
+        let mut targets = Targets::default();
+        let mut problems = Vec::new();
+        for spec in specs {
+            let group = match spec {
+                TargetSpec::Name(name) => match resolve(&name) {
+                    Ok(mut addresses) if !addresses.is_empty() => {
+                        dedup_in_order(&mut addresses);
+                        if !all_addresses {
+                            addresses.truncate(1);
+                        }
+                        Group::Resolved { name, addresses }
+                    }
+                    Ok(_) => {
+                        problems.push(format!("{name}: the name has no address"));
+                        continue;
+                    }
+                    Err(error) => {
+                        problems.push(format!("{name}: cannot resolve: {error}"));
+                        continue;
+                    }
+                },
+                spec => Group::Spec(spec),
+            };
+            targets.starts.push(targets.len);
+            targets.len = targets
+                .len
+                .checked_add(group.count())
+                .ok_or_else(|| Error::usage("the targets hold more than 2^64 addresses"))?;
+            targets.groups.push(group);
+        }
+        for spec in excluded {
+            match spec {
+                TargetSpec::Name(name) => match resolve(&name) {
+                    Ok(addresses) => targets.excluded_addresses.extend(addresses),
+                    Err(error) => {
+                        problems.push(format!("--exclude {name}: cannot resolve: {error}"));
+                    }
+                },
+                spec => targets.excluded.push(spec),
+            }
+        }
+        Ok((targets, problems))
+    }
+
+    /// How many hosts, excluded ones included.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Host `index`, or `None` if it is excluded.
+    pub fn get(&self, index: u64) -> Option<Host> {
+        let group = self.starts.partition_point(|&start| start <= index) - 1;
+        let offset = index - self.starts[group];
+        let host = match &self.groups[group] {
+            Group::Spec(spec) => {
+                let address = spec.address(u128::from(offset))?;
+                Host {
+                    label: address.to_string(),
+                    address,
+                }
+            }
+            Group::Resolved { name, addresses } => Host {
+                label: name.clone(),
+                address: addresses[usize::try_from(offset).expect("a resolved list is small")],
+            },
+        };
+        let excluded = self.excluded_addresses.contains(&host.address)
+            || self
+                .excluded
+                .iter()
+                .any(|spec| contains(spec, host.address));
+        (!excluded).then_some(host)
+    }
+}
+
+fn dedup_in_order(addresses: &mut Vec<IpAddr>) {
+    let mut seen = Vec::new();
+    addresses.retain(|a| {
+        let new = !seen.contains(a);
+        seen.push(*a);
+        new
+    });
+}
+
+/// Whether `spec` stands for `address` (names are resolved before they get here).
+fn contains(spec: &TargetSpec, address: IpAddr) -> bool {
+    let value = to_u128(address);
+    match spec {
+        TargetSpec::Address(a) => *a == address,
+        TargetSpec::Network { base, prefix } => {
+            same_family(*base, address) && {
+                let host_bits = bits_of(address) - u32::from(*prefix);
+                let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
+                value & mask == to_u128(*base) & mask
+            }
+        }
+        TargetSpec::Span { first, last } => {
+            same_family(*first, address) && (to_u128(*first)..=to_u128(*last)).contains(&value)
+        }
+        TargetSpec::Octets(octets) => match address {
+            IpAddr::V4(v4) => v4
+                .octets()
+                .iter()
+                .zip(octets)
+                .all(|(o, &(lo, hi))| (lo..=hi).contains(o)),
+            IpAddr::V6(_) => false,
+        },
+        TargetSpec::Name(_) => false,
+    }
+}
+
+fn same_family(a: IpAddr, b: IpAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4()
+}
+
+fn bits_of(address: IpAddr) -> u32 {
+    if address.is_ipv4() { 32 } else { 128 }
+}
+
+fn to_u128(address: IpAddr) -> u128 {
+    match address {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// The system resolver (getaddrinfo), in its order.
+pub fn system_resolve(name: &str) -> std::io::Result<Vec<IpAddr>> {
+    Ok((name, 0)
+        .to_socket_addrs()?
+        .map(|socket| socket.ip())
+        .collect())
+}
+
+/// Parses a comma-separated `--exclude` list.
+pub fn parse_list(text: &str) -> Result<Vec<TargetSpec>, String> {
+    text.split(',').map(TargetSpec::parse).collect()
+}
+
+/// Reads targets from a file or stdin (`-`): whitespace-separated, `#` starts a comment.
+pub fn read_list(path: &str, out: &mut Vec<TargetSpec>) -> Result<()> {
+    let mut source = LineSource::open(path)?;
+    let mut line = Vec::new();
+    loop {
+        match source.read_line(&mut line)? {
+            LineRead::End => return Ok(()),
+            LineRead::TooLong => {
+                return Err(Error::usage(format!(
+                    "{}:{}: the line is too long",
+                    source.name(),
+                    source.line_number()
+                )));
+            }
+            LineRead::Line => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.split('#').next().unwrap_or_default();
+        for word in text.split_whitespace() {
+            let spec = TargetSpec::parse(word).map_err(|why| {
+                Error::usage(format!("{}:{}: {why}", source.name(), source.line_number()))
+            })?;
+            out.push(spec);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> TargetSpec {
+        TargetSpec::parse(text).unwrap()
+    }
+
+    fn fake_resolve(name: &str) -> std::io::Result<Vec<IpAddr>> {
+        match name {
+            "two.test" => Ok(vec![
+                "198.18.0.7".parse().unwrap(),
+                "2001:db8::7".parse().unwrap(),
+                "198.18.0.7".parse().unwrap(),
+            ]),
+            _ => Err(std::io::Error::other("no such name")),
+        }
+    }
+
+    fn hosts(targets: &Targets) -> Vec<String> {
+        (0..targets.len())
+            .filter_map(|i| targets.get(i))
+            .map(|h| format!("{} {}", h.label, h.address))
+            .collect()
+    }
+
+    #[test]
+    fn groups_are_indexed_in_order() {
+        let (targets, problems) = Targets::build(
+            vec![
+                spec("198.18.0.0/31"),
+                spec("two.test"),
+                spec("nowhere.test"),
+                spec("::1"),
+            ],
+            vec![],
+            false,
+            fake_resolve,
+        )
+        .unwrap();
+        assert_eq!(problems, ["nowhere.test: cannot resolve: no such name"]);
+        assert_eq!(
+            hosts(&targets),
+            [
+                "198.18.0.0 198.18.0.0",
+                "198.18.0.1 198.18.0.1",
+                "two.test 198.18.0.7",
+                "::1 ::1"
+            ]
+        );
+        let (all, _) = Targets::build(vec![spec("two.test")], vec![], true, fake_resolve).unwrap();
+        assert_eq!(hosts(&all), ["two.test 198.18.0.7", "two.test 2001:db8::7"]);
+    }
+
+    #[test]
+    fn exclusions_remove_hosts() {
+        let (targets, _) = Targets::build(
+            vec![spec("198.18.0.0/28"), spec("2001:db8::/126")],
+            parse_list("198.18.0.0/30,198.18.0.8-9,198.18.0.14-20,two.test,2001:db8::1").unwrap(),
+            false,
+            fake_resolve,
+        )
+        .unwrap();
+        let left: Vec<String> = hosts(&targets)
+            .iter()
+            .map(|h| h.split(' ').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "198.18.0.4",
+                "198.18.0.5",
+                "198.18.0.6",
+                "198.18.0.10",
+                "198.18.0.11",
+                "198.18.0.12",
+                "198.18.0.13",
+                "2001:db8::",
+                "2001:db8::2",
+                "2001:db8::3"
+            ]
+        );
+        assert_eq!(targets.len(), 20);
+    }
+
+    #[test]
+    fn lists_are_read_with_comments() {
+        let path = std::env::temp_dir().join(format!("portscan-targets-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "127.0.0.1 ::1\n# a comment\n\nlocalhost # trailing\n",
+        )
+        .unwrap();
+        let mut specs = Vec::new();
+        read_list(path.to_str().unwrap(), &mut specs).unwrap();
+        assert_eq!(specs, [spec("127.0.0.1"), spec("::1"), spec("localhost")]);
+        std::fs::write(&path, "127.0.0.1\n300.1.1.1\n").unwrap();
+        let error = read_list(path.to_str().unwrap(), &mut specs).unwrap_err();
+        assert!(
+            error.to_string().contains(":2: '300.1.1.1': octet 300"),
+            "{error}"
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -1,0 +1,460 @@
+//! When to send, how long to wait, how many times to try: the adaptive timing of a scan as
+//! small pure structs fed with events and an explicit `now`, so the event loop never reads
+//! the clock behind their back and every rule here is unit-tested with a fake clock.
+//!
+//! The rules follow nmap's (`timing.cc`) and TCP's (RFC 6298): a smoothed RTT and its
+//! variance give the probe timeout; a congestion window per host grows by one probe per
+//! answer in slow start and by one per window past `ssthresh`, and halves at most once per
+//! timeout period when probes go unanswered; a host retries a probe only one try more than
+//! the most tries that ever got an answer from it.
+
+use std::time::{Duration, Instant};
+
+/// The knobs of a scan, set by a `-T` preset and then by the individual options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Profile {
+    /// The probe timeout before a host has answered anything.
+    pub initial_timeout: Duration,
+    pub min_timeout: Duration,
+    pub max_timeout: Duration,
+    /// Retransmissions after the first try; nmap's `--max-retries`.
+    pub max_retries: u8,
+    /// The least time between two probes to one host (`-T0`..`-T2` are polite this way).
+    pub scan_delay: Duration,
+    /// Probes in flight to one host before any answer.
+    pub initial_cwnd: f64,
+    /// The most probes in flight to one host.
+    pub max_cwnd: f64,
+    /// Give up a host that takes longer than this.
+    pub host_timeout: Option<Duration>,
+}
+
+impl Profile {
+    /// nmap's `-T0` (paranoid) to `-T5` (insane) templates, adapted to connect().
+    pub fn preset(level: u8) -> Self {
+        let ms = Duration::from_millis;
+        let base = Self {
+            initial_timeout: ms(1000),
+            min_timeout: ms(100),
+            max_timeout: ms(10_000),
+            max_retries: 10,
+            scan_delay: Duration::ZERO,
+            initial_cwnd: 10.0,
+            max_cwnd: 1000.0,
+            host_timeout: None,
+        };
+        match level {
+            0 => Self {
+                initial_timeout: ms(300_000),
+                scan_delay: ms(300_000),
+                max_cwnd: 1.0,
+                initial_cwnd: 1.0,
+                ..base
+            },
+            1 => Self {
+                initial_timeout: ms(15_000),
+                scan_delay: ms(15_000),
+                max_cwnd: 1.0,
+                initial_cwnd: 1.0,
+                ..base
+            },
+            2 => Self {
+                scan_delay: ms(400),
+                max_cwnd: 1.0,
+                initial_cwnd: 1.0,
+                ..base
+            },
+            4 => Self {
+                initial_timeout: ms(500),
+                max_timeout: ms(1250),
+                max_retries: 6,
+                max_cwnd: 2000.0,
+                ..base
+            },
+            5 => Self {
+                initial_timeout: ms(250),
+                min_timeout: ms(50),
+                max_timeout: ms(300),
+                max_retries: 2,
+                max_cwnd: 5000.0,
+                host_timeout: Some(Duration::from_secs(900)),
+                ..base
+            },
+            _ => base,
+        }
+    }
+}
+
+/// The timing state of one host.
+#[derive(Debug, Clone)]
+pub struct HostTiming {
+    profile: Profile,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    cwnd: f64,
+    ssthresh: f64,
+    in_flight: usize,
+    last_send: Option<Instant>,
+    /// When the window was last cut, so that one burst of losses cuts it once.
+    last_cut: Option<Instant>,
+    /// The highest try number (0 = first) that ever got an answer.
+    max_successful_try: u8,
+}
+
+impl HostTiming {
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            profile,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            cwnd: profile.initial_cwnd,
+            ssthresh: profile.max_cwnd,
+            in_flight: 0,
+            last_send: None,
+            last_cut: None,
+            max_successful_try: 0,
+        }
+    }
+
+    /// How long to wait for the answer to a probe sent now: srtt + 4 * rttvar, clamped.
+    pub fn timeout(&self) -> Duration {
+        match self.srtt {
+            None => self.profile.initial_timeout,
+            Some(srtt) => {
+                (srtt + 4 * self.rttvar).clamp(self.profile.min_timeout, self.profile.max_timeout)
+            }
+        }
+    }
+
+    /// Whether one more probe may go to this host now.
+    pub fn can_send(&self, now: Instant) -> bool {
+        self.window_open() && self.next_send_at(now) <= now
+    }
+
+    /// Whether the congestion window has room (the scan delay aside).
+    pub fn window_open(&self) -> bool {
+        // The window is fractional while it grows; a probe fits while a whole one does.
+        #[expect(clippy::cast_precision_loss, reason = "windows are far below 2^52")]
+        let in_flight = self.in_flight as f64;
+        in_flight < self.cwnd.floor().max(1.0)
+    }
+
+    /// The earliest time the scan delay lets the next probe go.
+    pub fn next_send_at(&self, now: Instant) -> Instant {
+        match self.last_send {
+            Some(last) if !self.profile.scan_delay.is_zero() => last + self.profile.scan_delay,
+            _ => now,
+        }
+    }
+
+    pub fn on_send(&mut self, now: Instant) {
+        self.in_flight += 1;
+        self.last_send = Some(now);
+    }
+
+    /// An answer (accepted, refused, or an ICMP error) to a probe sent at `sent`, on try
+    /// `try_number` (0 = the first).
+    pub fn on_answer(&mut self, now: Instant, sent: Instant, try_number: u8) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.max_successful_try = self.max_successful_try.max(try_number);
+        // Karn's rule: a retried probe's answer may belong to an earlier try, so its time
+        // says nothing about the RTT. (Every try is a fresh connection here, but the host
+        // may still be answering the previous one's SYN.)
+        if try_number == 0 {
+            self.sample_rtt(now.saturating_duration_since(sent));
+        } else {
+            // An answer to a retry: the earlier try was lost on the way, evidence of
+            // congestion (a firewall's drop never answers at all, so it cuts nothing).
+            self.cut(now);
+            return;
+        }
+        if self.cwnd < self.ssthresh {
+            self.cwnd += 1.0;
+        } else {
+            self.cwnd += 1.0 / self.cwnd;
+        }
+        self.cwnd = self.cwnd.min(self.profile.max_cwnd);
+    }
+
+    /// A probe went unanswered for its whole timeout. Silence is what a firewall's drop
+    /// looks like, so it says nothing about congestion; the answer to the retry will.
+    pub fn on_timeout(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Halves the window, once per timeout period however many losses show up in it.
+    fn cut(&mut self, now: Instant) {
+        let recently_cut = self
+            .last_cut
+            .is_some_and(|cut| now.saturating_duration_since(cut) < self.timeout());
+        if !recently_cut {
+            self.ssthresh = (self.cwnd / 2.0).max(2.0);
+            self.cwnd = self.ssthresh;
+            self.last_cut = Some(now);
+        }
+    }
+
+    /// A probe that never left (a local failure): it frees its slot and teaches nothing.
+    pub fn on_abandon(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Whether a probe unanswered on try `try_number` deserves another try: up to
+    /// `max_retries`, but only one more than ever helped with this host, so that a filtered
+    /// port does not cost ten timeouts when every answer came on the first try (nmap's rule).
+    pub fn should_retry(&self, try_number: u8) -> bool {
+        let allowed = self
+            .max_successful_try
+            .saturating_add(1)
+            .min(self.profile.max_retries);
+        try_number < allowed
+    }
+
+    fn sample_rtt(&mut self, rtt: Duration) {
+        // RFC 6298, section 2: alpha = 1/8, beta = 1/4.
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let delta = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + delta) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+}
+
+/// The scan-wide send rate: `--max-rate` is a ceiling (a token bucket), `--min-rate` a floor
+/// that lets probes go past the congestion windows while the scan runs slower than it.
+#[derive(Debug, Clone)]
+pub struct Rate {
+    ceiling: Option<f64>,
+    floor: Option<f64>,
+    start: Instant,
+    tokens: f64,
+    refilled: Instant,
+    sent: u64,
+}
+
+impl Rate {
+    pub fn new(now: Instant, max_rate: Option<f64>, min_rate: Option<f64>) -> Self {
+        Self {
+            ceiling: max_rate,
+            floor: min_rate,
+            start: now,
+            tokens: 1.0,
+            refilled: now,
+            sent: 0,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if let Some(rate) = self.ceiling {
+            let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+            // A burst of at most a tenth of a second's worth keeps the ceiling honest.
+            self.tokens = (self.tokens + elapsed * rate).min((rate / 10.0).max(1.0));
+            self.refilled = now;
+        }
+    }
+
+    /// Whether the ceiling lets one more probe go now.
+    pub fn allows(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.ceiling.is_none() || self.tokens >= 1.0
+    }
+
+    /// When the ceiling will next let a probe go.
+    pub fn next_allowed(&mut self, now: Instant) -> Instant {
+        self.refill(now);
+        match self.ceiling {
+            Some(rate) if self.tokens < 1.0 => {
+                // At least a microsecond: rounding must not promise a token that is not there.
+                now + Duration::from_secs_f64((1.0 - self.tokens) / rate)
+                    .max(Duration::from_micros(1))
+            }
+            _ => now,
+        }
+    }
+
+    /// Whether the scan runs below `--min-rate`, so probes may go past the windows.
+    pub fn behind_floor(&self, now: Instant) -> bool {
+        self.floor.is_some_and(|rate| {
+            let due = now.saturating_duration_since(self.start).as_secs_f64() * rate;
+            #[expect(clippy::cast_precision_loss, reason = "exact to 2^52 probes")]
+            let sent = self.sent as f64;
+            sent < due
+        })
+    }
+
+    pub fn on_send(&mut self) {
+        self.sent += 1;
+        if self.ceiling.is_some() {
+            self.tokens -= 1.0;
+        }
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn profile() -> Profile {
+        Profile::preset(3)
+    }
+
+    #[test]
+    fn the_timeout_follows_the_rtt_and_stays_clamped() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        assert_eq!(host.timeout(), 1000 * MS);
+        host.on_send(t0);
+        host.on_answer(t0 + 40 * MS, t0, 0);
+        // srtt 40, rttvar 20: 40 + 80.
+        assert_eq!(host.timeout(), 120 * MS);
+        host.on_send(t0);
+        host.on_answer(t0 + 40 * MS, t0, 0);
+        // rttvar decays to 15: 40 + 60, clamped up to the 100 ms floor.
+        assert_eq!(host.timeout(), 100 * MS);
+        let mut slow = HostTiming::new(profile());
+        slow.on_send(t0);
+        slow.on_answer(t0 + 9000 * MS, t0, 0);
+        assert_eq!(slow.timeout(), 10_000 * MS);
+    }
+
+    #[test]
+    fn retried_answers_do_not_feed_the_rtt() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        host.on_send(t0);
+        host.on_answer(t0 + 5000 * MS, t0, 1);
+        assert_eq!(host.timeout(), 1000 * MS);
+    }
+
+    #[test]
+    fn the_window_grows_with_answers_and_halves_once_per_loss_burst() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        for _ in 0..10 {
+            assert!(host.can_send(t0));
+            host.on_send(t0);
+        }
+        assert!(!host.can_send(t0), "the initial window is 10");
+        for _ in 0..10 {
+            host.on_answer(t0 + MS, t0, 0);
+        }
+        assert!(
+            (host.cwnd - 20.0).abs() < 1e-9,
+            "slow start: one more per answer"
+        );
+        for _ in 0..4 {
+            host.on_send(t0 + MS);
+        }
+        let later = t0 + 500 * MS;
+        host.on_timeout();
+        assert!((host.cwnd - 20.0).abs() < 1e-9, "silence is no congestion");
+        host.on_answer(later, t0, 1);
+        assert!(
+            (host.cwnd - 10.0).abs() < 1e-9,
+            "an answered retry shows a loss"
+        );
+        host.on_answer(later + MS, t0, 1);
+        assert!((host.cwnd - 10.0).abs() < 1e-9, "the same burst cuts once");
+        host.on_send(later);
+        host.on_send(later);
+        host.on_answer(later + 200 * MS, later, 1);
+        assert!((host.cwnd - 5.0).abs() < 1e-9, "a later loss cuts again");
+        // Past ssthresh the window grows by one per window of answers.
+        host.on_send(later);
+        host.on_answer(later + MS, later, 0);
+        assert!((host.cwnd - 5.2).abs() < 1e-9);
+        assert_eq!(host.in_flight, 2);
+    }
+
+    #[test]
+    fn the_window_never_closes_completely() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        for step in 0..20 {
+            host.on_send(t0);
+            host.on_answer(t0 + step * 2000 * MS, t0, 1);
+        }
+        assert!(host.can_send(t0 + 60_000 * MS));
+    }
+
+    #[test]
+    fn retries_are_sized_by_what_helped() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        assert!(host.should_retry(0));
+        assert!(!host.should_retry(1));
+        host.on_send(t0);
+        host.on_answer(t0 + MS, t0, 3);
+        assert!(host.should_retry(3));
+        assert!(!host.should_retry(4));
+        let mut none = HostTiming::new(Profile {
+            max_retries: 0,
+            ..profile()
+        });
+        none.on_send(t0);
+        none.on_answer(t0 + MS, t0, 3);
+        assert!(!none.should_retry(0));
+    }
+
+    #[test]
+    fn the_scan_delay_spaces_probes() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(Profile::preset(2));
+        assert!(host.can_send(t0));
+        host.on_send(t0);
+        host.on_answer(t0 + MS, t0, 0);
+        assert!(!host.can_send(t0 + 399 * MS));
+        assert!(host.can_send(t0 + 400 * MS));
+        assert_eq!(host.next_send_at(t0 + MS), t0 + 400 * MS);
+    }
+
+    #[test]
+    fn max_rate_is_a_ceiling() {
+        let t0 = Instant::now();
+        let mut rate = Rate::new(t0, Some(100.0), None);
+        let mut sent = 0;
+        let mut now = t0;
+        // One simulated second, polled every millisecond.
+        while now < t0 + 1000 * MS {
+            while rate.allows(now) {
+                rate.on_send();
+                sent += 1;
+            }
+            now += MS;
+        }
+        assert!((95..=111).contains(&sent), "{sent}");
+        while rate.allows(now) {
+            rate.on_send();
+        }
+        assert!(rate.next_allowed(now) > now);
+        let mut free = Rate::new(t0, None, None);
+        assert!(free.allows(t0));
+        assert_eq!(free.next_allowed(t0), t0);
+    }
+
+    #[test]
+    fn min_rate_is_a_floor() {
+        let t0 = Instant::now();
+        let mut rate = Rate::new(t0, None, Some(1000.0));
+        assert!(!rate.behind_floor(t0));
+        assert!(rate.behind_floor(t0 + 10 * MS));
+        for _ in 0..10 {
+            rate.on_send();
+        }
+        assert!(!rate.behind_floor(t0 + 10 * MS));
+        assert_eq!(rate.sent(), 10);
+        assert!(!Rate::new(t0, None, None).behind_floor(t0 + 1000 * MS));
+    }
+}
