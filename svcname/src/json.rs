@@ -289,7 +289,7 @@ impl Scanner<'_> {
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
+            Some(b'-' | b'0'..=b'9') => self.number(false).map(|_| ()),
             _ => Err(self.error("expected a value")),
         }
     }
@@ -334,8 +334,9 @@ impl Scanner<'_> {
         }
     }
 
-    /// Reads a number; returns its value when it is a whole number that fits in a u64.
-    fn number(&mut self) -> Result<Option<u64>, ScanError> {
+    /// Reads a number; with `keep`, returns its value when it is a whole number that fits in
+    /// a u64 (only port fields need one).
+    fn number(&mut self, keep: bool) -> Result<Option<u64>, ScanError> {
         let start = self.at;
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -365,11 +366,22 @@ impl Scanner<'_> {
             }
             self.digits()?;
         }
-        if !whole {
+        if !whole || !keep {
             return Ok(None);
         }
-        let digits = std::str::from_utf8(&self.bytes[start..integer_end]).unwrap_or_default();
-        Ok(digits.parse().ok())
+        // Digits only, checked above: each fits in a u64 step by step or the number is
+        // too large for a port anyway.
+        let mut value: u64 = 0;
+        for &digit in &self.bytes[start..integer_end] {
+            match value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(digit - b'0')))
+            {
+                Some(next) => value = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(value))
     }
 
     fn digits(&mut self) -> Result<(), ScanError> {
@@ -395,7 +407,7 @@ impl Scanner<'_> {
             }
             Some(b'n') => self.literal(b"null").map(|()| PortValue::Null),
             Some(b'-' | b'0'..=b'9') => {
-                let negative_or_fraction = self.number()?;
+                let negative_or_fraction = self.number(true)?;
                 Ok(negative_or_fraction.map_or(PortValue::Invalid, PortValue::Number))
             }
             _ => self.value(1).map(|()| PortValue::Invalid),
