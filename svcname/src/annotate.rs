@@ -493,15 +493,29 @@ impl<'a, W: Write> Annotator<'a, W> {
     fn bare_query(&mut self, place: Place<'_>, line: &[u8], token: &str) -> Result<()> {
         // Only a port, PORT/PROTO or a name is a query here: a lone `-` (the tools' "no
         // value"), a time or a date is a line like any other.
-        let (number, proto) = token.split_once('/').unwrap_or((token, ""));
-        let port_like = !number.is_empty()
+        let (number, proto_name) = token.split_once('/').unwrap_or((token, ""));
+        let proto = if proto_name.is_empty() {
+            Some(self.config.default_proto)
+        } else {
+            proto_of(proto_name)
+        };
+        if let Some(proto) = proto
+            && !number.is_empty()
             && number.bytes().all(|b| b.is_ascii_digit())
-            && (proto.is_empty() || proto_of(proto).is_some());
-        let name_like = token
+        {
+            return match parse_port(number) {
+                Ok(port) => self.answer(port, proto),
+                Err(why) => {
+                    self.problem(place, why);
+                    self.pass(line)
+                }
+            };
+        }
+        if !token
             .bytes()
             .next()
-            .is_some_and(|b| b.is_ascii_alphabetic());
-        if !port_like && !name_like {
+            .is_some_and(|b| b.is_ascii_alphabetic())
+        {
             return self.pass(line);
         }
         match lookup::parse_query(token, self.config.proto) {
@@ -515,16 +529,8 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
                 Ok(())
             }
-            Ok(query) => {
-                for (port, proto) in query.ports(self.config.default_proto) {
-                    self.answer(port, proto)?;
-                }
-                Ok(())
-            }
-            Err(why) => {
-                self.problem(place, why);
-                self.pass(line)
-            }
+            // A token that starts with a letter is a name, or a line like any other.
+            _ => self.pass(line),
         }
     }
 
