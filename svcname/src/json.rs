@@ -420,12 +420,11 @@ impl Scanner<'_> {
             return Ok(None);
         }
         let (raw, escaped) = self.string()?;
-        let name = if escaped {
-            self.text.clone()
-        } else {
-            String::from_utf8_lossy(raw).into_owned()
-        };
-        Ok(proto_of(&name))
+        if escaped {
+            return Ok(proto_of(&self.text));
+        }
+        // Checked as UTF-8 by string().
+        Ok(std::str::from_utf8(raw).ok().and_then(proto_of))
     }
 }
 
