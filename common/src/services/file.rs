@@ -2,8 +2,8 @@
 //! aliases) and nmap's `nmap-services` (name, port/proto, open-frequency). Both are
 //! `name port/proto field... # comment`; each malformed line is reported with its number.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::ports::{Proto, parse_port_proto};
 
@@ -76,6 +76,9 @@ pub(crate) struct LazyTable {
     flavor: Flavor,
     scans_left: AtomicU8,
     table: OnceLock<(Table, Vec<Problem>)>,
+    /// What the scans found for a port, every protocol at once: a name lookup asks for
+    /// 22/tcp, 22/udp and 22/sctp in turn, and one scan answers all three.
+    scanned: Mutex<Vec<(u16, [Option<Entry>; 4])>>,
 }
 
 impl LazyTable {
@@ -85,6 +88,7 @@ impl LazyTable {
             flavor,
             scans_left: AtomicU8::new(4),
             table: OnceLock::new(),
+            scanned: Mutex::new(Vec::new()),
         }
     }
 
@@ -105,26 +109,35 @@ impl LazyTable {
     }
 
     pub fn by_port(&self, port: u16, proto: Proto) -> Option<Entry> {
+        let mut scanned = self.scanned.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, entries)) = scanned.iter().find(|(p, _)| *p == port) {
+            return entries[proto.index()];
+        }
         if !self.scan() {
             return self.indexed().0.by_port(port, proto).copied();
         }
-        // Files spell protocols in lower case; a substring search finds the few candidate
-        // lines, and each is checked to hold the token in its place.
-        let wanted = format!("{port}/{proto}");
-        self.text
-            .match_indices(&wanted)
-            .filter_map(|(at, _)| {
-                let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
-                let end = self.text[at..]
-                    .find('\n')
-                    .map_or(self.text.len(), |i| at + i);
-                let line = &self.text[start..end];
-                let data = line.split('#').next().unwrap_or_default();
-                let second = data.split_ascii_whitespace().nth(1)?;
-                (second == wanted).then_some(line)
-            })
-            .find_map(|line| parse_line(line, self.flavor).ok().flatten())
-            .map(|(_, _, entry)| entry)
+        // A substring search finds the few candidate lines; each is parsed, and the first
+        // line for each protocol of this port is its answer, as in getservbyport(3).
+        let wanted = format!("{port}/");
+        let mut entries = [None; 4];
+        for (at, _) in self.text.match_indices(&wanted) {
+            // The port begins a token (not the end of 1522/tcp).
+            if at == 0 || !self.text.as_bytes()[at - 1].is_ascii_whitespace() {
+                continue;
+            }
+            let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let end = self.text[at..]
+                .find('\n')
+                .map_or(self.text.len(), |i| at + i);
+            if let Ok(Some((found, found_proto, entry))) =
+                parse_line(&self.text[start..end], self.flavor)
+                && found == port
+            {
+                entries[found_proto.index()].get_or_insert(entry);
+            }
+        }
+        scanned.push((port, entries));
+        entries[proto.index()]
     }
 
     pub fn by_name(&self, name: &str) -> Vec<(u16, Proto)> {
