@@ -96,6 +96,32 @@ impl TargetSpec {
         }
     }
 
+    /// Whether the spec stands for `address` (an exclusion list asks this; a name stands
+    /// for nothing until it is resolved).
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let same_family = |other: IpAddr| other.is_ipv4() == address.is_ipv4();
+        let value = to_u128(address);
+        match self {
+            Self::Address(a) => *a == address,
+            Self::Network { base, prefix } => {
+                let mask = network_mask(bits_of(*base), *prefix);
+                same_family(*base) && value & mask == to_u128(*base) & mask
+            }
+            Self::Span { first, last } => {
+                same_family(*first) && (to_u128(*first)..=to_u128(*last)).contains(&value)
+            }
+            Self::Octets(octets) => match address {
+                IpAddr::V4(v4) => v4
+                    .octets()
+                    .iter()
+                    .zip(octets)
+                    .all(|(o, &(lo, hi))| (lo..=hi).contains(o)),
+                IpAddr::V6(_) => false,
+            },
+            Self::Name(_) => false,
+        }
+    }
+
     /// Every address, in order, computed one at a time.
     pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
         let len = self.count().unwrap_or(0);
@@ -138,6 +164,11 @@ fn bits_of(address: IpAddr) -> u8 {
     if address.is_ipv4() { 32 } else { 128 }
 }
 
+/// The bits of a `prefix`-long network in an address of `bits` bits, as a number.
+fn network_mask(bits: u8, prefix: u8) -> u128 {
+    u128::MAX.checked_shl(u32::from(bits - prefix)).unwrap_or(0)
+}
+
 fn to_u128(address: IpAddr) -> u128 {
     match address {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
@@ -167,14 +198,8 @@ fn parse_network(base: &str, prefix: &str) -> Result<TargetSpec, String> {
     if address.is_ipv6() && prefix == 0 {
         return Err("an IPv6 /0 has more addresses than can be counted".into());
     }
-    let host_bits = u32::from(bits - prefix);
-    let mask = if host_bits == 128 {
-        0
-    } else {
-        !0u128 << host_bits
-    };
     Ok(TargetSpec::Network {
-        base: from_u128(to_u128(address) & mask, address),
+        base: from_u128(to_u128(address) & network_mask(bits, prefix), address),
         prefix,
     })
 }
@@ -347,6 +372,25 @@ mod tests {
             ["2001:db8::fe", "2001:db8::ff", "2001:db8::100"]
         );
         assert_eq!(spec("198.18.0.1-20").to_string(), "198.18.0.1-20");
+    }
+
+    #[test]
+    fn membership() {
+        let inside = |text: &str, address: &str| spec(text).contains(address.parse().unwrap());
+        assert!(inside("198.18.0.0/24", "198.18.0.77"));
+        assert!(!inside("198.18.0.0/24", "198.18.1.0"));
+        assert!(!inside("198.18.0.0/24", "::1"));
+        assert!(inside("0.0.0.0/0", "203.0.113.9"));
+        assert!(inside("2001:db8::/120", "2001:db8::ff"));
+        assert!(!inside("2001:db8::/120", "2001:db8::100"));
+        assert!(inside("198.18.0.1-20", "198.18.0.20"));
+        assert!(!inside("198.18.0.1-20", "198.18.0.21"));
+        assert!(inside("2001:db8::fe-2001:db8::100", "2001:db8::ff"));
+        assert!(inside("127.0.0.1", "127.0.0.1"));
+        assert!(
+            !inside("localhost", "127.0.0.1"),
+            "names stand for nothing unresolved"
+        );
     }
 
     #[test]

@@ -126,10 +126,7 @@ impl Targets {
             },
         };
         let excluded = self.excluded_addresses.contains(&host.address)
-            || self
-                .excluded
-                .iter()
-                .any(|spec| contains(spec, host.address));
+            || self.excluded.iter().any(|spec| spec.contains(host.address));
         (!excluded).then_some(host)
     }
 }
@@ -141,48 +138,6 @@ fn dedup_in_order(addresses: &mut Vec<IpAddr>) {
         seen.push(*a);
         new
     });
-}
-
-/// Whether `spec` stands for `address` (names are resolved before they get here).
-fn contains(spec: &TargetSpec, address: IpAddr) -> bool {
-    let value = to_u128(address);
-    match spec {
-        TargetSpec::Address(a) => *a == address,
-        TargetSpec::Network { base, prefix } => {
-            same_family(*base, address) && {
-                let host_bits = bits_of(address) - u32::from(*prefix);
-                let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
-                value & mask == to_u128(*base) & mask
-            }
-        }
-        TargetSpec::Span { first, last } => {
-            same_family(*first, address) && (to_u128(*first)..=to_u128(*last)).contains(&value)
-        }
-        TargetSpec::Octets(octets) => match address {
-            IpAddr::V4(v4) => v4
-                .octets()
-                .iter()
-                .zip(octets)
-                .all(|(o, &(lo, hi))| (lo..=hi).contains(o)),
-            IpAddr::V6(_) => false,
-        },
-        TargetSpec::Name(_) => false,
-    }
-}
-
-fn same_family(a: IpAddr, b: IpAddr) -> bool {
-    a.is_ipv4() == b.is_ipv4()
-}
-
-fn bits_of(address: IpAddr) -> u32 {
-    if address.is_ipv4() { 32 } else { 128 }
-}
-
-fn to_u128(address: IpAddr) -> u128 {
-    match address {
-        IpAddr::V4(v4) => u128::from(u32::from(v4)),
-        IpAddr::V6(v6) => u128::from(v6),
-    }
 }
 
 /// The system resolver (getaddrinfo), in its order.
