@@ -1,8 +1,9 @@
 //! Build chores that need the tools' clap definitions or a bit of Rust: man pages and shell
 //! completions (generated from the same definitions the binaries parse with, so they cannot
-//! drift), and the loopback listeners the demo scans.
+//! drift), the loopback listeners the demo scans, and the impaired link the bench scans over.
 //!
 //! cargo run -p xtask -- man DIR | completions DIR | listen SECONDS PORT...
+//!                       | impair SECONDS DELAY_MS JITTER_MS LOSS_PERCENT TUN_A TUN_B
 
 use std::io::{self, Write};
 use std::net::TcpListener;
@@ -24,7 +25,14 @@ fn main() -> ExitCode {
         ["man", dir] => man(Path::new(dir)),
         ["completions", dir] => completions(Path::new(dir)),
         ["listen", seconds, ports @ ..] if !ports.is_empty() => listen(seconds, ports),
-        _ => Err("usage: xtask man DIR | completions DIR | listen SECONDS PORT...".into()),
+        ["impair", seconds, delay, jitter, loss, a, b] => {
+            impair(seconds, delay, jitter, loss, a, b)
+        }
+        _ => Err(
+            "usage: xtask man DIR | completions DIR | listen SECONDS PORT... \
+                  | impair SECONDS DELAY_MS JITTER_MS LOSS_PERCENT TUN_A TUN_B"
+                .into(),
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,9 +81,7 @@ fn completions(dir: &Path) -> Result<(), String> {
 /// Listens on 127.0.0.1 at each port that is free, accepting nothing, for `seconds`; prints
 /// the ports it holds. The demo's stand-ins for real services, bounded in time.
 fn listen(seconds: &str, ports: &[&str]) -> Result<(), String> {
-    let seconds: u64 = seconds
-        .parse()
-        .map_err(|_| format!("'{seconds}' is not a number of seconds"))?;
+    let seconds = number(seconds, "a number of seconds")?;
     let mut held = Vec::new();
     for port in ports {
         let port: u16 = port
@@ -90,4 +96,49 @@ fn listen(seconds: &str, ports: &[&str]) -> Result<(), String> {
     std::thread::sleep(Duration::from_secs(seconds));
     drop(held);
     Ok(())
+}
+
+/// Creates TUN devices `a` and `b` joined by a line that delays each packet by
+/// `delay ± jitter` milliseconds and loses `loss` percent of them, each way; prints `ready`
+/// once the devices exist (the caller then moves them into their namespaces) and forwards
+/// for `seconds`. On exit the devices vanish; what was forwarded and lost goes to stderr.
+fn impair(
+    seconds: &str,
+    delay: &str,
+    jitter: &str,
+    loss: &str,
+    a: &str,
+    b: &str,
+) -> Result<(), String> {
+    let seconds = number(seconds, "a number of seconds")?;
+    let delay = Duration::from_millis(number(delay, "a delay in milliseconds")?);
+    let jitter = Duration::from_millis(number(jitter, "a jitter in milliseconds")?);
+    let loss: f64 = loss
+        .parse()
+        .ok()
+        .filter(|percent| (0.0..=100.0).contains(percent))
+        .ok_or_else(|| format!("'{loss}' is not a loss percentage from 0 to 100"))?;
+    let impairment = xtask::impair::Impairment {
+        delay,
+        jitter,
+        loss: loss / 100.0,
+        seed: 1,
+    };
+    let line = xtask::impair::Line::open(a, b, impairment).map_err(|e| e.to_string())?;
+    writeln!(io::stdout(), "ready")
+        .and_then(|()| io::stdout().flush())
+        .map_err(|e| format!("stdout: {e}"))?;
+    std::thread::sleep(Duration::from_secs(seconds));
+    let counts = line.close().map_err(|e| e.to_string())?;
+    let _ = writeln!(
+        io::stderr(),
+        "xtask: impair: {} packets forwarded, {} lost",
+        counts.forwarded,
+        counts.lost
+    );
+    Ok(())
+}
+
+fn number(text: &str, what: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("'{text}' is not {what}"))
 }
