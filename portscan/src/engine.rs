@@ -412,7 +412,7 @@ impl<O: Observer> Scan<'_, O> {
             return Ok(self.local_failure(pending, error.into()));
         }
         entry.timing.on_send(now);
-        let deadline = now + entry.timing.timeout();
+        let deadline = now + entry.timing.timeout_for(pending.tries);
         self.serial += 1;
         self.deadlines.push(Reverse((deadline, slot, self.serial)));
         self.slab[slot] = Some(Probe {

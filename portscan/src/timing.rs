@@ -5,8 +5,11 @@
 //! The rules follow nmap's (`timing.cc`) and TCP's (RFC 6298): a smoothed RTT and its
 //! variance give the probe timeout; a congestion window per host grows by one probe per
 //! answer in slow start and by one per window past `ssthresh`, and halves at most once per
-//! timeout period when probes go unanswered; a host retries a probe only one try more than
-//! the most tries that ever got an answer from it.
+//! timeout period when losses pile up; a host retries a probe one try more than the most
+//! tries that ever got an answer from it (nmap's rule), and more when the loss it has shown
+//! makes losing every try of an answering port likely; a retry waits longer than the try
+//! before (a bounded form of RFC 6298's back-off), so a burst of delay does not pass for
+//! silence.
 
 use std::time::{Duration, Instant};
 
@@ -99,7 +102,31 @@ pub struct HostTiming {
     last_cut: Option<Instant>,
     /// The highest try number (0 = first) that ever got an answer.
     max_successful_try: u8,
+    /// The share of recent answers that came only to a retry, averaged over about the last
+    /// [`LOSS_MEMORY`] answers.
+    loss_rate: f64,
+    /// Tries of probes that got an answer, and how many of those tries went unanswered:
+    /// the host's loss over the whole scan, which sizes the retries.
+    tries_answered: u64,
+    tries_lost: u64,
 }
+
+/// How many answers the loss rate remembers, roughly.
+const LOSS_MEMORY: f64 = 32.0;
+
+/// The loss rate past which losses are congestion rather than the path's noise.
+const LOSS_TOLERANCE: f64 = 0.1;
+
+/// Before a host has answered much, its loss is taken to be one try in `PRIOR_TRIES`: a
+/// port filtered early in a scan gets as many tries as on a path known to lose 5%.
+const PRIOR_TRIES: f64 = 20.0;
+
+/// A retry waits at most this many times the timeout.
+const MOST_BACKOFF: u32 = 3;
+
+/// The chance, at the host's loss rate, that every try to a port that answers is lost and
+/// the port is reported filtered: retries are added until it falls below this.
+const MISREPORT_CHANCE: f64 = 1e-6;
 
 impl HostTiming {
     pub fn new(profile: Profile) -> Self {
@@ -113,7 +140,19 @@ impl HostTiming {
             last_send: None,
             last_cut: None,
             max_successful_try: 0,
+            loss_rate: 0.0,
+            tries_answered: 0,
+            tries_lost: 0,
         }
+    }
+
+    /// How long to wait for the answer to try `try_number` (0 = the first) of a probe:
+    /// the timeout, once more for each earlier try up to [`MOST_BACKOFF`] times, at most the
+    /// profile's maximum. TCP doubles without end; a scan would pay for that on every
+    /// filtered port, while a late answer needs only some slack.
+    pub fn timeout_for(&self, try_number: u8) -> Duration {
+        let backoff = (u32::from(try_number) + 1).min(MOST_BACKOFF);
+        (self.timeout() * backoff).min(self.profile.max_timeout.max(self.timeout()))
     }
 
     /// How long to wait for the answer to a probe sent now: srtt + 4 * rttvar, clamped.
@@ -160,14 +199,22 @@ impl HostTiming {
         // Karn's rule: a retried probe's answer may belong to an earlier try, so its time
         // says nothing about the RTT. (Every try is a fresh connection here, but the host
         // may still be answering the previous one's SYN.)
-        if try_number == 0 {
-            self.sample_rtt(now.saturating_duration_since(sent));
-        } else {
-            // An answer to a retry: the earlier try was lost on the way, evidence of
-            // congestion (a firewall's drop never answers at all, so it cuts nothing).
-            self.cut(now);
+        self.tries_answered += u64::from(try_number) + 1;
+        self.tries_lost += u64::from(try_number);
+        let lost = try_number > 0;
+        self.loss_rate += (f64::from(u8::from(lost)) - self.loss_rate) / LOSS_MEMORY;
+        if lost {
+            // An answer to a retry: the earlier try was lost on the way (a firewall's drop
+            // never answers at all, so it counts for nothing here). A loss now and then is
+            // the path's noise, a radio link or a busy router: halving for each, as TCP
+            // does, makes a scan over a path losing 2% crawl at a few probes per round
+            // trip. Losses that pile up are a queue overflowing or a host rate-limiting.
+            if self.loss_rate > LOSS_TOLERANCE {
+                self.cut(now);
+            }
             return;
         }
+        self.sample_rtt(now.saturating_duration_since(sent));
         if self.cwnd < self.ssthresh {
             self.cwnd += 1.0;
         } else {
@@ -177,7 +224,7 @@ impl HostTiming {
     }
 
     /// A probe went unanswered for its whole timeout. Silence is what a firewall's drop
-    /// looks like, so it says nothing about congestion; the answer to the retry will.
+    /// looks like, so it says nothing about congestion; the answer to the retry may.
     pub fn on_timeout(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
@@ -201,13 +248,31 @@ impl HostTiming {
 
     /// Whether a probe unanswered on try `try_number` deserves another try: up to
     /// `max_retries`, but only one more than ever helped with this host, so that a filtered
-    /// port does not cost ten timeouts when every answer came on the first try (nmap's rule).
+    /// port does not cost ten timeouts when every answer came on the first try (nmap's
+    /// rule); and as many as the host's loss calls for, which nmap's rule learns too late
+    /// for the ports it has already given up on a lossy path.
     pub fn should_retry(&self, try_number: u8) -> bool {
         let allowed = self
             .max_successful_try
             .saturating_add(1)
+            .max(self.retries_for_loss())
             .min(self.profile.max_retries);
         try_number < allowed
+    }
+
+    /// The fewest retries that make losing every try below [`MISREPORT_CHANCE`].
+    fn retries_for_loss(&self) -> u8 {
+        #[expect(clippy::cast_precision_loss, reason = "exact to 2^52 tries")]
+        let loss = (self.tries_lost as f64 + 1.0) / (self.tries_answered as f64 + PRIOR_TRIES);
+        // loss < 1: at most one try in each answered probe is the answered one.
+        let tries = (MISREPORT_CHANCE.ln() / loss.ln()).ceil();
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "clamped to a small positive count"
+        )]
+        let tries = tries.clamp(1.0, 255.0) as u8;
+        tries - 1
     }
 
     fn sample_rtt(&mut self, rtt: Duration) {
@@ -354,20 +419,21 @@ mod tests {
             (host.cwnd - 20.0).abs() < 1e-9,
             "slow start: one more per answer"
         );
-        for _ in 0..4 {
+        for _ in 0..8 {
             host.on_send(t0 + MS);
         }
         let later = t0 + 500 * MS;
         host.on_timeout();
         assert!((host.cwnd - 20.0).abs() < 1e-9, "silence is no congestion");
+        // 1 - (31/32)^n passes the 10% tolerance at the fourth loss in a row.
+        for _ in 0..3 {
+            host.on_answer(later, t0, 1);
+            assert!((host.cwnd - 20.0).abs() < 1e-9, "a few losses are noise");
+        }
         host.on_answer(later, t0, 1);
-        assert!(
-            (host.cwnd - 10.0).abs() < 1e-9,
-            "an answered retry shows a loss"
-        );
+        assert!((host.cwnd - 10.0).abs() < 1e-9, "losses piling up cut");
         host.on_answer(later + MS, t0, 1);
         assert!((host.cwnd - 10.0).abs() < 1e-9, "the same burst cuts once");
-        host.on_send(later);
         host.on_send(later);
         host.on_answer(later + 200 * MS, later, 1);
         assert!((host.cwnd - 5.0).abs() < 1e-9, "a later loss cuts again");
@@ -376,6 +442,19 @@ mod tests {
         host.on_answer(later + MS, later, 0);
         assert!((host.cwnd - 5.2).abs() < 1e-9);
         assert_eq!(host.in_flight, 2);
+    }
+
+    #[test]
+    fn scattered_losses_never_cut_the_window() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        // One answer in 20 needed a retry: a path losing 2.5% each way.
+        for answer in 0..2000u32 {
+            host.on_send(t0);
+            let try_number = u8::from(answer % 20 == 19);
+            host.on_answer(t0 + answer * MS, t0, try_number);
+        }
+        assert!((host.cwnd - 1000.0).abs() < 1e-9, "cwnd {}", host.cwnd);
     }
 
     #[test]
@@ -393,8 +472,17 @@ mod tests {
     fn retries_are_sized_by_what_helped() {
         let t0 = Instant::now();
         let mut host = HostTiming::new(profile());
+        // Nothing known yet: the prior of one loss in 20 tries asks for five tries.
+        assert!(host.should_retry(3));
+        assert!(!host.should_retry(4));
+        // A clean path: 2000 answers on the first try leave nmap's single retry.
+        for _ in 0..2000 {
+            host.on_send(t0);
+            host.on_answer(t0 + MS, t0, 0);
+        }
         assert!(host.should_retry(0));
         assert!(!host.should_retry(1));
+        // One answer on the fourth try: up to four retries, whatever the loss rate says.
         host.on_send(t0);
         host.on_answer(t0 + MS, t0, 3);
         assert!(host.should_retry(3));
@@ -406,6 +494,37 @@ mod tests {
         none.on_send(t0);
         none.on_answer(t0 + MS, t0, 3);
         assert!(!none.should_retry(0));
+    }
+
+    #[test]
+    fn a_lossy_path_earns_retries_before_any_port_needs_them() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        // 4% of tries lost (2% each way), but no answer ever needed more than two tries.
+        for answer in 0..2000 {
+            host.on_send(t0);
+            host.on_answer(t0 + MS, t0, u8::from(answer % 25 == 0));
+        }
+        // 0.04^4 > 1e-6 >= 0.04^5: five tries.
+        assert!(host.should_retry(3));
+        assert!(!host.should_retry(4));
+    }
+
+    #[test]
+    fn retries_wait_longer_up_to_a_bound() {
+        let t0 = Instant::now();
+        let mut host = HostTiming::new(profile());
+        host.on_send(t0);
+        host.on_answer(t0 + 100 * MS, t0, 0);
+        assert_eq!(host.timeout(), 300 * MS);
+        assert_eq!(host.timeout_for(0), 300 * MS);
+        assert_eq!(host.timeout_for(1), 600 * MS);
+        assert_eq!(host.timeout_for(2), 900 * MS);
+        assert_eq!(host.timeout_for(9), 900 * MS);
+        let mut slow = HostTiming::new(profile());
+        slow.on_send(t0);
+        slow.on_answer(t0 + 4000 * MS, t0, 0);
+        assert_eq!(slow.timeout_for(2), 10_000 * MS, "at most the maximum");
     }
 
     #[test]
