@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -301,13 +302,13 @@ fn a_closed_pipe_ends_quietly() {
 /// Waits for a child whose stdout the test already dropped.
 fn wait_with_deadline_no_stdout(mut child: std::process::Child) -> (Option<i32>, String) {
     let mut stderr = child.stderr.take().unwrap();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         assert!(started.elapsed() < LIMIT, "the scan did not stop");
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(5));
     };
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
@@ -572,5 +573,166 @@ EOF"
     assert_eq!(
         stderr_text(&output),
         "portscan: 198.19.0.1: no route to 198.19.0.1\n"
+    );
+}
+
+/// Two namespaces joined by xtask's impairment line instead of a cable; the line stops
+/// before the namespaces go.
+struct SlowLink {
+    line: Option<xtask::impair::Line>,
+    _namespaces: Namespaces,
+}
+
+#[test]
+fn a_slow_lossy_link_loses_no_port() {
+    if !is_root() {
+        eprintln!("skipped: network namespaces and TUN devices need root");
+        return;
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("skipped: /dev/net/tun is missing");
+        return;
+    }
+    let pid = std::process::id();
+    let namespaces = Namespaces {
+        scanner: format!("ps-slow-scan-{pid}"),
+        target: format!("ps-slow-target-{pid}"),
+    };
+    let (a, b) = (namespaces.scanner.clone(), namespaces.target.clone());
+    let (ta, tb) = (format!("pss{pid}"), format!("pst{pid}"));
+    // 50 ms round trip, 2% loss each way: the issue's slow link.
+    let impairment = xtask::impair::Impairment {
+        delay: Duration::from_millis(25),
+        jitter: Duration::from_millis(2),
+        loss: 0.02,
+        seed: u64::from(pid),
+    };
+    let mut link = SlowLink {
+        line: Some(xtask::impair::Line::open(&ta, &tb, impairment).unwrap()),
+        _namespaces: namespaces,
+    };
+    sh(&format!(
+        "ip netns add {a}
+         ip netns add {b}
+         ip link set {ta} netns {a}
+         ip link set {tb} netns {b}
+         ip -n {a} addr add 198.18.1.1 peer 198.18.1.2 dev {ta}
+         ip -n {b} addr add 198.18.1.2 peer 198.18.1.1 dev {tb}
+         for ns in {a} {b}; do ip -n $ns link set lo up; done
+         ip -n {a} link set {ta} up
+         ip -n {b} link set {tb} up
+         ip netns exec {b} nft -f - <<'EOF'
+table ip portscan_slow_test {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        tcp dport 600-699 drop
+    }}
+}}
+EOF"
+    ));
+    let open_ports = [22, 80, 443, 700, 1024, 1999];
+    let _servers = listen_in(&b, &open_ports);
+    let started = Instant::now();
+    let output = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &a,
+            env!("CARGO_BIN_EXE_portscan"),
+            "--all",
+            "--json",
+            "-p",
+            "1-2000",
+            "198.18.1.2",
+        ]),
+        LIMIT,
+    );
+    let elapsed = started.elapsed();
+    let counts = link.line.take().unwrap().close().unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records = json_lines(&stdout_text(&output));
+    assert_eq!(records.len(), 2000);
+    for (_, port, state, reason) in states(&records) {
+        let port = u16::try_from(port).unwrap();
+        let expected = if open_ports.contains(&port) {
+            ("open", "syn-ack")
+        } else if (600..700).contains(&port) {
+            ("filtered", "no-response")
+        } else {
+            ("closed", "conn-refused")
+        };
+        assert_eq!((state.as_str(), reason.as_str()), expected, "port {port}");
+    }
+    // The line really was slow and lossy: without that, this test would prove nothing.
+    for record in records.iter().filter(|r| r["state"] == "open") {
+        let rtt = record["rtt_ms"].as_f64().unwrap();
+        assert!(
+            rtt >= 46.0,
+            "an open port answered in {rtt} ms over a 50 ms line"
+        );
+    }
+    assert!(counts.lost > 0, "the line lost nothing: {counts:?}");
+    eprintln!(
+        "slow link: 2000 ports in {:.2} s, {} packets forwarded, {} lost",
+        elapsed.as_secs_f64(),
+        counts.forwarded,
+        counts.lost
+    );
+}
+
+/// A namespace and its /etc/netns settings, both removed however the test ends.
+struct ResolverNamespace(String, std::path::PathBuf);
+
+impl Drop for ResolverNamespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+#[test]
+fn an_unresolvable_name_is_reported_and_the_rest_scanned() {
+    if !is_root() {
+        eprintln!("skipped: a network namespace with its own resolver settings needs root");
+        return;
+    }
+    // `ip netns exec` mounts /etc/netns/NAME/* over /etc: inside, the resolver asks only
+    // 127.0.0.1 of a namespace that has nothing else, so no query leaves the machine.
+    let name = format!("ps-dns-{}", std::process::id());
+    let settings = std::path::PathBuf::from(format!("/etc/netns/{name}"));
+    let _cleanup = ResolverNamespace(name.clone(), settings.clone());
+    std::fs::create_dir_all(&settings).unwrap();
+    std::fs::write(
+        settings.join("resolv.conf"),
+        "nameserver 127.0.0.1\noptions attempts:1 timeout:1\n",
+    )
+    .unwrap();
+    std::fs::write(settings.join("nsswitch.conf"), "hosts: files dns\n").unwrap();
+    std::fs::write(
+        settings.join("hosts"),
+        "127.0.0.1 localhost\n127.0.0.7 known-here\n",
+    )
+    .unwrap();
+    sh(&format!("ip netns add {name}\nip -n {name} link set lo up"));
+    let _server = listen_in(&name, &[2222]);
+    let output = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &name,
+            env!("CARGO_BIN_EXE_portscan"),
+            "-p",
+            "2222",
+            "no-such-host.invalid",
+            "known-here",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1, "{}", stderr_text(&output));
+    assert_eq!(stdout_text(&output), "known-here 2222/tcp open syn-ack\n");
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.starts_with("portscan: no-such-host.invalid: ") && stderr.lines().count() == 1,
+        "{stderr}"
     );
 }
