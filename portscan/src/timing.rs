@@ -117,9 +117,9 @@ const LOSS_MEMORY: f64 = 32.0;
 /// The loss rate past which losses are congestion rather than the path's noise.
 const LOSS_TOLERANCE: f64 = 0.1;
 
-/// Before a host has answered much, its loss is taken to be one try in `PRIOR_TRIES`: a
-/// port filtered early in a scan gets as many tries as on a path known to lose 5%.
-const PRIOR_TRIES: f64 = 20.0;
+/// The answered tries a host's loss rate needs before it sizes retries; until then, and
+/// for a host that never answers, nmap's rule alone decides.
+const LOSS_EVIDENCE: u64 = 50;
 
 /// A retry waits at most this many times the timeout.
 const MOST_BACKOFF: u32 = 3;
@@ -149,8 +149,13 @@ impl HostTiming {
     /// How long to wait for the answer to try `try_number` (0 = the first) of a probe:
     /// the timeout, once more for each earlier try up to [`MOST_BACKOFF`] times, at most the
     /// profile's maximum. TCP doubles without end; a scan would pay for that on every
-    /// filtered port, while a late answer needs only some slack.
+    /// filtered port, while a late answer needs only some slack. Before the host has
+    /// answered, the initial timeout is generous already: no back-off, so that a sweep of
+    /// silent addresses costs what it does in nmap.
     pub fn timeout_for(&self, try_number: u8) -> Duration {
+        if self.srtt.is_none() {
+            return self.timeout();
+        }
         let backoff = (u32::from(try_number) + 1).min(MOST_BACKOFF);
         (self.timeout() * backoff).min(self.profile.max_timeout.max(self.timeout()))
     }
@@ -196,13 +201,16 @@ impl HostTiming {
     pub fn on_answer(&mut self, now: Instant, sent: Instant, try_number: u8) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.max_successful_try = self.max_successful_try.max(try_number);
-        // Karn's rule: a retried probe's answer may belong to an earlier try, so its time
-        // says nothing about the RTT. (Every try is a fresh connection here, but the host
-        // may still be answering the previous one's SYN.)
         self.tries_answered += u64::from(try_number) + 1;
         self.tries_lost += u64::from(try_number);
         let lost = try_number > 0;
-        self.loss_rate += (f64::from(u8::from(lost)) - self.loss_rate) / LOSS_MEMORY;
+        // A probe sent before the last cut belongs to the burst that caused it: counting
+        // it again would cut again for the same losses, and a window cut small gets few
+        // answers to dilute them, so it would keep cutting.
+        let before_cut = self.last_cut.is_some_and(|cut| sent < cut);
+        if !before_cut {
+            self.loss_rate += (f64::from(u8::from(lost)) - self.loss_rate) / LOSS_MEMORY;
+        }
         if lost {
             // An answer to a retry: the earlier try was lost on the way (a firewall's drop
             // never answers at all, so it counts for nothing here). A loss now and then is
@@ -212,6 +220,9 @@ impl HostTiming {
             if self.loss_rate > LOSS_TOLERANCE {
                 self.cut(now);
             }
+            // Karn's rule: a retried probe's answer may belong to an earlier try, so its
+            // time says nothing about the RTT. (Every try is a fresh connection here, but
+            // the host may still be answering the previous one's SYN.)
             return;
         }
         self.sample_rtt(now.saturating_duration_since(sent));
@@ -238,6 +249,8 @@ impl HostTiming {
             self.ssthresh = (self.cwnd / 2.0).max(2.0);
             self.cwnd = self.ssthresh;
             self.last_cut = Some(now);
+            // The cut answers the losses seen so far; the next must be earned anew.
+            self.loss_rate = 0.0;
         }
     }
 
@@ -262,9 +275,12 @@ impl HostTiming {
 
     /// The fewest retries that make losing every try below [`MISREPORT_CHANCE`].
     fn retries_for_loss(&self) -> u8 {
+        if self.tries_lost == 0 || self.tries_answered < LOSS_EVIDENCE {
+            return 0;
+        }
         #[expect(clippy::cast_precision_loss, reason = "exact to 2^52 tries")]
-        let loss = (self.tries_lost as f64 + 1.0) / (self.tries_answered as f64 + PRIOR_TRIES);
-        // loss < 1: at most one try in each answered probe is the answered one.
+        let loss = self.tries_lost as f64 / self.tries_answered as f64;
+        // 0 < loss < 1: one try of each answered probe is the answered one.
         let tries = (MISREPORT_CHANCE.ln() / loss.ln()).ceil();
         #[expect(
             clippy::cast_possible_truncation,
@@ -419,7 +435,7 @@ mod tests {
             (host.cwnd - 20.0).abs() < 1e-9,
             "slow start: one more per answer"
         );
-        for _ in 0..8 {
+        for _ in 0..12 {
             host.on_send(t0 + MS);
         }
         let later = t0 + 500 * MS;
@@ -432,16 +448,31 @@ mod tests {
         }
         host.on_answer(later, t0, 1);
         assert!((host.cwnd - 10.0).abs() < 1e-9, "losses piling up cut");
-        host.on_answer(later + MS, t0, 1);
-        assert!((host.cwnd - 10.0).abs() < 1e-9, "the same burst cuts once");
-        host.on_send(later);
-        host.on_answer(later + 200 * MS, later, 1);
-        assert!((host.cwnd - 5.0).abs() < 1e-9, "a later loss cuts again");
+        for _ in 0..4 {
+            host.on_answer(later + 300 * MS, t0, 1);
+        }
+        assert!(
+            (host.cwnd - 10.0).abs() < 1e-9,
+            "the probes sent before the cut belong to the burst it answered"
+        );
+        let after = later + MS;
+        for _ in 0..3 {
+            host.on_send(after);
+            host.on_answer(after + 200 * MS, after, 1);
+        }
+        assert!((host.cwnd - 10.0).abs() < 1e-9, "the count starts again");
+        host.on_send(after);
+        host.on_answer(after + 200 * MS, after, 1);
+        assert!(
+            (host.cwnd - 5.0).abs() < 1e-9,
+            "losses piling up again cut again"
+        );
         // Past ssthresh the window grows by one per window of answers.
         host.on_send(later);
         host.on_answer(later + MS, later, 0);
         assert!((host.cwnd - 5.2).abs() < 1e-9);
-        assert_eq!(host.in_flight, 2);
+        // 10 + 12 + 4 + 1 sent; 10 + 3 + 1 + 4 + 4 + 1 answered, 1 timed out.
+        assert_eq!(host.in_flight, 3);
     }
 
     #[test]
@@ -472,10 +503,9 @@ mod tests {
     fn retries_are_sized_by_what_helped() {
         let t0 = Instant::now();
         let mut host = HostTiming::new(profile());
-        // Nothing known yet: the prior of one loss in 20 tries asks for five tries.
-        assert!(host.should_retry(3));
-        assert!(!host.should_retry(4));
-        // A clean path: 2000 answers on the first try leave nmap's single retry.
+        // Nothing known yet (a silent host), or a clean path: nmap's single retry.
+        assert!(host.should_retry(0));
+        assert!(!host.should_retry(1));
         for _ in 0..2000 {
             host.on_send(t0);
             host.on_answer(t0 + MS, t0, 0);
@@ -521,6 +551,12 @@ mod tests {
         assert_eq!(host.timeout_for(1), 600 * MS);
         assert_eq!(host.timeout_for(2), 900 * MS);
         assert_eq!(host.timeout_for(9), 900 * MS);
+        let silent = HostTiming::new(profile());
+        assert_eq!(
+            silent.timeout_for(1),
+            1000 * MS,
+            "no back-off before an answer"
+        );
         let mut slow = HostTiming::new(profile());
         slow.on_send(t0);
         slow.on_answer(t0 + 4000 * MS, t0, 0);
