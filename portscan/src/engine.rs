@@ -99,6 +99,8 @@ struct HostEntry {
     timing: HostTiming,
     started: Instant,
     failed: bool,
+    /// Its pairs that are done; at `ports.len()` the entry goes.
+    settled: u64,
 }
 
 /// Parked pairs wait for their host's window; past this many, no new pair is drawn.
@@ -261,7 +263,7 @@ impl<O: Observer> Scan<'_, O> {
             let host_timeout = self.plan.profile.host_timeout;
             let Some(entry) = self.host(host_index, now) else {
                 // Excluded, or given up: the pair is done without a result.
-                self.done += 1;
+                self.settle(host_index);
                 continue;
             };
             let timed_out = host_timeout
@@ -271,7 +273,7 @@ impl<O: Observer> Scan<'_, O> {
             let delayed = timing.window_open().then(|| timing.next_send_at(now));
             if timed_out {
                 self.fail_host(host_index, "host timeout");
-                self.done += 1;
+                self.settle(host_index);
                 continue;
             }
             if blocked {
@@ -331,6 +333,7 @@ impl<O: Observer> Scan<'_, O> {
                     timing: HostTiming::new(self.plan.profile),
                     started: now,
                     failed: false,
+                    settled: 0,
                 },
             );
         }
@@ -376,9 +379,8 @@ impl<O: Observer> Scan<'_, O> {
             Some(verdict @ Verdict::Final(state, reason)) => {
                 entry.timing.on_send(now);
                 entry.timing.on_answer(now, now, pending.tries);
-                let host = entry.host.clone();
                 self.keep_spare(address.is_ipv6(), verdict, socket, registered);
-                self.finalize(&host, port, state, reason, Some(Duration::ZERO))?;
+                self.finalize(host_index, port, state, reason, Some(Duration::ZERO))?;
                 return Ok(Launched::Yes);
             }
             Some(Verdict::Local) => {
@@ -390,7 +392,7 @@ impl<O: Observer> Scan<'_, O> {
             }
             Some(Verdict::NoRoute) => {
                 self.fail_host(host_index, &format!("no route to {}", address.ip()));
-                self.done += 1;
+                self.settle(host_index);
                 return Ok(Launched::Yes);
             }
         }
@@ -462,12 +464,11 @@ impl<O: Observer> Scan<'_, O> {
             Verdict::Final(state, reason) => {
                 entry.timing.on_answer(now, probe.sent, probe.pending.tries);
                 if entry.failed {
-                    self.done += 1;
+                    self.settle(host_index);
                     return Ok(());
                 }
-                let host = entry.host.clone();
                 let rtt = now.saturating_duration_since(probe.sent);
-                self.finalize(&host, port, state, reason, Some(rtt))
+                self.finalize(host_index, port, state, reason, Some(rtt))
             }
             Verdict::Local => {
                 entry.timing.on_abandon();
@@ -481,7 +482,7 @@ impl<O: Observer> Scan<'_, O> {
                 entry.timing.on_abandon();
                 let why = format!("no route to {}", entry.host.address);
                 self.fail_host(host_index, &why);
-                self.done += 1;
+                self.settle(host_index);
                 Ok(())
             }
         }
@@ -525,16 +526,16 @@ impl<O: Observer> Scan<'_, O> {
             };
             entry.timing.on_timeout();
             if entry.failed {
-                self.done += 1;
+                self.settle(host_index);
             } else if entry.timing.should_retry(pending.tries) {
                 self.retries.push_back(Pending {
                     pair: pending.pair,
                     tries: pending.tries + 1,
                 });
             } else {
-                let host = entry.host.clone();
                 let port = self.port_of(pending.pair);
-                self.finalize(&host, port, PortState::Filtered, Reason::NoResponse, None)?;
+                let (state, reason) = (PortState::Filtered, Reason::NoResponse);
+                self.finalize(host_index, port, state, reason, None)?;
             }
         }
         Ok(())
@@ -547,14 +548,33 @@ impl<O: Observer> Scan<'_, O> {
 
     fn finalize(
         &mut self,
-        host: &Host,
+        host_index: u64,
         port: u16,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
     ) -> Result<()> {
+        let entry = self
+            .hosts
+            .get(&host_index)
+            .expect("a result's host is known");
+        let outcome = self.observer.result(&entry.host, port, state, reason, rtt);
+        self.settle(host_index);
+        outcome
+    }
+
+    /// Counts a pair as done. A host whose every pair is done leaves the table: with the
+    /// permutation walking hosts a group at a time, memory follows the hosts in progress,
+    /// not every host scanned so far.
+    fn settle(&mut self, host_index: u64) {
         self.done += 1;
-        self.observer.result(host, port, state, reason, rtt)
+        let ports = self.plan.ports.len() as u64;
+        if let Some(entry) = self.hosts.get_mut(&host_index) {
+            entry.settled += 1;
+            if entry.settled == ports {
+                self.hosts.remove(&host_index);
+            }
+        }
     }
 }
 

@@ -156,6 +156,11 @@ fn random_seed() -> u64 {
     low ^ u64::from(std::process::id()).rotate_left(32)
 }
 
+/// Hosts shuffled together: the order is random within each group of this many hosts and
+/// the groups go one after another, so per-host state stays bounded however large the
+/// target set (nmap scans in host groups for the same reason).
+const HOST_GROUP: u64 = 4096;
+
 pub fn run(cli: Cli) -> Result<Status> {
     let config = Config::from_cli(cli)?;
     scan(&config, io::stdout().lock())
@@ -192,7 +197,7 @@ pub fn scan(config: &Config, out: impl io::Write) -> Result<Status> {
     let plan = Plan {
         targets,
         ports: config.ports.clone(),
-        order: Permutation::new(pairs, config.seed),
+        order: Permutation::new(pairs, HOST_GROUP * config.ports.len() as u64, config.seed),
         shard: config.shard,
         profile: config.profile,
         max_rate: config.max_rate,

@@ -6,6 +6,11 @@
 //! The permutation is a balanced Feistel network over the smallest even-bit power of two
 //! at least as large as the index space, walking cycles until the value falls inside it
 //! (Black and Rogaway, "Ciphers with Arbitrary Finite Domains", 2002).
+//!
+//! Large scans are permuted a group of hosts at a time, as nmap scans host groups: the
+//! pairs of the first group come first, in a random order, then the next group's. Each
+//! host's state can then be dropped once its group is done, so a /8 costs the memory of one
+//! group, not of sixteen million hosts.
 
 /// Which part of the permutation this run takes: positions `index`, `index + count`, ...
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,19 +39,29 @@ impl Shard {
     }
 }
 
-/// A permutation of `0..len`.
+/// A permutation of `0..len` that keeps each run of `group` indices in place and shuffles
+/// within it.
 #[derive(Debug, Clone)]
 pub struct Permutation {
     len: u64,
-    /// `None`: the identity (`--sequential`).
-    cipher: Option<Feistel>,
+    group: u64,
+    /// The ciphers of a whole group and of the shorter last one; `None`: the identity
+    /// (`--sequential`).
+    ciphers: Option<(Feistel, Feistel)>,
 }
 
 impl Permutation {
-    pub fn new(len: u64, seed: Option<u64>) -> Self {
+    /// `group`: how many indices are shuffled together (at least 1); one host group's pairs.
+    pub fn new(len: u64, group: u64, seed: Option<u64>) -> Self {
+        let group = group.clamp(1, len.max(1));
+        let last = match len % group {
+            0 => group,
+            rest => rest,
+        };
         Self {
             len,
-            cipher: seed.map(|seed| Feistel::new(len, seed)),
+            group,
+            ciphers: seed.map(|seed| (Feistel::new(group, seed), Feistel::new(last, seed))),
         }
     }
 
@@ -57,14 +72,17 @@ impl Permutation {
     /// The index at `position`, for `position < len`.
     pub fn at(&self, position: u64) -> u64 {
         debug_assert!(position < self.len);
-        let Some(cipher) = &self.cipher else {
+        let Some((whole, last)) = &self.ciphers else {
             return position;
         };
-        let mut value = position;
+        let start = position - position % self.group;
+        let size = self.group.min(self.len - start);
+        let cipher = if size == self.group { whole } else { last };
+        let mut value = position - start;
         loop {
             value = cipher.encrypt(value);
-            if value < self.len {
-                return value;
+            if value < size {
+                return start + value;
             }
         }
     }
@@ -117,7 +135,11 @@ mod tests {
     use super::*;
 
     fn all(len: u64, seed: Option<u64>) -> Vec<u64> {
-        let permutation = Permutation::new(len, seed);
+        grouped(len, len, seed)
+    }
+
+    fn grouped(len: u64, group: u64, seed: Option<u64>) -> Vec<u64> {
+        let permutation = Permutation::new(len, group, seed);
         (0..len).map(|p| permutation.at(p)).collect()
     }
 
@@ -140,9 +162,30 @@ mod tests {
 
     #[test]
     fn huge_spaces_cost_nothing() {
-        let permutation = Permutation::new(1 << 60, Some(7));
+        let permutation = Permutation::new(1 << 60, 1 << 40, Some(7));
         assert!(permutation.at((1 << 60) - 1) < 1 << 60);
         assert_eq!(permutation.len(), 1 << 60);
+    }
+
+    #[test]
+    fn groups_come_one_after_another_each_shuffled() {
+        for (len, group) in [(1000, 100), (1003, 100), (7, 3), (10, 1), (5, 5), (5, 9)] {
+            let order = grouped(len, group, Some(9));
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert!(sorted.iter().copied().eq(0..len), "{len}/{group}");
+            for (position, index) in (0..len).zip(&order) {
+                assert_eq!(
+                    position / group,
+                    index / group,
+                    "{len}/{group} at {position}"
+                );
+            }
+        }
+        let order = grouped(1000, 100, Some(9));
+        assert_ne!(order[..100], (0..100).collect::<Vec<_>>()[..]);
+        assert_ne!(order[900..], (900..1000).collect::<Vec<_>>()[..]);
+        assert_eq!(grouped(1000, 100, None), (0..1000).collect::<Vec<_>>());
     }
 
     #[test]
