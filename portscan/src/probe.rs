@@ -140,7 +140,9 @@ pub fn classify_immediate(errno: Errno) -> Verdict {
         Errno::EACCES | Errno::EPERM => {
             Verdict::Final(PortState::Filtered, Reason::AdminProhibited)
         }
-        Errno::ENETUNREACH | Errno::EHOSTUNREACH => Verdict::NoRoute,
+        // A blackhole route fails connect() with EINVAL: the host is unroutable, not our
+        // sockets short (as an "unreachable" route fails it with EHOSTUNREACH).
+        Errno::ENETUNREACH | Errno::EHOSTUNREACH | Errno::EINVAL => Verdict::NoRoute,
         _ => Verdict::Local,
     }
 }
@@ -249,6 +251,7 @@ mod tests {
         assert_eq!(classify_immediate(Errno::ECONNREFUSED), CLOSED);
         assert_eq!(classify_immediate(Errno::ENETUNREACH), Verdict::NoRoute);
         assert_eq!(classify_immediate(Errno::EHOSTUNREACH), Verdict::NoRoute);
+        assert_eq!(classify_immediate(Errno::EINVAL), Verdict::NoRoute);
         assert_eq!(
             classify_immediate(Errno::EPERM),
             filtered(Reason::AdminProhibited)
