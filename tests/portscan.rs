@@ -680,13 +680,15 @@ EOF"
     );
 }
 
-/// A namespace and its /etc/netns settings, both removed however the test ends.
-struct ResolverNamespace(String, std::path::PathBuf);
+/// A namespace and its /etc/netns settings (if any), both removed however the test ends.
+struct ScratchNamespace(String, std::path::PathBuf);
 
-impl Drop for ResolverNamespace {
+impl Drop for ScratchNamespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        let _ = std::fs::remove_dir_all(&self.1);
+        if !self.1.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
     }
 }
 
@@ -700,7 +702,7 @@ fn an_unresolvable_name_is_reported_and_the_rest_scanned() {
     // 127.0.0.1 of a namespace that has nothing else, so no query leaves the machine.
     let name = format!("ps-dns-{}", std::process::id());
     let settings = std::path::PathBuf::from(format!("/etc/netns/{name}"));
-    let _cleanup = ResolverNamespace(name.clone(), settings.clone());
+    let _cleanup = ScratchNamespace(name.clone(), settings.clone());
     std::fs::create_dir_all(&settings).unwrap();
     std::fs::write(
         settings.join("resolv.conf"),
@@ -735,4 +737,49 @@ fn an_unresolvable_name_is_reported_and_the_rest_scanned() {
         stderr.starts_with("portscan: no-such-host.invalid: ") && stderr.lines().count() == 1,
         "{stderr}"
     );
+}
+
+#[test]
+fn a_huge_sweep_runs_in_bounded_memory() {
+    if !is_root() {
+        eprintln!("skipped: a network namespace with a blackhole route needs root");
+        return;
+    }
+    // 131,072 hosts behind a blackhole route: each fails at once (no packet leaves), so the
+    // scan is quick, and every host passes through the scanner's host table. Within 24 MB
+    // of address space the table must let finished hosts go.
+    let name = format!("ps-sweep-{}", std::process::id());
+    let _namespace = ScratchNamespace(name.clone(), std::path::PathBuf::new());
+    sh(&format!(
+        "ip netns add {name}
+         ip -n {name} link set lo up
+         ip -n {name} route add blackhole 198.18.0.0/15"
+    ));
+    let portscan = env!("CARGO_BIN_EXE_portscan");
+    let output = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            &format!("ulimit -v 24000 && exec {portscan} -p 80,443 198.18.0.0/15"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1, "{}", tail(&stderr_text(&output)));
+    assert_eq!(stdout_text(&output), "");
+    let stderr = stderr_text(&output);
+    assert_eq!(stderr.lines().count(), 131_072, "{}", tail(&stderr));
+    assert!(
+        stderr
+            .lines()
+            .all(|line| line.contains(": no route to 198.1"))
+    );
+}
+
+/// The last lines of a long output, for a failure message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
 }
