@@ -2,7 +2,7 @@
 # portscan against nmap -sT on the same machine, with hyperfine.
 #
 # 1. All 65535 ports of 127.0.0.1 with 30 listeners: both must find the same open set;
-#    the goal is at most half of nmap's time.
+#    the goal is at most half of nmap's time. RustScan too, where it is installed.
 # 2. As root: all 65535 ports of a host in a network namespace whose firewall drops 2000
 #    ports, against nmap -sT -p- -T4.
 # 3. As root: 2000 ports (6 open, 100 dropped) of a host behind a 50 ms round-trip line that
@@ -72,15 +72,27 @@ time.sleep(3600)
     while [ ! -e "$3" ]; do sleep 0.1; done
 }
 
+# A firewall in namespace `ns` that drops TCP to `ports` (nft syntax: 600-699).
+drop_ports() { # ns ports
+    ip netns exec "$1" nft -f - <<EOF
+table ip portscan_bench {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport $2 drop
+    }
+}
+EOF
+}
+
 # The mean of a hyperfine JSON export, in seconds.
 mean() {
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"
 }
 
-compare() { # name json_ours json_nmap goal
+compare() { # name json_ours json_theirs goal [their_name]
     ours=$(mean "$2")
     theirs=$(mean "$3")
-    python3 -c 'import sys; o, t = float(sys.argv[2]), float(sys.argv[3]); print(f"{sys.argv[1]}: portscan {o:.3f}s, nmap {t:.3f}s, ratio {o / t:.2f} (goal {sys.argv[4]})")' "$1" "$ours" "$theirs" "$4"
+    python3 -c 'import sys; o, t = float(sys.argv[2]), float(sys.argv[3]); print(f"{sys.argv[1]}: portscan {o:.3f}s, {sys.argv[5]} {t:.3f}s, ratio {o / t:.2f} (goal {sys.argv[4]})")' "$1" "$ours" "$theirs" "$4" "${5:-nmap}"
 }
 
 echo "== all ports of 127.0.0.1, 30 listeners"
@@ -99,6 +111,22 @@ echo "same open set: $(wc -l < "$TMP/ours") ports"
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" "$PORTSCAN -p- 127.0.0.1" >/dev/null
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" "nmap -sT -p- -n 127.0.0.1" >/dev/null
 compare "loopback" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.50"
+# RustScan, where it is installed (it is not a Debian package: `cargo install rustscan`).
+if command -v rustscan >/dev/null 2>&1; then
+    # -g: greppable "HOST -> [PORT,PORT]" with no nmap stage; RustScan's own defaults
+    # otherwise (batches of 4500, 1.5 s timeout), with the descriptor limit it asks for.
+    rustscan -a 127.0.0.1 -r 1-65535 -g --ulimit 65535 2>/dev/null |
+        grep -o '\[.*\]' | tr -d '[]' | tr ',' '\n' | sort -n > "$TMP/rustscan"
+    if ! cmp -s "$TMP/ours" "$TMP/rustscan"; then
+        echo "RustScan's open set differs (< portscan, > RustScan):"
+        diff "$TMP/ours" "$TMP/rustscan" || true
+    fi
+    hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/rustscan.json" \
+        "rustscan -a 127.0.0.1 -r 1-65535 -g --ulimit 65535" >/dev/null
+    compare "loopback" "$TMP/ours.json" "$TMP/rustscan.json" "< 1" RustScan
+else
+    echo "loopback: RustScan is not installed, not compared (cargo install rustscan)"
+fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "== namespace case skipped: it needs root"
@@ -115,14 +143,7 @@ ip -n "$NS_B" addr add 198.18.0.2/24 dev "psb$$"
 for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_A" link set "psa$$" up
 ip -n "$NS_B" link set "psb$$" up
-ip netns exec "$NS_B" nft -f - <<'EOF'
-table ip portscan_bench {
-    chain input {
-        type filter hook input priority 0; policy accept;
-        tcp dport 20001-22000 drop
-    }
-}
-EOF
+drop_ports "$NS_B" 20001-22000
 ip netns exec "$NS_B" python3 -c '
 import socket, time
 sockets = []
@@ -163,14 +184,7 @@ ip -n "$NS_SLOW_B" addr add 198.18.1.2 peer 198.18.1.1 dev "pst$$"
 for ns in "$NS_SLOW_A" "$NS_SLOW_B"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_SLOW_A" link set "pss$$" up
 ip -n "$NS_SLOW_B" link set "pst$$" up
-ip netns exec "$NS_SLOW_B" nft -f - <<'EOF'
-table ip portscan_bench_slow {
-    chain input {
-        type filter hook input priority 0; policy accept;
-        tcp dport 600-699 drop
-    }
-}
-EOF
+drop_ports "$NS_SLOW_B" 600-699
 ip netns exec "$NS_SLOW_B" python3 -c '
 import socket, time
 sockets = [socket.create_server(("198.18.1.2", port)) for port in (22, 80, 443, 700, 1024, 1999)]
