@@ -219,7 +219,8 @@ fn dump(
                 ext |= codec::EXT_SKMEMINFO;
             }
             let program = port_program(query, table.proto);
-            codec::inet_request(seq, family, protocol, ext, query.states, program.as_deref())
+            let states = kernel_states(query.states, table.proto);
+            codec::inet_request(seq, family, protocol, ext, states, program.as_deref())
         }
     };
     socket.dump(&request, |payload| {
@@ -234,6 +235,19 @@ fn dump(
         }
         Ok(())
     })
+}
+
+/// The state mask to send for a dump of `proto`. Any state besides LISTEN makes the kernel
+/// walk its whole table of connected TCP sockets (`inet_diag_dump_icsk`), and no TCP socket
+/// in that table is in CLOSE (`tcp_set_state` unhashes it as it closes), so for TCP the bit
+/// that `-l` sets for unconnected UDP sockets would cost a walk of every connection of the
+/// host, per family, and find nothing.
+fn kernel_states(states: u32, proto: SocketProto) -> u32 {
+    if proto == SocketProto::Tcp {
+        states & !(1 << SocketState::Unconn.number())
+    } else {
+        states
+    }
 }
 
 /// The filter program for `proto`'s port conditions, if there are any it can express.
