@@ -55,8 +55,13 @@ fuzz_target!(|data: &[u8]| {
         let read: Vec<_> = codec::messages(&request).collect();
         assert_eq!(read.len(), 1, "{read:?}");
         match &read[0] {
-            Ok(Message::Socket { seq: got, payload }) => {
+            Ok(Message::Socket {
+                seq: got,
+                payload,
+                interrupted,
+            }) => {
                 assert_eq!(*got, seq);
+                assert!(!interrupted, "a request has no NLM_F_DUMP_INTR");
                 assert_eq!(u32_at(payload, 4), states);
             }
             other => panic!("a request reads back as {other:?}"),

@@ -10,7 +10,7 @@ pub mod procnet;
 use std::io;
 
 use crate::record::{Family, SocketProto, SocketRecord, SocketState};
-use netlink::DiagSocket;
+use netlink::{DiagSocket, Dumped, Transport};
 
 /// Which sockets to list and what to learn about them.
 #[derive(Debug, Clone)]
@@ -112,6 +112,34 @@ impl Table {
 
 /// Lists the sockets `query` asks for, in the calling thread's network namespace.
 pub fn list(query: &Query, source: Source) -> Listing {
+    let mut diag = match source {
+        Source::Proc => None,
+        Source::Auto => DiagSocket::open().ok(),
+        Source::Netlink => match DiagSocket::open() {
+            Ok(socket) => Some(socket),
+            Err(error) => {
+                return Listing {
+                    records: Vec::new(),
+                    problems: vec![format!(
+                        "opening a NETLINK_SOCK_DIAG socket: {}",
+                        crate::error::describe_io_error(&error)
+                    )],
+                };
+            }
+        },
+    };
+    list_with(query, source, diag.as_mut())
+}
+
+/// How many times a table is dumped while the kernel says its dump was interrupted.
+const DUMP_ATTEMPTS: usize = 3;
+
+/// [`list`] over `diag`, which the tests give replies that fail part way.
+fn list_with<T: Transport>(
+    query: &Query,
+    source: Source,
+    mut diag: Option<&mut DiagSocket<T>>,
+) -> Listing {
     let mut listing = Listing::default();
     let mut tables = Vec::new();
     for &proto in &query.protos {
@@ -128,28 +156,32 @@ pub fn list(query: &Query, source: Source) -> Listing {
             }
         }
     }
-    let mut diag = match source {
-        Source::Proc => None,
-        Source::Auto => DiagSocket::open().ok(),
-        Source::Netlink => match DiagSocket::open() {
-            Ok(socket) => Some(socket),
-            Err(error) => {
-                listing.problems.push(format!(
-                    "opening a NETLINK_SOCK_DIAG socket: {}",
-                    crate::error::describe_io_error(&error)
-                ));
-                return listing;
-            }
-        },
-    };
     for table in tables {
         if !query.could_match(table.proto) {
             continue;
         }
         let start = listing.records.len();
         if let Some(socket) = diag.as_mut() {
-            match dump(socket, table, query, &mut listing.records) {
-                Ok(()) => continue,
+            let mut outcome = dump(socket, table, query, &mut listing.records);
+            for _ in 1..DUMP_ATTEMPTS {
+                if !matches!(outcome, Ok(Dumped::Interrupted)) {
+                    break;
+                }
+                listing.records.truncate(start);
+                outcome = dump(socket, table, query, &mut listing.records);
+            }
+            match outcome {
+                Ok(Dumped::Complete) => continue,
+                // /proc/net is read in pieces with the table unlocked in between, so it
+                // would be no more consistent: the last dump stands, with a warning.
+                Ok(Dumped::Interrupted) => {
+                    listing.problems.push(format!(
+                        "netlink dump of {}: the kernel's socket table changed during each of \
+                         {DUMP_ATTEMPTS} dumps; the last is listed and may miss or repeat a socket",
+                        table.name()
+                    ));
+                    continue;
+                }
                 Err(error) => {
                     let why = if error.error.raw_os_error() == Some(2) {
                         // inet_diag answers ENOENT for a protocol it has no handler for.
@@ -158,18 +190,29 @@ pub fn list(query: &Query, source: Source) -> Listing {
                         crate::error::describe_io_error(&error.error)
                     };
                     if source == Source::Netlink {
-                        listing
-                            .problems
-                            .push(format!("netlink dump of {}: {why}", table.name()));
+                        let problem = if error.records == 0 {
+                            format!("netlink dump of {}: {why}", table.name())
+                        } else {
+                            format!(
+                                "netlink dump of {} failed after {} ({why}); \
+                                 the list of {} is incomplete",
+                                table.name(),
+                                sockets(error.records),
+                                table.name()
+                            )
+                        };
+                        listing.problems.push(problem);
                         continue;
                     }
                     // A partial dump is dropped whole and the table read again from /proc,
                     // so that the list is complete; a refusal up front is just fallback.
                     listing.records.truncate(start);
-                    if error.records_seen {
+                    if error.records > 0 {
                         listing.problems.push(format!(
-                            "netlink dump of {} failed part way ({why}); listed it from /proc instead",
-                            table.name()
+                            "netlink dump of {} failed after {} ({why}); \
+                             listed it from /proc instead",
+                            table.name(),
+                            sockets(error.records)
                         ));
                     }
                 }
@@ -182,12 +225,20 @@ pub fn list(query: &Query, source: Source) -> Listing {
     listing
 }
 
-fn dump(
-    socket: &mut DiagSocket,
+fn sockets(count: usize) -> String {
+    if count == 1 {
+        "1 socket".to_owned()
+    } else {
+        format!("{count} sockets")
+    }
+}
+
+fn dump<T: Transport>(
+    socket: &mut DiagSocket<T>,
     table: Table,
     query: &Query,
     records: &mut Vec<SocketRecord>,
-) -> Result<(), netlink::DumpError> {
+) -> Result<Dumped, netlink::DumpError> {
     let seq = socket.next_seq();
     let request = match table.family {
         Family::Unix => {
@@ -292,4 +343,159 @@ fn read_proc(table: Table, query: &Query, records: &mut Vec<SocketRecord>) -> Re
     .map_err(|problem| format!("{path}: {problem}"))?;
     records.extend(parsed.into_iter().filter(|r| query.wants_state(r.state)));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::netlink::script::{NLM_F_DUMP_INTR, Reply, Script, done, error, tcp};
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    const EIO: i32 = 5;
+    const ENOBUFS: i32 = 105;
+
+    /// Every TCP socket over IPv4: one table, one dump.
+    fn tcp4() -> Query {
+        Query {
+            protos: vec![SocketProto::Tcp],
+            ipv6: false,
+            ..Query::all()
+        }
+    }
+
+    fn list_over(source: Source, replies: Vec<Reply>) -> Listing {
+        let mut socket = DiagSocket::new(Script::new(replies));
+        list_with(&tcp4(), source, Some(&mut socket))
+    }
+
+    fn inodes(listing: &Listing) -> Vec<u64> {
+        listing.records.iter().map(|r| r.inode).collect()
+    }
+
+    /// A listener of the test's own, which /proc/net/tcp lists, and its inode.
+    fn listener() -> (std::net::TcpListener, u64) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+            .unwrap()
+            .ino();
+        (listener, inode)
+    }
+
+    /// Replies whose dump fails after two records.
+    fn failing_after_two() -> Vec<Reply> {
+        vec![
+            Reply::Datagram([tcp(1, 0, 80, 11), tcp(1, 0, 81, 12)].concat()),
+            Reply::Datagram(done(1, 0, -EIO)),
+        ]
+    }
+
+    #[test]
+    fn with_netlink_only_a_failed_dump_keeps_what_came_and_says_it_is_incomplete() {
+        let listing = list_over(Source::Netlink, failing_after_two());
+        assert_eq!(inodes(&listing), [11, 12]);
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp failed after 2 sockets (Input/output error); \
+                 the list of tcp is incomplete"
+            ]
+        );
+        let listing = list_over(
+            Source::Netlink,
+            vec![Reply::Datagram(tcp(1, 0, 80, 11)), Reply::Fails(ENOBUFS)],
+        );
+        assert_eq!(inodes(&listing), [11]);
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp failed after 1 socket (No buffer space available); \
+                 the list of tcp is incomplete"
+            ]
+        );
+    }
+
+    #[test]
+    fn otherwise_a_failed_dump_is_dropped_and_the_table_read_from_proc() {
+        let (_listener, inode) = listener();
+        let listing = list_over(Source::Auto, failing_after_two());
+        let found = inodes(&listing);
+        assert!(!found.contains(&11) && !found.contains(&12), "{found:?}");
+        assert!(
+            found.contains(&inode),
+            "the /proc/net/tcp listing: {found:?}"
+        );
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp failed after 2 sockets (Input/output error); \
+                 listed it from /proc instead"
+            ]
+        );
+        // A message cut short in the second datagram.
+        let mut cut = tcp(1, 0, 82, 13);
+        cut.truncate(40);
+        let listing = list_over(
+            Source::Auto,
+            vec![Reply::Datagram(tcp(1, 0, 80, 11)), Reply::Datagram(cut)],
+        );
+        assert!(inodes(&listing).contains(&inode));
+        assert!(!inodes(&listing).contains(&11));
+        assert_eq!(listing.problems.len(), 1, "{:?}", listing.problems);
+        assert!(
+            listing.problems[0].starts_with(
+                "netlink dump of tcp failed after 1 socket (undecodable sock_diag reply: \
+                 netlink message length"
+            ),
+            "{:?}",
+            listing.problems
+        );
+    }
+
+    #[test]
+    fn a_refusal_before_any_record_is_a_quiet_fallback() {
+        let (_listener, inode) = listener();
+        let listing = list_over(Source::Auto, vec![Reply::Datagram(error(1, -2))]);
+        assert!(inodes(&listing).contains(&inode));
+        assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+        let listing = list_over(Source::Netlink, vec![Reply::Datagram(error(1, -2))]);
+        assert!(listing.records.is_empty());
+        assert_eq!(
+            listing.problems,
+            ["netlink dump of tcp: the kernel has no sock_diag handler for it"]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_dump_is_made_again() {
+        let listing = list_over(
+            Source::Auto,
+            vec![
+                Reply::Datagram([tcp(1, NLM_F_DUMP_INTR, 80, 11), done(1, 0, 0)].concat()),
+                Reply::Datagram([tcp(2, 0, 80, 21), tcp(2, 0, 81, 22)].concat()),
+                Reply::Datagram(done(2, 0, 0)),
+            ],
+        );
+        assert_eq!(inodes(&listing), [21, 22], "only the second dump's records");
+        assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+    }
+
+    #[test]
+    fn a_dump_interrupted_each_time_is_listed_with_a_warning() {
+        let replies = (1..=3)
+            .map(|seq| {
+                let inode = 10 * seq + 1;
+                Reply::Datagram([tcp(seq, 0, 80, inode), done(seq, NLM_F_DUMP_INTR, 0)].concat())
+            })
+            .collect();
+        let listing = list_over(Source::Auto, replies);
+        assert_eq!(inodes(&listing), [31], "the last dump's records, once");
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp: the kernel's socket table changed during each of 3 dumps; \
+                 the last is listed and may miss or repeat a socket"
+            ]
+        );
+    }
 }
