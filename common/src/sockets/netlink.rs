@@ -4,6 +4,7 @@
 //! ([`Transport`]), so that it is tested on byte streams that fail where a kernel could.
 
 use std::io;
+use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -85,6 +86,8 @@ pub enum Dumped {
     /// The kernel flagged the reply NLM_F_DUMP_INTR: its table changed while it was being
     /// dumped, so a socket may be missing or repeated. Another dump may come out whole.
     Interrupted,
+    /// The caller asked for no more records.
+    Stopped,
 }
 
 /// A failed dump, and how many socket records it had handed over before failing: none
@@ -119,19 +122,22 @@ impl<T: Transport> DiagSocket<T> {
     }
 
     /// Sends `request` (built with the sequence number of [`DiagSocket::next_seq`]) and hands
-    /// each socket payload of the reply to `each`.
+    /// each socket payload of the reply to `each`, until it breaks.
     pub fn dump(
         &mut self,
         request: &[u8],
-        each: impl FnMut(&[u8]) -> Result<(), codec::DecodeError>,
+        each: impl FnMut(&[u8]) -> Result<ControlFlow<()>, codec::DecodeError>,
     ) -> Result<Dumped, DumpError> {
         let outcome = self.read_dump(request, each);
-        if let Err(failed) = &outcome {
-            // The kernel's own error ends its dump; any other leaves it part way. Should a new
-            // socket fail to open, the next dump fails on the old one and is reported.
-            if !failed.from_kernel {
-                let _ = self.transport.restart();
-            }
+        // The kernel's own error ends its dump; a failure of ours, or a stop, leaves it part
+        // way. Should a new socket fail to open, the next dump fails on the old one and is
+        // reported.
+        let abandoned = match &outcome {
+            Ok(dumped) => *dumped == Dumped::Stopped,
+            Err(failed) => !failed.from_kernel,
+        };
+        if abandoned {
+            let _ = self.transport.restart();
         }
         outcome
     }
@@ -139,7 +145,7 @@ impl<T: Transport> DiagSocket<T> {
     fn read_dump(
         &mut self,
         request: &[u8],
-        mut each: impl FnMut(&[u8]) -> Result<(), codec::DecodeError>,
+        mut each: impl FnMut(&[u8]) -> Result<ControlFlow<()>, codec::DecodeError>,
     ) -> Result<Dumped, DumpError> {
         let seq = self.seq;
         let mut records = 0;
@@ -181,9 +187,12 @@ impl<T: Transport> DiagSocket<T> {
                         payload,
                         interrupted: flagged,
                     } if got == seq => {
-                        each(payload).map_err(|e| fail(invalid(&e), records))?;
+                        let flow = each(payload).map_err(|e| fail(invalid(&e), records))?;
                         records += 1;
                         interrupted |= flagged;
+                        if flow.is_break() {
+                            return Ok(Dumped::Stopped);
+                        }
                     }
                     Message::Done {
                         interrupted: flagged,
@@ -343,7 +352,7 @@ mod tests {
         let mut inodes = Vec::new();
         let outcome = socket.dump(&request, |payload| {
             inodes.push(codec::parse_inet(payload, SocketProto::Tcp)?.inode);
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         });
         assert_eq!(socket.transport.requests, [request]);
         let restarted = matches!(&outcome, Err(failed) if !failed.from_kernel);
@@ -482,6 +491,28 @@ mod tests {
         assert_eq!(inodes, [11]);
         let failed = failure(outcome);
         assert_eq!(failed.error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_caller_can_stop_a_dump_and_the_socket_starts_afresh() {
+        let mut socket = DiagSocket::new(Script::new(vec![
+            datagram(&[tcp(1, 0, 80, 11), tcp(1, 0, 81, 12), tcp(1, 0, 82, 13)]),
+            datagram(&[done(1, 0, 0)]),
+        ]));
+        let seq = socket.next_seq();
+        let request = codec::inet_request(seq, codec::AF_INET, codec::IPPROTO_TCP, 0, !0, None);
+        let mut inodes = Vec::new();
+        let outcome = socket.dump(&request, |payload| {
+            inodes.push(codec::parse_inet(payload, SocketProto::Tcp)?.inode);
+            Ok(if inodes.len() == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        });
+        assert_eq!(outcome.unwrap(), Dumped::Stopped);
+        assert_eq!(inodes, [11, 12]);
+        assert_eq!(socket.transport.restarts, 1);
     }
 
     #[test]
