@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::dir::Dir;
@@ -45,23 +46,34 @@ impl OwnerMap {
                 pids.push(pid);
             }
         }
-        // The scan is all system calls, which run in parallel: threads take processes one at
-        // a time from a shared counter, so one process with many fds does not leave a thread
-        // idle (the pids of a busy host's big processes bunch together).
+        // The scan is all system calls, which run in parallel. First the threads take
+        // processes one at a time from a shared counter, setting aside those with more than
+        // SPLIT fds; then they share those tables out in ranges of fd numbers, so that one
+        // process holding most of a host's sockets does not leave the other threads idle.
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(4);
         let next = AtomicUsize::new(0);
+        let large = Mutex::new(Vec::new());
+        let mut parts = on_threads(threads, || scan_pids(&pids, &next, wanted, &large));
+        let large = large.into_inner().expect("the fd scan does not panic");
+        let ranges: Vec<(Large, u32)> = large
+            .iter()
+            .flat_map(|&table| {
+                (0..table.open.div_ceil(SPLIT)).map(move |range| (table, range * SPLIT))
+            })
+            .collect();
+        let next = AtomicUsize::new(0);
+        parts.extend(on_threads(threads, || scan_ranges(&ranges, &next, wanted)));
+        // The ranges end at the count of open fds; what lies beyond (in a sparse table, or
+        // opened meanwhile) is listed.
         let mut map = OwnerMap::default();
-        let parts: Vec<OwnerMap> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| scope.spawn(|| scan_pids(&pids, &next, wanted)))
-                .collect();
-            workers
-                .into_iter()
-                .map(|worker| worker.join().expect("the fd scan does not panic"))
-                .collect()
-        });
+        let mut path = String::new();
+        for table in &large {
+            if let Ok(dir) = open_fd_dir(table.pid, &mut path) {
+                map.read_listed(table.pid, dir, table.open, wanted);
+            }
+        }
         for part in parts {
             map.denied += part.denied;
             map.denied_pids.extend(part.denied_pids);
@@ -85,44 +97,29 @@ impl OwnerMap {
     pub fn is_denied(&self, pid: u32) -> bool {
         self.denied_pids.binary_search(&pid).is_ok()
     }
-}
 
-fn scan_pids(pids: &[u32], next: &AtomicUsize, wanted: Option<&HashSet<u64>>) -> OwnerMap {
-    let mut map = OwnerMap::default();
-    let mut path = String::new();
-    while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
-        path.clear();
-        path.push_str("/proc/");
-        path.push_str(itoa(pid, &mut [0; 10]));
-        path.push_str("/fd");
-        let dir = match open(
-            path.as_str(),
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(dir) => dir,
-            Err(Errno::EACCES | Errno::EPERM) => {
-                map.denied += 1;
-                map.denied_pids.push(pid);
-                continue;
-            }
-            // Gone since /proc was listed, or a kernel thread: nothing to hold a socket.
-            Err(_) => continue,
+    /// Notes fd `fd` of `pid`, whose link reads `target`, if it is a wanted socket.
+    fn add(&mut self, pid: u32, fd: u32, target: &[u8], wanted: Option<&HashSet<u64>>) {
+        let Some(inode) = socket_inode(target) else {
+            return;
         };
-        let mut found = |fd: u32, target: &[u8]| {
-            let Some(inode) = socket_inode(target) else {
-                return;
-            };
-            if wanted.is_none_or(|set| set.contains(&inode)) {
-                map.owners.entry(inode).or_default().push(Owner { pid, fd });
-            }
-        };
-        let probed = probe_dense(&dir, &mut found);
-        if probed.complete {
-            continue;
+        if wanted.is_none_or(|set| set.contains(&inode)) {
+            self.owners
+                .entry(inode)
+                .or_default()
+                .push(Owner { pid, fd });
+        }
+    }
+
+    /// Reads the fds of `pid` from `from` on, as its fd directory `dir` lists them. The
+    /// directory's offset is the fd number plus 2 (after `.` and `..`), and the kernel lists
+    /// from there: any fd open all along is found, however the table changed meanwhile.
+    fn read_listed(&mut self, pid: u32, dir: OwnedFd, from: u32, wanted: Option<&HashSet<u64>>) {
+        if rustix::fs::seek(&dir, rustix::fs::SeekFrom::Start(u64::from(from) + 2)).is_err() {
+            return;
         }
         let Ok(mut dir) = Dir::from_fd(dir) else {
-            continue;
+            return;
         };
         let fds: Vec<u32> = dir
             .iter()
@@ -133,36 +130,123 @@ fn scan_pids(pids: &[u32], next: &AtomicUsize, wanted: Option<&HashSet<u64>>) ->
                     .parse()
                     .ok()
             })
-            .filter(|&fd| fd >= probed.next)
             .collect();
         let mut link = [0; LINK];
         for fd in fds {
             if let Ok(target) = read_link(&dir, fd, &mut link) {
-                found(fd, target);
+                self.add(pid, fd, target, wanted);
+            }
+        }
+    }
+}
+
+/// A process's fd table is read in ranges of this many fd numbers when it holds more fds.
+const SPLIT: u32 = 1024;
+
+/// A process with more than [`SPLIT`] fds, left for the ranges.
+#[derive(Clone, Copy)]
+struct Large {
+    pid: u32,
+    /// Its open fds, when it was set aside.
+    open: u32,
+}
+
+/// Runs `work` on `threads` threads and collects what each found.
+fn on_threads(threads: usize, work: impl Fn() -> OwnerMap + Sync) -> Vec<OwnerMap> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads).map(|_| scope.spawn(&work)).collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("the fd scan does not panic"))
+            .collect()
+    })
+}
+
+/// Opens `/proc/PID/fd`, building the path in `path`.
+fn open_fd_dir(pid: u32, path: &mut String) -> nix::Result<OwnedFd> {
+    path.clear();
+    path.push_str("/proc/");
+    path.push_str(itoa(pid, &mut [0; 10]));
+    path.push_str("/fd");
+    open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn scan_pids(
+    pids: &[u32],
+    next: &AtomicUsize,
+    wanted: Option<&HashSet<u64>>,
+    large: &Mutex<Vec<Large>>,
+) -> OwnerMap {
+    let mut map = OwnerMap::default();
+    let mut path = String::new();
+    while let Some(&pid) = pids.get(next.fetch_add(1, Ordering::Relaxed)) {
+        let dir = match open_fd_dir(pid, &mut path) {
+            Ok(dir) => dir,
+            Err(Errno::EACCES | Errno::EPERM) => {
+                map.denied += 1;
+                map.denied_pids.push(pid);
+                continue;
+            }
+            // Gone since /proc was listed, or a kernel thread: nothing to hold a socket.
+            Err(_) => continue,
+        };
+        let open = open_fds(&dir);
+        if open > SPLIT {
+            large
+                .lock()
+                .expect("the fd scan does not panic")
+                .push(Large { pid, open });
+            continue;
+        }
+        let next = probe_dense(&dir, open, &mut |fd, target| {
+            map.add(pid, fd, target, wanted);
+        });
+        map.read_listed(pid, dir, next, wanted);
+    }
+    map
+}
+
+/// Reads the ranges of large fd tables that threads take from `next`: every fd number of
+/// the range, up to the table's count of open fds.
+fn scan_ranges(
+    ranges: &[(Large, u32)],
+    next: &AtomicUsize,
+    wanted: Option<&HashSet<u64>>,
+) -> OwnerMap {
+    let mut map = OwnerMap::default();
+    let mut path = String::new();
+    let mut link = [0; LINK];
+    while let Some(&(table, start)) = ranges.get(next.fetch_add(1, Ordering::Relaxed)) {
+        let Ok(dir) = open_fd_dir(table.pid, &mut path) else {
+            continue;
+        };
+        for fd in start..table.open.min(start.saturating_add(SPLIT)) {
+            if let Ok(target) = read_link(&dir, fd, &mut link) {
+                map.add(table.pid, fd, target, wanted);
             }
         }
     }
     map
 }
 
-/// How far [`probe_dense`] went.
-struct Probed {
-    /// Every open fd was read.
-    complete: bool,
-    /// The fds below this one were read (or are not open).
-    next: u32,
+/// How many fds are open in the fd directory `dir`: its size on Linux 6.2 and later, 0 on
+/// older kernels.
+fn open_fds(dir: &OwnedFd) -> u32 {
+    fstat(dir).map_or(0, |stat| u32::try_from(stat.st_size).unwrap_or(0))
 }
 
-/// Reads a process's fds by number, 0, 1, 2, ..., without listing the directory, until as
-/// many were found as the directory's size says are open (Linux 6.2 and later give that
-/// count). Most fd tables are dense, and listing /proc/PID/fd costs the kernel about a
-/// quarter as much again as reading every link. A sparse table is left, after a few misses,
-/// to a listing from the fd `next` on; so is one that changed under us, or an older kernel's.
-fn probe_dense(dir: &OwnedFd, found: &mut impl FnMut(u32, &[u8])) -> Probed {
-    let open = fstat(dir).map_or(0, |stat| stat.st_size);
-    let open = u64::try_from(open).unwrap_or(0);
+/// Reads a process's fds by number, 0, 1, 2, ..., without listing the directory, until
+/// `open` were found (the count [`open_fds`] gives) or a sparse table has had a few misses,
+/// and returns the first fd not read; the caller lists the rest. Most fd tables are dense,
+/// and listing /proc/PID/fd costs the kernel about a quarter as much again as reading
+/// every link.
+fn probe_dense(dir: &OwnedFd, open: u32, found: &mut impl FnMut(u32, &[u8])) -> u32 {
     let allowed_misses = 16 + open / 16;
-    let (mut seen, mut misses, mut fd) = (0u64, 0u64, 0u32);
+    let (mut seen, mut misses, mut fd) = (0, 0, 0);
     let mut link = [0; LINK];
     while seen < open && misses <= allowed_misses {
         match read_link(dir, fd, &mut link) {
@@ -176,10 +260,7 @@ fn probe_dense(dir: &OwnedFd, found: &mut impl FnMut(u32, &[u8])) -> Probed {
         }
         fd += 1;
     }
-    Probed {
-        complete: open > 0 && seen >= open,
-        next: fd,
-    }
+    fd
 }
 
 /// Room for any socket link, `socket:[` and a u64 and `]`; longer links are cut short.
@@ -251,6 +332,68 @@ mod tests {
         assert_eq!(owners[0].pid, std::process::id());
         assert_eq!(i32::try_from(owners[0].fd).unwrap(), listener.as_raw_fd());
         assert!(map.owners(inode + 1).is_empty());
+    }
+
+    #[test]
+    fn a_large_fd_table_is_read_whole_in_ranges() {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let copies = 3 * SPLIT;
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let need = u64::from(copies) + 1024;
+        if soft < need {
+            if hard < need {
+                eprintln!("skipped: the fd limit {hard} is below {need}");
+                return;
+            }
+            setrlimit(Resource::RLIMIT_NOFILE, need, hard).unwrap();
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut held: Vec<OwnedFd> = (0..copies)
+            .map(|_| rustix::io::fcntl_dupfd_cloexec(&listener, 0).unwrap())
+            .collect();
+        // And one past the end of the dense part, which the ranges do not reach.
+        let high = i32::try_from(need).unwrap() - 64;
+        held.push(rustix::io::fcntl_dupfd_cloexec(&listener, high).unwrap());
+        let inode = fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+            .unwrap()
+            .ino();
+        let map = OwnerMap::scan(Some(&HashSet::from([inode]))).unwrap();
+        let mut expected: Vec<i32> = held.iter().map(AsRawFd::as_raw_fd).collect();
+        expected.push(listener.as_raw_fd());
+        expected.sort_unstable();
+        let found: Vec<i32> = map
+            .owners(inode)
+            .iter()
+            .map(|owner| i32::try_from(owner.fd).unwrap())
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn a_listing_starts_at_the_fd_asked_for() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let copies: Vec<OwnedFd> = (0..4)
+            .map(|_| rustix::io::fcntl_dupfd_cloexec(&listener, 0).unwrap())
+            .collect();
+        let inode = fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+            .unwrap()
+            .ino();
+        let from = copies.iter().map(AsRawFd::as_raw_fd).max().unwrap();
+        let mut map = OwnerMap::default();
+        let dir = open_fd_dir(std::process::id(), &mut String::new()).unwrap();
+        let wanted = HashSet::from([inode]);
+        map.read_listed(
+            std::process::id(),
+            dir,
+            u32::try_from(from).unwrap(),
+            Some(&wanted),
+        );
+        let fds: Vec<i32> = map
+            .owners(inode)
+            .iter()
+            .map(|owner| i32::try_from(owner.fd).unwrap())
+            .collect();
+        assert_eq!(fds, [from], "only the fds from {from} on");
     }
 
     #[test]
