@@ -57,10 +57,19 @@ impl OwnerMap {
         let large = Mutex::new(Vec::new());
         let mut parts = on_threads(threads, || scan_pids(&pids, &next, wanted, &large));
         let large = large.into_inner().expect("the fd scan does not panic");
-        let ranges: Vec<(Large, u32)> = large
+        // Taken in turns across the tables: two threads in one process's fd table contend
+        // for its locks, so they keep to different processes while there are several.
+        let most = large
             .iter()
-            .flat_map(|&table| {
-                (0..table.open.div_ceil(SPLIT)).map(move |range| (table, range * SPLIT))
+            .map(|t| t.open.div_ceil(SPLIT))
+            .max()
+            .unwrap_or(0);
+        let ranges: Vec<(Large, u32)> = (0..most)
+            .flat_map(|range| {
+                large
+                    .iter()
+                    .filter(move |t| range < t.open.div_ceil(SPLIT))
+                    .map(move |&t| (t, range * SPLIT))
             })
             .collect();
         let next = AtomicUsize::new(0);
