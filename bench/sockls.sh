@@ -92,6 +92,9 @@ echo "sockets held: $(awk "{s+=\$1} END {print s}" "$work"/ready.*) TCP (+$((2 *
 echo "sockls -tan lines: $(ip netns exec "$ns" "$sockls" -tan | wc -l), ss -tan lines: $(ip netns exec "$ns" ss -Htan | wc -l)"
 
 mean() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["mean"])' "$1" "$2"; }
+# CPU time (user + system): sockls spreads the /proc scan over up to 4 threads, so its wall
+# time, unlike ss's, depends on how many cores are idle; this one does not.
+cpu() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.3f" % (r["user"] + r["system"]))' "$1" "$2"; }
 peak_rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
 
 status=0
@@ -107,8 +110,9 @@ compare() {
     local verdict
     verdict=$(python3 -c "print('met' if $a / $b <= $goal else 'MISSED')")
     [[ $verdict == met ]] || status=1
-    printf '%-7s sockls %-6s %8.3f s  ss %-6s %8.3f s  ratio %s (goal <= %s: %s)  peak RSS sockls %s KiB, ss %s KiB\n' \
+    printf '%-7s sockls %-6s %8.3f s  ss %-6s %8.3f s  ratio %s (goal <= %s: %s)  cpu sockls %s s, ss %s s  peak RSS sockls %s KiB, ss %s KiB\n' \
         "$name" "$ours" "$a" "$theirs" "$b" "$ratio" "$goal" "$verdict" \
+        "$(cpu "$work/$name.json" 0)" "$(cpu "$work/$name.json" 1)" \
         "$(peak_rss ip netns exec "$ns" "$sockls" $ours)" "$(peak_rss ip netns exec "$ns" ss $theirs)"
 }
 compare tan -tan -tan 1

@@ -838,3 +838,92 @@ fn port_filters_run_in_the_kernel() {
         [inode_of(&f.server)]
     );
 }
+
+/// A netlink dump that really fails part way: strace makes the binary's second recvfrom fail
+/// with ENOBUFS, in the middle of the TCP/IPv4 dump (the test's 401 sockets take more than
+/// one of the kernel's 32 KiB datagrams). The sockets the dump gave are listed, the rest of
+/// the table comes from /proc with none twice, the failure is reported and the status is 1;
+/// and the next table (TCP/IPv6) comes over netlink again, on a new socket, since the old
+/// one is still in the abandoned dump.
+#[test]
+fn a_dump_that_fails_part_way_is_reported_and_completed_from_proc() {
+    let traced = Command::new("strace")
+        .args(["-o", "/dev/null", "true"])
+        .stderr(Stdio::null())
+        .status();
+    if !traced.is_ok_and(|status| status.success()) {
+        eprintln!("skipped: strace is not installed, or may not trace here");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp6 = TcpListener::bind("[::1]:0").ok();
+    let mut ours = BTreeSet::from([inode_of(&listener)]);
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        ours.extend([inode_of(&client), inode_of(&server)]);
+        held.push((client, server));
+    }
+    let dir = std::env::temp_dir().join(format!("sockls-inject-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _dir = TempDir(dir.clone());
+    let log = dir.join("strace.log");
+    let output = run(
+        Command::new("strace")
+            .arg("-o")
+            .arg(&log)
+            .args([
+                "-e",
+                "trace=recvfrom",
+                "-e",
+                "inject=recvfrom:error=ENOBUFS:when=2",
+            ])
+            .arg(env!("CARGO_BIN_EXE_sockls"))
+            .args(["-ta", "--json"])
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null()),
+        LIMIT,
+    );
+    let trace = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        trace.contains("(INJECTED)"),
+        "no failure was injected:\n{trace}"
+    );
+    let stderr = stderr_text(&output);
+    let got = stderr
+        .strip_prefix("sockls: netlink dump of tcp failed after ")
+        .and_then(|rest| {
+            rest.strip_suffix(
+                " sockets (No buffer space available); the rest of it was read from /proc\n",
+            )
+        })
+        .and_then(|count| count.parse::<usize>().ok());
+    let got = got.unwrap_or_else(|| panic!("stderr: {stderr:?}"));
+    assert_eq!(code(&output), 1);
+    let listed: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let from_netlink = listed
+        .iter()
+        .filter(|r| r["family"] == "ipv4" && r["cookie"].is_u64())
+        .count();
+    assert_eq!(
+        from_netlink, got,
+        "the dump's records before the failure, all listed"
+    );
+    let mut from_proc = 0;
+    for &inode in &ours {
+        let found = by_inode(&listed, inode);
+        assert_eq!(found.len(), 1, "inode {inode}: {found:?}");
+        from_proc += usize::from(found[0]["cookie"].is_null());
+    }
+    assert!(from_proc > 0, "the rest of the table comes from /proc/net");
+    if let Some(tcp6) = &tcp6 {
+        let found = by_inode(&listed, inode_of(tcp6));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0]["cookie"].is_u64(), "from netlink: {:?}", found[0]);
+    }
+    drop(held);
+}

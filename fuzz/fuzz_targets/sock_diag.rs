@@ -3,18 +3,74 @@
 //! first error, so what follows one is not checked); each socket
 //! payload decodes (or not) without a panic, and what decodes says what the fixed header
 //! says. A request the codec writes is read back as one message with its sequence number.
+//! The dump reader (`common::sockets::netlink`), fed the input as a run of datagrams, ends
+//! without a panic, its count of records handed over is right, and a dump it abandons part
+//! way leaves a new socket behind.
 #![no_main]
+
+use std::cell::Cell;
+use std::io;
+use std::ops::ControlFlow;
 
 use libfuzzer_sys::fuzz_target;
 
 use common::record::{Family, SocketProto};
 use common::sockets::codec::{self, Message};
+use common::sockets::netlink::{DiagSocket, Transport};
+
+/// Plays back datagrams cut from the input, each after a two-byte length; then EAGAIN.
+struct Replay<'a> {
+    rest: &'a [u8],
+    restarts: &'a Cell<usize>,
+}
+
+impl Transport for Replay<'_> {
+    fn send(&mut self, _request: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn recv(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let Some((head, rest)) = self.rest.split_first_chunk::<2>() else {
+            return Err(io::Error::from_raw_os_error(11));
+        };
+        let len = usize::from(u16::from_le_bytes(*head)).min(rest.len());
+        let (datagram, rest) = rest.split_at(len);
+        let fits = len.min(buffer.len());
+        buffer[..fits].copy_from_slice(&datagram[..fits]);
+        self.rest = rest;
+        Ok(len)
+    }
+
+    fn restart(&mut self) -> io::Result<()> {
+        self.restarts.set(self.restarts.get() + 1);
+        Ok(())
+    }
+}
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap())
 }
 
 fuzz_target!(|data: &[u8]| {
+    let restarts = Cell::new(0);
+    let mut socket = DiagSocket::new(Replay {
+        rest: data,
+        restarts: &restarts,
+    });
+    let seq = socket.next_seq();
+    let request = codec::inet_request(seq, codec::AF_INET, codec::IPPROTO_TCP, 0, !0, None);
+    let mut handed = 0;
+    let outcome = socket.dump(&request, |payload| {
+        codec::parse_inet(payload, SocketProto::Tcp)?;
+        handed += 1;
+        Ok(ControlFlow::Continue(()))
+    });
+    if let Err(failed) = &outcome {
+        assert_eq!(failed.records, handed);
+    }
+    let abandoned = matches!(&outcome, Err(failed) if !failed.from_kernel);
+    assert_eq!(restarts.get(), usize::from(abandoned));
+
     let mut count = 0;
     for message in codec::messages(data) {
         count += 1;
@@ -55,8 +111,13 @@ fuzz_target!(|data: &[u8]| {
         let read: Vec<_> = codec::messages(&request).collect();
         assert_eq!(read.len(), 1, "{read:?}");
         match &read[0] {
-            Ok(Message::Socket { seq: got, payload }) => {
+            Ok(Message::Socket {
+                seq: got,
+                payload,
+                interrupted,
+            }) => {
                 assert_eq!(*got, seq);
+                assert!(!interrupted, "a request has no NLM_F_DUMP_INTR");
                 assert_eq!(u32_at(payload, 4), states);
             }
             other => panic!("a request reads back as {other:?}"),

@@ -8,6 +8,7 @@ mod netns;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, IsTerminal, Write};
+use std::ops::ControlFlow;
 
 use common::Status;
 use common::error::{Error, Result, warn};
@@ -94,7 +95,39 @@ pub fn run_to<W: Write>(
     options: TextOptions,
 ) -> Result<Status> {
     let mut status = Status::default();
+    let mut users = Users::default();
+    let mut writer = RecordWriter::new(out, config.format, policy, options);
+    let mut write = |mut record: SocketRecord| {
+        if let Some(uid) = record.uid {
+            record.user = users.name(uid).map(str::to_owned);
+        }
+        writer.write(&record)
+    };
     let listing = match &config.namespaces {
+        // Without owners to find first, each socket is printed as it comes: a host's
+        // sockets are never all held at once.
+        Namespaces::Own if !config.owners => {
+            let mut failed = None;
+            let problems = sockets::list_each(&config.query, config.source, |record| {
+                if !config.filter.matches(&record) {
+                    return ControlFlow::Continue(());
+                }
+                match write(record) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(error) => {
+                        failed = Some(error);
+                        ControlFlow::Break(())
+                    }
+                }
+            });
+            if let Some(error) = failed {
+                return Err(error);
+            }
+            sockets::Listing {
+                records: Vec::new(),
+                problems,
+            }
+        }
         Namespaces::Own => sockets::list(&config.query, config.source),
         Namespaces::One(namespace) => netns::list(namespace, &config.query, config.source)?,
         Namespaces::All => {
@@ -115,38 +148,35 @@ pub fn run_to<W: Write>(
         warn(TOOL, problem);
         status.had_errors = true;
     }
-    let mut records: Vec<SocketRecord> = listing
-        .records
-        .into_iter()
-        .filter(|record| config.filter.matches(record))
-        .collect();
+    let mut records = listing.records;
+    records.retain(|record| config.filter.matches(record));
     if config.owners {
-        records = attach_owners(records, &config.filter)?;
-    }
-    let mut users = Users::default();
-    let mut writer = RecordWriter::new(out, config.format, policy, options);
-    for mut record in records {
-        if let Some(uid) = record.uid {
-            record.user = users.name(uid).map(str::to_owned);
+        write_with_owners(records, &config.filter, &mut write)?;
+    } else {
+        for record in records {
+            write(record)?;
         }
-        writer.write(&record)?;
     }
     writer.finish()?;
     Ok(status)
 }
 
-/// One record per (socket, owning fd), or the socket with the reason none is known. Only the
-/// sockets that passed the filters are looked for, in one pass over /proc.
-fn attach_owners(records: Vec<SocketRecord>, filter: &Filter) -> Result<Vec<SocketRecord>> {
+/// Writes one record per (socket, owning fd), or the socket with the reason none is known.
+/// Only the sockets that passed the filters are looked for, in one pass over /proc.
+fn write_with_owners(
+    records: Vec<SocketRecord>,
+    filter: &Filter,
+    write: &mut impl FnMut(SocketRecord) -> Result<()>,
+) -> Result<()> {
     let wanted: HashSet<u64> = records
         .iter()
         .map(|r| r.inode)
         .filter(|&i| i != 0)
         .collect();
     let map = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::io("reading /proc", e))?;
+    drop(wanted);
     let mut comms: HashMap<u32, Option<String>> = HashMap::new();
-    let mut out = Vec::with_capacity(records.len());
-    for record in records {
+    for mut record in records {
         let found = if record.inode == 0 {
             &[][..]
         } else {
@@ -156,13 +186,12 @@ fn attach_owners(records: Vec<SocketRecord>, filter: &Filter) -> Result<Vec<Sock
             if filter.pids.is_some() {
                 continue;
             }
-            let mut record = record;
             record.owner = Some(if map.denied > 0 && record.inode != 0 {
                 OwnerStatus::Denied
             } else {
                 OwnerStatus::None
             });
-            out.push(record);
+            write(record)?;
             continue;
         }
         for owner in found {
@@ -185,8 +214,8 @@ fn attach_owners(records: Vec<SocketRecord>, filter: &Filter) -> Result<Vec<Sock
             } else {
                 OwnerStatus::Gone
             });
-            out.push(record);
+            write(record)?;
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -12,6 +12,7 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_DUMP_INTR: u16 = 0x10;
 const NLMSG_HDRLEN: usize = 16;
 
 pub const AF_UNIX: u8 = 1;
@@ -113,10 +114,15 @@ fn message(seq: u32, body: &[u8]) -> Vec<u8> {
 /// One netlink message of a dump reply.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message<'a> {
-    /// A socket record's payload, with the sequence number it answers.
-    Socket { seq: u32, payload: &'a [u8] },
-    /// The end of the dump.
-    Done,
+    /// A socket record's payload, with the sequence number it answers; `interrupted` when
+    /// the kernel flagged it NLM_F_DUMP_INTR (its table changed during the dump).
+    Socket {
+        seq: u32,
+        payload: &'a [u8],
+        interrupted: bool,
+    },
+    /// The end of the dump, which may carry the NLM_F_DUMP_INTR flag too.
+    Done { interrupted: bool },
     /// The kernel refused the request or failed mid-dump: a positive errno.
     Error(i32),
     /// A message of a type a dump does not send; skipped.
@@ -144,6 +150,7 @@ pub fn messages(mut buffer: &[u8]) -> impl Iterator<Item = Result<Message<'_>, D
             return Some(Err(error));
         }
         let kind = u16_at(buffer, 4);
+        let interrupted = u16_at(buffer, 6) & NLM_F_DUMP_INTR != 0;
         let seq = u32_at(buffer, 8);
         let payload = &buffer[NLMSG_HDRLEN..len];
         buffer = &buffer[align(len).min(buffer.len())..];
@@ -152,14 +159,18 @@ pub fn messages(mut buffer: &[u8]) -> impl Iterator<Item = Result<Message<'_>, D
                 // A dump that failed part way ends with its error in the DONE message.
                 // Saturating: -i32::MIN overflows (found by the sock_diag fuzz target).
                 Some(bytes) if i32_of(bytes) < 0 => Message::Error(i32_of(bytes).saturating_neg()),
-                _ => Message::Done,
+                _ => Message::Done { interrupted },
             },
             NLMSG_ERROR => match payload.get(..4) {
                 Some(bytes) if i32_of(bytes) != 0 => Message::Error(i32_of(bytes).saturating_neg()),
                 Some(_) => Message::Other,
                 None => return Some(Err(short("netlink error", 4, payload.len()))),
             },
-            SOCK_DIAG_BY_FAMILY => Message::Socket { seq, payload },
+            SOCK_DIAG_BY_FAMILY => Message::Socket {
+                seq,
+                payload,
+                interrupted,
+            },
             _ => Message::Other,
         }))
     })
@@ -342,7 +353,13 @@ mod tests {
     fn only_socket(reply: &[u8]) -> &[u8] {
         let found: Vec<Message<'_>> = messages(reply).map(Result::unwrap).collect();
         match found.as_slice() {
-            [Message::Socket { seq: 1, payload }] => payload,
+            [
+                Message::Socket {
+                    seq: 1,
+                    payload,
+                    interrupted: false,
+                },
+            ] => payload,
             other => panic!("{other:?}"),
         }
     }
@@ -431,7 +448,7 @@ mod tests {
         assert_eq!(
             found,
             [
-                Message::Done,
+                Message::Done { interrupted: false },
                 Message::Error(4),
                 Message::Error(2),
                 Message::Error(max),

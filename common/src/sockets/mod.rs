@@ -7,10 +7,13 @@ pub mod codec;
 pub mod netlink;
 pub mod procnet;
 
+use std::collections::HashSet;
 use std::io;
+use std::net::IpAddr;
+use std::ops::ControlFlow;
 
 use crate::record::{Family, SocketProto, SocketRecord, SocketState};
-use netlink::DiagSocket;
+use netlink::{DiagSocket, Dumped, Transport};
 
 /// Which sockets to list and what to learn about them.
 #[derive(Debug, Clone)]
@@ -112,7 +115,80 @@ impl Table {
 
 /// Lists the sockets `query` asks for, in the calling thread's network namespace.
 pub fn list(query: &Query, source: Source) -> Listing {
-    let mut listing = Listing::default();
+    let mut records = Vec::new();
+    let problems = list_each(query, source, |record| {
+        records.push(record);
+        ControlFlow::Continue(())
+    });
+    Listing { records, problems }
+}
+
+/// Lists the sockets `query` asks for, handing each to `each` as it comes, so that a caller
+/// that prints them need not hold them all; stops early when `each` breaks. Returns what
+/// kept some from being listed, as [`Listing::problems`].
+pub fn list_each(
+    query: &Query,
+    source: Source,
+    mut each: impl FnMut(SocketRecord) -> ControlFlow<()>,
+) -> Vec<String> {
+    let mut diag = match source {
+        Source::Proc => None,
+        Source::Auto => DiagSocket::open().ok(),
+        Source::Netlink => match DiagSocket::open() {
+            Ok(socket) => Some(socket),
+            Err(error) => {
+                return vec![format!(
+                    "opening a NETLINK_SOCK_DIAG socket: {}",
+                    crate::error::describe_io_error(&error)
+                )];
+            }
+        },
+    };
+    list_with(query, source, diag.as_mut(), &mut each)
+}
+
+/// How many times a table is dumped while the kernel says its dump was interrupted.
+const DUMP_ATTEMPTS: usize = 3;
+
+/// The sockets of one table handed on so far. A table dumped again, or read from /proc
+/// after a dump failed part way, lists only the sockets not already listed.
+#[derive(Default)]
+struct Seen {
+    inodes: HashSet<u64>,
+    /// Sockets without an inode (time-wait, orphans), by their addresses.
+    unnamed: HashSet<Ends>,
+}
+
+/// Local address and port, remote address and port.
+type Ends = (Option<IpAddr>, Option<u16>, Option<IpAddr>, Option<u16>);
+
+impl Seen {
+    /// Whether `record` is new, remembering it.
+    fn first(&mut self, record: &SocketRecord) -> bool {
+        if record.inode != 0 {
+            return self.inodes.insert(record.inode);
+        }
+        self.unnamed.insert((
+            record.local_address,
+            record.local_port,
+            record.remote_address,
+            record.remote_port,
+        ))
+    }
+
+    fn len(&self) -> usize {
+        self.inodes.len() + self.unnamed.len()
+    }
+}
+
+/// [`list_each`] over `diag`, which the tests give replies that fail part way.
+fn list_with<T: Transport>(
+    query: &Query,
+    source: Source,
+    mut diag: Option<&mut DiagSocket<T>>,
+    each: &mut dyn FnMut(SocketRecord) -> ControlFlow<()>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
     let mut tables = Vec::new();
     for &proto in &query.protos {
         if proto == SocketProto::Unix {
@@ -128,28 +204,33 @@ pub fn list(query: &Query, source: Source) -> Listing {
             }
         }
     }
-    let mut diag = match source {
-        Source::Proc => None,
-        Source::Auto => DiagSocket::open().ok(),
-        Source::Netlink => match DiagSocket::open() {
-            Ok(socket) => Some(socket),
-            Err(error) => {
-                listing.problems.push(format!(
-                    "opening a NETLINK_SOCK_DIAG socket: {}",
-                    crate::error::describe_io_error(&error)
-                ));
-                return listing;
-            }
-        },
-    };
     for table in tables {
         if !query.could_match(table.proto) {
             continue;
         }
-        let start = listing.records.len();
+        let mut seen = Seen::default();
         if let Some(socket) = diag.as_mut() {
-            match dump(socket, table, query, &mut listing.records) {
-                Ok(()) => continue,
+            let mut outcome = dump(socket, table, query, &mut seen, each);
+            for _ in 1..DUMP_ATTEMPTS {
+                if !matches!(outcome, Ok(Dumped::Interrupted)) {
+                    break;
+                }
+                outcome = dump(socket, table, query, &mut seen, each);
+            }
+            match outcome {
+                Ok(Dumped::Complete) => continue,
+                Ok(Dumped::Stopped) => return problems,
+                // /proc/net is read in pieces with the table unlocked in between, so it
+                // would be no more consistent: what the dumps gave stands, with a warning.
+                Ok(Dumped::Interrupted) => {
+                    problems.push(format!(
+                        "netlink dump of {}: the kernel's socket table changed during each of \
+                         {DUMP_ATTEMPTS} dumps, so the list of {} may miss a socket",
+                        table.name(),
+                        table.name()
+                    ));
+                    continue;
+                }
                 Err(error) => {
                     let why = if error.error.raw_os_error() == Some(2) {
                         // inet_diag answers ENOENT for a protocol it has no handler for.
@@ -157,37 +238,58 @@ pub fn list(query: &Query, source: Source) -> Listing {
                     } else {
                         crate::error::describe_io_error(&error.error)
                     };
+                    let listed = seen.len();
                     if source == Source::Netlink {
-                        listing
-                            .problems
-                            .push(format!("netlink dump of {}: {why}", table.name()));
+                        problems.push(if listed == 0 {
+                            format!("netlink dump of {}: {why}", table.name())
+                        } else {
+                            format!(
+                                "netlink dump of {} failed after {} ({why}); \
+                                 the list of {} is incomplete",
+                                table.name(),
+                                sockets(listed),
+                                table.name()
+                            )
+                        });
                         continue;
                     }
-                    // A partial dump is dropped whole and the table read again from /proc,
-                    // so that the list is complete; a refusal up front is just fallback.
-                    listing.records.truncate(start);
-                    if error.records_seen {
-                        listing.problems.push(format!(
-                            "netlink dump of {} failed part way ({why}); listed it from /proc instead",
-                            table.name()
+                    // The rest comes from /proc, so that the list is complete; a refusal
+                    // up front is just fallback.
+                    if listed > 0 {
+                        problems.push(format!(
+                            "netlink dump of {} failed after {} ({why}); \
+                             the rest of it was read from /proc",
+                            table.name(),
+                            sockets(listed)
                         ));
                     }
                 }
             }
         }
-        if let Err(problem) = read_proc(table, query, &mut listing.records) {
-            listing.problems.push(problem);
+        match read_proc(table, query, &mut seen, each) {
+            Ok(ControlFlow::Continue(())) => {}
+            Ok(ControlFlow::Break(())) => return problems,
+            Err(problem) => problems.push(problem),
         }
     }
-    listing
+    problems
 }
 
-fn dump(
-    socket: &mut DiagSocket,
+fn sockets(count: usize) -> String {
+    if count == 1 {
+        "1 socket".to_owned()
+    } else {
+        format!("{count} sockets")
+    }
+}
+
+fn dump<T: Transport>(
+    socket: &mut DiagSocket<T>,
     table: Table,
     query: &Query,
-    records: &mut Vec<SocketRecord>,
-) -> Result<(), netlink::DumpError> {
+    seen: &mut Seen,
+    each: &mut dyn FnMut(SocketRecord) -> ControlFlow<()>,
+) -> Result<Dumped, netlink::DumpError> {
     let seq = socket.next_seq();
     let request = match table.family {
         Family::Unix => {
@@ -219,7 +321,8 @@ fn dump(
                 ext |= codec::EXT_SKMEMINFO;
             }
             let program = port_program(query, table.proto);
-            codec::inet_request(seq, family, protocol, ext, query.states, program.as_deref())
+            let states = kernel_states(query.states, table.proto);
+            codec::inet_request(seq, family, protocol, ext, states, program.as_deref())
         }
     };
     socket.dump(&request, |payload| {
@@ -229,11 +332,24 @@ fn dump(
             codec::parse_inet(payload, table.proto)?
         };
         // The kernel applies the state mask, except for the few protocols that ignore it.
-        if query.wants_state(record.state) {
-            records.push(record);
+        if query.wants_state(record.state) && seen.first(&record) {
+            return Ok(each(record));
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })
+}
+
+/// The state mask to send for a dump of `proto`. Any state besides LISTEN makes the kernel
+/// walk its whole table of connected TCP sockets (`inet_diag_dump_icsk`), and no TCP socket
+/// in that table is in CLOSE (`tcp_set_state` unhashes it as it closes), so for TCP the bit
+/// that `-l` sets for unconnected UDP sockets would cost a walk of every connection of the
+/// host, per family, and find nothing.
+fn kernel_states(states: u32, proto: SocketProto) -> u32 {
+    if proto == SocketProto::Tcp {
+        states & !(1 << SocketState::Unconn.number())
+    } else {
+        states
+    }
 }
 
 /// The filter program for `proto`'s port conditions, if there are any it can express.
@@ -256,13 +372,21 @@ fn port_program(query: &Query, proto: SocketProto) -> Option<Vec<u8>> {
     bytecode::compile(&conditions)
 }
 
-/// Reads one /proc/net table of the calling thread's namespace. A missing file is a table
-/// the kernel does not have (IPv6 disabled): no sockets, not an error.
-fn read_proc(table: Table, query: &Query, records: &mut Vec<SocketRecord>) -> Result<(), String> {
+/// Reads one /proc/net table of the calling thread's namespace, handing on the sockets not
+/// in `seen`. A missing file is a table the kernel does not have (IPv6 disabled): no
+/// sockets, not an error.
+fn read_proc(
+    table: Table,
+    query: &Query,
+    seen: &mut Seen,
+    each: &mut dyn FnMut(SocketRecord) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, String> {
     let path = format!("/proc/thread-self/net/{}", table.name());
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Ok(ControlFlow::Continue(()));
+        }
         Err(error) => {
             return Err(format!(
                 "reading {path}: {}",
@@ -276,6 +400,216 @@ fn read_proc(table: Table, query: &Query, records: &mut Vec<SocketRecord>) -> Re
         procnet::parse_inet(&text, table.proto, table.family)
     }
     .map_err(|problem| format!("{path}: {problem}"))?;
-    records.extend(parsed.into_iter().filter(|r| query.wants_state(r.state)));
-    Ok(())
+    for record in parsed {
+        if query.wants_state(record.state) && seen.first(&record) && each(record).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::netlink::script::{NLM_F_DUMP_INTR, Reply, Script, done, error, tcp};
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    const EIO: i32 = 5;
+    const ENOBUFS: i32 = 105;
+
+    /// Every TCP socket over IPv4: one table, one dump.
+    fn tcp4() -> Query {
+        Query {
+            protos: vec![SocketProto::Tcp],
+            ipv6: false,
+            ..Query::all()
+        }
+    }
+
+    fn list_over(source: Source, replies: Vec<Reply>) -> Listing {
+        let mut socket = DiagSocket::new(Script::new(replies));
+        let mut records = Vec::new();
+        let problems = list_with(&tcp4(), source, Some(&mut socket), &mut |record| {
+            records.push(record);
+            ControlFlow::Continue(())
+        });
+        Listing { records, problems }
+    }
+
+    fn inodes(listing: &Listing) -> Vec<u64> {
+        listing.records.iter().map(|r| r.inode).collect()
+    }
+
+    /// A listener of the test's own, which /proc/net/tcp lists, and its inode.
+    fn listener() -> (std::net::TcpListener, u64) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+            .unwrap()
+            .ino();
+        (listener, inode)
+    }
+
+    /// Replies whose dump fails after two records.
+    fn failing_after_two() -> Vec<Reply> {
+        vec![
+            Reply::Datagram([tcp(1, 0, 80, 11), tcp(1, 0, 81, 12)].concat()),
+            Reply::Datagram(done(1, 0, -EIO)),
+        ]
+    }
+
+    #[test]
+    fn with_netlink_only_a_failed_dump_keeps_what_came_and_says_it_is_incomplete() {
+        let listing = list_over(Source::Netlink, failing_after_two());
+        assert_eq!(inodes(&listing), [11, 12]);
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp failed after 2 sockets (Input/output error); \
+                 the list of tcp is incomplete"
+            ]
+        );
+        let listing = list_over(
+            Source::Netlink,
+            vec![Reply::Datagram(tcp(1, 0, 80, 11)), Reply::Fails(ENOBUFS)],
+        );
+        assert_eq!(inodes(&listing), [11]);
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp failed after 1 socket (No buffer space available); \
+                 the list of tcp is incomplete"
+            ]
+        );
+    }
+
+    #[test]
+    fn otherwise_the_rest_of_a_failed_dump_is_read_from_proc_without_repeats() {
+        let (_listener, inode) = listener();
+        let listing = list_over(Source::Auto, failing_after_two());
+        let found = inodes(&listing);
+        assert_eq!(found[..2], [11, 12], "what the dump gave is kept");
+        assert_eq!(
+            found.iter().filter(|&&i| i == inode).count(),
+            1,
+            "{found:?}"
+        );
+        assert!(
+            listing.records[2..].iter().all(|r| r.cookie.is_none()),
+            "from /proc"
+        );
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp failed after 2 sockets (Input/output error); \
+                 the rest of it was read from /proc"
+            ]
+        );
+        // The dump had given our own listener: /proc lists it too, but it comes once.
+        let listing = list_over(
+            Source::Auto,
+            vec![
+                Reply::Datagram(tcp(1, 0, 80, u32::try_from(inode).unwrap())),
+                Reply::Fails(ENOBUFS),
+            ],
+        );
+        let found = inodes(&listing);
+        assert_eq!(
+            found.iter().filter(|&&i| i == inode).count(),
+            1,
+            "{found:?}"
+        );
+        assert_eq!(listing.records[0].cookie, Some(inode), "the dump's record");
+        // A message cut short in the second datagram.
+        let mut cut = tcp(1, 0, 82, 13);
+        cut.truncate(40);
+        let listing = list_over(
+            Source::Auto,
+            vec![Reply::Datagram(tcp(1, 0, 80, 11)), Reply::Datagram(cut)],
+        );
+        assert!(inodes(&listing).contains(&inode));
+        assert_eq!(inodes(&listing)[0], 11);
+        assert_eq!(listing.problems.len(), 1, "{:?}", listing.problems);
+        assert!(
+            listing.problems[0].starts_with(
+                "netlink dump of tcp failed after 1 socket (undecodable sock_diag reply: \
+                 netlink message length"
+            ),
+            "{:?}",
+            listing.problems
+        );
+    }
+
+    #[test]
+    fn a_caller_that_stops_gets_no_more() {
+        let mut socket = DiagSocket::new(Script::new(vec![
+            Reply::Datagram([tcp(1, 0, 80, 11), tcp(1, 0, 81, 12)].concat()),
+            Reply::Datagram(done(1, 0, 0)),
+        ]));
+        let mut records = Vec::new();
+        let problems = list_with(&Query::all(), Source::Auto, Some(&mut socket), &mut |r| {
+            records.push(r.inode);
+            ControlFlow::Break(())
+        });
+        assert_eq!(records, [11], "no other table is listed");
+        assert!(problems.is_empty());
+    }
+
+    #[test]
+    fn a_refusal_before_any_record_is_a_quiet_fallback() {
+        let (_listener, inode) = listener();
+        let listing = list_over(Source::Auto, vec![Reply::Datagram(error(1, -2))]);
+        assert!(inodes(&listing).contains(&inode));
+        assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+        let listing = list_over(Source::Netlink, vec![Reply::Datagram(error(1, -2))]);
+        assert!(listing.records.is_empty());
+        assert_eq!(
+            listing.problems,
+            ["netlink dump of tcp: the kernel has no sock_diag handler for it"]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_dump_is_made_again_and_lists_each_socket_once() {
+        let listing = list_over(
+            Source::Auto,
+            vec![
+                Reply::Datagram([tcp(1, NLM_F_DUMP_INTR, 80, 11), done(1, 0, 0)].concat()),
+                Reply::Datagram([tcp(2, 0, 80, 11), tcp(2, 0, 81, 22)].concat()),
+                Reply::Datagram(done(2, 0, 0)),
+            ],
+        );
+        assert_eq!(inodes(&listing), [11, 22]);
+        assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+    }
+
+    #[test]
+    fn a_dump_interrupted_each_time_is_listed_with_a_warning() {
+        let replies = (1..=3)
+            .map(|seq| {
+                let inode = 10 * seq + 1;
+                Reply::Datagram(
+                    [
+                        tcp(seq, 0, 79, 5),
+                        tcp(seq, 0, 80, inode),
+                        done(seq, NLM_F_DUMP_INTR, 0),
+                    ]
+                    .concat(),
+                )
+            })
+            .collect();
+        let listing = list_over(Source::Auto, replies);
+        assert_eq!(
+            inodes(&listing),
+            [5, 11, 21, 31],
+            "what each dump gave, once"
+        );
+        assert_eq!(
+            listing.problems,
+            [
+                "netlink dump of tcp: the kernel's socket table changed during each of 3 dumps, \
+                 so the list of tcp may miss a socket"
+            ]
+        );
+    }
 }
