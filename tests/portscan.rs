@@ -438,8 +438,9 @@ fn malformed_values_are_usage_errors() {
     }
 }
 
-/// Listeners on `ports` of every address of the namespace `name`: a thread enters the
-/// namespace (setns changes only the calling thread), binds, and hands the sockets back.
+/// Listeners on `ports` of every address, IPv4 and IPv6, of the namespace `name`: a thread
+/// enters the namespace (setns changes only the calling thread), binds, and hands the
+/// sockets back.
 fn listen_in(name: &str, ports: &[u16]) -> Vec<TcpListener> {
     let path = format!("/var/run/netns/{name}");
     let ports = ports.to_vec();
@@ -448,11 +449,41 @@ fn listen_in(name: &str, ports: &[u16]) -> Vec<TcpListener> {
         nix::sched::setns(namespace, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         ports
             .iter()
-            .map(|port| TcpListener::bind((Ipv4Addr::UNSPECIFIED, *port)).unwrap())
+            // `::` takes IPv4 too (IPV6_V6ONLY is off by default).
+            .map(|port| TcpListener::bind((Ipv6Addr::UNSPECIFIED, *port)).unwrap())
             .collect()
     })
     .join()
     .unwrap()
+}
+
+/// Waits until `port` of `address` answers from namespace `name`. A link that has just come
+/// up can lose the first neighbour solicitation, and then everything sent to a neighbour
+/// for its one-second retransmission: not what the tests are about.
+fn wait_until_open(name: &str, address: &str, port: u16) {
+    let port = port.to_string();
+    for _ in 0..50 {
+        let output = run(
+            Command::new("ip").args([
+                "netns",
+                "exec",
+                name,
+                env!("CARGO_BIN_EXE_portscan"),
+                "--max-retries",
+                "0",
+                "--timeout",
+                "100ms",
+                "-p",
+                &port,
+                address,
+            ]),
+            LIMIT,
+        );
+        if stdout_text(&output).contains(" open ") {
+            return;
+        }
+    }
+    panic!("{address} port {port} never answered from {name}");
 }
 
 /// A network namespace pair joined by a veth, deleted however the test ends.
@@ -478,6 +509,29 @@ fn sh(script: &str) {
     );
 }
 
+/// The target's firewall in the firewall test: each port range gets one kind of answer,
+/// in IPv4 and IPv6 alike.
+const FIREWALL: &str = "
+table ip portscan_test {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport 1000-1009 drop
+        tcp dport 1100-1104 reject with icmp type admin-prohibited
+        tcp dport 1200-1204 reject with icmp type host-unreachable
+        tcp dport 1300-1304 reject with icmp type net-unreachable
+    }
+}
+table ip6 portscan_test {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport 1000-1009 drop
+        tcp dport 1100-1104 reject with icmpv6 type admin-prohibited
+        tcp dport 1200-1204 reject with icmpv6 type addr-unreachable
+        tcp dport 1300-1304 reject with icmpv6 type no-route
+    }
+}
+";
+
 #[test]
 fn states_and_reasons_through_a_firewall() {
     if !is_root() {
@@ -497,24 +551,19 @@ fn states_and_reasons_through_a_firewall() {
          ip link add {va} netns {a} type veth peer name {vb} netns {b}
          ip -n {a} addr add 198.18.0.1/24 dev {va}
          ip -n {b} addr add 198.18.0.2/24 dev {vb}
+         ip -n {a} addr add 2001:db8::1/64 dev {va} nodad
+         ip -n {b} addr add 2001:db8::2/64 dev {vb} nodad
          ip -n {a} link set lo up
          ip -n {b} link set lo up
          ip -n {a} link set {va} up
          ip -n {b} link set {vb} up
          ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=0
-         ip netns exec {b} nft -f - <<'EOF'
-table ip portscan_test {{
-    chain input {{
-        type filter hook input priority 0; policy accept;
-        tcp dport 1000-1009 drop
-        tcp dport 1100-1104 reject with icmp type admin-prohibited
-        tcp dport 1200-1204 reject with icmp type host-unreachable
-        tcp dport 1300-1304 reject with icmp type net-unreachable
-    }}
-}}
-EOF"
+         ip netns exec {b} sysctl -qw net.ipv6.icmp.ratelimit=0
+         ip netns exec {b} nft -f - <<'EOF'\n{FIREWALL}EOF"
     ));
     let _servers = listen_in(b, &[2000, 2001]);
+    wait_until_open(a, "198.18.0.2", 2000);
+    wait_until_open(a, "2001:db8::2", 2000);
     let ports = "1000-1009,1100-1104,1200-1204,1300-1304,2000,2001,3000";
     let output = run(
         Command::new("ip").args([
@@ -529,6 +578,7 @@ EOF"
             "-p",
             ports,
             "198.18.0.2",
+            "2001:db8::2",
         ]),
         LIMIT,
     );
@@ -544,13 +594,17 @@ EOF"
             _ => ("closed", "conn-refused"),
         }
     };
-    assert_eq!(found.len(), 10 + 15 + 3);
+    // The same for IPv4 and IPv6: ICMPv6 has its own codes for the same reasons.
+    assert_eq!(found.len(), 2 * (10 + 15 + 3));
     for (address, port, state, reason) in &found {
-        assert_eq!(address, "198.18.0.2");
+        assert!(
+            address == "198.18.0.2" || address == "2001:db8::2",
+            "{address}"
+        );
         assert_eq!(
             (state.as_str(), reason.as_str()),
             expect(*port),
-            "port {port}"
+            "{address} port {port}"
         );
     }
 
