@@ -14,8 +14,9 @@
 //!          -> dropped with its host                              (no route, host timeout)
 //! ```
 //!
-//! The parts a later UDP, raw SYN or service stage would share (order, timing, output)
-//! are outside this module; this one knows only TCP connect().
+//! What a try is, how it goes out and what its answer means belong to a [`Prober`]
+//! (TCP connect() today, a UDP probe tomorrow); order, timing, retries, deadlines and
+//! output are the loop's, the same for every kind of probe.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -30,7 +31,7 @@ use nix::sys::signalfd::SignalFd;
 use socket2::Socket;
 
 use crate::order::{Permutation, Shard};
-use crate::probe::{self, Verdict};
+use crate::probe::{Prober, Started, Verdict};
 use crate::targets::{Host, Targets};
 use crate::timing::{HostTiming, Profile, Rate};
 
@@ -87,13 +88,6 @@ struct Probe {
     serial: u64,
 }
 
-/// A socket whose connect() failed, ready for another ([`probe::reusable`]).
-struct Spare {
-    socket: Socket,
-    /// Whether it is (one-shot, disarmed) in the epoll set.
-    registered: bool,
-}
-
 struct HostEntry {
     host: Host,
     timing: HostTiming,
@@ -111,9 +105,10 @@ const LOCAL_BACKOFF: Duration = Duration::from_millis(20);
 const LOCAL_ATTEMPTS: u32 = 250;
 const SIGNAL_TOKEN: u64 = u64::MAX;
 
-struct Scan<'a, O: Observer> {
+struct Scan<'a, O: Observer, P: Prober> {
     plan: &'a Plan,
     observer: &'a mut O,
+    prober: P,
     epoll: Epoll,
     slab: Vec<Option<Probe>>,
     free: Vec<usize>,
@@ -132,14 +127,13 @@ struct Scan<'a, O: Observer> {
     done: u64,
     total: u64,
     local_failures: u32,
-    /// Sockets ready to connect again, for IPv4 and IPv6 ([`probe::reusable`]).
-    spares: [Vec<Spare>; 2],
     last_local_error: Option<std::io::Error>,
 }
 
-/// Runs the scan to its end, or until a signal arrives on `signals`.
+/// Runs the scan to its end with `prober`'s probes, or until a signal arrives on `signals`.
 pub fn run(
     plan: &Plan,
+    prober: impl Prober,
     observer: &mut impl Observer,
     signals: Option<&SignalFd>,
 ) -> Result<Summary> {
@@ -163,6 +157,7 @@ pub fn run(
     let mut scan = Scan {
         plan,
         observer,
+        prober,
         epoll,
         slab: Vec::new(),
         free: Vec::new(),
@@ -179,7 +174,6 @@ pub fn run(
         done: 0,
         total,
         local_failures: 0,
-        spares: [Vec::new(), Vec::new()],
         last_local_error: None,
     };
     let interrupted = scan.run()?;
@@ -189,7 +183,7 @@ pub fn run(
     })
 }
 
-impl<O: Observer> Scan<'_, O> {
+impl<O: Observer, P: Prober> Scan<'_, O, P> {
     fn run(&mut self) -> Result<bool> {
         let mut events = vec![EpollEvent::empty(); 1024];
         loop {
@@ -357,16 +351,11 @@ impl<O: Observer> Scan<'_, O> {
             .get_mut(&host_index)
             .expect("the host was just looked up");
         let address = SocketAddr::new(entry.host.address, port);
-        let spare = self.spares[usize::from(address.is_ipv6())]
-            .pop()
-            .and_then(|spare| {
-                probe::reset(spare.socket, address).map(|socket| Spare {
-                    socket,
-                    registered: spare.registered,
-                })
-            });
-        let registered = spare.as_ref().is_some_and(|spare| spare.registered);
-        let (socket, verdict) = match probe::start(address, spare.map(|spare| spare.socket)) {
+        let Started {
+            socket,
+            registered,
+            verdict,
+        } = match self.prober.start(address) {
             Ok(started) => started,
             Err(error) => return Ok(self.local_failure(pending, error)),
         };
@@ -379,7 +368,7 @@ impl<O: Observer> Scan<'_, O> {
             Some(verdict @ Verdict::Final(state, reason)) => {
                 entry.timing.on_send(now);
                 entry.timing.on_answer(now, now, pending.tries);
-                self.keep_spare(address.is_ipv6(), verdict, socket, registered);
+                self.recycle(socket, address, verdict, registered);
                 self.finalize(host_index, port, state, reason, Some(Duration::ZERO))?;
                 return Ok(Launched::Yes);
             }
@@ -402,8 +391,7 @@ impl<O: Observer> Scan<'_, O> {
         });
         // One-shot: a socket kept as a spare after its event stays registered but silent
         // until its next probe re-arms it with that probe's token.
-        let mut event =
-            EpollEvent::new(EpollFlags::EPOLLOUT | EpollFlags::EPOLLONESHOT, slot as u64);
+        let mut event = EpollEvent::new(P::INTEREST | EpollFlags::EPOLLONESHOT, slot as u64);
         let armed = if registered {
             self.epoll.modify(&socket, &mut event)
         } else {
@@ -444,13 +432,12 @@ impl<O: Observer> Scan<'_, O> {
         self.free.push(slot);
         self.in_flight -= 1;
         let port = self.port_of(probe.pending.pair);
-        let verdict = probe::finish(&probe.socket, port);
+        let verdict = self.prober.finish(&probe.socket, port);
         let host_index = probe.pending.pair / self.plan.ports.len() as u64;
-        let v6 = self
-            .hosts
-            .get(&host_index)
-            .is_some_and(|entry| entry.host.address.is_ipv6());
-        self.keep_spare(v6, verdict, probe.socket, true);
+        if let Some(entry) = self.hosts.get(&host_index) {
+            let address = SocketAddr::new(entry.host.address, port);
+            self.recycle(probe.socket, address, verdict, true);
+        }
         // The system gave us room again: let the ceiling climb back towards the budget.
         self.answers_since_cut += 1;
         if self.answers_since_cut >= 16 && self.ceiling < self.plan.budget {
@@ -488,18 +475,12 @@ impl<O: Observer> Scan<'_, O> {
         }
     }
 
-    /// Keeps a socket for the next probe when it can carry one and the descriptor budget
-    /// has room; closes it otherwise.
-    fn keep_spare(&mut self, v6: bool, verdict: Verdict, socket: Socket, registered: bool) {
-        const MOST_SPARES: usize = 4096;
-        let spares = self.spares[0].len() + self.spares[1].len();
-        let family = &mut self.spares[usize::from(v6)];
-        if probe::reusable(verdict)
-            && self.in_flight + spares < self.ceiling
-            && family.len() < MOST_SPARES
-        {
-            family.push(Spare { socket, registered });
-        }
+    /// Hands a socket whose try is over back to the prober, saying whether the descriptor
+    /// budget has room for it to keep the socket for another try.
+    fn recycle(&mut self, socket: Socket, address: SocketAddr, verdict: Verdict, registered: bool) {
+        let room = self.in_flight + self.prober.idle_sockets() < self.ceiling;
+        self.prober
+            .recycle(socket, address, verdict, registered, room);
     }
 
     /// Gives up on probes whose deadline has passed: another try, or filtered.
@@ -534,7 +515,7 @@ impl<O: Observer> Scan<'_, O> {
                 });
             } else {
                 let port = self.port_of(pending.pair);
-                let (state, reason) = (PortState::Filtered, Reason::NoResponse);
+                let (state, reason) = P::SILENCE;
                 self.finalize(host_index, port, state, reason, None)?;
             }
         }

@@ -3,8 +3,8 @@
 //! The parts, each with a narrow interface and tested alone: `targets` (what to scan),
 //! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
 //! `probe` (one connect() and what its outcome means), `engine` (the epoll loop tying them
-//! together), and `output` (records, progress and summary). A UDP or raw SYN probe would be
-//! one more `probe`-like module driven by the same loop, order, timing and output.
+//! together), and `output` (records, progress and summary). A UDP probe would be one more
+//! `probe::Prober` driven by the same loop, order, timing and output.
 
 mod cli;
 mod engine;
@@ -215,7 +215,8 @@ pub fn scan(config: &Config, out: impl io::Write) -> Result<Status> {
     };
     let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
     let mut printer = Printer::new(writer, config.show, config.sort);
-    let outcome = engine::run(&plan, &mut printer, Some(&signal_fd))?;
+    let prober = probe::TcpConnect::default();
+    let outcome = engine::run(&plan, prober, &mut printer, Some(&signal_fd))?;
     let hosts_failed = printer.hosts_failed();
     let counts = printer.finish()?;
     if config.verbose || io::stderr().is_terminal() {

@@ -1,5 +1,6 @@
 //! One TCP connect() probe: opening the non-blocking socket, and turning what the kernel says
 //! about it into a port state and reason, or into a local failure that is no state at all.
+//! [`Prober`] is what the event loop asks of any kind of probe; [`TcpConnect`] is this one.
 //!
 //! The kernel reports an ICMP "administratively prohibited" to connect() as EHOSTUNREACH,
 //! the same as a real host unreachable; IP_RECVERR queues the ICMP message itself on the
@@ -12,6 +13,7 @@ use std::os::fd::AsRawFd;
 
 use common::record::{PortState, Reason};
 use nix::errno::Errno;
+use nix::sys::epoll::EpollFlags;
 use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, SockaddrStorage, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -27,10 +29,111 @@ pub enum Verdict {
     NoRoute,
 }
 
+/// A kind of probe the event loop can drive. The loop owns the order, the timing, the
+/// retries, the deadlines and the output; a prober owns how one try goes out on a socket of
+/// its own, and what the kernel's answer on that socket means.
+pub trait Prober {
+    /// The epoll events that mean a try in flight has its answer.
+    const INTEREST: EpollFlags;
+    /// What a port is when every try went unanswered.
+    const SILENCE: (PortState, Reason);
+
+    /// Sends one try to `address`. An error is a local shortage, never a port state.
+    fn start(&mut self, address: SocketAddr) -> io::Result<Started>;
+
+    /// The verdict on a try whose socket epoll reported ready.
+    fn finish(&mut self, socket: &Socket, port: u16) -> Verdict;
+
+    /// Takes back the socket of a try that got `verdict`, to keep for another try if it can
+    /// and `room` says the descriptor budget allows; `registered`: it is (one-shot,
+    /// disarmed) in the loop's epoll set.
+    fn recycle(
+        &mut self,
+        socket: Socket,
+        address: SocketAddr,
+        verdict: Verdict,
+        registered: bool,
+        room: bool,
+    );
+
+    /// Sockets kept for later tries: they count against the descriptor budget.
+    fn idle_sockets(&self) -> usize;
+}
+
+/// A try that went out.
+pub struct Started {
+    pub socket: Socket,
+    /// Whether the socket is in the loop's epoll set already (one-shot, disarmed).
+    pub registered: bool,
+    /// `Some` when the answer came at once.
+    pub verdict: Option<Verdict>,
+}
+
+/// nmap's `-sT`: a non-blocking connect() per try, with refused sockets reused.
+#[derive(Default)]
+pub struct TcpConnect {
+    /// Sockets ready to connect again, for IPv4 and IPv6 ([`reusable`]).
+    spares: [Vec<Spare>; 2],
+}
+
+/// A socket whose connect() was refused, ready for another.
+struct Spare {
+    socket: Socket,
+    registered: bool,
+}
+
+/// The most refused sockets kept for reuse, per address family.
+const MOST_SPARES: usize = 4096;
+
+impl Prober for TcpConnect {
+    const INTEREST: EpollFlags = EpollFlags::EPOLLOUT;
+    const SILENCE: (PortState, Reason) = (PortState::Filtered, Reason::NoResponse);
+
+    fn start(&mut self, address: SocketAddr) -> io::Result<Started> {
+        let spare = self.spares[usize::from(address.is_ipv6())]
+            .pop()
+            .and_then(|spare| {
+                reset(spare.socket, address).map(|socket| Spare {
+                    socket,
+                    registered: spare.registered,
+                })
+            });
+        let registered = spare.as_ref().is_some_and(|spare| spare.registered);
+        let (socket, verdict) = start(address, spare.map(|spare| spare.socket))?;
+        Ok(Started {
+            socket,
+            registered,
+            verdict,
+        })
+    }
+
+    fn finish(&mut self, socket: &Socket, port: u16) -> Verdict {
+        finish(socket, port)
+    }
+
+    fn recycle(
+        &mut self,
+        socket: Socket,
+        address: SocketAddr,
+        verdict: Verdict,
+        registered: bool,
+        room: bool,
+    ) {
+        let family = &mut self.spares[usize::from(address.is_ipv6())];
+        if reusable(verdict) && room && family.len() < MOST_SPARES {
+            family.push(Spare { socket, registered });
+        }
+    }
+
+    fn idle_sockets(&self) -> usize {
+        self.spares[0].len() + self.spares[1].len()
+    }
+}
+
 /// Starts connecting, on `spare` if given (a socket [`reset`] returned), else on a new
 /// non-blocking socket. `Ok(None)` means the connection is under way; `Ok(Some(_))` that
 /// the answer came at once.
-pub fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Option<Verdict>)> {
+fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Option<Verdict>)> {
     let socket = match spare {
         Some(socket) => socket,
         None => open(address)?,
@@ -81,7 +184,7 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
 /// again; this saves a socket() and a close() per closed port, half the cost of a loopback
 /// scan. (An open port's socket is connected; after silence or an ICMP error the
 /// connection is still trying.)
-pub fn reusable(verdict: Verdict) -> bool {
+fn reusable(verdict: Verdict) -> bool {
     verdict == Verdict::Final(PortState::Closed, Reason::ConnRefused)
 }
 
@@ -89,7 +192,7 @@ pub fn reusable(verdict: Verdict) -> bool {
 /// refusal only returns it to the unconnected state, failing with ECONNABORTED. Any other
 /// outcome means it is not reusable after all (a refusal by ICMP port unreachable leaves
 /// the connection trying), and it is closed.
-pub fn reset(socket: Socket, address: SocketAddr) -> Option<Socket> {
+fn reset(socket: Socket, address: SocketAddr) -> Option<Socket> {
     match socket.connect(&address.into()) {
         Err(error) if error.raw_os_error() == Some(Errno::ECONNABORTED as i32) => Some(socket),
         _ => None,
@@ -97,7 +200,7 @@ pub fn reset(socket: Socket, address: SocketAddr) -> Option<Socket> {
 }
 
 /// The verdict on a connection that epoll reported ready.
-pub fn finish(socket: &Socket, port: u16) -> Verdict {
+fn finish(socket: &Socket, port: u16) -> Verdict {
     match socket.take_error() {
         Ok(None) => accepted(socket),
         Ok(Some(error)) => refused(socket, &error, port),
