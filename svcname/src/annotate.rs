@@ -83,7 +83,7 @@ struct CsvPlan {
 struct Rendered {
     /// The answer; `None` for a field without a port.
     record: Option<ServiceRecord>,
-    /// Appended to a text line: ` ssh`, and the additions.
+    /// Appended to a text line: ` ssh`, and the additions, and the newline.
     text_suffix: Vec<u8>,
     /// The record as a text line, for a bare query.
     text_line: Vec<u8>,
@@ -120,6 +120,7 @@ impl Rendered {
         let mut text_line = Vec::new();
         if let Some(record) = &record {
             append_text_annotation(&mut text_suffix, record, config.additions);
+            text_suffix.push(b'\n');
             let mut writer = RecordWriter::new(
                 &mut text_line,
                 Format::Text,
@@ -170,13 +171,12 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     /// Annotates every line of `source`.
     pub fn run(&mut self, source: &mut LineSource) -> Result<()> {
-        let mut line = Vec::new();
         loop {
             if source.would_wait() {
                 // Let the consumer have what is ready before waiting (tail -f).
                 self.out.flush()?;
             }
-            match source.read_line(&mut line)? {
+            match source.advance()? {
                 LineRead::End => return Ok(()),
                 LineRead::TooLong => {
                     let place = Place {
@@ -185,20 +185,22 @@ impl<'a, W: Write> Annotator<'a, W> {
                     };
                     self.problem(place, too_long());
                     let raw = self.out.raw();
-                    raw.write_all(&line).map_err(write_error)?;
+                    raw.write_all(source.line()).map_err(write_error)?;
                     source.copy_rest_of_line(raw)?;
                 }
                 LineRead::Line => {
-                    if self.csv_plan.is_some() && !line.starts_with(b"{") && csv_line_is_open(&line)
+                    let line = source.line();
+                    if self.csv_plan.is_some() && !line.starts_with(b"{") && csv_line_is_open(line)
                     {
-                        self.csv_record_over_lines(source, std::mem::take(&mut line))?;
+                        let first = line.to_vec();
+                        self.csv_record_over_lines(source, first)?;
                         continue;
                     }
                     let place = Place {
                         source: source.name(),
                         line: source.line_number(),
                     };
-                    self.line(place, &line)?;
+                    self.line(place, line)?;
                 }
             }
         }
@@ -213,16 +215,15 @@ impl<'a, W: Write> Annotator<'a, W> {
         let mut parts = vec![joined.len()];
         let mut overlong = None;
         while csv_line_is_open(&joined) && joined.len() < MAX_LINE {
-            let mut next = Vec::new();
-            match source.read_line(&mut next)? {
+            match source.advance()? {
                 LineRead::End => break,
                 LineRead::Line => {
                     joined.push(b'\n');
-                    joined.extend_from_slice(&next);
+                    joined.extend_from_slice(source.line());
                     parts.push(joined.len());
                 }
                 LineRead::TooLong => {
-                    overlong = Some(next);
+                    overlong = Some(source.line().to_vec());
                     break;
                 }
             }
@@ -431,7 +432,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         let fields = self.sniffer.fields().to_vec();
         let header: Vec<String> = self.sniffer.header().unwrap_or_default().to_vec();
         let proto = match plan.proto.map(|column| &fields[column]) {
-            Some(name) => proto_of(&String::from_utf8_lossy(name)),
+            Some(name) => proto_of(name),
             None => Some(self.config.default_proto),
         };
         let columns = plan.ports.clone();
@@ -463,10 +464,24 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let trimmed = line.trim_ascii();
-        if !trimmed.iter().any(u8::is_ascii_whitespace)
-            && let Ok(token) = std::str::from_utf8(trimmed)
-        {
-            return self.bare_query(place, line, token);
+        if !trimmed.iter().any(u8::is_ascii_whitespace) {
+            // Most one-token lines are a port or PORT/PROTO: answered without building a
+            // query; the rest (names, odd numbers) take the general way.
+            let (number, proto_name) = match memchr::memchr(b'/', trimmed) {
+                Some(slash) => (&trimmed[..slash], &trimmed[slash + 1..]),
+                None => (trimmed, &b""[..]),
+            };
+            let proto = if proto_name.is_empty() {
+                Some(self.config.default_proto)
+            } else {
+                proto_of(proto_name)
+            };
+            if let (Some(port), Some(proto)) = (quick_port(number), proto) {
+                return self.answer(port, proto);
+            }
+            if let Ok(token) = std::str::from_utf8(trimmed) {
+                return self.bare_query(place, line, token);
+            }
         }
         match find_port_in_text(line, self.config.default_proto) {
             Ok(Some((port, proto))) => {
@@ -477,7 +492,6 @@ impl<'a, W: Write> Annotator<'a, W> {
                 let raw = self.out.raw();
                 raw.write_all(line.trim_ascii_end())
                     .and_then(|()| raw.write_all(&rendered.text_suffix))
-                    .and_then(|()| raw.write_all(b"\n"))
                     .map_err(write_error)
             }
             Ok(None) => self.pass(line),
@@ -497,7 +511,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         let proto = if proto_name.is_empty() {
             Some(self.config.default_proto)
         } else {
-            proto_of(proto_name)
+            proto_of(proto_name.as_bytes())
         };
         if let Some(proto) = proto
             && !number.is_empty()
@@ -703,28 +717,42 @@ fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto
 /// `tcp`/`udp`/`tcp6`/`udp6` token or the default.
 fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, Proto)>, String> {
     // Bytes, not str: a line that is not UTF-8 can still name a port, and validating each
-    // line would cost more than the search.
+    // line would cost more than the search. The first slash of each token is looked at,
+    // in order, so only tokens with a slash are ever taken apart.
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(b'/', &line[from..]) {
+        let slash = from + at;
+        let start = line[..slash]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(0, |space| space + 1);
+        let end = line[slash..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(line.len(), |space| slash + space);
+        let (port, proto) = (&line[start..slash], &line[slash + 1..end]);
+        if !port.is_empty()
+            && port.iter().all(u8::is_ascii_digit)
+            && let Some(proto) = proto_of(proto)
+        {
+            return match quick_port(port) {
+                Some(port) => Ok(Some((port, proto))),
+                None => parse_port(ascii(port)).map(|port| Some((port, proto))),
+            };
+        }
+        from = end;
+    }
     let tokens = || {
         line.split(u8::is_ascii_whitespace)
             .filter(|token| !token.is_empty())
     };
-    for token in tokens() {
-        if let Some(slash) = token.iter().position(|&b| b == b'/')
-            && let (port, proto) = (&token[..slash], &token[slash + 1..])
-            && !port.is_empty()
-            && port.iter().all(u8::is_ascii_digit)
-            && let Some(proto) = proto_of_bytes(proto)
-        {
-            return parse_port(ascii(port)).map(|port| Some((port, proto)));
-        }
-    }
     let line_proto = tokens()
         .find_map(|token| {
             let word = token.strip_suffix(b"6").unwrap_or(token);
             [&b"tcp"[..], b"udp", b"sctp"]
                 .iter()
                 .any(|name| word.eq_ignore_ascii_case(name))
-                .then(|| proto_of_bytes(word))
+                .then(|| proto_of(word))
                 .flatten()
         })
         .unwrap_or(default_proto);
@@ -741,9 +769,21 @@ fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, P
     Ok(None)
 }
 
-/// A protocol name in bytes, as [`proto_of`] reads it.
-fn proto_of_bytes(name: &[u8]) -> Option<Proto> {
-    std::str::from_utf8(name).ok().and_then(proto_of)
+/// The port a run of digits names, when it plainly is one (1-65535, at most five digits);
+/// `None` leaves the verdict, and its message, to [`parse_port`].
+fn quick_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    let mut value: u32 = 0;
+    for &byte in digits {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u32::from(digit);
+    }
+    u16::try_from(value).ok().filter(|&port| port != 0)
 }
 
 /// Digits checked by the caller, as text.

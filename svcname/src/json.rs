@@ -126,11 +126,12 @@ pub(crate) fn closing_brace(line: &[u8]) -> usize {
 }
 
 /// A protocol name as tools print it: `tcp`, `TCP`, `tcp6`, `udp6`.
-pub(crate) fn proto_of(name: &str) -> Option<Proto> {
-    let name = name.strip_suffix('6').unwrap_or(name);
+/// Bytes, not str: a name need not be checked as UTF-8 to be compared with ASCII ones.
+pub(crate) fn proto_of(name: &[u8]) -> Option<Proto> {
+    let name = name.strip_suffix(b"6").unwrap_or(name);
     Proto::ALL
         .into_iter()
-        .find(|p| p.as_str().eq_ignore_ascii_case(name))
+        .find(|p| p.as_str().as_bytes().eq_ignore_ascii_case(name))
 }
 
 enum Key {
@@ -421,10 +422,9 @@ impl Scanner<'_> {
         }
         let (raw, escaped) = self.string()?;
         if escaped {
-            return Ok(proto_of(&self.text));
+            return Ok(proto_of(self.text.as_bytes()));
         }
-        // Checked as UTF-8 by string().
-        Ok(std::str::from_utf8(raw).ok().and_then(proto_of))
+        Ok(proto_of(raw))
     }
 }
 
