@@ -305,6 +305,10 @@ impl Sniffer {
 }
 
 fn is_csv_header(line: &[u8]) -> bool {
+    // Most lines are not headers, and tell so by their first byte.
+    if !line.first().is_some_and(|b| b.is_ascii_lowercase() || *b == b'_') {
+        return false;
+    }
     let mut names = 0;
     for name in line.split(|&b| b == b',') {
         let valid = name
