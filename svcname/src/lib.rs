@@ -17,7 +17,7 @@ use common::ports::Proto;
 use common::services::{self, Extras, ServiceDb};
 
 pub use annotate::Additions;
-pub use cli::{Cli, command};
+pub use cli::{Cli, command, parse_args};
 use lookup::Query;
 
 /// The name messages start with.
