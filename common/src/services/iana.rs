@@ -46,14 +46,16 @@ pub(crate) fn by_port(port: u16, proto: Proto) -> Option<&'static IanaRow> {
 
 /// Every row whose name equals `name`, ignoring ASCII case, in (port, protocol) order.
 pub(crate) fn by_name(name: &str) -> impl Iterator<Item = &'static IanaRow> {
-    let lower = name.to_ascii_lowercase();
+    // Compared byte by byte in lower case, as build.rs sorted them, without a lower-cased
+    // copy of each name the search passes.
+    let lower = |text: &'static str| text.bytes().map(|b| b.to_ascii_lowercase());
     let start = IANA_BY_NAME.partition_point(|&i| {
-        IANA[usize::from(i)].name().to_ascii_lowercase().as_str() < lower.as_str()
+        lower(IANA[usize::from(i)].name()).lt(name.bytes().map(|b| b.to_ascii_lowercase()))
     });
     IANA_BY_NAME[start..]
         .iter()
         .map(|&i| &IANA[usize::from(i)])
-        .take_while(move |row| row.name().eq_ignore_ascii_case(&lower))
+        .take_while(move |row| row.name().eq_ignore_ascii_case(name))
 }
 
 /// Every row, in (port, protocol) order.
