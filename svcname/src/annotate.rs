@@ -63,8 +63,8 @@ pub struct Annotator<'a, W: Write> {
     port_fields: Vec<String>,
     /// For each port field, the names of the fields added for it, in order.
     added_names: Vec<Vec<String>>,
-    /// Every added name, to notice an object that went through svcname before.
-    all_added: Vec<String>,
+    /// What the NDJSON scanner looks for.
+    keys: json::Keys,
     sniffer: Sniffer,
     /// For the CSV header in force: (port column, names added) pairs and the proto column.
     csv_plan: Option<CsvPlan>,
@@ -148,7 +148,10 @@ impl<'a, W: Write> Annotator<'a, W> {
             .iter()
             .map(|field| added_names(field, config.additions))
             .collect();
-        let all_added = added_names.iter().flatten().cloned().collect();
+        let keys = json::Keys::new(
+            port_fields.clone(),
+            added_names.iter().flatten().cloned().collect(),
+        );
         let absent = Rendered::new(None, config, &added_names);
         Self {
             absent,
@@ -160,7 +163,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                 .collect(),
             port_fields,
             added_names,
-            all_added,
+            keys,
             sniffer: Sniffer::default(),
             csv_plan: None,
             status: Status::default(),
@@ -298,7 +301,7 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     fn json_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let mut scanned = std::mem::take(&mut self.scanned);
-        let result = json::scan(line, &self.port_fields, &self.all_added, &mut scanned);
+        let result = json::scan(line, &self.keys, &mut scanned);
         let outcome = self.annotate_object(place, line, &scanned, result);
         self.scanned = scanned;
         outcome

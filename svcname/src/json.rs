@@ -73,9 +73,11 @@ fn find_stop(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let found = (zero_lanes(word ^ (ONES * u64::from(b'"')))
+        // XOR with 2 turns the quote into 0x20 and keeps control characters below it, so one
+        // "below 0x21" test finds both.
+        let quote_or_control = word ^ (ONES * 2);
+        let found = ((quote_or_control.wrapping_sub(ONES * 0x21) & !quote_or_control)
             | zero_lanes(word ^ (ONES * u64::from(b'\\')))
-            | (word.wrapping_sub(ONES * 0x20) & !word)
             | word)
             & HIGH;
         if found != 0 {
@@ -92,24 +94,42 @@ fn find_stop(bytes: &[u8]) -> Option<usize> {
 /// serde_json's recursion limit, so both accept the same documents.
 const MAX_DEPTH: usize = 128;
 
-/// Scans `line` as one JSON object, keeping the fields named in `port_fields` and `proto`.
-/// `scanned` is filled in place, so its buffer serves line after line.
-pub(crate) fn scan(
-    line: &[u8],
-    port_fields: &[String],
-    output_fields: &[String],
-    scanned: &mut Scanned,
-) -> Result<(), ScanError> {
+/// The keys a scan looks for, prepared once for every line.
+pub(crate) struct Keys {
+    port_fields: Vec<String>,
+    output_fields: Vec<String>,
+    /// [`length_bit`] of every name looked for.
+    lengths: u64,
+}
+
+impl Keys {
+    /// The fields that hold ports, and those svcname adds (to notice an object that went
+    /// through svcname before).
+    pub fn new(port_fields: Vec<String>, output_fields: Vec<String>) -> Self {
+        let lengths = port_fields
+            .iter()
+            .chain(&output_fields)
+            .map(String::len)
+            .chain([b"proto".len()])
+            .fold(0_u64, |mask, len| mask | length_bit(len));
+        Self {
+            port_fields,
+            output_fields,
+            lengths,
+        }
+    }
+}
+
+/// Scans `line` as one JSON object, keeping the port fields and `proto`. `scanned` is
+/// filled in place, so its buffer serves line after line.
+pub(crate) fn scan(line: &[u8], keys: &Keys, scanned: &mut Scanned) -> Result<(), ScanError> {
+    let port_fields = &keys.port_fields[..];
+    let output_fields = &keys.output_fields[..];
     scanned.ports.clear();
     scanned.ports.resize(port_fields.len(), None);
     scanned.proto = None;
     scanned.has_output_field = false;
-    let lengths = port_fields
-        .iter()
-        .chain(output_fields)
-        .map(String::len)
-        .chain([b"proto".len()])
-        .fold(0_u64, |mask, len| mask | length_bit(len));
+    let lengths = keys.lengths;
     let mut scanner = Scanner {
         bytes: line,
         at: 0,
@@ -237,6 +257,10 @@ impl<'a> Scanner<'a> {
 
     #[inline(always)]
     fn skip_space(&mut self) {
+        // NDJSON seldom has space between tokens: one comparison tells.
+        if self.peek().is_none_or(|b| b > b' ') {
+            return;
+        }
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }
@@ -553,13 +577,8 @@ mod tests {
 
     fn scan_one(line: &[u8]) -> Result<Scanned, ScanError> {
         let mut scanned = Scanned::default();
-        scan(
-            line,
-            &fields(&["port", "local_port"]),
-            &fields(&["service"]),
-            &mut scanned,
-        )
-        .map(|()| scanned)
+        let keys = Keys::new(fields(&["port", "local_port"]), fields(&["service"]));
+        scan(line, &keys, &mut scanned).map(|()| scanned)
     }
 
     #[test]
