@@ -470,7 +470,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         if !trimmed.iter().any(u8::is_ascii_whitespace) {
             // Most one-token lines are a port or PORT/PROTO: answered without building a
             // query; the rest (names, odd numbers) take the general way.
-            let (number, proto_name) = match memchr::memchr(b'/', trimmed) {
+            let (number, proto_name) = match trimmed.iter().position(|&b| b == b'/') {
                 Some(slash) => (&trimmed[..slash], &trimmed[slash + 1..]),
                 None => (trimmed, &b""[..]),
             };
