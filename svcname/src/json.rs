@@ -98,24 +98,28 @@ const MAX_DEPTH: usize = 128;
 pub(crate) struct Keys {
     port_fields: Vec<String>,
     output_fields: Vec<String>,
-    /// [`length_bit`] of every name looked for.
-    lengths: u64,
+    /// The bits of [`key_hash`] of every name looked for.
+    filter: [u64; 4],
 }
 
 impl Keys {
     /// The fields that hold ports, and those svcname adds (to notice an object that went
     /// through svcname before).
     pub fn new(port_fields: Vec<String>, output_fields: Vec<String>) -> Self {
-        let lengths = port_fields
+        let mut filter = [0; 4];
+        for name in port_fields
             .iter()
             .chain(&output_fields)
-            .map(String::len)
-            .chain([b"proto".len()])
-            .fold(0_u64, |mask, len| mask | length_bit(len));
+            .map(String::as_bytes)
+            .chain([&b"proto"[..]])
+        {
+            let hash = key_hash(name);
+            filter[hash / 64] |= 1 << (hash % 64);
+        }
         Self {
             port_fields,
             output_fields,
-            lengths,
+            filter,
         }
     }
 }
@@ -129,12 +133,12 @@ pub(crate) fn scan(line: &[u8], keys: &Keys, scanned: &mut Scanned) -> Result<()
     scanned.ports.resize(port_fields.len(), None);
     scanned.proto = None;
     scanned.has_output_field = false;
-    let lengths = keys.lengths;
+    let filter = keys.filter;
     let mut scanner = Scanner {
         bytes: line,
         at: 0,
         text: String::new(),
-        lengths,
+        filter,
     };
     scanner.skip_space();
     scanner.expect(b'{', "expected an object")?;
@@ -195,10 +199,13 @@ enum Key {
     Other,
 }
 
-/// A bit for each key length among the names looked for (the last bit for all lengths from
-/// 63 on): most keys are told apart from all names by their length alone.
-fn length_bit(len: usize) -> u64 {
-    1 << len.min(63)
+/// A key's place in [`Keys::filter`], from its length and its first and last bytes: keys
+/// of the same length as a name looked for (host and port, state and proto) seldom share
+/// those too, so most are told apart from every name by one bit.
+fn key_hash(key: &[u8]) -> usize {
+    let first = usize::from(key.first().copied().unwrap_or(0));
+    let last = usize::from(key.last().copied().unwrap_or(0));
+    (key.len().wrapping_mul(61) + first * 7 + last) & 255
 }
 
 /// The hot parts (strings, keys, scalars) are inlined into one loop, so the cursor stays in
@@ -208,8 +215,8 @@ struct Scanner<'a> {
     at: usize,
     /// The decoded text of a string with escapes (rare), reused.
     text: String,
-    /// [`length_bit`] of every name looked for.
-    lengths: u64,
+    /// [`Keys::filter`].
+    filter: [u64; 4],
 }
 
 #[expect(
@@ -273,7 +280,8 @@ impl<'a> Scanner<'a> {
         }
         let (raw, escaped) = self.string()?;
         let key: &[u8] = if escaped { self.text.as_bytes() } else { raw };
-        if self.lengths & length_bit(key.len()) == 0 {
+        let hash = key_hash(key);
+        if self.filter[hash / 64] & (1 << (hash % 64)) == 0 {
             return Ok(Key::Other);
         }
         Ok(
