@@ -55,9 +55,13 @@ pub struct Annotator<'a, W: Write> {
     db: &'a ServiceDb,
     config: &'a Config,
     out: RecordWriter<W>,
-    /// Answers by protocol and port, rendered for every format when a port is first met:
-    /// a million lines of a few hundred ports then cost a copy each, not a formatting.
-    cache: Vec<Option<Box<Rendered>>>,
+    /// Answers, rendered for every format when a port is first met: a million lines of a
+    /// few hundred ports then cost a copy each, not a formatting.
+    cache: Vec<Rendered>,
+    /// Where each (protocol, port)'s answer is in `cache`, plus one; 0 for none yet. Plain
+    /// numbers: the table is 1 MiB of zeroed memory that the kernel maps as it is touched,
+    /// and nothing reads it whole (a table of boxes was, to be dropped: 500 page faults).
+    cache_index: Vec<u32>,
     /// What is added for a field without a port (null, or an empty CSV cell).
     absent: Rendered,
     port_fields: Vec<String>,
@@ -158,9 +162,8 @@ impl<'a, W: Write> Annotator<'a, W> {
             db,
             config,
             out,
-            cache: std::iter::repeat_with(|| None)
-                .take(Proto::ALL.len() << 16)
-                .collect(),
+            cache: Vec::new(),
+            cache_index: vec![0; Proto::ALL.len() << 16],
             port_fields,
             added_names,
             keys,
@@ -347,15 +350,14 @@ impl<'a, W: Write> Annotator<'a, W> {
                 self.rendered(port, proto);
             }
         }
+        let cache_index = &self.cache_index;
         // Written in pieces straight to the output, which is memory in a worker.
         let brace = json::closing_brace(line);
         let raw = self.out.raw();
         let mut result = raw.write_all(&line[..brace]);
         for &(index, answer) in &answers {
             let rendered = match answer {
-                Some((port, proto)) => self.cache[slot(port, proto)]
-                    .as_deref()
-                    .expect("rendered above"),
+                Some((port, proto)) => &self.cache[cache_index[slot(port, proto)] as usize - 1],
                 None => &self.absent,
             };
             result = result.and_then(|()| raw.write_all(&rendered.json_suffixes[index]));
@@ -384,7 +386,10 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             };
         for &(index, answer) in answers {
-            let record = answer.and_then(|(port, proto)| self.rendered(port, proto).record.clone());
+            let record = answer.and_then(|(port, proto)| {
+                let at = self.rendered(port, proto);
+                self.cache[at].record.clone()
+            });
             let values = json_values(record.as_ref(), self.config.additions);
             for (name, value) in self.added_names[index].iter().zip(values) {
                 object.insert(name.clone(), value);
@@ -451,7 +456,10 @@ impl<'a, W: Write> Annotator<'a, W> {
                 )
             };
             let rendered = match answer {
-                Ok(Some((port, proto))) => self.rendered(port, proto),
+                Ok(Some((port, proto))) => {
+                    let at = self.rendered(port, proto);
+                    &self.cache[at]
+                }
                 Ok(None) => &self.absent,
                 Err(why) => {
                     let message = format!("field {}: {why}", header[column]);
@@ -488,10 +496,8 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
         match find_port_in_text(line, self.config.default_proto) {
             Ok(Some((port, proto))) => {
-                self.rendered(port, proto);
-                let rendered = self.cache[slot(port, proto)]
-                    .as_deref()
-                    .expect("rendered just now");
+                let at = self.rendered(port, proto);
+                let rendered = &self.cache[at];
                 let raw = self.out.raw();
                 raw.write_all(line.trim_ascii_end())
                     .and_then(|()| raw.write_all(&rendered.text_suffix))
@@ -555,10 +561,8 @@ impl<'a, W: Write> Annotator<'a, W> {
     /// writer (which owns CSV headers and the text header).
     fn answer(&mut self, port: u16, proto: Proto) -> Result<()> {
         let plain_text = self.config.format == Format::Text && !self.config.header;
-        self.rendered(port, proto);
-        let rendered = self.cache[slot(port, proto)]
-            .as_deref()
-            .expect("rendered just now");
+        let at = self.rendered(port, proto);
+        let rendered = &self.cache[at];
         if plain_text {
             return self
                 .out
@@ -572,17 +576,21 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
     }
 
-    fn rendered(&mut self, port: u16, proto: Proto) -> &Rendered {
+    /// Where the answer for a port is in `cache`, rendered now if it is not yet.
+    fn rendered(&mut self, port: u16, proto: Proto) -> usize {
         let slot = slot(port, proto);
+        if let Some(at) = (self.cache_index[slot] as usize).checked_sub(1) {
+            return at;
+        }
         let extras = Extras {
             frequency: self.config.additions.frequency,
             risk: self.config.additions.risk,
         };
-        let (db, config, added_names) = (self.db, self.config, &self.added_names);
-        self.cache[slot].get_or_insert_with(|| {
-            let record = db.record(port, proto, extras);
-            Box::new(Rendered::new(Some(record), config, added_names))
-        })
+        let record = self.db.record(port, proto, extras);
+        self.cache
+            .push(Rendered::new(Some(record), self.config, &self.added_names));
+        self.cache_index[slot] = u32::try_from(self.cache.len()).expect("one per slot");
+        self.cache.len() - 1
     }
 
     fn field_index(&self, field: &str) -> usize {
