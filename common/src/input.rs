@@ -95,16 +95,21 @@ impl LineSource {
     /// Whether the next line is already in memory (or the input has ended); when it is not,
     /// reading it may block, and a writer should flush what it holds first (docs/FORMAT.md,
     /// "Buffering").
+    #[inline]
     pub fn has_buffered_input(&mut self) -> bool {
         self.eof || self.find_newline().is_some()
     }
 
     /// Whether the next read would wait for a writer (a pipe with nothing in it yet): the
     /// moment to hand over buffered output, so `tail -f log | svcname` shows each line.
+    #[inline]
     pub fn would_wait(&mut self) -> bool {
-        if self.has_buffered_input() {
-            return false;
-        }
+        !self.has_buffered_input() && self.stdin_is_empty()
+    }
+
+    /// Whether this is stdin and nothing is waiting in it; files never make a reader wait
+    /// for long.
+    fn stdin_is_empty(&self) -> bool {
         let Some(stdin) = &self.stdin else {
             return false;
         };
@@ -125,27 +130,31 @@ impl LineSource {
     /// Moves to the next line, which [`LineSource::line`] then shows, without its `\n` or
     /// `\r\n`. On [`LineRead::TooLong`] it shows the line's first [`MAX_LINE`] bytes, and
     /// [`LineSource::copy_rest_of_line`] passes on the rest (else the next call skips it).
+    #[inline]
     pub fn advance(&mut self) -> Result<LineRead> {
+        // The common case, a whole line in memory, is inlined into the caller's loop.
+        if !self.in_long_line
+            && let Some(newline) = self.find_newline()
+            && newline - self.start <= MAX_LINE
+        {
+            return Ok(self.take_line(newline));
+        }
+        self.advance_slowly()
+    }
+
+    /// [`LineSource::advance`] when more must be read, or the line is too long.
+    fn advance_slowly(&mut self) -> Result<LineRead> {
         if self.in_long_line {
             self.copy_rest_of_line(&mut io::sink())?;
         }
         self.line = (self.start, self.start);
         loop {
             if let Some(newline) = self.find_newline() {
-                self.newline = None;
-                let start = self.start;
-                self.line_number += 1;
-                if newline - start > MAX_LINE {
+                if newline - self.start > MAX_LINE {
+                    self.line_number += 1;
                     return Ok(self.long_line_head());
                 }
-                self.start = newline + 1;
-                let end = if newline > start && self.buffer[newline - 1] == b'\r' {
-                    newline - 1
-                } else {
-                    newline
-                };
-                self.line = (start, end);
-                return Ok(LineRead::Line);
+                return Ok(self.take_line(newline));
             }
             if self.end - self.start > MAX_LINE {
                 self.line_number += 1;
@@ -163,6 +172,22 @@ impl LineSource {
             }
             self.fill()?;
         }
+    }
+
+    /// Hands out the line that ends at `newline`.
+    #[inline]
+    fn take_line(&mut self, newline: usize) -> LineRead {
+        self.newline = None;
+        let start = self.start;
+        self.line_number += 1;
+        self.start = newline + 1;
+        let end = if newline > start && self.buffer[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        self.line = (start, end);
+        LineRead::Line
     }
 
     /// The line [`LineSource::advance`] moved to.
@@ -205,6 +230,7 @@ impl LineSource {
         LineRead::TooLong
     }
 
+    #[inline]
     fn find_newline(&mut self) -> Option<usize> {
         if self.newline.is_none() {
             self.newline =
@@ -306,7 +332,10 @@ impl Sniffer {
 
 fn is_csv_header(line: &[u8]) -> bool {
     // Most lines are not headers, and tell so by their first byte.
-    if !line.first().is_some_and(|b| b.is_ascii_lowercase() || *b == b'_') {
+    if !line
+        .first()
+        .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+    {
         return false;
     }
     let mut names = 0;
