@@ -362,9 +362,11 @@ impl<'a, W: Write> Annotator<'a, W> {
             };
             result = result.and_then(|()| raw.write_all(&rendered.json_suffixes[index]));
         }
-        result = result
-            .and_then(|()| raw.write_all(&line[brace..]))
-            .and_then(|()| raw.write_all(b"\n"));
+        result = result.and_then(|()| match &line[brace..] {
+            // The usual end, written with its newline in one small copy.
+            b"}" => raw.write_all(b"}\n"),
+            tail => raw.write_all(tail).and_then(|()| raw.write_all(b"\n")),
+        });
         self.answers = answers;
         result.map_err(write_error)
     }
@@ -475,13 +477,26 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let trimmed = line.trim_ascii();
-        if !trimmed.iter().any(u8::is_ascii_whitespace) {
+        // The first token, and its first slash, in one pass: it is the whole of a query
+        // line, and holds the port of an nmap-style line (`22/tcp open ssh`).
+        let mut end = trimmed.len();
+        let mut slash = None;
+        for (at, &byte) in trimmed.iter().enumerate() {
+            if byte.is_ascii_whitespace() {
+                end = at;
+                break;
+            }
+            if byte == b'/' && slash.is_none() {
+                slash = Some(at);
+            }
+        }
+        let (number, proto_name) = match slash {
+            Some(slash) => (&trimmed[..slash], &trimmed[slash + 1..end]),
+            None => (&trimmed[..end], &b""[..]),
+        };
+        if end == trimmed.len() {
             // Most one-token lines are a port or PORT/PROTO: answered without building a
             // query; the rest (names, odd numbers) take the general way.
-            let (number, proto_name) = match trimmed.iter().position(|&b| b == b'/') {
-                Some(slash) => (&trimmed[..slash], &trimmed[slash + 1..]),
-                None => (trimmed, &b""[..]),
-            };
             let proto = if proto_name.is_empty() {
                 Some(self.config.default_proto)
             } else {
@@ -494,7 +509,15 @@ impl<'a, W: Write> Annotator<'a, W> {
                 return self.bare_query(place, line, token);
             }
         }
-        match find_port_in_text(line, self.config.default_proto) {
+        let found = if let Some(found) = slash.and_then(|_| port_token(number, proto_name)) {
+            found
+        } else {
+            // The search goes on after a first token without a slash.
+            let first_end = line.len() - line.trim_ascii_start().len() + end;
+            let from = if slash.is_none() { first_end } else { 0 };
+            find_port_in_text(line, from, self.config.default_proto)
+        };
+        match found {
             Ok(Some((port, proto))) => {
                 let at = self.rendered(port, proto);
                 let rendered = &self.cache[at];
@@ -726,11 +749,16 @@ fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto
 /// Finds the port a text line is about: the first `PORT/PROTO` token (nmap, portscan), or
 /// else the first `ADDRESS:PORT` token (ss, netstat, sockls), whose protocol is the line's
 /// `tcp`/`udp`/`tcp6`/`udp6` token or the default.
-fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, Proto)>, String> {
+fn find_port_in_text(
+    line: &[u8],
+    from: usize,
+    default_proto: Proto,
+) -> Result<Option<(u16, Proto)>, String> {
     // Bytes, not str: a line that is not UTF-8 can still name a port, and validating each
     // line would cost more than the search. The first slash of each token is looked at,
-    // in order, so only tokens with a slash are ever taken apart.
-    let mut from = 0;
+    // in order, so only tokens with a slash are ever taken apart; `from` skips a start
+    // known to hold none.
+    let mut from = from;
     while let Some(at) = memchr::memchr(b'/', &line[from..]) {
         let slash = from + at;
         let start = line[..slash]
@@ -741,15 +769,8 @@ fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, P
             .iter()
             .position(u8::is_ascii_whitespace)
             .map_or(line.len(), |space| slash + space);
-        let (port, proto) = (&line[start..slash], &line[slash + 1..end]);
-        if !port.is_empty()
-            && port.iter().all(u8::is_ascii_digit)
-            && let Some(proto) = proto_of(proto)
-        {
-            return match quick_port(port) {
-                Some(port) => Ok(Some((port, proto))),
-                None => parse_port(ascii(port)).map(|port| Some((port, proto))),
-            };
+        if let Some(found) = port_token(&line[start..slash], &line[slash + 1..end]) {
+            return found;
         }
         from = end;
     }
@@ -778,6 +799,19 @@ fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, P
         }
     }
     Ok(None)
+}
+
+/// The answer of a `PORT/PROTO` token, split at its first slash: `None` when it is not one
+/// (not digits, or not a protocol), an error when its number is not a port.
+fn port_token(port: &[u8], proto: &[u8]) -> Option<Result<Option<(u16, Proto)>, String>> {
+    if port.is_empty() || !port.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let proto = proto_of(proto)?;
+    Some(match quick_port(port) {
+        Some(port) => Ok(Some((port, proto))),
+        None => parse_port(ascii(port)).map(|port| Some((port, proto))),
+    })
 }
 
 /// The port a run of digits names, when it plainly is one (1-65535, at most five digits);
@@ -866,12 +900,17 @@ mod tests {
         ];
         for (line, expected) in cases {
             assert_eq!(
-                find_port_in_text(line.as_bytes(), Proto::Tcp),
+                find_port_in_text(line.as_bytes(), 0, Proto::Tcp),
                 Ok(*expected),
                 "{line}"
             );
         }
-        assert!(find_port_in_text(b"x 70000/tcp open", Proto::Tcp).is_err());
+        assert!(find_port_in_text(b"x 70000/tcp open", 0, Proto::Tcp).is_err());
+        // A start known to hold no slash is skipped.
+        assert_eq!(
+            find_port_in_text(b"10.0.0.1 a/b 53/udp open", 9, Proto::Tcp),
+            Ok(Some((53, Proto::Udp)))
+        );
     }
 
     #[test]
