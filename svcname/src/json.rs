@@ -146,11 +146,19 @@ pub(crate) fn scan(line: &[u8], keys: &Keys, scanned: &mut Scanned) -> Result<()
     if scanner.peek() == Some(b'}') {
         scanner.at += 1;
     } else {
+        // Each token is first looked for where it usually is, right after the one before;
+        // only if it is not there is space skipped.
         loop {
-            scanner.skip_space();
+            if scanner.peek() != Some(b'"') {
+                scanner.skip_space();
+            }
             let key = scanner.key(port_fields, output_fields)?;
-            scanner.skip_space();
-            scanner.expect(b':', "expected ':'")?;
+            if scanner.peek() == Some(b':') {
+                scanner.at += 1;
+            } else {
+                scanner.skip_space();
+                scanner.expect(b':', "expected ':'")?;
+            }
             scanner.skip_space();
             match key {
                 Key::Port(index) => scanned.ports[index] = Some(scanner.port_value()?),
@@ -161,8 +169,14 @@ pub(crate) fn scan(line: &[u8], keys: &Keys, scanned: &mut Scanned) -> Result<()
                 }
                 Key::Other => scanner.value(1)?,
             }
-            scanner.skip_space();
-            match scanner.next() {
+            let after = if let Some(byte @ (b',' | b'}')) = scanner.peek() {
+                scanner.at += 1;
+                Some(byte)
+            } else {
+                scanner.skip_space();
+                scanner.next()
+            };
+            match after {
                 Some(b',') => {}
                 Some(b'}') => break,
                 _ => return Err(scanner.error_before("expected ',' or '}'")),
