@@ -759,7 +759,7 @@ fn find_port_in_text(
     // in order, so only tokens with a slash are ever taken apart; `from` skips a start
     // known to hold none.
     let mut from = from;
-    while let Some(at) = memchr::memchr(b'/', &line[from..]) {
+    while let Some(at) = line[from..].iter().position(|&b| b == b'/') {
         let slash = from + at;
         let start = line[..slash]
             .iter()
