@@ -729,7 +729,19 @@ fn append_text_annotation(out: &mut Vec<u8>, record: &ServiceRecord, additions: 
 
 /// The (port, protocol) a field's value names; `Ok(None)` for no port (null, or 0, which
 /// sockls prints for the remote end of a listener, or a protocol without ports).
+#[inline]
 fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
+    // The usual value, a number in range, is answered inline.
+    if let PortValue::Number(number) = *value
+        && let Ok(port @ 1..) = u16::try_from(number)
+    {
+        return Ok(proto.map(|proto| (port, proto)));
+    }
+    port_of_others(value, proto)
+}
+
+/// [`port_of`] for every other value.
+fn port_of_others(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
     let (port, explicit_proto) = match value {
         PortValue::Null | PortValue::Number(0) => return Ok(None),
         PortValue::Number(n) => match u16::try_from(*n) {
