@@ -34,12 +34,39 @@ pub struct LineSource {
     end: usize,
     /// The position of the next newline at or after `start`, when already found.
     newline: Option<usize>,
+    newlines: NewlineFinder,
     /// The current line: `buffer[line.0..line.1]`.
     line: (usize, usize),
     eof: bool,
     line_number: usize,
     /// The current line is the head of an overlong line, whose rest is still to be read.
     in_long_line: bool,
+}
+
+/// Finds newlines: memchr's AVX2 searcher, chosen once where the CPU has one, since
+/// memchr() chooses anew on every call, which a short line's search notices.
+#[derive(Debug, Clone, Copy)]
+struct NewlineFinder {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl NewlineFinder {
+    fn new() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        }
+    }
+
+    #[inline]
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = &self.avx2 {
+            return avx2.find(haystack);
+        }
+        memchr::memchr(b'\n', haystack)
+    }
 }
 
 /// What one read found.
@@ -75,6 +102,7 @@ impl LineSource {
             start: 0,
             end: 0,
             newline: None,
+            newlines: NewlineFinder::new(),
             line: (0, 0),
             eof: false,
             line_number: 0,
@@ -233,8 +261,10 @@ impl LineSource {
     #[inline]
     fn find_newline(&mut self) -> Option<usize> {
         if self.newline.is_none() {
-            self.newline =
-                memchr::memchr(b'\n', &self.buffer[self.start..self.end]).map(|at| self.start + at);
+            self.newline = self
+                .newlines
+                .find(&self.buffer[self.start..self.end])
+                .map(|at| self.start + at);
         }
         self.newline
     }
