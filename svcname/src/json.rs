@@ -129,8 +129,12 @@ impl Keys {
 pub(crate) fn scan(line: &[u8], keys: &Keys, scanned: &mut Scanned) -> Result<(), ScanError> {
     let port_fields = &keys.port_fields[..];
     let output_fields = &keys.output_fields[..];
-    scanned.ports.clear();
-    scanned.ports.resize(port_fields.len(), None);
+    if scanned.ports.len() == port_fields.len() {
+        scanned.ports.fill(None);
+    } else {
+        scanned.ports.clear();
+        scanned.ports.resize(port_fields.len(), None);
+    }
     scanned.proto = None;
     scanned.has_output_field = false;
     let filter = keys.filter;
