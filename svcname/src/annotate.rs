@@ -815,15 +815,17 @@ fn find_port_in_text(
 
 /// The answer of a `PORT/PROTO` token, split at its first slash: `None` when it is not one
 /// (not digits, or not a protocol), an error when its number is not a port.
+#[inline]
 fn port_token(port: &[u8], proto: &[u8]) -> Option<Result<Option<(u16, Proto)>, String>> {
+    let proto = proto_of(proto)?;
+    // A plain port says at once that it is digits; only other numbers are checked again.
+    if let Some(port) = quick_port(port) {
+        return Some(Ok(Some((port, proto))));
+    }
     if port.is_empty() || !port.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let proto = proto_of(proto)?;
-    Some(match quick_port(port) {
-        Some(port) => Ok(Some((port, proto))),
-        None => parse_port(ascii(port)).map(|port| Some((port, proto))),
-    })
+    Some(parse_port(ascii(port)).map(|port| Some((port, proto))))
 }
 
 /// The port a run of digits names, when it plainly is one (1-65535, at most five digits);
