@@ -91,6 +91,11 @@ fn find_stop(bytes: &[u8]) -> Option<usize> {
         .map(|stop| at + stop)
 }
 
+/// Byte equality in a plain loop: keys are short, shorter than a library call's set-up.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// serde_json's recursion limit, so both accept the same documents.
 const MAX_DEPTH: usize = 128;
 
@@ -329,11 +334,11 @@ impl<'a> Scanner<'a> {
             return Ok(Key::Other);
         }
         Ok(
-            if let Some(index) = port_fields.iter().position(|f| f.as_bytes() == key) {
+            if let Some(index) = port_fields.iter().position(|f| same(f.as_bytes(), key)) {
                 Key::Port(index)
             } else if key == b"proto" {
                 Key::Proto
-            } else if output_fields.iter().any(|f| f.as_bytes() == key) {
+            } else if output_fields.iter().any(|f| same(f.as_bytes(), key)) {
                 Key::Output
             } else {
                 Key::Other
