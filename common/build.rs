@@ -65,12 +65,29 @@ fn main() {
         .unwrap();
     }
     writeln!(out, "];").unwrap();
+    // The index by name holds each name itself, in name order, in a text of its own: a
+    // search by name then reads two compact tables instead of hopping through the rows and
+    // the text, which cost a single `svcname ssh` half a dozen page faults.
+    let mut names = String::new();
     writeln!(
         out,
-        "pub(super) static IANA_BY_NAME: [u16; {}] = {by_name:?};",
+        "pub(super) static IANA_BY_NAME: [NameEntry; {}] = [",
         rows.len()
     )
     .unwrap();
+    for &row in &by_name {
+        let name = rows[row].2;
+        let length = u8::try_from(name.len()).expect("names are short");
+        writeln!(
+            out,
+            "    NameEntry {{ start: {}, length: {length}, row: {row} }},",
+            names.len()
+        )
+        .unwrap();
+        names.push_str(name);
+    }
+    writeln!(out, "];").unwrap();
+    writeln!(out, "pub(super) static NAMES: &str = {names:?};").unwrap();
     writeln!(out, "pub(super) static TEXT: &str = {text:?};").unwrap();
 
     let dest = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("iana.rs");

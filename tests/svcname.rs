@@ -456,3 +456,44 @@ fn an_unreadable_input_does_not_stop_the_others() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Output is block-buffered, but handed over before svcname waits for more input: a line
+/// written to a pipe that stays open is answered (`tail -f log | svcname`).
+#[test]
+fn each_line_is_answered_before_waiting_for_the_next() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = svcname(&[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, answers) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for (input, expected) in [
+        ("22\n", "22/tcp ssh"),
+        ("x 53/udp open\n", "x 53/udp open domain"),
+    ] {
+        stdin.write_all(input.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        // stdin stays open: the answer can only come from a flush before waiting.
+        let answer = answers.recv_timeout(LIMIT);
+        if answer.is_err() {
+            let _ = child.kill();
+        }
+        let answer = answer.expect("an answer while stdin is still open");
+        assert!(answer.starts_with(expected), "{answer}");
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success());
+}

@@ -3,7 +3,7 @@
 //! any tool (or of ss, netstat, nmap) in any of the three formats without being told which.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -14,15 +14,59 @@ use crate::error::{Error, Result};
 /// streams the rest (a filter passes such a line through unchanged).
 pub const MAX_LINE: usize = 1 << 20;
 
+/// How much is read at once: lines are then found in memory, a million short ones in a
+/// few hundred reads.
+const BLOCK: usize = 128 * 1024;
+
 /// A named source of lines.
+///
+/// Lines are read in large blocks and handed out as slices of the block, so a line costs
+/// a search for its newline, not a read and a copy ([`LineSource::advance`] and
+/// [`LineSource::line`]).
 pub struct LineSource {
     name: String,
     /// stdin, to ask whether a read would wait; files never make a reader wait for long.
     stdin: Option<io::Stdin>,
-    reader: BufReader<Box<dyn Read>>,
+    reader: Box<dyn Read>,
+    /// Bytes read: `buffer[start..end]` are not yet handed out.
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The position of the next newline at or after `start`, when already found.
+    newline: Option<usize>,
+    newlines: NewlineFinder,
+    /// The current line: `buffer[line.0..line.1]`.
+    line: (usize, usize),
+    eof: bool,
     line_number: usize,
-    /// A byte read past an overlong line's limit, which belongs to its rest.
-    pending: Option<u8>,
+    /// The current line is the head of an overlong line, whose rest is still to be read.
+    in_long_line: bool,
+}
+
+/// Finds newlines: memchr's AVX2 searcher, chosen once where the CPU has one, since
+/// memchr() chooses anew on every call, which a short line's search notices.
+#[derive(Debug, Clone, Copy)]
+struct NewlineFinder {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl NewlineFinder {
+    fn new() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        }
+    }
+
+    #[inline]
+    fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = &self.avx2 {
+            return avx2.find(haystack);
+        }
+        memchr::memchr(b'\n', haystack)
+    }
 }
 
 /// What one read found.
@@ -53,9 +97,16 @@ impl LineSource {
         Self {
             name: name.to_owned(),
             stdin: None,
-            reader: BufReader::with_capacity(64 * 1024, reader),
+            reader,
+            buffer: Vec::new(),
+            start: 0,
+            end: 0,
+            newline: None,
+            newlines: NewlineFinder::new(),
+            line: (0, 0),
+            eof: false,
             line_number: 0,
-            pending: None,
+            in_long_line: false,
         }
     }
 
@@ -69,18 +120,24 @@ impl LineSource {
         self.line_number
     }
 
-    /// Whether the next read is served from memory; when it is not, it may block, and a
-    /// writer should flush what it holds first (docs/FORMAT.md, "Buffering").
-    pub fn has_buffered_input(&self) -> bool {
-        self.pending.is_some() || !self.reader.buffer().is_empty()
+    /// Whether the next line is already in memory (or the input has ended); when it is not,
+    /// reading it may block, and a writer should flush what it holds first (docs/FORMAT.md,
+    /// "Buffering").
+    #[inline]
+    pub fn has_buffered_input(&mut self) -> bool {
+        self.eof || self.find_newline().is_some()
     }
 
     /// Whether the next read would wait for a writer (a pipe with nothing in it yet): the
     /// moment to hand over buffered output, so `tail -f log | svcname` shows each line.
-    pub fn would_wait(&self) -> bool {
-        if self.has_buffered_input() {
-            return false;
-        }
+    #[inline]
+    pub fn would_wait(&mut self) -> bool {
+        !self.has_buffered_input() && self.stdin_is_empty()
+    }
+
+    /// Whether this is stdin and nothing is waiting in it; files never make a reader wait
+    /// for long.
+    fn stdin_is_empty(&self) -> bool {
         let Some(stdin) = &self.stdin else {
             return false;
         };
@@ -89,86 +146,150 @@ impl LineSource {
         poll(&mut fds, PollTimeout::ZERO).map_or(true, |ready| ready == 0)
     }
 
-    /// Reads the next line into `line` (cleared first), without its `\n` or `\r\n`.
+    /// Reads the next line into `line` (cleared first), without its `\n` or `\r\n`. On
+    /// [`LineRead::TooLong`] it holds the line's first [`MAX_LINE`] bytes.
     pub fn read_line(&mut self, line: &mut Vec<u8>) -> Result<LineRead> {
         line.clear();
-        self.append_line(line)
+        let read = self.advance()?;
+        line.extend_from_slice(self.line());
+        Ok(read)
     }
 
-    /// Reads the next line onto the end of `buffer`, without its `\n` or `\r\n`: for a
-    /// reader that gathers many lines in one buffer. On [`LineRead::TooLong`] the buffer
-    /// ends with the line's first [`MAX_LINE`] bytes.
-    pub fn append_line(&mut self, buffer: &mut Vec<u8>) -> Result<LineRead> {
-        let start = buffer.len();
-        // read_until finds the newline with std's fast memchr; the limit keeps a line
-        // without end from filling memory.
-        let limit = MAX_LINE as u64 + 1;
-        let read = loop {
-            match (&mut self.reader).take(limit).read_until(b'\n', buffer) {
-                Ok(read) => break read,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.read_error(e)),
-            }
-        };
-        if read == 0 {
-            return Ok(LineRead::End);
+    /// Moves to the next line, which [`LineSource::line`] then shows, without its `\n` or
+    /// `\r\n`. On [`LineRead::TooLong`] it shows the line's first [`MAX_LINE`] bytes, and
+    /// [`LineSource::copy_rest_of_line`] passes on the rest (else the next call skips it).
+    #[inline]
+    pub fn advance(&mut self) -> Result<LineRead> {
+        // The common case, a whole line in memory, is inlined into the caller's loop.
+        if !self.in_long_line
+            && let Some(newline) = self.find_newline()
+            && newline - self.start <= MAX_LINE
+        {
+            return Ok(self.take_line(newline));
         }
+        self.advance_slowly()
+    }
+
+    /// [`LineSource::advance`] when more must be read, or the line is too long.
+    fn advance_slowly(&mut self) -> Result<LineRead> {
+        if self.in_long_line {
+            self.copy_rest_of_line(&mut io::sink())?;
+        }
+        self.line = (self.start, self.start);
+        loop {
+            if let Some(newline) = self.find_newline() {
+                if newline - self.start > MAX_LINE {
+                    self.line_number += 1;
+                    return Ok(self.long_line_head());
+                }
+                return Ok(self.take_line(newline));
+            }
+            if self.end - self.start > MAX_LINE {
+                self.line_number += 1;
+                return Ok(self.long_line_head());
+            }
+            if self.eof {
+                if self.start == self.end {
+                    return Ok(LineRead::End);
+                }
+                // The last line, without a newline: kept as it is, `\r` and all.
+                self.line_number += 1;
+                self.line = (self.start, self.end);
+                self.start = self.end;
+                return Ok(LineRead::Line);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Hands out the line that ends at `newline`.
+    #[inline]
+    fn take_line(&mut self, newline: usize) -> LineRead {
+        self.newline = None;
+        let start = self.start;
         self.line_number += 1;
-        if buffer.last() == Some(&b'\n') {
-            buffer.pop();
-            if buffer.len() > start && buffer.last() == Some(&b'\r') {
-                buffer.pop();
-            }
-            return Ok(LineRead::Line);
-        }
-        if buffer.len() - start > MAX_LINE {
-            // One byte too many was taken to tell a full line from a longer one: give it back
-            // to the rest of the line.
-            let extra = buffer.pop().expect("longer than the limit");
-            self.pending = Some(extra);
-            return Ok(LineRead::TooLong);
-        }
-        Ok(LineRead::Line)
+        self.start = newline + 1;
+        let end = if newline > start && self.buffer[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        self.line = (start, end);
+        LineRead::Line
+    }
+
+    /// The line [`LineSource::advance`] moved to.
+    pub fn line(&self) -> &[u8] {
+        &self.buffer[self.line.0..self.line.1]
     }
 
     /// After [`LineRead::TooLong`]: copies the rest of that line, with its `\n`, to `out`.
     pub fn copy_rest_of_line(&mut self, out: &mut impl Write) -> Result<()> {
-        if let Some(byte) = self.pending.take() {
-            if byte == b'\n' {
-                return out
-                    .write_all(b"\n")
-                    .map_err(|e| Error::io("writing output", e));
-            }
-            out.write_all(&[byte])
-                .map_err(|e| Error::io("writing output", e))?;
+        if !self.in_long_line {
+            return Ok(());
         }
+        let written = |e| Error::io("writing output", e);
         loop {
-            let available = match self.reader.fill_buf() {
-                Ok(available) => available,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.read_error(e)),
-            };
-            if available.is_empty() {
-                return out
-                    .write_all(b"\n")
-                    .map_err(|e| Error::io("writing output", e));
+            if let Some(newline) = self.find_newline() {
+                self.newline = None;
+                out.write_all(&self.buffer[self.start..=newline])
+                    .map_err(written)?;
+                self.start = newline + 1;
+                break;
             }
-            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(at) => (&available[..=at], true),
-                None => (available, false),
-            };
-            out.write_all(chunk)
-                .map_err(|e| Error::io("writing output", e))?;
-            let used = chunk.len();
-            self.reader.consume(used);
-            if done {
-                return Ok(());
+            out.write_all(&self.buffer[self.start..self.end])
+                .map_err(written)?;
+            self.start = self.end;
+            if self.eof {
+                out.write_all(b"\n").map_err(written)?;
+                break;
             }
+            self.fill()?;
         }
+        self.in_long_line = false;
+        Ok(())
     }
 
-    fn read_error(&self, error: io::Error) -> Error {
-        Error::io(format!("reading {}", self.name), error)
+    /// Hands out the first [`MAX_LINE`] bytes of the line at `start`; the rest stays.
+    fn long_line_head(&mut self) -> LineRead {
+        self.line = (self.start, self.start + MAX_LINE);
+        self.start += MAX_LINE;
+        self.in_long_line = true;
+        LineRead::TooLong
+    }
+
+    #[inline]
+    fn find_newline(&mut self) -> Option<usize> {
+        if self.newline.is_none() {
+            self.newline = self
+                .newlines
+                .find(&self.buffer[self.start..self.end])
+                .map(|at| self.start + at);
+        }
+        self.newline
+    }
+
+    /// Reads more, after the bytes not yet handed out (moved to the front), growing the
+    /// buffer only for a line longer than it.
+    fn fill(&mut self) -> Result<()> {
+        if self.start > 0 {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buffer.len() - self.end < BLOCK / 2 {
+            let size = (self.buffer.len() * 2).max(BLOCK);
+            self.buffer.resize(size, 0);
+        }
+        loop {
+            match self.reader.read(&mut self.buffer[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(read) => self.end += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(format!("reading {}", self.name), e)),
+            }
+            return Ok(());
+        }
     }
 }
 
@@ -240,6 +361,13 @@ impl Sniffer {
 }
 
 fn is_csv_header(line: &[u8]) -> bool {
+    // Most lines are not headers, and tell so by their first byte.
+    if !line
+        .first()
+        .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+    {
+        return false;
+    }
     let mut names = 0;
     for name in line.split(|&b| b == b',') {
         let valid = name
@@ -356,6 +484,27 @@ mod tests {
                 (4, "last".into())
             ]
         );
+    }
+
+    /// A pipe hands over a few bytes at a time: lines split across reads come out whole.
+    #[test]
+    fn lines_split_across_reads() {
+        struct Trickle(&'static [u8]);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(3);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut src = LineSource::from_reader("test", Box::new(Trickle(b"22/tcp\r\n\nabcdefgh\r")));
+        let mut seen = Vec::new();
+        while src.advance().unwrap() == LineRead::Line {
+            seen.push(src.line().to_vec());
+        }
+        assert_eq!(seen, [&b"22/tcp"[..], b"", b"abcdefgh\r"]);
+        assert_eq!(src.line_number(), 3);
     }
 
     #[test]

@@ -55,16 +55,20 @@ pub struct Annotator<'a, W: Write> {
     db: &'a ServiceDb,
     config: &'a Config,
     out: RecordWriter<W>,
-    /// Answers by protocol and port, rendered for every format when a port is first met:
-    /// a million lines of a few hundred ports then cost a copy each, not a formatting.
-    cache: Vec<Option<Box<Rendered>>>,
+    /// Answers, rendered for every format when a port is first met: a million lines of a
+    /// few hundred ports then cost a copy each, not a formatting.
+    cache: Vec<Rendered>,
+    /// Where each (protocol, port)'s answer is in `cache`, plus one; 0 for none yet. Plain
+    /// numbers: the table is 1 MiB of zeroed memory that the kernel maps as it is touched,
+    /// and nothing reads it whole (a table of boxes was, to be dropped: 500 page faults).
+    cache_index: Vec<u32>,
     /// What is added for a field without a port (null, or an empty CSV cell).
     absent: Rendered,
     port_fields: Vec<String>,
     /// For each port field, the names of the fields added for it, in order.
     added_names: Vec<Vec<String>>,
-    /// Every added name, to notice an object that went through svcname before.
-    all_added: Vec<String>,
+    /// What the NDJSON scanner looks for.
+    keys: json::Keys,
     sniffer: Sniffer,
     /// For the CSV header in force: (port column, names added) pairs and the proto column.
     csv_plan: Option<CsvPlan>,
@@ -83,7 +87,7 @@ struct CsvPlan {
 struct Rendered {
     /// The answer; `None` for a field without a port.
     record: Option<ServiceRecord>,
-    /// Appended to a text line: ` ssh`, and the additions.
+    /// Appended to a text line: ` ssh`, and the additions, and the newline.
     text_suffix: Vec<u8>,
     /// The record as a text line, for a bare query.
     text_line: Vec<u8>,
@@ -120,6 +124,7 @@ impl Rendered {
         let mut text_line = Vec::new();
         if let Some(record) = &record {
             append_text_annotation(&mut text_suffix, record, config.additions);
+            text_suffix.push(b'\n');
             let mut writer = RecordWriter::new(
                 &mut text_line,
                 Format::Text,
@@ -147,19 +152,21 @@ impl<'a, W: Write> Annotator<'a, W> {
             .iter()
             .map(|field| added_names(field, config.additions))
             .collect();
-        let all_added = added_names.iter().flatten().cloned().collect();
+        let keys = json::Keys::new(
+            port_fields.clone(),
+            added_names.iter().flatten().cloned().collect(),
+        );
         let absent = Rendered::new(None, config, &added_names);
         Self {
             absent,
             db,
             config,
             out,
-            cache: std::iter::repeat_with(|| None)
-                .take(Proto::ALL.len() << 16)
-                .collect(),
+            cache: Vec::new(),
+            cache_index: vec![0; Proto::ALL.len() << 16],
             port_fields,
             added_names,
-            all_added,
+            keys,
             sniffer: Sniffer::default(),
             csv_plan: None,
             status: Status::default(),
@@ -170,13 +177,12 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     /// Annotates every line of `source`.
     pub fn run(&mut self, source: &mut LineSource) -> Result<()> {
-        let mut line = Vec::new();
         loop {
             if source.would_wait() {
                 // Let the consumer have what is ready before waiting (tail -f).
                 self.out.flush()?;
             }
-            match source.read_line(&mut line)? {
+            match source.advance()? {
                 LineRead::End => return Ok(()),
                 LineRead::TooLong => {
                     let place = Place {
@@ -185,20 +191,22 @@ impl<'a, W: Write> Annotator<'a, W> {
                     };
                     self.problem(place, too_long());
                     let raw = self.out.raw();
-                    raw.write_all(&line).map_err(write_error)?;
+                    raw.write_all(source.line()).map_err(write_error)?;
                     source.copy_rest_of_line(raw)?;
                 }
                 LineRead::Line => {
-                    if self.csv_plan.is_some() && !line.starts_with(b"{") && csv_line_is_open(&line)
+                    let line = source.line();
+                    if self.csv_plan.is_some() && !line.starts_with(b"{") && csv_line_is_open(line)
                     {
-                        self.csv_record_over_lines(source, std::mem::take(&mut line))?;
+                        let first = line.to_vec();
+                        self.csv_record_over_lines(source, first)?;
                         continue;
                     }
                     let place = Place {
                         source: source.name(),
                         line: source.line_number(),
                     };
-                    self.line(place, &line)?;
+                    self.line(place, line)?;
                 }
             }
         }
@@ -213,16 +221,15 @@ impl<'a, W: Write> Annotator<'a, W> {
         let mut parts = vec![joined.len()];
         let mut overlong = None;
         while csv_line_is_open(&joined) && joined.len() < MAX_LINE {
-            let mut next = Vec::new();
-            match source.read_line(&mut next)? {
+            match source.advance()? {
                 LineRead::End => break,
                 LineRead::Line => {
                     joined.push(b'\n');
-                    joined.extend_from_slice(&next);
+                    joined.extend_from_slice(source.line());
                     parts.push(joined.len());
                 }
                 LineRead::TooLong => {
-                    overlong = Some(next);
+                    overlong = Some(source.line().to_vec());
                     break;
                 }
             }
@@ -297,7 +304,7 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     fn json_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let mut scanned = std::mem::take(&mut self.scanned);
-        let result = json::scan(line, &self.port_fields, &self.all_added, &mut scanned);
+        let result = json::scan(line, &self.keys, &mut scanned);
         let outcome = self.annotate_object(place, line, &scanned, result);
         self.scanned = scanned;
         outcome
@@ -343,22 +350,23 @@ impl<'a, W: Write> Annotator<'a, W> {
                 self.rendered(port, proto);
             }
         }
+        let cache_index = &self.cache_index;
         // Written in pieces straight to the output, which is memory in a worker.
         let brace = json::closing_brace(line);
         let raw = self.out.raw();
         let mut result = raw.write_all(&line[..brace]);
         for &(index, answer) in &answers {
             let rendered = match answer {
-                Some((port, proto)) => self.cache[slot(port, proto)]
-                    .as_deref()
-                    .expect("rendered above"),
+                Some((port, proto)) => &self.cache[cache_index[slot(port, proto)] as usize - 1],
                 None => &self.absent,
             };
             result = result.and_then(|()| raw.write_all(&rendered.json_suffixes[index]));
         }
-        result = result
-            .and_then(|()| raw.write_all(&line[brace..]))
-            .and_then(|()| raw.write_all(b"\n"));
+        result = result.and_then(|()| match &line[brace..] {
+            // The usual end, written with its newline in one small copy.
+            b"}" => raw.write_all(b"}\n"),
+            tail => raw.write_all(tail).and_then(|()| raw.write_all(b"\n")),
+        });
         self.answers = answers;
         result.map_err(write_error)
     }
@@ -380,7 +388,10 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             };
         for &(index, answer) in answers {
-            let record = answer.and_then(|(port, proto)| self.rendered(port, proto).record.clone());
+            let record = answer.and_then(|(port, proto)| {
+                let at = self.rendered(port, proto);
+                self.cache[at].record.clone()
+            });
             let values = json_values(record.as_ref(), self.config.additions);
             for (name, value) in self.added_names[index].iter().zip(values) {
                 object.insert(name.clone(), value);
@@ -431,7 +442,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         let fields = self.sniffer.fields().to_vec();
         let header: Vec<String> = self.sniffer.header().unwrap_or_default().to_vec();
         let proto = match plan.proto.map(|column| &fields[column]) {
-            Some(name) => proto_of(&String::from_utf8_lossy(name)),
+            Some(name) => proto_of(name),
             None => Some(self.config.default_proto),
         };
         let columns = plan.ports.clone();
@@ -447,7 +458,10 @@ impl<'a, W: Write> Annotator<'a, W> {
                 )
             };
             let rendered = match answer {
-                Ok(Some((port, proto))) => self.rendered(port, proto),
+                Ok(Some((port, proto))) => {
+                    let at = self.rendered(port, proto);
+                    &self.cache[at]
+                }
                 Ok(None) => &self.absent,
                 Err(why) => {
                     let message = format!("field {}: {why}", header[column]);
@@ -463,21 +477,53 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let trimmed = line.trim_ascii();
-        if !trimmed.iter().any(u8::is_ascii_whitespace)
-            && let Ok(token) = std::str::from_utf8(trimmed)
-        {
-            return self.bare_query(place, line, token);
+        // The first token, and its first slash, in one pass: it is the whole of a query
+        // line, and holds the port of an nmap-style line (`22/tcp open ssh`).
+        let mut end = trimmed.len();
+        let mut slash = None;
+        for (at, &byte) in trimmed.iter().enumerate() {
+            if byte.is_ascii_whitespace() {
+                end = at;
+                break;
+            }
+            if byte == b'/' && slash.is_none() {
+                slash = Some(at);
+            }
         }
-        match find_port_in_text(line, self.config.default_proto) {
+        let (number, proto_name) = match slash {
+            Some(slash) => (&trimmed[..slash], &trimmed[slash + 1..end]),
+            None => (&trimmed[..end], &b""[..]),
+        };
+        if end == trimmed.len() {
+            // Most one-token lines are a port or PORT/PROTO: answered without building a
+            // query; the rest (names, odd numbers) take the general way.
+            let proto = if proto_name.is_empty() {
+                Some(self.config.default_proto)
+            } else {
+                proto_of(proto_name)
+            };
+            if let (Some(port), Some(proto)) = (quick_port(number), proto) {
+                return self.answer(port, proto);
+            }
+            if let Ok(token) = std::str::from_utf8(trimmed) {
+                return self.bare_query(place, line, token);
+            }
+        }
+        let found = if let Some(found) = slash.and_then(|_| port_token(number, proto_name)) {
+            found
+        } else {
+            // The search goes on after a first token without a slash.
+            let first_end = line.len() - line.trim_ascii_start().len() + end;
+            let from = if slash.is_none() { first_end } else { 0 };
+            find_port_in_text(line, from, self.config.default_proto)
+        };
+        match found {
             Ok(Some((port, proto))) => {
-                self.rendered(port, proto);
-                let rendered = self.cache[slot(port, proto)]
-                    .as_deref()
-                    .expect("rendered just now");
+                let at = self.rendered(port, proto);
+                let rendered = &self.cache[at];
                 let raw = self.out.raw();
                 raw.write_all(line.trim_ascii_end())
                     .and_then(|()| raw.write_all(&rendered.text_suffix))
-                    .and_then(|()| raw.write_all(b"\n"))
                     .map_err(write_error)
             }
             Ok(None) => self.pass(line),
@@ -497,7 +543,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         let proto = if proto_name.is_empty() {
             Some(self.config.default_proto)
         } else {
-            proto_of(proto_name)
+            proto_of(proto_name.as_bytes())
         };
         if let Some(proto) = proto
             && !number.is_empty()
@@ -538,10 +584,8 @@ impl<'a, W: Write> Annotator<'a, W> {
     /// writer (which owns CSV headers and the text header).
     fn answer(&mut self, port: u16, proto: Proto) -> Result<()> {
         let plain_text = self.config.format == Format::Text && !self.config.header;
-        self.rendered(port, proto);
-        let rendered = self.cache[slot(port, proto)]
-            .as_deref()
-            .expect("rendered just now");
+        let at = self.rendered(port, proto);
+        let rendered = &self.cache[at];
         if plain_text {
             return self
                 .out
@@ -555,17 +599,31 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
     }
 
-    fn rendered(&mut self, port: u16, proto: Proto) -> &Rendered {
+    /// Where the answer for a port is in `cache`, rendered now if it is not yet.
+    #[expect(
+        clippy::inline_always,
+        reason = "measured with callgrind: a call per port field otherwise"
+    )]
+    #[inline(always)]
+    fn rendered(&mut self, port: u16, proto: Proto) -> usize {
         let slot = slot(port, proto);
+        match (self.cache_index[slot] as usize).checked_sub(1) {
+            Some(at) => at,
+            None => self.render(port, proto, slot),
+        }
+    }
+
+    /// Renders the answer for a port met for the first time.
+    fn render(&mut self, port: u16, proto: Proto, slot: usize) -> usize {
         let extras = Extras {
             frequency: self.config.additions.frequency,
             risk: self.config.additions.risk,
         };
-        let (db, config, added_names) = (self.db, self.config, &self.added_names);
-        self.cache[slot].get_or_insert_with(|| {
-            let record = db.record(port, proto, extras);
-            Box::new(Rendered::new(Some(record), config, added_names))
-        })
+        let record = self.db.record(port, proto, extras);
+        self.cache
+            .push(Rendered::new(Some(record), self.config, &self.added_names));
+        self.cache_index[slot] = u32::try_from(self.cache.len()).expect("one per slot");
+        self.cache.len() - 1
     }
 
     fn field_index(&self, field: &str) -> usize {
@@ -681,7 +739,19 @@ fn append_text_annotation(out: &mut Vec<u8>, record: &ServiceRecord, additions: 
 
 /// The (port, protocol) a field's value names; `Ok(None)` for no port (null, or 0, which
 /// sockls prints for the remote end of a listener, or a protocol without ports).
+#[inline]
 fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
+    // The usual value, a number in range, is answered inline.
+    if let PortValue::Number(number) = *value
+        && let Ok(port @ 1..) = u16::try_from(number)
+    {
+        return Ok(proto.map(|proto| (port, proto)));
+    }
+    port_of_others(value, proto)
+}
+
+/// [`port_of`] for every other value.
+fn port_of_others(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
     let (port, explicit_proto) = match value {
         PortValue::Null | PortValue::Number(0) => return Ok(None),
         PortValue::Number(n) => match u16::try_from(*n) {
@@ -701,30 +771,42 @@ fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto
 /// Finds the port a text line is about: the first `PORT/PROTO` token (nmap, portscan), or
 /// else the first `ADDRESS:PORT` token (ss, netstat, sockls), whose protocol is the line's
 /// `tcp`/`udp`/`tcp6`/`udp6` token or the default.
-fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, Proto)>, String> {
+fn find_port_in_text(
+    line: &[u8],
+    from: usize,
+    default_proto: Proto,
+) -> Result<Option<(u16, Proto)>, String> {
     // Bytes, not str: a line that is not UTF-8 can still name a port, and validating each
-    // line would cost more than the search.
+    // line would cost more than the search. The first slash of each token is looked at,
+    // in order, so only tokens with a slash are ever taken apart; `from` skips a start
+    // known to hold none.
+    let mut from = from;
+    while let Some(at) = line[from..].iter().position(|&b| b == b'/') {
+        let slash = from + at;
+        let start = line[..slash]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(0, |space| space + 1);
+        let end = line[slash..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(line.len(), |space| slash + space);
+        if let Some(found) = port_token(&line[start..slash], &line[slash + 1..end]) {
+            return found;
+        }
+        from = end;
+    }
     let tokens = || {
         line.split(u8::is_ascii_whitespace)
             .filter(|token| !token.is_empty())
     };
-    for token in tokens() {
-        if let Some(slash) = token.iter().position(|&b| b == b'/')
-            && let (port, proto) = (&token[..slash], &token[slash + 1..])
-            && !port.is_empty()
-            && port.iter().all(u8::is_ascii_digit)
-            && let Some(proto) = proto_of_bytes(proto)
-        {
-            return parse_port(ascii(port)).map(|port| Some((port, proto)));
-        }
-    }
     let line_proto = tokens()
         .find_map(|token| {
             let word = token.strip_suffix(b"6").unwrap_or(token);
             [&b"tcp"[..], b"udp", b"sctp"]
                 .iter()
                 .any(|name| word.eq_ignore_ascii_case(name))
-                .then(|| proto_of_bytes(word))
+                .then(|| proto_of(word))
                 .flatten()
         })
         .unwrap_or(default_proto);
@@ -741,9 +823,36 @@ fn find_port_in_text(line: &[u8], default_proto: Proto) -> Result<Option<(u16, P
     Ok(None)
 }
 
-/// A protocol name in bytes, as [`proto_of`] reads it.
-fn proto_of_bytes(name: &[u8]) -> Option<Proto> {
-    std::str::from_utf8(name).ok().and_then(proto_of)
+/// The answer of a `PORT/PROTO` token, split at its first slash: `None` when it is not one
+/// (not digits, or not a protocol), an error when its number is not a port.
+#[inline]
+fn port_token(port: &[u8], proto: &[u8]) -> Option<Result<Option<(u16, Proto)>, String>> {
+    let proto = proto_of(proto)?;
+    // A plain port says at once that it is digits; only other numbers are checked again.
+    if let Some(port) = quick_port(port) {
+        return Some(Ok(Some((port, proto))));
+    }
+    if port.is_empty() || !port.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(parse_port(ascii(port)).map(|port| Some((port, proto))))
+}
+
+/// The port a run of digits names, when it plainly is one (1-65535, at most five digits);
+/// `None` leaves the verdict, and its message, to [`parse_port`].
+fn quick_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    let mut value: u32 = 0;
+    for &byte in digits {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u32::from(digit);
+    }
+    u16::try_from(value).ok().filter(|&port| port != 0)
 }
 
 /// Digits checked by the caller, as text.
@@ -815,12 +924,17 @@ mod tests {
         ];
         for (line, expected) in cases {
             assert_eq!(
-                find_port_in_text(line.as_bytes(), Proto::Tcp),
+                find_port_in_text(line.as_bytes(), 0, Proto::Tcp),
                 Ok(*expected),
                 "{line}"
             );
         }
-        assert!(find_port_in_text(b"x 70000/tcp open", Proto::Tcp).is_err());
+        assert!(find_port_in_text(b"x 70000/tcp open", 0, Proto::Tcp).is_err());
+        // A start known to hold no slash is skipped.
+        assert_eq!(
+            find_port_in_text(b"10.0.0.1 a/b 53/udp open", 9, Proto::Tcp),
+            Ok(Some((53, Proto::Udp)))
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! svcname's command line, shared by the binary, the man page and the completions.
 
+use std::ffi::OsString;
+
 use clap::{CommandFactory, Parser};
 use common::ports::Proto;
 
@@ -24,7 +26,7 @@ Exit status: 0 success; 1 a name was not found or an input line could not be rea
 reported on stderr with its line number); 2 usage error.";
 
 /// Port numbers to service names and back, alone or as a filter in a pipeline.
-#[derive(Debug, Parser)]
+#[derive(Debug, Default, Parser)]
 #[command(name = "svcname", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
     /// Ports (22, 53/udp, 20-25, T:80,U:53) or service names (ssh) to look up. With none,
@@ -87,6 +89,33 @@ fn parse_proto(text: &str) -> Result<Proto, String> {
     text.parse()
 }
 
+/// The command line of this process. `svcname 22 ssh`, plain operands only, is the common
+/// single lookup: it is taken as it stands, without building clap's command, which cost a
+/// fifth of such a run (issue #2: as quick as getent). Anything else, an option, `-`, `--`,
+/// an empty or non-UTF-8 argument, no argument at all, goes through clap, which also owns
+/// --help, --version and every usage error.
+pub fn parse_args() -> Cli {
+    plain_operands(std::env::args_os().skip(1)).unwrap_or_else(Cli::parse)
+}
+
+/// The command line when it holds only plain operands (queries).
+fn plain_operands(args: impl Iterator<Item = OsString>) -> Option<Cli> {
+    let queries = args
+        .map(|arg| {
+            arg.into_string()
+                .ok()
+                .filter(|arg| !arg.is_empty() && !arg.starts_with('-'))
+        })
+        .collect::<Option<Vec<String>>>()?;
+    if queries.is_empty() {
+        return None;
+    }
+    Some(Cli {
+        queries,
+        ..Cli::default()
+    })
+}
+
 /// The clap definition, for man pages and completions.
 pub fn command() -> clap::Command {
     Cli::command()
@@ -94,8 +123,36 @@ pub fn command() -> clap::Command {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_definition_is_consistent() {
-        super::command().debug_assert();
+        command().debug_assert();
+    }
+
+    /// Plain operands read without clap give what clap gives; the rest is left to clap.
+    #[test]
+    fn plain_operands_are_read_as_clap_reads_them() {
+        let os = |args: &[&str]| args.iter().map(OsString::from).collect::<Vec<_>>();
+        for args in [
+            &["ssh"][..],
+            &["22", "53/udp", "T:80,U:53", "20-25", "http/tcp"],
+        ] {
+            let quick = plain_operands(os(args).into_iter()).expect("plain operands");
+            let clap = Cli::try_parse_from(std::iter::once("svcname").chain(args.iter().copied()))
+                .unwrap();
+            assert_eq!(format!("{quick:?}"), format!("{clap:?}"));
+        }
+        for args in [
+            &[][..],
+            &["--help"],
+            &["-V"],
+            &["ssh", "--json"],
+            &["22", "-"],
+            &["--", "ssh"],
+            &["ssh", ""],
+        ] {
+            assert!(plain_operands(os(args).into_iter()).is_none(), "{args:?}");
+        }
     }
 }

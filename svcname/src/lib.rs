@@ -17,7 +17,7 @@ use common::ports::Proto;
 use common::services::{self, Extras, ServiceDb};
 
 pub use annotate::Additions;
-pub use cli::{Cli, command};
+pub use cli::{Cli, command, parse_args};
 use lookup::Query;
 
 /// The name messages start with.
@@ -110,7 +110,8 @@ pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
 #[doc(hidden)]
 pub fn scan_json_port(line: &[u8]) -> std::result::Result<Option<u64>, String> {
     let mut scanned = json::Scanned::default();
-    json::scan(line, &["port".to_owned()], &[], &mut scanned).map_err(|e| e.to_string())?;
+    let keys = json::Keys::new(vec!["port".to_owned()], Vec::new());
+    json::scan(line, &keys, &mut scanned).map_err(|e| e.to_string())?;
     Ok(match scanned.ports.first() {
         Some(Some(json::PortValue::Number(port))) => Some(*port),
         _ => None,

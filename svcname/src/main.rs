@@ -3,10 +3,8 @@
 use std::io::{self, BufWriter};
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = svcname::Cli::parse();
+    let cli = svcname::parse_args();
     let outcome = svcname::Config::from_cli(cli).and_then(|config| {
         let out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
         svcname::run(&config, out)

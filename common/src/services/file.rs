@@ -116,11 +116,12 @@ impl LazyTable {
         if !self.scan() {
             return self.indexed().0.by_port(port, proto).copied();
         }
-        // A substring search finds the few candidate lines; each is parsed, and the first
+        // A substring search (memchr's, a tenth of str's two-way search for a short
+        // needle) finds the few candidate lines; each is parsed, and the first
         // line for each protocol of this port is its answer, as in getservbyport(3).
         let wanted = format!("{port}/");
         let mut entries = [None; 4];
-        for (at, _) in self.text.match_indices(&wanted) {
+        for at in memchr::memmem::find_iter(self.text.as_bytes(), &wanted) {
             // The port begins a token (not the end of 1522/tcp).
             if at == 0 || !self.text.as_bytes()[at - 1].is_ascii_whitespace() {
                 continue;
@@ -144,32 +145,57 @@ impl LazyTable {
         if !self.scan() {
             return self.indexed().0.by_name(name).collect();
         }
-        // As for ports, a substring search finds the candidate lines (in a lower-cased copy,
-        // since names match without regard to case); each is then parsed and checked.
-        let lower_text = self.text.to_ascii_lowercase();
+        // As for ports, a substring search finds the candidate lines, in lower-cased pieces
+        // of the text (names match without regard to case): a piece on the stack, rather
+        // than a lower-cased copy of the whole file, spares a single lookup the page faults
+        // of fresh memory. Pieces overlap by a name's length less one, so that each match
+        // lies whole in exactly one piece.
         let lower_name = name.to_ascii_lowercase();
+        let finder = memchr::memmem::Finder::new(&lower_name);
+        let bytes = self.text.as_bytes();
+        let overlap = lower_name.len().saturating_sub(1);
+        let mut on_stack = [0_u8; 4096];
+        let mut on_heap;
+        let piece: &mut [u8] = if overlap < on_stack.len() / 2 {
+            &mut on_stack
+        } else {
+            // An absurdly long name: the whole text in one piece.
+            on_heap = vec![0; bytes.len()];
+            &mut on_heap
+        };
         let mut pairs = Vec::new();
         let mut last_line_start = None;
-        for (at, _) in lower_text.match_indices(&lower_name) {
-            let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
-            if last_line_start == Some(start) {
-                continue;
+        let mut from = 0;
+        while from < bytes.len() {
+            let end = (from + piece.len()).min(bytes.len());
+            let lower = &mut piece[..end - from];
+            lower.copy_from_slice(&bytes[from..end]);
+            lower.make_ascii_lowercase();
+            for at in finder.find_iter(lower).map(|at| from + at) {
+                let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+                if last_line_start == Some(start) {
+                    continue;
+                }
+                last_line_start = Some(start);
+                let end = self.text[at..]
+                    .find('\n')
+                    .map_or(self.text.len(), |i| at + i);
+                let line = &self.text[start..end];
+                if line.starts_with('#') {
+                    continue;
+                }
+                if let Ok(Some((port, proto, entry))) = parse_line(line, self.flavor)
+                    && std::iter::once(entry.name)
+                        .chain(entry.aliases.split_ascii_whitespace())
+                        .any(|n| n.eq_ignore_ascii_case(name))
+                {
+                    pairs.push((port, proto));
+                }
             }
-            last_line_start = Some(start);
-            let end = self.text[at..]
-                .find('\n')
-                .map_or(self.text.len(), |i| at + i);
-            let line = &self.text[start..end];
-            if line.starts_with('#') {
-                continue;
+            if end == bytes.len() {
+                break;
             }
-            if let Ok(Some((port, proto, entry))) = parse_line(line, self.flavor)
-                && std::iter::once(entry.name)
-                    .chain(entry.aliases.split_ascii_whitespace())
-                    .any(|n| n.eq_ignore_ascii_case(name))
-            {
-                pairs.push((port, proto));
-            }
+            from = end - overlap;
         }
         pairs
     }
@@ -358,6 +384,38 @@ rtmp		1/ddp				# Routing Table Maintenance Protocol
             assert_eq!(lazy.by_name("MAIL"), [(25, Proto::Tcp), (26, Proto::Tcp)]);
         }
         assert!(lazy.table.get().is_some(), "indexed after a few lookups");
+    }
+
+    /// A name is found wherever it stands in a long file, across the pieces the text is
+    /// lower-cased in, in any case, as the indexed table finds it.
+    #[test]
+    fn lazy_name_lookups_in_a_long_file() {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        for port in 1..=900_u16 {
+            let name = if port % 97 == 0 { "Target" } else { "filler" };
+            writeln!(text, "{name}-{port:03} {port}/tcp alias{port} TARGET").unwrap();
+        }
+        let (table, _) = Table::parse(text.clone(), Flavor::EtcServices);
+        let long = "x".repeat(5000);
+        for name in [
+            "target-097",
+            "TARGET-873",
+            "alias500",
+            "Alias1",
+            "target",
+            "filler-9",
+            &long,
+        ] {
+            // A table of its own for each name, so each is a scan, not an index lookup.
+            let lazy = LazyTable::new(text.clone(), Flavor::EtcServices);
+            let expected: Vec<(u16, Proto)> = table.by_name(name).collect();
+            let mut found = lazy.by_name(name);
+            found.sort_unstable();
+            assert_eq!(found, expected, "{name}");
+            assert!(lazy.table.get().is_none());
+        }
+        assert_eq!(table.by_name("target").count(), 900);
     }
 
     #[test]

@@ -13,13 +13,28 @@ pub(crate) struct IanaRow {
     description: (u32, u16),
 }
 
+/// One entry of the index by name: the name, (start, length) in `NAMES`, and its row.
+#[derive(Debug)]
+struct NameEntry {
+    start: u32,
+    length: u8,
+    row: u16,
+}
+
+impl NameEntry {
+    fn name(&self) -> &'static str {
+        let start = self.start as usize;
+        &NAMES[start..start + usize::from(self.length)]
+    }
+}
+
 // Generated tables: their numbers are offsets, not quantities a reader needs grouped.
 #[allow(clippy::unreadable_literal)]
 mod generated {
-    use super::IanaRow;
+    use super::{IanaRow, NameEntry};
     include!(concat!(env!("OUT_DIR"), "/iana.rs"));
 }
-use generated::{IANA, IANA_BY_NAME, TEXT};
+use generated::{IANA, IANA_BY_NAME, NAMES, TEXT};
 
 impl IanaRow {
     pub fn proto(&self) -> Proto {
@@ -46,14 +61,18 @@ pub(crate) fn by_port(port: u16, proto: Proto) -> Option<&'static IanaRow> {
 
 /// Every row whose name equals `name`, ignoring ASCII case, in (port, protocol) order.
 pub(crate) fn by_name(name: &str) -> impl Iterator<Item = &'static IanaRow> {
-    let lower = name.to_ascii_lowercase();
-    let start = IANA_BY_NAME.partition_point(|&i| {
-        IANA[usize::from(i)].name().to_ascii_lowercase().as_str() < lower.as_str()
-    });
+    // Compared byte by byte in lower case, as build.rs sorted them, without a lower-cased
+    // copy of each name the search passes.
+    let start = IANA_BY_NAME.partition_point(|entry| lower(entry.name()).lt(lower(name)));
     IANA_BY_NAME[start..]
         .iter()
-        .map(|&i| &IANA[usize::from(i)])
-        .take_while(move |row| row.name().eq_ignore_ascii_case(&lower))
+        .take_while(move |entry| entry.name().eq_ignore_ascii_case(name))
+        .map(|entry| &IANA[usize::from(entry.row)])
+}
+
+/// A name's bytes in lower case.
+fn lower(name: &str) -> impl Iterator<Item = u8> + '_ {
+    name.bytes().map(|b| b.to_ascii_lowercase())
 }
 
 /// Every row, in (port, protocol) order.
@@ -71,6 +90,24 @@ mod tests {
         assert!(
             IANA.windows(2)
                 .all(|w| (w[0].port, w[0].proto) < (w[1].port, w[1].proto))
+        );
+    }
+
+    #[test]
+    fn the_name_index_is_sorted_and_complete() {
+        assert!(
+            IANA_BY_NAME
+                .windows(2)
+                .all(|w| lower(w[0].name()).le(lower(w[1].name())))
+        );
+        let mut rows: Vec<u16> = IANA_BY_NAME.iter().map(|entry| entry.row).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        assert_eq!(rows.len(), IANA.len());
+        assert!(
+            IANA_BY_NAME
+                .iter()
+                .all(|entry| entry.name() == IANA[usize::from(entry.row)].name())
         );
     }
 
