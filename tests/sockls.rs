@@ -697,14 +697,23 @@ fn namespace_with_listener(port: u16) -> Namespace {
     namespace
 }
 
-#[test]
-fn other_network_namespaces_are_listed_with_their_owners() {
+/// Whether a test that needs root (`why`) and a python3 helper can run; says why not.
+#[expect(clippy::print_stderr, reason = "the skip notice of the tests that call it")]
+fn root_with_python(why: &str) -> bool {
     if !is_root() {
-        eprintln!("skipped: needs root to make a network namespace");
-        return;
+        eprintln!("skipped: {why}");
+        return false;
     }
     if Command::new("python3").arg("-V").output().is_err() {
         eprintln!("skipped: python3 is not installed");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn other_network_namespaces_are_listed_with_their_owners() {
+    if !root_with_python("needs root to make a network namespace") {
         return;
     }
     // A port our own namespace is unlikely to use; the namespace is new and empty.
@@ -743,12 +752,7 @@ fn other_network_namespaces_are_listed_with_their_owners() {
 
 #[test]
 fn raw_sockets_are_listed_with_netlink_or_from_proc() {
-    if !is_root() {
-        eprintln!("skipped: needs root for a raw socket");
-        return;
-    }
-    if Command::new("python3").arg("-V").output().is_err() {
-        eprintln!("skipped: python3 is not installed");
+    if !root_with_python("needs root for a raw socket") {
         return;
     }
     let mut child = Command::new("python3")

@@ -37,16 +37,6 @@ pub struct Counts {
     pub lost: u64,
 }
 
-impl std::ops::Add for Counts {
-    type Output = Counts;
-    fn add(self, other: Counts) -> Counts {
-        Counts {
-            forwarded: self.forwarded + other.forwarded,
-            lost: self.lost + other.lost,
-        }
-    }
-}
-
 /// A running line; it stops, and its devices vanish, when closed or dropped.
 pub struct Line {
     stop: Arc<AtomicBool>,
@@ -92,10 +82,11 @@ impl Line {
         self.stop.store(true, Ordering::Relaxed);
         let mut total = Counts::default();
         for direction in self.directions.drain(..) {
-            total = total
-                + direction
-                    .join()
-                    .map_err(|_| io::Error::other("a forwarding thread panicked"))??;
+            let counts = direction
+                .join()
+                .map_err(|_| io::Error::other("a forwarding thread panicked"))??;
+            total.forwarded += counts.forwarded;
+            total.lost += counts.lost;
         }
         Ok(total)
     }
@@ -135,10 +126,10 @@ fn forward(
     let mut buffer = vec![0u8; PACKET_BUFFER];
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
-        while pending.peek().is_some_and(|Reverse((due, ..))| *due <= now) {
-            let Some(Reverse((_, _, packet))) = pending.pop() else {
-                break;
-            };
+        while let Some(Reverse((due, ..))) = pending.peek()
+            && *due <= now
+        {
+            let Reverse((_, _, packet)) = pending.pop().expect("a packet was peeked");
             // A device that is down refuses packets (EIO), as a cable that is unplugged
             // would lose them: the line is not broken by it.
             if to.send(&packet).is_ok() {
