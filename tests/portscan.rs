@@ -735,13 +735,13 @@ EOF"
 }
 
 /// A namespace and its /etc/netns settings (if any), both removed however the test ends.
-struct ScratchNamespace(String, std::path::PathBuf);
+struct ScratchNamespace(String, Option<std::path::PathBuf>);
 
 impl Drop for ScratchNamespace {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        if !self.1.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.1);
+        if let Some(settings) = &self.1 {
+            let _ = std::fs::remove_dir_all(settings);
         }
     }
 }
@@ -756,7 +756,7 @@ fn an_unresolvable_name_is_reported_and_the_rest_scanned() {
     // 127.0.0.1 of a namespace that has nothing else, so no query leaves the machine.
     let name = format!("ps-dns-{}", std::process::id());
     let settings = std::path::PathBuf::from(format!("/etc/netns/{name}"));
-    let _cleanup = ScratchNamespace(name.clone(), settings.clone());
+    let _cleanup = ScratchNamespace(name.clone(), Some(settings.clone()));
     std::fs::create_dir_all(&settings).unwrap();
     std::fs::write(
         settings.join("resolv.conf"),
@@ -803,7 +803,7 @@ fn a_huge_sweep_runs_in_bounded_memory() {
     // scan is quick, and every host passes through the scanner's host table. Within 24 MB
     // of address space the table must let finished hosts go.
     let name = format!("ps-sweep-{}", std::process::id());
-    let _namespace = ScratchNamespace(name.clone(), std::path::PathBuf::new());
+    let _namespace = ScratchNamespace(name.clone(), None);
     sh(&format!(
         "ip netns add {name}
          ip -n {name} link set lo up

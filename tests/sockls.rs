@@ -698,7 +698,10 @@ fn namespace_with_listener(port: u16) -> Namespace {
 }
 
 /// Whether a test that needs root (`why`) and a python3 helper can run; says why not.
-#[expect(clippy::print_stderr, reason = "the skip notice of the tests that call it")]
+#[expect(
+    clippy::print_stderr,
+    reason = "the skip notice of the tests that call it"
+)]
 fn root_with_python(why: &str) -> bool {
     if !is_root() {
         eprintln!("skipped: {why}");
