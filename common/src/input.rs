@@ -43,8 +43,9 @@ pub struct LineSource {
     in_long_line: bool,
 }
 
-/// Finds newlines: memchr's AVX2 searcher, chosen once where the CPU has one, since
-/// memchr() chooses anew on every call, which a short line's search notices.
+/// Finds newlines: memchr's AVX2 searcher, chosen once where the CPU has one and called
+/// directly; memchr() goes through its cached choice on every call (an atomic load and an
+/// indirect call), which a short line's search notices.
 #[derive(Debug, Clone, Copy)]
 struct NewlineFinder {
     #[cfg(target_arch = "x86_64")]
@@ -124,7 +125,7 @@ impl LineSource {
     /// reading it may block, and a writer should flush what it holds first (docs/FORMAT.md,
     /// "Buffering").
     #[inline]
-    pub fn has_buffered_input(&mut self) -> bool {
+    fn has_buffered_input(&mut self) -> bool {
         self.eof || self.find_newline().is_some()
     }
 

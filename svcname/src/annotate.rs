@@ -350,14 +350,15 @@ impl<'a, W: Write> Annotator<'a, W> {
                 self.rendered(port, proto);
             }
         }
-        let cache_index = &self.cache_index;
         // Written in pieces straight to the output, which is memory in a worker.
         let brace = json::closing_brace(line);
         let raw = self.out.raw();
         let mut result = raw.write_all(&line[..brace]);
         for &(index, answer) in &answers {
             let rendered = match answer {
-                Some((port, proto)) => &self.cache[cache_index[slot(port, proto)] as usize - 1],
+                Some((port, proto)) => {
+                    &self.cache[cached(&self.cache_index, port, proto).expect("rendered above")]
+                }
                 None => &self.absent,
             };
             result = result.and_then(|()| raw.write_all(&rendered.json_suffixes[index]));
@@ -606,10 +607,9 @@ impl<'a, W: Write> Annotator<'a, W> {
     )]
     #[inline(always)]
     fn rendered(&mut self, port: u16, proto: Proto) -> usize {
-        let slot = slot(port, proto);
-        match (self.cache_index[slot] as usize).checked_sub(1) {
+        match cached(&self.cache_index, port, proto) {
             Some(at) => at,
-            None => self.render(port, proto, slot),
+            None => self.render(port, proto, slot(port, proto)),
         }
     }
 
@@ -648,6 +648,13 @@ impl<'a, W: Write> Annotator<'a, W> {
 /// Where a port's answer is kept in the cache.
 fn slot(port: u16, proto: Proto) -> usize {
     (proto.index() << 16) | usize::from(port)
+}
+
+/// Where a port's answer is in the cache, if it has been rendered: `cache_index` holds
+/// each slot's position plus one, 0 for none yet.
+#[inline]
+fn cached(cache_index: &[u32], port: u16, proto: Proto) -> Option<usize> {
+    (cache_index[slot(port, proto)] as usize).checked_sub(1)
 }
 
 /// The names added for one port field: `port` gives `service`, `local_port` gives
@@ -754,10 +761,8 @@ fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto
 fn port_of_others(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
     let (port, explicit_proto) = match value {
         PortValue::Null | PortValue::Number(0) => return Ok(None),
-        PortValue::Number(n) => match u16::try_from(*n) {
-            Ok(port) => (port, None),
-            Err(_) => return Err(format!("port {n} is out of range 1-65535")),
-        },
+        // 1-65535 was answered by `port_of`.
+        PortValue::Number(n) => return Err(format!("port {n} is out of range 1-65535")),
         PortValue::Text(text) => match text.split_once('/') {
             Some((port, proto)) => (parse_port(port)?, Some(proto.parse::<Proto>()?)),
             None if text == "0" || text == "*" => return Ok(None),

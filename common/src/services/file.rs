@@ -2,6 +2,7 @@
 //! aliases) and nmap's `nmap-services` (name, port/proto, open-frequency). Both are
 //! `name port/proto field... # comment`; each malformed line is reported with its number.
 
+use super::compare_names;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -258,12 +259,6 @@ impl Table {
     pub fn entries(&self) -> impl Iterator<Item = ((u16, Proto), &Entry)> {
         self.by_port.iter().map(|(key, entry)| (*key, entry))
     }
-}
-
-fn compare_names(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 fn parse_line(line: &'static str, flavor: Flavor) -> Result<Option<(u16, Proto, Entry)>, String> {

@@ -1,6 +1,7 @@
 //! IANA's registry, compiled into the binary by build.rs from common/data/iana-services.tsv:
 //! rows sorted by (port, protocol) and an index sorted by name, both searched in place.
 
+use super::compare_names;
 use crate::ports::Proto;
 
 /// One registry entry. `proto` indexes [`Proto::ALL`]; the strings are (start, length) in
@@ -63,16 +64,11 @@ pub(crate) fn by_port(port: u16, proto: Proto) -> Option<&'static IanaRow> {
 pub(crate) fn by_name(name: &str) -> impl Iterator<Item = &'static IanaRow> {
     // Compared byte by byte in lower case, as build.rs sorted them, without a lower-cased
     // copy of each name the search passes.
-    let start = IANA_BY_NAME.partition_point(|entry| lower(entry.name()).lt(lower(name)));
+    let start = IANA_BY_NAME.partition_point(|entry| compare_names(entry.name(), name).is_lt());
     IANA_BY_NAME[start..]
         .iter()
         .take_while(move |entry| entry.name().eq_ignore_ascii_case(name))
         .map(|entry| &IANA[usize::from(entry.row)])
-}
-
-/// A name's bytes in lower case.
-fn lower(name: &str) -> impl Iterator<Item = u8> + '_ {
-    name.bytes().map(|b| b.to_ascii_lowercase())
 }
 
 /// Every row, in (port, protocol) order.
@@ -98,7 +94,7 @@ mod tests {
         assert!(
             IANA_BY_NAME
                 .windows(2)
-                .all(|w| lower(w[0].name()).le(lower(w[1].name())))
+                .all(|w| compare_names(w[0].name(), w[1].name()).is_le())
         );
         let mut rows: Vec<u16> = IANA_BY_NAME.iter().map(|entry| entry.row).collect();
         rows.sort_unstable();

@@ -16,6 +16,14 @@ use crate::ports::Proto;
 use crate::record::{PortRange, ServiceRecord};
 use file::{Flavor, LazyTable, Table};
 
+/// Service names compared as every table sorts them: byte by byte in ASCII lower case,
+/// without a lower-cased copy.
+fn compare_names(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
 /// Where the system keeps its port table.
 pub const ETC_SERVICES: &str = "/etc/services";
 /// Where Debian's nmap package keeps its frequency table (`$NMAPDIR` overrides it).
