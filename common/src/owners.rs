@@ -72,8 +72,11 @@ impl OwnerMap {
                     .map(move |&t| (t, range * SPLIT))
             })
             .collect();
-        let next = AtomicUsize::new(0);
-        parts.extend(on_threads(threads, || scan_ranges(&ranges, &next, wanted)));
+        // Most hosts have no table that large: no threads for nothing.
+        if !ranges.is_empty() {
+            let next = AtomicUsize::new(0);
+            parts.extend(on_threads(threads, || scan_ranges(&ranges, &next, wanted)));
+        }
         // The ranges end at the count of open fds; what lies beyond (in a sparse table, or
         // opened meanwhile) is listed.
         let mut map = OwnerMap::default();

@@ -8,12 +8,12 @@ use crate::record::{Family, SockType, SocketProto, SocketRecord, SocketState};
 
 /// The request and reply type of every sock_diag dump.
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
 
 pub const AF_UNIX: u8 = 1;
 pub const AF_INET: u8 = 2;
@@ -85,7 +85,7 @@ pub fn inet_request(
         body.extend_from_slice(program);
         body.resize(align(body.len()), 0);
     }
-    message(seq, &body)
+    dump_request(seq, &body)
 }
 
 /// A UNIX dump request (`unix_diag_req`).
@@ -96,15 +96,20 @@ pub fn unix_request(seq: u32, states: u32, show: u32) -> Vec<u8> {
     body.extend_from_slice(&0u32.to_ne_bytes());
     body.extend_from_slice(&show.to_ne_bytes());
     body.resize(24, 0);
-    message(seq, &body)
+    dump_request(seq, &body)
 }
 
-fn message(seq: u32, body: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(NLMSG_HDRLEN + body.len()).expect("a small request");
+fn dump_request(seq: u32, body: &[u8]) -> Vec<u8> {
+    message(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
+}
+
+/// One netlink message: the header, then `body` (which the caller pads, if it must).
+pub(crate) fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(NLMSG_HDRLEN + body.len()).expect("a small message");
     let mut out = Vec::with_capacity(NLMSG_HDRLEN + body.len());
     out.extend_from_slice(&len.to_ne_bytes());
-    out.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
     out.extend_from_slice(&seq.to_ne_bytes());
     out.extend_from_slice(&0u32.to_ne_bytes());
     out.extend_from_slice(body);

@@ -233,21 +233,12 @@ pub(crate) mod script {
 
     use super::Transport;
 
-    pub const NLMSG_ERROR: u16 = 2;
-    pub const NLMSG_DONE: u16 = 3;
+    pub(crate) use super::codec::{NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR};
     pub const NLM_F_MULTI: u16 = 0x2;
-    pub const NLM_F_DUMP_INTR: u16 = 0x10;
 
     /// One netlink message: header, then `body`, padded to four bytes.
     pub fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
-        let len = u32::try_from(16 + body.len()).unwrap();
-        let mut out = Vec::new();
-        out.extend_from_slice(&len.to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(&flags.to_ne_bytes());
-        out.extend_from_slice(&seq.to_ne_bytes());
-        out.extend_from_slice(&0u32.to_ne_bytes());
-        out.extend_from_slice(body);
+        let mut out = super::codec::message(kind, flags, seq, body);
         out.resize(out.len().next_multiple_of(4), 0);
         out
     }
