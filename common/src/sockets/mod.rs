@@ -223,15 +223,15 @@ fn list_with<T: Transport>(
                 // /proc/net is read in pieces with the table unlocked in between, so it
                 // would be no more consistent: what the dumps gave stands, with a warning.
                 Ok(Dumped::Interrupted) => {
+                    let name = table.name();
                     problems.push(format!(
-                        "netlink dump of {}: the kernel's socket table changed during each of \
-                         {DUMP_ATTEMPTS} dumps, so the list of {} may miss a socket",
-                        table.name(),
-                        table.name()
+                        "netlink dump of {name}: the kernel's socket table changed during each \
+                         of {DUMP_ATTEMPTS} dumps, so the list of {name} may miss a socket"
                     ));
                     continue;
                 }
                 Err(error) => {
+                    let name = table.name();
                     let why = if error.error.raw_os_error() == Some(2) {
                         // inet_diag answers ENOENT for a protocol it has no handler for.
                         "the kernel has no sock_diag handler for it".to_owned()
@@ -239,29 +239,22 @@ fn list_with<T: Transport>(
                         crate::error::describe_io_error(&error.error)
                     };
                     let listed = seen.len();
+                    let failed = format!(
+                        "netlink dump of {name} failed after {} ({why})",
+                        sockets(listed)
+                    );
                     if source == Source::Netlink {
                         problems.push(if listed == 0 {
-                            format!("netlink dump of {}: {why}", table.name())
+                            format!("netlink dump of {name}: {why}")
                         } else {
-                            format!(
-                                "netlink dump of {} failed after {} ({why}); \
-                                 the list of {} is incomplete",
-                                table.name(),
-                                sockets(listed),
-                                table.name()
-                            )
+                            format!("{failed}; the list of {name} is incomplete")
                         });
                         continue;
                     }
                     // The rest comes from /proc, so that the list is complete; a refusal
                     // up front is just fallback.
                     if listed > 0 {
-                        problems.push(format!(
-                            "netlink dump of {} failed after {} ({why}); \
-                             the rest of it was read from /proc",
-                            table.name(),
-                            sockets(listed)
-                        ));
+                        problems.push(format!("{failed}; the rest of it was read from /proc"));
                     }
                 }
             }
