@@ -3,15 +3,17 @@
 //! differential test holds sockls against `ss` run at the same moment.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::util::{LIMIT, code, is_root, run, stderr_text, stdout_text, tool};
 
@@ -70,10 +72,17 @@ impl Drop for TempDir {
     }
 }
 
-fn fixture(tag: &str) -> Fixture {
+/// A new directory for one test's sockets.
+fn temp_dir(tag: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("sockls-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+fn fixture(tag: &str) -> Fixture {
+    let temp = temp_dir(tag);
+    let dir = temp.0.clone();
     let tcp4 = TcpListener::bind("127.0.0.1:0").unwrap();
     // IPv6 may be disabled on a CI host; the IPv4 checks still run.
     let tcp6 = TcpListener::bind("[::1]:0").ok();
@@ -84,7 +93,7 @@ fn fixture(tag: &str) -> Fixture {
     let unix_listener = UnixListener::bind(&unix_path).unwrap();
     let dgram = UnixDatagram::bind(dir.join("dgram.sock")).unwrap();
     Fixture {
-        _dir: TempDir(dir),
+        _dir: temp,
         tcp4,
         tcp6,
         client,
@@ -436,7 +445,9 @@ fn parse_ss(text: &str, unix: bool) -> HashMap<u64, SsSocket> {
     let mut found = HashMap::new();
     for line in text.lines() {
         let tokens: Vec<&str> = line.split_whitespace().collect();
-        if tokens.len() < 6 {
+        // ss prints process names and paths raw: a newline in one (the tests below make
+        // such names) starts a line that is no socket's.
+        if tokens.len() < 6 || !["tcp", "udp", "u_str", "u_dgr", "u_seq"].contains(&tokens[0]) {
             continue;
         }
         let inode = if unix {
@@ -648,7 +659,7 @@ fn tcp_internals_and_memory_come_with_i_and_m() {
 /// the end.
 struct Namespace {
     name: String,
-    child: std::process::Child,
+    child: Child,
 }
 
 impl Drop for Namespace {
@@ -707,11 +718,223 @@ fn root_with_python(why: &str) -> bool {
         eprintln!("skipped: {why}");
         return false;
     }
+    has_python()
+}
+
+/// Whether python3, which the helper processes of some tests run in, is installed; says so
+/// if not.
+#[expect(
+    clippy::print_stderr,
+    reason = "the skip notice of the tests that call it"
+)]
+fn has_python() -> bool {
     if Command::new("python3").arg("-V").output().is_err() {
         eprintln!("skipped: python3 is not installed");
         return false;
     }
     true
+}
+
+/// A process that has renamed itself (prctl PR_SET_NAME, as any program may) and listens on
+/// a TCP port of 127.0.0.1, or on a UNIX socket; killed when dropped.
+struct Renamed {
+    child: Child,
+    /// The fd of its listener.
+    fd: u64,
+    /// Its TCP listener's port; 0 for a UNIX listener.
+    port: u16,
+    /// The base64 of the UNIX listener's path, as python encodes it.
+    path_base64: String,
+}
+
+impl Renamed {
+    fn pid(&self) -> u64 {
+        u64::from(self.child.id())
+    }
+}
+
+impl Drop for Renamed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a python3 process named `name` that listens on TCP, or on the UNIX socket `path`.
+fn renamed(name: &[u8], path: Option<&[u8]>) -> Renamed {
+    let hex = |bytes: &[u8]| {
+        bytes.iter().fold(String::new(), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    };
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import base64, ctypes, socket, sys, time\n\
+             name, path = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])\n\
+             ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME\n\
+             if path:\n\
+             \x20   s = socket.socket(socket.AF_UNIX)\n\
+             \x20   s.bind(path)\n\
+             else:\n\
+             \x20   s = socket.socket()\n\
+             \x20   s.bind(('127.0.0.1', 0))\n\
+             s.listen()\n\
+             port = 0 if path else s.getsockname()[1]\n\
+             print(s.fileno(), port, base64.b64encode(path).decode() or '-', flush=True)\n\
+             time.sleep(60)\n",
+        ])
+        .arg(hex(name))
+        .arg(hex(path.unwrap_or_default()))
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields.len(), 3, "the helper said {line:?}");
+    Renamed {
+        fd: fields[0].parse().unwrap(),
+        port: fields[1].parse().unwrap(),
+        path_base64: fields[2].to_owned(),
+        child,
+    }
+}
+
+/// The rows of sockls's CSV output, as bytes (a raw byte that is not UTF-8 must fail the
+/// test's assertions, not its CSV reader), after checking that no cell holds a control
+/// character: each record is one line.
+fn csv_rows(args: &[&str]) -> (csv::ByteRecord, Vec<csv::ByteRecord>) {
+    let output = run(tool("sockls").args(args).arg("--csv"), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let raw: Vec<u8> = output
+        .stdout
+        .iter()
+        .copied()
+        .filter(|&b| b < 0x20 && b != b'\n')
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "control bytes {raw:?} in {:?}",
+        stdout_text(&output)
+    );
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let header = reader.byte_headers().unwrap().clone();
+    let rows: Vec<csv::ByteRecord> = reader.byte_records().map(Result::unwrap).collect();
+    assert_eq!(
+        stdout_text(&output).lines().count(),
+        rows.len() + 1,
+        "one line a row: {}",
+        stdout_text(&output)
+    );
+    (header, rows)
+}
+
+/// The cell of column `name` in `row`, as text.
+fn cell(header: &csv::ByteRecord, row: &csv::ByteRecord, name: &str) -> String {
+    let at = header.iter().position(|h| h == name.as_bytes()).unwrap();
+    String::from_utf8_lossy(&row[at]).into_owned()
+}
+
+/// The one line of sockls's text output for `args`, split into its fields.
+fn text_fields(args: &[&str]) -> Vec<String> {
+    let output = run(tool("sockls").args(args), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    assert_eq!(text.lines().count(), 1, "one socket, one line: {text:?}");
+    text.trim_end_matches('\n')
+        .split(' ')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue 9: a live process whose name is not UTF-8 was reported `gone`, its name lost.
+#[test]
+fn an_owner_whose_name_is_not_utf8_is_known_and_its_name_kept() {
+    if !has_python() {
+        return;
+    }
+    let holder = renamed(b"bad\xff\xfe\x1b[1m", None);
+    let port = holder.port.to_string();
+    let args = ["-tl", "-p", "--sport", port.as_str()];
+
+    let listed = records(&args);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let record = &listed[0];
+    assert_eq!(record["owner"], "known", "{record}");
+    assert_eq!(record["pid"], holder.pid());
+    assert_eq!(record["fd"], holder.fd);
+    let comm = json!({"base64": "YmFk//4bWzFt", "lossy": "bad\u{fffd}\u{fffd}\u{1b}[1m"});
+    assert_eq!(record["comm"], comm);
+    // As proctree keeps the same name.
+    let pid = holder.pid().to_string();
+    let tree = run(tool("proctree").args(["--json", "--pid", &pid]), LIMIT);
+    assert_eq!(code(&tree), 0, "{}", stderr_text(&tree));
+    let process: Value = serde_json::from_str(stdout_text(&tree).lines().next().unwrap()).unwrap();
+    assert_eq!(process["pid"], holder.pid());
+    assert_eq!(process["comm"], comm);
+
+    let fields = text_fields(&args);
+    assert_eq!(fields[8], format!("{pid}/{}", holder.fd));
+    assert_eq!(fields[9], r"bad\xff\xfe\x1b[1m");
+
+    let (header, rows) = csv_rows(&args);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(cell(&header, &rows[0], "owner"), "known");
+    assert_eq!(cell(&header, &rows[0], "pid"), pid);
+    assert_eq!(cell(&header, &rows[0], "comm"), r"bad\xff\xfe\x1b[1m");
+}
+
+/// Issue 9: UNIX socket paths and process names are untrusted bytes. Text and CSV escape
+/// them as proctree does (`\xHH`, `\n`), JSON keeps them (base64 when not UTF-8), and both
+/// sources agree.
+#[test]
+fn untrusted_paths_and_names_are_escaped_in_text_and_csv_and_kept_in_json() {
+    if !has_python() {
+        return;
+    }
+    let dir = temp_dir("bytes");
+    let plain = dir.0.to_str().unwrap();
+    assert!(
+        !plain.contains(['\\', ' ']),
+        "the escaping below assumes {plain:?}"
+    );
+    let mut path = dir.0.as_os_str().as_bytes().to_vec();
+    path.extend_from_slice(b"/s\x1b[31m\x07\n\xff\xfe.sock");
+    let holder = renamed(b"c\x1b[1m\x07\nd", Some(&path));
+    let pid = holder.pid().to_string();
+    let args = ["-xl", "-p", "--pid", pid.as_str()];
+    let escaped_path = format!(r"{plain}/s\x1b[31m\x07\n\xff\xfe.sock");
+    let escaped_name = r"c\x1b[1m\x07\nd";
+
+    let fields = text_fields(&args);
+    assert_eq!(fields[0], "u_str");
+    assert_eq!(fields[4], escaped_path);
+    assert_eq!(fields[8], format!("{pid}/{}", holder.fd));
+    assert_eq!(fields[9], escaped_name);
+
+    let (header, rows) = csv_rows(&args);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(cell(&header, &rows[0], "path"), escaped_path);
+    assert_eq!(cell(&header, &rows[0], "comm"), escaped_name);
+
+    let lossy = String::from_utf8_lossy(&path);
+    for source in ["netlink", "proc"] {
+        let listed = records(&[&args[..], &["--source", source]].concat());
+        assert_eq!(listed.len(), 1, "{source}: {listed:?}");
+        let record = &listed[0];
+        assert_eq!(
+            record["path"],
+            json!({"base64": holder.path_base64, "lossy": lossy}),
+            "{source}"
+        );
+        assert_eq!(record["comm"], "c\u{1b}[1m\u{7}\nd", "{source}");
+        assert_eq!(record["owner"], "known", "{source}");
+    }
 }
 
 #[test]

@@ -15,6 +15,8 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, fstat};
 
+use crate::record::OsText;
+
 /// One fd of one process that refers to a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Owner {
@@ -306,13 +308,14 @@ fn itoa(mut n: u32, buffer: &mut [u8; 10]) -> &str {
     std::str::from_utf8(&buffer[at..]).expect("digits")
 }
 
-/// A process's name, from /proc/PID/comm; None if the process has gone.
-pub fn comm(pid: u32) -> io::Result<String> {
-    let mut text = fs::read_to_string(format!("/proc/{pid}/comm"))?;
-    if text.ends_with('\n') {
-        text.pop();
+/// A process's name, from /proc/PID/comm; an error if the process has gone. The name is
+/// bytes the process chose (prctl PR_SET_NAME), kept as they are, as proctree keeps them.
+pub fn comm(pid: u32) -> io::Result<OsText> {
+    let mut name = fs::read(format!("/proc/{pid}/comm"))?;
+    if name.last() == Some(&b'\n') {
+        name.pop();
     }
-    Ok(text)
+    Ok(OsText(name))
 }
 
 #[cfg(test)]

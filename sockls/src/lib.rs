@@ -14,7 +14,7 @@ use common::Status;
 use common::error::{Error, Result, warn};
 use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::owners::{self, OwnerMap};
-use common::record::{OwnerStatus, SocketRecord};
+use common::record::{OsText, OwnerStatus, SocketRecord};
 use common::sockets::{self, Query, Source};
 use common::users::Users;
 
@@ -101,7 +101,12 @@ pub fn run_to<W: Write>(
         if let Some(uid) = record.uid {
             record.user = users.name(uid).map(str::to_owned);
         }
-        writer.write(&record)
+        if config.format == Format::Csv {
+            // Names and paths are bytes: CSV cells hold them escaped, as text does.
+            writer.write(&record.csv())
+        } else {
+            writer.write(&record)
+        }
     };
     let listing = match &config.namespaces {
         // Without owners to find first, each socket is printed as it comes: a host's
@@ -175,7 +180,7 @@ fn write_with_owners(
         .collect();
     let map = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::io("reading /proc", e))?;
     drop(wanted);
-    let mut comms: HashMap<u32, Option<String>> = HashMap::new();
+    let mut comms: HashMap<u32, Option<OsText>> = HashMap::new();
     for mut record in records {
         let found = if record.inode == 0 {
             &[][..]

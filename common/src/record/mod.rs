@@ -1,14 +1,17 @@
 //! The records the tools print: one flat struct per kind of fact, with the same field names
 //! in NDJSON keys, CSV headers and text headers. docs/FORMAT.md documents every field; new
-//! fields go at the end, and a field never changes meaning. One file per kind of record.
+//! fields go at the end, and a field never changes meaning. One file per kind of record, and
+//! one for the byte strings (names, paths) that several of them carry.
 
+mod os_text;
 mod port;
 mod process;
 mod service;
 mod socket;
 
+pub use os_text::OsText;
 pub use port::{PortRecord, PortState, Reason};
-pub use process::{CsvProcess, DENIED, ListenPort, OsText, ProcessRecord, ports_suffix};
+pub use process::{CsvProcess, DENIED, ListenPort, ProcessRecord, ports_suffix};
 pub use service::{PortRange, ServiceRecord};
 pub use socket::{Family, OwnerStatus, SockType, SocketProto, SocketRecord, SocketState};
 

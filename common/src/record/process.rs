@@ -3,16 +3,13 @@
 //! process that had it before. Names and arguments are bytes to the kernel; [`OsText`] keeps
 //! them without loss in JSON and escaped in text and CSV (docs/FORMAT.md, "proctree").
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::ser::{SerializeMap, SerializeStruct, Serializer};
+use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::output::{Record, TextRow};
-use crate::record::SocketProto;
-use crate::text;
+use crate::record::{OsText, SocketProto};
 
 /// Shown in text for a field that exists but that we were not allowed to read.
 pub const DENIED: &str = "?";
@@ -185,15 +182,10 @@ pub struct CsvProcess<'a>(&'a ProcessRecord);
 impl Serialize for CsvProcess<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let escaped = |bytes: &[u8]| {
-            let mut out = String::new();
-            text::escape_token(bytes, &mut out);
-            out
-        };
         let args = r
             .args
             .iter()
-            .map(|a| escaped(a.as_bytes()))
+            .map(OsText::escaped)
             .collect::<Vec<_>>()
             .join(" ");
         let ports = r.ports.as_ref().map(|ports| {
@@ -221,9 +213,9 @@ impl Serialize for CsvProcess<'_> {
         s.serialize_field("cpu_time_ms", &r.cpu_time_ms)?;
         s.serialize_field("rss_kib", &r.rss_kib)?;
         s.serialize_field("vsz_kib", &r.vsz_kib)?;
-        s.serialize_field("comm", &escaped(r.comm.as_bytes()))?;
+        s.serialize_field("comm", &r.comm.escaped())?;
         s.serialize_field("args", &args)?;
-        s.serialize_field("exe", &r.exe.as_ref().map(|e| escaped(e.as_bytes())))?;
+        s.serialize_field("exe", &r.exe.as_ref().map(OsText::escaped))?;
         s.serialize_field("denied", &r.denied.join(" "))?;
         s.serialize_field("depth", &r.depth)?;
         s.serialize_field("matched", &r.matched)?;
@@ -239,120 +231,6 @@ impl Record for CsvProcess<'_> {
     fn write_text(&self, row: &mut TextRow) {
         self.0.write_text(row);
     }
-}
-
-/// Bytes from the kernel (a name, an argument, a path) that are usually UTF-8 but need not
-/// be. In JSON: a string when they are valid UTF-8; otherwise an object
-/// `{"base64": <the bytes, standard base64>, "lossy": <the text with U+FFFD for bad bytes>}`,
-/// so nothing is lost and nothing is guessed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OsText(pub Vec<u8>);
-
-impl OsText {
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<&[u8]> for OsText {
-    fn from(bytes: &[u8]) -> Self {
-        Self(bytes.to_vec())
-    }
-}
-
-impl From<Vec<u8>> for OsText {
-    fn from(bytes: Vec<u8>) -> Self {
-        Self(bytes)
-    }
-}
-
-impl Serialize for OsText {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Ok(text) = std::str::from_utf8(&self.0) {
-            serializer.serialize_str(text)
-        } else {
-            let mut map = serializer.serialize_map(Some(2))?;
-            map.serialize_entry("base64", &base64_encode(&self.0))?;
-            map.serialize_entry("lossy", &String::from_utf8_lossy(&self.0))?;
-            map.end()
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for OsText {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OsTextVisitor;
-
-        impl<'de> Visitor<'de> for OsTextVisitor {
-            type Value = OsText;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or an object with a base64 field")
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<OsText, E> {
-                Ok(OsText(text.as_bytes().to_vec()))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OsText, A::Error> {
-                let mut bytes = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "base64" {
-                        let encoded: String = map.next_value()?;
-                        bytes = Some(
-                            base64_decode(&encoded)
-                                .ok_or_else(|| de::Error::custom("invalid base64"))?,
-                        );
-                    } else {
-                        map.next_value::<de::IgnoredAny>()?;
-                    }
-                }
-                bytes
-                    .map(OsText)
-                    .ok_or_else(|| de::Error::missing_field("base64"))
-            }
-        }
-
-        deserializer.deserialize_any(OsTextVisitor)
-    }
-}
-
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 (RFC 4648, with padding), which jq decodes with `@base64d`.
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(BASE64[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut n = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let value = BASE64.iter().position(|&b| b == c)?;
-        n = n << 6 | u32::try_from(value).ok()?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from(n >> bits & 0xff).ok()?);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -391,21 +269,6 @@ mod tests {
             matched: true,
             tid: None,
             ports: None,
-        }
-    }
-
-    #[test]
-    fn base64_round_trips() {
-        let cases: &[(&[u8], &str)] = &[
-            (b"", ""),
-            (b"f", "Zg=="),
-            (b"fo", "Zm8="),
-            (b"foo", "Zm9v"),
-            (b"\xff\x00\xfe", "/wD+"),
-        ];
-        for (bytes, encoded) in cases {
-            assert_eq!(base64_encode(bytes), *encoded);
-            assert_eq!(base64_decode(encoded).unwrap(), *bytes);
         }
     }
 

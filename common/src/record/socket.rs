@@ -5,9 +5,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::output::{Record, TextRow};
+use crate::record::OsText;
 
 /// One socket, or one (socket, owner) pair when owners are asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,14 +35,15 @@ pub struct SocketRecord {
     /// The kernel's socket cookie: a key that is not reused while the host runs (netlink
     /// source only).
     pub cookie: Option<u64>,
-    /// UNIX sockets: the bound path; abstract names start with `@`.
-    pub path: Option<String>,
+    /// UNIX sockets: the bound path, bytes to the kernel; abstract names start with `@`.
+    pub path: Option<OsText>,
     /// UNIX sockets: the inode of the peer socket (netlink source only).
     pub peer: Option<u64>,
     /// With owners asked for: whether one was found, and why not.
     pub owner: Option<OwnerStatus>,
     pub pid: Option<u32>,
-    pub comm: Option<String>,
+    /// The owner's name (/proc/PID/comm), bytes that the process chose.
+    pub comm: Option<OsText>,
     pub fd: Option<u32>,
     /// TCP internals (`-i`): smoothed round-trip time and its variance, in milliseconds.
     pub rtt_ms: Option<f64>,
@@ -286,6 +289,11 @@ impl SocketRecord {
         }
     }
 
+    /// The record for the CSV writer, whose cells must each stay one line.
+    pub fn csv(&self) -> CsvSocket<'_> {
+        CsvSocket(self)
+    }
+
     /// The text of the UNIX socket's type as `ss` shows it in its first column.
     fn text_proto(&self) -> &'static str {
         match (self.proto, self.sock_type) {
@@ -311,7 +319,7 @@ impl Record for SocketRecord {
             .field(self.recv_q)
             .field(self.send_q);
         if self.proto == SocketProto::Unix {
-            row.field(self.path.as_deref().unwrap_or("*"))
+            row.bytes(self.path.as_ref().map_or(b"*", OsText::as_bytes))
                 .optional(self.peer.filter(|&peer| peer != 0));
         } else {
             row.field(Endpoint(self.local_address, self.local_port))
@@ -329,8 +337,67 @@ impl Record for SocketRecord {
             (Some(status), _, _) => row.field(status.as_str()),
             (None, _, _) => row.optional(None::<u32>),
         };
-        row.optional(self.comm.as_ref())
+        // An absent comm is empty bytes, which `bytes` shows as `-`, as for a field without
+        // a value.
+        row.bytes(self.comm.as_ref().map_or(b"", OsText::as_bytes))
             .optional(self.netns.as_ref());
+    }
+}
+
+/// [`SocketRecord`] for CSV: the byte strings (`path`, `comm`) escaped as in text, as
+/// proctree's CSV has them, so that a newline or an escape sequence in a name reaches no
+/// terminal or CSV reader raw, and no byte is lost. The other fields as in JSON.
+pub struct CsvSocket<'a>(&'a SocketRecord);
+
+impl Serialize for CsvSocket<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut s = serializer.serialize_struct("SocketRecord", 36)?;
+        s.serialize_field("proto", &r.proto)?;
+        s.serialize_field("family", &r.family)?;
+        s.serialize_field("sock_type", &r.sock_type)?;
+        s.serialize_field("state", &r.state)?;
+        s.serialize_field("local_address", &r.local_address)?;
+        s.serialize_field("local_port", &r.local_port)?;
+        s.serialize_field("remote_address", &r.remote_address)?;
+        s.serialize_field("remote_port", &r.remote_port)?;
+        s.serialize_field("recv_q", &r.recv_q)?;
+        s.serialize_field("send_q", &r.send_q)?;
+        s.serialize_field("uid", &r.uid)?;
+        s.serialize_field("user", &r.user)?;
+        s.serialize_field("inode", &r.inode)?;
+        s.serialize_field("cookie", &r.cookie)?;
+        s.serialize_field("path", &r.path.as_ref().map(OsText::escaped))?;
+        s.serialize_field("peer", &r.peer)?;
+        s.serialize_field("owner", &r.owner)?;
+        s.serialize_field("pid", &r.pid)?;
+        s.serialize_field("comm", &r.comm.as_ref().map(OsText::escaped))?;
+        s.serialize_field("fd", &r.fd)?;
+        s.serialize_field("rtt_ms", &r.rtt_ms)?;
+        s.serialize_field("rttvar_ms", &r.rttvar_ms)?;
+        s.serialize_field("cwnd", &r.cwnd)?;
+        s.serialize_field("retransmits", &r.retransmits)?;
+        s.serialize_field("delivery_rate", &r.delivery_rate)?;
+        s.serialize_field("congestion", &r.congestion)?;
+        s.serialize_field("rmem_alloc", &r.rmem_alloc)?;
+        s.serialize_field("rcvbuf", &r.rcvbuf)?;
+        s.serialize_field("wmem_alloc", &r.wmem_alloc)?;
+        s.serialize_field("sndbuf", &r.sndbuf)?;
+        s.serialize_field("fwd_alloc", &r.fwd_alloc)?;
+        s.serialize_field("wmem_queued", &r.wmem_queued)?;
+        s.serialize_field("optmem", &r.optmem)?;
+        s.serialize_field("backlog", &r.backlog)?;
+        s.serialize_field("drops", &r.drops)?;
+        s.serialize_field("netns", &r.netns)?;
+        s.end()
+    }
+}
+
+impl Record for CsvSocket<'_> {
+    const TEXT_HEADER: &'static [&'static str] = SocketRecord::TEXT_HEADER;
+
+    fn write_text(&self, row: &mut TextRow) {
+        self.0.write_text(row);
     }
 }
 
@@ -368,7 +435,7 @@ mod tests {
         record.owner = Some(OwnerStatus::Known);
         record.pid = Some(10);
         record.fd = Some(3);
-        record.comm = Some("ssh d".into());
+        record.comm = Some(OsText(b"ssh d".to_vec()));
         assert_eq!(
             text_of(&record),
             "tcp listen 0 128 [::1]:22 [::]:* root 4242 10/3 ssh\\x20d -\n"
@@ -383,7 +450,7 @@ mod tests {
             SockType::Dgram,
             SocketState::Unconn,
         );
-        record.path = Some("@abstract".into());
+        record.path = Some(OsText(b"@abstract".to_vec()));
         record.inode = 5;
         record.owner = Some(OwnerStatus::Denied);
         assert_eq!(
@@ -403,6 +470,77 @@ mod tests {
         assert_eq!(json["local_address"], "::1");
         let back: SocketRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, record);
+    }
+
+    fn csv_of(record: impl Serialize) -> Vec<u8> {
+        let mut out = Vec::new();
+        csv::Writer::from_writer(&mut out)
+            .serialize(record)
+            .unwrap();
+        out
+    }
+
+    /// A UNIX listener whose path and owner's name hold control bytes and bytes that are
+    /// not UTF-8.
+    fn untrusted_names() -> SocketRecord {
+        let mut record = SocketRecord::new(
+            SocketProto::Unix,
+            Family::Unix,
+            SockType::Stream,
+            SocketState::Listen,
+        );
+        record.path = Some(OsText(b"/tmp/s\x1b[31m\x07\n\xff\xfe.sock".to_vec()));
+        record.inode = 6;
+        record.owner = Some(OwnerStatus::Known);
+        record.pid = Some(10);
+        record.fd = Some(4);
+        record.comm = Some(OsText(b"bad\xff\xfe\x1b[1m".to_vec()));
+        record
+    }
+
+    #[test]
+    fn names_and_paths_are_escaped_in_text_and_lossless_in_json() {
+        let record = untrusted_names();
+        assert_eq!(
+            text_of(&record),
+            "u_str listen 0 0 /tmp/s\\x1b[31m\\x07\\n\\xff\\xfe.sock - - 6 10/4 \
+             bad\\xff\\xfe\\x1b[1m -\n"
+        );
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["comm"]["base64"], "YmFk//4bWzFt");
+        assert_eq!(
+            json["path"]["lossy"],
+            "/tmp/s\u{1b}[31m\u{7}\n\u{fffd}\u{fffd}.sock"
+        );
+        let back: SocketRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn csv_escapes_names_and_paths_and_keeps_the_json_keys() {
+        let record = untrusted_names();
+        let text = String::from_utf8(csv_of(record.csv())).unwrap();
+        assert_eq!(text.lines().count(), 2, "a header and one row: {text:?}");
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let json = serde_json::to_value(&record).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), keys);
+        let row = reader.records().next().unwrap().unwrap();
+        let cell = |name: &str| &row[keys.iter().position(|k| *k == name).unwrap()];
+        assert_eq!(cell("path"), "/tmp/s\\x1b[31m\\x07\\n\\xff\\xfe.sock");
+        assert_eq!(cell("comm"), "bad\\xff\\xfe\\x1b[1m");
+        assert_eq!(cell("owner"), "known");
+        assert_eq!(cell("netns"), "");
+    }
+
+    #[test]
+    fn the_csv_form_does_not_drift_from_the_record() {
+        // The CSV form lists the fields by hand: it must not drift from the record's own.
+        let mut record = listener();
+        record.rtt_ms = Some(0.25);
+        record.congestion = Some("cubic".into());
+        record.netns = Some("blue".into());
+        assert_eq!(csv_of(record.csv()), csv_of(&record));
     }
 
     #[test]

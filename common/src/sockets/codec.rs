@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::record::{Family, SockType, SocketProto, SocketRecord, SocketState};
+use crate::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
 
 /// The request and reply type of every sock_diag dump.
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -255,12 +255,17 @@ pub fn parse_unix(payload: &[u8]) -> Result<SocketRecord, DecodeError> {
 }
 
 /// A UNIX socket name as ss and /proc/net/unix show it: abstract names get a leading `@`.
-pub fn unix_path(name: &[u8]) -> String {
+/// A name is bytes, chosen by whoever bound the socket: they are kept as they are, for the
+/// writers to escape.
+pub fn unix_path(name: &[u8]) -> OsText {
     if let Some((0, rest)) = name.split_first() {
-        return format!("@{}", String::from_utf8_lossy(rest));
+        let mut path = Vec::with_capacity(name.len());
+        path.push(b'@');
+        path.extend_from_slice(rest);
+        return OsText(path);
     }
     let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    String::from_utf8_lossy(&name[..end]).into_owned()
+    OsText::from(&name[..end])
 }
 
 /// The `rtattr`s that follow a message, as (type, value) pairs.
@@ -396,12 +401,21 @@ mod tests {
         let record = parse_unix(only_socket(&reply)).unwrap();
         assert_eq!(record.sock_type, SockType::Stream);
         assert_eq!(record.state, SocketState::Listen);
-        assert_eq!(record.path.as_deref(), Some("@capt"));
+        assert_eq!(record.path, Some(OsText(b"@capt".to_vec())));
         assert_eq!(record.inode, 0xbf0a);
         assert_eq!(record.peer, None, "a listener has no peer");
         assert_eq!((record.recv_q, record.send_q), (0, 3));
         assert_eq!(record.uid, Some(0));
         assert_eq!(record.cookie, Some(0x1011));
+    }
+
+    #[test]
+    fn unix_paths_keep_every_byte() {
+        assert_eq!(
+            unix_path(b"/tmp/s\x1b[31m\x07\n\xff\xfe.sock\0"),
+            OsText(b"/tmp/s\x1b[31m\x07\n\xff\xfe.sock".to_vec())
+        );
+        assert_eq!(unix_path(b"\0a\xff\0b"), OsText(b"@a\xff\0b".to_vec()));
     }
 
     #[test]

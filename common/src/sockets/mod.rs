@@ -375,7 +375,8 @@ fn read_proc(
     each: &mut dyn FnMut(SocketRecord) -> ControlFlow<()>,
 ) -> Result<ControlFlow<()>, String> {
     let path = format!("/proc/thread-self/net/{}", table.name());
-    let text = match std::fs::read_to_string(&path) {
+    // Bytes: a UNIX socket's path need not be UTF-8.
+    let text = match std::fs::read(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             return Ok(ControlFlow::Continue(()));
@@ -390,7 +391,8 @@ fn read_proc(
     let parsed = if table.family == Family::Unix {
         procnet::parse_unix(&text)
     } else {
-        procnet::parse_inet(&text, table.proto, table.family)
+        // Hex and decimal numbers only: a byte that is not UTF-8 fails its line's parse.
+        procnet::parse_inet(&String::from_utf8_lossy(&text), table.proto, table.family)
     }
     .map_err(|problem| format!("{path}: {problem}"))?;
     for record in parsed {

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::record::{Family, SockType, SocketProto, SocketRecord, SocketState};
+use crate::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
 
 /// Parses /proc/net/{tcp,udp,raw}{,6}: one socket a line after a header.
 pub fn parse_inet(
@@ -69,16 +69,33 @@ fn endpoint(text: &str, family: Family) -> Option<(IpAddr, u16)> {
     Some((address, port))
 }
 
-/// Parses /proc/net/unix: `Num RefCount Protocol Flags Type St Inode Path`.
-pub fn parse_unix(text: &str) -> Result<Vec<SocketRecord>, String> {
-    let mut records = Vec::new();
-    for (number, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
+/// Parses /proc/net/unix: `Num RefCount Protocol Flags Type St Inode Path`. The kernel
+/// prints a path's bytes as they are (unix_seq_show, net/unix/af_unix.c), newlines too, so
+/// a line that is not a socket's continues the path of the socket before it. A path whose
+/// continuation reads like a socket's line cannot be told from one; sock_diag, the default
+/// source, has no such ambiguity.
+pub fn parse_unix(text: &[u8]) -> Result<Vec<SocketRecord>, String> {
+    let mut records: Vec<SocketRecord> = Vec::new();
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    for (number, line) in text.split(|&b| b == b'\n').enumerate().skip(1) {
+        if let Some(record) = parse_unix_line(line) {
+            records.push(record);
             continue;
         }
-        let record = parse_unix_line(line)
-            .ok_or_else(|| format!("line {}: cannot parse '{}'", number + 1, line.trim()))?;
-        records.push(record);
+        match records.last_mut().and_then(|record| record.path.as_mut()) {
+            Some(path) => {
+                path.0.push(b'\n');
+                path.0.extend_from_slice(line);
+            }
+            None if line.trim_ascii().is_empty() => {}
+            None => {
+                return Err(format!(
+                    "line {}: cannot parse '{}'",
+                    number + 1,
+                    String::from_utf8_lossy(line.trim_ascii())
+                ));
+            }
+        }
     }
     Ok(records)
 }
@@ -86,39 +103,51 @@ pub fn parse_unix(text: &str) -> Result<Vec<SocketRecord>, String> {
 /// __SO_ACCEPTCON: the socket listens.
 const ACCEPTCON: u32 = 0x10000;
 
-fn parse_unix_line(line: &str) -> Option<SocketRecord> {
+fn parse_unix_line(line: &[u8]) -> Option<SocketRecord> {
     let mut rest = line;
-    let _slot = next_field(&mut rest)?;
+    // The socket's address, `%pK:` (zeros without privilege).
+    next_field(&mut rest)?.strip_suffix(b":")?;
     let _refcount = next_field(&mut rest)?;
     let _protocol = next_field(&mut rest)?;
-    let flags = u32::from_str_radix(next_field(&mut rest)?, 16).ok()?;
+    let flags = u32::from_str_radix(ascii(next_field(&mut rest)?)?, 16).ok()?;
     let sock_type = match next_field(&mut rest)? {
-        "0001" => SockType::Stream,
-        "0002" => SockType::Dgram,
-        "0005" => SockType::Seqpacket,
+        b"0001" => SockType::Stream,
+        b"0002" => SockType::Dgram,
+        b"0005" => SockType::Seqpacket,
         _ => return None,
     };
     // St is the socket's SS_* state, not the TCP-like state sock_diag reports.
     let state = match (flags & ACCEPTCON != 0, next_field(&mut rest)?) {
         (true, _) => SocketState::Listen,
-        (false, "02") => SocketState::SynSent,
-        (false, "03") => SocketState::Established,
+        (false, b"02") => SocketState::SynSent,
+        (false, b"03") => SocketState::Established,
         (false, _) => SocketState::Unconn,
     };
     let mut record = SocketRecord::new(SocketProto::Unix, Family::Unix, sock_type, state);
-    record.inode = next_field(&mut rest)?.parse().ok()?;
-    // The path is the rest of the line, and may hold spaces.
-    let path = rest.trim_start();
-    record.path = (!path.is_empty()).then(|| path.to_owned());
+    record.inode = ascii(next_field(&mut rest)?)?.parse().ok()?;
+    // One space, then the path to the end of the line, spaces and all.
+    record.path = match rest {
+        [] => None,
+        [b' ', path @ ..] => Some(OsText::from(path)),
+        _ => return None,
+    };
     Some(record)
 }
 
 /// Takes the next whitespace-separated field off the front of `rest`.
-fn next_field<'a>(rest: &mut &'a str) -> Option<&'a str> {
-    let text = rest.trim_start();
-    let end = text.find(char::is_whitespace).unwrap_or(text.len());
+fn next_field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let text = rest.trim_ascii_start();
+    let end = text
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .unwrap_or(text.len());
     *rest = &text[end..];
     (end > 0).then(|| &text[..end])
+}
+
+/// A field of digits, as text to parse.
+fn ascii(field: &[u8]) -> Option<&str> {
+    std::str::from_utf8(field).ok()
 }
 
 #[cfg(test)]
@@ -155,17 +184,38 @@ mod tests {
 
     #[test]
     fn unix_lines_keep_paths_with_spaces() {
-        let text = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+        let text = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
             0000000000000000: 00000002 00000000 00010000 0001 01 3001 /run/my socket\n\
-            0000000000000000: 00000003 00000000 00000000 0001 03 3002\n\
+            0000000000000000: 00000003 00000000 00000000 0001 03  3002\n\
             0000000000000000: 00000002 00000000 00000000 0002 01 3003 @abstract\n";
         let records = parse_unix(text).unwrap();
         assert_eq!(records[0].state, SocketState::Listen);
-        assert_eq!(records[0].path.as_deref(), Some("/run/my socket"));
+        assert_eq!(records[0].path, Some(OsText(b"/run/my socket".to_vec())));
         assert_eq!(records[1].state, SocketState::Established);
         assert_eq!(records[1].path, None);
+        assert_eq!(records[1].inode, 3002);
         assert_eq!(records[2].sock_type, SockType::Dgram);
-        assert_eq!(records[2].path.as_deref(), Some("@abstract"));
+        assert_eq!(records[2].path, Some(OsText(b"@abstract".to_vec())));
         assert_eq!(records[2].inode, 3003);
+    }
+
+    #[test]
+    fn unix_paths_keep_their_bytes_and_newlines() {
+        let text = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 3001 /tmp/s\x1b[31m\x07\n\
+            \xff\xfe.sock\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 3002 /tmp/a\n\
+            \n\
+            0000000000000000: 00000003 00000000 00000000 0001 03 3003\n";
+        let records = parse_unix(text).unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(
+            records[0].path,
+            Some(OsText(b"/tmp/s\x1b[31m\x07\n\xff\xfe.sock".to_vec()))
+        );
+        assert_eq!(records[1].path, Some(OsText(b"/tmp/a\n".to_vec())));
+        assert_eq!(records[2].path, None);
+        let garbled = b"header\nnot a socket\n";
+        assert!(parse_unix(garbled).is_err(), "no path to continue");
     }
 }
