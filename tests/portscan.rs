@@ -344,6 +344,116 @@ fn an_interrupt_stops_between_records() {
     );
 }
 
+/// Loopback refuses and accepts inside connect(), so the launch loop never has to wait:
+/// the first port of a sequential scan must still be reported as soon as it is probed,
+/// with its own round trip, not at the end with the scan's length as its RTT.
+#[test]
+fn a_loopback_answer_is_reported_as_it_comes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = port_of(&listener);
+    // Tens of thousands of probes after the first: three hosts from `port` to the last.
+    let ports = format!("{port}-65535");
+    let output = run(
+        tool("portscan").args([
+            "--sequential",
+            "--all",
+            "--json",
+            "-p",
+            &ports,
+            "127.0.0.1-127.0.0.3",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records = json_lines(&stdout_text(&output));
+    let first = &records[0];
+    assert_eq!(
+        (first["address"].as_str(), first["port"].as_u64()),
+        (Some("127.0.0.1"), Some(u64::from(port))),
+        "the first port probed is the first reported: {first}"
+    );
+    assert_eq!(first["state"], "open");
+    let rtt = first["rtt_ms"].as_f64().unwrap();
+    assert!(rtt < 1.0, "a loopback handshake takes {rtt} ms");
+}
+
+/// SIGINT while the kernel answers every probe at once: the scan stops at once, and every
+/// open port it probed before the signal is in its output.
+#[test]
+fn an_interrupt_stops_a_loopback_scan_at_once_with_its_results() {
+    let open: Vec<TcpListener> = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+        .into_iter()
+        .flat_map(|address| (0..4).map(move |_| TcpListener::bind((address, 0)).unwrap()))
+        .collect();
+    // From the lowest listener of the first host on, so that the first probe finds one
+    // however slow the build.
+    let lowest = open[..4].iter().map(port_of).min().unwrap();
+    let ports = format!("{lowest}-65535");
+    let mut child = tool("portscan")
+        .args([
+            "--sequential",
+            "--all",
+            "--json",
+            "-p",
+            &ports,
+            "127.0.0.1-127.0.0.8",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut text).unwrap();
+        text
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, stderr) = wait_with_deadline_no_stdout(child);
+    let stopped = signalled.elapsed();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr, "portscan: interrupted\n");
+    assert!(
+        stopped < Duration::from_millis(100),
+        "stopped {stopped:?} after SIGINT"
+    );
+    let records = json_lines(&reader.join().unwrap());
+    // Sequential order: (address, port) pairs go up; the last record says how far it got.
+    let position = |record: &Value| {
+        let address: Ipv4Addr = record["address"].as_str().unwrap().parse().unwrap();
+        (address, record["port"].as_u64().unwrap())
+    };
+    let reached = records
+        .iter()
+        .map(position)
+        .max()
+        .expect("records before the signal");
+    let reported: BTreeSet<_> = records
+        .iter()
+        .filter(|r| r["state"] == "open")
+        .map(position)
+        .collect();
+    let probed: BTreeSet<_> = open
+        .iter()
+        .map(|l| match l.local_addr().unwrap() {
+            SocketAddr::V4(a) => (*a.ip(), u64::from(a.port())),
+            SocketAddr::V6(_) => unreachable!(),
+        })
+        .filter(|pair| pair.1 >= u64::from(lowest) && *pair <= reached)
+        .collect();
+    assert!(!probed.is_empty(), "the scan reached only {reached:?}");
+    assert!(
+        probed.is_subset(&reported),
+        "{probed:?} not all in {reported:?}"
+    );
+}
+
 #[test]
 fn a_host_timeout_is_reported_and_the_rest_scanned() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -104,6 +104,11 @@ const PARK_LIMIT: usize = 1024;
 const LOCAL_BACKOFF: Duration = Duration::from_millis(20);
 const LOCAL_ATTEMPTS: u32 = 250;
 const SIGNAL_TOKEN: u64 = u64::MAX;
+/// The most probes launched in one turn of the loop before it looks at its answers and
+/// signals. Where the kernel answers inside connect() (loopback), the window never closes
+/// and nothing else would stop the launching: without this bound every record waited for
+/// the whole scan, and so did Ctrl-C. A turn this long takes well under a millisecond.
+const LAUNCHES_PER_TURN: usize = 64;
 
 struct Scan<'a, O: Observer, P: Prober> {
     plan: &'a Plan,
@@ -237,8 +242,14 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     fn send(&mut self, now: Instant) -> Result<Option<Instant>> {
         let mut wake = None;
         let mut parked = std::mem::take(&mut self.parked);
+        let mut launched = 0;
         loop {
             if self.in_flight >= self.ceiling {
+                break;
+            }
+            if launched == LAUNCHES_PER_TURN {
+                // More could go at once: look at what came, then carry on.
+                earliest(now, &mut wake);
                 break;
             }
             if !self.rate.allows(now) {
@@ -281,8 +292,8 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 }
                 continue;
             }
-            match self.launch(pending, host_index, now)? {
-                Launched::Yes => {}
+            match self.launch(pending, host_index)? {
+                Launched::Yes => launched += 1,
                 Launched::LocalFailure => {
                     if self.in_flight == 0 {
                         self.local_failures += 1;
@@ -343,7 +354,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         }
     }
 
-    fn launch(&mut self, pending: Pending, host_index: u64, now: Instant) -> Result<Launched> {
+    fn launch(&mut self, pending: Pending, host_index: u64) -> Result<Launched> {
         let ports = &self.plan.ports;
         let port = ports[usize::try_from(pending.pair % ports.len() as u64).expect("port index")];
         let entry = self
@@ -351,6 +362,9 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             .get_mut(&host_index)
             .expect("the host was just looked up");
         let address = SocketAddr::new(entry.host.address, port);
+        // Read here, not once a turn: a probe's round trip is its own, however many
+        // probes went before it in the same turn.
+        let sent = Instant::now();
         let Started {
             socket,
             registered,
@@ -366,10 +380,12 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         match verdict {
             None => {}
             Some(verdict @ Verdict::Final(state, reason)) => {
-                entry.timing.on_send(now);
-                entry.timing.on_answer(now, now, pending.tries);
+                let answered = Instant::now();
+                entry.timing.on_send(sent);
+                entry.timing.on_answer(answered, sent, pending.tries);
                 self.recycle(socket, address, verdict, registered);
-                self.finalize(host_index, port, state, reason, Some(Duration::ZERO))?;
+                let rtt = answered.saturating_duration_since(sent);
+                self.finalize(host_index, port, state, reason, Some(rtt))?;
                 return Ok(Launched::Yes);
             }
             Some(Verdict::Local) => {
@@ -401,14 +417,14 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             self.free.push(slot);
             return Ok(self.local_failure(pending, error.into()));
         }
-        entry.timing.on_send(now);
-        let deadline = now + entry.timing.timeout_for(pending.tries);
+        entry.timing.on_send(sent);
+        let deadline = sent + entry.timing.timeout_for(pending.tries);
         self.serial += 1;
         self.deadlines.push(Reverse((deadline, slot, self.serial)));
         self.slab[slot] = Some(Probe {
             socket,
             pending,
-            sent: now,
+            sent,
             serial: self.serial,
         });
         self.in_flight += 1;

@@ -143,14 +143,24 @@ fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Opti
             let verdict = accepted(&socket);
             Ok((socket, Some(verdict)))
         }
-        // Loopback answers within the call, and asking now saves registering the socket
-        // with epoll; elsewhere the answer cannot have come yet.
+        // Loopback answers within the call, the handshake or the reset included: asking
+        // now gives the answer its own moment (not that of the loop's next turn) and saves
+        // registering the socket with epoll. Elsewhere the answer cannot have come yet.
         Err(error) if error.raw_os_error() == Some(Errno::EINPROGRESS as i32) => {
-            if address.ip().is_loopback()
-                && let Ok(Some(error)) = socket.take_error()
-            {
-                let verdict = refused(&socket, &error, address.port());
-                return Ok((socket, Some(verdict)));
+            if address.ip().is_loopback() {
+                match socket.take_error() {
+                    Ok(Some(error)) => {
+                        let verdict = refused(&socket, &error, address.port());
+                        return Ok((socket, Some(verdict)));
+                    }
+                    // Connected: a peer address exists only once the handshake is done
+                    // (a firewall's drop leaves it trying, and unconnected).
+                    Ok(None) if socket.peer_addr().is_ok() => {
+                        let verdict = accepted(&socket);
+                        return Ok((socket, Some(verdict)));
+                    }
+                    _ => {}
+                }
             }
             Ok((socket, None))
         }
