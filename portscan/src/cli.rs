@@ -138,8 +138,8 @@ pub enum ShowState {
 
 impl Cli {
     /// Parses the process arguments, accepting nmap's `-iL FILE` spelling.
-    pub fn parse_args() -> Self {
-        Self::parse_from(nmap_spellings(std::env::args_os()))
+    pub fn parse_args() -> Result<Self, clap::Error> {
+        Self::try_parse_from(nmap_spellings(std::env::args_os()))
     }
 }
 

@@ -1,8 +1,7 @@
-//! The portscan binary: parse the command line, run, turn the outcome into an exit status.
+//! The portscan binary: the shared entry over portscan's library.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = portscan::Cli::parse_args();
-    common::error::finish(portscan::TOOL, portscan::run(cli))
+    common::entry::main(portscan::TOOL, portscan::Cli::parse_args, portscan::run)
 }

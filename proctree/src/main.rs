@@ -1,4 +1,4 @@
-//! The proctree binary: parse the command line, run, turn the outcome into an exit status.
+//! The proctree binary: the shared entry over proctree's library.
 
 use std::io::{self, BufWriter};
 use std::process::ExitCode;
@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = proctree::Cli::parse();
-    let outcome = proctree::Config::from_cli(cli).and_then(|config| {
+    common::entry::main(proctree::TOOL, proctree::Cli::try_parse, |cli| {
+        let config = proctree::Config::from_cli(cli)?;
         let out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
         proctree::run(&config, out)
-    });
-    common::error::finish(proctree::TOOL, outcome)
+    })
 }

@@ -1,13 +1,12 @@
-//! The svcname binary: parse the command line, run, turn the outcome into an exit status.
+//! The svcname binary: the shared entry over svcname's library.
 
 use std::io::{self, BufWriter};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = svcname::parse_args();
-    let outcome = svcname::Config::from_cli(cli).and_then(|config| {
+    common::entry::main(svcname::TOOL, svcname::parse_args, |cli| {
+        let config = svcname::Config::from_cli(cli)?;
         let out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
         svcname::run(&config, out)
-    });
-    common::error::finish(svcname::TOOL, outcome)
+    })
 }

@@ -1,0 +1,61 @@
+//! How every tool starts and ends: one `main` for all four, so that the rules around the run
+//! (a closed stdout, --help and --version that cannot be written, the exit status) are kept
+//! in one place rather than in each binary.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result, Status, finish};
+
+/// Whether file descriptor 1 was closed when the process started (`tool 1>&-`). Rust's
+/// runtime opens /dev/null on a closed standard descriptor before `main` runs (so that the
+/// first file opened cannot become stdout by accident), and from then on the output would
+/// vanish without an error. Only a constructor, run before the runtime's, can still see it.
+static STDOUT_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
+// The one piece of code in the workspace that needs `unsafe`: code that runs before `main`
+// cannot be declared any other way. It only asks whether /proc/self/fd/1 exists (a
+// metadata call: no allocation worth naming, no output, no panic).
+#[allow(unsafe_code)]
+#[ctor::ctor(unsafe)]
+fn note_whether_stdout_is_closed() {
+    let closed = std::fs::symlink_metadata("/proc/self/fd/1")
+        .is_err_and(|error| error.kind() == io::ErrorKind::NotFound);
+    STDOUT_CLOSED_AT_START.store(closed, Ordering::Relaxed);
+}
+
+/// Runs a tool: `parse` reads its command line (clap, or a quicker reader of its own),
+/// `run` does the work. Returns the exit status, having said on stderr what went wrong.
+pub fn main<C>(
+    tool: &str,
+    parse: impl FnOnce() -> std::result::Result<C, clap::Error>,
+    run: impl FnOnce(C) -> Result<Status>,
+) -> ExitCode {
+    if STDOUT_CLOSED_AT_START.load(Ordering::Relaxed) {
+        let closed = io::Error::from_raw_os_error(nix::libc::EBADF);
+        return finish(tool, Err(Error::io("writing output", closed)));
+    }
+    match parse() {
+        Ok(cli) => finish(tool, run(cli)),
+        // --help and --version: data for stdout, whose failure (a full disk) is one.
+        Err(answer) if !answer.use_stderr() => finish(tool, print_answer(&answer)),
+        // A usage error: clap's message and status 2.
+        Err(error) => error.exit(),
+    }
+}
+
+/// Writes clap's help or version text to stdout, in colour only on a terminal.
+fn print_answer(answer: &clap::Error) -> Result<Status> {
+    let text = answer.render();
+    let mut out = io::stdout().lock();
+    let written = if out.is_terminal() {
+        write!(out, "{}", text.ansi())
+    } else {
+        write!(out, "{text}")
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|error| Error::io("writing output", error))?;
+    Ok(Status::default())
+}
