@@ -3,6 +3,7 @@
 
 mod util;
 
+mod edges;
 mod pipeline;
 mod portscan;
 mod proctree;

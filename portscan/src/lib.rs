@@ -76,7 +76,8 @@ impl Config {
         for path in &cli.input_lists {
             targets::read_list(path, &mut targets)?;
         }
-        if targets.is_empty() && cli.input_lists.is_empty() {
+        // An empty list is the same mistake as no operand, wherever the list came from.
+        if targets.is_empty() {
             return Err(Error::usage("no target given"));
         }
         let ports = match (&cli.ports, cli.top_ports) {

@@ -13,7 +13,7 @@ Examples:
   sockls -l --json | svcname | jq -r '.local_service'
   ss -tuln | svcname             annotate another tool's output
 
-With no QUERY, svcname reads lines from stdin (or --input files) and never loses one:
+With no QUERY (or with -), svcname reads lines from stdin (or --input files) and never loses one:
 bare ports and names are answered; NDJSON objects get a \"service\" field (local_service and
 remote_service for records with local_port and remote_port); CSV with a header gets a service
 column; a text line with a PORT/PROTO token (22/tcp) or an ADDRESS:PORT token gets the service
@@ -30,7 +30,7 @@ reported on stderr with its line number); 2 usage error.";
 #[command(name = "svcname", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
     /// Ports (22, 53/udp, 20-25, T:80,U:53) or service names (ssh) to look up. With none,
-    /// lines are read from stdin and annotated.
+    /// or a lone -, lines are read from stdin and annotated.
     #[arg(value_name = "QUERY")]
     pub queries: Vec<String>,
 
@@ -94,8 +94,8 @@ fn parse_proto(text: &str) -> Result<Proto, String> {
 /// fifth of such a run (issue #2: as quick as getent). Anything else, an option, `-`, `--`,
 /// an empty or non-UTF-8 argument, no argument at all, goes through clap, which also owns
 /// --help, --version and every usage error.
-pub fn parse_args() -> Cli {
-    plain_operands(std::env::args_os().skip(1)).unwrap_or_else(Cli::parse)
+pub fn parse_args() -> Result<Cli, clap::Error> {
+    plain_operands(std::env::args_os().skip(1)).map_or_else(Cli::try_parse, Ok)
 }
 
 /// The command line when it holds only plain operands (queries).

@@ -40,7 +40,17 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_cli(cli: Cli) -> Result<Self> {
+    pub fn from_cli(mut cli: Cli) -> Result<Self> {
+        // A lone `-` is stdin, as everywhere in Unix; all ports is `1-65535`.
+        if cli.queries.iter().any(|query| query == "-") {
+            if cli.queries.iter().any(|query| query != "-") {
+                return Err(Error::usage(
+                    "'-' (stdin) and queries cannot be given together",
+                ));
+            }
+            cli.queries.clear();
+            cli.inputs.push("-".into());
+        }
         if !cli.queries.is_empty() && !cli.inputs.is_empty() {
             return Err(Error::usage("give queries or --input files, not both"));
         }
