@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
+use crate::fixtures::assert_full_disk_is_an_error;
 use crate::util::{LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool};
 
 const TOOLS: [&str; 4] = ["portscan", "sockls", "proctree", "svcname"];
@@ -13,24 +14,7 @@ const TOOLS: [&str; 4] = ["portscan", "sockls", "proctree", "svcname"];
 fn help_and_version_into_a_full_disk_are_errors() {
     for name in TOOLS {
         for flag in ["--help", "-h", "--version", "-V"] {
-            let full = std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .unwrap();
-            // Not `run`, which would pipe stdout.
-            let child = tool(name)
-                .arg(flag)
-                .stdout(Stdio::from(full))
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let output = child.wait_with_output().unwrap();
-            assert_eq!(code(&output), 1, "{name} {flag}");
-            assert_eq!(
-                stderr_text(&output),
-                format!("{name}: writing output: No space left on device\n"),
-                "{name} {flag}"
-            );
+            assert_full_disk_is_an_error(name, tool(name).arg(flag));
         }
     }
 }

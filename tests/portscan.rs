@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{LIMIT, code, is_root, run, stderr_text, stdout_text, tool};
+use crate::fixtures::{
+    Netns, assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, require_program,
+    require_root, sh, wait_for_stderr,
+};
+use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
 /// Listeners on `count` free ports of `address`, and `count` ports that were free a moment
 /// ago and are closed now (bound, then released).
@@ -281,38 +285,8 @@ fn targets_from_stdin_and_files_with_exclusions() {
 
 #[test]
 fn a_closed_pipe_ends_quietly() {
-    let mut child = tool("portscan")
-        .args(["-p-", "--all", "127.0.0.1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let first = assert_quiet_on_closed_pipe(tool("portscan").args(["-p-", "--all", "127.0.0.1"]));
     assert!(first.starts_with("127.0.0.1 "), "{first}");
-    // The reader is gone: the scan must notice at its next write and stop with status 0.
-    child.stdout = None;
-    let output = wait_with_deadline_no_stdout(child);
-    assert_eq!(output.0, Some(0), "{}", output.1);
-    assert_eq!(output.1, "");
-}
-
-/// Waits for a child whose stdout the test already dropped.
-fn wait_with_deadline_no_stdout(mut child: std::process::Child) -> (Option<i32>, String) {
-    let mut stderr = child.stderr.take().unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < LIMIT, "the scan did not stop");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
-    (status.code(), text)
 }
 
 #[test]
@@ -333,7 +307,7 @@ fn an_interrupt_stops_between_records() {
     assert!(status.success());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    let (code, stderr) = wait_with_deadline_no_stdout(child);
+    let (code, stderr) = wait_for_stderr(child);
     assert_eq!(code, Some(1));
     assert_eq!(stderr, "portscan: interrupted\n");
     let records = json_lines(&(first + &rest));
@@ -415,7 +389,7 @@ fn an_interrupt_stops_a_loopback_scan_at_once_with_its_results() {
         .status()
         .unwrap();
     assert!(status.success());
-    let (code, stderr) = wait_with_deadline_no_stdout(child);
+    let (code, stderr) = wait_for_stderr(child);
     let stopped = signalled.elapsed();
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stderr, "portscan: interrupted\n");
@@ -479,18 +453,9 @@ fn a_host_timeout_is_reported_and_the_rest_scanned() {
 
 #[test]
 fn a_full_disk_is_an_error() {
-    let output = run(
-        Command::new("sh").args([
-            "-c",
-            "exec \"$0\" -p 1-100 --all 127.0.0.1 > /dev/full",
-            env!("CARGO_BIN_EXE_portscan"),
-        ]),
-        LIMIT,
-    );
-    assert_eq!(code(&output), 1);
-    assert_eq!(
-        stderr_text(&output),
-        "portscan: writing output: No space left on device\n"
+    assert_full_disk_is_an_error(
+        "portscan",
+        tool("portscan").args(["-p", "1-100", "--all", "127.0.0.1"]),
     );
 }
 
@@ -596,29 +561,6 @@ fn wait_until_open(name: &str, address: &str, port: u16) {
     panic!("{address} port {port} never answered from {name}");
 }
 
-/// A network namespace pair joined by a veth, deleted however the test ends.
-struct Namespaces {
-    scanner: String,
-    target: String,
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for name in [&self.scanner, &self.target] {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
-fn sh(script: &str) {
-    let output = Command::new("sh").args(["-ec", script]).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// The target's firewall in the firewall test: each port range gets one kind of answer,
 /// in IPv4 and IPv6 alike.
 const FIREWALL: &str = "
@@ -643,28 +585,20 @@ table ip6 portscan_test {
 ";
 
 #[test]
+#[ignore = "needs root: network namespaces and nftables"]
 fn states_and_reasons_through_a_firewall() {
-    if !is_root() {
-        eprintln!("skipped: network namespaces and nftables need root");
-        return;
-    }
+    require_root();
+    require_program("nft", &["--version"]);
     let pid = std::process::id();
-    let namespaces = Namespaces {
-        scanner: format!("ps-scan-{pid}"),
-        target: format!("ps-target-{pid}"),
-    };
-    let (a, b) = (&namespaces.scanner, &namespaces.target);
+    let (scanner, target) = (Netns::new("ps-scan"), Netns::new("ps-target"));
+    let (a, b) = (&scanner.name, &target.name);
     let (va, vb) = (format!("psa{pid}"), format!("psb{pid}"));
     sh(&format!(
-        "ip netns add {a}
-         ip netns add {b}
-         ip link add {va} netns {a} type veth peer name {vb} netns {b}
+        "ip link add {va} netns {a} type veth peer name {vb} netns {b}
          ip -n {a} addr add 198.18.0.1/24 dev {va}
          ip -n {b} addr add 198.18.0.2/24 dev {vb}
          ip -n {a} addr add 2001:db8::1/64 dev {va} nodad
          ip -n {b} addr add 2001:db8::2/64 dev {vb} nodad
-         ip -n {a} link set lo up
-         ip -n {b} link set lo up
          ip -n {a} link set {va} up
          ip -n {b} link set {vb} up
          ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=0
@@ -744,25 +678,20 @@ fn states_and_reasons_through_a_firewall() {
 /// before the namespaces go.
 struct SlowLink {
     line: Option<xtask::impair::Line>,
-    _namespaces: Namespaces,
+    _namespaces: [Netns; 2],
 }
 
 #[test]
+#[ignore = "needs root: network namespaces and TUN devices"]
 fn a_slow_lossy_link_loses_no_port() {
-    if !is_root() {
-        eprintln!("skipped: network namespaces and TUN devices need root");
-        return;
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        eprintln!("skipped: /dev/net/tun is missing");
-        return;
-    }
+    require_root();
+    assert!(
+        std::path::Path::new("/dev/net/tun").exists(),
+        "/dev/net/tun is missing (.ci/run makes it)"
+    );
     let pid = std::process::id();
-    let namespaces = Namespaces {
-        scanner: format!("ps-slow-scan-{pid}"),
-        target: format!("ps-slow-target-{pid}"),
-    };
-    let (a, b) = (namespaces.scanner.clone(), namespaces.target.clone());
+    let namespaces = [Netns::new("ps-slow-scan"), Netns::new("ps-slow-target")];
+    let (a, b) = (namespaces[0].name.clone(), namespaces[1].name.clone());
     let (ta, tb) = (format!("pss{pid}"), format!("pst{pid}"));
     // 50 ms round trip, 2% loss each way: the issue's slow link.
     let impairment = xtask::impair::Impairment {
@@ -776,13 +705,10 @@ fn a_slow_lossy_link_loses_no_port() {
         _namespaces: namespaces,
     };
     sh(&format!(
-        "ip netns add {a}
-         ip netns add {b}
-         ip link set {ta} netns {a}
+        "ip link set {ta} netns {a}
          ip link set {tb} netns {b}
          ip -n {a} addr add 198.18.1.1 peer 198.18.1.2 dev {ta}
          ip -n {b} addr add 198.18.1.2 peer 198.18.1.1 dev {tb}
-         for ns in {a} {b}; do ip -n $ns link set lo up; done
          ip -n {a} link set {ta} up
          ip -n {b} link set {tb} up
          ip netns exec {b} nft -f - <<'EOF'
@@ -844,49 +770,26 @@ EOF"
     );
 }
 
-/// A namespace and its /etc/netns settings (if any), both removed however the test ends.
-struct ScratchNamespace(String, Option<std::path::PathBuf>);
-
-impl Drop for ScratchNamespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        if let Some(settings) = &self.1 {
-            let _ = std::fs::remove_dir_all(settings);
-        }
-    }
-}
-
 #[test]
+#[ignore = "needs root: a network namespace with its own resolver settings"]
 fn an_unresolvable_name_is_reported_and_the_rest_scanned() {
-    if !is_root() {
-        eprintln!("skipped: a network namespace with its own resolver settings needs root");
-        return;
-    }
+    require_root();
     // `ip netns exec` mounts /etc/netns/NAME/* over /etc: inside, the resolver asks only
     // 127.0.0.1 of a namespace that has nothing else, so no query leaves the machine.
-    let name = format!("ps-dns-{}", std::process::id());
-    let settings = std::path::PathBuf::from(format!("/etc/netns/{name}"));
-    let _cleanup = ScratchNamespace(name.clone(), Some(settings.clone()));
-    std::fs::create_dir_all(&settings).unwrap();
-    std::fs::write(
-        settings.join("resolv.conf"),
-        "nameserver 127.0.0.1\noptions attempts:1 timeout:1\n",
-    )
-    .unwrap();
-    std::fs::write(settings.join("nsswitch.conf"), "hosts: files dns\n").unwrap();
-    std::fs::write(
-        settings.join("hosts"),
-        "127.0.0.1 localhost\n127.0.0.7 known-here\n",
-    )
-    .unwrap();
-    sh(&format!("ip netns add {name}\nip -n {name} link set lo up"));
-    let _server = listen_in(&name, &[2222]);
+    let namespace = Netns::with_etc(
+        "ps-dns",
+        &[
+            (
+                "resolv.conf",
+                "nameserver 127.0.0.1\noptions attempts:1 timeout:1\n",
+            ),
+            ("nsswitch.conf", "hosts: files dns\n"),
+            ("hosts", "127.0.0.1 localhost\n127.0.0.7 known-here\n"),
+        ],
+    );
+    let _server = listen_in(&namespace.name, &[2222]);
     let output = run(
-        Command::new("ip").args([
-            "netns",
-            "exec",
-            &name,
-            env!("CARGO_BIN_EXE_portscan"),
+        namespace.exec(env!("CARGO_BIN_EXE_portscan")).args([
             "-p",
             "2222",
             "no-such-host.invalid",
@@ -904,28 +807,18 @@ fn an_unresolvable_name_is_reported_and_the_rest_scanned() {
 }
 
 #[test]
+#[ignore = "needs root: a network namespace with a blackhole route"]
 fn a_huge_sweep_runs_in_bounded_memory() {
-    if !is_root() {
-        eprintln!("skipped: a network namespace with a blackhole route needs root");
-        return;
-    }
+    require_root();
     // 131,072 hosts behind a blackhole route: each fails at once (no packet leaves), so the
     // scan is quick, and every host passes through the scanner's host table. Within 24 MB
     // of address space the table must let finished hosts go.
-    let name = format!("ps-sweep-{}", std::process::id());
-    let _namespace = ScratchNamespace(name.clone(), None);
-    sh(&format!(
-        "ip netns add {name}
-         ip -n {name} link set lo up
-         ip -n {name} route add blackhole 198.18.0.0/15"
-    ));
+    let namespace = Netns::new("ps-sweep");
+    let name = &namespace.name;
+    sh(&format!("ip -n {name} route add blackhole 198.18.0.0/15"));
     let portscan = env!("CARGO_BIN_EXE_portscan");
     let output = run(
-        Command::new("ip").args([
-            "netns",
-            "exec",
-            &name,
-            "sh",
+        namespace.exec("sh").args([
             "-c",
             &format!("ulimit -v 24000 && exec {portscan} -p 80,443 198.18.0.0/15"),
         ]),

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::fixtures::{assert_full_disk_is_an_error, assert_quiet_on_closed_pipe};
 use crate::util::{LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool};
 
 fn svcname(args: &[&str]) -> Command {
@@ -323,42 +324,23 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_reported() {
         text.push_str("/tcp open\n");
         text
     });
-    let mut command = Command::new("bash");
-    command.arg("-c").arg(format!(
-        "set -o pipefail; {} --builtin-only | head -1",
-        env!("CARGO_BIN_EXE_svcname")
-    ));
-    let output = run_with_input(&mut command, many.as_bytes(), LIMIT);
-    assert_eq!(code(&output), 0, "svcname's status under a closed pipe");
-    assert_eq!(stdout_text(&output), "2/tcp open unknown\n");
-    assert_eq!(stderr_text(&output), "");
+    let dir = std::env::temp_dir().join(format!("svcname-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Stdio::from(std::fs::File::open(path).unwrap())
+    };
+    let first = assert_quiet_on_closed_pipe(
+        tool("svcname")
+            .arg("--builtin-only")
+            .stdin(input("many", &many)),
+    );
+    assert_eq!(first, "2/tcp open unknown\n");
 
-    for input in [None, Some("80/tcp open\n")] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
-        let mut command = match input {
-            None => svcname(&["22"]),
-            Some(_) => svcname(&[]),
-        };
-        command.stdout(Stdio::from(full)).stderr(Stdio::piped());
-        if input.is_some() {
-            command.stdin(Stdio::piped());
-        }
-        let mut child = command.spawn().unwrap();
-        if let Some(text) = input {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(text.as_bytes()).unwrap();
-        }
-        let output = child.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(1), "{input:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&output.stderr),
-            "svcname: writing output: No space left on device\n"
-        );
-    }
+    assert_full_disk_is_an_error("svcname", &mut svcname(&["22"]));
+    assert_full_disk_is_an_error("svcname", svcname(&[]).stdin(input("one", "80/tcp open\n")));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Big inputs are annotated on several threads in chunks: a CSV header must reach every
