@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Usage: scripts/same-output.sh OLD_BIN_DIR NEW_BIN_DIR
+# Runs two builds of the four tools side by side on the same fixed inputs, at the same
+# moment, and fails on the first record that differs: the check that a reshaping of the
+# code changed no output and no exit status. Fields that differ from run to run by nature
+# (timestamps, round-trip times, a scan's order unless sorted) are masked or sorted away.
+# Only loopback is scanned.
+set -euo pipefail
+old=${1:?usage: same-output.sh OLD_BIN_DIR NEW_BIN_DIR}
+new=${2:?usage: same-output.sh OLD_BIN_DIR NEW_BIN_DIR}
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+listener=
+cleanup() {
+  [ -n "$listener" ] && kill "$listener" 2>/dev/null && wait "$listener" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Listeners that live for the whole comparison (xtask's, as the demo's).
+cargo build --quiet --release -p xtask
+target/release/xtask listen 120 8080 3306 5432 6379 9200 > "$work/ports" &
+listener=$!
+sleep 0.5
+ports=$(paste -sd, "$work/ports")
+
+# The text to feed svcname: every line kind it knows, and some it must pass unchanged.
+{
+  printf '22\nssh\n53/udp\nhello\n8000/tcp open http-alt\n127.0.0.1:443 10.0.0.1:51000\n'
+  printf '{"port":22,"proto":"tcp"}\n{"local_port":53,"remote_port":5353,"proto":"udp"}\n'
+  printf 'host,port,proto\nh,80,tcp\nh,161,udp\n\nnot json {\n'
+  printf 'a\r\nlast line without newline'
+} > "$work/mixed"
+seq 1 3000 > "$work/numbers"
+
+masked() { sed -E 's/"(rtt_ms|time)":[^,}]*/"\1":_/g; s/,[0-9.]+,20[0-9-]+T[0-9:.]+Z$/,_,_/'; }
+
+cases=(
+  "svcname --builtin-only 22 53/udp ssh 20-25 T:80,U:53"
+  "svcname --builtin-only --json --risk 21 22 23 80 443"
+  "svcname --builtin-only --csv -d -r 1-200"
+  "svcname --builtin-only no-such-service"
+  "svcname --builtin-only 0"
+  "svcname --builtin-only --bogus"
+  "svcname --builtin-only < $work/mixed"
+  "svcname --builtin-only -d -r < $work/numbers"
+  "svcname --builtin-only < /dev/null"
+  "portscan --sort --all -p 1-1000,$ports 127.0.0.1"
+  "portscan --sort --json -p 1-1000,$ports 127.0.0.1 ::1 | masked"
+  "portscan --sort --csv --all -p $ports 127.0.0.1 | masked"
+  "portscan -p 0 127.0.0.1"
+  "portscan --bogus"
+  "portscan"
+  "sockls -tl --sport ${ports%%,*}"
+  "sockls -tl -p --json --sport ${ports%%,*}"
+  "sockls -tl -p --csv --sport ${ports%%,*}"
+  "sockls --port 0"
+  "proctree --pid $listener --ancestors"
+  "proctree --pid $listener --flat"
+  "proctree --pid $listener --json"
+  "proctree --pid $listener --csv --ports"
+  "proctree --pid 0"
+)
+export -f masked
+failed=0
+for case in "${cases[@]}"; do
+  for side in old new; do
+    dir=${!side}
+    (cd "$dir" && PATH="$dir:$PATH" bash -c "$case" >"$work/$side.out" 2>"$work/$side.err"; echo $? >"$work/$side.status") || true
+  done
+  for part in out err status; do
+    if ! cmp -s "$work/old.$part" "$work/new.$part"; then
+      echo "differs ($part): $case" >&2
+      diff "$work/old.$part" "$work/new.$part" | head -10 >&2
+      failed=1
+    fi
+  done
+done
+if [ "$failed" -ne 0 ]; then
+  exit 1
+fi
+echo "same-output: ${#cases[@]} cases, the same records, messages and statuses"
