@@ -34,7 +34,7 @@ pub fn main<C>(
 ) -> ExitCode {
     if STDOUT_CLOSED_AT_START.load(Ordering::Relaxed) {
         let closed = io::Error::from_raw_os_error(nix::libc::EBADF);
-        return finish(tool, Err(Error::io("writing output", closed)));
+        return finish(tool, Err(Error::output(closed)));
     }
     match parse() {
         Ok(cli) => finish(tool, run(cli)),
@@ -54,8 +54,6 @@ fn print_answer(answer: &clap::Error) -> Result<Status> {
     } else {
         write!(out, "{text}")
     };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|error| Error::io("writing output", error))?;
+    written.and_then(|()| out.flush()).map_err(Error::output)?;
     Ok(Status::default())
 }

@@ -112,7 +112,7 @@ fn utf8_locale() -> bool {
 /// Reads /proc once and prints the selected processes.
 pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
     let snapshot = read::read_all(Path::new("/proc"), config.want())
-        .map_err(|e| Error::io("reading /proc", e))?;
+        .map_err(|e| Error::input("reading /proc", e))?;
     let mut status = Status::default();
     for problem in &snapshot.problems {
         warn(TOOL, problem);

@@ -178,7 +178,7 @@ fn write_with_owners(
         .map(|r| r.inode)
         .filter(|&i| i != 0)
         .collect();
-    let map = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::io("reading /proc", e))?;
+    let map = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::input("reading /proc", e))?;
     drop(wanted);
     let mut comms: HashMap<u32, Option<OsText>> = HashMap::new();
     for mut record in records {

@@ -169,7 +169,7 @@ fn annotate<W: Write>(config: &Config, db: &ServiceDb, out: RecordWriter<W>) -> 
                 Ok(()) => {}
                 // An input that cannot be read is reported and the others are still read;
                 // a failure to write ends the run.
-                Err(error) if error.is_input_error() => {
+                Err(error @ Error::Input { .. }) => {
                     warn(TOOL, &error);
                     status.had_errors = true;
                 }
