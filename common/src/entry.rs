@@ -40,8 +40,8 @@ pub fn main<C>(
         Ok(cli) => finish(tool, run(cli)),
         // --help and --version: data for stdout, whose failure (a full disk) is one.
         Err(answer) if !answer.use_stderr() => finish(tool, print_answer(&answer)),
-        // A usage error: clap's message and status 2.
-        Err(error) => error.exit(),
+        // A usage error, said as the tool's own are, with status 2.
+        Err(error) => finish(tool, Err(Error::from_clap(&error))),
     }
 }
 

@@ -19,8 +19,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// whether a tool with several inputs may go on with the next.
 #[derive(Debug)]
 pub enum Error {
-    /// A malformed option, operand or value: exit status 2.
-    Usage(String),
+    /// A malformed option, operand or value: exit status 2. `tip` is a second line that
+    /// may help (clap's suggestions: a similar option, the way to pass a value that looks
+    /// like an option).
+    Usage {
+        message: String,
+        tip: Option<String>,
+    },
     /// Opening or reading an input failed (a file, stdin, /proc): `context` says which,
     /// as "reading NAME" or "opening NAME". A tool with several inputs reports it and goes
     /// on with the next.
@@ -35,7 +40,10 @@ pub enum Error {
 
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::Usage(message.into())
+        Self::Usage {
+            message: message.into(),
+            tip: None,
+        }
     }
 
     pub fn input(context: impl Into<String>, source: io::Error) -> Self {
@@ -64,7 +72,7 @@ impl Error {
     /// place where a kind becomes a status.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) => EXIT_USAGE,
+            Self::Usage { .. } => EXIT_USAGE,
             Self::Output(_) if self.is_broken_pipe() => EXIT_SUCCESS,
             Self::Input { .. } | Self::Output(_) | Self::Io { .. } | Self::Failed(_) => {
                 EXIT_FAILURE
@@ -82,7 +90,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(message) | Self::Failed(message) => f.write_str(message),
+            Self::Usage { message, .. } | Self::Failed(message) => f.write_str(message),
             Self::Input { context, source } | Self::Io { context, source } => {
                 write!(f, "{context}: {}", describe_io_error(source))
             }
@@ -97,7 +105,7 @@ impl std::error::Error for Error {
             Self::Input { source, .. } | Self::Output(source) | Self::Io { source, .. } => {
                 Some(source)
             }
-            Self::Usage(_) | Self::Failed(_) => None,
+            Self::Usage { .. } | Self::Failed(_) => None,
         }
     }
 }
@@ -143,7 +151,10 @@ pub fn finish(tool: &str, outcome: Result<Status>) -> ExitCode {
             if !error.is_broken_pipe() {
                 warn(tool, &error);
             }
-            if matches!(error, Error::Usage(_)) {
+            if let Error::Usage { tip, .. } = &error {
+                if let Some(tip) = tip {
+                    warn(tool, tip);
+                }
                 warn(
                     tool,
                     format_args!("try '{tool} --help' for more information"),
