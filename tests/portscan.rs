@@ -506,7 +506,7 @@ fn malformed_values_are_usage_errors() {
         );
         let stderr = stderr_text(&output);
         assert!(
-            stderr.starts_with("portscan: ") || stderr.starts_with("error: "),
+            stderr.lines().all(|line| line.starts_with("portscan: ")),
             "{args:?}: {stderr}"
         );
         assert_eq!(stdout_text(&output), "", "{args:?}");

@@ -4,6 +4,7 @@
 mod util;
 
 mod edges;
+mod errors;
 mod fixtures;
 mod pipeline;
 mod portscan;

@@ -25,23 +25,31 @@ fn note_whether_stdout_is_closed() {
     STDOUT_CLOSED_AT_START.store(closed, Ordering::Relaxed);
 }
 
-/// Runs a tool: `parse` reads its command line (clap, or a quicker reader of its own),
-/// `run` does the work. Returns the exit status, having said on stderr what went wrong.
-pub fn main<C>(
+/// Runs a tool, each of which has the same three steps: `parse` reads its command line
+/// (clap, or a quicker reader of its own), `configure` checks it and turns it into what
+/// the run needs, and `run` does the work, writing its records to stdout. Stdout comes
+/// unbuffered by us: how to buffer is the tool's choice, as its output trickles in or comes
+/// in bulk (docs/FORMAT.md, "Buffering"). Returns the exit status, having said on stderr
+/// what went wrong.
+pub fn main<Cli, Config>(
     tool: &str,
-    parse: impl FnOnce() -> std::result::Result<C, clap::Error>,
-    run: impl FnOnce(C) -> Result<Status>,
+    parse: impl FnOnce() -> std::result::Result<Cli, clap::Error>,
+    configure: impl FnOnce(Cli) -> Result<Config>,
+    run: impl FnOnce(&Config, io::StdoutLock<'static>) -> Result<Status>,
 ) -> ExitCode {
     if STDOUT_CLOSED_AT_START.load(Ordering::Relaxed) {
         let closed = io::Error::from_raw_os_error(nix::libc::EBADF);
-        return finish(tool, Err(Error::io("writing output", closed)));
+        return finish(tool, Err(Error::output(closed)));
     }
     match parse() {
-        Ok(cli) => finish(tool, run(cli)),
+        Ok(cli) => finish(
+            tool,
+            configure(cli).and_then(|config| run(&config, io::stdout().lock())),
+        ),
         // --help and --version: data for stdout, whose failure (a full disk) is one.
         Err(answer) if !answer.use_stderr() => finish(tool, print_answer(&answer)),
-        // A usage error: clap's message and status 2.
-        Err(error) => error.exit(),
+        // A usage error, said as the tool's own are, with status 2.
+        Err(error) => finish(tool, Err(Error::from_clap(&error))),
     }
 }
 
@@ -54,8 +62,6 @@ fn print_answer(answer: &clap::Error) -> Result<Status> {
     } else {
         write!(out, "{text}")
     };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|error| Error::io("writing output", error))?;
+    written.and_then(|()| out.flush()).map_err(Error::output)?;
     Ok(Status::default())
 }

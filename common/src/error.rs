@@ -15,11 +15,24 @@ pub const EXIT_USAGE: u8 = 2;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What went wrong, by kind: the kind, never a message's text, decides the exit status and
+/// whether a tool with several inputs may go on with the next.
 #[derive(Debug)]
 pub enum Error {
-    /// A malformed option, operand or value: exit status 2.
-    Usage(String),
-    /// An I/O failure, with what was being attempted on what.
+    /// A malformed option, operand or value: exit status 2. `tip` is a second line that
+    /// may help (clap's suggestions: a similar option, the way to pass a value that looks
+    /// like an option).
+    Usage {
+        message: String,
+        tip: Option<String>,
+    },
+    /// Opening or reading an input failed (a file, stdin, /proc): `context` says which,
+    /// as "reading NAME" or "opening NAME". A tool with several inputs reports it and goes
+    /// on with the next.
+    Input { context: String, source: io::Error },
+    /// Writing our output failed. A broken pipe is no failure: the reader has what it wanted.
+    Output(io::Error),
+    /// Any other system call failed: `context` says what was being done.
     Io { context: String, source: io::Error },
     /// Any other reason the run cannot go on.
     Failed(String),
@@ -27,7 +40,21 @@ pub enum Error {
 
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::Usage(message.into())
+        Self::Usage {
+            message: message.into(),
+            tip: None,
+        }
+    }
+
+    pub fn input(context: impl Into<String>, source: io::Error) -> Self {
+        Self::Input {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn output(source: io::Error) -> Self {
+        Self::Output(source)
     }
 
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
@@ -41,31 +68,33 @@ impl Error {
         Self::Failed(message.into())
     }
 
+    /// The exit status this error ends a run with (docs/FORMAT.md, "Exit status"): the one
+    /// place where a kind becomes a status.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) => EXIT_USAGE,
-            Self::Io { .. } | Self::Failed(_) => EXIT_FAILURE,
+            Self::Usage { .. } => EXIT_USAGE,
+            Self::Output(_) if self.is_broken_pipe() => EXIT_SUCCESS,
+            Self::Input { .. } | Self::Output(_) | Self::Io { .. } | Self::Failed(_) => {
+                EXIT_FAILURE
+            }
         }
-    }
-
-    /// Whether reading an input failed (as opposed to writing the output), so that a tool
-    /// with several inputs can report it and go on with the next.
-    pub fn is_input_error(&self) -> bool {
-        matches!(self, Self::Io { context, .. } if context.starts_with("reading "))
     }
 
     /// Whether this is the reader of our stdout going away (`tool | head -1`), which is not
     /// a failure: the consumer got what it wanted.
     pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Self::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+        matches!(self, Self::Output(source) if source.kind() == io::ErrorKind::BrokenPipe)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(message) | Self::Failed(message) => f.write_str(message),
-            Self::Io { context, source } => write!(f, "{context}: {}", describe_io_error(source)),
+            Self::Usage { message, .. } | Self::Failed(message) => f.write_str(message),
+            Self::Input { context, source } | Self::Io { context, source } => {
+                write!(f, "{context}: {}", describe_io_error(source))
+            }
+            Self::Output(source) => write!(f, "writing output: {}", describe_io_error(source)),
         }
     }
 }
@@ -73,8 +102,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
-            _ => None,
+            Self::Input { source, .. } | Self::Output(source) | Self::Io { source, .. } => {
+                Some(source)
+            }
+            Self::Usage { .. } | Self::Failed(_) => None,
         }
     }
 }
@@ -116,10 +147,14 @@ pub fn warn(tool: &str, message: impl fmt::Display) {
 pub fn finish(tool: &str, outcome: Result<Status>) -> ExitCode {
     match outcome {
         Ok(status) => ExitCode::from(status.exit_code()),
-        Err(error) if error.is_broken_pipe() => ExitCode::from(EXIT_SUCCESS),
         Err(error) => {
-            warn(tool, &error);
-            if matches!(error, Error::Usage(_)) {
+            if !error.is_broken_pipe() {
+                warn(tool, &error);
+            }
+            if let Error::Usage { tip, .. } = &error {
+                if let Some(tip) = tip {
+                    warn(tool, tip);
+                }
                 warn(
                     tool,
                     format_args!("try '{tool} --help' for more information"),
@@ -138,12 +173,20 @@ mod tests {
     fn exit_codes_follow_the_contract() {
         assert_eq!(Error::usage("x").exit_code(), 2);
         assert_eq!(Error::failed("x").exit_code(), 1);
-        let full = Error::io("writing output", io::Error::from_raw_os_error(28));
+        let full = Error::output(io::Error::from_raw_os_error(28));
         assert_eq!(full.exit_code(), 1);
         assert_eq!(full.to_string(), "writing output: No space left on device");
         assert!(!full.is_broken_pipe());
-        let pipe = Error::io("writing output", io::Error::from(io::ErrorKind::BrokenPipe));
+        let pipe = Error::output(io::Error::from(io::ErrorKind::BrokenPipe));
         assert!(pipe.is_broken_pipe());
+        assert_eq!(pipe.exit_code(), 0);
+        let unreadable = Error::input("reading x", io::Error::from_raw_os_error(21));
+        assert_eq!(unreadable.exit_code(), 1);
+        assert_eq!(unreadable.to_string(), "reading x: Is a directory");
+        // Only our own output can be a reader gone away.
+        let peer_gone = Error::io("sending", io::Error::from(io::ErrorKind::BrokenPipe));
+        assert!(!peer_gone.is_broken_pipe());
+        assert_eq!(peer_gone.exit_code(), 1);
     }
 
     #[test]

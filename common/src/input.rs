@@ -90,7 +90,7 @@ impl LineSource {
             source.stdin = Some(io::stdin());
             return Ok(source);
         }
-        let file = File::open(path).map_err(|e| Error::io(format!("opening {path}"), e))?;
+        let file = File::open(path).map_err(|e| Error::input(format!("opening {path}"), e))?;
         Ok(Self::from_reader(path, Box::new(file)))
     }
 
@@ -229,20 +229,19 @@ impl LineSource {
         if !self.in_long_line {
             return Ok(());
         }
-        let written = |e| Error::io("writing output", e);
         loop {
             if let Some(newline) = self.find_newline() {
                 self.newline = None;
                 out.write_all(&self.buffer[self.start..=newline])
-                    .map_err(written)?;
+                    .map_err(Error::output)?;
                 self.start = newline + 1;
                 break;
             }
             out.write_all(&self.buffer[self.start..self.end])
-                .map_err(written)?;
+                .map_err(Error::output)?;
             self.start = self.end;
             if self.eof {
-                out.write_all(b"\n").map_err(written)?;
+                out.write_all(b"\n").map_err(Error::output)?;
                 break;
             }
             self.fill()?;
@@ -287,7 +286,7 @@ impl LineSource {
                 Ok(0) => self.eof = true,
                 Ok(read) => self.end += read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(format!("reading {}", self.name), e)),
+                Err(e) => return Err(Error::input(format!("reading {}", self.name), e)),
             }
             return Ok(());
         }

@@ -2,6 +2,7 @@
 //! the port and target languages, the service data, and the error and exit-status rules.
 //! Nothing tool-specific lives here.
 
+mod clap_error;
 pub mod entry;
 pub mod error;
 pub mod input;

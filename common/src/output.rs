@@ -195,9 +195,6 @@ impl Write for SharedBuffer {
     }
 }
 
-/// The context of every failure to write our output.
-const WRITING: &str = "writing output";
-
 impl<W: Write> RecordWriter<W> {
     pub fn new(out: W, format: Format, policy: FlushPolicy, text_options: TextOptions) -> Self {
         let sink = match format {
@@ -243,7 +240,7 @@ impl<W: Write> RecordWriter<W> {
                     return Ok(());
                 }
                 if *header_pending {
-                    writeln!(out, "{}", R::TEXT_HEADER.join(" ")).map_err(write_error)?;
+                    writeln!(out, "{}", R::TEXT_HEADER.join(" ")).map_err(Error::output)?;
                     *header_pending = false;
                 }
                 let line = self.row.line.as_bytes();
@@ -251,17 +248,17 @@ impl<W: Write> RecordWriter<W> {
                 let mut start = 0;
                 for (i, &end) in self.row.ends.iter().enumerate() {
                     if i > 0 {
-                        out.write_all(b" ").map_err(write_error)?;
+                        out.write_all(b" ").map_err(Error::output)?;
                     }
-                    out.write_all(&line[start..end]).map_err(write_error)?;
+                    out.write_all(&line[start..end]).map_err(Error::output)?;
                     start = end;
                 }
-                out.write_all(b"\n").map_err(write_error)?;
+                out.write_all(b"\n").map_err(Error::output)?;
             }
             Sink::Json { out } => {
                 serde_json::to_writer(&mut *out, record)
-                    .map_err(|e| Error::io(WRITING, io::Error::from(e)))?;
-                out.write_all(b"\n").map_err(write_error)?;
+                    .map_err(|e| Error::output(io::Error::from(e)))?;
+                out.write_all(b"\n").map_err(Error::output)?;
             }
             Sink::Csv {
                 out,
@@ -269,9 +266,9 @@ impl<W: Write> RecordWriter<W> {
                 encoded,
             } => {
                 encoder.serialize(record).map_err(csv_error)?;
-                encoder.flush().map_err(write_error)?;
+                encoder.flush().map_err(Error::output)?;
                 let mut bytes = encoded.0.borrow_mut();
-                out.write_all(&bytes).map_err(write_error)?;
+                out.write_all(&bytes).map_err(Error::output)?;
                 bytes.clear();
             }
         }
@@ -294,14 +291,14 @@ impl<W: Write> RecordWriter<W> {
         match &mut self.sink {
             Sink::Text { out, .. } | Sink::Json { out } | Sink::Csv { out, .. } => out.flush(),
         }
-        .map_err(write_error)
+        .map_err(Error::output)
     }
 
     /// Prints held rows and flushes; the final write's error is the run's error, so a full
     /// disk is reported rather than lost in a destructor.
     pub fn finish(mut self) -> Result<()> {
         if let Sink::Text { out, held_rows, .. } = &mut self.sink {
-            write_aligned(out, held_rows).map_err(write_error)?;
+            write_aligned(out, held_rows).map_err(Error::output)?;
         }
         self.flush()
     }
@@ -329,14 +326,10 @@ fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
     Ok(())
 }
 
-fn write_error(error: io::Error) -> Error {
-    Error::io(WRITING, error)
-}
-
 fn csv_error(error: csv::Error) -> Error {
     match error.into_kind() {
-        csv::ErrorKind::Io(error) => write_error(error),
-        other => Error::failed(format!("{WRITING}: CSV: {other:?}")),
+        csv::ErrorKind::Io(error) => Error::output(error),
+        other => Error::failed(format!("writing output: CSV: {other:?}")),
     }
 }
 

@@ -162,13 +162,9 @@ fn random_seed() -> u64 {
 /// target set (nmap scans in host groups for the same reason).
 const HOST_GROUP: u64 = 4096;
 
-pub fn run(cli: Cli) -> Result<Status> {
-    let config = Config::from_cli(cli)?;
-    scan(&config, io::stdout().lock())
-}
-
-/// Scans as `config` says, writing records to `out`.
-pub fn scan(config: &Config, out: impl io::Write) -> Result<Status> {
+/// Scans as `config` says, writing records to `out`: each as it is final, or all in order
+/// at the end with --sort.
+pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let started = Instant::now();
     let (targets, problems) = Targets::build(
         config.targets.clone(),

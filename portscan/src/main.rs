@@ -3,5 +3,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    common::entry::main(portscan::TOOL, portscan::Cli::parse_args, portscan::run)
+    common::entry::main(
+        portscan::TOOL,
+        portscan::Cli::parse_args,
+        portscan::Config::from_cli,
+        portscan::run,
+    )
 }

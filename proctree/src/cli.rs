@@ -85,6 +85,13 @@ pub struct Cli {
     pub header: bool,
 }
 
+impl Cli {
+    /// Parses the process arguments.
+    pub fn parse_args() -> Result<Self, clap::Error> {
+        Self::try_parse()
+    }
+}
+
 /// The clap definition, for man pages and completions.
 pub fn command() -> clap::Command {
     Cli::command()

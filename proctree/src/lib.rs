@@ -11,7 +11,7 @@ mod tree;
 mod tty;
 mod view;
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use common::Status;
@@ -109,10 +109,11 @@ fn utf8_locale() -> bool {
     locale.contains("utf-8") || locale.contains("utf8")
 }
 
-/// Reads /proc once and prints the selected processes.
-pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
+/// Reads /proc once and prints the selected processes to `out`, block-buffered: a process
+/// list is a snapshot, wanted whole.
+pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     let snapshot = read::read_all(Path::new("/proc"), config.want())
-        .map_err(|e| Error::io("reading /proc", e))?;
+        .map_err(|e| Error::input("reading /proc", e))?;
     let mut status = Status::default();
     for problem in &snapshot.problems {
         warn(TOOL, problem);
@@ -143,6 +144,7 @@ pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
         header: config.header,
         align: true,
     };
+    let out = BufWriter::with_capacity(64 * 1024, out);
     let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options);
     match config.view {
         View::Tree => print_tree(

@@ -47,7 +47,7 @@ impl Ports {
             .filter(|r| r.inode != 0 && r.local_port.is_some_and(|p| p != 0))
             .collect();
         let wanted: HashSet<u64> = listening.iter().map(|r| r.inode).collect();
-        let owners = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::io("reading /proc", e))?;
+        let owners = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::input("reading /proc", e))?;
         let mut by_pid: HashMap<u32, Vec<ListenPort>> = HashMap::new();
         for record in listening {
             let (Some(address), Some(port)) = (record.local_address, record.local_port) else {

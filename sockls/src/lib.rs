@@ -48,13 +48,17 @@ pub enum Namespaces {
 }
 
 impl Config {
-    pub fn from_cli(cli: &Cli) -> Result<Self> {
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "every tool's from_cli takes its Cli as common::entry hands it over"
+    )]
+    pub fn from_cli(cli: Cli) -> Result<Self> {
         let format = match (cli.json, cli.csv) {
             (true, _) => Format::Json,
             (_, true) => Format::Csv,
             _ => Format::Text,
         };
-        let query = filter::query(cli)?;
+        let query = filter::query(&cli)?;
         Ok(Self {
             query,
             source: match cli.source {
@@ -62,7 +66,7 @@ impl Config {
                 SourceArg::Netlink => Source::Netlink,
                 SourceArg::Proc => Source::Proc,
             },
-            filter: Filter::from_cli(cli)?,
+            filter: Filter::from_cli(&cli)?,
             owners: cli.processes || cli.pid.is_some(),
             format,
             header: cli.header,
@@ -75,28 +79,19 @@ impl Config {
     }
 }
 
-/// Lists the sockets and prints them to stdout.
-pub fn run(config: &Config) -> Result<Status> {
-    let stdout = io::stdout();
-    let terminal = stdout.is_terminal();
+/// Lists the sockets and prints them to `out`, block-buffered: a listing is a snapshot,
+/// wanted whole. When stdout is a terminal, the text has a header and aligned columns, as
+/// ss does.
+pub fn run(config: &Config, out: impl Write) -> Result<Status> {
+    let terminal = io::stdout().is_terminal();
     let options = TextOptions {
         header: config.header || terminal,
         align: terminal,
     };
-    let out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    run_to(config, out, FlushPolicy::Block, options)
-}
-
-/// Lists the sockets and prints them to `out`.
-pub fn run_to<W: Write>(
-    config: &Config,
-    out: W,
-    policy: FlushPolicy,
-    options: TextOptions,
-) -> Result<Status> {
+    let out = io::BufWriter::with_capacity(64 * 1024, out);
     let mut status = Status::default();
     let mut users = Users::default();
-    let mut writer = RecordWriter::new(out, config.format, policy, options);
+    let mut writer = RecordWriter::new(out, config.format, FlushPolicy::Block, options);
     let mut write = |mut record: SocketRecord| {
         if let Some(uid) = record.uid {
             record.user = users.name(uid).map(str::to_owned);
@@ -178,7 +173,7 @@ fn write_with_owners(
         .map(|r| r.inode)
         .filter(|&i| i != 0)
         .collect();
-    let map = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::io("reading /proc", e))?;
+    let map = OwnerMap::scan(Some(&wanted)).map_err(|e| Error::input("reading /proc", e))?;
     drop(wanted);
     let mut comms: HashMap<u32, Option<OsText>> = HashMap::new();
     for mut record in records {

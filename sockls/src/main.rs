@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    common::entry::main(sockls::TOOL, sockls::Cli::try_parse, |cli| {
-        sockls::Config::from_cli(&cli).and_then(|config| sockls::run(&config))
-    })
+    common::entry::main(
+        sockls::TOOL,
+        sockls::Cli::parse_args,
+        sockls::Config::from_cli,
+        sockls::run,
+    )
 }

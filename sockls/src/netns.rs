@@ -56,7 +56,7 @@ pub fn all() -> Result<Vec<Namespace>> {
             }
         }
     }
-    let proc = fs::read_dir("/proc").map_err(|e| Error::io("reading /proc", e))?;
+    let proc = fs::read_dir("/proc").map_err(|e| Error::input("reading /proc", e))?;
     for entry in proc.flatten() {
         let name = entry.file_name();
         if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {

@@ -191,7 +191,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                     };
                     self.problem(place, too_long());
                     let raw = self.out.raw();
-                    raw.write_all(source.line()).map_err(write_error)?;
+                    raw.write_all(source.line()).map_err(Error::output)?;
                     source.copy_rest_of_line(raw)?;
                 }
                 LineRead::Line => {
@@ -262,7 +262,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             };
             self.problem(place, too_long());
             let raw = self.out.raw();
-            raw.write_all(&head).map_err(write_error)?;
+            raw.write_all(&head).map_err(Error::output)?;
             source.copy_rest_of_line(raw)?;
         }
         Ok(())
@@ -369,7 +369,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             tail => raw.write_all(tail).and_then(|()| raw.write_all(b"\n")),
         });
         self.answers = answers;
-        result.map_err(write_error)
+        result.map_err(Error::output)
     }
 
     /// The slow path, for an object that already has fields svcname adds: rebuild it, with
@@ -399,8 +399,8 @@ impl<'a, W: Write> Annotator<'a, W> {
             }
         }
         let raw = self.out.raw();
-        serde_json::to_writer(&mut *raw, &object).map_err(json_error)?;
-        raw.write_all(b"\n").map_err(write_error)
+        serde_json::to_writer(&mut *raw, &object).map_err(|e| Error::output(e.into()))?;
+        raw.write_all(b"\n").map_err(Error::output)
     }
 
     fn csv_header(&mut self, line: &[u8]) -> Result<()> {
@@ -418,7 +418,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             }
         }
         out.push(b'\n');
-        self.out.raw().write_all(&out).map_err(write_error)
+        self.out.raw().write_all(&out).map_err(Error::output)
     }
 
     /// Which columns of the CSV header in force hold ports; `None` if none does.
@@ -473,7 +473,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             out.extend_from_slice(&rendered.csv_suffix);
         }
         out.push(b'\n');
-        self.out.raw().write_all(&out).map_err(write_error)
+        self.out.raw().write_all(&out).map_err(Error::output)
     }
 
     fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
@@ -525,7 +525,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                 let raw = self.out.raw();
                 raw.write_all(line.trim_ascii_end())
                     .and_then(|()| raw.write_all(&rendered.text_suffix))
-                    .map_err(write_error)
+                    .map_err(Error::output)
             }
             Ok(None) => self.pass(line),
             Err(why) => {
@@ -592,7 +592,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                 .out
                 .raw()
                 .write_all(&rendered.text_line)
-                .map_err(write_error);
+                .map_err(Error::output);
         }
         match rendered.record.clone() {
             Some(record) => self.out.write(&record),
@@ -635,8 +635,8 @@ impl<'a, W: Write> Annotator<'a, W> {
 
     fn pass(&mut self, line: &[u8]) -> Result<()> {
         let raw = self.out.raw();
-        raw.write_all(line).map_err(write_error)?;
-        raw.write_all(b"\n").map_err(write_error)
+        raw.write_all(line).map_err(Error::output)?;
+        raw.write_all(b"\n").map_err(Error::output)
     }
 
     fn problem(&mut self, place: Place<'_>, why: impl std::fmt::Display) {
@@ -891,14 +891,6 @@ fn push_csv_field(out: &mut Vec<u8>, value: &serde_json::Value) {
     } else {
         out.extend_from_slice(text.as_bytes());
     }
-}
-
-fn write_error(error: std::io::Error) -> Error {
-    Error::io("writing output", error)
-}
-
-fn json_error(error: serde_json::Error) -> Error {
-    Error::io("writing output", std::io::Error::from(error))
 }
 
 #[cfg(test)]

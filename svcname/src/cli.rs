@@ -89,13 +89,15 @@ fn parse_proto(text: &str) -> Result<Proto, String> {
     text.parse()
 }
 
-/// The command line of this process. `svcname 22 ssh`, plain operands only, is the common
-/// single lookup: it is taken as it stands, without building clap's command, which cost a
-/// fifth of such a run (issue #2: as quick as getent). Anything else, an option, `-`, `--`,
-/// an empty or non-UTF-8 argument, no argument at all, goes through clap, which also owns
-/// --help, --version and every usage error.
-pub fn parse_args() -> Result<Cli, clap::Error> {
-    plain_operands(std::env::args_os().skip(1)).map_or_else(Cli::try_parse, Ok)
+impl Cli {
+    /// The command line of this process. `svcname 22 ssh`, plain operands only, is the
+    /// common single lookup: it is taken as it stands, without building clap's command,
+    /// which cost a fifth of such a run (issue #2: as quick as getent). Anything else, an
+    /// option, `-`, `--`, an empty or non-UTF-8 argument, no argument at all, goes through
+    /// clap, which also owns --help, --version and every usage error.
+    pub fn parse_args() -> Result<Self, clap::Error> {
+        plain_operands(std::env::args_os().skip(1)).map_or_else(Self::try_parse, Ok)
+    }
 }
 
 /// The command line when it holds only plain operands (queries).

@@ -7,7 +7,7 @@ mod cli;
 mod json;
 mod lookup;
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 
 use common::Status;
 use common::error::{Error, Result, warn};
@@ -17,7 +17,7 @@ use common::ports::Proto;
 use common::services::{self, Extras, ServiceDb};
 
 pub use annotate::Additions;
-pub use cli::{Cli, command, parse_args};
+pub use cli::{Cli, command};
 use lookup::Query;
 
 /// The name messages start with.
@@ -92,8 +92,10 @@ impl Config {
     }
 }
 
-/// Answers the queries, or annotates the input lines.
-pub fn run<W: Write>(config: &Config, out: W) -> Result<Status> {
+/// Answers the queries, or annotates the input lines, writing to `out`: block-buffered, but
+/// flushed before waiting for more input, and per answer to queries on a terminal.
+pub fn run(config: &Config, out: impl Write) -> Result<Status> {
+    let out = BufWriter::with_capacity(64 * 1024, out);
     let db = ServiceDb::load(&config.data)?;
     let mut status = Status::default();
     report_warnings(&db, &mut status);
@@ -169,7 +171,7 @@ fn annotate<W: Write>(config: &Config, db: &ServiceDb, out: RecordWriter<W>) -> 
                 Ok(()) => {}
                 // An input that cannot be read is reported and the others are still read;
                 // a failure to write ends the run.
-                Err(error) if error.is_input_error() => {
+                Err(error @ Error::Input { .. }) => {
                     warn(TOOL, &error);
                     status.had_errors = true;
                 }

@@ -83,8 +83,8 @@ impl ServiceDb {
         let mut warnings = Vec::new();
         let mut user = Vec::new();
         for path in &options.user_files {
-            let text =
-                read_text(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let text = read_text(path)
+                .map_err(|e| Error::input(format!("reading {}", path.display()), e))?;
             user.push(parse_reporting(
                 text,
                 Flavor::EtcServices,

@@ -1,0 +1,262 @@
+//! End-to-end tests of how the tools say what went wrong: the usage errors the command-line
+//! parser finds in the same `tool: what: why` form as the tools' own, with status 2, and an
+//! input that cannot be read reported and skipped, while a failed write still ends the run.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
+
+/// The lines a usage error is said in, after `tool: `, for each tool: clap's errors (an
+/// unknown option, a missing value, a value outside its list, conflicting options, a value
+/// its parser refuses) and one of the tool's own, which end the same way.
+const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "portscan",
+        &["--bogus", "127.0.0.1"],
+        &[
+            "unexpected argument '--bogus' found",
+            "tip: to pass '--bogus' as a value, use '-- --bogus'",
+        ],
+    ),
+    (
+        "portscan",
+        &["127.0.0.1", "-p"],
+        &["a value is required for '--ports <LIST>' but none was supplied"],
+    ),
+    (
+        "portscan",
+        &["127.0.0.1", "-p", "10-5"],
+        &["invalid value '10-5' for '--ports <LIST>': range 10-5 is reversed; write 5-10"],
+    ),
+    (
+        "portscan",
+        &["127.0.0.1", "--timeout", "5x"],
+        &["invalid value '5x' for '--timeout <TIME>': \
+           '5x' is not a time (such as 500ms, 2s, 5m, 1h)"],
+    ),
+    (
+        "portscan",
+        &["127.0.0.1", "-T", "9"],
+        &["invalid value '9' for '--timing <0-5>': 9 is not in 0..=5"],
+    ),
+    (
+        "portscan",
+        &["127.0.0.1", "--show", "opne"],
+        &[
+            "invalid value 'opne' for '--show <STATES>' [possible values: open, closed, filtered]",
+            "tip: a similar value exists: 'open'",
+        ],
+    ),
+    (
+        "portscan",
+        &["127.0.0.1", "--json", "--csv"],
+        &["the argument '--json' cannot be used with '--csv'"],
+    ),
+    (
+        "portscan",
+        &["300.0.0.1"],
+        &["target '300.0.0.1': '300.0.0.1': octet 300 is more than 255"],
+    ),
+    (
+        "sockls",
+        &["--bogus"],
+        &["unexpected argument '--bogus' found"],
+    ),
+    (
+        "sockls",
+        &["--port"],
+        &["a value is required for '--port <LIST>' but none was supplied"],
+    ),
+    (
+        "sockls",
+        &["--source", "nope"],
+        &["invalid value 'nope' for '--source <SOURCE>' [possible values: auto, netlink, proc]"],
+    ),
+    (
+        "sockls",
+        &["--json", "--csv"],
+        &["the argument '--json' cannot be used with '--csv'"],
+    ),
+    (
+        "sockls",
+        &["--port", "99999"],
+        &["--port '99999': port 99999 is out of range 1-65535"],
+    ),
+    ("proctree", &["foo"], &["unexpected argument 'foo' found"]),
+    (
+        "proctree",
+        &["--pid"],
+        &["a value is required for '--pid <PID>' but none was supplied"],
+    ),
+    (
+        "proctree",
+        &["--pid", "abc"],
+        &["invalid value 'abc' for '--pid <PID>': invalid digit found in string"],
+    ),
+    (
+        "proctree",
+        &["--json", "--csv"],
+        &["the argument '--json' cannot be used with '--csv'"],
+    ),
+    (
+        "proctree",
+        &["--user", "no-such-user-here"],
+        &["--user 'no-such-user-here': no such user"],
+    ),
+    (
+        "svcname",
+        &["--bogus"],
+        &[
+            "unexpected argument '--bogus' found",
+            "tip: to pass '--bogus' as a value, use '-- --bogus'",
+        ],
+    ),
+    (
+        "svcname",
+        &["--jsn", "22"],
+        &[
+            "unexpected argument '--jsn' found",
+            "tip: a similar argument exists: '--json'",
+        ],
+    ),
+    (
+        "svcname",
+        &["--proto"],
+        &["a value is required for '--proto <PROTO>' but none was supplied"],
+    ),
+    (
+        "svcname",
+        &["-p", "xyz", "22"],
+        &["invalid value 'xyz' for '--proto <PROTO>': \
+           'xyz' is not a protocol (tcp, udp, sctp, dccp)"],
+    ),
+    (
+        "svcname",
+        &["--field", "proto", "22"],
+        &["--field 'proto' cannot hold a port"],
+    ),
+];
+
+#[test]
+fn usage_errors_are_said_as_tool_what_why_with_status_2() {
+    for (name, args, lines) in USAGE_ERRORS {
+        let output = run(tool(name).args(*args), LIMIT);
+        let expected: String = lines
+            .iter()
+            .map(|line| format!("{name}: {line}\n"))
+            .chain([format!(
+                "{name}: try '{name} --help' for more information\n"
+            )])
+            .collect();
+        assert_eq!(stderr_text(&output), expected, "{name} {args:?}");
+        assert_eq!(code(&output), 2, "{name} {args:?}");
+        assert_eq!(stdout_text(&output), "", "{name} {args:?}");
+    }
+}
+
+/// A scratch folder for one test, empty, named after it and this process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("errors-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Of svcname's inputs, one that cannot be opened and one that cannot be read (a folder
+/// opens, and fails on the first read) are reported and skipped; the others are annotated.
+#[test]
+fn svcname_reports_an_unreadable_input_and_reads_the_others() {
+    let dir = scratch("svcname-inputs");
+    let first = dir.join("first");
+    let last = dir.join("last");
+    let missing = dir.join("missing");
+    std::fs::write(&first, "22\n").unwrap();
+    std::fs::write(&last, "80/udp\n").unwrap();
+    let output = run(
+        tool("svcname").args([
+            "--builtin-only",
+            "-i",
+            text(&first),
+            "-i",
+            text(&dir),
+            "-i",
+            text(&missing),
+            "-i",
+            text(&last),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(
+        stderr_text(&output),
+        format!(
+            "svcname: reading {}: Is a directory\n\
+             svcname: opening {}: No such file or directory\n",
+            text(&dir),
+            text(&missing)
+        )
+    );
+    assert_eq!(code(&output), 1);
+    let stdout = stdout_text(&output);
+    let answered: Vec<&str> = stdout
+        .lines()
+        .map(|line| line.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(answered, ["22/tcp", "80/udp"], "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A failed write is no input error: it ends the run at once, said once, however many
+/// inputs are left.
+#[test]
+fn svcname_stops_at_a_failed_write_whatever_inputs_are_left() {
+    let dir = scratch("svcname-full");
+    let input = dir.join("ports");
+    std::fs::write(&input, "22\n".repeat(100_000)).unwrap();
+    let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let output = tool("svcname")
+        .args(["-i", text(&input), "-i", text(&input), "-i", text(&input)])
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr_text(&output),
+        "svcname: writing output: No space left on device\n"
+    );
+    assert_eq!(code(&output), 1);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// portscan's target lists are read before any scan: one that cannot be opened or read
+/// ends the run, status 1, with nothing scanned.
+#[test]
+fn portscan_stops_at_an_unreadable_target_list() {
+    let dir = scratch("portscan-lists");
+    let missing = dir.join("missing");
+    let cases = [
+        (
+            text(&missing),
+            format!(
+                "portscan: opening {}: No such file or directory\n",
+                text(&missing)
+            ),
+        ),
+        (
+            text(&dir),
+            format!("portscan: reading {}: Is a directory\n", text(&dir)),
+        ),
+    ];
+    for (list, expected) in cases {
+        let output = run(tool("portscan").args(["-p", "1", "-iL", list]), LIMIT);
+        assert_eq!(stderr_text(&output), expected);
+        assert_eq!(code(&output), 1, "{list}");
+        assert_eq!(stdout_text(&output), "", "{list}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
