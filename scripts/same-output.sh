@@ -12,8 +12,13 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 listener=
 cleanup() {
-  [ -n "$listener" ] && kill "$listener" 2>/dev/null && wait "$listener" 2>/dev/null
+  local status=$?
+  if [ -n "$listener" ]; then
+    kill "$listener" 2>/dev/null || true
+    wait "$listener" 2>/dev/null || true
+  fi
   rm -rf "$work"
+  exit "$status"
 }
 trap cleanup EXIT
 
@@ -71,7 +76,7 @@ for case in "${cases[@]}"; do
   for part in out err status; do
     if ! cmp -s "$work/old.$part" "$work/new.$part"; then
       echo "differs ($part): $case" >&2
-      diff "$work/old.$part" "$work/new.$part" | head -10 >&2
+      diff "$work/old.$part" "$work/new.$part" | head -10 >&2 || true
       failed=1
     fi
   done
