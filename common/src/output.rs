@@ -24,6 +24,34 @@ pub enum Format {
     Csv,
 }
 
+/// The output flags of every tool, one clap group flattened into each tool's command line,
+/// so that they are spelled, explained and combined the same way everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct OutputArgs {
+    /// Print records as NDJSON, one JSON object a line.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print records as CSV, with a header row.
+    #[arg(long)]
+    pub csv: bool,
+
+    /// Print a line of column names before text records.
+    #[arg(long)]
+    pub header: bool,
+}
+
+impl OutputArgs {
+    /// The format the flags ask for: text unless --json or --csv.
+    pub fn format(&self) -> Format {
+        match (self.json, self.csv) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Csv,
+            _ => Format::Text,
+        }
+    }
+}
+
 /// When buffered output reaches the consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use common::output::OutputArgs;
 use common::ports::{PortList, Proto};
 use common::target::TargetSpec;
 
@@ -111,17 +112,8 @@ pub struct Cli {
     #[arg(long)]
     pub sort: bool,
 
-    /// Print results as NDJSON.
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-
-    /// Print results as CSV with a header.
-    #[arg(long)]
-    pub csv: bool,
-
-    /// Print a header line before text results.
-    #[arg(long)]
-    pub header: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Print the summary line on stderr even when it is not a terminal.
     #[arg(short, long)]

@@ -121,11 +121,7 @@ impl Config {
         } else {
             [ShowState::Open, ShowState::Closed, ShowState::Filtered].map(|s| cli.show.contains(&s))
         };
-        let format = match (cli.json, cli.csv) {
-            (true, _) => Format::Json,
-            (_, true) => Format::Csv,
-            _ => Format::Text,
-        };
+        let format = cli.output.format();
         Ok(Self {
             targets,
             excluded: cli.exclude.into_iter().flatten().collect(),
@@ -139,7 +135,7 @@ impl Config {
             show,
             sort: cli.sort,
             format,
-            header: cli.header,
+            header: cli.output.header,
             verbose: cli.verbose,
         })
     }

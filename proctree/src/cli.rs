@@ -1,6 +1,7 @@
 //! proctree's command line, shared by the binary, the man page and the completions.
 
 use clap::{CommandFactory, Parser};
+use common::output::OutputArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -33,14 +34,6 @@ pub struct Cli {
     /// Print a flat list with the fields ps -elf users expect, instead of the tree.
     #[arg(long, conflicts_with_all = ["json", "csv"])]
     pub flat: bool,
-
-    /// Print NDJSON process records (with ppid and depth) in tree order.
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-
-    /// Print CSV process records (with ppid and depth) in tree order.
-    #[arg(long)]
-    pub csv: bool,
 
     /// In the tree, show each command line instead of the process name.
     #[arg(short, long)]
@@ -80,9 +73,9 @@ pub struct Cli {
     #[arg(long)]
     pub ports: bool,
 
-    /// Print a header line before text records.
-    #[arg(long)]
-    pub header: bool,
+    // --json and --csv print process records (with ppid and depth) in tree order.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 impl Cli {

@@ -54,11 +54,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self> {
-        let view = match (cli.flat, cli.json, cli.csv) {
-            (true, _, _) => View::Flat,
-            (_, true, _) => View::Records(Format::Json),
-            (_, _, true) => View::Records(Format::Csv),
-            _ => View::Tree,
+        let view = match (cli.flat, cli.output.format()) {
+            (true, _) => View::Flat,
+            (false, Format::Text) => View::Tree,
+            (false, records) => View::Records(records),
         };
         let uids = cli
             .users
@@ -81,7 +80,7 @@ impl Config {
                 hide_kthreads: cli.no_kernel,
             },
             threads: cli.threads,
-            header: cli.header,
+            header: cli.output.header,
             ports: cli.ports,
         })
     }

@@ -1,6 +1,7 @@
 //! sockls's command line, shared by the binary, the man page and the completions.
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use common::output::OutputArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -118,17 +119,9 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
 
-    /// Print the text column names even when stdout is not a terminal.
-    #[arg(long)]
-    pub header: bool,
-
-    /// Print NDJSON.
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-
-    /// Print CSV with a header.
-    #[arg(long)]
-    pub csv: bool,
+    // --header matters only when stdout is not a terminal: on one, text has its header.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `--source`.

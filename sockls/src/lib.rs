@@ -53,11 +53,7 @@ impl Config {
         reason = "every tool's from_cli takes its Cli as common::entry hands it over"
     )]
     pub fn from_cli(cli: Cli) -> Result<Self> {
-        let format = match (cli.json, cli.csv) {
-            (true, _) => Format::Json,
-            (_, true) => Format::Csv,
-            _ => Format::Text,
-        };
+        let format = cli.output.format();
         let query = filter::query(&cli)?;
         Ok(Self {
             query,
@@ -69,7 +65,7 @@ impl Config {
             filter: Filter::from_cli(&cli)?,
             owners: cli.processes || cli.pid.is_some(),
             format,
-            header: cli.header,
+            header: cli.output.header,
             namespaces: match (&cli.netns, cli.all_netns) {
                 (Some(spec), _) => Namespaces::One(netns::resolve(spec)?),
                 (None, true) => Namespaces::All,

@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser};
+use common::output::OutputArgs;
 use common::ports::Proto;
 
 const AFTER_HELP: &str = "\
@@ -72,17 +73,8 @@ pub struct Cli {
     #[arg(long)]
     pub builtin_only: bool,
 
-    /// Print looked-up records as NDJSON.
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-
-    /// Print looked-up records as CSV with a header.
-    #[arg(long)]
-    pub csv: bool,
-
-    /// Print a header line before text records.
-    #[arg(long)]
-    pub header: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 fn parse_proto(text: &str) -> Result<Proto, String> {

@@ -61,11 +61,7 @@ impl Config {
                 )));
             }
         }
-        let format = match (cli.json, cli.csv) {
-            (true, _) => Format::Json,
-            (_, true) => Format::Csv,
-            _ => Format::Text,
-        };
+        let format = cli.output.format();
         Ok(Self {
             default_proto: cli.proto.unwrap_or(Proto::Tcp),
             proto: cli.proto,
@@ -87,7 +83,7 @@ impl Config {
                 builtin_only: cli.builtin_only,
             },
             format,
-            header: cli.header,
+            header: cli.output.header,
         })
     }
 }
