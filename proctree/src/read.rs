@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::stat::{self, Stat};
+use crate::stat::{self, NoStat, Stat};
 
 /// Which files to read beyond stat.
 #[derive(Debug, Clone, Copy, Default)]
@@ -84,7 +84,8 @@ struct Reader {
 
 /// What a failed read means.
 enum Failure {
-    /// The process is gone (or became a zombie that no longer has the file).
+    /// The process is gone (or became a zombie that no longer has the file, or was reaped
+    /// while its stat was written).
     Vanished,
     Denied,
     Other(io::Error),
@@ -180,9 +181,14 @@ impl Reader {
         &self.buffer[..self.filled]
     }
 
-    fn file(&self, pid: u32, file: &str) -> PathBuf {
+    fn dir(&self, pid: u32) -> PathBuf {
         let mut path = self.path.clone();
         path.push(pid.to_string());
+        path
+    }
+
+    fn file(&self, pid: u32, file: &str) -> PathBuf {
+        let mut path = self.dir(pid);
         path.push(file);
         path
     }
@@ -195,11 +201,12 @@ impl Reader {
         if self.filled == 0 {
             return Err(Failure::Vanished);
         }
-        stat::parse(self.data()).map_err(|why| {
-            Failure::Other(io::Error::new(
+        stat::parse(self.data()).map_err(|no| match no {
+            NoStat::Released => Failure::Vanished,
+            NoStat::Malformed(why) => Failure::Other(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("unexpected format ({why})"),
-            ))
+            )),
         })
     }
 
@@ -214,9 +221,12 @@ impl Reader {
         match fs::read_link(self.file(pid, "exe")) {
             Ok(path) => Ok(Exe::Path(path.into_os_string().into_encoded_bytes())),
             Err(error) => match Failure::from(error) {
-                Failure::Vanished => Ok(Exe::Absent),
+                // Its stat showed a live process, which has since let go of its executable
+                // in its exit: skipped if it has gone meanwhile, shown if it is still there
+                // (a zombie now, or stuck in its exit, which is worth seeing).
+                Failure::Vanished if self.dir(pid).exists() => Ok(Exe::Absent),
                 Failure::Denied => Ok(Exe::Denied),
-                other @ Failure::Other(_) => Err(other),
+                other => Err(other),
             },
         }
     }
@@ -278,6 +288,44 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(split_args(input), *expected, "{input:?}");
         }
+    }
+
+    /// A /proc of stat files: a live process, one with a thread that was reaped while it
+    /// was read, two processes reaped while they were read, and a line that is broken.
+    #[test]
+    fn tasks_reaped_while_they_are_read_are_skipped_silently() {
+        let root = std::env::temp_dir().join(format!("proctree-read-{}", std::process::id()));
+        // proc_pid_stat(5) from pid to session is given; the rest, with `threads`, is filled.
+        let line = |head: &str, threads: u32| {
+            format!("{head} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 {threads} 0 5 0 0")
+        };
+        let files = [
+            ("100/stat", line("100 (sh) S 1 100 100", 1)),
+            ("103/stat", line("103 (app) S 1 103 100", 2)),
+            ("103/task/103/stat", line("103 (app) S 1 103 100", 2)),
+            ("103/task/104/stat", line("104 (worker) X 0 -1 -1", 0)),
+            ("110/stat", line("110 (true) Z 0 -1 -1", 0)),
+            ("111/stat", line("111 (true) X 0 -1 -1", 0)),
+            ("120/stat", "120 (odd) S 1 -1 100 0".to_owned()),
+        ];
+        for (path, text) in files {
+            let path = root.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let want = Want {
+            threads: true,
+            ..Want::default()
+        };
+        let snapshot = read_all(&root, want).unwrap();
+        fs::remove_dir_all(&root).unwrap();
+        let pids: Vec<u32> = snapshot.processes.iter().map(|p| p.stat.pid).collect();
+        assert_eq!(pids, [100, 103]);
+        assert!(snapshot.processes[1].tasks.is_empty());
+        assert_eq!(
+            snapshot.problems,
+            ["/proc/120/stat: unexpected format (pgrp)"]
+        );
     }
 
     #[test]

@@ -32,9 +32,27 @@ impl Stat {
     }
 }
 
-/// Parses one /proc/PID/stat (or /proc/PID/task/TID/stat) line; the error says which field
+/// Why a line gave no [`Stat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoStat {
+    /// The task was released (reaped) while the kernel wrote the line: it is gone.
+    Released,
+    /// The line is not what proc_pid_stat(5) describes: the field that did not parse.
+    Malformed(&'static str),
+}
+
+/// Parses one /proc/PID/stat (or /proc/PID/task/TID/stat) line.
+pub fn parse(line: &[u8]) -> Result<Stat, NoStat> {
+    match fields(line) {
+        Ok(Some(stat)) => Ok(stat),
+        Ok(None) => Err(NoStat::Released),
+        Err(field) => Err(NoStat::Malformed(field)),
+    }
+}
+
+/// The fields of `line`; `None` for a released task's, an error naming the first field that
 /// did not parse.
-pub fn parse(line: &[u8]) -> Result<Stat, &'static str> {
+fn fields(line: &[u8]) -> Result<Option<Stat>, &'static str> {
     let open = line.iter().position(|&b| b == b'(').ok_or("no '('")?;
     let close = line.iter().rposition(|&b| b == b')').ok_or("no ')'")?;
     if close < open {
@@ -49,8 +67,16 @@ pub fn parse(line: &[u8]) -> Result<Stat, &'static str> {
     let mut next = |name: &'static str| fields.next().map(<[u8]>::trim_ascii).ok_or(name);
     let state = *next("state")?.first().ok_or("state")?;
     let ppid = number(next("ppid")?).ok_or("ppid")?;
-    let pgid = number(next("pgrp")?).ok_or("pgrp")?;
-    let sid = number(next("session")?).ok_or("session")?;
+    let (pgrp, session) = (next("pgrp")?, next("session")?);
+    // The kernel reads pgrp and session under the task's signal lock, which a task released
+    // (reaped) between the open and the read no longer has; it then prints the values it
+    // started from, `0 -1 -1` for ppid, pgrp and session (fs/proc/array.c, do_task_stat).
+    // No live task is in a negative group: this task has gone.
+    if pgrp == b"-1" && session == b"-1" {
+        return Ok(None);
+    }
+    let pgid = number(pgrp).ok_or("pgrp")?;
+    let sid = number(session).ok_or("session")?;
     // tty_nr is printed as a signed int; a terminal's device number is never negative.
     let tty_nr = signed(next("tty_nr")?).ok_or("tty_nr")?;
     let _tpgid = next("tpgid")?;
@@ -69,7 +95,7 @@ pub fn parse(line: &[u8]) -> Result<Stat, &'static str> {
     let start_time = number(next("starttime")?).ok_or("starttime")?;
     let vsize = number(next("vsize")?).ok_or("vsize")?;
     let rss_pages = number(next("rss")?).ok_or("rss")?;
-    Ok(Stat {
+    Ok(Some(Stat {
         pid,
         comm,
         state,
@@ -86,7 +112,7 @@ pub fn parse(line: &[u8]) -> Result<Stat, &'static str> {
         start_time,
         vsize,
         rss_pages,
-    })
+    }))
 }
 
 fn number<T: std::str::FromStr>(field: &[u8]) -> Option<T> {
@@ -131,7 +157,7 @@ mod tests {
             b" ",
         ];
         for name in names {
-            let stat = parse(&line(name)).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+            let stat = parse(&line(name)).unwrap_or_else(|e| panic!("{name:?}: {e:?}"));
             assert_eq!(stat.comm, *name, "{name:?}");
             assert_eq!(stat.pid, 4242);
             assert_eq!(stat.state, b'S', "{name:?}");
@@ -172,6 +198,39 @@ mod tests {
     }
 
     #[test]
+    fn a_zombie_is_a_process() {
+        // Read from a child that had exited and was not yet waited for.
+        let stat = parse(
+            b"8238 (python3) Z 8197 8194 5353 0 -1 4227148 225 0 0 0 0 0 0 0 20 0 1 0 256939 0 \
+              0 18446744073709551615 0 0 0 0 0 0 0 16781312 2 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 \
+              0 0\n",
+        )
+        .unwrap();
+        assert_eq!(stat.state, b'Z');
+        assert_eq!((stat.ppid, stat.pgid, stat.sid), (8197, 8194, 5353));
+        // A group and session outside our pid namespace read 0: a live task, not a released one.
+        let stat = parse(b"1 (init) S 0 0 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0").unwrap();
+        assert_eq!((stat.ppid, stat.pgid, stat.sid), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_task_reaped_while_it_was_read_is_released() {
+        // Caught from /proc/PID/stat of children reaped by their parent while being read,
+        // in both states a task shows then, and from /proc/PID/task/TID/stat of a thread.
+        let lines: &[&[u8]] = &[
+            b"12876 (python3) Z 0 -1 -1 0 -1 4227148 215 0 0 0 0 0 0 0 20 0 0 0 266934 0 0 0 0 \
+              0 0 0 0 0 0 0 0 1 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+            b"8631 (python3) X 0 -1 -1 0 -1 4227148 222 0 0 0 0 0 0 0 20 0 0 0 257792 0 0 0 0 \
+              0 0 0 0 0 0 0 0 1 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+            b"30440 (python3) X 0 -1 -1 0 -1 4194380 1 6514 0 0 0 0 5 1 20 0 0 0 262492 0 0 0 \
+              0 0 0 0 0 0 2147221247 0 0 0 0 0 -1 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+        ];
+        for line in lines {
+            assert_eq!(parse(line), Err(NoStat::Released), "{line:?}");
+        }
+    }
+
+    #[test]
     fn broken_lines_are_errors() {
         let cases: &[(&[u8], &str)] = &[
             (b"", "no '('"),
@@ -180,13 +239,15 @@ mod tests {
             (b"abc (x) S 1 1 1 0", "pid"),
             (b"12 (x) S 1 1", "session"),
             (b"12 (x) S one 1 1 0", "ppid"),
+            (b"12 (x) S 1 -1 7 0", "pgrp"),
+            (b"12 (x) S 1 7 -1 0", "session"),
             (
                 b"12 (x) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0",
                 "starttime",
             ),
         ];
         for (input, why) in cases {
-            assert_eq!(parse(input).unwrap_err(), *why, "{input:?}");
+            assert_eq!(parse(input), Err(NoStat::Malformed(why)), "{input:?}");
         }
     }
 }
