@@ -10,9 +10,18 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use crate::util::{LIMIT, is_root};
+
+/// Held by a test that loads the machine on purpose (churn) and by tests that time what
+/// they check: the two kinds never run at once within this test binary.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static ALONE: Mutex<()> = Mutex::new(());
+    // A failed test that held it poisons it; the next one can still go.
+    ALONE.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Fails the test unless it runs as root.
 pub fn require_root() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::fixtures::{
-    Netns, assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, require_program,
+    Netns, assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, exclusive, require_program,
     require_root, sh, wait_for_stderr,
 };
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
@@ -323,6 +323,7 @@ fn an_interrupt_stops_between_records() {
 /// with its own round trip, not at the end with the scan's length as its RTT.
 #[test]
 fn a_loopback_answer_is_reported_as_it_comes() {
+    let _alone = exclusive();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = port_of(&listener);
     // Tens of thousands of probes after the first: three hosts from `port` to the last.
@@ -355,6 +356,7 @@ fn a_loopback_answer_is_reported_as_it_comes() {
 /// open port it probed before the signal is in its output.
 #[test]
 fn an_interrupt_stops_a_loopback_scan_at_once_with_its_results() {
+    let _alone = exclusive();
     let open: Vec<TcpListener> = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
         .into_iter()
         .flat_map(|address| (0..4).map(move |_| TcpListener::bind((address, 0)).unwrap()))

@@ -3,7 +3,6 @@
 //! unprivileged user; the write side; every view beside processes and threads that end.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{LIMIT, code, is_root, run, stderr_text, stdout_text, tool};
+use crate::fixtures::{
+    assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, exclusive, require_program,
+    require_root,
+};
+use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
 /// How long the processes of a test live at most, should the test die before killing them.
 const LIFETIME: &str = "30";
@@ -414,11 +417,10 @@ fn agrees_with_ps() {
 }
 
 #[test]
+#[ignore = "needs root: runs proctree as nobody"]
 fn unprivileged_run_marks_what_it_may_not_read() {
-    if !is_root() {
-        eprintln!("skipped: dropping to nobody needs root");
-        return;
-    }
+    require_root();
+    require_program("setpriv", &["--version"]);
     // The build directory may not be open to nobody; a copy in a scratch directory is.
     let dir = scratch("nobody");
     let binary = dir.join("proctree");
@@ -496,7 +498,12 @@ fn kernel_threads_are_flagged_and_can_be_hidden() {
     let hidden = records(&["--json", "--no-kernel"]);
     assert!(hidden.iter().all(|r| r["kthread"] == false));
     if kernel == 0 {
-        eprintln!("skipped the count: no kernel threads visible (a pid namespace?)");
+        // Inside a pid namespace no kernel thread is visible: /proc must agree.
+        assert_eq!(
+            kernel_threads_in_proc(),
+            0,
+            "proctree missed kernel threads"
+        );
         return;
     }
     assert!(
@@ -506,39 +513,26 @@ fn kernel_threads_are_flagged_and_can_be_hidden() {
     assert!(hidden.len() < all.len());
 }
 
+/// How many processes /proc itself flags as kernel threads (PF_KTHREAD in stat's flags).
+fn kernel_threads_in_proc() -> usize {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter(|stat| {
+            // state ppid pgrp session tty_nr tpgid flags: the 7th field after the name.
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            let flags: u64 = after_name.split(' ').nth(6).unwrap().parse().unwrap();
+            flags & PF_KTHREAD != 0
+        })
+        .count()
+}
+
 #[test]
 fn a_closed_pipe_is_quiet_and_a_full_disk_is_not() {
-    // The reading end is closed before proctree writes a byte.
-    let mut child = tool("proctree")
-        .args(["--threads", "-a"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_eq!(stderr, "");
-
-    let full = std::fs::File::create("/dev/full").unwrap();
-    let child = tool("proctree")
-        .stdout(full)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(code(&output), 1);
-    assert_eq!(
-        stderr_text(&output),
-        "proctree: writing output: No space left on device\n"
-    );
+    assert_quiet_on_closed_pipe(tool("proctree").args(["--threads", "-a"]));
+    assert_full_disk_is_an_error("proctree", &mut tool("proctree"));
 }
 
 #[test]
@@ -709,6 +703,8 @@ fn churn_threads(stop: &AtomicBool) {
 /// are ended far faster than processes, so most failures of a broken reader come from them.
 #[test]
 fn processes_that_end_while_they_are_read_are_skipped() {
+    // Seconds of churn on two cores: the tests that time themselves wait for it.
+    let _alone = exclusive();
     let churner = spawn_group(scratch("churn"), CHURN, &[]);
     let stop = AtomicBool::new(false);
     let leader = churner.pid().to_string();
