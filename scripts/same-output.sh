@@ -6,8 +6,8 @@
 # (timestamps, round-trip times, a scan's order unless sorted) are masked or sorted away.
 # Only loopback is scanned.
 set -euo pipefail
-old=${1:?usage: same-output.sh OLD_BIN_DIR NEW_BIN_DIR}
-new=${2:?usage: same-output.sh OLD_BIN_DIR NEW_BIN_DIR}
+old=$(cd "${1:?usage: same-output.sh OLD_BIN_DIR NEW_BIN_DIR}" && pwd)
+new=$(cd "${2:?usage: same-output.sh OLD_BIN_DIR NEW_BIN_DIR}" && pwd)
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 listener=
