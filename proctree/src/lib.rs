@@ -17,7 +17,7 @@ use std::path::Path;
 use common::Status;
 use common::error::{Error, Result, warn};
 use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::record::{ProcessRecord, ports_suffix};
+use common::record::ports_suffix;
 
 pub use cli::{Cli, command};
 use ports::Ports;
@@ -236,7 +236,6 @@ fn print_records<W: Write>(
             visits.retain(|&(i, _)| selection.matched[i]);
         }
     }
-    let csv = config.view == View::Records(Format::Csv);
     let mut context = Context::new();
     for (i, depth) in visits {
         let process = &processes[i];
@@ -246,23 +245,10 @@ fn print_records<W: Write>(
             Some(ports::Of::Known(known)) => record.ports = Some(known.to_vec()),
             Some(ports::Of::Denied) => record.denied.push("ports".to_owned()),
         }
-        write_record(writer, &record, csv)?;
+        writer.write(&record)?;
         for task in &process.tasks {
-            write_record(writer, &context.thread_record(&record, task), csv)?;
+            writer.write(&context.thread_record(&record, task))?;
         }
     }
     Ok(())
-}
-
-fn write_record<W: Write>(
-    writer: &mut RecordWriter<W>,
-    record: &ProcessRecord,
-    csv: bool,
-) -> Result<()> {
-    if csv {
-        // CSV cells hold no arrays: the CSV form of the record flattens them.
-        writer.write(&record.csv())
-    } else {
-        writer.write(record)
-    }
 }

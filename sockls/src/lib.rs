@@ -92,12 +92,7 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         if let Some(uid) = record.uid {
             record.user = users.name(uid).map(str::to_owned);
         }
-        if config.format == Format::Csv {
-            // Names and paths are bytes: CSV cells hold them escaped, as text does.
-            writer.write(&record.csv())
-        } else {
-            writer.write(&record)
-        }
+        writer.write(&record)
     };
     let listing = match &config.namespaces {
         // Without owners to find first, each socket is printed as it comes: a host's

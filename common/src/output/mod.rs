@@ -1,16 +1,22 @@
-//! The writers every tool prints its records through: text, NDJSON and CSV, with one flush
-//! policy, so that the formats stay identical across tools and a closed pipe or a full disk
-//! is handled the same way everywhere. The formats are documented in docs/FORMAT.md.
+//! The writer every tool prints its records through, and the formats it can print them in:
+//! one [`Formatter`] a format, each in a module of its own (text, NDJSON, CSV here; a tool
+//! can bring its own, document-shaped ones too), behind one flush policy, so that the
+//! formats stay identical across tools and a closed pipe or a full disk is handled the same
+//! way everywhere. The formats are documented in docs/FORMAT.md.
 
-use std::cell::RefCell;
-use std::fmt::{self, Write as _};
+mod csv;
+mod json;
+mod text;
+
 use std::io::{self, IsTerminal, Write};
-use std::rc::Rc;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::text;
+
+pub use self::csv::Csv;
+pub use self::json::Json;
+pub use self::text::{Text, TextOptions, TextRow};
 
 /// The output formats every tool offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,227 +87,111 @@ pub trait Record: Serialize {
 
     /// Fills one text line, in the order of [`Record::TEXT_HEADER`].
     fn write_text(&self, row: &mut TextRow);
-}
 
-/// One line of the text format being built; fields are escaped as they are added.
-#[derive(Debug, Default)]
-pub struct TextRow {
-    line: String,
-    ends: Vec<usize>,
-    scratch: String,
-}
-
-impl TextRow {
-    /// Adds a whitespace-free field; an empty value shows as `-`.
-    pub fn field(&mut self, value: impl fmt::Display) -> &mut Self {
-        self.scratch.clear();
-        let _ = write!(self.scratch, "{value}");
-        if self.scratch.is_empty() {
-            self.line.push_str(text::ABSENT);
-        } else if text::is_plain_token(&self.scratch) {
-            self.line.push_str(&self.scratch);
-        } else {
-            text::escape_token(self.scratch.as_bytes(), &mut self.line);
-        }
-        self.end_field()
-    }
-
-    /// Adds a field that may have no value (shown as `-`).
-    pub fn optional(&mut self, value: Option<impl fmt::Display>) -> &mut Self {
-        if let Some(value) = value {
-            self.field(value)
-        } else {
-            self.line.push_str(text::ABSENT);
-            self.end_field()
-        }
-    }
-
-    /// Adds a field from raw bytes, which need not be UTF-8 (a process name, a path).
-    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
-        if value.is_empty() {
-            self.line.push_str(text::ABSENT);
-        } else {
-            text::escape_token(value, &mut self.line);
-        }
-        self.end_field()
-    }
-
-    /// Adds the free text that ends the line (a command line, a description): spaces stay.
-    pub fn free_text(&mut self, value: &[u8]) -> &mut Self {
-        text::escape_free_text(value, &mut self.line);
-        self.end_field()
-    }
-
-    /// Adds free text made of `lead` (escaped as free text: a tree drawing keeps its spaces)
-    /// and then `words`, each escaped as a token and joined by single spaces, so that an
-    /// argument vector keeps its boundaries (`sh -c echo\x20hi`).
-    pub fn words<'a>(
-        &mut self,
-        lead: &str,
-        words: impl IntoIterator<Item = &'a [u8]>,
-    ) -> &mut Self {
-        text::escape_free_text(lead.as_bytes(), &mut self.line);
-        for (i, word) in words.into_iter().enumerate() {
-            if i > 0 {
-                self.line.push(' ');
-            }
-            text::escape_token(word, &mut self.line);
-        }
-        self.end_field()
-    }
-
-    fn end_field(&mut self) -> &mut Self {
-        self.ends.push(self.line.len());
+    /// What the CSV format serializes: the record itself, unless a field needs a form of
+    /// its own in a cell (bytes escaped as in text, a list joined into one cell).
+    fn csv(&self) -> impl Serialize + '_ {
         self
     }
+}
 
-    fn fields(&self) -> impl Iterator<Item = &str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(start, end)| &self.line[start..end])
+/// One output format: how records become bytes. A line-shaped format writes each record
+/// as it comes; a document-shaped one (nmap's XML) also opens and closes the document.
+pub trait Formatter {
+    /// Writes what comes before the first record; called once, before it, or at the end
+    /// when there was none.
+    fn begin(&mut self, _out: &mut impl Write) -> Result<()> {
+        Ok(())
     }
 
-    fn clear(&mut self) {
-        self.line.clear();
-        self.ends.clear();
-    }
-}
+    /// Writes one record.
+    fn record<R: Record>(&mut self, out: &mut impl Write, record: &R) -> Result<()>;
 
-/// Options that shape the text format.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TextOptions {
-    /// Print the column names first.
-    pub header: bool,
-    /// Pad columns to a common width. Needs every row before the first is printed, so it
-    /// suits snapshots on a terminal, never streams.
-    pub align: bool,
-}
-
-/// Writes records of one type in the chosen format.
-pub struct RecordWriter<W: Write> {
-    sink: Sink<W>,
-    policy: FlushPolicy,
-    row: TextRow,
-}
-
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one writer per run: its size does not matter"
-)]
-enum Sink<W: Write> {
-    Text {
-        out: W,
-        options: TextOptions,
-        header_pending: bool,
-        held_rows: Vec<Vec<String>>,
-    },
-    Json {
-        out: W,
-    },
-    Csv {
-        out: W,
-        /// csv's writer owns what it writes to, so it encodes into a buffer shared with us,
-        /// which is then handed on to `out`; this keeps `out` reachable for [`RecordWriter::raw`].
-        encoder: csv::Writer<SharedBuffer>,
-        encoded: SharedBuffer,
-    },
-}
-
-/// A byte buffer that csv's writer can own while we still read it.
-#[derive(Clone, Default)]
-struct SharedBuffer(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
+    /// Writes what ends the output (rows held for alignment, a closing tag); called once,
+    /// after the last record.
+    fn end(&mut self, _out: &mut impl Write) -> Result<()> {
         Ok(())
     }
 }
 
+/// The formats every tool offers, chosen at run time from the [`Format`] asked for.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one formatter per run: its size does not matter"
+)]
+pub enum Builtin {
+    Text(Text),
+    Json(Json),
+    Csv(Csv),
+}
+
+impl Builtin {
+    pub fn new(format: Format, text_options: TextOptions) -> Self {
+        match format {
+            Format::Text => Self::Text(Text::new(text_options)),
+            Format::Json => Self::Json(Json),
+            Format::Csv => Self::Csv(Csv::default()),
+        }
+    }
+}
+
+impl Formatter for Builtin {
+    fn record<R: Record>(&mut self, out: &mut impl Write, record: &R) -> Result<()> {
+        match self {
+            Self::Text(text) => text.record(out, record),
+            Self::Json(json) => json.record(out, record),
+            Self::Csv(csv) => csv.record(out, record),
+        }
+    }
+
+    fn end(&mut self, out: &mut impl Write) -> Result<()> {
+        match self {
+            Self::Text(text) => text.end(out),
+            Self::Json(json) => json.end(out),
+            Self::Csv(csv) => csv.end(out),
+        }
+    }
+}
+
+/// Writes records through a [`Formatter`], flushing as the policy says.
+pub struct RecordWriter<W: Write, F: Formatter = Builtin> {
+    out: W,
+    formatter: F,
+    policy: FlushPolicy,
+    begun: bool,
+}
+
 impl<W: Write> RecordWriter<W> {
+    /// A writer in one of the formats every tool offers.
     pub fn new(out: W, format: Format, policy: FlushPolicy, text_options: TextOptions) -> Self {
-        let sink = match format {
-            Format::Text => Sink::Text {
-                out,
-                options: text_options,
-                header_pending: text_options.header,
-                held_rows: Vec::new(),
-            },
-            Format::Json => Sink::Json { out },
-            Format::Csv => {
-                let encoded = SharedBuffer::default();
-                Sink::Csv {
-                    out,
-                    encoder: csv::Writer::from_writer(encoded.clone()),
-                    encoded,
-                }
-            }
-        };
+        Self::with_formatter(out, Builtin::new(format, text_options), policy)
+    }
+}
+
+impl<W: Write, F: Formatter> RecordWriter<W, F> {
+    /// A writer in a format of the caller's own.
+    pub fn with_formatter(out: W, formatter: F, policy: FlushPolicy) -> Self {
         Self {
-            sink,
+            out,
+            formatter,
             policy,
-            row: TextRow::default(),
+            begun: false,
         }
     }
 
     pub fn write<R: Record>(&mut self, record: &R) -> Result<()> {
-        match &mut self.sink {
-            Sink::Text {
-                out,
-                options,
-                header_pending,
-                held_rows,
-            } => {
-                self.row.clear();
-                record.write_text(&mut self.row);
-                if options.align {
-                    if *header_pending {
-                        held_rows.push(R::TEXT_HEADER.iter().map(|s| (*s).to_owned()).collect());
-                        *header_pending = false;
-                    }
-                    held_rows.push(self.row.fields().map(str::to_owned).collect());
-                    return Ok(());
-                }
-                if *header_pending {
-                    writeln!(out, "{}", R::TEXT_HEADER.join(" ")).map_err(Error::output)?;
-                    *header_pending = false;
-                }
-                let line = self.row.line.as_bytes();
-                // Fields were appended back to back; separate them with single spaces.
-                let mut start = 0;
-                for (i, &end) in self.row.ends.iter().enumerate() {
-                    if i > 0 {
-                        out.write_all(b" ").map_err(Error::output)?;
-                    }
-                    out.write_all(&line[start..end]).map_err(Error::output)?;
-                    start = end;
-                }
-                out.write_all(b"\n").map_err(Error::output)?;
-            }
-            Sink::Json { out } => {
-                serde_json::to_writer(&mut *out, record)
-                    .map_err(|e| Error::output(io::Error::from(e)))?;
-                out.write_all(b"\n").map_err(Error::output)?;
-            }
-            Sink::Csv {
-                out,
-                encoder,
-                encoded,
-            } => {
-                encoder.serialize(record).map_err(csv_error)?;
-                encoder.flush().map_err(Error::output)?;
-                let mut bytes = encoded.0.borrow_mut();
-                out.write_all(&bytes).map_err(Error::output)?;
-                bytes.clear();
-            }
-        }
+        self.begin()?;
+        self.formatter.record(&mut self.out, record)?;
         if self.policy == FlushPolicy::PerRecord {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if !self.begun {
+            self.begun = true;
+            self.formatter.begin(&mut self.out)?;
         }
         Ok(())
     }
@@ -309,55 +199,20 @@ impl<W: Write> RecordWriter<W> {
     /// The underlying writer, for a filter that passes its input lines through between
     /// records. Not for aligned text, whose rows are held until [`RecordWriter::finish`].
     pub fn raw(&mut self) -> &mut W {
-        match &mut self.sink {
-            Sink::Text { out, .. } | Sink::Json { out } | Sink::Csv { out, .. } => out,
-        }
+        &mut self.out
     }
 
     /// Hands what is buffered to the consumer: call before waiting for more input.
     pub fn flush(&mut self) -> Result<()> {
-        match &mut self.sink {
-            Sink::Text { out, .. } | Sink::Json { out } | Sink::Csv { out, .. } => out.flush(),
-        }
-        .map_err(Error::output)
+        self.out.flush().map_err(Error::output)
     }
 
-    /// Prints held rows and flushes; the final write's error is the run's error, so a full
+    /// Ends the output and flushes; the final write's error is the run's error, so a full
     /// disk is reported rather than lost in a destructor.
     pub fn finish(mut self) -> Result<()> {
-        if let Sink::Text { out, held_rows, .. } = &mut self.sink {
-            write_aligned(out, held_rows).map_err(Error::output)?;
-        }
+        self.begin()?;
+        self.formatter.end(&mut self.out)?;
         self.flush()
-    }
-}
-
-/// Pads every column but the last to its widest cell, as ps and ss do on a terminal.
-fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let mut widths = vec![0; columns];
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    for row in rows {
-        let last = row.len().saturating_sub(1);
-        for (i, cell) in row.iter().enumerate() {
-            if i == last {
-                writeln!(out, "{cell}")?;
-            } else {
-                write!(out, "{cell:<width$} ", width = widths[i])?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn csv_error(error: csv::Error) -> Error {
-    match error.into_kind() {
-        csv::ErrorKind::Io(error) => Error::output(error),
-        other => Error::failed(format!("writing output: CSV: {other:?}")),
     }
 }
 
@@ -421,14 +276,6 @@ mod tests {
     }
 
     #[test]
-    fn words_keep_argument_boundaries() {
-        let mut row = TextRow::default();
-        row.field(1)
-            .words("├─ ", [&b"sh"[..], b"-c", b"echo hi\n", b"\xff"]);
-        assert_eq!(row.line, "1├─ sh -c echo\\x20hi\\n \\xff");
-    }
-
-    #[test]
     fn text_header_and_alignment() {
         let options = TextOptions {
             header: true,
@@ -460,10 +307,51 @@ mod tests {
     #[test]
     fn csv_has_the_same_header() {
         let text = render(Format::Csv, TextOptions::default(), &samples());
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
         assert_eq!(reader.headers().unwrap(), Sample::TEXT_HEADER.to_vec());
-        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let rows: Vec<::csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(&rows[1][3], "line\nbreak");
+    }
+
+    /// A document-shaped format of a tool's own: its opening and closing come once each,
+    /// around the records, and even with no record at all.
+    #[test]
+    fn a_formatter_of_the_callers_own_opens_and_closes_its_document() {
+        struct Listing;
+        impl Formatter for Listing {
+            fn begin(&mut self, out: &mut impl Write) -> Result<()> {
+                out.write_all(b"<list>\n").map_err(Error::output)
+            }
+            fn record<R: Record>(&mut self, out: &mut impl Write, record: &R) -> Result<()> {
+                let mut row = TextRow::default();
+                record.write_text(&mut row);
+                writeln!(
+                    out,
+                    "<item>{}</item>",
+                    row.fields().next().unwrap_or_default()
+                )
+                .map_err(Error::output)
+            }
+            fn end(&mut self, out: &mut impl Write) -> Result<()> {
+                out.write_all(b"</list>\n").map_err(Error::output)
+            }
+        }
+        for (records, expected) in [
+            (
+                samples(),
+                "<list>\n<item>ssh</item>\n<item>my\\x20app</item>\n</list>\n",
+            ),
+            (Vec::new(), "<list>\n</list>\n"),
+        ] {
+            let mut out = Vec::new();
+            let mut writer =
+                RecordWriter::with_formatter(&mut out, Listing, FlushPolicy::PerRecord);
+            for record in &records {
+                writer.write(record).unwrap();
+            }
+            writer.finish().unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
     }
 
     #[test]

@@ -106,13 +106,6 @@ pub fn ports_suffix(ports: Option<&[ListenPort]>, denied: bool) -> Vec<String> {
     }
 }
 
-impl ProcessRecord {
-    /// The record for the CSV writer, whose cells hold no arrays nor objects.
-    pub fn csv(&self) -> CsvProcess<'_> {
-        CsvProcess(self)
-    }
-}
-
 impl Record for ProcessRecord {
     const TEXT_HEADER: &'static [&'static str] = &[
         "pid",
@@ -152,6 +145,11 @@ impl Record for ProcessRecord {
             None => row.field(""),
         };
         write_command(row, self);
+    }
+
+    /// CSV cells hold no arrays nor objects, and bytes escaped as in text.
+    fn csv(&self) -> impl Serialize + '_ {
+        CsvProcess(self)
     }
 }
 
@@ -222,14 +220,6 @@ impl Serialize for CsvProcess<'_> {
         s.serialize_field("tid", &r.tid)?;
         s.serialize_field("ports", &ports)?;
         s.end()
-    }
-}
-
-impl Record for CsvProcess<'_> {
-    const TEXT_HEADER: &'static [&'static str] = ProcessRecord::TEXT_HEADER;
-
-    fn write_text(&self, row: &mut TextRow) {
-        self.0.write_text(row);
     }
 }
 

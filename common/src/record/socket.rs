@@ -289,11 +289,6 @@ impl SocketRecord {
         }
     }
 
-    /// The record for the CSV writer, whose cells must each stay one line.
-    pub fn csv(&self) -> CsvSocket<'_> {
-        CsvSocket(self)
-    }
-
     /// The text of the UNIX socket's type as `ss` shows it in its first column.
     fn text_proto(&self) -> &'static str {
         match (self.proto, self.sock_type) {
@@ -341,6 +336,11 @@ impl Record for SocketRecord {
         // a value.
         row.bytes(self.comm.as_ref().map_or(b"", OsText::as_bytes))
             .optional(self.netns.as_ref());
+    }
+
+    /// CSV cells hold names and paths escaped as in text, each cell one line.
+    fn csv(&self) -> impl Serialize + '_ {
+        CsvSocket(self)
     }
 }
 
@@ -390,14 +390,6 @@ impl Serialize for CsvSocket<'_> {
         s.serialize_field("drops", &r.drops)?;
         s.serialize_field("netns", &r.netns)?;
         s.end()
-    }
-}
-
-impl Record for CsvSocket<'_> {
-    const TEXT_HEADER: &'static [&'static str] = SocketRecord::TEXT_HEADER;
-
-    fn write_text(&self, row: &mut TextRow) {
-        self.0.write_text(row);
     }
 }
 
