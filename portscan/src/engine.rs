@@ -570,3 +570,8 @@ enum Launched {
     Yes,
     LocalFailure,
 }
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;

@@ -206,7 +206,7 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
 /// again; this saves a socket() and a close() per closed port, half the cost of a loopback
 /// scan. (An open port's socket is connected; after silence or an ICMP error the
 /// connection is still trying.)
-fn reusable(verdict: Verdict) -> bool {
+pub fn reusable(verdict: Verdict) -> bool {
     verdict == Verdict::Final(PortState::Closed, Reason::ConnRefused)
 }
 
