@@ -3,16 +3,22 @@
 //! In the style of mio's `tcp_server` example: a slab of probes indexed by the epoll token,
 //! and a loop whose body sends what the timing allows, waits for the next event or deadline,
 //! and matches on what came. The clock and the wait come from a [`Driver`], so that the
-//! tests run the loop on a scripted network and clock. A probe lives through these states:
+//! tests run the loop on a scripted network and clock. A probe lives through these states,
+//! moved on by the events in parentheses, in the functions named on the right:
 //!
 //! ```text
-//!   queued (retries / parked / not yet drawn from the permutation)
-//!     -> in flight (a socket in the slab, a deadline in the heap)
-//!          -> final: open, closed, or filtered by an answer      (epoll event)
-//!          -> final: filtered, no-response, after the last try   (deadline)
-//!          -> queued again, one try more                         (deadline, retries left)
-//!          -> queued again, same try                             (local failure)
-//!          -> dropped with its host                              (no route, host timeout)
+//!   queued: not yet drawn from the permutation, a retry, or parked for its host's window
+//!     -> dropped             (its host excluded, failed, or past --host-timeout)     send
+//!     -> queued, same try    (local failure: no descriptor, no local port)           launch
+//!     -> final at once       (connect() answered: loopback, a local firewall)        launch
+//!     -> dropped with host   (no route)                                              launch
+//!     -> in flight: a socket in the slab, armed with its slot, a deadline in the heap
+//!          -> final          (an answer: open, closed, or filtered)                  complete
+//!          -> queued, same try       (local failure)                                 complete
+//!          -> dropped with host      (no route)                                      complete
+//!          -> queued, one try more   (deadline, retries left)                        expire
+//!          -> final: P::SILENCE      (deadline after the last try)                   expire
+//!          -> dropped        (an answer or a deadline after its host failed)  complete, expire
 //! ```
 //!
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
