@@ -2,16 +2,23 @@
 //!
 //! In the style of mio's `tcp_server` example: a slab of probes indexed by the epoll token,
 //! and a loop whose body sends what the timing allows, waits for the next event or deadline,
-//! and matches on what came. A probe lives through these states:
+//! and matches on what came. The clock and the wait come from a [`Driver`], so that the
+//! tests run the loop on a scripted network and clock. A probe lives through these states,
+//! moved on by the events in parentheses, in the functions named on the right:
 //!
 //! ```text
-//!   queued (retries / parked / not yet drawn from the permutation)
-//!     -> in flight (a socket in the slab, a deadline in the heap)
-//!          -> final: open, closed, or filtered by an answer      (epoll event)
-//!          -> final: filtered, no-response, after the last try   (deadline)
-//!          -> queued again, one try more                         (deadline, retries left)
-//!          -> queued again, same try                             (local failure)
-//!          -> dropped with its host                              (no route, host timeout)
+//!   queued: not yet drawn from the permutation, a retry, or parked for its host's window
+//!     -> dropped             (its host excluded, failed, or past --host-timeout)     send
+//!     -> queued, same try    (local failure: no descriptor, no local port)           launch
+//!     -> final at once       (connect() answered: loopback, a local firewall)        launch
+//!     -> dropped with host   (no route)                                              launch
+//!     -> in flight: a socket in the slab, armed with its slot, a deadline in the heap
+//!          -> final          (an answer: open, closed, or filtered)                  complete
+//!          -> queued, same try       (local failure)                                 complete
+//!          -> dropped with host      (no route)                                      complete
+//!          -> queued, one try more   (deadline, retries left)                        expire
+//!          -> final: P::SILENCE      (deadline after the last try)                   expire
+//!          -> dropped        (an answer or a deadline after its host failed)  complete, expire
 //! ```
 //!
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
@@ -21,15 +28,12 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use common::error::{Error, Result};
 use common::record::{PortState, Reason};
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use nix::sys::signalfd::SignalFd;
-use socket2::Socket;
 
+use crate::driver::{Driver, Wakeup};
 use crate::order::{Permutation, Shard};
 use crate::probe::{Prober, Started, Verdict};
 use crate::targets::{Host, Targets};
@@ -81,8 +85,8 @@ struct Pending {
     tries: u8,
 }
 
-struct Probe {
-    socket: Socket,
+struct Probe<S> {
+    socket: S,
     pending: Pending,
     sent: Instant,
     serial: u64,
@@ -103,7 +107,6 @@ const PARK_LIMIT: usize = 1024;
 /// socket; and how many such waits before giving up.
 const LOCAL_BACKOFF: Duration = Duration::from_millis(20);
 const LOCAL_ATTEMPTS: u32 = 250;
-const SIGNAL_TOKEN: u64 = u64::MAX;
 /// The most probes launched in one turn of the loop before it looks at its answers and
 /// signals. Where the kernel answers inside connect() (loopback), the window never closes
 /// and nothing else would stop the launching: without this bound every record waited for
@@ -114,8 +117,7 @@ struct Scan<'a, O: Observer, P: Prober> {
     plan: &'a Plan,
     observer: &'a mut O,
     prober: P,
-    epoll: Epoll,
-    slab: Vec<Option<Probe>>,
+    slab: Vec<Option<Probe<P::Socket>>>,
     free: Vec<usize>,
     deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     hosts: HashMap<u64, HostEntry>,
@@ -135,24 +137,14 @@ struct Scan<'a, O: Observer, P: Prober> {
     last_local_error: Option<std::io::Error>,
 }
 
-/// Runs the scan to its end with `prober`'s probes, or until a signal arrives on `signals`.
-pub fn run(
+/// Runs the scan to its end with `prober`'s probes, or until `driver` reports a signal.
+pub fn run<P: Prober>(
     plan: &Plan,
-    prober: impl Prober,
+    prober: P,
+    driver: &mut impl Driver<P::Socket>,
     observer: &mut impl Observer,
-    signals: Option<&SignalFd>,
 ) -> Result<Summary> {
-    let now = Instant::now();
-    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
-        .map_err(|e| Error::io("creating an epoll instance", e.into()))?;
-    if let Some(signals) = signals {
-        epoll
-            .add(
-                signals.as_fd(),
-                EpollEvent::new(EpollFlags::EPOLLIN, SIGNAL_TOKEN),
-            )
-            .map_err(|e| Error::io("watching for signals", e.into()))?;
-    }
+    let now = driver.now();
     let len = plan.order.len();
     let total = if len > plan.shard.index {
         (len - plan.shard.index).div_ceil(plan.shard.count)
@@ -163,7 +155,6 @@ pub fn run(
         plan,
         observer,
         prober,
-        epoll,
         slab: Vec::new(),
         free: Vec::new(),
         deadlines: BinaryHeap::new(),
@@ -181,7 +172,7 @@ pub fn run(
         local_failures: 0,
         last_local_error: None,
     };
-    let interrupted = scan.run()?;
+    let interrupted = scan.run(driver)?;
     Ok(Summary {
         sent: scan.rate.sent(),
         interrupted,
@@ -189,28 +180,23 @@ pub fn run(
 }
 
 impl<O: Observer, P: Prober> Scan<'_, O, P> {
-    fn run(&mut self) -> Result<bool> {
-        let mut events = vec![EpollEvent::empty(); 1024];
+    fn run(&mut self, driver: &mut impl Driver<P::Socket>) -> Result<bool> {
         loop {
-            let now = Instant::now();
-            let wake = self.send(now)?;
+            let now = driver.now();
+            let wake = self.send(now, driver)?;
             if self.in_flight == 0 && self.exhausted() {
                 return Ok(false);
             }
             self.observer.progress(now, self.done, self.total)?;
-            let wait = self.wait_time(now, wake);
-            let count = match self.epoll.wait(&mut events, wait) {
-                Ok(count) => count,
-                Err(nix::errno::Errno::EINTR) => 0,
-                Err(e) => return Err(Error::io("waiting for connections", e.into())),
-            };
-            let now = Instant::now();
-            for event in &events[..count] {
-                if event.data() == SIGNAL_TOKEN {
-                    return Ok(true);
+            driver
+                .wait(self.wait_time(now, wake))
+                .map_err(|e| Error::io("waiting for connections", e))?;
+            let now = driver.now();
+            for wakeup in driver.ready() {
+                match wakeup {
+                    Wakeup::Signal => return Ok(true),
+                    Wakeup::Answer(slot) => self.complete(slot, now)?,
                 }
-                let slot = usize::try_from(event.data()).expect("tokens are slab indices");
-                self.complete(slot, now)?;
             }
             self.expire(now)?;
         }
@@ -221,25 +207,24 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         self.retries.is_empty() && self.parked.is_empty() && self.position >= self.plan.order.len()
     }
 
-    /// How long epoll may sleep: until the next deadline, or `wake` if something is
+    /// How long the driver may sleep: until the next deadline, or `wake` if something is
     /// waiting on the clock (a scan delay, the rate ceiling, a local back-off).
-    fn wait_time(&self, now: Instant, wake: Option<Instant>) -> EpollTimeout {
+    fn wait_time(&self, now: Instant, wake: Option<Instant>) -> Duration {
         let deadline = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
         let until = match (deadline, wake) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b).unwrap_or(now + Duration::from_secs(1)),
         };
-        // Round up: waking a millisecond early only to find nothing due would spin.
-        let millis = until
-            .saturating_duration_since(now)
-            .as_micros()
-            .div_ceil(1000);
-        EpollTimeout::from(u16::try_from(millis).unwrap_or(u16::MAX))
+        until.saturating_duration_since(now)
     }
 
     /// Sends what the windows, the rate and the socket ceiling allow; returns when the
     /// clock alone would let more go.
-    fn send(&mut self, now: Instant) -> Result<Option<Instant>> {
+    fn send(
+        &mut self,
+        now: Instant,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Result<Option<Instant>> {
         let mut wake = None;
         let mut parked = std::mem::take(&mut self.parked);
         let mut launched = 0;
@@ -292,7 +277,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 }
                 continue;
             }
-            match self.launch(pending, host_index)? {
+            match self.launch(pending, host_index, driver)? {
                 Launched::Yes => launched += 1,
                 Launched::LocalFailure => {
                     if self.in_flight == 0 {
@@ -354,7 +339,12 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         }
     }
 
-    fn launch(&mut self, pending: Pending, host_index: u64) -> Result<Launched> {
+    fn launch(
+        &mut self,
+        pending: Pending,
+        host_index: u64,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Result<Launched> {
         let ports = &self.plan.ports;
         let port = ports[usize::try_from(pending.pair % ports.len() as u64).expect("port index")];
         let entry = self
@@ -364,7 +354,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         let address = SocketAddr::new(entry.host.address, port);
         // Read here, not once a turn: a probe's round trip is its own, however many
         // probes went before it in the same turn.
-        let sent = Instant::now();
+        let sent = driver.now();
         let Started {
             socket,
             registered,
@@ -380,7 +370,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         match verdict {
             None => {}
             Some(verdict @ Verdict::Final(state, reason)) => {
-                let answered = Instant::now();
+                let answered = driver.now();
                 entry.timing.on_send(sent);
                 entry.timing.on_answer(answered, sent, pending.tries);
                 self.recycle(socket, address, verdict, registered);
@@ -389,11 +379,8 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 return Ok(Launched::Yes);
             }
             Some(Verdict::Local) => {
-                let error = socket.take_error().ok().flatten();
-                return Ok(self.local_failure(
-                    pending,
-                    error.unwrap_or_else(|| std::io::Error::other("connect failed")),
-                ));
+                let error = self.prober.local_error(&socket);
+                return Ok(self.local_failure(pending, error));
             }
             Some(Verdict::NoRoute) => {
                 self.fail_host(host_index, &format!("no route to {}", address.ip()));
@@ -405,17 +392,16 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             self.slab.push(None);
             self.slab.len() - 1
         });
-        // One-shot: a socket kept as a spare after its event stays registered but silent
-        // until its next probe re-arms it with that probe's token.
-        let mut event = EpollEvent::new(P::INTEREST | EpollFlags::EPOLLONESHOT, slot as u64);
+        // A socket kept as a spare after its event stays registered but silent until its
+        // next probe re-arms it with that probe's token.
         let armed = if registered {
-            self.epoll.modify(&socket, &mut event)
+            driver.rearm(&socket, slot, P::INTEREST)
         } else {
-            self.epoll.add(&socket, event)
+            driver.register(&socket, slot, P::INTEREST)
         };
         if let Err(error) = armed {
             self.free.push(slot);
-            return Ok(self.local_failure(pending, error.into()));
+            return Ok(self.local_failure(pending, error));
         }
         entry.timing.on_send(sent);
         let deadline = sent + entry.timing.timeout_for(pending.tries);
@@ -493,7 +479,13 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
 
     /// Hands a socket whose try is over back to the prober, saying whether the descriptor
     /// budget has room for it to keep the socket for another try.
-    fn recycle(&mut self, socket: Socket, address: SocketAddr, verdict: Verdict, registered: bool) {
+    fn recycle(
+        &mut self,
+        socket: P::Socket,
+        address: SocketAddr,
+        verdict: Verdict,
+        registered: bool,
+    ) {
         let room = self.in_flight + self.prober.idle_sockets() < self.ceiling;
         self.prober
             .recycle(socket, address, verdict, registered, room);
@@ -584,3 +576,8 @@ enum Launched {
     Yes,
     LocalFailure,
 }
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;

@@ -2,11 +2,13 @@
 //!
 //! The parts, each with a narrow interface and tested alone: `targets` (what to scan),
 //! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
-//! `probe` (one connect() and what its outcome means), `engine` (the epoll loop tying them
-//! together), and `output` (records, progress and summary). A UDP probe would be one more
-//! `probe::Prober` driven by the same loop, order, timing and output.
+//! `probe` (one connect() and what its outcome means), `engine` (the event loop tying them
+//! together), `driver` (the clock and epoll, which the loop's tests replace), and `output`
+//! (records, progress and summary). A UDP probe would be one more `probe::Prober` driven by
+//! the same loop, order, timing and output.
 
 mod cli;
+mod driver;
 mod engine;
 mod limits;
 mod order;
@@ -28,6 +30,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub use cli::{Cli, ShowState, command};
+use driver::Epoller;
 use engine::Plan;
 use order::{Permutation, Shard};
 use output::Printer;
@@ -209,7 +212,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
     let mut printer = Printer::new(writer, config.show, config.sort);
     let prober = probe::TcpConnect::default();
-    let outcome = engine::run(&plan, prober, &mut printer, Some(&signal_fd))?;
+    let mut driver = Epoller::new(Some(&signal_fd))?;
+    let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;
     let hosts_failed = printer.hosts_failed();
     let counts = printer.finish()?;
     if config.verbose || io::stderr().is_terminal() {

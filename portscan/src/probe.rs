@@ -33,23 +33,29 @@ pub enum Verdict {
 /// retries, the deadlines and the output; a prober owns how one try goes out on a socket of
 /// its own, and what the kernel's answer on that socket means.
 pub trait Prober {
+    /// What a try goes out on; the loop's [`Driver`](crate::driver::Driver) watches it.
+    type Socket;
     /// The epoll events that mean a try in flight has its answer.
     const INTEREST: EpollFlags;
     /// What a port is when every try went unanswered.
     const SILENCE: (PortState, Reason);
 
     /// Sends one try to `address`. An error is a local shortage, never a port state.
-    fn start(&mut self, address: SocketAddr) -> io::Result<Started>;
+    fn start(&mut self, address: SocketAddr) -> io::Result<Started<Self::Socket>>;
 
     /// The verdict on a try whose socket epoll reported ready.
-    fn finish(&mut self, socket: &Socket, port: u16) -> Verdict;
+    fn finish(&mut self, socket: &Self::Socket, port: u16) -> Verdict;
+
+    /// Why a try that [`start`](Self::start) judged [`Verdict::Local`] failed, for the
+    /// message if the scan gives up.
+    fn local_error(&self, socket: &Self::Socket) -> io::Error;
 
     /// Takes back the socket of a try that got `verdict`, to keep for another try if it can
     /// and `room` says the descriptor budget allows; `registered`: it is (one-shot,
     /// disarmed) in the loop's epoll set.
     fn recycle(
         &mut self,
-        socket: Socket,
+        socket: Self::Socket,
         address: SocketAddr,
         verdict: Verdict,
         registered: bool,
@@ -61,8 +67,8 @@ pub trait Prober {
 }
 
 /// A try that went out.
-pub struct Started {
-    pub socket: Socket,
+pub struct Started<S> {
+    pub socket: S,
     /// Whether the socket is in the loop's epoll set already (one-shot, disarmed).
     pub registered: bool,
     /// `Some` when the answer came at once.
@@ -86,10 +92,11 @@ struct Spare {
 const MOST_SPARES: usize = 4096;
 
 impl Prober for TcpConnect {
+    type Socket = Socket;
     const INTEREST: EpollFlags = EpollFlags::EPOLLOUT;
     const SILENCE: (PortState, Reason) = (PortState::Filtered, Reason::NoResponse);
 
-    fn start(&mut self, address: SocketAddr) -> io::Result<Started> {
+    fn start(&mut self, address: SocketAddr) -> io::Result<Started<Socket>> {
         let spare = self.spares[usize::from(address.is_ipv6())]
             .pop()
             .and_then(|spare| {
@@ -109,6 +116,11 @@ impl Prober for TcpConnect {
 
     fn finish(&mut self, socket: &Socket, port: u16) -> Verdict {
         finish(socket, port)
+    }
+
+    fn local_error(&self, socket: &Socket) -> io::Error {
+        let error = socket.take_error().ok().flatten();
+        error.unwrap_or_else(|| io::Error::other("connect failed"))
     }
 
     fn recycle(
@@ -194,7 +206,7 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
 /// again; this saves a socket() and a close() per closed port, half the cost of a loopback
 /// scan. (An open port's socket is connected; after silence or an ICMP error the
 /// connection is still trying.)
-fn reusable(verdict: Verdict) -> bool {
+pub fn reusable(verdict: Verdict) -> bool {
     verdict == Verdict::Final(PortState::Closed, Reason::ConnRefused)
 }
 

@@ -1,0 +1,400 @@
+//! A scripted network and clock for the event loop's tests. A [`Network`] hands out a
+//! [`Prober`] whose tries get the replies a script chooses, and a [`Driver`] whose clock
+//! jumps straight to the next answer, signal or deadline: a scan of simulated seconds takes
+//! microseconds and comes out the same on every run.
+//!
+//! The network also plays the kernel's part where the loop relies on it, and says so loudly
+//! when the loop breaks a rule the kernel would have enforced: a socket is watched once,
+//! re-armed only when watched, reported once per arming, and leaves the watch when dropped.
+//! It records every attempt, so that tests can check what was in flight when.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::record::{PortState, Reason};
+use nix::errno::Errno;
+use nix::sys::epoll::EpollFlags;
+
+use crate::driver::{Driver, Wakeup};
+use crate::probe::{Prober, Started, Verdict, reusable};
+
+/// What the network does with one try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The try never leaves: no descriptor is left for its socket (EMFILE).
+    NoDescriptor,
+    /// connect() itself gives the verdict (loopback, a local firewall, no route), and the
+    /// call takes this long.
+    AtOnce(Verdict, Duration),
+    /// The verdict comes this long after the try went out.
+    After(Duration, Verdict),
+    /// Nothing ever comes back.
+    Silence,
+}
+
+/// What a script knows when it chooses a reply.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    pub address: SocketAddr,
+    /// How many attempts went to this address before (0 = first), refused ones included.
+    pub number: u32,
+    /// How many attempts went anywhere before.
+    pub overall: u64,
+    /// Simulated time since the network came up.
+    pub at: Duration,
+    /// Sockets open now: in flight, and kept for later tries.
+    pub open: usize,
+    /// Whether a socket kept from an earlier try would carry this one, needing no new
+    /// descriptor.
+    pub spare: bool,
+}
+
+/// One attempt, as the network saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Logged {
+    pub address: SocketAddr,
+    pub at: Duration,
+    /// Whether it never left ([`Reply::NoDescriptor`]).
+    pub refused: bool,
+    /// Tries to this address's host awaiting their answer, this one included.
+    pub in_flight: usize,
+    /// Sockets open, this one's included.
+    pub open: usize,
+}
+
+/// A shared handle on the simulated network; clones see the same one.
+#[derive(Clone)]
+pub struct Network(Rc<RefCell<State>>);
+
+struct State {
+    start: Instant,
+    now: Instant,
+    script: Box<dyn Fn(Attempt) -> Reply>,
+    /// Open sockets, by id; ordered, so that what a wait finds comes in the same order on
+    /// every run.
+    sockets: BTreeMap<u64, Connection>,
+    next_socket: u64,
+    attempts: HashMap<SocketAddr, u32>,
+    log: Vec<Logged>,
+    most_open: usize,
+    signal_at: Option<Instant>,
+    waits: u64,
+}
+
+struct Connection {
+    address: SocketAddr,
+    /// When the verdict comes, if it does.
+    answer: Option<(Instant, Verdict)>,
+    /// Gone out and not yet answered (or not yet told to the loop).
+    awaited: bool,
+    /// In the driver's watch set.
+    watched: bool,
+    /// The token of the one event the socket is armed for.
+    armed: Option<usize>,
+}
+
+/// A loop that turns this often without finishing a scan of a few thousand probes is stuck.
+const MOST_WAITS: u64 = 1_000_000;
+
+impl Network {
+    /// A network that answers each attempt as `script` says.
+    pub fn new(script: impl Fn(Attempt) -> Reply + 'static) -> Self {
+        let now = Instant::now();
+        Self(Rc::new(RefCell::new(State {
+            start: now,
+            now,
+            script: Box::new(script),
+            sockets: BTreeMap::new(),
+            next_socket: 0,
+            attempts: HashMap::new(),
+            log: Vec::new(),
+            most_open: 0,
+            signal_at: None,
+            waits: 0,
+        })))
+    }
+
+    /// Delivers a signal `after` the network came up.
+    pub fn signal_after(&self, after: Duration) {
+        let mut state = self.0.borrow_mut();
+        state.signal_at = Some(state.start + after);
+    }
+
+    pub fn prober(&self) -> FakeProber {
+        FakeProber {
+            network: self.clone(),
+            spares: Vec::new(),
+        }
+    }
+
+    pub fn driver(&self) -> FakeDriver {
+        FakeDriver {
+            network: self.clone(),
+            ready: Vec::new(),
+        }
+    }
+
+    /// Simulated time since the network came up.
+    pub fn elapsed(&self) -> Duration {
+        let state = self.0.borrow();
+        state.now - state.start
+    }
+
+    /// Every attempt, in order.
+    pub fn log(&self) -> Vec<Logged> {
+        self.0.borrow().log.clone()
+    }
+
+    /// Attempts made to `address`, refused ones included.
+    pub fn attempts(&self, address: SocketAddr) -> u32 {
+        self.0.borrow().attempts.get(&address).copied().unwrap_or(0)
+    }
+
+    /// The most sockets that were open at once.
+    pub fn most_open(&self) -> usize {
+        self.0.borrow().most_open
+    }
+
+    /// Sockets open now.
+    pub fn open(&self) -> usize {
+        self.0.borrow().sockets.len()
+    }
+
+    fn open_socket(&self, address: SocketAddr) -> FakeSocket {
+        let mut state = self.0.borrow_mut();
+        let id = state.next_socket;
+        state.next_socket += 1;
+        let connection = Connection {
+            address,
+            answer: None,
+            awaited: false,
+            watched: false,
+            armed: None,
+        };
+        state.sockets.insert(id, connection);
+        state.most_open = state.most_open.max(state.sockets.len());
+        FakeSocket {
+            id,
+            network: self.clone(),
+        }
+    }
+
+    /// Logs an attempt to `address` made at `at`.
+    fn record(&self, address: SocketAddr, at: Instant, refused: bool) {
+        let mut state = self.0.borrow_mut();
+        let in_flight = state
+            .sockets
+            .values()
+            .filter(|connection| connection.awaited && connection.address.ip() == address.ip())
+            .count();
+        let logged = Logged {
+            address,
+            at: at - state.start,
+            refused,
+            in_flight,
+            open: state.sockets.len(),
+        };
+        state.log.push(logged);
+    }
+
+    fn connection<T>(&self, socket: &FakeSocket, look: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut state = self.0.borrow_mut();
+        let connection = state
+            .sockets
+            .get_mut(&socket.id)
+            .expect("a live socket is known");
+        look(connection)
+    }
+}
+
+/// A socket of the simulated network; dropping it closes it.
+pub struct FakeSocket {
+    id: u64,
+    network: Network,
+}
+
+impl Drop for FakeSocket {
+    fn drop(&mut self) {
+        self.network.0.borrow_mut().sockets.remove(&self.id);
+    }
+}
+
+/// Sends tries into the network and keeps the sockets [`TcpConnect`](crate::probe::TcpConnect)
+/// would keep for later tries (in one pool, whatever the family).
+pub struct FakeProber {
+    network: Network,
+    spares: Vec<FakeSocket>,
+}
+
+impl Prober for FakeProber {
+    type Socket = FakeSocket;
+    const INTEREST: EpollFlags = EpollFlags::EPOLLOUT;
+    const SILENCE: (PortState, Reason) = (PortState::Filtered, Reason::NoResponse);
+
+    fn start(&mut self, address: SocketAddr) -> io::Result<Started<FakeSocket>> {
+        let (now, reply) = {
+            let mut state = self.network.0.borrow_mut();
+            let overall = state.log.len() as u64;
+            let attempts = state.attempts.entry(address).or_default();
+            let number = *attempts;
+            *attempts += 1;
+            let attempt = Attempt {
+                address,
+                number,
+                overall,
+                at: state.now - state.start,
+                open: state.sockets.len(),
+                spare: !self.spares.is_empty(),
+            };
+            (state.now, (state.script)(attempt))
+        };
+        let (answer, verdict) = match reply {
+            Reply::NoDescriptor => {
+                self.network.record(address, now, true);
+                return Err(Errno::EMFILE.into());
+            }
+            Reply::AtOnce(verdict, _) => (None, Some(verdict)),
+            Reply::After(delay, verdict) => (Some((now + delay, verdict)), None),
+            Reply::Silence => (None, None),
+        };
+        let socket = self
+            .spares
+            .pop()
+            .unwrap_or_else(|| self.network.open_socket(address));
+        let registered = self.network.connection(&socket, |connection| {
+            assert!(connection.armed.is_none(), "a spare was left armed");
+            connection.address = address;
+            connection.answer = answer;
+            connection.awaited = verdict.is_none();
+            connection.watched
+        });
+        self.network.record(address, now, false);
+        if let Reply::AtOnce(_, takes) = reply {
+            self.network.0.borrow_mut().now += takes;
+        }
+        Ok(Started {
+            socket,
+            registered,
+            verdict,
+        })
+    }
+
+    fn finish(&mut self, socket: &FakeSocket, _port: u16) -> Verdict {
+        self.network.connection(socket, |connection| {
+            connection.awaited = false;
+            connection
+                .answer
+                .expect("only an answered socket is ready")
+                .1
+        })
+    }
+
+    fn local_error(&self, _socket: &FakeSocket) -> io::Error {
+        Errno::EADDRNOTAVAIL.into()
+    }
+
+    fn recycle(
+        &mut self,
+        socket: FakeSocket,
+        address: SocketAddr,
+        verdict: Verdict,
+        registered: bool,
+        room: bool,
+    ) {
+        let watched = self.network.connection(&socket, |connection| {
+            assert_eq!(connection.address, address, "recycled with its own address");
+            connection.watched
+        });
+        assert_eq!(
+            registered, watched,
+            "the loop knows which sockets are watched"
+        );
+        if reusable(verdict) && room {
+            self.spares.push(socket);
+        }
+    }
+
+    fn idle_sockets(&self) -> usize {
+        self.spares.len()
+    }
+}
+
+/// The simulated clock, and epoll's part: one-shot events for watched sockets.
+pub struct FakeDriver {
+    network: Network,
+    ready: Vec<Wakeup>,
+}
+
+impl Driver<FakeSocket> for FakeDriver {
+    fn now(&self) -> Instant {
+        self.network.0.borrow().now
+    }
+
+    fn register(
+        &mut self,
+        socket: &FakeSocket,
+        token: usize,
+        _interest: EpollFlags,
+    ) -> io::Result<()> {
+        self.network.connection(socket, |connection| {
+            assert!(!connection.watched, "registered twice (EEXIST)");
+            connection.watched = true;
+            connection.armed = Some(token);
+        });
+        Ok(())
+    }
+
+    fn rearm(
+        &mut self,
+        socket: &FakeSocket,
+        token: usize,
+        _interest: EpollFlags,
+    ) -> io::Result<()> {
+        self.network.connection(socket, |connection| {
+            assert!(connection.watched, "re-armed but never registered (ENOENT)");
+            connection.armed = Some(token);
+        });
+        Ok(())
+    }
+
+    /// Moves the clock to the first of `timeout`, the next answer to an armed socket and the
+    /// signal, and reports everything due by then.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        let mut state = self.network.0.borrow_mut();
+        state.waits += 1;
+        assert!(state.waits < MOST_WAITS, "the loop spins");
+        let next_answer = state
+            .sockets
+            .values()
+            .filter(|connection| connection.armed.is_some())
+            .filter_map(|connection| connection.answer.map(|(at, _)| at))
+            .min();
+        let woken = [next_answer, state.signal_at]
+            .into_iter()
+            .flatten()
+            .fold(state.now + timeout, Instant::min);
+        let now = state.now.max(woken);
+        state.now = now;
+        self.ready.clear();
+        if state.signal_at.is_some_and(|at| at <= now) {
+            self.ready.push(Wakeup::Signal);
+        }
+        for connection in state.sockets.values_mut() {
+            if let (Some(token), Some((at, _))) = (connection.armed, connection.answer)
+                && at <= now
+            {
+                connection.armed = None;
+                self.ready.push(Wakeup::Answer(token));
+            }
+        }
+        Ok(())
+    }
+
+    fn ready(&self) -> impl Iterator<Item = Wakeup> + '_ {
+        self.ready.iter().copied()
+    }
+}

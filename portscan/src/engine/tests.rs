@@ -1,0 +1,582 @@
+//! The event loop on a scripted network and clock ([`fake`](super::fake)): retries, the
+//! congestion window, local shortages, the descriptor budget, host timeouts, routes and
+//! signals, each held to what the loop's and the timing's rules say should happen, to the
+//! simulated millisecond.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+
+use common::target::TargetSpec;
+use nix::errno::Errno;
+
+use super::fake::{Network, Reply};
+use super::*;
+use crate::targets;
+
+const MS: Duration = Duration::from_millis(1);
+const SECOND: Duration = Duration::from_secs(1);
+const CLOSED: Verdict = Verdict::Final(PortState::Closed, Reason::ConnRefused);
+const OPEN: Verdict = Verdict::Final(PortState::Open, Reason::SynAck);
+
+/// What the loop told its observer, in order.
+#[derive(Debug)]
+enum Told {
+    Result {
+        address: IpAddr,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    },
+    HostFailed {
+        address: IpAddr,
+        why: String,
+    },
+}
+
+#[derive(Default)]
+struct Report {
+    told: Vec<Told>,
+}
+
+impl Observer for Report {
+    fn result(
+        &mut self,
+        host: &Host,
+        port: u16,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        self.told.push(Told::Result {
+            address: host.address,
+            port,
+            state,
+            reason,
+            rtt,
+        });
+        Ok(())
+    }
+
+    fn host_failed(&mut self, host: &Host, why: &str) {
+        self.told.push(Told::HostFailed {
+            address: host.address,
+            why: why.to_owned(),
+        });
+    }
+
+    fn progress(&mut self, _now: Instant, _done: u64, _total: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A port's result: port, state, reason, round trip.
+type Found = (u16, PortState, Reason, Option<Duration>);
+
+impl Report {
+    /// The results for `host`, in port order.
+    fn results(&self, host: &str) -> Vec<Found> {
+        let host: IpAddr = host.parse().expect("an address");
+        let mut found: Vec<Found> = self
+            .told
+            .iter()
+            .filter_map(|told| match told {
+                Told::Result {
+                    address,
+                    port,
+                    state,
+                    reason,
+                    rtt,
+                } if *address == host => Some((*port, *state, *reason, *rtt)),
+                _ => None,
+            })
+            .collect();
+        found.sort_by_key(|found| found.0);
+        found
+    }
+
+    fn failures(&self) -> Vec<(IpAddr, &str)> {
+        self.told
+            .iter()
+            .filter_map(|told| match told {
+                Told::HostFailed { address, why } => Some((*address, why.as_str())),
+                Told::Result { .. } => None,
+            })
+            .collect()
+    }
+}
+
+fn plan(hosts: &[&str], ports: RangeInclusive<u16>, profile: Profile, budget: usize) -> Plan {
+    let specs = hosts
+        .iter()
+        .map(|host| TargetSpec::parse(host).expect("a target"))
+        .collect();
+    // Addresses only: the resolver is never asked.
+    let (targets, problems) =
+        Targets::build(specs, Vec::new(), false, targets::system_resolve).expect("targets");
+    assert!(problems.is_empty(), "{problems:?}");
+    let ports: Vec<u16> = ports.collect();
+    let pairs = targets.len() * ports.len() as u64;
+    Plan {
+        targets,
+        ports,
+        // Shuffled, as a real scan is, so that hosts and ports interleave; seeded, so that
+        // every run is the same.
+        order: Permutation::new(pairs, pairs, Some(7)),
+        shard: Shard::WHOLE,
+        profile,
+        max_rate: None,
+        min_rate: None,
+        budget,
+    }
+}
+
+fn profile() -> Profile {
+    Profile::preset(3)
+}
+
+fn scan(plan: &Plan, network: &Network) -> (Result<Summary>, Report) {
+    let mut report = Report::default();
+    let outcome = run(plan, network.prober(), &mut network.driver(), &mut report);
+    (outcome, report)
+}
+
+/// Runs a scan that must end on its own.
+fn complete(plan: &Plan, network: &Network) -> (Summary, Report) {
+    let (outcome, report) = scan(plan, network);
+    let summary = outcome.expect("the scan succeeds");
+    assert!(!summary.interrupted);
+    (summary, report)
+}
+
+fn address(text: &str) -> SocketAddr {
+    text.parse().expect("an address and port")
+}
+
+fn every(
+    ports: RangeInclusive<u16>,
+    state: PortState,
+    reason: Reason,
+    rtt: Duration,
+) -> Vec<Found> {
+    ports.map(|port| (port, state, reason, Some(rtt))).collect()
+}
+
+#[test]
+fn a_silent_port_is_tried_as_often_as_the_retries_allow() {
+    // --max-retries; whether port 2 of the same host answers, but only its second try; how
+    // many tries silent port 1 gets: the most allowed, and of those one more than ever
+    // helped with this host (nmap's rule).
+    let cases = [
+        (0, false, 1),
+        (1, false, 2),
+        (10, false, 2),
+        (10, true, 3),
+        (1, true, 2),
+    ];
+    for (max_retries, lossy, tries) in cases {
+        let network = Network::new(|attempt| match attempt.address.port() {
+            2 if attempt.number > 0 => Reply::After(10 * MS, CLOSED),
+            _ => Reply::Silence,
+        });
+        let ports = if lossy { 1..=2 } else { 1..=1 };
+        let profile = Profile {
+            max_retries,
+            ..profile()
+        };
+        let (_, report) = complete(&plan(&["192.0.2.1"], ports, profile, 100), &network);
+        let case = format!("--max-retries {max_retries}, lossy {lossy}");
+        let silent = address("192.0.2.1:1");
+        let starts: Vec<Duration> = network
+            .log()
+            .iter()
+            .filter(|logged| logged.address == silent)
+            .map(|logged| logged.at)
+            .collect();
+        // No answer ever timed a round trip: each try waits the initial timeout.
+        let expected: Vec<Duration> = (0..tries).map(|n| n * SECOND).collect();
+        assert_eq!(starts, expected, "{case}");
+        let filtered = (1, PortState::Filtered, Reason::NoResponse, None);
+        assert_eq!(report.results("192.0.2.1")[0], filtered, "{case}");
+    }
+}
+
+#[test]
+fn a_port_answering_its_second_try_gets_that_answer() {
+    let network = Network::new(|attempt| match (attempt.number, attempt.address.port()) {
+        (0, _) => Reply::Silence,
+        (_, 1) => Reply::After(10 * MS, CLOSED),
+        _ => Reply::After(20 * MS, OPEN),
+    });
+    let (summary, report) = complete(&plan(&["192.0.2.1"], 1..=2, profile(), 100), &network);
+    // Each once, timed from the try that got the answer.
+    assert_eq!(
+        report.results("192.0.2.1"),
+        [
+            (1, PortState::Closed, Reason::ConnRefused, Some(10 * MS)),
+            (2, PortState::Open, Reason::SynAck, Some(20 * MS)),
+        ]
+    );
+    assert_eq!(network.attempts(address("192.0.2.1:1")), 2);
+    assert_eq!(network.attempts(address("192.0.2.1:2")), 2);
+    assert_eq!(summary.sent, 4);
+}
+
+#[test]
+fn the_window_starts_at_its_initial_size_and_grows_by_one_per_answer() {
+    let network = Network::new(|_| Reply::After(10 * MS, CLOSED));
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=300, profile(), 1000), &network);
+    let log = network.log();
+    let launched_at = |ms: u32| log.iter().filter(|logged| logged.at == ms * MS).count();
+    // Slow start: a round trip's answers double the window. The 80 go out in two turns of
+    // the loop (at most LAUNCHES_PER_TURN each) at the same moment.
+    assert_eq!([0, 10, 20, 30].map(launched_at), [10, 20, 40, 80]);
+    let most_in_flight = log.iter().map(|logged| logged.in_flight).max();
+    assert_eq!(most_in_flight, Some(150), "the 150 ports left, at once");
+    assert_eq!(
+        report.results("192.0.2.1"),
+        every(1..=300, PortState::Closed, Reason::ConnRefused, 10 * MS)
+    );
+}
+
+#[test]
+fn silence_neither_grows_nor_shrinks_the_window() {
+    let network = Network::new(|_| Reply::Silence);
+    let profile = Profile {
+        max_retries: 0,
+        ..profile()
+    };
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=50, profile, 100), &network);
+    // Ten at a time, each ten waiting out the initial timeout.
+    let starts: Vec<Duration> = network.log().iter().map(|logged| logged.at).collect();
+    let expected: Vec<Duration> = (0..50).map(|n| n / 10 * SECOND).collect();
+    assert_eq!(starts, expected);
+    assert!(network.log().iter().all(|logged| logged.in_flight <= 10));
+    assert_eq!(report.results("192.0.2.1").len(), 50);
+    assert_eq!(network.elapsed(), 5 * SECOND);
+}
+
+#[test]
+fn losses_piling_up_halve_the_window() {
+    // Every first try is lost and every retry answered: answers to retries are losses, and
+    // the fourth in a row halves the window, once per timeout period.
+    let network = Network::new(|attempt| match attempt.number {
+        0 => Reply::Silence,
+        _ => Reply::After(10 * MS, CLOSED),
+    });
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=40, profile(), 100), &network);
+    let log = network.log();
+    let most_in_flight_from = |from: Duration| {
+        log.iter()
+            .filter(|logged| logged.at >= from)
+            .map(|logged| logged.in_flight)
+            .max()
+    };
+    assert_eq!(most_in_flight_from(Duration::ZERO), Some(10));
+    // The retries' answers came at 1.01 s; those of the next five at 2.02 s.
+    assert_eq!(most_in_flight_from(1010 * MS), Some(5));
+    assert_eq!(most_in_flight_from(2020 * MS), Some(2));
+    assert_eq!(
+        report.results("192.0.2.1"),
+        every(1..=40, PortState::Closed, Reason::ConnRefused, 10 * MS)
+    );
+}
+
+#[test]
+fn a_local_failure_is_never_a_port_state() {
+    // Each port fails locally twice: no descriptor for the socket, connect() failing at once
+    // (no local port), or the failure showing on the socket later. Then one host answers,
+    // and the other is silent.
+    let network = Network::new(|attempt| {
+        let local = match attempt.address.port() % 3 {
+            0 => Reply::NoDescriptor,
+            1 => Reply::AtOnce(Verdict::Local, Duration::ZERO),
+            _ => Reply::After(10 * MS, Verdict::Local),
+        };
+        match (attempt.number, attempt.address.ip().to_string().as_str()) {
+            (0 | 1, _) => local,
+            (_, "192.0.2.1") => Reply::After(10 * MS, CLOSED),
+            _ => Reply::Silence,
+        }
+    });
+    let profile = Profile {
+        max_retries: 1,
+        ..profile()
+    };
+    let plan = plan(&["192.0.2.1", "192.0.2.2"], 1..=30, profile, 100);
+    let (summary, report) = complete(&plan, &network);
+    assert_eq!(
+        report.results("192.0.2.1"),
+        every(1..=30, PortState::Closed, Reason::ConnRefused, 10 * MS)
+    );
+    let silent: Vec<Found> = (1..=30)
+        .map(|port| (port, PortState::Filtered, Reason::NoResponse, None))
+        .collect();
+    assert_eq!(report.results("192.0.2.2"), silent);
+    for port in 1..=30 {
+        let answering = network.attempts(address(&format!("192.0.2.1:{port}")));
+        assert_eq!(
+            answering, 3,
+            "port {port}: two failures and the answered try"
+        );
+        let silent = network.attempts(address(&format!("192.0.2.2:{port}")));
+        assert_eq!(silent, 4, "port {port}: two failures use up no try");
+    }
+    let went_out = network
+        .log()
+        .iter()
+        .filter(|logged| !logged.refused)
+        .count();
+    assert_eq!(
+        summary.sent, went_out as u64,
+        "a try without a socket is not sent"
+    );
+}
+
+#[test]
+fn the_ceiling_drops_on_a_shortage_and_climbs_back() {
+    // For its first 200 ms the system has 40 descriptors for the scan, then the budget's 100.
+    let shortage = 200 * MS;
+    let network = Network::new(move |attempt| {
+        if attempt.at < shortage && attempt.open >= 40 && !attempt.spare {
+            Reply::NoDescriptor
+        } else {
+            Reply::After(10 * MS, CLOSED)
+        }
+    });
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=4000, profile(), 100), &network);
+    assert_eq!(
+        report.results("192.0.2.1"),
+        every(1..=4000, PortState::Closed, Reason::ConnRefused, 10 * MS)
+    );
+    // The most in flight, and the most sockets open, at each moment a try went out or
+    // was refused.
+    let mut most = BTreeMap::new();
+    for logged in network.log() {
+        let (in_flight, open) = most.entry(logged.at).or_insert((0, 0));
+        *in_flight = logged.in_flight.max(*in_flight);
+        *open = logged.open.max(*open);
+    }
+    let refused: Vec<(Duration, usize)> = network
+        .log()
+        .iter()
+        .filter(|logged| logged.refused)
+        .map(|logged| (logged.at, logged.in_flight))
+        .collect();
+    assert!(refused.len() > 1, "the shortage was felt again and again");
+    for (at, in_flight) in refused {
+        assert!(at < shortage);
+        // The next round trip: the ceiling cut to three quarters of what was in flight,
+        // and grown by one per 16 answers since; sockets kept for later tries count too.
+        let ceiling = in_flight * 3 / 4 + in_flight / 16;
+        assert_eq!(most[&(at + 10 * MS)], (ceiling, ceiling), "after {at:?}");
+    }
+    let most_after = most.range(shortage..).map(|(_, most)| *most).max();
+    assert_eq!(most_after, Some((100, 100)), "back up to the budget");
+    assert_eq!(network.most_open(), 100);
+}
+
+#[test]
+fn a_shortage_with_nothing_in_flight_fails_the_scan_only_after_the_last_attempt() {
+    // No descriptor for a socket, or no local port for connect(); for as many attempts as
+    // the loop makes before giving up, or one more.
+    let shortages = [
+        (Reply::NoDescriptor, Errno::EMFILE),
+        (
+            Reply::AtOnce(Verdict::Local, Duration::ZERO),
+            Errno::EADDRNOTAVAIL,
+        ),
+    ];
+    for (shortage, errno) in shortages {
+        for refused in [u64::from(LOCAL_ATTEMPTS), u64::from(LOCAL_ATTEMPTS) + 1] {
+            let network = Network::new(move |attempt| {
+                if attempt.overall < refused {
+                    shortage
+                } else {
+                    Reply::AtOnce(CLOSED, Duration::ZERO)
+                }
+            });
+            let (outcome, report) = scan(&plan(&["192.0.2.1"], 1..=5, profile(), 100), &network);
+            let case = format!("{refused} times {shortage:?}");
+            if refused == u64::from(LOCAL_ATTEMPTS) {
+                outcome.expect("the last attempt got through");
+                assert_eq!(report.results("192.0.2.1").len(), 5, "{case}");
+                continue;
+            }
+            let Err(Error::Io { context, source }) = outcome else {
+                panic!("{case}: the scan gives up: {outcome:?}");
+            };
+            assert_eq!(context, "opening sockets", "{case}");
+            assert_eq!(source.raw_os_error(), Some(errno as i32), "{case}");
+            assert!(report.told.is_empty(), "{case}");
+            assert_eq!(network.log().len() as u64, refused, "{case}");
+            assert_eq!(network.elapsed(), LOCAL_BACKOFF * LOCAL_ATTEMPTS, "{case}");
+        }
+    }
+}
+
+#[test]
+fn sockets_in_flight_and_kept_never_exceed_the_budget() {
+    // Four hosts whose windows hold forty tries; closed ports, whose sockets are kept for
+    // later tries, and silent ones, which hold theirs for a second.
+    let network = Network::new(|attempt| match attempt.address.port() % 2 {
+        0 => Reply::After(5 * MS, CLOSED),
+        _ => Reply::Silence,
+    });
+    let profile = Profile {
+        max_retries: 0,
+        ..profile()
+    };
+    let hosts = ["192.0.2.0/30"];
+    let (_, report) = complete(&plan(&hosts, 1..=50, profile, 16), &network);
+    assert_eq!(network.most_open(), 16);
+    assert_eq!(report.told.len(), 200);
+    assert_eq!(network.open(), 0, "every socket is closed in the end");
+}
+
+#[test]
+fn a_host_past_its_timeout_fails_and_the_others_complete() {
+    // A slow host may take 400 ms: its odd ports answer in 300 ms and its even ones never,
+    // so its first tries' answers send more at 300 ms, and its first silent tries time out
+    // at 500 ms, past its time, with those in flight. The other host is quick.
+    let network = Network::new(|attempt| {
+        match (
+            attempt.address.ip().to_string().as_str(),
+            attempt.address.port() % 2,
+        ) {
+            ("192.0.2.1", 0) => Reply::Silence,
+            ("192.0.2.1", _) => Reply::After(300 * MS, CLOSED),
+            _ => Reply::After(10 * MS, CLOSED),
+        }
+    });
+    let timeout = 500 * MS;
+    let profile = Profile {
+        initial_timeout: timeout,
+        max_timeout: timeout,
+        host_timeout: Some(400 * MS),
+        ..profile()
+    };
+    let plan = plan(&["192.0.2.1", "192.0.2.2"], 1..=100, profile, 1000);
+    let (_, report) = complete(&plan, &network);
+    let slow: IpAddr = "192.0.2.1".parse().unwrap();
+    assert_eq!(report.failures(), [(slow, "host timeout")]);
+    let tries: Vec<(Duration, u16)> = network
+        .log()
+        .iter()
+        .filter(|logged| logged.address.ip() == slow)
+        .map(|logged| (logged.at, logged.address.port()))
+        .collect();
+    assert!(
+        tries.iter().all(|(at, _)| *at <= 400 * MS),
+        "none after its time"
+    );
+    let answered_in_time: Vec<Found> = tries
+        .iter()
+        .filter(|(at, port)| at.is_zero() && port % 2 == 1)
+        .map(|(_, port)| {
+            (
+                *port,
+                PortState::Closed,
+                Reason::ConnRefused,
+                Some(300 * MS),
+            )
+        })
+        .collect();
+    let answered_late = tries
+        .iter()
+        .filter(|(at, port)| *at == 300 * MS && port % 2 == 1)
+        .count();
+    assert!(answered_late > 0, "some answers came after the host failed");
+    assert!(!answered_in_time.is_empty());
+    let mut expected = answered_in_time;
+    expected.sort_unstable_by_key(|found| found.0);
+    assert_eq!(
+        report.results("192.0.2.1"),
+        expected,
+        "only the answers before the host failed"
+    );
+    assert_eq!(
+        report.results("192.0.2.2"),
+        every(1..=100, PortState::Closed, Reason::ConnRefused, 10 * MS)
+    );
+}
+
+#[test]
+fn no_route_fails_the_host_and_drops_its_ports() {
+    // connect() knows at once (a route table without the host), or the kernel says later.
+    for no_route in [
+        Reply::AtOnce(Verdict::NoRoute, Duration::ZERO),
+        Reply::After(10 * MS, Verdict::NoRoute),
+    ] {
+        let network =
+            Network::new(
+                move |attempt| match attempt.address.ip().to_string().as_str() {
+                    "192.0.2.1" => no_route,
+                    _ => Reply::AtOnce(CLOSED, Duration::ZERO),
+                },
+            );
+        let plan = plan(&["192.0.2.1", "192.0.2.2"], 1..=50, profile(), 100);
+        let (_, report) = complete(&plan, &network);
+        let unroutable: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            report.failures(),
+            [(unroutable, "no route to 192.0.2.1")],
+            "{no_route:?}"
+        );
+        assert_eq!(report.results("192.0.2.1"), [], "{no_route:?}");
+        assert_eq!(
+            report.results("192.0.2.2"),
+            every(
+                1..=50,
+                PortState::Closed,
+                Reason::ConnRefused,
+                Duration::ZERO
+            )
+        );
+    }
+}
+
+#[test]
+fn a_signal_stops_the_scan_where_it_is() {
+    let network = Network::new(|_| Reply::Silence);
+    network.signal_after(1500 * MS);
+    let profile = Profile {
+        max_retries: 0,
+        ..profile()
+    };
+    let (outcome, report) = scan(&plan(&["192.0.2.1"], 1..=100, profile, 100), &network);
+    let summary = outcome.expect("a signal is no error");
+    assert!(summary.interrupted);
+    assert_eq!(network.elapsed(), 1500 * MS, "at once");
+    // The first ten timed out at 1 s; the next ten were in flight.
+    assert_eq!(report.told.len(), 10);
+    assert_eq!(summary.sent, 20);
+}
+
+#[test]
+fn a_turn_of_answers_at_once_still_looks_at_signals() {
+    // Loopback: every answer comes inside connect(), and the window never closes.
+    let network = Network::new(|_| Reply::AtOnce(CLOSED, Duration::ZERO));
+    network.signal_after(Duration::ZERO);
+    let (outcome, report) = scan(&plan(&["127.0.0.1"], 1..=1000, profile(), 100), &network);
+    assert!(outcome.expect("a signal is no error").interrupted);
+    assert_eq!(report.told.len(), LAUNCHES_PER_TURN);
+}
+
+#[test]
+fn an_answer_at_once_is_timed_around_its_own_connect() {
+    // Port N's connect() takes N ms: each round trip is its own, not the sum of the
+    // connect() calls before it in the same turn.
+    let network = Network::new(|attempt| {
+        let takes = u32::from(attempt.address.port()) * MS;
+        Reply::AtOnce(CLOSED, takes)
+    });
+    let (_, report) = complete(&plan(&["127.0.0.1"], 1..=5, profile(), 100), &network);
+    let rtts: Vec<Option<Duration>> = report
+        .results("127.0.0.1")
+        .iter()
+        .map(|found| found.3)
+        .collect();
+    assert_eq!(rtts, (1..=5).map(|ms| Some(ms * MS)).collect::<Vec<_>>());
+}
