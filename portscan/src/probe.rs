@@ -97,14 +97,19 @@ impl Prober for TcpConnect {
     const SILENCE: (PortState, Reason) = (PortState::Filtered, Reason::NoResponse);
 
     fn start(&mut self, address: SocketAddr) -> io::Result<Started<Socket>> {
-        let spare = self.spares[usize::from(address.is_ipv6())]
-            .pop()
-            .and_then(|spare| {
-                reset(spare.socket, address).map(|socket| Spare {
-                    socket,
-                    registered: spare.registered,
-                })
-            });
+        let family = usize::from(address.is_ipv6());
+        if self.spares[family].is_empty() {
+            // A new socket is about to open: one idle spare of the other family closes for
+            // it, or in a scan of both families the spares of one would sit idle while the
+            // other opened new sockets up to the ceiling, nearly twice the budget in all.
+            self.spares[1 - family].pop();
+        }
+        let spare = self.spares[family].pop().and_then(|spare| {
+            reset(spare.socket, address).map(|socket| Spare {
+                socket,
+                registered: spare.registered,
+            })
+        });
         let registered = spare.as_ref().is_some_and(|spare| spare.registered);
         let (socket, verdict) = start(address, spare.map(|spare| spare.socket))?;
         Ok(Started {
@@ -455,6 +460,38 @@ mod tests {
             });
             assert_eq!(verdict, expected, "{address}");
         }
+    }
+
+    /// Spares of one family give way to new sockets of the other: the descriptors held,
+    /// in flight and idle, stay within what the loop allows.
+    #[test]
+    fn a_new_socket_of_one_family_closes_an_idle_spare_of_the_other() {
+        let closed = |address: &str| {
+            let spare = std::net::TcpListener::bind(address).unwrap();
+            spare.local_addr().unwrap()
+        };
+        let v4 = closed("127.0.0.1:0");
+        let Ok(v6_listener) = std::net::TcpListener::bind("[::1]:0") else {
+            panic!("this test needs IPv6 on loopback");
+        };
+        let v6 = v6_listener.local_addr().unwrap();
+        drop(v6_listener);
+        let mut prober = TcpConnect::default();
+        let started = prober.start(v4).unwrap();
+        assert_eq!(started.verdict, Some(CLOSED));
+        prober.recycle(started.socket, v4, CLOSED, false, true);
+        assert_eq!(prober.idle_sockets(), 1);
+        let started = prober.start(v6).unwrap();
+        assert_eq!(started.verdict, Some(CLOSED));
+        assert_eq!(prober.idle_sockets(), 0, "the IPv4 spare made room");
+        prober.recycle(started.socket, v6, CLOSED, false, true);
+        // A spare of the right family is reused, and the other is left alone.
+        let started = prober.start(v6).unwrap();
+        assert_eq!(prober.idle_sockets(), 0);
+        prober.recycle(started.socket, v6, CLOSED, false, true);
+        let again = prober.start(v4).unwrap();
+        assert_eq!(again.verdict, Some(CLOSED));
+        assert_eq!(prober.idle_sockets(), 0);
     }
 
     #[test]
