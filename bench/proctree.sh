@@ -4,7 +4,7 @@
 # started in their own process group and killed through it at the end (they also exit by
 # themselves after $LIFETIME seconds). Prints the mean times, the ratios and peak memory.
 #
-# Goals (issue #5): proctree at most half the time of `ps -ejH`, and less than `pstree -p`.
+# Goals: proctree at most half the time of `ps -ejH`, and less than `pstree -p`.
 # Needs: hyperfine, psmisc (pstree), procps (ps), time (/usr/bin/time), jq.
 # Usage: bench/proctree.sh [RUNS]     (run from the workspace root; builds the release binary)
 set -euo pipefail

@@ -5,7 +5,7 @@
 # times sockls and ss side by side on the same sockets: the plain dump (-tan), every socket
 # with its owner (-tanp) and the listeners with their owners (-tlnp). Prints the ratios and
 # each command's peak RSS. Needs root (ip netns), hyperfine and GNU time (apt packages
-# hyperfine, time, iproute2, python3). Goals (issue #4): sockls -tan <= ss -tan,
+# hyperfine, time, iproute2, python3). Goals: sockls -tan <= ss -tan,
 # -tanp <= 1/4 of ss -tanp, -tlnp <= 1/5 of ss -tlnp.
 set -euo pipefail
 

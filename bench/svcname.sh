@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # svcname against an awk join on /etc/services (1,000,000 mixed lines), and a single lookup
-# against getent (issue #2: at least 5x faster; at least as fast).
+# against getent (goals: at least 5x faster; at least as fast).
 set -euo pipefail
 source bench/lib.sh
 ensure_packages hyperfine mawk

@@ -1,6 +1,6 @@
 //! Compiles IANA's service registry (common/data/iana-services.tsv) into static tables, so
 //! that a single lookup costs a binary search in read-only data and nothing is parsed at
-//! start-up (issue #2: `svcname ssh` must answer as fast as `getent services ssh`).
+//! start-up (`svcname ssh` must answer as fast as `getent services ssh`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -695,7 +695,7 @@ fn churn_threads(stop: &AtomicBool) {
     }
 }
 
-/// Issue 9: a task reaped between the listing of /proc and the read of its stat shows
+/// A task reaped between the listing of /proc and the read of its stat shows
 /// `Z 0 -1 -1` or `X 0 -1 -1` there, and must be skipped like one whose entry has gone.
 /// It shows that form only between two kernel locks, so the churn is heavy: a shell ending
 /// processes, two threads ending threads of this process; and every view is run with

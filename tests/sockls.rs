@@ -792,7 +792,7 @@ fn text_fields(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Issue 9: a live process whose name is not UTF-8 was reported `gone`, its name lost.
+/// A live process whose name is not UTF-8 was once reported `gone`, its name lost.
 #[test]
 fn an_owner_whose_name_is_not_utf8_is_known_and_its_name_kept() {
     require_python();
@@ -827,7 +827,7 @@ fn an_owner_whose_name_is_not_utf8_is_known_and_its_name_kept() {
     assert_eq!(cell(&header, &rows[0], "comm"), r"bad\xff\xfe\x1b[1m");
 }
 
-/// Issue 9: UNIX socket paths and process names are untrusted bytes. Text and CSV escape
+/// UNIX socket paths and process names are untrusted bytes. Text and CSV escape
 /// them as proctree does (`\xHH`, `\n`), JSON keeps them (base64 when not UTF-8), and both
 /// sources agree.
 #[test]

@@ -317,8 +317,7 @@ fn icmp_reason((v6, kind, code): Icmp) -> Option<Reason> {
 /// unreachable that connect() reported as a plain refusal); the message's payload, the TCP
 /// header of the SYN it answers, tells them apart.
 fn icmp_of(socket: &Socket, port: u16) -> Option<Icmp> {
-    const ORIGIN_ICMP: u8 = 2;
-    const ORIGIN_ICMP6: u8 = 3;
+    use nix::libc::{SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6};
     // A queue never holds more than one message per probe the socket carried; a few
     // reads drain what a run of refusals could have left.
     for _ in 0..8 {
@@ -333,10 +332,10 @@ fn icmp_of(socket: &Socket, port: u16) -> Option<Icmp> {
         )
         .ok()?;
         let icmp = message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
-            ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP => {
+            ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP => {
                 Some((false, err.ee_type, err.ee_code))
             }
-            ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == ORIGIN_ICMP6 => {
+            ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP6 => {
                 Some((true, err.ee_type, err.ee_code))
             }
             _ => None,

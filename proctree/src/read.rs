@@ -91,12 +91,11 @@ enum Failure {
     Other(io::Error),
 }
 
-/// ESRCH: a read of a task that is being torn down.
-const ESRCH: i32 = 3;
-
 impl From<io::Error> for Failure {
     fn from(error: io::Error) -> Self {
-        if error.kind() == io::ErrorKind::NotFound || error.raw_os_error() == Some(ESRCH) {
+        // ESRCH: a read of a task that is being torn down.
+        if error.kind() == io::ErrorKind::NotFound || error.raw_os_error() == Some(nix::libc::ESRCH)
+        {
             Self::Vanished
         } else if error.kind() == io::ErrorKind::PermissionDenied {
             Self::Denied

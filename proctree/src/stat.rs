@@ -23,8 +23,8 @@ pub struct Stat {
     pub rss_pages: u64,
 }
 
-/// The kernel's flag for a kernel thread (include/linux/sched.h).
-const PF_KTHREAD: u32 = 0x0020_0000;
+/// The kernel's flag for a kernel thread, as stat's unsigned field holds it.
+const PF_KTHREAD: u32 = nix::libc::PF_KTHREAD as u32;
 
 impl Stat {
     pub fn is_kthread(&self) -> bool {

@@ -84,7 +84,7 @@ fn parse_proto(text: &str) -> Result<Proto, String> {
 impl Cli {
     /// The command line of this process. `svcname 22 ssh`, plain operands only, is the
     /// common single lookup: it is taken as it stands, without building clap's command,
-    /// which cost a fifth of such a run (issue #2: as quick as getent). Anything else, an
+    /// which cost a fifth of such a run (it must be as quick as getent). Anything else, an
     /// option, `-`, `--`, an empty or non-UTF-8 argument, no argument at all, goes through
     /// clap, which also owns --help, --version and every usage error.
     pub fn parse_args() -> Result<Self, clap::Error> {

@@ -4,23 +4,47 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use nix::libc::{self, c_int};
+
 use crate::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
 
-/// The request and reply type of every sock_diag dump.
+/// The request and reply type of every sock_diag dump (linux/sock_diag.h; libc lacks it).
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
-pub(crate) const NLMSG_ERROR: u16 = 2;
-pub(crate) const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_DUMP: u16 = 0x300;
-pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
+pub(crate) const NLMSG_ERROR: u16 = narrow_u16(libc::NLMSG_ERROR);
+pub(crate) const NLMSG_DONE: u16 = narrow_u16(libc::NLMSG_DONE);
+const NLM_F_REQUEST: u16 = narrow_u16(libc::NLM_F_REQUEST);
+const NLM_F_DUMP: u16 = narrow_u16(libc::NLM_F_DUMP);
+pub(crate) const NLM_F_DUMP_INTR: u16 = narrow_u16(libc::NLM_F_DUMP_INTR);
 pub(crate) const NLMSG_HDRLEN: usize = 16;
 
-pub const AF_UNIX: u8 = 1;
-pub const AF_INET: u8 = 2;
-pub const AF_INET6: u8 = 10;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-pub const IPPROTO_RAW: u8 = 255;
+pub const AF_UNIX: u8 = narrow_u8(libc::AF_UNIX);
+pub const AF_INET: u8 = narrow_u8(libc::AF_INET);
+pub const AF_INET6: u8 = narrow_u8(libc::AF_INET6);
+pub const IPPROTO_TCP: u8 = narrow_u8(libc::IPPROTO_TCP);
+pub const IPPROTO_UDP: u8 = narrow_u8(libc::IPPROTO_UDP);
+pub const IPPROTO_RAW: u8 = narrow_u8(libc::IPPROTO_RAW);
+
+/// libc's C-int constants narrowed to the width of the wire's fields, the range checked
+/// when the crate is compiled.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the assert checks the range"
+)]
+const fn narrow_u8(value: c_int) -> u8 {
+    assert!(value >= 0 && value <= 0xff);
+    value as u8
+}
+
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "the assert checks the range"
+)]
+pub(crate) const fn narrow_u16(value: c_int) -> u16 {
+    assert!(value >= 0 && value <= 0xffff);
+    value as u16
+}
 
 /// `idiag_ext` bits: the extras an inet dump should carry (bit n asks for attribute n+1).
 pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);

@@ -234,7 +234,7 @@ pub(crate) mod script {
     use super::Transport;
 
     pub(crate) use super::codec::{NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR};
-    pub const NLM_F_MULTI: u16 = 0x2;
+    pub const NLM_F_MULTI: u16 = super::codec::narrow_u16(nix::libc::NLM_F_MULTI);
 
     /// One netlink message: header, then `body`, padded to four bytes.
     pub fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
@@ -331,8 +331,7 @@ mod tests {
     use super::*;
     use crate::record::SocketProto;
 
-    const EIO: i32 = 5;
-    const ENOBUFS: i32 = 105;
+    use nix::libc::{EIO, ENOBUFS};
 
     /// Runs one dump request over `replies`; the inodes of the records handed over, and the
     /// outcome. A dump the kernel did not end itself must leave a new socket behind.
