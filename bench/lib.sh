@@ -1,7 +1,8 @@
 # Shared by the bench scripts: tool installation and side-by-side timing with hyperfine.
-# Sourced, not run. Expects the release binaries in target/release (make bench builds them).
+# Sourced, not run. Expects the release binaries in target/release (make bench builds them),
+# or in BIN when set: `BIN=/tmp/old-build bash bench/run` measures another build the same way.
 
-BIN="$(pwd)/target/release"
+BIN="${BIN:-$(pwd)/target/release}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 

@@ -46,7 +46,9 @@ need nmap nmap
 need hyperfine hyperfine
 need python3 python3
 
-if [ -z "${PORTSCAN:-}" ]; then
+if [ -n "${BIN:-}" ]; then
+    PORTSCAN="$BIN/portscan"
+elif [ -z "${PORTSCAN:-}" ]; then
     cargo build --release -j1 -q -p nettools --bin portscan
     PORTSCAN="${CARGO_TARGET_DIR:-target}/release/portscan"
 fi

@@ -23,7 +23,7 @@ done
 
 cargo build --release -j1 --bin proctree --quiet
 target=${CARGO_TARGET_DIR:-target}
-proctree=$(realpath "$target/release/proctree")
+proctree=$(realpath "${BIN:-$target/release}/proctree")
 
 work=$(mktemp -d)
 leader=

@@ -28,7 +28,7 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 cargo build --release --bin sockls -j1 --manifest-path "$root/Cargo.toml"
-sockls=$target/release/sockls
+sockls=${BIN:-$target/release}/sockls
 
 ns=sockls-bench-$$
 work=$(mktemp -d)
