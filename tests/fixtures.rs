@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
 
-use crate::util::{LIMIT, is_root};
+use crate::util::{LIMIT, is_root, wait_until_exit};
 
 /// Held by a test that loads the machine on purpose (churn) and by tests that time what
 /// they check: the two kinds never run at once within this test binary.
@@ -170,17 +169,6 @@ pub fn wait_for_stderr(mut child: Child) -> (Option<i32>, String) {
         let _ = stderr.read_to_string(&mut said);
         said
     });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the tool ran longer than {LIMIT:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let status = wait_until_exit(&mut child, LIMIT);
     (status.code(), reader.join().unwrap())
 }

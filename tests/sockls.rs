@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -18,7 +17,7 @@ use serde_json::{Value, json};
 use crate::fixtures::{
     Netns, assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, require_program, require_root,
 };
-use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
+use crate::util::{LIMIT, code, run, spawn_ready, stderr_text, stdout_text, tool};
 
 /// The socket inode behind one of our fds, as /proc shows it.
 fn inode_of(fd: &impl AsRawFd) -> u64 {
@@ -646,24 +645,14 @@ impl Drop for Namespace {
 /// exits by itself after 60 s.
 fn namespace_with_listener(port: u16) -> Namespace {
     let netns = Netns::new("sockls-test");
-    let mut child = netns
-        .exec("python3")
-        .arg("-c")
-        .arg(format!(
-            "import socket, time\n\
+    let (child, line) = spawn_ready(netns.exec("python3").arg("-c").arg(format!(
+        "import socket, time\n\
              s = socket.socket()\n\
              s.bind(('127.0.0.1', {port}))\n\
              s.listen()\n\
              print('ready', flush=True)\n\
              time.sleep(60)\n"
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    )));
     let namespace = Namespace { child, netns };
     assert_eq!(line.trim(), "ready");
     namespace
@@ -708,10 +697,11 @@ fn renamed(name: &[u8], path: Option<&[u8]>) -> Renamed {
             out
         })
     };
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import base64, ctypes, socket, sys, time\n\
+    let (child, line) = spawn_ready(
+        Command::new("python3")
+            .args([
+                "-c",
+                "import base64, ctypes, socket, sys, time\n\
              name, path = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])\n\
              ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME\n\
              if path:\n\
@@ -724,17 +714,10 @@ fn renamed(name: &[u8], path: Option<&[u8]>) -> Renamed {
              port = 0 if path else s.getsockname()[1]\n\
              print(s.fileno(), port, base64.b64encode(path).decode() or '-', flush=True)\n\
              time.sleep(60)\n",
-        ])
-        .arg(hex(name))
-        .arg(hex(path.unwrap_or_default()))
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+            ])
+            .arg(hex(name))
+            .arg(hex(path.unwrap_or_default())),
+    );
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields.len(), 3, "the helper said {line:?}");
     Renamed {
@@ -917,22 +900,13 @@ fn other_network_namespaces_are_listed_with_their_owners() {
 fn raw_sockets_are_listed_with_netlink_or_from_proc() {
     require_root();
     require_python();
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import socket, os, time\n\
-             s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n\
-             print(os.stat(f'/proc/self/fd/{s.fileno()}').st_ino, s.fileno(), flush=True)\n\
-             time.sleep(30)\n",
-        ])
-        .stdout(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = spawn_ready(Command::new("python3").args([
+        "-c",
+        "import socket, os, time\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n\
+         print(os.stat(f'/proc/self/fd/{s.fileno()}').st_ino, s.fileno(), flush=True)\n\
+         time.sleep(30)\n",
+    ]));
     let ids: Vec<u64> = line
         .split_whitespace()
         .map(|n| n.parse().unwrap())

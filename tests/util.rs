@@ -1,7 +1,7 @@
 //! Helpers for spawning the built tools with a clean environment and a deadline.
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A command for one of the workspace's binaries, with an environment that cannot change
@@ -63,10 +63,20 @@ pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
         let _ = stderr.read_to_end(&mut bytes);
         bytes
     });
+    let status = wait_until_exit(&mut child, limit);
+    Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+/// Waits for `child` to end; kills it and fails the test past `limit`.
+pub fn wait_until_exit(child: &mut Child, limit: Duration) -> ExitStatus {
     let started = Instant::now();
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("wait for the tool") {
-            break status;
+            return status;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
@@ -74,12 +84,22 @@ pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
             panic!("the tool ran longer than {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
-    };
-    Output {
-        status,
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
     }
+}
+
+/// A helper process (a listener, a renamed process) started from `command`, and the first
+/// line it printed: it prints one when it is ready, so the test waits for that.
+pub fn spawn_ready(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn the helper");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("the helper's first line");
+    (child, line)
 }
 
 /// stdout as text, for assertions.
