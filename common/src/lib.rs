@@ -1,20 +1,18 @@
-//! What every tool of the workspace shares: the records and their writers, the line readers,
-//! the port and target languages, the service data, and the error and exit-status rules.
-//! Nothing tool-specific lives here.
+//! What the tools share, in three parts:
+//!
+//! - [`contract`]: the record contract every tool keeps with its users — the records, the
+//!   formats they are printed in, the escaping of untrusted text, the line readers, the
+//!   errors and exit statuses, and the entry every binary goes through.
+//! - [`services`]: the service data (IANA's registry, /etc/services, nmap's frequencies,
+//!   why attackers favour a port) and the port-list language.
+//! - [`host`]: readers of this host's state: sockets over netlink or /proc/net, the
+//!   processes that own them, user names.
+//!
+//! What only one tool uses lives in that tool.
 
-mod clap_error;
-pub mod entry;
-pub mod error;
-pub mod input;
-pub mod output;
-pub mod owners;
-pub mod ports;
-pub mod record;
+pub mod contract;
+pub mod host;
 pub mod services;
-pub mod sockets;
 pub mod target;
-pub mod text;
-pub mod timestamp;
-pub mod users;
 
-pub use error::{Error, Result, Status};
+pub use contract::error::{Error, Result, Status};

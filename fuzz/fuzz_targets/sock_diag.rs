@@ -1,9 +1,9 @@
-//! The NETLINK_SOCK_DIAG reply codec (`common::sockets::codec`) on any datagram: splitting it
+//! The NETLINK_SOCK_DIAG reply codec (`common::host::sockets::codec`) on any datagram: splitting it
 //! into messages always moves on and never reads past the input (the caller stops at the
 //! first error, so what follows one is not checked); each socket
 //! payload decodes (or not) without a panic, and what decodes says what the fixed header
 //! says. A request the codec writes is read back as one message with its sequence number.
-//! The dump reader (`common::sockets::netlink`), fed the input as a run of datagrams, ends
+//! The dump reader (`common::host::sockets::netlink`), fed the input as a run of datagrams, ends
 //! without a panic, its count of records handed over is right, and a dump it abandons part
 //! way leaves a new socket behind.
 #![no_main]
@@ -14,9 +14,9 @@ use std::ops::ControlFlow;
 
 use libfuzzer_sys::fuzz_target;
 
-use common::record::{Family, SocketProto};
-use common::sockets::codec::{self, Message};
-use common::sockets::netlink::{DiagSocket, Transport};
+use common::contract::record::{Family, SocketProto};
+use common::host::sockets::codec::{self, Message};
+use common::host::sockets::netlink::{DiagSocket, Transport};
 
 /// Plays back datagrams cut from the input, each after a two-byte length; then EAGAIN.
 struct Replay<'a> {

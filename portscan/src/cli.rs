@@ -4,8 +4,8 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, ValueEnum};
-use common::output::OutputArgs;
-use common::ports::{PortList, Proto};
+use common::contract::output::OutputArgs;
+use common::services::ports::{PortList, Proto};
 use common::target::TargetSpec;
 
 use crate::order::Shard;

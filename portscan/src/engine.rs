@@ -30,8 +30,8 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::error::{Error, Result};
-use common::record::{PortState, Reason};
+use common::contract::error::{Error, Result};
+use common::contract::record::{PortState, Reason};
 
 use crate::driver::{Driver, Wakeup};
 use crate::order::{Permutation, Shard};

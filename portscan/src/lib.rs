@@ -21,9 +21,9 @@ use std::io::{self, IsTerminal};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use common::Status;
-use common::error::{Error, Result, warn};
-use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::ports::Proto;
+use common::contract::error::{Error, Result, warn};
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
 use common::target::TargetSpec;
 use nix::sys::signal::{SigSet, Signal};

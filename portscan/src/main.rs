@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    common::entry::main(
+    common::contract::entry::main(
         portscan::TOOL,
         portscan::Cli::parse_args,
         portscan::Config::from_cli,

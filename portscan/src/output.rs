@@ -6,11 +6,11 @@ use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::error::{Result, warn};
-use common::output::RecordWriter;
-use common::ports::Proto;
-use common::record::{PortRecord, PortState, Reason};
-use common::timestamp::rfc3339;
+use common::contract::error::{Result, warn};
+use common::contract::output::RecordWriter;
+use common::contract::record::{PortRecord, PortState, Reason};
+use common::contract::timestamp::rfc3339;
+use common::services::ports::Proto;
 
 use crate::TOOL;
 use crate::engine::Observer;
@@ -178,7 +178,7 @@ pub fn summary(counts: [u64; 3], elapsed: Duration, sent: u64, interrupted: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::output::{FlushPolicy, Format, TextOptions};
+    use common::contract::output::{FlushPolicy, Format, TextOptions};
 
     fn host(text: &str) -> Host {
         Host {

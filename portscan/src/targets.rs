@@ -5,8 +5,8 @@
 
 use std::net::{IpAddr, ToSocketAddrs};
 
-use common::error::{Error, Result};
-use common::input::{LineRead, LineSource};
+use common::contract::error::{Error, Result};
+use common::contract::input::{LineRead, LineSource};
 use common::target::TargetSpec;
 
 /// One host: the target as written and the address probed.

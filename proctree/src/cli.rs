@@ -1,7 +1,7 @@
 //! proctree's command line, shared by the binary, the man page and the completions.
 
 use clap::{CommandFactory, Parser};
-use common::output::OutputArgs;
+use common::contract::output::OutputArgs;
 
 const AFTER_HELP: &str = "\
 Examples:

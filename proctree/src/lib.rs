@@ -15,9 +15,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use common::Status;
-use common::error::{Error, Result, warn};
-use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::record::ports_suffix;
+use common::contract::error::{Error, Result, warn};
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::record::ports_suffix;
 
 pub use cli::{Cli, command};
 use ports::Ports;
@@ -62,7 +62,7 @@ impl Config {
         let uids = cli
             .users
             .iter()
-            .map(|user| common::users::resolve(user).map_err(Error::usage))
+            .map(|user| common::host::users::resolve(user).map_err(Error::usage))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             view,

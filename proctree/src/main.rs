@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    common::entry::main(
+    common::contract::entry::main(
         proctree::TOOL,
         proctree::Cli::parse_args,
         proctree::Config::from_cli,

@@ -1,13 +1,13 @@
 //! The ports each process listens on (`--ports`): the listening sockets from
-//! `common::sockets`, their owners from one scan of the fd tables (`common::owners`). Only run
+//! `common::host::sockets`, their owners from one scan of the fd tables (`common::host::owners`). Only run
 //! when asked: the scan reads every fd of every process.
 
 use std::collections::{HashMap, HashSet};
 
-use common::error::{Error, Result};
-use common::owners::OwnerMap;
-use common::record::{ListenPort, SocketProto, SocketState};
-use common::sockets::{self, Query, Source};
+use common::contract::error::{Error, Result};
+use common::contract::record::{ListenPort, SocketProto, SocketState};
+use common::host::owners::OwnerMap;
+use common::host::sockets::{self, Query, Source};
 
 use crate::read::Process;
 

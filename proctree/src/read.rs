@@ -114,7 +114,7 @@ impl Reader {
             Err((file, Failure::Denied)) => Err(format!("/proc/{pid}/{file}: permission denied")),
             Err((file, Failure::Other(error))) => Err(format!(
                 "/proc/{pid}/{file}: {}",
-                common::error::describe_io_error(&error)
+                common::contract::error::describe_io_error(&error)
             )),
         }
     }

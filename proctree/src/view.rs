@@ -3,14 +3,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::output::{Record, TextRow};
-use common::record::{OsText, ProcessRecord};
-use common::timestamp::rfc3339;
+use common::contract::output::{Record, TextRow};
+use common::contract::record::{OsText, ProcessRecord};
+use common::contract::timestamp::rfc3339;
 
 use crate::read::{Exe, Process};
 use crate::stat::Stat;
 use crate::tty;
-use common::users::Users;
+use common::host::users::Users;
 
 /// What turns ticks and pages into times and sizes, and uids into names.
 pub struct Context {
@@ -142,7 +142,7 @@ pub struct TreeLine<'a> {
     pub state: u8,
     pub lead: &'a str,
     pub label: Label<'a>,
-    /// The tokens after the label: the ports, with `--ports` (see `common::record::ports_suffix`).
+    /// The tokens after the label: the ports, with `--ports` (see `common::contract::record::ports_suffix`).
     pub suffix: Vec<String>,
 }
 

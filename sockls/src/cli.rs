@@ -1,7 +1,7 @@
 //! sockls's command line, shared by the binary, the man page and the completions.
 
 use clap::{CommandFactory, Parser, ValueEnum};
-use common::output::OutputArgs;
+use common::contract::output::OutputArgs;
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use common::error::{Error, Result};
-use common::ports::{PortList, Proto};
-use common::record::{SocketProto, SocketRecord, SocketState};
-use common::sockets::bytecode::{self, End};
-use common::sockets::{PortCondition, Query};
+use common::contract::error::{Error, Result};
+use common::contract::record::{SocketProto, SocketRecord, SocketState};
+use common::host::sockets::bytecode::{self, End};
+use common::host::sockets::{PortCondition, Query};
+use common::services::ports::{PortList, Proto};
 
 use crate::cli::Cli;
 
@@ -214,14 +214,14 @@ fn parse_pids(list: &str) -> Result<HashSet<u32>> {
 
 fn parse_users(list: &str) -> Result<HashSet<u32>> {
     list.split(',')
-        .map(|item| common::users::resolve(item.trim()).map_err(Error::usage))
+        .map(|item| common::host::users::resolve(item.trim()).map_err(Error::usage))
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::record::{Family, SockType};
+    use common::contract::record::{Family, SockType};
 
     #[test]
     fn states_parse_names_and_groups() {

@@ -1,6 +1,6 @@
 //! sockls: the host's sockets, like ss or netstat, as records for pipelines. The sockets come
-//! from `common::sockets` (sock_diag, or /proc/net), their owners from one scan of the
-//! process fd tables (`common::owners`); this crate holds the filters and the output.
+//! from `common::host::sockets` (sock_diag, or /proc/net), their owners from one scan of the
+//! process fd tables (`common::host::owners`); this crate holds the filters and the output.
 
 mod cli;
 mod filter;
@@ -11,12 +11,12 @@ use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
 
 use common::Status;
-use common::error::{Error, Result, warn};
-use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::owners::{self, OwnerMap};
-use common::record::{OsText, OwnerStatus, SocketRecord};
-use common::sockets::{self, Query, Source};
-use common::users::Users;
+use common::contract::error::{Error, Result, warn};
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::record::{OsText, OwnerStatus, SocketRecord};
+use common::host::owners::{self, OwnerMap};
+use common::host::sockets::{self, Query, Source};
+use common::host::users::Users;
 
 pub use cli::{Cli, SourceArg, command};
 use filter::Filter;
@@ -50,7 +50,7 @@ pub enum Namespaces {
 impl Config {
     #[expect(
         clippy::needless_pass_by_value,
-        reason = "every tool's from_cli takes its Cli as common::entry hands it over"
+        reason = "every tool's from_cli takes its Cli as common::contract::entry hands it over"
     )]
     pub fn from_cli(cli: Cli) -> Result<Self> {
         let format = cli.output.format();

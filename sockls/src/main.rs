@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    common::entry::main(
+    common::contract::entry::main(
         sockls::TOOL,
         sockls::Cli::parse_args,
         sockls::Config::from_cli,

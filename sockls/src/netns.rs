@@ -7,8 +7,8 @@ use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use common::error::{Error, Result, describe_io_error};
-use common::sockets::{self, Listing, Query, Source};
+use common::contract::error::{Error, Result, describe_io_error};
+use common::host::sockets::{self, Listing, Query, Source};
 use nix::sched::{CloneFlags, setns};
 
 /// Where `ip netns add` puts named namespaces.

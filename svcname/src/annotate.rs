@@ -6,15 +6,15 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use common::Status;
-use common::error::{Error, Result, warn};
-use common::input::{
+use common::contract::error::{Error, Result, warn};
+use common::contract::input::{
     LineKind, LineRead, LineSource, MAX_LINE, Sniffer, csv_field_count, csv_line_is_open,
 };
-use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::ports::{Proto, parse_port};
-use common::record::ServiceRecord;
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::record::ServiceRecord;
+use common::contract::text;
+use common::services::ports::{Proto, parse_port};
 use common::services::{Extras, ServiceDb};
-use common::text;
 
 use crate::json::{self, PortValue, proto_of};
 use crate::lookup::{self, Query};

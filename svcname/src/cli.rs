@@ -3,8 +3,8 @@
 use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser};
-use common::output::OutputArgs;
-use common::ports::Proto;
+use common::contract::output::OutputArgs;
+use common::services::ports::Proto;
 
 const AFTER_HELP: &str = "\
 Examples:

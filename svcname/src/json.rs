@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use common::ports::Proto;
+use common::services::ports::Proto;
 
 /// The fields found in one object.
 #[derive(Debug, Default, PartialEq)]

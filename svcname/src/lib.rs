@@ -10,10 +10,10 @@ mod lookup;
 use std::io::{BufWriter, Write};
 
 use common::Status;
-use common::error::{Error, Result, warn};
-use common::input::LineSource;
-use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::ports::Proto;
+use common::contract::error::{Error, Result, warn};
+use common::contract::input::LineSource;
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::services::ports::Proto;
 use common::services::{self, Extras, ServiceDb};
 
 pub use annotate::Additions;

@@ -1,8 +1,8 @@
 //! Lookups named on the command line (or as bare lines on stdin): a port, PORT/PROTO, a port
 //! list, or a service name, which may stand for several ports.
 
-use common::ports::{PortList, Proto, parse_port, parse_port_proto};
 use common::services::ServiceDb;
+use common::services::ports::{PortList, Proto, parse_port, parse_port_proto};
 
 /// One thing to look up.
 #[derive(Debug, PartialEq)]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    common::entry::main(
+    common::contract::entry::main(
         svcname::TOOL,
         svcname::Cli::parse_args,
         svcname::Config::from_cli,

@@ -6,7 +6,7 @@ use super::compare_names;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use crate::ports::{Proto, parse_port_proto};
+use crate::services::ports::{Proto, parse_port_proto};
 
 /// One table entry, borrowing from the file's text.
 #[derive(Debug, Clone, Copy, PartialEq)]

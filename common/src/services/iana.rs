@@ -2,7 +2,7 @@
 //! rows sorted by (port, protocol) and an index sorted by name, both searched in place.
 
 use super::compare_names;
-use crate::ports::Proto;
+use crate::services::ports::Proto;
 
 /// One registry entry. `proto` indexes [`Proto::ALL`]; the strings are (start, length) in
 /// one shared literal, which keeps the table free of load-time relocations.

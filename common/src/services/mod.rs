@@ -1,19 +1,21 @@
-//! What a port number means: IANA's registry built into the binary, the system's
-//! `/etc/services`, nmap's `nmap-services` frequency table where nmap is installed, and any
-//! files a user names. svcname is the command-line face of this module; portscan takes its
+//! What a port number means, and how ports are named: IANA's registry built into the
+//! binary, the system's `/etc/services`, nmap's `nmap-services` frequency table where nmap
+//! is installed, and any files a user names; and the port-list language every tool reads
+//! ([`ports`]). svcname is the command-line face of this part; portscan takes its
 //! `--top-ports` from it. The order of precedence is in docs/FORMAT.md, "Service data".
 
 mod file;
 mod iana;
+pub mod ports;
 pub mod risk;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::{fs, io};
 
-use crate::error::{Error, Result};
-use crate::ports::Proto;
-use crate::record::{PortRange, ServiceRecord};
+use crate::contract::error::{Error, Result};
+use crate::contract::record::{PortRange, ServiceRecord};
+use crate::services::ports::Proto;
 use file::{Flavor, LazyTable, Table};
 
 /// Service names compared as every table sorts them: byte by byte in ASCII lower case,
@@ -101,7 +103,7 @@ impl ServiceDb {
                 Err(e) => {
                     warnings.push(format!(
                         "reading {ETC_SERVICES}: {}",
-                        crate::error::describe_io_error(&e)
+                        crate::contract::error::describe_io_error(&e)
                     ));
                     None
                 }
@@ -207,7 +209,7 @@ impl ServiceDb {
                 .map(|(_, port)| port)
                 .collect();
         }
-        let mut seen = crate::ports::PortSet::new();
+        let mut seen = ports::PortSet::new();
         let mut ports = Vec::new();
         let mut system: Vec<u16> = self
             .system
@@ -280,7 +282,7 @@ impl ServiceDb {
                             .push(format!(
                                 "reading {}: {}",
                                 path.display(),
-                                crate::error::describe_io_error(&e)
+                                crate::contract::error::describe_io_error(&e)
                             ));
                         None
                     }

@@ -3,7 +3,7 @@
 //! BOOTP, TFTP, HTTP, POP3, portmap, NNTP, NTP, NetBIOS, IMAP, SNMP, LDAP, HTTPS) and adds
 //! the services most often found exposed and abused since (SMB, RDP, databases, caches).
 
-use crate::ports::Proto;
+use crate::services::ports::Proto;
 
 /// (first port, last port, protocols it applies to, note)
 type Note = (u16, u16, &'static [Proto], &'static str);

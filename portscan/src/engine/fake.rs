@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use common::record::{PortState, Reason};
+use common::contract::record::{PortState, Reason};
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 

@@ -12,7 +12,7 @@ use std::io;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
-use crate::record::{Family, SocketProto, SocketRecord, SocketState};
+use crate::contract::record::{Family, SocketProto, SocketRecord, SocketState};
 use netlink::{DiagSocket, Dumped, Transport};
 
 /// Which sockets to list and what to learn about them.
@@ -139,7 +139,7 @@ pub fn list_each(
             Err(error) => {
                 return vec![format!(
                     "opening a NETLINK_SOCK_DIAG socket: {}",
-                    crate::error::describe_io_error(&error)
+                    crate::contract::error::describe_io_error(&error)
                 )];
             }
         },
@@ -236,7 +236,7 @@ fn list_with<T: Transport>(
                         // inet_diag answers ENOENT for a protocol it has no handler for.
                         "the kernel has no sock_diag handler for it".to_owned()
                     } else {
-                        crate::error::describe_io_error(&error.error)
+                        crate::contract::error::describe_io_error(&error.error)
                     };
                     let listed = seen.len();
                     let failed = format!(
@@ -384,7 +384,7 @@ fn read_proc(
         Err(error) => {
             return Err(format!(
                 "reading {path}: {}",
-                crate::error::describe_io_error(&error)
+                crate::contract::error::describe_io_error(&error)
             ));
         }
     };

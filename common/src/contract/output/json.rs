@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::{Formatter, Record};
-use crate::error::{Error, Result};
+use crate::contract::error::{Error, Result};
 
 /// The NDJSON formatter.
 #[derive(Debug, Default)]

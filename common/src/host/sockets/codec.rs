@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use nix::libc::{self, c_int};
 
-use crate::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
+use crate::contract::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
 
 /// The request and reply type of every sock_diag dump (linux/sock_diag.h; libc lacks it).
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
+use crate::contract::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
 
 /// Parses /proc/net/{tcp,udp,raw}{,6}: one socket a line after a header.
 pub fn parse_inet(

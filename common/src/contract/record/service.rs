@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::{Record, TextRow};
-use crate::ports::Proto;
+use crate::contract::output::{Record, TextRow};
+use crate::services::ports::Proto;
 
 /// One entry of the service registry: what a port number means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +78,7 @@ impl PortRange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::test_support::text_of;
+    use crate::contract::record::test_support::text_of;
 
     #[test]
     fn ranges_follow_iana() {

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::output::{Record, TextRow};
-use crate::record::OsText;
+use crate::contract::output::{Record, TextRow};
+use crate::contract::record::OsText;
 
 /// One socket, or one (socket, owner) pair when owners are asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -396,7 +396,7 @@ impl Serialize for CsvSocket<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::test_support::text_of;
+    use crate::contract::record::test_support::text_of;
 
     fn listener() -> SocketRecord {
         let mut record = SocketRecord::new(

@@ -17,7 +17,7 @@ pub use socket::{Family, OwnerStatus, SockType, SocketProto, SocketRecord, Socke
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use crate::output::{FlushPolicy, Format, Record, RecordWriter, TextOptions};
+    use crate::contract::output::{FlushPolicy, Format, Record, RecordWriter, TextOptions};
 
     pub(crate) fn text_of<R: Record>(record: &R) -> String {
         let mut out = Vec::new();

@@ -12,7 +12,7 @@ use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::contract::error::{Error, Result};
 
 pub use self::csv::Csv;
 pub use self::json::Json;

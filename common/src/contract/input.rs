@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::error::{Error, Result};
+use crate::contract::error::{Error, Result};
 
 /// Lines longer than this are not kept in memory whole: a reader gets the first part and
 /// streams the rest (a filter passes such a line through unchanged).

@@ -4,8 +4,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::{Record, TextRow};
-use crate::ports::Proto;
+use crate::contract::output::{Record, TextRow};
+use crate::services::ports::Proto;
 
 /// What a port scan found out about one (address, port, protocol).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ impl Record for PortRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::test_support::text_of;
+    use crate::contract::record::test_support::text_of;
 
     #[test]
     fn port_record_text_is_host_port_state_reason() {

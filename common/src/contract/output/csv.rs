@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::rc::Rc;
 
 use super::{Formatter, Record};
-use crate::error::{Error, Result};
+use crate::contract::error::{Error, Result};
 
 /// The CSV formatter.
 pub struct Csv {

@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, Result, Status, finish};
+use crate::contract::error::{Error, Result, Status, finish};
 
 /// Whether file descriptor 1 was closed when the process started (`tool 1>&-`). Rust's
 /// runtime opens /dev/null on a closed standard descriptor before `main` runs (so that the

@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::output::{Record, TextRow};
-use crate::record::{OsText, SocketProto};
+use crate::contract::output::{Record, TextRow};
+use crate::contract::record::{OsText, SocketProto};
 
 /// Shown in text for a field that exists but that we were not allowed to read.
 pub const DENIED: &str = "?";
@@ -226,7 +226,7 @@ impl Serialize for CsvProcess<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::test_support::text_of;
+    use crate::contract::record::test_support::text_of;
 
     fn sample() -> ProcessRecord {
         ProcessRecord {

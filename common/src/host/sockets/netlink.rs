@@ -329,7 +329,7 @@ pub(crate) mod script {
 mod tests {
     use super::script::{NLM_F_DUMP_INTR, Reply, Script, done, error, tcp};
     use super::*;
-    use crate::record::SocketProto;
+    use crate::contract::record::SocketProto;
 
     use nix::libc::{EIO, ENOBUFS};
 

@@ -6,8 +6,8 @@ use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 use super::{Formatter, Record};
-use crate::error::{Error, Result};
-use crate::text;
+use crate::contract::error::{Error, Result};
+use crate::contract::text;
 
 /// One line of the text format being built; fields are escaped as they are added.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-use crate::error::Error;
+use crate::contract::error::Error;
 
 impl Error {
     /// The usage error clap found in a command line: one line saying what is wrong, with

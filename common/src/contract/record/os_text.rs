@@ -1,7 +1,7 @@
 //! Bytes from the kernel that are usually text: a process name, an argument, a socket path.
 //! They are bytes to the kernel, so every record that carries one (ProcessRecord,
 //! SocketRecord) holds an [`OsText`], which keeps them without loss in JSON and escapes them
-//! by the one rule of `common::text` in text and CSV (docs/FORMAT.md, "Text that is not
+//! by the one rule of `common::contract::text` in text and CSV (docs/FORMAT.md, "Text that is not
 //! UTF-8").
 
 use std::fmt;
@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::text;
+use crate::contract::text;
 
 /// Bytes from the kernel (a name, an argument, a path) that are usually UTF-8 but need not
 /// be. In JSON: a string when they are valid UTF-8; otherwise an object
