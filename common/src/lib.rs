@@ -13,6 +13,5 @@
 pub mod contract;
 pub mod host;
 pub mod services;
-pub mod target;
 
 pub use contract::error::{Error, Result, Status};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, ValueEnum};
 use common::contract::output::OutputArgs;
 use common::services::ports::{PortList, Proto};
-use common::target::TargetSpec;
+use crate::target_spec::TargetSpec;
 
 use crate::order::Shard;
 

@@ -14,6 +14,7 @@ mod limits;
 mod order;
 mod output;
 mod probe;
+mod target_spec;
 mod targets;
 mod timing;
 
@@ -25,7 +26,7 @@ use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
-use common::target::TargetSpec;
+use crate::target_spec::TargetSpec;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 

@@ -7,7 +7,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 use common::contract::error::{Error, Result};
 use common::contract::input::{LineRead, LineSource};
-use common::target::TargetSpec;
+use crate::target_spec::TargetSpec;
 
 /// One host: the target as written and the address probed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
-use common::target::TargetSpec;
+use crate::target_spec::TargetSpec;
 use nix::errno::Errno;
 
 use super::fake::{Network, Reply};
