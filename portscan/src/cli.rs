@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, ValueEnum};
 use common::output::OutputArgs;
 use common::ports::{PortList, Proto};
+use common::record::PortState;
 use common::target::TargetSpec;
 
 use crate::order::Shard;
@@ -95,7 +96,8 @@ pub struct Cli {
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
 
-    /// Show ports in these states, comma-separated [default: open].
+    /// Show ports in these states, comma-separated [default: open]. Quote open|filtered
+    /// for the shell; nmap's --open is --show 'open,open|filtered'.
     #[arg(
         long,
         value_name = "STATES",
@@ -120,12 +122,25 @@ pub struct Cli {
     pub verbose: bool,
 }
 
-/// A state `--show` can select.
+/// A state `--show` can select, spelled as records spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShowState {
     Open,
     Closed,
     Filtered,
+    #[value(name = "open|filtered")]
+    OpenFiltered,
+}
+
+impl ShowState {
+    pub fn state(self) -> PortState {
+        match self {
+            Self::Open => PortState::Open,
+            Self::Closed => PortState::Closed,
+            Self::Filtered => PortState::Filtered,
+            Self::OpenFiltered => PortState::OpenFiltered,
+        }
+    }
 }
 
 impl Cli {
@@ -244,6 +259,17 @@ mod tests {
             ]
             .map(OsString::from)
         );
+    }
+
+    #[test]
+    fn show_takes_every_state_as_records_spell_it() {
+        let cli = Cli::parse_from(["portscan", "--show", "open,open|filtered", "::1"]);
+        let shown: Vec<PortState> = cli.show.iter().map(|show| show.state()).collect();
+        assert_eq!(shown, [PortState::Open, PortState::OpenFiltered]);
+        for state in PortState::ALL {
+            let show = ShowState::from_str(state.as_str(), false).unwrap();
+            assert_eq!(show.state(), state);
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use common::Status;
 use common::error::{Error, Result, warn};
 use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::ports::Proto;
+use common::record::PortState;
 use common::services::{self, ServiceDb};
 use common::target::TargetSpec;
 use nix::sys::signal::{SigSet, Signal};
@@ -56,8 +57,8 @@ pub struct Config {
     /// `None`: sequential order.
     pub seed: Option<u64>,
     pub shard: Shard,
-    /// Shown states: open, closed, filtered.
-    pub show: [bool; 3],
+    /// Whether each state is shown, indexed by [`PortState::index`].
+    pub show: [bool; PortState::ALL.len()],
     pub sort: bool,
     pub format: Format,
     pub header: bool,
@@ -118,11 +119,11 @@ impl Config {
             Some(cli.seed.unwrap_or_else(random_seed))
         };
         let show = if cli.all {
-            [true; 3]
+            PortState::ALL.map(|_| true)
         } else if cli.show.is_empty() {
-            [true, false, false]
+            PortState::ALL.map(|state| state == PortState::Open)
         } else {
-            [ShowState::Open, ShowState::Closed, ShowState::Filtered].map(|s| cli.show.contains(&s))
+            PortState::ALL.map(|state| cli.show.iter().any(|show| show.state() == state))
         };
         let format = cli.output.format();
         Ok(Self {

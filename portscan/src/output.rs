@@ -21,11 +21,12 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Printer<W: Write> {
     writer: RecordWriter<W>,
-    /// Which states are shown, indexed by [`state_index`].
-    show: [bool; 3],
+    /// Whether each state is shown, indexed by [`PortState::index`].
+    show: [bool; STATES],
     /// With `--sort`, the records held until the end.
     held: Option<Vec<PortRecord>>,
-    counts: [u64; 3],
+    /// Ports found in each state, indexed by [`PortState::index`].
+    counts: [u64; STATES],
     hosts_failed: u64,
     /// Whether stderr is a terminal, where the progress line is drawn.
     progress: bool,
@@ -33,21 +34,16 @@ pub struct Printer<W: Write> {
     last_progress: Option<Instant>,
 }
 
-fn state_index(state: PortState) -> usize {
-    match state {
-        PortState::Open => 0,
-        PortState::Closed => 1,
-        PortState::Filtered => 2,
-    }
-}
+/// How many states a port can be in.
+const STATES: usize = PortState::ALL.len();
 
 impl<W: Write> Printer<W> {
-    pub fn new(writer: RecordWriter<W>, show: [bool; 3], sort: bool) -> Self {
+    pub fn new(writer: RecordWriter<W>, show: [bool; STATES], sort: bool) -> Self {
         Self {
             writer,
             show,
             held: sort.then(Vec::new),
-            counts: [0; 3],
+            counts: [0; STATES],
             hosts_failed: 0,
             progress: io::stderr().is_terminal(),
             progress_shown: false,
@@ -60,7 +56,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// Prints held records and flushes; the summary line is the caller's to ask for.
-    pub fn finish(mut self) -> Result<[u64; 3]> {
+    pub fn finish(mut self) -> Result<[u64; STATES]> {
         self.clear_progress();
         if let Some(mut held) = self.held.take() {
             held.sort_by(|a, b| {
@@ -103,7 +99,7 @@ impl<W: Write> Observer for Printer<W> {
         reason: Reason,
         rtt: Option<Duration>,
     ) -> Result<()> {
-        let index = state_index(state);
+        let index = state.index();
         self.counts[index] += 1;
         if !self.show[index] {
             return Ok(());
@@ -155,7 +151,7 @@ impl<W: Write> Observer for Printer<W> {
             let _ = write!(
                 io::stderr(),
                 "\r\x1b[K{TOOL}: {done}/{total} ports ({percent:.1}%), {} open",
-                self.counts[0]
+                self.counts[PortState::Open.index()]
             );
             self.progress_shown = true;
         }
@@ -163,13 +159,19 @@ impl<W: Write> Observer for Printer<W> {
     }
 }
 
-/// The one-line summary: counts per state, elapsed time, probes sent.
-pub fn summary(counts: [u64; 3], elapsed: Duration, sent: u64, interrupted: bool) -> String {
+/// The one-line summary: counts per state, elapsed time, probes sent. open|filtered is
+/// counted only where some port was: a TCP scan never finds one, and its line stays short.
+pub fn summary(counts: [u64; STATES], elapsed: Duration, sent: u64, interrupted: bool) -> String {
+    let count = |state: PortState| counts[state.index()];
+    let open_filtered = match count(PortState::OpenFiltered) {
+        0 => String::new(),
+        found => format!(", {found} open|filtered"),
+    };
     format!(
-        "{} open, {} closed, {} filtered; {sent} probes in {:.2}s{}",
-        counts[0],
-        counts[1],
-        counts[2],
+        "{} open, {} closed, {} filtered{open_filtered}; {sent} probes in {:.2}s{}",
+        count(PortState::Open),
+        count(PortState::Closed),
+        count(PortState::Filtered),
         elapsed.as_secs_f64(),
         if interrupted { " (interrupted)" } else { "" }
     )
@@ -196,7 +198,7 @@ mod tests {
             FlushPolicy::Block,
             TextOptions::default(),
         );
-        let mut printer = Printer::new(writer, [true, true, false], true);
+        let mut printer = Printer::new(writer, [true, true, false, false], true);
         let results = [
             ("::1", 22, PortState::Open),
             ("127.0.0.10", 80, PortState::Closed),
@@ -209,7 +211,7 @@ mod tests {
                 .result(&host(address), port, state, Reason::SynAck, None)
                 .unwrap();
         }
-        assert_eq!(printer.finish().unwrap(), [3, 1, 1]);
+        assert_eq!(printer.finish().unwrap(), [3, 1, 1, 0]);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "127.0.0.2 22/tcp open syn-ack\n127.0.0.2 443/tcp open syn-ack\n\
@@ -220,8 +222,12 @@ mod tests {
     #[test]
     fn the_summary_counts_states() {
         assert_eq!(
-            summary([2, 998, 0], Duration::from_millis(1234), 1000, false),
+            summary([2, 998, 0, 0], Duration::from_millis(1234), 1000, false),
             "2 open, 998 closed, 0 filtered; 1000 probes in 1.23s"
+        );
+        assert_eq!(
+            summary([1, 0, 2, 3], Duration::from_millis(1234), 9, true),
+            "1 open, 0 closed, 2 filtered, 3 open|filtered; 9 probes in 1.23s (interrupted)"
         );
     }
 }
