@@ -10,6 +10,7 @@ use common::record::PortState;
 use common::target::TargetSpec;
 
 use crate::order::Shard;
+use crate::probe::ScanProber;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -178,11 +179,10 @@ fn parse_targets(text: &str) -> Result<Vec<TargetSpec>, String> {
     crate::targets::parse_list(text)
 }
 
+/// A port list with a port portscan can scan: the prober of a real scan decides which.
 fn parse_ports(text: &str) -> Result<PortList, String> {
     let list = PortList::parse(text, Proto::Tcp)?;
-    if list.ports(Proto::Tcp).is_empty() {
-        return Err("portscan scans TCP only; the list has no TCP port".into());
-    }
+    crate::engine::scannable::<ScanProber>(&list)?;
     Ok(list)
 }
 

@@ -31,11 +31,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::error::{Error, Result};
+use common::ports::{PortList, Proto};
 use common::record::{PortState, Reason};
 
 use crate::driver::{Driver, Wakeup};
 use crate::order::{Permutation, Shard};
-use crate::probe::{Prober, Started, Verdict};
+use crate::probe::{Destination, Prober, Started, Verdict};
 use crate::targets::{Host, Targets};
 use crate::timing::{HostTiming, Profile, Rate};
 
@@ -43,7 +44,9 @@ use crate::timing::{HostTiming, Profile, Rate};
 #[derive(Debug)]
 pub struct Plan {
     pub targets: Targets,
-    pub ports: Vec<u16>,
+    /// Every host's ports, each with its protocol. The permutation numbers the pairs
+    /// host-major: pair `n` is port `n % ports.len()` of host `n / ports.len()`.
+    pub ports: Vec<TargetPort>,
     pub order: Permutation,
     pub shard: Shard,
     pub profile: Profile,
@@ -53,12 +56,44 @@ pub struct Plan {
     pub budget: usize,
 }
 
+/// One port of a plan: a number and the protocol it is probed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetPort {
+    pub proto: Proto,
+    pub port: u16,
+}
+
+/// The ports of `list` that `P` can probe, a protocol at a time in the order of
+/// [`Prober::PROTOCOLS`], each in port order. A list with none of them is refused, in words
+/// that name the protocols there is a prober for; ports of other protocols are left out.
+pub fn scannable<P: Prober>(list: &PortList) -> std::result::Result<Vec<TargetPort>, String> {
+    let ports: Vec<TargetPort> = P::PROTOCOLS
+        .iter()
+        .flat_map(|&proto| {
+            let numbers = list.ports(proto).iter();
+            numbers.map(move |port| TargetPort { proto, port })
+        })
+        .collect();
+    if ports.is_empty() {
+        let names: Vec<String> = P::PROTOCOLS
+            .iter()
+            .map(|proto| proto.as_str().to_ascii_uppercase())
+            .collect();
+        return Err(format!(
+            "portscan scans {} only; the list has no {} port",
+            names.join(" and "),
+            names.join(" or ")
+        ));
+    }
+    Ok(ports)
+}
+
 /// Where the loop reports what it finds.
 pub trait Observer {
     fn result(
         &mut self,
         host: &Host,
-        port: u16,
+        port: TargetPort,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
@@ -144,6 +179,12 @@ pub fn run<P: Prober>(
     driver: &mut impl Driver<P::Socket>,
     observer: &mut impl Observer,
 ) -> Result<Summary> {
+    debug_assert!(
+        plan.ports
+            .iter()
+            .all(|port| P::PROTOCOLS.contains(&port.proto)),
+        "a plan holds only ports its prober can probe"
+    );
     let now = driver.now();
     let len = plan.order.len();
     let total = if len > plan.shard.index {
@@ -345,13 +386,15 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         host_index: u64,
         driver: &mut impl Driver<P::Socket>,
     ) -> Result<Launched> {
-        let ports = &self.plan.ports;
-        let port = ports[usize::try_from(pending.pair % ports.len() as u64).expect("port index")];
+        let port = self.port_of(pending.pair);
         let entry = self
             .hosts
             .get_mut(&host_index)
             .expect("the host was just looked up");
-        let address = SocketAddr::new(entry.host.address, port);
+        let destination = Destination {
+            address: SocketAddr::new(entry.host.address, port.port),
+            proto: port.proto,
+        };
         // Read here, not once a turn: a probe's round trip is its own, however many
         // probes went before it in the same turn.
         let sent = driver.now();
@@ -359,7 +402,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             socket,
             registered,
             verdict,
-        } = match self.prober.start(address) {
+        } = match self.prober.start(destination) {
             Ok(started) => started,
             Err(error) => return Ok(self.local_failure(pending, error)),
         };
@@ -373,7 +416,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 let answered = driver.now();
                 entry.timing.on_send(sent);
                 entry.timing.on_answer(answered, sent, pending.tries);
-                self.recycle(socket, address, verdict, registered);
+                self.recycle(socket, destination, verdict, registered);
                 let rtt = answered.saturating_duration_since(sent);
                 self.finalize(host_index, port, state, reason, Some(rtt))?;
                 return Ok(Launched::Yes);
@@ -383,7 +426,8 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 return Ok(self.local_failure(pending, error));
             }
             Some(Verdict::NoRoute) => {
-                self.fail_host(host_index, &format!("no route to {}", address.ip()));
+                let why = format!("no route to {}", destination.address.ip());
+                self.fail_host(host_index, &why);
                 self.settle(host_index);
                 return Ok(Launched::Yes);
             }
@@ -394,10 +438,11 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         });
         // A socket kept as a spare after its event stays registered but silent until its
         // next probe re-arms it with that probe's token.
+        let interest = P::interest(port.proto);
         let armed = if registered {
-            driver.rearm(&socket, slot, P::INTEREST)
+            driver.rearm(&socket, slot, interest)
         } else {
-            driver.register(&socket, slot, P::INTEREST)
+            driver.register(&socket, slot, interest)
         };
         if let Err(error) = armed {
             self.free.push(slot);
@@ -434,12 +479,18 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         self.free.push(slot);
         self.in_flight -= 1;
         let port = self.port_of(probe.pending.pair);
-        let verdict = self.prober.finish(&probe.socket, port);
         let host_index = probe.pending.pair / self.plan.ports.len() as u64;
-        if let Some(entry) = self.hosts.get(&host_index) {
-            let address = SocketAddr::new(entry.host.address, port);
-            self.recycle(probe.socket, address, verdict, true);
-        }
+        // A host's entry goes only once every pair of it is settled, and this one is not.
+        let entry = self
+            .hosts
+            .get(&host_index)
+            .expect("a probe in flight keeps its host");
+        let destination = Destination {
+            address: SocketAddr::new(entry.host.address, port.port),
+            proto: port.proto,
+        };
+        let verdict = self.prober.finish(&probe.socket, destination);
+        self.recycle(probe.socket, destination, verdict, true);
         // The system gave us room again: let the ceiling climb back towards the budget.
         self.answers_since_cut += 1;
         if self.answers_since_cut >= 16 && self.ceiling < self.plan.budget {
@@ -482,13 +533,13 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     fn recycle(
         &mut self,
         socket: P::Socket,
-        address: SocketAddr,
+        destination: Destination,
         verdict: Verdict,
         registered: bool,
     ) {
         let room = self.in_flight + self.prober.idle_sockets() < self.ceiling;
         self.prober
-            .recycle(socket, address, verdict, registered, room);
+            .recycle(socket, destination, verdict, registered, room);
     }
 
     /// Gives up on probes whose deadline has passed: another try, or filtered.
@@ -523,14 +574,14 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 });
             } else {
                 let port = self.port_of(pending.pair);
-                let (state, reason) = P::SILENCE;
+                let (state, reason) = P::silence(port.proto);
                 self.finalize(host_index, port, state, reason, None)?;
             }
         }
         Ok(())
     }
 
-    fn port_of(&self, pair: u64) -> u16 {
+    fn port_of(&self, pair: u64) -> TargetPort {
         let ports = &self.plan.ports;
         ports[usize::try_from(pair % ports.len() as u64).expect("port index")]
     }
@@ -538,7 +589,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     fn finalize(
         &mut self,
         host_index: u64,
-        port: u16,
+        port: TargetPort,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,

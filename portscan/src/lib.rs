@@ -4,8 +4,10 @@
 //! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
 //! `probe` (one connect() and what its outcome means), `engine` (the event loop tying them
 //! together), `driver` (the clock and epoll, which the loop's tests replace), and `output`
-//! (records, progress and summary). A UDP probe would be one more `probe::Prober` driven by
-//! the same loop, order, timing and output.
+//! (records, progress and summary). Each port of a plan carries its protocol, and the loop
+//! asks the prober to probe it with that protocol: a UDP probe is one more `probe::Prober`
+//! driven by the same loop, order, timing and output, and `probe::ScanProber`, the prober of
+//! a real scan, says which protocols there are probers for.
 
 mod cli;
 mod driver;
@@ -32,9 +34,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub use cli::{Cli, ShowState, command};
 use driver::Epoller;
-use engine::Plan;
+use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
 use output::Printer;
+use probe::ScanProber;
 use targets::Targets;
 use timing::Profile;
 
@@ -50,7 +53,7 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     pub excluded: Vec<TargetSpec>,
     pub all_addresses: bool,
-    pub ports: Vec<u16>,
+    pub ports: Vec<TargetPort>,
     pub profile: Profile,
     pub max_rate: Option<f64>,
     pub min_rate: Option<f64>,
@@ -85,13 +88,17 @@ impl Config {
             return Err(Error::usage("no target given"));
         }
         let ports = match (&cli.ports, cli.top_ports) {
-            (Some(list), _) => list.ports(Proto::Tcp).iter().collect(),
+            (Some(list), _) => engine::scannable::<ScanProber>(list).map_err(Error::usage)?,
             (None, top) => {
                 let db = ServiceDb::load(&services::Options::default())?;
                 let count = top.map_or(DEFAULT_TOP_PORTS, usize::from);
                 let mut ports = db.top_ports(count, Proto::Tcp);
                 ports.sort_unstable();
-                ports
+                let tcp = |port| TargetPort {
+                    proto: Proto::Tcp,
+                    port,
+                };
+                ports.into_iter().map(tcp).collect()
             }
         };
         let mut profile = Profile::preset(cli.timing.unwrap_or(3));
@@ -212,7 +219,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     };
     let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
     let mut printer = Printer::new(writer, config.show, config.sort);
-    let prober = probe::TcpConnect::default();
+    let prober = ScanProber::default();
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;
     let hosts_failed = printer.hosts_failed();

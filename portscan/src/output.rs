@@ -8,12 +8,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::error::{Result, warn};
 use common::output::RecordWriter;
-use common::ports::Proto;
 use common::record::{PortRecord, PortState, Reason};
 use common::timestamp::rfc3339;
 
 use crate::TOOL;
-use crate::engine::Observer;
+use crate::engine::{Observer, TargetPort};
 use crate::targets::Host;
 
 /// How often the progress line is redrawn.
@@ -94,7 +93,7 @@ impl<W: Write> Observer for Printer<W> {
     fn result(
         &mut self,
         host: &Host,
-        port: u16,
+        port: TargetPort,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
@@ -107,8 +106,8 @@ impl<W: Write> Observer for Printer<W> {
         let record = PortRecord {
             host: host.label.clone(),
             address: host.address,
-            port,
-            proto: Proto::Tcp,
+            port: port.port,
+            proto: port.proto,
             state,
             reason,
             // Microsecond resolution: finer is noise from the loop itself.
@@ -181,6 +180,7 @@ pub fn summary(counts: [u64; STATES], elapsed: Duration, sent: u64, interrupted:
 mod tests {
     use super::*;
     use common::output::{FlushPolicy, Format, TextOptions};
+    use common::ports::Proto;
 
     fn host(text: &str) -> Host {
         Host {
@@ -190,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn sorted_output_is_in_host_then_port_order_and_filtered_by_state() {
+    fn sorted_output_is_in_host_proto_port_order_filtered_by_state_with_each_proto() {
         let mut out = Vec::new();
         let writer = RecordWriter::new(
             &mut out,
@@ -199,23 +199,28 @@ mod tests {
             TextOptions::default(),
         );
         let mut printer = Printer::new(writer, [true, true, false, false], true);
+        let (tcp, udp) = (Proto::Tcp, Proto::Udp);
         let results = [
-            ("::1", 22, PortState::Open),
-            ("127.0.0.10", 80, PortState::Closed),
-            ("127.0.0.2", 443, PortState::Open),
-            ("127.0.0.2", 22, PortState::Open),
-            ("127.0.0.2", 23, PortState::Filtered),
+            ("::1", tcp, 22, PortState::Open),
+            ("127.0.0.10", tcp, 80, PortState::Closed),
+            ("127.0.0.2", udp, 53, PortState::Open),
+            ("127.0.0.2", tcp, 443, PortState::Open),
+            ("127.0.0.2", tcp, 22, PortState::Open),
+            ("127.0.0.2", tcp, 23, PortState::Filtered),
+            ("127.0.0.2", udp, 54, PortState::OpenFiltered),
         ];
-        for (address, port, state) in results {
+        for (address, proto, port, state) in results {
+            let port = TargetPort { proto, port };
             printer
                 .result(&host(address), port, state, Reason::SynAck, None)
                 .unwrap();
         }
-        assert_eq!(printer.finish().unwrap(), [3, 1, 1, 0]);
+        assert_eq!(printer.finish().unwrap(), [4, 1, 1, 1]);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "127.0.0.2 22/tcp open syn-ack\n127.0.0.2 443/tcp open syn-ack\n\
-             127.0.0.10 80/tcp closed syn-ack\n::1 22/tcp open syn-ack\n"
+             127.0.0.2 53/udp open syn-ack\n127.0.0.10 80/tcp closed syn-ack\n\
+             ::1 22/tcp open syn-ack\n"
         );
     }
 
