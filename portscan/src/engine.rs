@@ -3,23 +3,14 @@
 //! In the style of mio's `tcp_server` example: a slab of probes indexed by the epoll token,
 //! and a loop whose body sends what the timing allows, waits for the next event or deadline,
 //! and matches on what came. The clock and the wait come from a [`Driver`], so that the
-//! tests run the loop on a scripted network and clock. A probe lives through these states,
-//! moved on by the events in parentheses, in the functions named on the right:
+//! tests run the loop on a scripted network and clock.
 //!
-//! ```text
-//!   queued: not yet drawn from the permutation, a retry, or parked for its host's window
-//!     -> dropped             (its host excluded, failed, or past --host-timeout)     send
-//!     -> queued, same try    (local failure: no descriptor, no local port)           launch
-//!     -> final at once       (connect() answered: loopback, a local firewall)        launch
-//!     -> dropped with host   (no route)                                              launch
-//!     -> in flight: a socket in the slab, armed with its slot, a deadline in the heap
-//!          -> final          (an answer: open, closed, or filtered)                  complete
-//!          -> queued, same try       (local failure)                                 complete
-//!          -> dropped with host      (no route)                                      complete
-//!          -> queued, one try more   (deadline, retries left)                        expire
-//!          -> final: P::SILENCE      (deadline after the last try)                   expire
-//!          -> dropped        (an answer or a deadline after its host failed)  complete, expire
-//! ```
+//! Each probe is in one of the states of [`ProbeState`] (`lifecycle`), whose table says
+//! what moves it on. The loop calls the move for what happened, in the functions that
+//! handle each happening: `send` abandons the probes of a host that is gone, `launch` sends
+//! a queued probe's try, `complete` takes a socket's answer, `expire` a passed deadline; then
+//! it does what the new state needs: a socket armed and a deadline in the heap, the probe
+//! queued again, or its end reported.
 //!
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
 //! (TCP connect() today, a UDP probe tomorrow); order, timing, retries, deadlines and
@@ -27,14 +18,17 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::error::{Error, Result};
 use common::ports::{PortList, Proto};
 use common::record::{PortState, Reason};
+use nix::sys::epoll::EpollFlags;
 
 use crate::driver::{Driver, Wakeup};
+use crate::engine::lifecycle::{Outcome, ProbeState, Transition};
 use crate::order::{Permutation, Shard};
 use crate::probe::{Destination, Prober, Started, Verdict};
 use crate::targets::{Host, Targets};
@@ -113,17 +107,17 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
-/// A (host, port) pair waiting to be probed, on its `tries`-th try (0 = first).
-#[derive(Debug, Clone, Copy)]
-struct Pending {
+/// One (host, port) pair's probe: the pair's number, and where the probe is in its life.
+/// The queues hold queued probes, the slab those on a socket.
+struct Probe<S> {
     pair: u64,
-    tries: u8,
+    state: ProbeState<S>,
 }
 
-struct Probe<S> {
-    socket: S,
-    pending: Pending,
-    sent: Instant,
+/// A probe on a socket, at its socket's token in the slab. `serial` tells its deadline in
+/// the heap from those of the probes that held the slot before it.
+struct Slot<S> {
+    probe: Probe<S>,
     serial: u64,
 }
 
@@ -152,12 +146,12 @@ struct Scan<'a, O: Observer, P: Prober> {
     plan: &'a Plan,
     observer: &'a mut O,
     prober: P,
-    slab: Vec<Option<Probe<P::Socket>>>,
+    slab: Vec<Option<Slot<P::Socket>>>,
     free: Vec<usize>,
     deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     hosts: HashMap<u64, HostEntry>,
-    retries: VecDeque<Pending>,
-    parked: VecDeque<Pending>,
+    retries: VecDeque<Probe<P::Socket>>,
+    parked: VecDeque<Probe<P::Socket>>,
     /// The next position of the permutation this shard takes.
     position: u64,
     in_flight: usize,
@@ -169,7 +163,7 @@ struct Scan<'a, O: Observer, P: Prober> {
     done: u64,
     total: u64,
     local_failures: u32,
-    last_local_error: Option<std::io::Error>,
+    last_local_error: Option<io::Error>,
 }
 
 /// Runs the scan to its end with `prober`'s probes, or until `driver` reports a signal.
@@ -282,19 +276,19 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 earliest(self.rate.next_allowed(now), &mut wake);
                 break;
             }
-            let Some(pending) = parked
+            let Some(probe) = parked
                 .pop_front()
                 .or_else(|| self.retries.pop_front())
                 .or_else(|| self.draw())
             else {
                 break;
             };
-            let host_index = pending.pair / self.plan.ports.len() as u64;
+            let host_index = self.host_of(probe.pair);
             let floor = self.rate.behind_floor(now);
             let host_timeout = self.plan.profile.host_timeout;
             let Some(entry) = self.host(host_index, now) else {
                 // Excluded, or given up: the pair is done without a result.
-                self.settle(host_index);
+                self.abandon(probe)?;
                 continue;
             };
             let timed_out = host_timeout
@@ -304,21 +298,21 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             let delayed = timing.window_open().then(|| timing.next_send_at(now));
             if timed_out {
                 self.fail_host(host_index, "host timeout");
-                self.settle(host_index);
+                self.abandon(probe)?;
                 continue;
             }
             if blocked {
                 if let Some(at) = delayed {
                     earliest(at, &mut wake);
                 }
-                self.parked.push_back(pending);
+                self.parked.push_back(probe);
                 // One host: nothing else could go. Many: look a little further.
                 if self.plan.targets.len() == 1 || self.parked.len() >= PARK_LIMIT {
                     break;
                 }
                 continue;
             }
-            match self.launch(pending, host_index, driver)? {
+            match self.launch(probe, host_index, driver)? {
                 Launched::Yes => launched += 1,
                 Launched::LocalFailure => {
                     if self.in_flight == 0 {
@@ -327,7 +321,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                             let why = self
                                 .last_local_error
                                 .take()
-                                .unwrap_or_else(|| std::io::Error::other("unknown"));
+                                .unwrap_or_else(|| io::Error::other("unknown"));
                             return Err(Error::io("opening sockets", why));
                         }
                         earliest(now + LOCAL_BACKOFF, &mut wake);
@@ -337,20 +331,23 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             }
         }
         // What was parked and not tried this turn keeps its place ahead of the rest.
-        while let Some(pending) = parked.pop_back() {
-            self.parked.push_front(pending);
+        while let Some(probe) = parked.pop_back() {
+            self.parked.push_front(probe);
         }
         Ok(wake)
     }
 
-    /// The next pair of this shard from the permutation.
-    fn draw(&mut self) -> Option<Pending> {
+    /// The probe of the next pair of this shard from the permutation.
+    fn draw(&mut self) -> Option<Probe<P::Socket>> {
         if self.position >= self.plan.order.len() {
             return None;
         }
         let pair = self.plan.order.at(self.position);
         self.position = self.position.saturating_add(self.plan.shard.count);
-        Some(Pending { pair, tries: 0 })
+        Some(Probe {
+            pair,
+            state: ProbeState::Queued { tries: 0 },
+        })
     }
 
     /// The state of a host, created on first use; `None` if excluded or failed.
@@ -380,21 +377,19 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         }
     }
 
+    /// Sends the try of a queued probe.
     fn launch(
         &mut self,
-        pending: Pending,
+        probe: Probe<P::Socket>,
         host_index: u64,
         driver: &mut impl Driver<P::Socket>,
     ) -> Result<Launched> {
-        let port = self.port_of(pending.pair);
+        let port = self.port_of(probe.pair);
         let entry = self
             .hosts
             .get_mut(&host_index)
             .expect("the host was just looked up");
-        let destination = Destination {
-            address: SocketAddr::new(entry.host.address, port.port),
-            proto: port.proto,
-        };
+        let destination = destination(&entry.host, port);
         // Read here, not once a turn: a probe's round trip is its own, however many
         // probes went before it in the same turn.
         let sent = driver.now();
@@ -404,127 +399,135 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             verdict,
         } = match self.prober.start(destination) {
             Ok(started) => started,
-            Err(error) => return Ok(self.local_failure(pending, error)),
+            Err(error) => return Ok(self.local_failure(probe, error)),
         };
         self.rate.on_send();
-        if verdict != Some(Verdict::Local) {
+        let local_error = if verdict == Some(Verdict::Local) {
+            Some(self.prober.local_error(&socket))
+        } else {
             self.local_failures = 0;
+            None
+        };
+        let at_once = verdict.map(|verdict| (verdict, driver.now()));
+        let timing = &mut entry.timing;
+        let Transition { next, released } = probe.state.launch(socket, sent, at_once, timing);
+        if let (Some(socket), Some(verdict)) = (released, verdict) {
+            self.recycle(socket, destination, verdict, registered);
         }
-        match verdict {
-            None => {}
-            Some(verdict @ Verdict::Final(state, reason)) => {
-                let answered = driver.now();
-                entry.timing.on_send(sent);
-                entry.timing.on_answer(answered, sent, pending.tries);
-                self.recycle(socket, destination, verdict, registered);
-                let rtt = answered.saturating_duration_since(sent);
-                self.finalize(host_index, port, state, reason, Some(rtt))?;
-                return Ok(Launched::Yes);
+        let probe = Probe {
+            pair: probe.pair,
+            state: next,
+        };
+        match probe.state {
+            ProbeState::Queued { .. } => {
+                let error = local_error.unwrap_or_else(|| io::Error::other("connect failed"));
+                Ok(self.local_failure(probe, error))
             }
-            Some(Verdict::Local) => {
-                let error = self.prober.local_error(&socket);
-                return Ok(self.local_failure(pending, error));
+            ProbeState::InFlight { .. } => {
+                // A socket kept as a spare after its event stays registered but silent
+                // until its next probe re-arms it with that probe's token.
+                let interest = P::interest(port.proto);
+                Ok(self.watch(probe, interest, registered, driver))
             }
-            Some(Verdict::NoRoute) => {
-                let why = format!("no route to {}", destination.address.ip());
-                self.fail_host(host_index, &why);
-                self.settle(host_index);
-                return Ok(Launched::Yes);
+            ProbeState::Final(outcome) => {
+                self.conclude(host_index, port, outcome)?;
+                Ok(Launched::Yes)
             }
         }
+    }
+
+    /// Puts a probe on a socket into the slab: the socket armed for `interest` with the
+    /// slot as its token (`registered`: it is in the epoll set already), its deadline in
+    /// the heap. A socket the system will not watch is a local failure of the try.
+    fn watch(
+        &mut self,
+        probe: Probe<P::Socket>,
+        interest: EpollFlags,
+        registered: bool,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Launched {
+        let (socket, deadline) = probe.state.watched().expect("a probe on a socket");
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slab.push(None);
             self.slab.len() - 1
         });
-        // A socket kept as a spare after its event stays registered but silent until its
-        // next probe re-arms it with that probe's token.
-        let interest = P::interest(port.proto);
         let armed = if registered {
-            driver.rearm(&socket, slot, interest)
+            driver.rearm(socket, slot, interest)
         } else {
-            driver.register(&socket, slot, interest)
+            driver.register(socket, slot, interest)
         };
         if let Err(error) = armed {
             self.free.push(slot);
-            return Ok(self.local_failure(pending, error));
+            let timing = &mut self.entry(self.host_of(probe.pair)).timing;
+            let moved = probe.state.answer(Verdict::Local, driver.now(), timing);
+            let probe = Probe {
+                pair: probe.pair,
+                state: moved.next,
+            };
+            return self.local_failure(probe, error);
         }
-        entry.timing.on_send(sent);
-        let deadline = sent + entry.timing.timeout_for(pending.tries);
         self.serial += 1;
         self.deadlines.push(Reverse((deadline, slot, self.serial)));
-        self.slab[slot] = Some(Probe {
-            socket,
-            pending,
-            sent,
+        self.slab[slot] = Some(Slot {
+            probe,
             serial: self.serial,
         });
         self.in_flight += 1;
-        Ok(Launched::Yes)
+        Launched::Yes
     }
 
     /// The system refused us a socket or a local port: fewer in flight, and the same try
     /// again later. Never a port state.
-    fn local_failure(&mut self, pending: Pending, error: std::io::Error) -> Launched {
+    fn local_failure(&mut self, probe: Probe<P::Socket>, error: io::Error) -> Launched {
         self.ceiling = (self.in_flight * 3 / 4).max(1);
         self.answers_since_cut = 0;
-        self.retries.push_front(pending);
+        self.retries.push_front(probe);
         self.last_local_error = Some(error);
         Launched::LocalFailure
     }
 
+    /// Takes the answer that came to the socket in `slot`.
     fn complete(&mut self, slot: usize, now: Instant) -> Result<()> {
-        let Some(probe) = self.slab.get_mut(slot).and_then(Option::take) else {
+        let Some(Slot { probe, .. }) = self.slab.get_mut(slot).and_then(Option::take) else {
             return Ok(());
         };
         self.free.push(slot);
         self.in_flight -= 1;
-        let port = self.port_of(probe.pending.pair);
-        let host_index = probe.pending.pair / self.plan.ports.len() as u64;
-        // A host's entry goes only once every pair of it is settled, and this one is not.
-        let entry = self
-            .hosts
-            .get(&host_index)
-            .expect("a probe in flight keeps its host");
-        let destination = Destination {
-            address: SocketAddr::new(entry.host.address, port.port),
-            proto: port.proto,
-        };
-        let verdict = self.prober.finish(&probe.socket, destination);
-        self.recycle(probe.socket, destination, verdict, true);
         // The system gave us room again: let the ceiling climb back towards the budget.
         self.answers_since_cut += 1;
         if self.answers_since_cut >= 16 && self.ceiling < self.plan.budget {
             self.ceiling += 1;
             self.answers_since_cut = 0;
         }
-        let Some(entry) = self.hosts.get_mut(&host_index) else {
-            return Ok(());
-        };
-        match verdict {
-            Verdict::Final(state, reason) => {
-                entry.timing.on_answer(now, probe.sent, probe.pending.tries);
-                if entry.failed {
-                    self.settle(host_index);
-                    return Ok(());
-                }
-                let rtt = now.saturating_duration_since(probe.sent);
-                self.finalize(host_index, port, state, reason, Some(rtt))
-            }
-            Verdict::Local => {
-                entry.timing.on_abandon();
-                self.local_failure(
-                    probe.pending,
-                    std::io::Error::other("the connection failed locally"),
-                );
+        let host_index = self.host_of(probe.pair);
+        let port = self.port_of(probe.pair);
+        let entry = self
+            .hosts
+            .get_mut(&host_index)
+            .expect("a probe on a socket keeps its host");
+        if entry.failed {
+            // Its answer is of no use: the socket closes unread.
+            return self.abandon(probe);
+        }
+        let destination = destination(&entry.host, port);
+        let (socket, _) = probe.state.watched().expect("a probe on a socket");
+        let verdict = self.prober.finish(socket, destination);
+        let Transition { next, released } = probe.state.answer(verdict, now, &mut entry.timing);
+        if let Some(socket) = released {
+            self.recycle(socket, destination, verdict, true);
+        }
+        match next {
+            ProbeState::Queued { .. } => {
+                let probe = Probe {
+                    pair: probe.pair,
+                    state: next,
+                };
+                let error = io::Error::other("the connection failed locally");
+                self.local_failure(probe, error);
                 Ok(())
             }
-            Verdict::NoRoute => {
-                entry.timing.on_abandon();
-                let why = format!("no route to {}", entry.host.address);
-                self.fail_host(host_index, &why);
-                self.settle(host_index);
-                Ok(())
-            }
+            ProbeState::InFlight { .. } => unreachable!("an answer moves a probe on"),
+            ProbeState::Final(outcome) => self.conclude(host_index, port, outcome),
         }
     }
 
@@ -542,7 +545,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             .recycle(socket, destination, verdict, registered, room);
     }
 
-    /// Gives up on probes whose deadline has passed: another try, or filtered.
+    /// Gives up on probes whose deadline has passed: another try, or the prober's silence.
     fn expire(&mut self, now: Instant) -> Result<()> {
         while let Some(Reverse((deadline, slot, serial))) = self.deadlines.peek().copied() {
             if deadline > now {
@@ -551,34 +554,68 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             self.deadlines.pop();
             let current = self.slab[slot]
                 .as_ref()
-                .is_some_and(|probe| probe.serial == serial);
+                .is_some_and(|held| held.serial == serial);
             if !current {
                 continue;
             }
-            let probe = self.slab[slot].take().expect("checked");
+            let Slot { probe, .. } = self.slab[slot].take().expect("checked");
             self.free.push(slot);
             self.in_flight -= 1;
-            drop(probe.socket);
-            let pending = probe.pending;
-            let host_index = pending.pair / self.plan.ports.len() as u64;
-            let Some(entry) = self.hosts.get_mut(&host_index) else {
-                continue;
-            };
-            entry.timing.on_timeout();
+            let host_index = self.host_of(probe.pair);
+            let port = self.port_of(probe.pair);
+            let entry = self.entry(host_index);
             if entry.failed {
-                self.settle(host_index);
-            } else if entry.timing.should_retry(pending.tries) {
-                self.retries.push_back(Pending {
-                    pair: pending.pair,
-                    tries: pending.tries + 1,
-                });
-            } else {
-                let port = self.port_of(pending.pair);
-                let (state, reason) = P::silence(port.proto);
-                self.finalize(host_index, port, state, reason, None)?;
+                self.abandon(probe)?;
+                continue;
+            }
+            let silence = P::silence(port.proto);
+            // An unanswered socket is closed: it is still trying, and no use to another try.
+            let Transition { next, .. } = probe.state.expire(silence, &mut entry.timing);
+            match next {
+                ProbeState::Queued { .. } => self.retries.push_back(Probe {
+                    pair: probe.pair,
+                    state: next,
+                }),
+                ProbeState::InFlight { .. } => unreachable!("a deadline moves a probe on"),
+                ProbeState::Final(outcome) => self.conclude(host_index, port, outcome)?,
             }
         }
         Ok(())
+    }
+
+    /// Ends a probe whose host is gone, closing its socket if it holds one.
+    fn abandon(&mut self, probe: Probe<P::Socket>) -> Result<()> {
+        let host_index = self.host_of(probe.pair);
+        let port = self.port_of(probe.pair);
+        let Transition { next, .. } = probe.state.abandon();
+        let ProbeState::Final(outcome) = next else {
+            unreachable!("abandoning ends a probe");
+        };
+        self.conclude(host_index, port, outcome)
+    }
+
+    /// Does what the end of a probe asks: its result reported, or its host failed; then it
+    /// is counted as done.
+    fn conclude(&mut self, host_index: u64, port: TargetPort, outcome: Outcome) -> Result<()> {
+        let reported = match outcome {
+            Outcome::Found { state, reason, rtt } => {
+                let entry = self.hosts.get(&host_index);
+                let host = &entry.expect("a probe's host is known").host;
+                self.observer.result(host, port, state, reason, rtt)
+            }
+            Outcome::Unroutable => {
+                let why = format!("no route to {}", self.entry(host_index).host.address);
+                self.fail_host(host_index, &why);
+                Ok(())
+            }
+            Outcome::Abandoned => Ok(()),
+        };
+        self.settle(host_index);
+        reported
+    }
+
+    fn host_of(&self, pair: u64) -> u64 {
+        pair / self.plan.ports.len() as u64
     }
 
     fn port_of(&self, pair: u64) -> TargetPort {
@@ -586,21 +623,12 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         ports[usize::try_from(pair % ports.len() as u64).expect("port index")]
     }
 
-    fn finalize(
-        &mut self,
-        host_index: u64,
-        port: TargetPort,
-        state: PortState,
-        reason: Reason,
-        rtt: Option<Duration>,
-    ) -> Result<()> {
-        let entry = self
-            .hosts
-            .get(&host_index)
-            .expect("a result's host is known");
-        let outcome = self.observer.result(&entry.host, port, state, reason, rtt);
-        self.settle(host_index);
-        outcome
+    /// The state of a host with a probe under way. A host's entry goes only once every
+    /// pair of it is settled, and that probe's is not.
+    fn entry(&mut self, host_index: u64) -> &mut HostEntry {
+        self.hosts
+            .get_mut(&host_index)
+            .expect("a probe under way keeps its host")
     }
 
     /// Counts a pair as done. A host whose every pair is done leaves the table: with the
@@ -618,6 +646,14 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     }
 }
 
+/// Where the try of a probe of `port` on `host` goes.
+fn destination(host: &Host, port: TargetPort) -> Destination {
+    Destination {
+        address: SocketAddr::new(host.address, port.port),
+        proto: port.proto,
+    }
+}
+
 /// Moves `wake` earlier to `at`.
 fn earliest(at: Instant, wake: &mut Option<Instant>) {
     *wake = Some(wake.map_or(at, |w| w.min(at)));
@@ -627,6 +663,8 @@ enum Launched {
     Yes,
     LocalFailure,
 }
+
+mod lifecycle;
 
 #[cfg(test)]
 mod fake;
