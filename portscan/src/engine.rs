@@ -10,7 +10,10 @@
 //! handle each happening: `send` abandons the probes of a host that is gone, `launch` sends
 //! a queued probe's try, `complete` takes a socket's answer, `expire` a passed deadline; then
 //! it does what the new state needs: a socket armed and a deadline in the heap, the probe
-//! queued again, or its end reported.
+//! queued again, or its end reported. An open port's socket may stay in the slab after
+//! its try's answer, armed for reading with a deadline of its own, for a follow-up stage
+//! the prober asks for (a banner to read, a further probe: the seam for service
+//! detection); it holds a socket of the budget, and no place in its host's window.
 //!
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
 //! (TCP connect() today, a UDP probe tomorrow); order, timing, retries, deadlines and
@@ -130,6 +133,9 @@ struct HostEntry {
     settled: u64,
 }
 
+/// What a follow-up stage waits for: something to read (a banner, the answer to a further
+/// probe), or the peer's close, which reads as the end of the stream.
+const FOLLOW_UP_INTEREST: EpollFlags = EpollFlags::EPOLLIN;
 /// Parked pairs wait for their host's window; past this many, no new pair is drawn.
 const PARK_LIMIT: usize = 1024;
 /// How long to wait before retrying when nothing is in flight and the system refused a
@@ -149,12 +155,15 @@ struct Scan<'a, O: Observer, P: Prober> {
     slab: Vec<Option<Slot<P::Socket>>>,
     free: Vec<usize>,
     deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// What the last wait found, kept to save an allocation a turn.
+    woken: Vec<Wakeup>,
     hosts: HashMap<u64, HostEntry>,
     retries: VecDeque<Probe<P::Socket>>,
     parked: VecDeque<Probe<P::Socket>>,
     /// The next position of the permutation this shard takes.
     position: u64,
-    in_flight: usize,
+    /// Probes in the slab, each holding a socket: tries in flight and follow-up stages.
+    watched: usize,
     /// The socket ceiling: the budget, lowered when the system runs short.
     ceiling: usize,
     answers_since_cut: usize,
@@ -193,11 +202,12 @@ pub fn run<P: Prober>(
         slab: Vec::new(),
         free: Vec::new(),
         deadlines: BinaryHeap::new(),
+        woken: Vec::new(),
         hosts: HashMap::new(),
         retries: VecDeque::new(),
         parked: VecDeque::new(),
         position: plan.shard.index,
-        in_flight: 0,
+        watched: 0,
         ceiling: plan.budget.max(1),
         answers_since_cut: 0,
         rate: Rate::new(now, plan.max_rate, plan.min_rate),
@@ -219,7 +229,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         loop {
             let now = driver.now();
             let wake = self.send(now, driver)?;
-            if self.in_flight == 0 && self.exhausted() {
+            if self.watched == 0 && self.exhausted() {
                 return Ok(false);
             }
             self.observer.progress(now, self.done, self.total)?;
@@ -227,13 +237,17 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 .wait(self.wait_time(now, wake))
                 .map_err(|e| Error::io("waiting for connections", e))?;
             let now = driver.now();
-            for wakeup in driver.ready() {
+            // Taken out of the driver first: an answer may arm its socket again.
+            let mut woken = std::mem::take(&mut self.woken);
+            woken.extend(driver.ready());
+            for wakeup in woken.drain(..) {
                 match wakeup {
                     Wakeup::Signal => return Ok(true),
-                    Wakeup::Answer(slot) => self.complete(slot, now)?,
+                    Wakeup::Answer(slot) => self.complete(slot, now, driver)?,
                 }
             }
-            self.expire(now)?;
+            self.woken = woken;
+            self.expire(now, driver)?;
         }
     }
 
@@ -264,7 +278,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         let mut parked = std::mem::take(&mut self.parked);
         let mut launched = 0;
         loop {
-            if self.in_flight >= self.ceiling {
+            if self.watched >= self.ceiling {
                 break;
             }
             if launched == LAUNCHES_PER_TURN {
@@ -315,7 +329,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             match self.launch(probe, host_index, driver)? {
                 Launched::Yes => launched += 1,
                 Launched::LocalFailure => {
-                    if self.in_flight == 0 {
+                    if self.watched == 0 {
                         self.local_failures += 1;
                         if self.local_failures > LOCAL_ATTEMPTS {
                             let why = self
@@ -418,34 +432,53 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             pair: probe.pair,
             state: next,
         };
-        match probe.state {
-            ProbeState::Queued { .. } => {
+        // A socket kept as a spare after its event stays registered but silent until its
+        // next probe re-arms it with that probe's token.
+        match self.place(probe, registered, driver)? {
+            Placed::Queued(probe) => {
                 let error = local_error.unwrap_or_else(|| io::Error::other("connect failed"));
                 Ok(self.local_failure(probe, error))
             }
-            ProbeState::InFlight { .. } => {
-                // A socket kept as a spare after its event stays registered but silent
-                // until its next probe re-arms it with that probe's token.
-                let interest = P::interest(port.proto);
-                Ok(self.watch(probe, interest, registered, driver))
+            Placed::Done(launched) => Ok(launched),
+        }
+    }
+
+    /// Does what a probe's new state asks of the loop: a probe on a socket is watched, a
+    /// probe at its end concluded. A queued probe is handed back: the caller knows why it
+    /// is queued again (a local failure goes first, a retry last).
+    fn place(
+        &mut self,
+        probe: Probe<P::Socket>,
+        registered: bool,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Result<Placed<P::Socket>> {
+        match probe.state {
+            ProbeState::Queued { .. } => Ok(Placed::Queued(probe)),
+            ProbeState::InFlight { .. } | ProbeState::FollowUp { .. } => {
+                self.watch(probe, registered, driver).map(Placed::Done)
             }
             ProbeState::Final(outcome) => {
+                let host_index = self.host_of(probe.pair);
+                let port = self.port_of(probe.pair);
                 self.conclude(host_index, port, outcome)?;
-                Ok(Launched::Yes)
+                Ok(Placed::Done(Launched::Yes))
             }
         }
     }
 
-    /// Puts a probe on a socket into the slab: the socket armed for `interest` with the
-    /// slot as its token (`registered`: it is in the epoll set already), its deadline in
-    /// the heap. A socket the system will not watch is a local failure of the try.
+    /// Puts a probe on a socket into the slab: the socket armed for what its state awaits,
+    /// with the slot as its token (`registered`: it is in the epoll set already), and its
+    /// deadline in the heap. A socket the system will not watch is a local failure.
     fn watch(
         &mut self,
         probe: Probe<P::Socket>,
-        interest: EpollFlags,
         registered: bool,
         driver: &mut impl Driver<P::Socket>,
-    ) -> Launched {
+    ) -> Result<Launched> {
+        let interest = match probe.state {
+            ProbeState::FollowUp { .. } => FOLLOW_UP_INTEREST,
+            _ => P::interest(self.port_of(probe.pair).proto),
+        };
         let (socket, deadline) = probe.state.watched().expect("a probe on a socket");
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slab.push(None);
@@ -464,7 +497,10 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 pair: probe.pair,
                 state: moved.next,
             };
-            return self.local_failure(probe, error);
+            return match self.place(probe, registered, driver)? {
+                Placed::Queued(probe) => Ok(self.local_failure(probe, error)),
+                Placed::Done(launched) => Ok(launched),
+            };
         }
         self.serial += 1;
         self.deadlines.push(Reverse((deadline, slot, self.serial)));
@@ -472,27 +508,32 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             probe,
             serial: self.serial,
         });
-        self.in_flight += 1;
-        Launched::Yes
+        self.watched += 1;
+        Ok(Launched::Yes)
     }
 
     /// The system refused us a socket or a local port: fewer in flight, and the same try
     /// again later. Never a port state.
     fn local_failure(&mut self, probe: Probe<P::Socket>, error: io::Error) -> Launched {
-        self.ceiling = (self.in_flight * 3 / 4).max(1);
+        self.ceiling = (self.watched * 3 / 4).max(1);
         self.answers_since_cut = 0;
         self.retries.push_front(probe);
         self.last_local_error = Some(error);
         Launched::LocalFailure
     }
 
-    /// Takes the answer that came to the socket in `slot`.
-    fn complete(&mut self, slot: usize, now: Instant) -> Result<()> {
+    /// Takes what came to the socket in `slot`: a try's answer, or a follow-up's.
+    fn complete(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Result<()> {
         let Some(Slot { probe, .. }) = self.slab.get_mut(slot).and_then(Option::take) else {
             return Ok(());
         };
         self.free.push(slot);
-        self.in_flight -= 1;
+        self.watched -= 1;
         // The system gave us room again: let the ceiling climb back towards the budget.
         self.answers_since_cut += 1;
         if self.answers_since_cut >= 16 && self.ceiling < self.plan.budget {
@@ -516,19 +557,15 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         if let Some(socket) = released {
             self.recycle(socket, destination, verdict, true);
         }
-        match next {
-            ProbeState::Queued { .. } => {
-                let probe = Probe {
-                    pair: probe.pair,
-                    state: next,
-                };
-                let error = io::Error::other("the connection failed locally");
-                self.local_failure(probe, error);
-                Ok(())
-            }
-            ProbeState::InFlight { .. } => unreachable!("an answer moves a probe on"),
-            ProbeState::Final(outcome) => self.conclude(host_index, port, outcome),
+        let probe = Probe {
+            pair: probe.pair,
+            state: next,
+        };
+        if let Placed::Queued(probe) = self.place(probe, true, driver)? {
+            let error = io::Error::other("the connection failed locally");
+            self.local_failure(probe, error);
         }
+        Ok(())
     }
 
     /// Hands a socket whose try is over back to the prober, saying whether the descriptor
@@ -540,13 +577,14 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         verdict: Verdict,
         registered: bool,
     ) {
-        let room = self.in_flight + self.prober.idle_sockets() < self.ceiling;
+        let room = self.watched + self.prober.idle_sockets() < self.ceiling;
         self.prober
             .recycle(socket, destination, verdict, registered, room);
     }
 
-    /// Gives up on probes whose deadline has passed: another try, or the prober's silence.
-    fn expire(&mut self, now: Instant) -> Result<()> {
+    /// Gives up on probes whose deadline has passed: another try, or the prober's silence;
+    /// or the end of a follow-up stage.
+    fn expire(&mut self, now: Instant, driver: &mut impl Driver<P::Socket>) -> Result<()> {
         while let Some(Reverse((deadline, slot, serial))) = self.deadlines.peek().copied() {
             if deadline > now {
                 break;
@@ -560,7 +598,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             }
             let Slot { probe, .. } = self.slab[slot].take().expect("checked");
             self.free.push(slot);
-            self.in_flight -= 1;
+            self.watched -= 1;
             let host_index = self.host_of(probe.pair);
             let port = self.port_of(probe.pair);
             let entry = self.entry(host_index);
@@ -571,13 +609,12 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             let silence = P::silence(port.proto);
             // An unanswered socket is closed: it is still trying, and no use to another try.
             let Transition { next, .. } = probe.state.expire(silence, &mut entry.timing);
-            match next {
-                ProbeState::Queued { .. } => self.retries.push_back(Probe {
-                    pair: probe.pair,
-                    state: next,
-                }),
-                ProbeState::InFlight { .. } => unreachable!("a deadline moves a probe on"),
-                ProbeState::Final(outcome) => self.conclude(host_index, port, outcome)?,
+            let probe = Probe {
+                pair: probe.pair,
+                state: next,
+            };
+            if let Placed::Queued(probe) = self.place(probe, true, driver)? {
+                self.retries.push_back(probe);
             }
         }
         Ok(())
@@ -588,10 +625,10 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         let host_index = self.host_of(probe.pair);
         let port = self.port_of(probe.pair);
         let Transition { next, .. } = probe.state.abandon();
-        let ProbeState::Final(outcome) = next else {
-            unreachable!("abandoning ends a probe");
-        };
-        self.conclude(host_index, port, outcome)
+        match next {
+            ProbeState::Final(outcome) => self.conclude(host_index, port, outcome),
+            _ => unreachable!("abandoning ends a probe"),
+        }
     }
 
     /// Does what the end of a probe asks: its result reported, or its host failed; then it
@@ -662,6 +699,15 @@ fn earliest(at: Instant, wake: &mut Option<Instant>) {
 enum Launched {
     Yes,
     LocalFailure,
+}
+
+/// Where [`Scan::place`] put a probe.
+enum Placed<S> {
+    /// Nowhere: it is queued again, and the caller says where.
+    Queued(Probe<S>),
+    /// On a watched socket, or at its end; `LocalFailure` if its socket could not be
+    /// watched.
+    Done(Launched),
 }
 
 mod lifecycle;

@@ -11,6 +11,7 @@ use std::io;
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use common::ports::Proto;
 use common::record::{PortState, Reason};
@@ -24,6 +25,25 @@ use socket2::{Domain, Protocol, Socket, Type};
 pub enum Verdict {
     /// The port's state is known.
     Final(PortState, Reason),
+    /// The port's state is known, and the prober keeps the socket for a follow-up stage:
+    /// a banner to read, or a further probe it has sent on the socket. The loop watches
+    /// the socket for reading for up to `wait` and asks [`Prober::finish`] again when
+    /// something comes, which ends the stage with a verdict or begins another; a stage that
+    /// hears nothing in time, or fails, ends with this state. This is the seam for service
+    /// detection (nmap's -sV); TCP connect() asks for no follow-up.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the seam for service detection, the next step: no prober of a real \
+                      scan asks for a follow-up yet, and the loop's tests drive it"
+        )
+    )]
+    FollowUp {
+        state: PortState,
+        reason: Reason,
+        wait: Duration,
+    },
     /// Something on this machine ran short (descriptors, local ports, buffers): not an
     /// answer from the target. The probe is tried again later, with less in flight.
     Local,
@@ -62,7 +82,8 @@ pub trait Prober {
     /// Sends one try to `destination`. An error is a local shortage, never a port state.
     fn start(&mut self, destination: Destination) -> io::Result<Started<Self::Socket>>;
 
-    /// The verdict on a try to `destination` whose socket epoll reported ready.
+    /// The verdict on a socket to `destination` that epoll reported ready: a try's answer,
+    /// or what a follow-up stage the prober asked for ([`Verdict::FollowUp`]) had to say.
     fn finish(&mut self, socket: &Self::Socket, destination: Destination) -> Verdict;
 
     /// Why a try that [`start`](Self::start) judged [`Verdict::Local`] failed, for the
@@ -276,7 +297,7 @@ fn accepted(socket: &Socket) -> Verdict {
     }
     // A reset instead of a FIN on close: an open port costs the target no TIME_WAIT slot
     // and us no local port for a minute.
-    let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+    let _ = socket.set_linger(Some(Duration::ZERO));
     Verdict::Final(PortState::Open, Reason::SynAck)
 }
 

@@ -8,7 +8,9 @@
 //! re-armed only when watched, armed for the event its protocol's answer brings, reported
 //! once per arming, and leaves the watch when dropped. It carries TCP and UDP, so that a
 //! plan of both is tested (UDP only as far as the loop sees it: a try, an answer or
-//! silence). It records every attempt, so that tests can check what was in flight when.
+//! silence). A verdict may ask to keep an open socket for a follow-up stage, which a
+//! second script answers, as a service would answer a banner read or a further probe. It
+//! records every attempt and every stage, so that tests can check what happened when.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -58,6 +60,18 @@ pub struct Attempt {
     pub spare: bool,
 }
 
+/// What a follow-up script knows when it chooses what comes next on an open socket; also
+/// what the network logs of each stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub address: SocketAddr,
+    pub proto: Proto,
+    /// Which follow-up stage of the socket's probe it is (1 = the first).
+    pub number: u32,
+    /// Simulated time since the network came up, when the stage began.
+    pub at: Duration,
+}
+
 /// One attempt, as the network saw it.
 #[derive(Debug, Clone, Copy)]
 pub struct Logged {
@@ -80,6 +94,9 @@ struct State {
     start: Instant,
     now: Instant,
     script: Box<dyn Fn(Attempt) -> Reply>,
+    /// What comes next on a socket kept for a follow-up stage.
+    follow_up: Option<Box<dyn Fn(Stage) -> Reply>>,
+    stages: Vec<Stage>,
     /// Open sockets, by id; ordered, so that what a wait finds comes in the same order on
     /// every run.
     sockets: BTreeMap<u64, Connection>,
@@ -93,6 +110,9 @@ struct State {
 
 struct Connection {
     address: SocketAddr,
+    proto: Proto,
+    /// Follow-up stages begun since the socket's try went out.
+    stage: u32,
     /// The event the socket's answer brings: what it must be armed for.
     brings: EpollFlags,
     /// When the verdict comes, if it does.
@@ -116,6 +136,8 @@ impl Network {
             start: now,
             now,
             script: Box::new(script),
+            follow_up: None,
+            stages: Vec::new(),
             sockets: BTreeMap::new(),
             next_socket: 0,
             attempts: HashMap::new(),
@@ -124,6 +146,17 @@ impl Network {
             signal_at: None,
             waits: 0,
         })))
+    }
+
+    /// Answers the follow-up stages that verdicts ask for as `script` says: after a delay
+    /// with a verdict (which may ask for a further stage), or never ([`Reply::Silence`]).
+    pub fn follow_ups(&self, script: impl Fn(Stage) -> Reply + 'static) {
+        self.0.borrow_mut().follow_up = Some(Box::new(script));
+    }
+
+    /// Every follow-up stage begun, in order.
+    pub fn stages(&self) -> Vec<Stage> {
+        self.0.borrow().stages.clone()
     }
 
     /// Delivers a signal `after` the network came up.
@@ -180,6 +213,8 @@ impl Network {
         state.next_socket += 1;
         let connection = Connection {
             address,
+            proto: Proto::Tcp,
+            stage: 0,
             brings: EpollFlags::empty(),
             answer: None,
             awaited: false,
@@ -212,6 +247,31 @@ impl Network {
             open: state.sockets.len(),
         };
         state.log.push(logged);
+    }
+
+    /// A verdict kept `socket` for a follow-up stage: what comes next on it is the follow-up
+    /// script's, and it comes to be read.
+    fn begin_follow_up(&self, socket: &FakeSocket) {
+        let mut state = self.0.borrow_mut();
+        let (now, at) = (state.now, state.now - state.start);
+        let connection = state.sockets.get_mut(&socket.id).expect("a live socket");
+        connection.stage += 1;
+        let stage = Stage {
+            address: connection.address,
+            proto: connection.proto,
+            number: connection.stage,
+            at,
+        };
+        state.stages.push(stage);
+        let script = state.follow_up.as_ref().expect("a script for follow-ups");
+        let answer = match script(stage) {
+            Reply::After(delay, verdict) => Some((now + delay, verdict)),
+            Reply::Silence => None,
+            reply => panic!("a follow-up reads from a socket it has: {reply:?}"),
+        };
+        let connection = state.sockets.get_mut(&socket.id).expect("a live socket");
+        connection.answer = answer;
+        connection.brings = EpollFlags::EPOLLIN;
     }
 
     fn connection<T>(&self, socket: &FakeSocket, look: impl FnOnce(&mut Connection) -> T) -> T {
@@ -302,6 +362,8 @@ impl Prober for FakeProber {
         let registered = self.network.connection(&socket, |connection| {
             assert!(connection.armed.is_none(), "a spare was left armed");
             connection.address = address;
+            connection.proto = destination.proto;
+            connection.stage = 0;
             connection.brings = Self::interest(destination.proto);
             connection.answer = answer;
             connection.awaited = verdict.is_none();
@@ -311,6 +373,9 @@ impl Prober for FakeProber {
         if let Reply::AtOnce(_, takes) = reply {
             self.network.0.borrow_mut().now += takes;
         }
+        if let Some(Verdict::FollowUp { .. }) = verdict {
+            self.network.begin_follow_up(&socket);
+        }
         Ok(Started {
             socket,
             registered,
@@ -319,13 +384,17 @@ impl Prober for FakeProber {
     }
 
     fn finish(&mut self, socket: &FakeSocket, _destination: Destination) -> Verdict {
-        self.network.connection(socket, |connection| {
+        let verdict = self.network.connection(socket, |connection| {
             connection.awaited = false;
             connection
                 .answer
                 .expect("only an answered socket is ready")
                 .1
-        })
+        });
+        if let Verdict::FollowUp { .. } = verdict {
+            self.network.begin_follow_up(socket);
+        }
+        verdict
     }
 
     fn local_error(&self, _socket: &FakeSocket) -> io::Error {

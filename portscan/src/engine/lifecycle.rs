@@ -1,6 +1,7 @@
 //! The life of one probe, from its place in a queue to its end, as an explicit state
 //! machine in the manner of smoltcp's `tcp::State`: [`ProbeState`] names every state a
-//! (host, port) pair's probe can be in, and its four transition functions ([`launch`],
+//! (host, port) pair's probe can be in (queued, in flight on a try, in a follow-up stage
+//! on an open port's socket, final), and its four transition functions ([`launch`],
 //! [`answer`], [`expire`], [`abandon`]) are every move between them. The event loop keeps
 //! each probe in one of these states (queued ones in its queues, those on a socket in its
 //! slab), calls the transition that what happened asks for, and then does what the new
@@ -31,13 +32,23 @@ use crate::timing::HostTiming;
 ///   abandon                                -> Final(Abandoned)
 /// InFlight { socket, tries, sent, deadline }
 ///   answer: a port state                   -> Final(Found)        (a round trip for the timing)
+///   answer: a state, and a follow-up       -> FollowUp            (a round trip for the timing)
 ///   answer: a local failure                -> Queued { tries }    (the same try, later)
 ///   answer: no route                       -> Final(Unroutable)
 ///   expire, the timing allows a retry      -> Queued { tries + 1 }
 ///   expire, tries used up                  -> Final(Found: the prober's silence)
 ///   abandon                                -> Final(Abandoned)
+/// FollowUp { socket, state, reason, rtt, deadline }
+///   answer: a port state                   -> Final(Found: that state, the try's rtt)
+///   answer: a state, and a further stage   -> FollowUp            (a new deadline)
+///   answer: a local failure, or no route   -> Final(Found: the state it had)
+///   expire                                 -> Final(Found: the state it had)
+///   abandon                                -> Final(Abandoned)
 /// Final(outcome)                           (no way out)
 /// ```
+///
+/// A follow-up stage is the prober's: the timing learned what it could from the answer
+/// that opened it, and what a service says, or how long it takes, is not the path's.
 ///
 /// The loop's `launch` makes the launch moves, `complete` the answers, `expire` the
 /// deadlines, and `send`, `complete` and `expire` abandon a probe whose host is gone. A move
@@ -55,6 +66,16 @@ pub enum ProbeState<S> {
         socket: S,
         tries: u8,
         sent: Instant,
+        deadline: Instant,
+    },
+    /// The port is in `state` for `reason`, decided by an answer that took `rtt`, and the
+    /// prober asked to keep `socket` for a follow-up stage ([`Verdict::FollowUp`]): it is
+    /// armed for reading until `deadline`.
+    FollowUp {
+        socket: S,
+        state: PortState,
+        reason: Reason,
+        rtt: Duration,
         deadline: Instant,
     },
     /// The probe is over.
@@ -138,24 +159,81 @@ impl<S> ProbeState<S> {
         }
     }
 
-    /// The socket of a probe in flight had something to say at `at`, which the prober
-    /// judged `verdict`.
+    /// The socket of a probe in flight or in a follow-up stage had something to say at
+    /// `at`, which the prober judged `verdict`.
     pub fn answer(self, verdict: Verdict, at: Instant, timing: &mut HostTiming) -> Transition<S> {
-        let Self::InFlight {
-            socket,
-            tries,
-            sent,
-            ..
-        } = self
-        else {
-            panic!("an answer to a probe not in flight: {}", self.name());
-        };
+        match self {
+            Self::InFlight {
+                socket,
+                tries,
+                sent,
+                ..
+            } => Self::answer_try(socket, tries, sent, verdict, at, timing),
+            Self::FollowUp {
+                socket,
+                state,
+                reason,
+                rtt,
+                ..
+            } => match verdict {
+                Verdict::Final(state, reason) => {
+                    let found = Outcome::Found {
+                        state,
+                        reason,
+                        rtt: Some(rtt),
+                    };
+                    Transition::releasing(socket, Self::Final(found))
+                }
+                Verdict::FollowUp {
+                    state,
+                    reason,
+                    wait,
+                } => Transition::to(Self::FollowUp {
+                    socket,
+                    state,
+                    reason,
+                    rtt,
+                    deadline: at + wait,
+                }),
+                // The port answered already: a stage that fails takes nothing from that.
+                Verdict::Local | Verdict::NoRoute => {
+                    Transition::releasing(socket, Self::found(state, reason, rtt))
+                }
+            },
+            Self::Queued { .. } | Self::Final(_) => {
+                panic!("an answer to a probe not on a socket: {}", self.name())
+            }
+        }
+    }
+
+    /// The answer to try `tries`, sent at `sent`.
+    fn answer_try(
+        socket: S,
+        tries: u8,
+        sent: Instant,
+        verdict: Verdict,
+        at: Instant,
+        timing: &mut HostTiming,
+    ) -> Transition<S> {
+        let rtt = at.saturating_duration_since(sent);
         match verdict {
             Verdict::Final(state, reason) => {
                 timing.on_answer(at, sent, tries);
-                let rtt = Some(at.saturating_duration_since(sent));
-                let found = Outcome::Found { state, reason, rtt };
-                Transition::releasing(socket, Self::Final(found))
+                Transition::releasing(socket, Self::found(state, reason, rtt))
+            }
+            Verdict::FollowUp {
+                state,
+                reason,
+                wait,
+            } => {
+                timing.on_answer(at, sent, tries);
+                Transition::to(Self::FollowUp {
+                    socket,
+                    state,
+                    reason,
+                    rtt,
+                    deadline: at + wait,
+                })
             }
             Verdict::Local => {
                 timing.on_abandon();
@@ -168,11 +246,30 @@ impl<S> ProbeState<S> {
         }
     }
 
+    /// The end of a probe whose port is in `state` for `reason`, after a round trip of `rtt`.
+    fn found(state: PortState, reason: Reason, rtt: Duration) -> Self {
+        Self::Final(Outcome::Found {
+            state,
+            reason,
+            rtt: Some(rtt),
+        })
+    }
+
     /// A probe's deadline passed without an answer; `silence` is what the port is if no
     /// try is left (the prober's word for its protocol).
     pub fn expire(self, silence: (PortState, Reason), timing: &mut HostTiming) -> Transition<S> {
-        let Self::InFlight { socket, tries, .. } = self else {
-            panic!("a deadline for a probe not in flight: {}", self.name());
+        let (socket, tries) = match self {
+            Self::InFlight { socket, tries, .. } => (socket, tries),
+            Self::FollowUp {
+                socket,
+                state,
+                reason,
+                rtt,
+                ..
+            } => return Transition::releasing(socket, Self::found(state, reason, rtt)),
+            Self::Queued { .. } | Self::Final(_) => {
+                panic!("a deadline for a probe not on a socket: {}", self.name())
+            }
         };
         timing.on_timeout();
         let next = if timing.should_retry(tries) {
@@ -194,7 +291,9 @@ impl<S> ProbeState<S> {
         let abandoned = Self::Final(Outcome::Abandoned);
         match self {
             Self::Queued { .. } => Transition::to(abandoned),
-            Self::InFlight { socket, .. } => Transition::releasing(socket, abandoned),
+            Self::InFlight { socket, .. } | Self::FollowUp { socket, .. } => {
+                Transition::releasing(socket, abandoned)
+            }
             Self::Final(_) => panic!("abandoned a probe that is over"),
         }
     }
@@ -204,6 +303,9 @@ impl<S> ProbeState<S> {
     pub fn watched(&self) -> Option<(&S, Instant)> {
         match self {
             Self::InFlight {
+                socket, deadline, ..
+            }
+            | Self::FollowUp {
                 socket, deadline, ..
             } => Some((socket, *deadline)),
             Self::Queued { .. } | Self::Final(_) => None,
@@ -215,6 +317,7 @@ impl<S> ProbeState<S> {
         match self {
             Self::Queued { .. } => "queued",
             Self::InFlight { .. } => "in flight",
+            Self::FollowUp { .. } => "in a follow-up",
             Self::Final(_) => "final",
         }
     }
@@ -370,8 +473,121 @@ mod tests {
         );
     }
 
+    /// A probe in a follow-up stage on socket 7: open, after a try answered in 40 ms at
+    /// `start`, waiting up to five seconds.
+    fn following_up(start: Instant, timing: &mut HostTiming) -> ProbeState<Socket> {
+        let keep = Verdict::FollowUp {
+            state: PortState::Open,
+            reason: Reason::SynAck,
+            wait: 5 * SECOND,
+        };
+        let moved = in_flight(start, 0, timing).answer(keep, start + 40 * MS, timing);
+        assert_eq!(moved.released, None, "the socket is kept");
+        moved.next
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+    const OPENED: Outcome = Outcome::Found {
+        state: PortState::Open,
+        reason: Reason::SynAck,
+        rtt: Some(Duration::from_millis(40)),
+    };
+
     #[test]
-    #[should_panic(expected = "an answer to a probe not in flight: queued")]
+    fn an_answer_may_keep_the_socket_for_a_follow_up_stage_with_its_own_deadline() {
+        let start = Instant::now();
+        let mut timing = timing();
+        let ProbeState::FollowUp {
+            socket,
+            state,
+            reason,
+            rtt,
+            deadline,
+        } = following_up(start, &mut timing)
+        else {
+            panic!("in a follow-up");
+        };
+        assert_eq!(
+            (socket, state, reason),
+            (7, PortState::Open, Reason::SynAck)
+        );
+        assert_eq!(rtt, 40 * MS);
+        assert_eq!(deadline, start + 40 * MS + 5 * SECOND);
+        assert_eq!(
+            timing.timeout(),
+            120 * MS,
+            "the try's answer was a round trip"
+        );
+    }
+
+    #[test]
+    fn a_follow_up_stage_ends_with_its_verdict_and_the_round_trip_of_the_try() {
+        let start = Instant::now();
+        let mut timing = timing();
+        let stage = following_up(start, &mut timing);
+        let verdict = Verdict::Final(PortState::Closed, Reason::ConnRefused);
+        let moved = stage.answer(verdict, start + 3 * SECOND, &mut timing);
+        let rtt = Some(40 * MS);
+        assert_eq!(
+            outcome(&moved),
+            Some(found(PortState::Closed, Reason::ConnRefused, rtt))
+        );
+        assert_eq!(moved.released, Some(7));
+    }
+
+    #[test]
+    fn a_follow_up_stage_may_begin_a_further_one() {
+        let start = Instant::now();
+        let mut timing = timing();
+        let further = Verdict::FollowUp {
+            state: PortState::Open,
+            reason: Reason::SynAck,
+            wait: SECOND,
+        };
+        let moved = following_up(start, &mut timing).answer(further, start + SECOND, &mut timing);
+        assert_eq!(moved.released, None);
+        let Some((socket, deadline)) = moved.next.watched() else {
+            panic!("still on its socket");
+        };
+        assert_eq!((*socket, deadline), (7, start + 2 * SECOND));
+    }
+
+    #[test]
+    fn a_follow_up_that_fails_or_hears_nothing_ends_with_the_state_it_began_with() {
+        let start = Instant::now();
+        let mut timing = timing();
+        for verdict in [Verdict::Local, Verdict::NoRoute] {
+            let moved = following_up(start, &mut timing).answer(verdict, start, &mut timing);
+            assert_eq!((outcome(&moved), moved.released), (Some(OPENED), Some(7)));
+        }
+        let moved = following_up(start, &mut timing).expire(SILENCE, &mut timing);
+        assert_eq!((outcome(&moved), moved.released), (Some(OPENED), Some(7)));
+        let moved = following_up(start, &mut timing).abandon();
+        let abandoned = Some(Outcome::Abandoned);
+        assert_eq!((outcome(&moved), moved.released), (abandoned, Some(7)));
+    }
+
+    #[test]
+    fn a_follow_up_holds_no_place_in_the_hosts_window() {
+        // A try's answer asks for a follow-up, freeing the try's place and growing the
+        // window from ten to eleven, which eleven more tries fill. The follow-up's end
+        // changes nothing: it holds no place to give back.
+        let start = Instant::now();
+        let mut timing = timing();
+        let first = following_up(start, &mut timing);
+        for _ in 0..9 {
+            in_flight(start, 0, &mut timing);
+        }
+        assert!(timing.can_send(start));
+        in_flight(start, 0, &mut timing);
+        in_flight(start, 0, &mut timing);
+        assert!(!timing.can_send(start));
+        let _ = first.expire(SILENCE, &mut timing);
+        assert!(!timing.can_send(start));
+    }
+
+    #[test]
+    #[should_panic(expected = "an answer to a probe not on a socket: queued")]
     fn a_queued_probe_gets_no_answer() {
         let now = Instant::now();
         let _ = FIRST.answer(CLOSED, now, &mut timing());
@@ -386,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "a deadline for a probe not in flight: queued")]
+    #[should_panic(expected = "a deadline for a probe not on a socket: queued")]
     fn a_queued_probe_has_no_deadline() {
         let _ = FIRST.expire(SILENCE, &mut timing());
     }

@@ -10,7 +10,7 @@ use std::ops::RangeInclusive;
 use common::target::TargetSpec;
 use nix::errno::Errno;
 
-use super::fake::{FakeProber, Network, Reply};
+use super::fake::{FakeProber, Network, Reply, Stage};
 use super::*;
 use crate::probe::TcpConnect;
 use crate::targets;
@@ -706,5 +706,168 @@ fn the_permutation_numbers_every_port_of_every_host_with_its_protocol() {
             probed.sort_by_key(|pair| expected.iter().position(|p| p == pair));
         }
         assert_eq!(probed, expected, "seed {seed:?}");
+    }
+}
+
+/// An open port's answer that keeps the socket for a follow-up stage of up to `wait`.
+fn open_with_follow_up(wait: Duration) -> Verdict {
+    Verdict::FollowUp {
+        state: PortState::Open,
+        reason: Reason::SynAck,
+        wait,
+    }
+}
+
+fn stage(address_text: &str, number: u32, at: Duration) -> Stage {
+    Stage {
+        address: address(address_text),
+        proto: Proto::Tcp,
+        number,
+        at,
+    }
+}
+
+#[test]
+fn a_follow_up_keeps_the_open_socket_until_the_stage_ends_and_reports_once() {
+    // Port 1 opens in 10 ms and its prober keeps the socket to read what comes, for up to
+    // 5 s; it comes 100 ms later. Port 2 is closed.
+    let network = Network::new(|attempt| match attempt.address.port() {
+        1 => Reply::After(10 * MS, open_with_follow_up(5 * SECOND)),
+        _ => Reply::After(10 * MS, CLOSED),
+    });
+    network.follow_ups(|_| Reply::After(100 * MS, OPEN));
+    let (summary, report) = complete(&plan(&["192.0.2.1"], 1..=2, profile(), 100), &network);
+    // Timed by the try's answer, which decided the state.
+    assert_eq!(
+        report.results("192.0.2.1"),
+        [
+            (1, PortState::Open, Reason::SynAck, Some(10 * MS)),
+            (2, PortState::Closed, Reason::ConnRefused, Some(10 * MS)),
+        ]
+    );
+    assert_eq!(report.told.len(), 2, "each port once");
+    assert_eq!(network.stages(), [stage("192.0.2.1:1", 1, 10 * MS)]);
+    assert_eq!(network.elapsed(), 110 * MS, "the scan waited for the stage");
+    assert_eq!(summary.sent, 2, "a follow-up is no try");
+    assert_eq!(network.open(), 0, "the socket closed when its stage ended");
+}
+
+#[test]
+fn a_silent_follow_up_ends_at_its_own_deadline_with_the_state_it_began_with() {
+    let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(2 * SECOND)));
+    network.follow_ups(|_| Reply::Silence);
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=1, profile(), 100), &network);
+    assert_eq!(
+        report.results("192.0.2.1"),
+        [(1, PortState::Open, Reason::SynAck, Some(10 * MS))]
+    );
+    assert_eq!(
+        network.elapsed(),
+        2010 * MS,
+        "the stage's wait, not a try's timeout"
+    );
+    let tries = network.attempts(address("192.0.2.1:1"), Proto::Tcp);
+    assert_eq!(tries, 1, "no retry: the port answered");
+}
+
+#[test]
+fn a_follow_up_stage_may_begin_a_further_one() {
+    // What the first stage reads (a banner) leads to a further probe, whose answer ends it.
+    let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(SECOND)));
+    network.follow_ups(|stage| match stage.number {
+        1 => Reply::After(50 * MS, open_with_follow_up(SECOND)),
+        _ => Reply::After(30 * MS, OPEN),
+    });
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=1, profile(), 100), &network);
+    assert_eq!(
+        report.results("192.0.2.1"),
+        [(1, PortState::Open, Reason::SynAck, Some(10 * MS))]
+    );
+    assert_eq!(
+        network.stages(),
+        [
+            stage("192.0.2.1:1", 1, 10 * MS),
+            stage("192.0.2.1:1", 2, 60 * MS)
+        ]
+    );
+    assert_eq!(network.elapsed(), 90 * MS);
+}
+
+#[test]
+fn an_answer_at_once_may_ask_for_a_follow_up() {
+    // Loopback: connect() succeeds within the call, and the socket, never watched for the
+    // try, is registered for the stage (the fake checks that it is armed for reading).
+    let network = Network::new(|attempt| match attempt.address.port() {
+        1 => Reply::AtOnce(open_with_follow_up(SECOND), Duration::ZERO),
+        _ => Reply::AtOnce(CLOSED, Duration::ZERO),
+    });
+    network.follow_ups(|_| Reply::After(20 * MS, OPEN));
+    let (_, report) = complete(&plan(&["127.0.0.1"], 1..=3, profile(), 100), &network);
+    assert_eq!(
+        report.results("127.0.0.1")[0],
+        (1, PortState::Open, Reason::SynAck, Some(Duration::ZERO))
+    );
+    assert_eq!(report.told.len(), 3);
+    assert_eq!(network.elapsed(), 20 * MS);
+}
+
+#[test]
+fn follow_ups_hold_sockets_of_the_budget_not_places_in_the_window() {
+    // Every port opens in 10 ms and reads nothing for its second-long stage. With four
+    // sockets to spend, four ports at a time, each group a second; with a hundred, the
+    // window is what the answers made it, the stages aside: all twenty tries are out by
+    // the second round trip.
+    let scan_with = |budget, ports| {
+        let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(SECOND)));
+        network.follow_ups(|_| Reply::Silence);
+        let (_, report) = complete(
+            &plan(&["192.0.2.1"], 1..=ports, profile(), budget),
+            &network,
+        );
+        assert_eq!(report.told.len(), usize::from(ports));
+        network
+    };
+    let few = scan_with(4, 10);
+    assert_eq!(few.most_open(), 4);
+    assert_eq!(few.elapsed(), 3 * 1010 * MS);
+    let many = scan_with(100, 20);
+    let last_try = many.log().iter().map(|logged| logged.at).max();
+    assert_eq!(last_try, Some(10 * MS));
+    assert_eq!(many.elapsed(), 1020 * MS);
+}
+
+#[test]
+fn a_follow_up_that_fails_ends_with_the_state_it_began_with() {
+    for failure in [Verdict::Local, Verdict::NoRoute] {
+        let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(SECOND)));
+        network.follow_ups(move |_| Reply::After(10 * MS, failure));
+        let (_, report) = complete(&plan(&["192.0.2.1"], 1..=1, profile(), 100), &network);
+        assert_eq!(
+            report.results("192.0.2.1"),
+            [(1, PortState::Open, Reason::SynAck, Some(10 * MS))],
+            "{failure:?}"
+        );
+        assert_eq!(report.failures(), [], "{failure:?}: the host answered");
+        assert_eq!(network.attempts(address("192.0.2.1:1"), Proto::Tcp), 1);
+        assert_eq!(network.elapsed(), 20 * MS, "{failure:?}");
+    }
+}
+
+#[test]
+fn the_follow_up_of_a_host_that_failed_is_dropped() {
+    // Port 1 opens and its stage ends after the host has failed (port 2: no route), by an
+    // answer or by its deadline: no result, and the socket closes.
+    for ending in [Reply::After(100 * MS, OPEN), Reply::Silence] {
+        let network = Network::new(|attempt| match attempt.address.port() {
+            1 => Reply::After(10 * MS, open_with_follow_up(SECOND)),
+            _ => Reply::After(50 * MS, Verdict::NoRoute),
+        });
+        network.follow_ups(move |_| ending);
+        let (_, report) = complete(&plan(&["192.0.2.1"], 1..=2, profile(), 100), &network);
+        let unroutable: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(report.failures(), [(unroutable, "no route to 192.0.2.1")]);
+        assert_eq!(report.results("192.0.2.1"), [], "{ending:?}");
+        assert_eq!(network.stages().len(), 1, "{ending:?}");
+        assert_eq!(network.open(), 0, "{ending:?}");
     }
 }
