@@ -3,8 +3,9 @@
 //! The parts, each with a narrow interface and tested alone: `targets` (what to scan),
 //! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
 //! `probe` (one connect() and what its outcome means), `engine` (the event loop tying them
-//! together), `driver` (the clock and epoll, which the loop's tests replace), and `output`
-//! (records, progress and summary). Each port of a plan carries its protocol, and the loop
+//! together, with each probe's life a state type of its own, `engine::lifecycle`), `driver`
+//! (the clock and epoll, which the loop's tests replace), and `output` (records, progress
+//! and summary). Each port of a plan carries its protocol, and the loop
 //! asks the prober to probe it with that protocol: a UDP probe is one more `probe::Prober`
 //! driven by the same loop, order, timing and output, and `probe::ScanProber`, the prober of
 //! a real scan, says which protocols there are probers for.

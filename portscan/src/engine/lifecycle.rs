@@ -85,8 +85,8 @@ pub enum ProbeState<S> {
 /// How a probe ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The port's state and why, and the round trip of the answer that decided it (none
-    /// when silence did).
+    /// The port's state and why, and the round trip of the answer to its try: none when
+    /// silence decided, and a follow-up stage's answers are not round trips of the path.
     Found {
         state: PortState,
         reason: Reason,
