@@ -45,7 +45,7 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         "portscan",
         &["127.0.0.1", "--show", "opne"],
         &[
-            "invalid value 'opne' for '--show <STATES>' [possible values: open, closed, filtered]",
+            "invalid value 'opne' for '--show <STATES>' [possible values: open, closed, filtered, open|filtered]",
             "tip: a similar value exists: 'open'",
         ],
     ),

@@ -4,6 +4,9 @@
 use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::record::{PortRecord, PortState, Reason};
+use common::services::ports::Proto;
 use serde_json::Value;
 
 use crate::util::{
@@ -91,4 +94,81 @@ fn proctree_records_pass_through_svcname_unchanged() {
         output.stdout, proctree.stdout,
         "records without ports pass unchanged"
     );
+}
+
+/// portscan's records in every state, each format as portscan writes it: what svcname reads
+/// from a scan, open|filtered (a UDP scan's silence) included.
+fn port_records(format: Format) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer =
+        RecordWriter::new(&mut out, format, FlushPolicy::Block, TextOptions::default());
+    for (port, proto, state) in [
+        (22, Proto::Tcp, PortState::Open),
+        (23, Proto::Tcp, PortState::Closed),
+        (25, Proto::Tcp, PortState::Filtered),
+        (53, Proto::Udp, PortState::OpenFiltered),
+    ] {
+        let record = PortRecord {
+            host: "localhost".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            port,
+            proto,
+            state,
+            reason: Reason::NoResponse,
+            rtt_ms: None,
+            time: "2026-11-27T17:14:54.123Z".into(),
+        };
+        writer.write(&record).unwrap();
+    }
+    writer.finish().unwrap();
+    out
+}
+
+#[test]
+fn port_records_in_every_state_through_svcname_get_their_service() {
+    let services = ["ssh", "telnet", "smtp", "domain"];
+    let states = ["open", "closed", "filtered", "open|filtered"];
+    let through = |format| {
+        let output = run_with_input(
+            tool("svcname").arg("--builtin-only"),
+            &port_records(format),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        assert_eq!(stderr_text(&output), "");
+        stdout_text(&output)
+    };
+
+    let text = through(Format::Text);
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    for ((line, state), service) in lines.iter().zip(states).zip(services) {
+        assert_eq!((line[2], line[4]), (state, service), "{text}");
+    }
+
+    let json = through(Format::Json);
+    let records: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for ((record, state), service) in records.iter().zip(states).zip(services) {
+        assert_eq!(
+            (&record["state"], &record["service"]),
+            (&state.into(), &service.into())
+        );
+    }
+    assert_eq!(records.len(), 4, "{json}");
+
+    let csv = through(Format::Csv);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let column = |name| headers.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    for ((row, state), service) in rows.iter().zip(states).zip(services) {
+        assert_eq!(
+            (&row[column("state")], &row[column("service")]),
+            (state, service)
+        );
+    }
 }

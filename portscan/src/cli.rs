@@ -3,12 +3,14 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use crate::target_spec::TargetSpec;
 use clap::{CommandFactory, Parser, ValueEnum};
 use common::contract::output::OutputArgs;
+use common::contract::record::PortState;
 use common::services::ports::{PortList, Proto};
-use crate::target_spec::TargetSpec;
 
 use crate::order::Shard;
+use crate::probe::ScanProber;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -95,7 +97,8 @@ pub struct Cli {
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
 
-    /// Show ports in these states, comma-separated [default: open].
+    /// Show ports in these states, comma-separated [default: open]. Quote open|filtered
+    /// for the shell; nmap's --open is --show 'open,open|filtered'.
     #[arg(
         long,
         value_name = "STATES",
@@ -120,12 +123,25 @@ pub struct Cli {
     pub verbose: bool,
 }
 
-/// A state `--show` can select.
+/// A state `--show` can select, spelled as records spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ShowState {
     Open,
     Closed,
     Filtered,
+    #[value(name = "open|filtered")]
+    OpenFiltered,
+}
+
+impl ShowState {
+    pub fn state(self) -> PortState {
+        match self {
+            Self::Open => PortState::Open,
+            Self::Closed => PortState::Closed,
+            Self::Filtered => PortState::Filtered,
+            Self::OpenFiltered => PortState::OpenFiltered,
+        }
+    }
 }
 
 impl Cli {
@@ -163,11 +179,10 @@ fn parse_targets(text: &str) -> Result<Vec<TargetSpec>, String> {
     crate::targets::parse_list(text)
 }
 
+/// A port list with a port portscan can scan: the prober of a real scan decides which.
 fn parse_ports(text: &str) -> Result<PortList, String> {
     let list = PortList::parse(text, Proto::Tcp)?;
-    if list.ports(Proto::Tcp).is_empty() {
-        return Err("portscan scans TCP only; the list has no TCP port".into());
-    }
+    crate::engine::scannable::<ScanProber>(&list)?;
     Ok(list)
 }
 
@@ -244,6 +259,17 @@ mod tests {
             ]
             .map(OsString::from)
         );
+    }
+
+    #[test]
+    fn show_takes_every_state_as_records_spell_it() {
+        let cli = Cli::parse_from(["portscan", "--show", "open,open|filtered", "::1"]);
+        let shown: Vec<PortState> = cli.show.iter().map(|show| show.state()).collect();
+        assert_eq!(shown, [PortState::Open, PortState::OpenFiltered]);
+        for state in PortState::ALL {
+            let show = ShowState::from_str(state.as_str(), false).unwrap();
+            assert_eq!(show.state(), state);
+        }
     }
 
     #[test]

@@ -3,23 +3,17 @@
 //! In the style of mio's `tcp_server` example: a slab of probes indexed by the epoll token,
 //! and a loop whose body sends what the timing allows, waits for the next event or deadline,
 //! and matches on what came. The clock and the wait come from a [`Driver`], so that the
-//! tests run the loop on a scripted network and clock. A probe lives through these states,
-//! moved on by the events in parentheses, in the functions named on the right:
+//! tests run the loop on a scripted network and clock.
 //!
-//! ```text
-//!   queued: not yet drawn from the permutation, a retry, or parked for its host's window
-//!     -> dropped             (its host excluded, failed, or past --host-timeout)     send
-//!     -> queued, same try    (local failure: no descriptor, no local port)           launch
-//!     -> final at once       (connect() answered: loopback, a local firewall)        launch
-//!     -> dropped with host   (no route)                                              launch
-//!     -> in flight: a socket in the slab, armed with its slot, a deadline in the heap
-//!          -> final          (an answer: open, closed, or filtered)                  complete
-//!          -> queued, same try       (local failure)                                 complete
-//!          -> dropped with host      (no route)                                      complete
-//!          -> queued, one try more   (deadline, retries left)                        expire
-//!          -> final: P::SILENCE      (deadline after the last try)                   expire
-//!          -> dropped        (an answer or a deadline after its host failed)  complete, expire
-//! ```
+//! Each probe is in one of the states of [`ProbeState`] (`lifecycle`), whose table says
+//! what moves it on. The loop calls the move for what happened, in the functions that
+//! handle each happening: `send` abandons the probes of a host that is gone, `launch` sends
+//! a queued probe's try, `complete` takes a socket's answer, `expire` a passed deadline; then
+//! it does what the new state needs: a socket armed and a deadline in the heap, the probe
+//! queued again, or its end reported. An open port's socket may stay in the slab after
+//! its try's answer, armed for reading with a deadline of its own, for a follow-up stage
+//! the prober asks for (a banner to read, a further probe: the seam for service
+//! detection); it holds a socket of the budget, and no place in its host's window.
 //!
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
 //! (TCP connect() today, a UDP probe tomorrow); order, timing, retries, deadlines and
@@ -27,15 +21,19 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::contract::error::{Error, Result};
 use common::contract::record::{PortState, Reason};
+use common::services::ports::{PortList, Proto};
+use nix::sys::epoll::EpollFlags;
 
 use crate::driver::{Driver, Wakeup};
+use crate::engine::lifecycle::{Outcome, ProbeState, Transition};
 use crate::order::{Permutation, Shard};
-use crate::probe::{Prober, Started, Verdict};
+use crate::probe::{Destination, Prober, Started, Verdict};
 use crate::targets::{Host, Targets};
 use crate::timing::{HostTiming, Profile, Rate};
 
@@ -43,7 +41,9 @@ use crate::timing::{HostTiming, Profile, Rate};
 #[derive(Debug)]
 pub struct Plan {
     pub targets: Targets,
-    pub ports: Vec<u16>,
+    /// Every host's ports, each with its protocol. The permutation numbers the pairs
+    /// host-major: pair `n` is port `n % ports.len()` of host `n / ports.len()`.
+    pub ports: Vec<TargetPort>,
     pub order: Permutation,
     pub shard: Shard,
     pub profile: Profile,
@@ -53,12 +53,44 @@ pub struct Plan {
     pub budget: usize,
 }
 
+/// One port of a plan: a number and the protocol it is probed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetPort {
+    pub proto: Proto,
+    pub port: u16,
+}
+
+/// The ports of `list` that `P` can probe, a protocol at a time in the order of
+/// [`Prober::PROTOCOLS`], each in port order. A list with none of them is refused, in words
+/// that name the protocols there is a prober for; ports of other protocols are left out.
+pub fn scannable<P: Prober>(list: &PortList) -> std::result::Result<Vec<TargetPort>, String> {
+    let ports: Vec<TargetPort> = P::PROTOCOLS
+        .iter()
+        .flat_map(|&proto| {
+            let numbers = list.ports(proto).iter();
+            numbers.map(move |port| TargetPort { proto, port })
+        })
+        .collect();
+    if ports.is_empty() {
+        let names: Vec<String> = P::PROTOCOLS
+            .iter()
+            .map(|proto| proto.as_str().to_ascii_uppercase())
+            .collect();
+        return Err(format!(
+            "portscan scans {} only; the list has no {} port",
+            names.join(" and "),
+            names.join(" or ")
+        ));
+    }
+    Ok(ports)
+}
+
 /// Where the loop reports what it finds.
 pub trait Observer {
     fn result(
         &mut self,
         host: &Host,
-        port: u16,
+        port: TargetPort,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
@@ -78,17 +110,17 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
-/// A (host, port) pair waiting to be probed, on its `tries`-th try (0 = first).
-#[derive(Debug, Clone, Copy)]
-struct Pending {
+/// One (host, port) pair's probe: the pair's number, and where the probe is in its life.
+/// The queues hold queued probes, the slab those on a socket.
+struct Probe<S> {
     pair: u64,
-    tries: u8,
+    state: ProbeState<S>,
 }
 
-struct Probe<S> {
-    socket: S,
-    pending: Pending,
-    sent: Instant,
+/// A probe on a socket, at its socket's token in the slab. `serial` tells its deadline in
+/// the heap from those of the probes that held the slot before it.
+struct Slot<S> {
+    probe: Probe<S>,
     serial: u64,
 }
 
@@ -101,6 +133,9 @@ struct HostEntry {
     settled: u64,
 }
 
+/// What a follow-up stage waits for: something to read (a banner, the answer to a further
+/// probe), or the peer's close, which reads as the end of the stream.
+const FOLLOW_UP_INTEREST: EpollFlags = EpollFlags::EPOLLIN;
 /// Parked pairs wait for their host's window; past this many, no new pair is drawn.
 const PARK_LIMIT: usize = 1024;
 /// How long to wait before retrying when nothing is in flight and the system refused a
@@ -117,15 +152,18 @@ struct Scan<'a, O: Observer, P: Prober> {
     plan: &'a Plan,
     observer: &'a mut O,
     prober: P,
-    slab: Vec<Option<Probe<P::Socket>>>,
+    slab: Vec<Option<Slot<P::Socket>>>,
     free: Vec<usize>,
     deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// What the last wait found, kept to save an allocation a turn.
+    woken: Vec<Wakeup>,
     hosts: HashMap<u64, HostEntry>,
-    retries: VecDeque<Pending>,
-    parked: VecDeque<Pending>,
+    retries: VecDeque<Probe<P::Socket>>,
+    parked: VecDeque<Probe<P::Socket>>,
     /// The next position of the permutation this shard takes.
     position: u64,
-    in_flight: usize,
+    /// Probes in the slab, each holding a socket: tries in flight and follow-up stages.
+    watched: usize,
     /// The socket ceiling: the budget, lowered when the system runs short.
     ceiling: usize,
     answers_since_cut: usize,
@@ -134,7 +172,7 @@ struct Scan<'a, O: Observer, P: Prober> {
     done: u64,
     total: u64,
     local_failures: u32,
-    last_local_error: Option<std::io::Error>,
+    last_local_error: Option<io::Error>,
 }
 
 /// Runs the scan to its end with `prober`'s probes, or until `driver` reports a signal.
@@ -144,6 +182,12 @@ pub fn run<P: Prober>(
     driver: &mut impl Driver<P::Socket>,
     observer: &mut impl Observer,
 ) -> Result<Summary> {
+    debug_assert!(
+        plan.ports
+            .iter()
+            .all(|port| P::PROTOCOLS.contains(&port.proto)),
+        "a plan holds only ports its prober can probe"
+    );
     let now = driver.now();
     let len = plan.order.len();
     let total = if len > plan.shard.index {
@@ -158,11 +202,12 @@ pub fn run<P: Prober>(
         slab: Vec::new(),
         free: Vec::new(),
         deadlines: BinaryHeap::new(),
+        woken: Vec::new(),
         hosts: HashMap::new(),
         retries: VecDeque::new(),
         parked: VecDeque::new(),
         position: plan.shard.index,
-        in_flight: 0,
+        watched: 0,
         ceiling: plan.budget.max(1),
         answers_since_cut: 0,
         rate: Rate::new(now, plan.max_rate, plan.min_rate),
@@ -184,7 +229,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         loop {
             let now = driver.now();
             let wake = self.send(now, driver)?;
-            if self.in_flight == 0 && self.exhausted() {
+            if self.watched == 0 && self.exhausted() {
                 return Ok(false);
             }
             self.observer.progress(now, self.done, self.total)?;
@@ -192,13 +237,17 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 .wait(self.wait_time(now, wake))
                 .map_err(|e| Error::io("waiting for connections", e))?;
             let now = driver.now();
-            for wakeup in driver.ready() {
+            // Taken out of the driver first: an answer may arm its socket again.
+            let mut woken = std::mem::take(&mut self.woken);
+            woken.extend(driver.ready());
+            for wakeup in woken.drain(..) {
                 match wakeup {
                     Wakeup::Signal => return Ok(true),
-                    Wakeup::Answer(slot) => self.complete(slot, now)?,
+                    Wakeup::Answer(slot) => self.complete(slot, now, driver)?,
                 }
             }
-            self.expire(now)?;
+            self.woken = woken;
+            self.expire(now, driver)?;
         }
     }
 
@@ -229,7 +278,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         let mut parked = std::mem::take(&mut self.parked);
         let mut launched = 0;
         loop {
-            if self.in_flight >= self.ceiling {
+            if self.watched >= self.ceiling {
                 break;
             }
             if launched == LAUNCHES_PER_TURN {
@@ -241,19 +290,19 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 earliest(self.rate.next_allowed(now), &mut wake);
                 break;
             }
-            let Some(pending) = parked
+            let Some(probe) = parked
                 .pop_front()
                 .or_else(|| self.retries.pop_front())
                 .or_else(|| self.draw())
             else {
                 break;
             };
-            let host_index = pending.pair / self.plan.ports.len() as u64;
+            let host_index = self.host_of(probe.pair);
             let floor = self.rate.behind_floor(now);
             let host_timeout = self.plan.profile.host_timeout;
             let Some(entry) = self.host(host_index, now) else {
                 // Excluded, or given up: the pair is done without a result.
-                self.settle(host_index);
+                self.abandon(probe)?;
                 continue;
             };
             let timed_out = host_timeout
@@ -263,30 +312,30 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             let delayed = timing.window_open().then(|| timing.next_send_at(now));
             if timed_out {
                 self.fail_host(host_index, "host timeout");
-                self.settle(host_index);
+                self.abandon(probe)?;
                 continue;
             }
             if blocked {
                 if let Some(at) = delayed {
                     earliest(at, &mut wake);
                 }
-                self.parked.push_back(pending);
+                self.parked.push_back(probe);
                 // One host: nothing else could go. Many: look a little further.
                 if self.plan.targets.len() == 1 || self.parked.len() >= PARK_LIMIT {
                     break;
                 }
                 continue;
             }
-            match self.launch(pending, host_index, driver)? {
+            match self.launch(probe, host_index, driver)? {
                 Launched::Yes => launched += 1,
                 Launched::LocalFailure => {
-                    if self.in_flight == 0 {
+                    if self.watched == 0 {
                         self.local_failures += 1;
                         if self.local_failures > LOCAL_ATTEMPTS {
                             let why = self
                                 .last_local_error
                                 .take()
-                                .unwrap_or_else(|| std::io::Error::other("unknown"));
+                                .unwrap_or_else(|| io::Error::other("unknown"));
                             return Err(Error::io("opening sockets", why));
                         }
                         earliest(now + LOCAL_BACKOFF, &mut wake);
@@ -296,20 +345,23 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             }
         }
         // What was parked and not tried this turn keeps its place ahead of the rest.
-        while let Some(pending) = parked.pop_back() {
-            self.parked.push_front(pending);
+        while let Some(probe) = parked.pop_back() {
+            self.parked.push_front(probe);
         }
         Ok(wake)
     }
 
-    /// The next pair of this shard from the permutation.
-    fn draw(&mut self) -> Option<Pending> {
+    /// The probe of the next pair of this shard from the permutation.
+    fn draw(&mut self) -> Option<Probe<P::Socket>> {
         if self.position >= self.plan.order.len() {
             return None;
         }
         let pair = self.plan.order.at(self.position);
         self.position = self.position.saturating_add(self.plan.shard.count);
-        Some(Pending { pair, tries: 0 })
+        Some(Probe {
+            pair,
+            state: ProbeState::Queued { tries: 0 },
+        })
     }
 
     /// The state of a host, created on first use; `None` if excluded or failed.
@@ -339,19 +391,19 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         }
     }
 
+    /// Sends the try of a queued probe.
     fn launch(
         &mut self,
-        pending: Pending,
+        probe: Probe<P::Socket>,
         host_index: u64,
         driver: &mut impl Driver<P::Socket>,
     ) -> Result<Launched> {
-        let ports = &self.plan.ports;
-        let port = ports[usize::try_from(pending.pair % ports.len() as u64).expect("port index")];
+        let port = self.port_of(probe.pair);
         let entry = self
             .hosts
             .get_mut(&host_index)
             .expect("the host was just looked up");
-        let address = SocketAddr::new(entry.host.address, port);
+        let destination = destination(&entry.host, port);
         // Read here, not once a turn: a probe's round trip is its own, however many
         // probes went before it in the same turn.
         let sent = driver.now();
@@ -359,122 +411,161 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             socket,
             registered,
             verdict,
-        } = match self.prober.start(address) {
+        } = match self.prober.start(destination) {
             Ok(started) => started,
-            Err(error) => return Ok(self.local_failure(pending, error)),
+            Err(error) => return Ok(self.local_failure(probe, error)),
         };
         self.rate.on_send();
-        if verdict != Some(Verdict::Local) {
+        let local_error = if verdict == Some(Verdict::Local) {
+            Some(self.prober.local_error(&socket))
+        } else {
             self.local_failures = 0;
+            None
+        };
+        let at_once = verdict.map(|verdict| (verdict, driver.now()));
+        let timing = &mut entry.timing;
+        let Transition { next, released } = probe.state.launch(socket, sent, at_once, timing);
+        if let (Some(socket), Some(verdict)) = (released, verdict) {
+            self.recycle(socket, destination, verdict, registered);
         }
-        match verdict {
-            None => {}
-            Some(verdict @ Verdict::Final(state, reason)) => {
-                let answered = driver.now();
-                entry.timing.on_send(sent);
-                entry.timing.on_answer(answered, sent, pending.tries);
-                self.recycle(socket, address, verdict, registered);
-                let rtt = answered.saturating_duration_since(sent);
-                self.finalize(host_index, port, state, reason, Some(rtt))?;
-                return Ok(Launched::Yes);
+        let probe = Probe {
+            pair: probe.pair,
+            state: next,
+        };
+        // A socket kept as a spare after its event stays registered but silent until its
+        // next probe re-arms it with that probe's token.
+        match self.place(probe, registered, driver)? {
+            Placed::Queued(probe) => {
+                let error = local_error.unwrap_or_else(|| io::Error::other("connect failed"));
+                Ok(self.local_failure(probe, error))
             }
-            Some(Verdict::Local) => {
-                let error = self.prober.local_error(&socket);
-                return Ok(self.local_failure(pending, error));
+            Placed::Done(launched) => Ok(launched),
+        }
+    }
+
+    /// Does what a probe's new state asks of the loop: a probe on a socket is watched, a
+    /// probe at its end concluded. A queued probe is handed back: the caller knows why it
+    /// is queued again (a local failure goes first, a retry last).
+    fn place(
+        &mut self,
+        probe: Probe<P::Socket>,
+        registered: bool,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Result<Placed<P::Socket>> {
+        match probe.state {
+            ProbeState::Queued { .. } => Ok(Placed::Queued(probe)),
+            ProbeState::InFlight { .. } | ProbeState::FollowUp { .. } => {
+                self.watch(probe, registered, driver).map(Placed::Done)
             }
-            Some(Verdict::NoRoute) => {
-                self.fail_host(host_index, &format!("no route to {}", address.ip()));
-                self.settle(host_index);
-                return Ok(Launched::Yes);
+            ProbeState::Final(outcome) => {
+                let host_index = self.host_of(probe.pair);
+                let port = self.port_of(probe.pair);
+                self.conclude(host_index, port, outcome)?;
+                Ok(Placed::Done(Launched::Yes))
             }
         }
+    }
+
+    /// Puts a probe on a socket into the slab: the socket armed for what its state awaits,
+    /// with the slot as its token (`registered`: it is in the epoll set already), and its
+    /// deadline in the heap. A socket the system will not watch is a local failure.
+    fn watch(
+        &mut self,
+        probe: Probe<P::Socket>,
+        registered: bool,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Result<Launched> {
+        let interest = match probe.state {
+            ProbeState::FollowUp { .. } => FOLLOW_UP_INTEREST,
+            _ => P::interest(self.port_of(probe.pair).proto),
+        };
+        let (socket, deadline) = probe.state.watched().expect("a probe on a socket");
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slab.push(None);
             self.slab.len() - 1
         });
-        // A socket kept as a spare after its event stays registered but silent until its
-        // next probe re-arms it with that probe's token.
         let armed = if registered {
-            driver.rearm(&socket, slot, P::INTEREST)
+            driver.rearm(socket, slot, interest)
         } else {
-            driver.register(&socket, slot, P::INTEREST)
+            driver.register(socket, slot, interest)
         };
         if let Err(error) = armed {
             self.free.push(slot);
-            return Ok(self.local_failure(pending, error));
+            let timing = &mut self.entry(self.host_of(probe.pair)).timing;
+            let moved = probe.state.answer(Verdict::Local, driver.now(), timing);
+            let probe = Probe {
+                pair: probe.pair,
+                state: moved.next,
+            };
+            return match self.place(probe, registered, driver)? {
+                Placed::Queued(probe) => Ok(self.local_failure(probe, error)),
+                Placed::Done(launched) => Ok(launched),
+            };
         }
-        entry.timing.on_send(sent);
-        let deadline = sent + entry.timing.timeout_for(pending.tries);
         self.serial += 1;
         self.deadlines.push(Reverse((deadline, slot, self.serial)));
-        self.slab[slot] = Some(Probe {
-            socket,
-            pending,
-            sent,
+        self.slab[slot] = Some(Slot {
+            probe,
             serial: self.serial,
         });
-        self.in_flight += 1;
+        self.watched += 1;
         Ok(Launched::Yes)
     }
 
     /// The system refused us a socket or a local port: fewer in flight, and the same try
     /// again later. Never a port state.
-    fn local_failure(&mut self, pending: Pending, error: std::io::Error) -> Launched {
-        self.ceiling = (self.in_flight * 3 / 4).max(1);
+    fn local_failure(&mut self, probe: Probe<P::Socket>, error: io::Error) -> Launched {
+        self.ceiling = (self.watched * 3 / 4).max(1);
         self.answers_since_cut = 0;
-        self.retries.push_front(pending);
+        self.retries.push_front(probe);
         self.last_local_error = Some(error);
         Launched::LocalFailure
     }
 
-    fn complete(&mut self, slot: usize, now: Instant) -> Result<()> {
-        let Some(probe) = self.slab.get_mut(slot).and_then(Option::take) else {
+    /// Takes what came to the socket in `slot`: a try's answer, or a follow-up's.
+    fn complete(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        driver: &mut impl Driver<P::Socket>,
+    ) -> Result<()> {
+        let Some(Slot { probe, .. }) = self.slab.get_mut(slot).and_then(Option::take) else {
             return Ok(());
         };
         self.free.push(slot);
-        self.in_flight -= 1;
-        let port = self.port_of(probe.pending.pair);
-        let verdict = self.prober.finish(&probe.socket, port);
-        let host_index = probe.pending.pair / self.plan.ports.len() as u64;
-        if let Some(entry) = self.hosts.get(&host_index) {
-            let address = SocketAddr::new(entry.host.address, port);
-            self.recycle(probe.socket, address, verdict, true);
-        }
+        self.watched -= 1;
         // The system gave us room again: let the ceiling climb back towards the budget.
         self.answers_since_cut += 1;
         if self.answers_since_cut >= 16 && self.ceiling < self.plan.budget {
             self.ceiling += 1;
             self.answers_since_cut = 0;
         }
-        let Some(entry) = self.hosts.get_mut(&host_index) else {
-            return Ok(());
-        };
-        match verdict {
-            Verdict::Final(state, reason) => {
-                entry.timing.on_answer(now, probe.sent, probe.pending.tries);
-                if entry.failed {
-                    self.settle(host_index);
-                    return Ok(());
-                }
-                let rtt = now.saturating_duration_since(probe.sent);
-                self.finalize(host_index, port, state, reason, Some(rtt))
-            }
-            Verdict::Local => {
-                entry.timing.on_abandon();
-                self.local_failure(
-                    probe.pending,
-                    std::io::Error::other("the connection failed locally"),
-                );
-                Ok(())
-            }
-            Verdict::NoRoute => {
-                entry.timing.on_abandon();
-                let why = format!("no route to {}", entry.host.address);
-                self.fail_host(host_index, &why);
-                self.settle(host_index);
-                Ok(())
-            }
+        let host_index = self.host_of(probe.pair);
+        let port = self.port_of(probe.pair);
+        let entry = self
+            .hosts
+            .get_mut(&host_index)
+            .expect("a probe on a socket keeps its host");
+        if entry.failed {
+            // Its answer is of no use: the socket closes unread.
+            return self.abandon(probe);
         }
+        let destination = destination(&entry.host, port);
+        let (socket, _) = probe.state.watched().expect("a probe on a socket");
+        let verdict = self.prober.finish(socket, destination);
+        let Transition { next, released } = probe.state.answer(verdict, now, &mut entry.timing);
+        if let Some(socket) = released {
+            self.recycle(socket, destination, verdict, true);
+        }
+        let probe = Probe {
+            pair: probe.pair,
+            state: next,
+        };
+        if let Placed::Queued(probe) = self.place(probe, true, driver)? {
+            let error = io::Error::other("the connection failed locally");
+            self.local_failure(probe, error);
+        }
+        Ok(())
     }
 
     /// Hands a socket whose try is over back to the prober, saying whether the descriptor
@@ -482,17 +573,18 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     fn recycle(
         &mut self,
         socket: P::Socket,
-        address: SocketAddr,
+        destination: Destination,
         verdict: Verdict,
         registered: bool,
     ) {
-        let room = self.in_flight + self.prober.idle_sockets() < self.ceiling;
+        let room = self.watched + self.prober.idle_sockets() < self.ceiling;
         self.prober
-            .recycle(socket, address, verdict, registered, room);
+            .recycle(socket, destination, verdict, registered, room);
     }
 
-    /// Gives up on probes whose deadline has passed: another try, or filtered.
-    fn expire(&mut self, now: Instant) -> Result<()> {
+    /// Gives up on probes whose deadline has passed: another try, or the prober's silence;
+    /// or the end of a follow-up stage.
+    fn expire(&mut self, now: Instant, driver: &mut impl Driver<P::Socket>) -> Result<()> {
         while let Some(Reverse((deadline, slot, serial))) = self.deadlines.peek().copied() {
             if deadline > now {
                 break;
@@ -500,56 +592,80 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             self.deadlines.pop();
             let current = self.slab[slot]
                 .as_ref()
-                .is_some_and(|probe| probe.serial == serial);
+                .is_some_and(|held| held.serial == serial);
             if !current {
                 continue;
             }
-            let probe = self.slab[slot].take().expect("checked");
+            let Slot { probe, .. } = self.slab[slot].take().expect("checked");
             self.free.push(slot);
-            self.in_flight -= 1;
-            drop(probe.socket);
-            let pending = probe.pending;
-            let host_index = pending.pair / self.plan.ports.len() as u64;
-            let Some(entry) = self.hosts.get_mut(&host_index) else {
-                continue;
-            };
-            entry.timing.on_timeout();
+            self.watched -= 1;
+            let host_index = self.host_of(probe.pair);
+            let port = self.port_of(probe.pair);
+            let entry = self.entry(host_index);
             if entry.failed {
-                self.settle(host_index);
-            } else if entry.timing.should_retry(pending.tries) {
-                self.retries.push_back(Pending {
-                    pair: pending.pair,
-                    tries: pending.tries + 1,
-                });
-            } else {
-                let port = self.port_of(pending.pair);
-                let (state, reason) = P::SILENCE;
-                self.finalize(host_index, port, state, reason, None)?;
+                self.abandon(probe)?;
+                continue;
+            }
+            let silence = P::silence(port.proto);
+            // An unanswered socket is closed: it is still trying, and no use to another try.
+            let Transition { next, .. } = probe.state.expire(silence, &mut entry.timing);
+            let probe = Probe {
+                pair: probe.pair,
+                state: next,
+            };
+            if let Placed::Queued(probe) = self.place(probe, true, driver)? {
+                self.retries.push_back(probe);
             }
         }
         Ok(())
     }
 
-    fn port_of(&self, pair: u64) -> u16 {
+    /// Ends a probe whose host is gone, closing its socket if it holds one.
+    fn abandon(&mut self, probe: Probe<P::Socket>) -> Result<()> {
+        let host_index = self.host_of(probe.pair);
+        let port = self.port_of(probe.pair);
+        let Transition { next, .. } = probe.state.abandon();
+        match next {
+            ProbeState::Final(outcome) => self.conclude(host_index, port, outcome),
+            _ => unreachable!("abandoning ends a probe"),
+        }
+    }
+
+    /// Does what the end of a probe asks: its result reported, or its host failed; then it
+    /// is counted as done.
+    fn conclude(&mut self, host_index: u64, port: TargetPort, outcome: Outcome) -> Result<()> {
+        let reported = match outcome {
+            Outcome::Found { state, reason, rtt } => {
+                let entry = self.hosts.get(&host_index);
+                let host = &entry.expect("a probe's host is known").host;
+                self.observer.result(host, port, state, reason, rtt)
+            }
+            Outcome::Unroutable => {
+                let why = format!("no route to {}", self.entry(host_index).host.address);
+                self.fail_host(host_index, &why);
+                Ok(())
+            }
+            Outcome::Abandoned => Ok(()),
+        };
+        self.settle(host_index);
+        reported
+    }
+
+    fn host_of(&self, pair: u64) -> u64 {
+        pair / self.plan.ports.len() as u64
+    }
+
+    fn port_of(&self, pair: u64) -> TargetPort {
         let ports = &self.plan.ports;
         ports[usize::try_from(pair % ports.len() as u64).expect("port index")]
     }
 
-    fn finalize(
-        &mut self,
-        host_index: u64,
-        port: u16,
-        state: PortState,
-        reason: Reason,
-        rtt: Option<Duration>,
-    ) -> Result<()> {
-        let entry = self
-            .hosts
-            .get(&host_index)
-            .expect("a result's host is known");
-        let outcome = self.observer.result(&entry.host, port, state, reason, rtt);
-        self.settle(host_index);
-        outcome
+    /// The state of a host with a probe under way. A host's entry goes only once every
+    /// pair of it is settled, and that probe's is not.
+    fn entry(&mut self, host_index: u64) -> &mut HostEntry {
+        self.hosts
+            .get_mut(&host_index)
+            .expect("a probe under way keeps its host")
     }
 
     /// Counts a pair as done. A host whose every pair is done leaves the table: with the
@@ -567,6 +683,14 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     }
 }
 
+/// Where the try of a probe of `port` on `host` goes.
+fn destination(host: &Host, port: TargetPort) -> Destination {
+    Destination {
+        address: SocketAddr::new(host.address, port.port),
+        proto: port.proto,
+    }
+}
+
 /// Moves `wake` earlier to `at`.
 fn earliest(at: Instant, wake: &mut Option<Instant>) {
     *wake = Some(wake.map_or(at, |w| w.min(at)));
@@ -576,6 +700,17 @@ enum Launched {
     Yes,
     LocalFailure,
 }
+
+/// Where [`Scan::place`] put a probe.
+enum Placed<S> {
+    /// Nowhere: it is queued again, and the caller says where.
+    Queued(Probe<S>),
+    /// On a watched socket, or at its end; `LocalFailure` if its socket could not be
+    /// watched.
+    Done(Launched),
+}
+
+mod lifecycle;
 
 #[cfg(test)]
 mod fake;

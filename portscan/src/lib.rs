@@ -3,9 +3,12 @@
 //! The parts, each with a narrow interface and tested alone: `targets` (what to scan),
 //! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
 //! `probe` (one connect() and what its outcome means), `engine` (the event loop tying them
-//! together), `driver` (the clock and epoll, which the loop's tests replace), and `output`
-//! (records, progress and summary). A UDP probe would be one more `probe::Prober` driven by
-//! the same loop, order, timing and output.
+//! together, with each probe's life a state type of its own, `engine::lifecycle`), `driver`
+//! (the clock and epoll, which the loop's tests replace), and `output` (records, progress
+//! and summary). Each port of a plan carries its protocol, and the loop
+//! asks the prober to probe it with that protocol: a UDP probe is one more `probe::Prober`
+//! driven by the same loop, order, timing and output, and `probe::ScanProber`, the prober of
+//! a real scan, says which protocols there are probers for.
 
 mod cli;
 mod driver;
@@ -21,20 +24,22 @@ mod timing;
 use std::io::{self, IsTerminal};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::target_spec::TargetSpec;
 use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::record::PortState;
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
-use crate::target_spec::TargetSpec;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub use cli::{Cli, ShowState, command};
 use driver::Epoller;
-use engine::Plan;
+use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
 use output::Printer;
+use probe::ScanProber;
 use targets::Targets;
 use timing::Profile;
 
@@ -50,15 +55,15 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     pub excluded: Vec<TargetSpec>,
     pub all_addresses: bool,
-    pub ports: Vec<u16>,
+    pub ports: Vec<TargetPort>,
     pub profile: Profile,
     pub max_rate: Option<f64>,
     pub min_rate: Option<f64>,
     /// `None`: sequential order.
     pub seed: Option<u64>,
     pub shard: Shard,
-    /// Shown states: open, closed, filtered.
-    pub show: [bool; 3],
+    /// Whether each state is shown, indexed by [`PortState::index`].
+    pub show: [bool; PortState::ALL.len()],
     pub sort: bool,
     pub format: Format,
     pub header: bool,
@@ -85,13 +90,17 @@ impl Config {
             return Err(Error::usage("no target given"));
         }
         let ports = match (&cli.ports, cli.top_ports) {
-            (Some(list), _) => list.ports(Proto::Tcp).iter().collect(),
+            (Some(list), _) => engine::scannable::<ScanProber>(list).map_err(Error::usage)?,
             (None, top) => {
                 let db = ServiceDb::load(&services::Options::default())?;
                 let count = top.map_or(DEFAULT_TOP_PORTS, usize::from);
                 let mut ports = db.top_ports(count, Proto::Tcp);
                 ports.sort_unstable();
-                ports
+                let tcp = |port| TargetPort {
+                    proto: Proto::Tcp,
+                    port,
+                };
+                ports.into_iter().map(tcp).collect()
             }
         };
         let mut profile = Profile::preset(cli.timing.unwrap_or(3));
@@ -119,11 +128,11 @@ impl Config {
             Some(cli.seed.unwrap_or_else(random_seed))
         };
         let show = if cli.all {
-            [true; 3]
+            PortState::ALL.map(|_| true)
         } else if cli.show.is_empty() {
-            [true, false, false]
+            PortState::ALL.map(|state| state == PortState::Open)
         } else {
-            [ShowState::Open, ShowState::Closed, ShowState::Filtered].map(|s| cli.show.contains(&s))
+            PortState::ALL.map(|state| cli.show.iter().any(|show| show.state() == state))
         };
         let format = cli.output.format();
         Ok(Self {
@@ -212,7 +221,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     };
     let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
     let mut printer = Printer::new(writer, config.show, config.sort);
-    let prober = probe::TcpConnect::default();
+    let prober = ScanProber::default();
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;
     let hosts_failed = printer.hosts_failed();

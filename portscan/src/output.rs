@@ -10,10 +10,9 @@ use common::contract::error::{Result, warn};
 use common::contract::output::RecordWriter;
 use common::contract::record::{PortRecord, PortState, Reason};
 use common::contract::timestamp::rfc3339;
-use common::services::ports::Proto;
 
 use crate::TOOL;
-use crate::engine::Observer;
+use crate::engine::{Observer, TargetPort};
 use crate::targets::Host;
 
 /// How often the progress line is redrawn.
@@ -21,11 +20,12 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Printer<W: Write> {
     writer: RecordWriter<W>,
-    /// Which states are shown, indexed by [`state_index`].
-    show: [bool; 3],
+    /// Whether each state is shown, indexed by [`PortState::index`].
+    show: [bool; STATES],
     /// With `--sort`, the records held until the end.
     held: Option<Vec<PortRecord>>,
-    counts: [u64; 3],
+    /// Ports found in each state, indexed by [`PortState::index`].
+    counts: [u64; STATES],
     hosts_failed: u64,
     /// Whether stderr is a terminal, where the progress line is drawn.
     progress: bool,
@@ -33,21 +33,16 @@ pub struct Printer<W: Write> {
     last_progress: Option<Instant>,
 }
 
-fn state_index(state: PortState) -> usize {
-    match state {
-        PortState::Open => 0,
-        PortState::Closed => 1,
-        PortState::Filtered => 2,
-    }
-}
+/// How many states a port can be in.
+const STATES: usize = PortState::ALL.len();
 
 impl<W: Write> Printer<W> {
-    pub fn new(writer: RecordWriter<W>, show: [bool; 3], sort: bool) -> Self {
+    pub fn new(writer: RecordWriter<W>, show: [bool; STATES], sort: bool) -> Self {
         Self {
             writer,
             show,
             held: sort.then(Vec::new),
-            counts: [0; 3],
+            counts: [0; STATES],
             hosts_failed: 0,
             progress: io::stderr().is_terminal(),
             progress_shown: false,
@@ -60,7 +55,7 @@ impl<W: Write> Printer<W> {
     }
 
     /// Prints held records and flushes; the summary line is the caller's to ask for.
-    pub fn finish(mut self) -> Result<[u64; 3]> {
+    pub fn finish(mut self) -> Result<[u64; STATES]> {
         self.clear_progress();
         if let Some(mut held) = self.held.take() {
             held.sort_by(|a, b| {
@@ -98,12 +93,12 @@ impl<W: Write> Observer for Printer<W> {
     fn result(
         &mut self,
         host: &Host,
-        port: u16,
+        port: TargetPort,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
     ) -> Result<()> {
-        let index = state_index(state);
+        let index = state.index();
         self.counts[index] += 1;
         if !self.show[index] {
             return Ok(());
@@ -111,8 +106,8 @@ impl<W: Write> Observer for Printer<W> {
         let record = PortRecord {
             host: host.label.clone(),
             address: host.address,
-            port,
-            proto: Proto::Tcp,
+            port: port.port,
+            proto: port.proto,
             state,
             reason,
             // Microsecond resolution: finer is noise from the loop itself.
@@ -155,7 +150,7 @@ impl<W: Write> Observer for Printer<W> {
             let _ = write!(
                 io::stderr(),
                 "\r\x1b[K{TOOL}: {done}/{total} ports ({percent:.1}%), {} open",
-                self.counts[0]
+                self.counts[PortState::Open.index()]
             );
             self.progress_shown = true;
         }
@@ -163,13 +158,19 @@ impl<W: Write> Observer for Printer<W> {
     }
 }
 
-/// The one-line summary: counts per state, elapsed time, probes sent.
-pub fn summary(counts: [u64; 3], elapsed: Duration, sent: u64, interrupted: bool) -> String {
+/// The one-line summary: counts per state, elapsed time, probes sent. open|filtered is
+/// counted only where some port was: a TCP scan never finds one, and its line stays short.
+pub fn summary(counts: [u64; STATES], elapsed: Duration, sent: u64, interrupted: bool) -> String {
+    let count = |state: PortState| counts[state.index()];
+    let open_filtered = match count(PortState::OpenFiltered) {
+        0 => String::new(),
+        found => format!(", {found} open|filtered"),
+    };
     format!(
-        "{} open, {} closed, {} filtered; {sent} probes in {:.2}s{}",
-        counts[0],
-        counts[1],
-        counts[2],
+        "{} open, {} closed, {} filtered{open_filtered}; {sent} probes in {:.2}s{}",
+        count(PortState::Open),
+        count(PortState::Closed),
+        count(PortState::Filtered),
         elapsed.as_secs_f64(),
         if interrupted { " (interrupted)" } else { "" }
     )
@@ -179,6 +180,7 @@ pub fn summary(counts: [u64; 3], elapsed: Duration, sent: u64, interrupted: bool
 mod tests {
     use super::*;
     use common::contract::output::{FlushPolicy, Format, TextOptions};
+    use common::services::ports::Proto;
 
     fn host(text: &str) -> Host {
         Host {
@@ -188,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn sorted_output_is_in_host_then_port_order_and_filtered_by_state() {
+    fn sorted_output_is_in_host_proto_port_order_filtered_by_state_with_each_proto() {
         let mut out = Vec::new();
         let writer = RecordWriter::new(
             &mut out,
@@ -196,32 +198,41 @@ mod tests {
             FlushPolicy::Block,
             TextOptions::default(),
         );
-        let mut printer = Printer::new(writer, [true, true, false], true);
+        let mut printer = Printer::new(writer, [true, true, false, false], true);
+        let (tcp, udp) = (Proto::Tcp, Proto::Udp);
         let results = [
-            ("::1", 22, PortState::Open),
-            ("127.0.0.10", 80, PortState::Closed),
-            ("127.0.0.2", 443, PortState::Open),
-            ("127.0.0.2", 22, PortState::Open),
-            ("127.0.0.2", 23, PortState::Filtered),
+            ("::1", tcp, 22, PortState::Open),
+            ("127.0.0.10", tcp, 80, PortState::Closed),
+            ("127.0.0.2", udp, 53, PortState::Open),
+            ("127.0.0.2", tcp, 443, PortState::Open),
+            ("127.0.0.2", tcp, 22, PortState::Open),
+            ("127.0.0.2", tcp, 23, PortState::Filtered),
+            ("127.0.0.2", udp, 54, PortState::OpenFiltered),
         ];
-        for (address, port, state) in results {
+        for (address, proto, port, state) in results {
+            let port = TargetPort { proto, port };
             printer
                 .result(&host(address), port, state, Reason::SynAck, None)
                 .unwrap();
         }
-        assert_eq!(printer.finish().unwrap(), [3, 1, 1]);
+        assert_eq!(printer.finish().unwrap(), [4, 1, 1, 1]);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "127.0.0.2 22/tcp open syn-ack\n127.0.0.2 443/tcp open syn-ack\n\
-             127.0.0.10 80/tcp closed syn-ack\n::1 22/tcp open syn-ack\n"
+             127.0.0.2 53/udp open syn-ack\n127.0.0.10 80/tcp closed syn-ack\n\
+             ::1 22/tcp open syn-ack\n"
         );
     }
 
     #[test]
     fn the_summary_counts_states() {
         assert_eq!(
-            summary([2, 998, 0], Duration::from_millis(1234), 1000, false),
+            summary([2, 998, 0, 0], Duration::from_millis(1234), 1000, false),
             "2 open, 998 closed, 0 filtered; 1000 probes in 1.23s"
+        );
+        assert_eq!(
+            summary([1, 0, 2, 3], Duration::from_millis(1234), 9, true),
+            "1 open, 0 closed, 2 filtered, 3 open|filtered; 9 probes in 1.23s (interrupted)"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! One TCP connect() probe: opening the non-blocking socket, and turning what the kernel says
 //! about it into a port state and reason, or into a local failure that is no state at all.
-//! [`Prober`] is what the event loop asks of any kind of probe; [`TcpConnect`] is this one.
+//! [`Prober`] is what the event loop asks of any kind of probe; [`TcpConnect`] is this one,
+//! and [`ScanProber`] the one a real scan drives, which decides the protocols it can scan.
 //!
 //! The kernel reports an ICMP "administratively prohibited" to connect() as EHOSTUNREACH,
 //! the same as a real host unreachable; IP_RECVERR queues the ICMP message itself on the
@@ -10,8 +11,10 @@ use std::io;
 use std::io::IoSliceMut;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 use common::contract::record::{PortState, Reason};
+use common::services::ports::Proto;
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, SockaddrStorage, sockopt};
@@ -22,6 +25,25 @@ use socket2::{Domain, Protocol, Socket, Type};
 pub enum Verdict {
     /// The port's state is known.
     Final(PortState, Reason),
+    /// The port's state is known, and the prober keeps the socket for a follow-up stage:
+    /// a banner to read, or a further probe it has sent on the socket. The loop watches
+    /// the socket for reading for up to `wait` and asks [`Prober::finish`] again when
+    /// something comes, which ends the stage with a verdict or begins another; a stage that
+    /// hears nothing in time, or fails, ends with this state. This is the seam for service
+    /// detection (nmap's -sV); TCP connect() asks for no follow-up.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the seam for service detection, the next step: no prober of a real \
+                      scan asks for a follow-up yet, and the loop's tests drive it"
+        )
+    )]
+    FollowUp {
+        state: PortState,
+        reason: Reason,
+        wait: Duration,
+    },
     /// Something on this machine ran short (descriptors, local ports, buffers): not an
     /// answer from the target. The probe is tried again later, with less in flight.
     Local,
@@ -29,34 +51,52 @@ pub enum Verdict {
     NoRoute,
 }
 
-/// A kind of probe the event loop can drive. The loop owns the order, the timing, the
-/// retries, the deadlines and the output; a prober owns how one try goes out on a socket of
-/// its own, and what the kernel's answer on that socket means.
+/// Where one try goes: an address and port, and the protocol to probe it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Destination {
+    pub address: SocketAddr,
+    pub proto: Proto,
+}
+
+/// The prober a real scan drives. The protocols it probes are the protocols portscan scans:
+/// the command line refuses a port list with none of them, and a scan's plan holds the
+/// ports of those alone ([`crate::engine::scannable`]).
+pub type ScanProber = TcpConnect;
+
+/// A kind of probe the event loop can drive, for the protocols it names. The loop owns the
+/// order, the timing, the retries, the deadlines and the output; a prober owns how one try
+/// goes out on a socket of its own, and what the kernel's answer on that socket means.
 pub trait Prober {
     /// What a try goes out on; the loop's [`Driver`](crate::driver::Driver) watches it.
     type Socket;
-    /// The epoll events that mean a try in flight has its answer.
-    const INTEREST: EpollFlags;
-    /// What a port is when every try went unanswered.
-    const SILENCE: (PortState, Reason);
+    /// The protocols it probes; the loop asks it about no other.
+    const PROTOCOLS: &'static [Proto];
 
-    /// Sends one try to `address`. An error is a local shortage, never a port state.
-    fn start(&mut self, address: SocketAddr) -> io::Result<Started<Self::Socket>>;
+    /// The epoll events that mean a try of `proto` in flight has its answer.
+    fn interest(proto: Proto) -> EpollFlags;
 
-    /// The verdict on a try whose socket epoll reported ready.
-    fn finish(&mut self, socket: &Self::Socket, port: u16) -> Verdict;
+    /// What a port of `proto` is when every try went unanswered: `filtered` where an open
+    /// port always answers (TCP), `open|filtered` where it may not (UDP).
+    fn silence(proto: Proto) -> (PortState, Reason);
+
+    /// Sends one try to `destination`. An error is a local shortage, never a port state.
+    fn start(&mut self, destination: Destination) -> io::Result<Started<Self::Socket>>;
+
+    /// The verdict on a socket to `destination` that epoll reported ready: a try's answer,
+    /// or what a follow-up stage the prober asked for ([`Verdict::FollowUp`]) had to say.
+    fn finish(&mut self, socket: &Self::Socket, destination: Destination) -> Verdict;
 
     /// Why a try that [`start`](Self::start) judged [`Verdict::Local`] failed, for the
     /// message if the scan gives up.
     fn local_error(&self, socket: &Self::Socket) -> io::Error;
 
-    /// Takes back the socket of a try that got `verdict`, to keep for another try if it can
-    /// and `room` says the descriptor budget allows; `registered`: it is (one-shot,
-    /// disarmed) in the loop's epoll set.
+    /// Takes back the socket of a try to `destination` that got `verdict`, to keep for
+    /// another try if it can and `room` says the descriptor budget allows; `registered`: it
+    /// is (one-shot, disarmed) in the loop's epoll set.
     fn recycle(
         &mut self,
         socket: Self::Socket,
-        address: SocketAddr,
+        destination: Destination,
         verdict: Verdict,
         registered: bool,
         room: bool,
@@ -93,10 +133,20 @@ const MOST_SPARES: usize = 4096;
 
 impl Prober for TcpConnect {
     type Socket = Socket;
-    const INTEREST: EpollFlags = EpollFlags::EPOLLOUT;
-    const SILENCE: (PortState, Reason) = (PortState::Filtered, Reason::NoResponse);
+    const PROTOCOLS: &'static [Proto] = &[Proto::Tcp];
 
-    fn start(&mut self, address: SocketAddr) -> io::Result<Started<Socket>> {
+    /// Writable: the handshake is done, or failed.
+    fn interest(_tcp: Proto) -> EpollFlags {
+        EpollFlags::EPOLLOUT
+    }
+
+    /// An open TCP port always answers a SYN: silence is a firewall's drop.
+    fn silence(_tcp: Proto) -> (PortState, Reason) {
+        (PortState::Filtered, Reason::NoResponse)
+    }
+
+    fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {
+        let address = destination.address;
         let family = usize::from(address.is_ipv6());
         if self.spares[family].is_empty() {
             // A new socket is about to open: one idle spare of the other family closes for
@@ -119,8 +169,8 @@ impl Prober for TcpConnect {
         })
     }
 
-    fn finish(&mut self, socket: &Socket, port: u16) -> Verdict {
-        finish(socket, port)
+    fn finish(&mut self, socket: &Socket, destination: Destination) -> Verdict {
+        finish(socket, destination.address.port())
     }
 
     fn local_error(&self, socket: &Socket) -> io::Error {
@@ -131,12 +181,12 @@ impl Prober for TcpConnect {
     fn recycle(
         &mut self,
         socket: Socket,
-        address: SocketAddr,
+        destination: Destination,
         verdict: Verdict,
         registered: bool,
         room: bool,
     ) {
-        let family = &mut self.spares[usize::from(address.is_ipv6())];
+        let family = &mut self.spares[usize::from(destination.address.is_ipv6())];
         if reusable(verdict) && room && family.len() < MOST_SPARES {
             family.push(Spare { socket, registered });
         }
@@ -247,7 +297,7 @@ fn accepted(socket: &Socket) -> Verdict {
     }
     // A reset instead of a FIN on close: an open port costs the target no TIME_WAIT slot
     // and us no local port for a minute.
-    let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+    let _ = socket.set_linger(Some(Duration::ZERO));
     Verdict::Final(PortState::Open, Reason::SynAck)
 }
 
@@ -465,15 +515,19 @@ mod tests {
     /// in flight and idle, stay within what the loop allows.
     #[test]
     fn a_new_socket_of_one_family_closes_an_idle_spare_of_the_other() {
+        let tcp = |address| Destination {
+            address,
+            proto: Proto::Tcp,
+        };
         let closed = |address: &str| {
             let spare = std::net::TcpListener::bind(address).unwrap();
-            spare.local_addr().unwrap()
+            tcp(spare.local_addr().unwrap())
         };
         let v4 = closed("127.0.0.1:0");
         let Ok(v6_listener) = std::net::TcpListener::bind("[::1]:0") else {
             panic!("this test needs IPv6 on loopback");
         };
-        let v6 = v6_listener.local_addr().unwrap();
+        let v6 = tcp(v6_listener.local_addr().unwrap());
         drop(v6_listener);
         let mut prober = TcpConnect::default();
         let started = prober.start(v4).unwrap();

@@ -5,9 +5,9 @@
 
 use std::net::{IpAddr, ToSocketAddrs};
 
+use crate::target_spec::TargetSpec;
 use common::contract::error::{Error, Result};
 use common::contract::input::{LineRead, LineSource};
-use crate::target_spec::TargetSpec;
 
 /// One host: the target as written and the address probed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,12 @@
 //!
 //! The network also plays the kernel's part where the loop relies on it, and says so loudly
 //! when the loop breaks a rule the kernel would have enforced: a socket is watched once,
-//! re-armed only when watched, reported once per arming, and leaves the watch when dropped.
-//! It records every attempt, so that tests can check what was in flight when.
+//! re-armed only when watched, armed for the event its protocol's answer brings, reported
+//! once per arming, and leaves the watch when dropped. It carries TCP and UDP, so that a
+//! plan of both is tested (UDP only as far as the loop sees it: a try, an answer or
+//! silence). A verdict may ask to keep an open socket for a follow-up stage, which a
+//! second script answers, as a service would answer a banner read or a further probe. It
+//! records every attempt and every stage, so that tests can check what happened when.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -16,11 +20,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::contract::record::{PortState, Reason};
+use common::services::ports::Proto;
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 
 use crate::driver::{Driver, Wakeup};
-use crate::probe::{Prober, Started, Verdict, reusable};
+use crate::probe::{Destination, Prober, Started, Verdict, reusable};
 
 /// What the network does with one try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +45,9 @@ pub enum Reply {
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt {
     pub address: SocketAddr,
-    /// How many attempts went to this address before (0 = first), refused ones included.
+    pub proto: Proto,
+    /// How many attempts went to this address and protocol before (0 = first), refused
+    /// ones included.
     pub number: u32,
     /// How many attempts went anywhere before.
     pub overall: u64,
@@ -53,10 +60,23 @@ pub struct Attempt {
     pub spare: bool,
 }
 
+/// What a follow-up script knows when it chooses what comes next on an open socket; also
+/// what the network logs of each stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub address: SocketAddr,
+    pub proto: Proto,
+    /// Which follow-up stage of the socket's probe it is (1 = the first).
+    pub number: u32,
+    /// Simulated time since the network came up, when the stage began.
+    pub at: Duration,
+}
+
 /// One attempt, as the network saw it.
 #[derive(Debug, Clone, Copy)]
 pub struct Logged {
     pub address: SocketAddr,
+    pub proto: Proto,
     pub at: Duration,
     /// Whether it never left ([`Reply::NoDescriptor`]).
     pub refused: bool,
@@ -74,11 +94,14 @@ struct State {
     start: Instant,
     now: Instant,
     script: Box<dyn Fn(Attempt) -> Reply>,
+    /// What comes next on a socket kept for a follow-up stage.
+    follow_up: Option<Box<dyn Fn(Stage) -> Reply>>,
+    stages: Vec<Stage>,
     /// Open sockets, by id; ordered, so that what a wait finds comes in the same order on
     /// every run.
     sockets: BTreeMap<u64, Connection>,
     next_socket: u64,
-    attempts: HashMap<SocketAddr, u32>,
+    attempts: HashMap<Destination, u32>,
     log: Vec<Logged>,
     most_open: usize,
     signal_at: Option<Instant>,
@@ -87,6 +110,11 @@ struct State {
 
 struct Connection {
     address: SocketAddr,
+    proto: Proto,
+    /// Follow-up stages begun since the socket's try went out.
+    stage: u32,
+    /// The event the socket's answer brings: what it must be armed for.
+    brings: EpollFlags,
     /// When the verdict comes, if it does.
     answer: Option<(Instant, Verdict)>,
     /// Gone out and not yet answered (or not yet told to the loop).
@@ -108,6 +136,8 @@ impl Network {
             start: now,
             now,
             script: Box::new(script),
+            follow_up: None,
+            stages: Vec::new(),
             sockets: BTreeMap::new(),
             next_socket: 0,
             attempts: HashMap::new(),
@@ -116,6 +146,17 @@ impl Network {
             signal_at: None,
             waits: 0,
         })))
+    }
+
+    /// Answers the follow-up stages that verdicts ask for as `script` says: after a delay
+    /// with a verdict (which may ask for a further stage), or never ([`Reply::Silence`]).
+    pub fn follow_ups(&self, script: impl Fn(Stage) -> Reply + 'static) {
+        self.0.borrow_mut().follow_up = Some(Box::new(script));
+    }
+
+    /// Every follow-up stage begun, in order.
+    pub fn stages(&self) -> Vec<Stage> {
+        self.0.borrow().stages.clone()
     }
 
     /// Delivers a signal `after` the network came up.
@@ -149,9 +190,11 @@ impl Network {
         self.0.borrow().log.clone()
     }
 
-    /// Attempts made to `address`, refused ones included.
-    pub fn attempts(&self, address: SocketAddr) -> u32 {
-        self.0.borrow().attempts.get(&address).copied().unwrap_or(0)
+    /// Attempts made to `address` over `proto`, refused ones included.
+    pub fn attempts(&self, address: SocketAddr, proto: Proto) -> u32 {
+        let destination = Destination { address, proto };
+        let attempts = &self.0.borrow().attempts;
+        attempts.get(&destination).copied().unwrap_or(0)
     }
 
     /// The most sockets that were open at once.
@@ -170,6 +213,9 @@ impl Network {
         state.next_socket += 1;
         let connection = Connection {
             address,
+            proto: Proto::Tcp,
+            stage: 0,
+            brings: EpollFlags::empty(),
             answer: None,
             awaited: false,
             watched: false,
@@ -183,9 +229,10 @@ impl Network {
         }
     }
 
-    /// Logs an attempt to `address` made at `at`.
-    fn record(&self, address: SocketAddr, at: Instant, refused: bool) {
+    /// Logs an attempt to `destination` made at `at`.
+    fn record(&self, destination: Destination, at: Instant, refused: bool) {
         let mut state = self.0.borrow_mut();
+        let address = destination.address;
         let in_flight = state
             .sockets
             .values()
@@ -193,12 +240,38 @@ impl Network {
             .count();
         let logged = Logged {
             address,
+            proto: destination.proto,
             at: at - state.start,
             refused,
             in_flight,
             open: state.sockets.len(),
         };
         state.log.push(logged);
+    }
+
+    /// A verdict kept `socket` for a follow-up stage: what comes next on it is the follow-up
+    /// script's, and it comes to be read.
+    fn begin_follow_up(&self, socket: &FakeSocket) {
+        let mut state = self.0.borrow_mut();
+        let (now, at) = (state.now, state.now - state.start);
+        let connection = state.sockets.get_mut(&socket.id).expect("a live socket");
+        connection.stage += 1;
+        let stage = Stage {
+            address: connection.address,
+            proto: connection.proto,
+            number: connection.stage,
+            at,
+        };
+        state.stages.push(stage);
+        let script = state.follow_up.as_ref().expect("a script for follow-ups");
+        let answer = match script(stage) {
+            Reply::After(delay, verdict) => Some((now + delay, verdict)),
+            Reply::Silence => None,
+            reply => panic!("a follow-up reads from a socket it has: {reply:?}"),
+        };
+        let connection = state.sockets.get_mut(&socket.id).expect("a live socket");
+        connection.answer = answer;
+        connection.brings = EpollFlags::EPOLLIN;
     }
 
     fn connection<T>(&self, socket: &FakeSocket, look: impl FnOnce(&mut Connection) -> T) -> T {
@@ -224,57 +297,84 @@ impl Drop for FakeSocket {
 }
 
 /// Sends tries into the network and keeps the sockets [`TcpConnect`](crate::probe::TcpConnect)
-/// would keep for later tries (in one pool, whatever the family).
+/// would keep for later tries (in one pool, whatever the family; each for its protocol).
 pub struct FakeProber {
     network: Network,
-    spares: Vec<FakeSocket>,
+    spares: Vec<(Proto, FakeSocket)>,
 }
 
 impl Prober for FakeProber {
     type Socket = FakeSocket;
-    const INTEREST: EpollFlags = EpollFlags::EPOLLOUT;
-    const SILENCE: (PortState, Reason) = (PortState::Filtered, Reason::NoResponse);
+    const PROTOCOLS: &'static [Proto] = &[Proto::Tcp, Proto::Udp];
 
-    fn start(&mut self, address: SocketAddr) -> io::Result<Started<FakeSocket>> {
+    /// A connect()'s end makes a TCP socket writable; a UDP answer makes it readable.
+    fn interest(proto: Proto) -> EpollFlags {
+        match proto {
+            Proto::Udp => EpollFlags::EPOLLIN,
+            _ => EpollFlags::EPOLLOUT,
+        }
+    }
+
+    fn silence(proto: Proto) -> (PortState, Reason) {
+        match proto {
+            Proto::Udp => (PortState::OpenFiltered, Reason::NoResponse),
+            _ => (PortState::Filtered, Reason::NoResponse),
+        }
+    }
+
+    fn start(&mut self, destination: Destination) -> io::Result<Started<FakeSocket>> {
+        assert!(
+            Self::PROTOCOLS.contains(&destination.proto),
+            "asked to probe {destination:?}"
+        );
+        let address = destination.address;
         let (now, reply) = {
             let mut state = self.network.0.borrow_mut();
             let overall = state.log.len() as u64;
-            let attempts = state.attempts.entry(address).or_default();
+            let attempts = state.attempts.entry(destination).or_default();
             let number = *attempts;
             *attempts += 1;
             let attempt = Attempt {
                 address,
+                proto: destination.proto,
                 number,
                 overall,
                 at: state.now - state.start,
                 open: state.sockets.len(),
-                spare: !self.spares.is_empty(),
+                spare: self.spare_for(destination.proto).is_some(),
             };
             (state.now, (state.script)(attempt))
         };
         let (answer, verdict) = match reply {
             Reply::NoDescriptor => {
-                self.network.record(address, now, true);
+                self.network.record(destination, now, true);
                 return Err(Errno::EMFILE.into());
             }
             Reply::AtOnce(verdict, _) => (None, Some(verdict)),
             Reply::After(delay, verdict) => (Some((now + delay, verdict)), None),
             Reply::Silence => (None, None),
         };
-        let socket = self
-            .spares
-            .pop()
-            .unwrap_or_else(|| self.network.open_socket(address));
+        let spare = self.spare_for(destination.proto);
+        let socket = spare.map_or_else(
+            || self.network.open_socket(address),
+            |at| self.spares.remove(at).1,
+        );
         let registered = self.network.connection(&socket, |connection| {
             assert!(connection.armed.is_none(), "a spare was left armed");
             connection.address = address;
+            connection.proto = destination.proto;
+            connection.stage = 0;
+            connection.brings = Self::interest(destination.proto);
             connection.answer = answer;
             connection.awaited = verdict.is_none();
             connection.watched
         });
-        self.network.record(address, now, false);
+        self.network.record(destination, now, false);
         if let Reply::AtOnce(_, takes) = reply {
             self.network.0.borrow_mut().now += takes;
+        }
+        if let Some(Verdict::FollowUp { .. }) = verdict {
+            self.network.begin_follow_up(&socket);
         }
         Ok(Started {
             socket,
@@ -283,14 +383,18 @@ impl Prober for FakeProber {
         })
     }
 
-    fn finish(&mut self, socket: &FakeSocket, _port: u16) -> Verdict {
-        self.network.connection(socket, |connection| {
+    fn finish(&mut self, socket: &FakeSocket, _destination: Destination) -> Verdict {
+        let verdict = self.network.connection(socket, |connection| {
             connection.awaited = false;
             connection
                 .answer
                 .expect("only an answered socket is ready")
                 .1
-        })
+        });
+        if let Verdict::FollowUp { .. } = verdict {
+            self.network.begin_follow_up(socket);
+        }
+        verdict
     }
 
     fn local_error(&self, _socket: &FakeSocket) -> io::Error {
@@ -300,12 +404,13 @@ impl Prober for FakeProber {
     fn recycle(
         &mut self,
         socket: FakeSocket,
-        address: SocketAddr,
+        destination: Destination,
         verdict: Verdict,
         registered: bool,
         room: bool,
     ) {
         let watched = self.network.connection(&socket, |connection| {
+            let address = destination.address;
             assert_eq!(connection.address, address, "recycled with its own address");
             connection.watched
         });
@@ -314,12 +419,19 @@ impl Prober for FakeProber {
             "the loop knows which sockets are watched"
         );
         if reusable(verdict) && room {
-            self.spares.push(socket);
+            self.spares.push((destination.proto, socket));
         }
     }
 
     fn idle_sockets(&self) -> usize {
         self.spares.len()
+    }
+}
+
+impl FakeProber {
+    /// Where the latest spare that can carry a try of `proto` is.
+    fn spare_for(&self, proto: Proto) -> Option<usize> {
+        self.spares.iter().rposition(|(kept, _)| *kept == proto)
     }
 }
 
@@ -338,24 +450,21 @@ impl Driver<FakeSocket> for FakeDriver {
         &mut self,
         socket: &FakeSocket,
         token: usize,
-        _interest: EpollFlags,
+        interest: EpollFlags,
     ) -> io::Result<()> {
         self.network.connection(socket, |connection| {
             assert!(!connection.watched, "registered twice (EEXIST)");
+            assert_eq!(interest, connection.brings, "armed for the wrong event");
             connection.watched = true;
             connection.armed = Some(token);
         });
         Ok(())
     }
 
-    fn rearm(
-        &mut self,
-        socket: &FakeSocket,
-        token: usize,
-        _interest: EpollFlags,
-    ) -> io::Result<()> {
+    fn rearm(&mut self, socket: &FakeSocket, token: usize, interest: EpollFlags) -> io::Result<()> {
         self.network.connection(socket, |connection| {
             assert!(connection.watched, "re-armed but never registered (ENOENT)");
+            assert_eq!(interest, connection.brings, "armed for the wrong event");
             connection.armed = Some(token);
         });
         Ok(())

@@ -10,8 +10,9 @@ use std::ops::RangeInclusive;
 use crate::target_spec::TargetSpec;
 use nix::errno::Errno;
 
-use super::fake::{Network, Reply};
+use super::fake::{FakeProber, Network, Reply, Stage};
 use super::*;
+use crate::probe::TcpConnect;
 use crate::targets;
 
 const MS: Duration = Duration::from_millis(1);
@@ -24,7 +25,7 @@ const OPEN: Verdict = Verdict::Final(PortState::Open, Reason::SynAck);
 enum Told {
     Result {
         address: IpAddr,
-        port: u16,
+        port: TargetPort,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
@@ -44,7 +45,7 @@ impl Observer for Report {
     fn result(
         &mut self,
         host: &Host,
-        port: u16,
+        port: TargetPort,
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
@@ -75,8 +76,13 @@ impl Observer for Report {
 type Found = (u16, PortState, Reason, Option<Duration>);
 
 impl Report {
-    /// The results for `host`, in port order.
+    /// The TCP results for `host`, in port order.
     fn results(&self, host: &str) -> Vec<Found> {
+        self.results_of(host, Proto::Tcp)
+    }
+
+    /// The results for `host` over `proto`, in port order.
+    fn results_of(&self, host: &str, proto: Proto) -> Vec<Found> {
         let host: IpAddr = host.parse().expect("an address");
         let mut found: Vec<Found> = self
             .told
@@ -88,7 +94,9 @@ impl Report {
                     state,
                     reason,
                     rtt,
-                } if *address == host => Some((*port, *state, *reason, *rtt)),
+                } if *address == host && port.proto == proto => {
+                    Some((port.port, *state, *reason, *rtt))
+                }
                 _ => None,
             })
             .collect();
@@ -107,7 +115,16 @@ impl Report {
     }
 }
 
+/// A plan of TCP `ports` on each of `hosts`.
 fn plan(hosts: &[&str], ports: RangeInclusive<u16>, profile: Profile, budget: usize) -> Plan {
+    let tcp = |port| TargetPort {
+        proto: Proto::Tcp,
+        port,
+    };
+    plan_of(hosts, ports.map(tcp).collect(), profile, budget)
+}
+
+fn plan_of(hosts: &[&str], ports: Vec<TargetPort>, profile: Profile, budget: usize) -> Plan {
     let specs = hosts
         .iter()
         .map(|host| TargetSpec::parse(host).expect("a target"))
@@ -116,7 +133,6 @@ fn plan(hosts: &[&str], ports: RangeInclusive<u16>, profile: Profile, budget: us
     let (targets, problems) =
         Targets::build(specs, Vec::new(), false, targets::system_resolve).expect("targets");
     assert!(problems.is_empty(), "{problems:?}");
-    let ports: Vec<u16> = ports.collect();
     let pairs = targets.len() * ports.len() as u64;
     Plan {
         targets,
@@ -218,8 +234,8 @@ fn a_port_answering_its_second_try_gets_that_answer() {
             (2, PortState::Open, Reason::SynAck, Some(20 * MS)),
         ]
     );
-    assert_eq!(network.attempts(address("192.0.2.1:1")), 2);
-    assert_eq!(network.attempts(address("192.0.2.1:2")), 2);
+    assert_eq!(network.attempts(address("192.0.2.1:1"), Proto::Tcp), 2);
+    assert_eq!(network.attempts(address("192.0.2.1:2"), Proto::Tcp), 2);
     assert_eq!(summary.sent, 4);
 }
 
@@ -315,12 +331,12 @@ fn a_local_failure_is_never_a_port_state() {
         .collect();
     assert_eq!(report.results("192.0.2.2"), silent);
     for port in 1..=30 {
-        let answering = network.attempts(address(&format!("192.0.2.1:{port}")));
+        let answering = network.attempts(address(&format!("192.0.2.1:{port}")), Proto::Tcp);
         assert_eq!(
             answering, 3,
             "port {port}: two failures and the answered try"
         );
-        let silent = network.attempts(address(&format!("192.0.2.2:{port}")));
+        let silent = network.attempts(address(&format!("192.0.2.2:{port}")), Proto::Tcp);
         assert_eq!(silent, 4, "port {port}: two failures use up no try");
     }
     let went_out = network
@@ -579,4 +595,279 @@ fn an_answer_at_once_is_timed_around_its_own_connect() {
         .map(|found| found.3)
         .collect();
     assert_eq!(rtts, (1..=5).map(|ms| Some(ms * MS)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_port_list_becomes_the_ports_of_the_protocols_there_is_a_prober_for() {
+    let tcp = |port| TargetPort {
+        proto: Proto::Tcp,
+        port,
+    };
+    let udp = |port| TargetPort {
+        proto: Proto::Udp,
+        port,
+    };
+    let list = |text| PortList::parse(text, Proto::Tcp).expect("a port list");
+    let mixed = list("443,22,T:80,U:53,161,S:9");
+    assert_eq!(
+        scannable::<FakeProber>(&mixed),
+        Ok(vec![tcp(22), tcp(80), tcp(443), udp(53), udp(161)])
+    );
+    assert_eq!(
+        scannable::<TcpConnect>(&mixed),
+        Ok(vec![tcp(22), tcp(80), tcp(443)])
+    );
+    assert_eq!(scannable::<FakeProber>(&list("U:53")), Ok(vec![udp(53)]));
+    assert_eq!(
+        scannable::<TcpConnect>(&list("U:53")),
+        Err("portscan scans TCP only; the list has no TCP port".to_owned())
+    );
+    assert_eq!(
+        scannable::<FakeProber>(&list("S:9,D:10")),
+        Err("portscan scans TCP and UDP only; the list has no TCP or UDP port".to_owned())
+    );
+}
+
+/// TCP ports 1 to 3 and UDP ports 1 and 2, on each of two hosts.
+fn tcp_and_udp() -> Vec<TargetPort> {
+    let (tcp, udp) = (Proto::Tcp, Proto::Udp);
+    [(tcp, 1), (tcp, 2), (tcp, 3), (udp, 1), (udp, 2)]
+        .map(|(proto, port)| TargetPort { proto, port })
+        .into()
+}
+
+#[test]
+fn each_port_is_probed_and_reported_with_its_own_protocol() {
+    // The same numbers over TCP and UDP: port 1 refuses (a reset, an ICMP port
+    // unreachable), TCP port 3 accepts, the rest are silent. UDP's silence is open|filtered,
+    // TCP's filtered, as the prober says.
+    let network = Network::new(|attempt| match (attempt.proto, attempt.address.port()) {
+        (Proto::Tcp, 1) => Reply::After(10 * MS, CLOSED),
+        (Proto::Udp, 1) => Reply::After(20 * MS, CLOSED),
+        (Proto::Tcp, 3) => Reply::After(10 * MS, OPEN),
+        _ => Reply::Silence,
+    });
+    let profile = Profile {
+        max_retries: 0,
+        ..profile()
+    };
+    let hosts = ["192.0.2.1", "192.0.2.2"];
+    let (_, report) = complete(&plan_of(&hosts, tcp_and_udp(), profile, 100), &network);
+    for host in hosts {
+        assert_eq!(
+            report.results_of(host, Proto::Tcp),
+            [
+                (1, PortState::Closed, Reason::ConnRefused, Some(10 * MS)),
+                (2, PortState::Filtered, Reason::NoResponse, None),
+                (3, PortState::Open, Reason::SynAck, Some(10 * MS)),
+            ],
+            "{host}"
+        );
+        assert_eq!(
+            report.results_of(host, Proto::Udp),
+            [
+                (1, PortState::Closed, Reason::ConnRefused, Some(20 * MS)),
+                (2, PortState::OpenFiltered, Reason::NoResponse, None),
+            ],
+            "{host}"
+        );
+        for port in tcp_and_udp() {
+            let address = address(&format!("{host}:{}", port.port));
+            assert_eq!(network.attempts(address, port.proto), 1, "{host} {port:?}");
+        }
+    }
+    assert_eq!(report.told.len(), 10);
+}
+
+#[test]
+fn the_permutation_numbers_every_port_of_every_host_with_its_protocol() {
+    // In order (--sequential), pair n is port n % 5 of host n / 5; shuffled, each once.
+    let hosts = ["192.0.2.1", "192.0.2.2"];
+    let expected: Vec<(SocketAddr, Proto)> = hosts
+        .iter()
+        .flat_map(|host| {
+            tcp_and_udp()
+                .into_iter()
+                .map(move |port| (address(&format!("{host}:{}", port.port)), port.proto))
+        })
+        .collect();
+    for seed in [None, Some(7)] {
+        let network = Network::new(|_| Reply::AtOnce(CLOSED, Duration::ZERO));
+        let mut plan = plan_of(&hosts, tcp_and_udp(), profile(), 100);
+        plan.order = Permutation::new(10, 10, seed);
+        complete(&plan, &network);
+        let mut probed: Vec<(SocketAddr, Proto)> = network
+            .log()
+            .iter()
+            .map(|logged| (logged.address, logged.proto))
+            .collect();
+        if seed.is_some() {
+            assert_ne!(probed, expected, "shuffled");
+            probed.sort_by_key(|pair| expected.iter().position(|p| p == pair));
+        }
+        assert_eq!(probed, expected, "seed {seed:?}");
+    }
+}
+
+/// An open port's answer that keeps the socket for a follow-up stage of up to `wait`.
+fn open_with_follow_up(wait: Duration) -> Verdict {
+    Verdict::FollowUp {
+        state: PortState::Open,
+        reason: Reason::SynAck,
+        wait,
+    }
+}
+
+fn stage(address_text: &str, number: u32, at: Duration) -> Stage {
+    Stage {
+        address: address(address_text),
+        proto: Proto::Tcp,
+        number,
+        at,
+    }
+}
+
+#[test]
+fn a_follow_up_keeps_the_open_socket_until_the_stage_ends_and_reports_once() {
+    // Port 1 opens in 10 ms and its prober keeps the socket to read what comes, for up to
+    // 5 s; it comes 100 ms later. Port 2 is closed.
+    let network = Network::new(|attempt| match attempt.address.port() {
+        1 => Reply::After(10 * MS, open_with_follow_up(5 * SECOND)),
+        _ => Reply::After(10 * MS, CLOSED),
+    });
+    network.follow_ups(|_| Reply::After(100 * MS, OPEN));
+    let (summary, report) = complete(&plan(&["192.0.2.1"], 1..=2, profile(), 100), &network);
+    // Timed by the try's answer, which decided the state.
+    assert_eq!(
+        report.results("192.0.2.1"),
+        [
+            (1, PortState::Open, Reason::SynAck, Some(10 * MS)),
+            (2, PortState::Closed, Reason::ConnRefused, Some(10 * MS)),
+        ]
+    );
+    assert_eq!(report.told.len(), 2, "each port once");
+    assert_eq!(network.stages(), [stage("192.0.2.1:1", 1, 10 * MS)]);
+    assert_eq!(network.elapsed(), 110 * MS, "the scan waited for the stage");
+    assert_eq!(summary.sent, 2, "a follow-up is no try");
+    assert_eq!(network.open(), 0, "the socket closed when its stage ended");
+}
+
+#[test]
+fn a_silent_follow_up_ends_at_its_own_deadline_with_the_state_it_began_with() {
+    let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(2 * SECOND)));
+    network.follow_ups(|_| Reply::Silence);
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=1, profile(), 100), &network);
+    assert_eq!(
+        report.results("192.0.2.1"),
+        [(1, PortState::Open, Reason::SynAck, Some(10 * MS))]
+    );
+    assert_eq!(
+        network.elapsed(),
+        2010 * MS,
+        "the stage's wait, not a try's timeout"
+    );
+    let tries = network.attempts(address("192.0.2.1:1"), Proto::Tcp);
+    assert_eq!(tries, 1, "no retry: the port answered");
+}
+
+#[test]
+fn a_follow_up_stage_may_begin_a_further_one() {
+    // What the first stage reads (a banner) leads to a further probe, whose answer ends it.
+    let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(SECOND)));
+    network.follow_ups(|stage| match stage.number {
+        1 => Reply::After(50 * MS, open_with_follow_up(SECOND)),
+        _ => Reply::After(30 * MS, OPEN),
+    });
+    let (_, report) = complete(&plan(&["192.0.2.1"], 1..=1, profile(), 100), &network);
+    assert_eq!(
+        report.results("192.0.2.1"),
+        [(1, PortState::Open, Reason::SynAck, Some(10 * MS))]
+    );
+    assert_eq!(
+        network.stages(),
+        [
+            stage("192.0.2.1:1", 1, 10 * MS),
+            stage("192.0.2.1:1", 2, 60 * MS)
+        ]
+    );
+    assert_eq!(network.elapsed(), 90 * MS);
+}
+
+#[test]
+fn an_answer_at_once_may_ask_for_a_follow_up() {
+    // Loopback: connect() succeeds within the call, and the socket, never watched for the
+    // try, is registered for the stage (the fake checks that it is armed for reading).
+    let network = Network::new(|attempt| match attempt.address.port() {
+        1 => Reply::AtOnce(open_with_follow_up(SECOND), Duration::ZERO),
+        _ => Reply::AtOnce(CLOSED, Duration::ZERO),
+    });
+    network.follow_ups(|_| Reply::After(20 * MS, OPEN));
+    let (_, report) = complete(&plan(&["127.0.0.1"], 1..=3, profile(), 100), &network);
+    assert_eq!(
+        report.results("127.0.0.1")[0],
+        (1, PortState::Open, Reason::SynAck, Some(Duration::ZERO))
+    );
+    assert_eq!(report.told.len(), 3);
+    assert_eq!(network.elapsed(), 20 * MS);
+}
+
+#[test]
+fn follow_ups_hold_sockets_of_the_budget_not_places_in_the_window() {
+    // Every port opens in 10 ms and reads nothing for its second-long stage. With four
+    // sockets to spend, four ports at a time, each group a second; with a hundred, the
+    // window is what the answers made it, the stages aside: all twenty tries are out by
+    // the second round trip.
+    let scan_with = |budget, ports| {
+        let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(SECOND)));
+        network.follow_ups(|_| Reply::Silence);
+        let (_, report) = complete(
+            &plan(&["192.0.2.1"], 1..=ports, profile(), budget),
+            &network,
+        );
+        assert_eq!(report.told.len(), usize::from(ports));
+        network
+    };
+    let few = scan_with(4, 10);
+    assert_eq!(few.most_open(), 4);
+    assert_eq!(few.elapsed(), 3 * 1010 * MS);
+    let many = scan_with(100, 20);
+    let last_try = many.log().iter().map(|logged| logged.at).max();
+    assert_eq!(last_try, Some(10 * MS));
+    assert_eq!(many.elapsed(), 1020 * MS);
+}
+
+#[test]
+fn a_follow_up_that_fails_ends_with_the_state_it_began_with() {
+    for failure in [Verdict::Local, Verdict::NoRoute] {
+        let network = Network::new(|_| Reply::After(10 * MS, open_with_follow_up(SECOND)));
+        network.follow_ups(move |_| Reply::After(10 * MS, failure));
+        let (_, report) = complete(&plan(&["192.0.2.1"], 1..=1, profile(), 100), &network);
+        assert_eq!(
+            report.results("192.0.2.1"),
+            [(1, PortState::Open, Reason::SynAck, Some(10 * MS))],
+            "{failure:?}"
+        );
+        assert_eq!(report.failures(), [], "{failure:?}: the host answered");
+        assert_eq!(network.attempts(address("192.0.2.1:1"), Proto::Tcp), 1);
+        assert_eq!(network.elapsed(), 20 * MS, "{failure:?}");
+    }
+}
+
+#[test]
+fn the_follow_up_of_a_host_that_failed_is_dropped() {
+    // Port 1 opens and its stage ends after the host has failed (port 2: no route), by an
+    // answer or by its deadline: no result, and the socket closes.
+    for ending in [Reply::After(100 * MS, OPEN), Reply::Silence] {
+        let network = Network::new(|attempt| match attempt.address.port() {
+            1 => Reply::After(10 * MS, open_with_follow_up(SECOND)),
+            _ => Reply::After(50 * MS, Verdict::NoRoute),
+        });
+        network.follow_ups(move |_| ending);
+        let (_, report) = complete(&plan(&["192.0.2.1"], 1..=2, profile(), 100), &network);
+        let unroutable: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(report.failures(), [(unroutable, "no route to 192.0.2.1")]);
+        assert_eq!(report.results("192.0.2.1"), [], "{ending:?}");
+        assert_eq!(network.stages().len(), 1, "{ending:?}");
+        assert_eq!(network.open(), 0, "{ending:?}");
+    }
 }

@@ -34,6 +34,11 @@ pub enum PortState {
     Closed,
     /// No answer, or an answer that says a filter is in the way.
     Filtered,
+    /// No answer where an open port may say nothing either (a UDP service that ignores a
+    /// probe it does not understand), so open and filtered cannot be told apart. nmap's
+    /// spelling, with the bar.
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
 }
 
 /// Why a port was given its state, in nmap's words.
@@ -55,12 +60,26 @@ pub enum Reason {
 }
 
 impl PortState {
+    /// Every state, in the order [`index`](Self::index) numbers them.
+    pub const ALL: [PortState; 4] = [
+        PortState::Open,
+        PortState::Closed,
+        PortState::Filtered,
+        PortState::OpenFiltered,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",
             Self::Closed => "closed",
             Self::Filtered => "filtered",
+            Self::OpenFiltered => "open|filtered",
         }
+    }
+
+    /// The state's position in [`PortState::ALL`], for tables indexed by state.
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -91,6 +110,7 @@ impl Record for PortRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
     use crate::contract::record::test_support::text_of;
 
     #[test]
@@ -112,5 +132,43 @@ mod tests {
         assert_eq!(json["proto"], "tcp");
         let back: PortRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, record);
+    }
+
+    #[test]
+    fn every_state_is_spelled_alike_in_text_json_and_csv() {
+        for state in PortState::ALL {
+            let record = PortRecord {
+                host: "h".into(),
+                address: "198.18.0.1".parse().unwrap(),
+                port: 53,
+                proto: Proto::Udp,
+                state,
+                reason: Reason::NoResponse,
+                rtt_ms: None,
+                time: "2026-11-27T17:14:54.123Z".into(),
+            };
+            let name = state.as_str();
+            assert_eq!(text_of(&record), format!("h 53/udp {name} no-response\n"));
+            let json = serde_json::to_value(&record).unwrap();
+            assert_eq!(json["state"], name);
+            let back: PortRecord = serde_json::from_value(json).unwrap();
+            assert_eq!(back.state, state);
+            let mut csv = Vec::new();
+            let mut writer = RecordWriter::new(
+                &mut csv,
+                Format::Csv,
+                FlushPolicy::Block,
+                TextOptions::default(),
+            );
+            writer.write(&record).unwrap();
+            writer.finish().unwrap();
+            let csv = String::from_utf8(csv).unwrap();
+            assert!(
+                csv.ends_with(&format!(",{name},no-response,,2026-11-27T17:14:54.123Z\n")),
+                "{csv}"
+            );
+            assert_eq!(PortState::ALL[state.index()], state);
+        }
+        assert_eq!(PortState::OpenFiltered.as_str(), "open|filtered");
     }
 }
