@@ -410,6 +410,41 @@ fn csv_quirks_never_lose_a_byte_or_the_header() {
     assert!(output.stdout.ends_with(b"AAABCDEFG\nnext\n"));
 }
 
+/// Protocol names (docs/FORMAT.md, "Protocol names"): input may spell them as netstat and
+/// ss do, `tcp6` and `udp6`, in every place a protocol is read; a command line may not.
+#[test]
+fn netstat_protocol_names_in_input_only() {
+    let input = "53/udp6\n\
+                 domain/udp6\n\
+                 {\"port\":\"53/udp6\"}\n\
+                 {\"port\":53,\"proto\":\"udp6\"}\n\
+                 port,proto\n53,UDP6\n53/udp6,\n\n\
+                 udp6 0 0 :::53 :::*\n";
+    let output = filter(&[], input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "53/udp domain well-known Domain Name Server\n\
+         53/udp domain well-known Domain Name Server\n\
+         {\"port\":\"53/udp6\",\"service\":\"domain\"}\n\
+         {\"port\":53,\"proto\":\"udp6\",\"service\":\"domain\"}\n\
+         port,proto,service\n53,UDP6,domain\n53/udp6,,domain\n\n\
+         udp6 0 0 :::53 :::* domain\n"
+    );
+    // On the command line `udp6` is no protocol: not a port's, not --proto, and a name
+    // with it is a name like any other.
+    let cases: [(&[&str], i32); 3] = [
+        (&["53/udp6"], 2),
+        (&["-p", "udp6", "53"], 2),
+        (&["domain/udp6"], 1),
+    ];
+    for (args, status) in cases {
+        let output = run(&mut svcname(args), LIMIT);
+        assert_eq!(code(&output), status, "{args:?}: {}", stderr_text(&output));
+        assert_eq!(stdout_text(&output), "", "{args:?}");
+    }
+}
+
 #[test]
 fn lone_dashes_times_and_dates_are_not_queries() {
     let output = filter(&[], "-\n17:35\n2024-01-01\n22/icmp\n22\n");
