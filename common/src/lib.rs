@@ -3,6 +3,7 @@
 //! Nothing tool-specific lives here.
 
 mod clap_error;
+pub mod csv_line;
 pub mod entry;
 pub mod error;
 pub mod input;

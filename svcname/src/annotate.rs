@@ -7,9 +7,7 @@ use std::net::IpAddr;
 
 use common::Status;
 use common::error::{Error, Result, warn};
-use common::input::{
-    LineKind, LineRead, LineSource, MAX_LINE, Sniffer, csv_field_count, csv_line_is_open,
-};
+use common::input::{LineKind, LineRead, LineSource, MAX_LINE, Sniffer};
 use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::ports::{PortError, Proto, ProtoNames, parse_port, parse_port_proto, port_from_number};
 use common::record::ServiceRecord;
@@ -196,8 +194,8 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
                 LineRead::Line => {
                     let line = source.line();
-                    if self.csv_plan.is_some() && !line.starts_with(b"{") && csv_line_is_open(line)
-                    {
+                    let kind = self.sniffer.classify(line);
+                    if kind == LineKind::CsvOpen && self.csv_plan.is_some() {
                         let first = line.to_vec();
                         self.csv_record_over_lines(source, first)?;
                         continue;
@@ -206,7 +204,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                         source: source.name(),
                         line: source.line_number(),
                     };
-                    self.line(place, line)?;
+                    self.annotate_line(place, line, kind)?;
                 }
             }
         }
@@ -218,15 +216,19 @@ impl<'a, W: Write> Annotator<'a, W> {
     fn csv_record_over_lines(&mut self, source: &mut LineSource, first: Vec<u8>) -> Result<()> {
         let first_number = source.line_number();
         let mut joined = first;
-        let mut parts = vec![joined.len()];
+        // Where each line is in `joined`, without its end.
+        let mut parts = vec![(0, joined.len())];
+        let mut kind = LineKind::CsvOpen;
         let mut overlong = None;
-        while csv_line_is_open(&joined) && joined.len() < MAX_LINE {
+        while kind == LineKind::CsvOpen && joined.len() < MAX_LINE {
             match source.advance()? {
                 LineRead::End => break,
                 LineRead::Line => {
                     joined.push(b'\n');
+                    let start = joined.len();
                     joined.extend_from_slice(source.line());
-                    parts.push(joined.len());
+                    parts.push((start, joined.len()));
+                    kind = self.sniffer.classify(&joined);
                 }
                 LineRead::TooLong => {
                     overlong = Some(source.line().to_vec());
@@ -234,25 +236,19 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             }
         }
-        let width = self.sniffer.header().map(<[String]>::len);
-        if overlong.is_none()
-            && csv_field_count(&joined).is_some()
-            && csv_field_count(&joined) == width
-        {
+        if overlong.is_none() && kind == LineKind::CsvRow {
             let place = Place {
                 source: source.name(),
                 line: source.line_number(),
             };
-            self.line(place, &joined)?;
+            self.annotate_line(place, &joined, kind)?;
         } else {
-            let mut start = 0;
-            for (offset, &end) in parts.iter().enumerate() {
+            for (offset, &(start, end)) in parts.iter().enumerate() {
                 let place = Place {
                     source: source.name(),
                     line: first_number + offset,
                 };
                 self.line(place, &joined[start..end])?;
-                start = end + 1;
             }
         }
         if let Some(head) = overlong {
@@ -274,7 +270,14 @@ impl<'a, W: Write> Annotator<'a, W> {
     }
 
     fn line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
-        match self.sniffer.classify(line) {
+        let kind = self.sniffer.classify(line);
+        self.annotate_line(place, line, kind)
+    }
+
+    /// Annotates a line that the sniffer found to be of `kind`. A line of a CSV row over
+    /// several lines, taken on its own, is a malformed row like any other.
+    fn annotate_line(&mut self, place: Place<'_>, line: &[u8], kind: LineKind) -> Result<()> {
+        match kind {
             LineKind::Blank => {
                 self.csv_plan = None;
                 self.pass(line)
@@ -282,14 +285,16 @@ impl<'a, W: Write> Annotator<'a, W> {
             LineKind::Json => self.json_line(place, line),
             LineKind::CsvHeader => self.csv_header(line),
             LineKind::CsvRow => self.csv_row(place, line),
-            LineKind::CsvMismatch => {
+            LineKind::CsvMismatch | LineKind::CsvMalformed | LineKind::CsvOpen => {
                 if self.csv_plan.is_some() {
                     let width = self.sniffer.header().map_or(0, <[String]>::len);
-                    let message = match csv_field_count(line) {
-                        Some(found) => format!(
+                    let message = if kind == LineKind::CsvMismatch {
+                        let found = self.sniffer.fields().len();
+                        format!(
                             "a CSV row of {found} fields under a header of {width}, passed through"
-                        ),
-                        None => "not a valid CSV row, passed through".to_owned(),
+                        )
+                    } else {
+                        "not a valid CSV row, passed through".to_owned()
                     };
                     self.problem(place, message);
                 }
@@ -437,43 +442,62 @@ impl<'a, W: Write> Annotator<'a, W> {
     }
 
     fn csv_row(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
-        let Some(plan) = &self.csv_plan else {
+        // Taken while the row is annotated, so that the plan and the answers can be read
+        // while the cache grows.
+        let Some(plan) = self.csv_plan.take() else {
             return self.pass(line);
         };
-        let fields = self.sniffer.fields().to_vec();
-        let header: Vec<String> = self.sniffer.header().unwrap_or_default().to_vec();
-        let proto = match plan.proto.map(|column| &fields[column]) {
+        let outcome = self.annotate_csv_row(place, line, &plan);
+        self.csv_plan = Some(plan);
+        outcome
+    }
+
+    /// Appends the added columns to a row, written in pieces straight to the output.
+    fn annotate_csv_row(&mut self, place: Place<'_>, line: &[u8], plan: &CsvPlan) -> Result<()> {
+        let fields = self.sniffer.fields();
+        let proto = match plan.proto.and_then(|column| fields.get(column)) {
             Some(name) => Proto::from_name(name, ProtoNames::WithIpv6Suffix),
             None => Some(self.config.default_proto),
         };
-        let columns = plan.ports.clone();
-        let mut out = line.to_vec();
-        for column in columns {
-            let value = &fields[column];
-            let answer = if value.is_empty() {
+        let mut answers = std::mem::take(&mut self.answers);
+        answers.clear();
+        for &column in &plan.ports {
+            let cell = self.sniffer.fields().get(column).unwrap_or_default();
+            // An empty cell is a field without a value.
+            let answer = if cell.is_empty() {
                 Ok(None)
             } else {
-                port_of(
-                    &PortValue::Text(String::from_utf8_lossy(value).into_owned()),
-                    proto,
-                )
+                port_of_text(cell, proto)
             };
-            let rendered = match answer {
-                Ok(Some((port, proto))) => {
-                    let at = self.rendered(port, proto);
-                    &self.cache[at]
+            match answer {
+                Ok(answer) => {
+                    if let Some((port, proto)) = answer {
+                        self.rendered(port, proto);
+                    }
+                    answers.push((column, answer));
                 }
-                Ok(None) => &self.absent,
                 Err(why) => {
+                    let header = self.sniffer.header().unwrap_or_default();
                     let message = format!("field {}: {why}", header[column]);
                     self.problem(place, message);
-                    &self.absent
+                    answers.push((column, None));
                 }
-            };
-            out.extend_from_slice(&rendered.csv_suffix);
+            }
         }
-        out.push(b'\n');
-        self.out.raw().write_all(&out).map_err(Error::output)
+        let raw = self.out.raw();
+        let mut result = raw.write_all(line);
+        for &(_, answer) in &answers {
+            let rendered = match answer {
+                Some((port, proto)) => {
+                    &self.cache[cached(&self.cache_index, port, proto).expect("rendered above")]
+                }
+                None => &self.absent,
+            };
+            result = result.and_then(|()| raw.write_all(&rendered.csv_suffix));
+        }
+        result = result.and_then(|()| raw.write_all(b"\n"));
+        self.answers = answers;
+        result.map_err(Error::output)
     }
 
     fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
@@ -761,10 +785,19 @@ fn port_of_others(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16
     let (port, explicit_proto) = match value {
         PortValue::Null | PortValue::Number(0) => return Ok(None),
         PortValue::Number(number) => (port_from_number(*number)?, None),
-        PortValue::Text(text) if text == "0" || text == "*" => return Ok(None),
-        PortValue::Text(text) => parse_port_proto(text.as_bytes(), ProtoNames::WithIpv6Suffix)?,
+        PortValue::Text(text) => return port_of_text(text.as_bytes(), proto),
         PortValue::Invalid => return Err("not a port number".into()),
     };
+    Ok(explicit_proto.or(proto).map(|proto| (port, proto)))
+}
+
+/// [`port_of`] for text, a JSON string or a CSV cell: `22`, `53/udp`, or `0` or `*` for no
+/// port.
+fn port_of_text(text: &[u8], proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
+    if text == b"0" || text == b"*" {
+        return Ok(None);
+    }
+    let (port, explicit_proto) = parse_port_proto(text, ProtoNames::WithIpv6Suffix)?;
     Ok(explicit_proto.or(proto).map(|proto| (port, proto)))
 }
 
