@@ -38,6 +38,8 @@ pub struct LineSource {
     newlines: NewlineFinder,
     /// The current line: `buffer[line.0..line.1]`.
     line: (usize, usize),
+    /// What ended the current line: `\n`, `\r\n`, or nothing.
+    line_end: &'static [u8],
     eof: bool,
     line_number: usize,
     /// The current line is the head of an overlong line, whose rest is still to be read.
@@ -106,6 +108,7 @@ impl LineSource {
             newline: None,
             newlines: NewlineFinder::new(),
             line: (0, 0),
+            line_end: b"",
             eof: false,
             line_number: 0,
             in_long_line: false,
@@ -197,6 +200,7 @@ impl LineSource {
                 // The last line, without a newline: kept as it is, `\r` and all.
                 self.line_number += 1;
                 self.line = (self.start, self.end);
+                self.line_end = b"";
                 self.start = self.end;
                 return Ok(LineRead::Line);
             }
@@ -212,8 +216,10 @@ impl LineSource {
         self.line_number += 1;
         self.start = newline + 1;
         let end = if newline > start && self.buffer[newline - 1] == b'\r' {
+            self.line_end = b"\r\n";
             newline - 1
         } else {
+            self.line_end = b"\n";
             newline
         };
         self.line = (start, end);
@@ -223,6 +229,13 @@ impl LineSource {
     /// The line [`LineSource::advance`] moved to.
     pub fn line(&self) -> &[u8] {
         &self.buffer[self.line.0..self.line.1]
+    }
+
+    /// What ended that line in the input: `\n`, `\r\n`, or nothing (the last line of an
+    /// input that does not end with a newline, or the head of a line too long). A reader
+    /// that joins lines, as a CSV field over several does, keeps each end as it was.
+    pub fn line_end(&self) -> &'static [u8] {
+        self.line_end
     }
 
     /// After [`LineRead::TooLong`]: copies the rest of that line, with its `\n`, to `out`.
@@ -254,6 +267,7 @@ impl LineSource {
     /// Hands out the first [`MAX_LINE`] bytes of the line at `start`; the rest stays.
     fn long_line_head(&mut self) -> LineRead {
         self.line = (self.start, self.start + MAX_LINE);
+        self.line_end = b"";
         self.start += MAX_LINE;
         self.in_long_line = true;
         LineRead::TooLong
@@ -455,9 +469,16 @@ mod tests {
         let mut src = LineSource::from_reader("test", Box::new(Trickle(b"22/tcp\r\n\nabcdefgh\r")));
         let mut seen = Vec::new();
         while src.advance().unwrap() == LineRead::Line {
-            seen.push(src.line().to_vec());
+            seen.push((src.line().to_vec(), src.line_end()));
         }
-        assert_eq!(seen, [&b"22/tcp"[..], b"", b"abcdefgh\r"]);
+        assert_eq!(
+            seen,
+            [
+                (b"22/tcp".to_vec(), &b"\r\n"[..]),
+                (Vec::new(), b"\n"),
+                (b"abcdefgh\r".to_vec(), b"")
+            ]
+        );
         assert_eq!(src.line_number(), 3);
     }
 

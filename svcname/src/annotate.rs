@@ -210,9 +210,10 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
     }
 
-    /// A CSV row whose quoted field holds newlines goes on over the next lines. They are
-    /// joined while the quote stays open; if the result is not a row of the header's width
-    /// (a stray quote in a line of text), each line is taken on its own after all.
+    /// A CSV row whose quoted field holds line ends goes on over the next lines. They are
+    /// joined, each with the end it had (`\r\n` or `\n`: the field's bytes), while the
+    /// quote stays open; if the result is not a row of the header's width (a stray quote in
+    /// a line of text), each line is taken on its own after all.
     fn csv_record_over_lines(&mut self, source: &mut LineSource, first: Vec<u8>) -> Result<()> {
         let first_number = source.line_number();
         let mut joined = first;
@@ -221,10 +222,11 @@ impl<'a, W: Write> Annotator<'a, W> {
         let mut kind = LineKind::CsvOpen;
         let mut overlong = None;
         while kind == LineKind::CsvOpen && joined.len() < MAX_LINE {
+            let line_end = source.line_end();
             match source.advance()? {
                 LineRead::End => break,
                 LineRead::Line => {
-                    joined.push(b'\n');
+                    joined.extend_from_slice(line_end);
                     let start = joined.len();
                     joined.extend_from_slice(source.line());
                     parts.push((start, joined.len()));
