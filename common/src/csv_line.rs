@@ -1,8 +1,9 @@
 //! CSV for a filter that meets it line by line among other formats (svcname): a record read
-//! from lines already in memory, with csv-core's reader, the one inside the csv crate, so
-//! the filter reads exactly what the tools' `--csv` writes with the csv crate
-//! (`common::output`). The csv crate's own reader cannot serve here: it reads a stream,
-//! while the sniffer (`common::input`) decides line by line which lines are CSV at all.
+//! from lines already in memory, and cells added to the end of a row. Both are csv-core's
+//! reader and writer, the ones inside the csv crate, so the filter reads exactly what the
+//! tools' `--csv` writes with the csv crate (`common::output`) and quotes what it adds as
+//! they quote. The csv crate's own reader cannot serve here: it reads a stream, while the
+//! sniffer (`common::input`) decides line by line which lines are CSV at all.
 
 use csv_core::{
     QuoteStyle, ReadFieldResult, Reader, ReaderBuilder, Terminator, Writer, WriterBuilder,
@@ -122,7 +123,7 @@ impl CsvReader {
                 record.len += written;
                 let record_end = match result {
                     ReadFieldResult::Field { record_end } => record_end,
-                    // Not for want of room (see above), but room is cheap to make.
+                    // Not with the room made above; were it ever, more room is all it takes.
                     ReadFieldResult::OutputFull => {
                         record.bytes.resize(2 * record.bytes.len(), 0);
                         continue;
@@ -173,6 +174,24 @@ fn is_quoted_as_written(
     let (_, _, written) = quoting.field(field, quoted);
     let (_, closing) = quoting.finish(&mut quoted[written..]);
     raw == &quoted[..written + closing]
+}
+
+/// Appends `cells` to a CSV row, each after a comma, quoted as the csv crate quotes a cell:
+/// only where it must be (a comma, a quote, CR or LF in it), with quotes doubled.
+pub fn append_cells<'a>(row: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a [u8]>) {
+    let mut writer = Writer::new();
+    let mut end = row.len();
+    for cell in cells {
+        // At most a closing quote and a comma, then the cell quoted with every byte a quote.
+        row.resize(end + 2 + 2 * cell.len() + 2, 0);
+        let (_, delimiter) = writer.delimiter(&mut row[end..]);
+        end += delimiter;
+        let (_, _, written) = writer.field(cell, &mut row[end..]);
+        end += written;
+    }
+    row.resize(end + 1, 0);
+    let (_, closing) = writer.finish(&mut row[end..]);
+    row.truncate(end + closing);
 }
 
 #[cfg(test)]
@@ -256,9 +275,37 @@ mod tests {
         }
     }
 
-    /// The reader gives the csv crate's fields for every row the csv crate writes: rows of
-    /// random cells from commas, quotes, CR, LF, spaces, letters and bytes that are not
-    /// UTF-8 (a tiny xorshift generator keeps the test deterministic).
+    #[test]
+    fn cells_are_quoted_only_where_they_must_be() {
+        let mut row = b"a,b".to_vec();
+        append_cells(
+            &mut row,
+            [
+                &b"ssh"[..],
+                b"",
+                b"x,y",
+                b"say \"hi\"",
+                b"cr\rlf\n",
+                b"\xff\xfe",
+                b"  ",
+            ],
+        );
+        assert_eq!(
+            row,
+            b"a,b,ssh,,\"x,y\",\"say \"\"hi\"\"\",\"cr\rlf\n\",\xff\xfe,  ".to_vec()
+        );
+        let mut row = b"a".to_vec();
+        append_cells(&mut row, [&b""[..]]);
+        assert_eq!(row, b"a,");
+        let mut row = b"a".to_vec();
+        append_cells(&mut row, [&b"\""[..]]);
+        assert_eq!(row, b"a,\"\"\"\"");
+    }
+
+    /// The reader gives the csv crate's fields for every row the csv crate writes, and
+    /// what it appends reads back through the csv crate as it was: rows of random cells
+    /// from commas, quotes, CR, LF, spaces, letters and bytes that are not UTF-8 (a tiny
+    /// xorshift generator keeps the test deterministic).
     #[test]
     fn agrees_with_the_csv_crate() {
         let alphabet = b",\"\r\n a\xff\xc3\xa9";
@@ -299,6 +346,20 @@ mod tests {
                     .map(<[u8]>::to_vec)
                     .collect::<Vec<_>>(),
                 cells
+            );
+
+            let mut row = b"first".to_vec();
+            append_cells(&mut row, cells.iter().map(Vec::as_slice));
+            let mut read_back = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(row.as_slice());
+            let fields = read_back.byte_records().next().unwrap().unwrap();
+            let mut expected = vec![b"first".to_vec()];
+            expected.extend(cells.iter().cloned());
+            assert_eq!(
+                fields.iter().map(<[u8]>::to_vec).collect::<Vec<_>>(),
+                expected,
+                "{row:?}"
             );
         }
     }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use common::Status;
+use common::csv_line;
 use common::error::{Error, Result, warn};
 use common::input::{LineKind, LineRead, LineSource, MAX_LINE, Sniffer};
 use common::output::{FlushPolicy, Format, RecordWriter, TextOptions};
@@ -113,11 +114,16 @@ impl Rendered {
                 suffix
             })
             .collect();
+        let csv_cells: Vec<String> = values
+            .iter()
+            .map(|value| match value {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect();
         let mut csv_suffix = Vec::new();
-        for value in &values {
-            csv_suffix.push(b',');
-            push_csv_field(&mut csv_suffix, value);
-        }
+        csv_line::append_cells(&mut csv_suffix, csv_cells.iter().map(String::as_bytes));
         let mut text_suffix = Vec::new();
         let mut text_line = Vec::new();
         if let Some(record) = &record {
@@ -417,13 +423,12 @@ impl<'a, W: Write> Annotator<'a, W> {
         };
         let header = self.sniffer.header().unwrap_or_default();
         let mut out = line.to_vec();
-        for &column in &plan.ports {
-            let index = self.field_index(&header[column]);
-            for name in &self.added_names[index] {
-                out.push(b',');
-                out.extend_from_slice(name.as_bytes());
-            }
-        }
+        let names = plan
+            .ports
+            .iter()
+            .flat_map(|&column| &self.added_names[self.field_index(&header[column])])
+            .map(String::as_bytes);
+        csv_line::append_cells(&mut out, names);
         out.push(b'\n');
         self.out.raw().write_all(&out).map_err(Error::output)
     }
@@ -883,24 +888,6 @@ fn is_address(text: &str) -> bool {
     text == "*" || text.parse::<IpAddr>().is_ok()
 }
 
-fn push_csv_field(out: &mut Vec<u8>, value: &serde_json::Value) {
-    let text = match value {
-        serde_json::Value::Null => return,
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text
-        .bytes()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-    {
-        out.push(b'"');
-        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(text.as_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -995,12 +982,5 @@ mod tests {
             Err("port 70000 is out of range 1-65535".into())
         );
         assert!(port_of(&PortValue::Invalid, Some(Proto::Tcp)).is_err());
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        let mut out = Vec::new();
-        push_csv_field(&mut out, &serde_json::Value::String("a, \"b\"".into()));
-        assert_eq!(out, b"\"a, \"\"b\"\"\"");
     }
 }
