@@ -37,6 +37,28 @@ ports=$(paste -sd, "$work/ports")
   printf 'a\r\nlast line without newline'
 } > "$work/mixed"
 seq 1 3000 > "$work/numbers"
+# Protocol names in every place svcname reads one, canonical and as netstat and ss print
+# them (docs/FORMAT.md, "Protocol names"), and ports that are not.
+{
+  printf '22/TCP open\n53/udp6 open\n80/tcp66 open\n161/icmp\nssh/udp\ndomain/udp6\n'
+  printf 'tcp6 0 0 :::80 :::* LISTEN\nUDP 0 0 0.0.0.0:53 0.0.0.0:*\nsctp LISTEN [::]:2905\n'
+  printf 'dccp LISTEN 0 5 0.0.0.0:4556 0.0.0.0:*\nraw 0 0 0.0.0.0:1 0.0.0.0:*\n'
+  printf '{"port":53,"proto":"UDP6"}\n{"port":"53/udp6"}\n{"port":"53/icmp"}\n{"port":53,"proto":"unix"}\n'
+  printf '{"port":0}\n{"port":"*"}\n{"port":"0022"}\n{"port":65536}\n{"port":"+22"}\n{"port":""}\n'
+  printf 'port,proto\n53,udp6\n53,Tcp\n53/udp6,\n53,raw\n000,tcp\n70000,tcp\n'
+} > "$work/protocols"
+# CSV as the tools write it and as they do not: quoted cells holding commas, quotes, CR and
+# LF (a record over several lines), bytes that are not UTF-8, rows of the wrong width, stray,
+# misplaced and unclosed quotes, a header that ends, a new one, and a byte-order mark.
+{
+  printf 'host,port,proto,note\n"a, b",22,tcp,"say ""hi"""\nc,53,"udp",x\n'
+  printf '"multi\nline",80,tcp,"two\r\nends"\nd,443,tcp,\xff\xfe\nh\rx,23,tcp,\r\n'
+  printf '"ab"c,22,tcp,x\ne,22,tcp\nsome "quoted text\n"a"b"c",25,tcp,x\n'
+  printf 'g,25,tcp,"y"\r\nf,"open,tcp,x\nnot closed\nh,21,tcp,""\n\n'
+  printf 'local_port,remote_port,proto\n0,22,tcp\n,,\n*,53,udp\n22,x,tcp\n'
+  printf 'port,proto\n"22",tcp\n"2""2",tcp\n22,"open\n\n\xef\xbb\xbfport,proto\n22,tcp\n'
+  printf 'port,proto\n23,tcp\nlast,"never closed'
+} > "$work/csv"
 
 masked() { sed -E 's/"(rtt_ms|time)":[^,}]*/"\1":_/g; s/,[0-9.]+,20[0-9-]+T[0-9:.]+Z$/,_,_/'; }
 
@@ -50,6 +72,14 @@ cases=(
   "svcname --builtin-only < $work/mixed"
   "svcname --builtin-only -d -r < $work/numbers"
   "svcname --builtin-only < /dev/null"
+  "svcname --builtin-only < $work/protocols"
+  "svcname --builtin-only -d -p udp < $work/protocols"
+  "svcname --builtin-only < $work/csv"
+  "svcname --builtin-only -d -r --risk < $work/csv"
+  "svcname --builtin-only --field remote_port --field note < $work/csv"
+  "svcname --builtin-only 53/udp6"
+  "svcname --builtin-only -p udp6 53"
+  "svcname --builtin-only domain/UDP 0022/Tcp"
   "portscan --sort --all -p 1-1000,$ports 127.0.0.1"
   "portscan --sort --json -p 1-1000,$ports 127.0.0.1 ::1 | masked"
   "portscan --sort --csv --all -p $ports 127.0.0.1 | masked"

@@ -410,6 +410,109 @@ fn csv_quirks_never_lose_a_byte_or_the_header() {
     assert!(output.stdout.ends_with(b"AAABCDEFG\nnext\n"));
 }
 
+/// Protocol names (docs/FORMAT.md, "Protocol names"): input may spell them as netstat and
+/// ss do, `tcp6` and `udp6`, in every place a protocol is read; a command line may not.
+#[test]
+fn netstat_protocol_names_in_input_only() {
+    let input = "53/udp6\n\
+                 domain/udp6\n\
+                 {\"port\":\"53/udp6\"}\n\
+                 {\"port\":53,\"proto\":\"udp6\"}\n\
+                 port,proto\n53,UDP6\n53/udp6,\n\n\
+                 udp6 0 0 :::53 :::*\n";
+    let output = filter(&[], input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "53/udp domain well-known Domain Name Server\n\
+         53/udp domain well-known Domain Name Server\n\
+         {\"port\":\"53/udp6\",\"service\":\"domain\"}\n\
+         {\"port\":53,\"proto\":\"udp6\",\"service\":\"domain\"}\n\
+         port,proto,service\n53,UDP6,domain\n53/udp6,,domain\n\n\
+         udp6 0 0 :::53 :::* domain\n"
+    );
+    // On the command line `udp6` is no protocol: not a port's, not --proto, and a name
+    // with it is a name like any other.
+    let cases: [(&[&str], i32); 3] = [
+        (&["53/udp6"], 2),
+        (&["-p", "udp6", "53"], 2),
+        (&["domain/udp6"], 1),
+    ];
+    for (args, status) in cases {
+        let output = run(&mut svcname(args), LIMIT);
+        assert_eq!(code(&output), status, "{args:?}: {}", stderr_text(&output));
+        assert_eq!(stdout_text(&output), "", "{args:?}");
+    }
+}
+
+/// svcname's CSV output reads back through the csv crate: each cell of the input as it was
+/// (commas, quotes, CR and LF, bytes that are not UTF-8), and the added cells as svcname
+/// means them (a description with a comma, quotes and a CR, from a services file).
+#[test]
+fn csv_output_round_trips_through_the_csv_crate() {
+    let dir = std::env::temp_dir().join(format!("svcname-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let services = dir.join("services");
+    std::fs::write(
+        &services,
+        "odd 4242/tcp # one\rtwo, \"three\"\nplain 4242/udp # plain\n",
+    )
+    .unwrap();
+    let notes: [&[u8]; 8] = [
+        b"plain",
+        b"a, b",
+        b"say \"hi\"",
+        b"two\r\nlines",
+        b"lf\nonly",
+        b"\xff\xfe not UTF-8",
+        b"cr\r",
+        b"",
+    ];
+    let mut rows: Vec<[&[u8]; 3]> = Vec::new();
+    for (index, note) in notes.into_iter().enumerate() {
+        rows.push([note, b"4242", if index % 2 == 0 { b"tcp" } else { b"udp" }]);
+    }
+    for terminator in [csv::Terminator::Any(b'\n'), csv::Terminator::CRLF] {
+        let mut input = Vec::new();
+        {
+            let mut writer = csv::WriterBuilder::new()
+                .terminator(terminator)
+                .from_writer(&mut input);
+            writer.write_record(["note", "port", "proto"]).unwrap();
+            for row in &rows {
+                writer.write_record(row).unwrap();
+            }
+        }
+        let output = run_with_input(
+            &mut svcname(&["-d", "--services", services.to_str().unwrap()]),
+            &input,
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+        assert_eq!(
+            reader.byte_headers().unwrap(),
+            &csv::ByteRecord::from(vec!["note", "port", "proto", "service", "description"])
+        );
+        let read: Vec<csv::ByteRecord> = reader.byte_records().map(Result::unwrap).collect();
+        assert_eq!(read.len(), rows.len());
+        for (row, record) in rows.iter().zip(&read) {
+            let (service, description): (&[u8], &[u8]) = if row[2] == b"tcp" {
+                (b"odd", b"one\rtwo, \"three\"")
+            } else {
+                (b"plain", b"plain")
+            };
+            let expected: Vec<&[u8]> = row.iter().copied().chain([service, description]).collect();
+            assert_eq!(
+                record.iter().collect::<Vec<_>>(),
+                expected,
+                "{terminator:?}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn lone_dashes_times_and_dates_are_not_queries() {
     let output = filter(&[], "-\n17:35\n2024-01-01\n22/icmp\n22\n");

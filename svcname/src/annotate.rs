@@ -6,17 +6,18 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use common::Status;
+use common::contract::csv_line;
 use common::contract::error::{Error, Result, warn};
-use common::contract::input::{
-    LineKind, LineRead, LineSource, MAX_LINE, Sniffer, csv_field_count, csv_line_is_open,
-};
+use common::contract::input::{LineKind, LineRead, LineSource, MAX_LINE, Sniffer};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::ServiceRecord;
 use common::contract::text;
-use common::services::ports::{Proto, parse_port};
+use common::services::ports::{
+    PortError, Proto, ProtoNames, parse_port, parse_port_proto, port_from_number,
+};
 use common::services::{Extras, ServiceDb};
 
-use crate::json::{self, PortValue, proto_of};
+use crate::json::{self, PortValue};
 use crate::lookup::{self, Query};
 use crate::{Config, TOOL};
 
@@ -115,11 +116,16 @@ impl Rendered {
                 suffix
             })
             .collect();
+        let csv_cells: Vec<String> = values
+            .iter()
+            .map(|value| match value {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect();
         let mut csv_suffix = Vec::new();
-        for value in &values {
-            csv_suffix.push(b',');
-            push_csv_field(&mut csv_suffix, value);
-        }
+        csv_line::append_cells(&mut csv_suffix, csv_cells.iter().map(String::as_bytes));
         let mut text_suffix = Vec::new();
         let mut text_line = Vec::new();
         if let Some(record) = &record {
@@ -196,8 +202,8 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
                 LineRead::Line => {
                     let line = source.line();
-                    if self.csv_plan.is_some() && !line.starts_with(b"{") && csv_line_is_open(line)
-                    {
+                    let kind = self.sniffer.classify(line);
+                    if kind == LineKind::CsvOpen && self.csv_plan.is_some() {
                         let first = line.to_vec();
                         self.csv_record_over_lines(source, first)?;
                         continue;
@@ -206,27 +212,33 @@ impl<'a, W: Write> Annotator<'a, W> {
                         source: source.name(),
                         line: source.line_number(),
                     };
-                    self.line(place, line)?;
+                    self.annotate_line(place, line, kind)?;
                 }
             }
         }
     }
 
-    /// A CSV row whose quoted field holds newlines goes on over the next lines. They are
-    /// joined while the quote stays open; if the result is not a row of the header's width
-    /// (a stray quote in a line of text), each line is taken on its own after all.
+    /// A CSV row whose quoted field holds line ends goes on over the next lines. They are
+    /// joined, each with the end it had (`\r\n` or `\n`: the field's bytes), while the
+    /// quote stays open; if the result is not a row of the header's width (a stray quote in
+    /// a line of text), each line is taken on its own after all.
     fn csv_record_over_lines(&mut self, source: &mut LineSource, first: Vec<u8>) -> Result<()> {
         let first_number = source.line_number();
         let mut joined = first;
-        let mut parts = vec![joined.len()];
+        // Where each line is in `joined`, without its end.
+        let mut parts = vec![(0, joined.len())];
+        let mut kind = LineKind::CsvOpen;
         let mut overlong = None;
-        while csv_line_is_open(&joined) && joined.len() < MAX_LINE {
+        while kind == LineKind::CsvOpen && joined.len() < MAX_LINE {
+            let line_end = source.line_end();
             match source.advance()? {
                 LineRead::End => break,
                 LineRead::Line => {
-                    joined.push(b'\n');
+                    joined.extend_from_slice(line_end);
+                    let start = joined.len();
                     joined.extend_from_slice(source.line());
-                    parts.push(joined.len());
+                    parts.push((start, joined.len()));
+                    kind = self.sniffer.classify(&joined);
                 }
                 LineRead::TooLong => {
                     overlong = Some(source.line().to_vec());
@@ -234,25 +246,19 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             }
         }
-        let width = self.sniffer.header().map(<[String]>::len);
-        if overlong.is_none()
-            && csv_field_count(&joined).is_some()
-            && csv_field_count(&joined) == width
-        {
+        if overlong.is_none() && kind == LineKind::CsvRow {
             let place = Place {
                 source: source.name(),
                 line: source.line_number(),
             };
-            self.line(place, &joined)?;
+            self.annotate_line(place, &joined, kind)?;
         } else {
-            let mut start = 0;
-            for (offset, &end) in parts.iter().enumerate() {
+            for (offset, &(start, end)) in parts.iter().enumerate() {
                 let place = Place {
                     source: source.name(),
                     line: first_number + offset,
                 };
                 self.line(place, &joined[start..end])?;
-                start = end + 1;
             }
         }
         if let Some(head) = overlong {
@@ -274,7 +280,14 @@ impl<'a, W: Write> Annotator<'a, W> {
     }
 
     fn line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
-        match self.sniffer.classify(line) {
+        let kind = self.sniffer.classify(line);
+        self.annotate_line(place, line, kind)
+    }
+
+    /// Annotates a line that the sniffer found to be of `kind`. A line of a CSV row over
+    /// several lines, taken on its own, is a malformed row like any other.
+    fn annotate_line(&mut self, place: Place<'_>, line: &[u8], kind: LineKind) -> Result<()> {
+        match kind {
             LineKind::Blank => {
                 self.csv_plan = None;
                 self.pass(line)
@@ -282,14 +295,16 @@ impl<'a, W: Write> Annotator<'a, W> {
             LineKind::Json => self.json_line(place, line),
             LineKind::CsvHeader => self.csv_header(line),
             LineKind::CsvRow => self.csv_row(place, line),
-            LineKind::CsvMismatch => {
+            LineKind::CsvMismatch | LineKind::CsvMalformed | LineKind::CsvOpen => {
                 if self.csv_plan.is_some() {
                     let width = self.sniffer.header().map_or(0, <[String]>::len);
-                    let message = match csv_field_count(line) {
-                        Some(found) => format!(
+                    let message = if kind == LineKind::CsvMismatch {
+                        let found = self.sniffer.fields().len();
+                        format!(
                             "a CSV row of {found} fields under a header of {width}, passed through"
-                        ),
-                        None => "not a valid CSV row, passed through".to_owned(),
+                        )
+                    } else {
+                        "not a valid CSV row, passed through".to_owned()
                     };
                     self.problem(place, message);
                 }
@@ -410,13 +425,12 @@ impl<'a, W: Write> Annotator<'a, W> {
         };
         let header = self.sniffer.header().unwrap_or_default();
         let mut out = line.to_vec();
-        for &column in &plan.ports {
-            let index = self.field_index(&header[column]);
-            for name in &self.added_names[index] {
-                out.push(b',');
-                out.extend_from_slice(name.as_bytes());
-            }
-        }
+        let names = plan
+            .ports
+            .iter()
+            .flat_map(|&column| &self.added_names[self.field_index(&header[column])])
+            .map(String::as_bytes);
+        csv_line::append_cells(&mut out, names);
         out.push(b'\n');
         self.out.raw().write_all(&out).map_err(Error::output)
     }
@@ -437,43 +451,62 @@ impl<'a, W: Write> Annotator<'a, W> {
     }
 
     fn csv_row(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
-        let Some(plan) = &self.csv_plan else {
+        // Taken while the row is annotated, so that the plan and the answers can be read
+        // while the cache grows.
+        let Some(plan) = self.csv_plan.take() else {
             return self.pass(line);
         };
-        let fields = self.sniffer.fields().to_vec();
-        let header: Vec<String> = self.sniffer.header().unwrap_or_default().to_vec();
-        let proto = match plan.proto.map(|column| &fields[column]) {
-            Some(name) => proto_of(name),
+        let outcome = self.annotate_csv_row(place, line, &plan);
+        self.csv_plan = Some(plan);
+        outcome
+    }
+
+    /// Appends the added columns to a row, written in pieces straight to the output.
+    fn annotate_csv_row(&mut self, place: Place<'_>, line: &[u8], plan: &CsvPlan) -> Result<()> {
+        let fields = self.sniffer.fields();
+        let proto = match plan.proto.and_then(|column| fields.get(column)) {
+            Some(name) => Proto::from_name(name, ProtoNames::WithIpv6Suffix),
             None => Some(self.config.default_proto),
         };
-        let columns = plan.ports.clone();
-        let mut out = line.to_vec();
-        for column in columns {
-            let value = &fields[column];
-            let answer = if value.is_empty() {
+        let mut answers = std::mem::take(&mut self.answers);
+        answers.clear();
+        for &column in &plan.ports {
+            let cell = self.sniffer.fields().get(column).unwrap_or_default();
+            // An empty cell is a field without a value.
+            let answer = if cell.is_empty() {
                 Ok(None)
             } else {
-                port_of(
-                    &PortValue::Text(String::from_utf8_lossy(value).into_owned()),
-                    proto,
-                )
+                port_of_text(cell, proto)
             };
-            let rendered = match answer {
-                Ok(Some((port, proto))) => {
-                    let at = self.rendered(port, proto);
-                    &self.cache[at]
+            match answer {
+                Ok(answer) => {
+                    if let Some((port, proto)) = answer {
+                        self.rendered(port, proto);
+                    }
+                    answers.push((column, answer));
                 }
-                Ok(None) => &self.absent,
                 Err(why) => {
+                    let header = self.sniffer.header().unwrap_or_default();
                     let message = format!("field {}: {why}", header[column]);
                     self.problem(place, message);
-                    &self.absent
+                    answers.push((column, None));
                 }
-            };
-            out.extend_from_slice(&rendered.csv_suffix);
+            }
         }
-        out.push(b'\n');
-        self.out.raw().write_all(&out).map_err(Error::output)
+        let raw = self.out.raw();
+        let mut result = raw.write_all(line);
+        for &(_, answer) in &answers {
+            let rendered = match answer {
+                Some((port, proto)) => {
+                    &self.cache[cached(&self.cache_index, port, proto).expect("rendered above")]
+                }
+                None => &self.absent,
+            };
+            result = result.and_then(|()| raw.write_all(&rendered.csv_suffix));
+        }
+        result = result.and_then(|()| raw.write_all(b"\n"));
+        self.answers = answers;
+        result.map_err(Error::output)
     }
 
     fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
@@ -501,9 +534,9 @@ impl<'a, W: Write> Annotator<'a, W> {
             let proto = if proto_name.is_empty() {
                 Some(self.config.default_proto)
             } else {
-                proto_of(proto_name)
+                Proto::from_name(proto_name, ProtoNames::WithIpv6Suffix)
             };
-            if let (Some(port), Some(proto)) = (quick_port(number), proto) {
+            if let (Some(proto), Ok(port)) = (proto, parse_port(number)) {
                 return self.answer(port, proto);
             }
             if let Ok(token) = std::str::from_utf8(trimmed) {
@@ -544,13 +577,12 @@ impl<'a, W: Write> Annotator<'a, W> {
         let proto = if proto_name.is_empty() {
             Some(self.config.default_proto)
         } else {
-            proto_of(proto_name.as_bytes())
+            Proto::from_name(proto_name.as_bytes(), ProtoNames::WithIpv6Suffix)
         };
         if let Some(proto) = proto
-            && !number.is_empty()
-            && number.bytes().all(|b| b.is_ascii_digit())
+            && let Some(port) = port_number(number.as_bytes())
         {
-            return match parse_port(number) {
+            return match port {
                 Ok(port) => self.answer(port, proto),
                 Err(why) => {
                     self.problem(place, why);
@@ -565,7 +597,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         {
             return self.pass(line);
         }
-        match lookup::parse_query(token, self.config.proto) {
+        match lookup::parse_query(token, self.config.proto, ProtoNames::WithIpv6Suffix) {
             Ok(Query::Name { name, proto }) => {
                 let pairs = lookup::name_pairs(self.db, &name, proto);
                 if pairs.is_empty() {
@@ -750,7 +782,7 @@ fn append_text_annotation(out: &mut Vec<u8>, record: &ServiceRecord, additions: 
 fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
     // The usual value, a number in range, is answered inline.
     if let PortValue::Number(number) = *value
-        && let Ok(port @ 1..) = u16::try_from(number)
+        && let Ok(port) = port_from_number(number)
     {
         return Ok(proto.map(|proto| (port, proto)));
     }
@@ -761,15 +793,20 @@ fn port_of(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto
 fn port_of_others(value: &PortValue, proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
     let (port, explicit_proto) = match value {
         PortValue::Null | PortValue::Number(0) => return Ok(None),
-        // 1-65535 was answered by `port_of`.
-        PortValue::Number(n) => return Err(format!("port {n} is out of range 1-65535")),
-        PortValue::Text(text) => match text.split_once('/') {
-            Some((port, proto)) => (parse_port(port)?, Some(proto.parse::<Proto>()?)),
-            None if text == "0" || text == "*" => return Ok(None),
-            None => (parse_port(text)?, None),
-        },
+        PortValue::Number(number) => (port_from_number(*number)?, None),
+        PortValue::Text(text) => return port_of_text(text.as_bytes(), proto),
         PortValue::Invalid => return Err("not a port number".into()),
     };
+    Ok(explicit_proto.or(proto).map(|proto| (port, proto)))
+}
+
+/// [`port_of`] for text, a JSON string or a CSV cell: `22`, `53/udp`, or `0` or `*` for no
+/// port.
+fn port_of_text(text: &[u8], proto: Option<Proto>) -> Result<Option<(u16, Proto)>, String> {
+    if text == b"0" || text == b"*" {
+        return Ok(None);
+    }
+    let (port, explicit_proto) = parse_port_proto(text, ProtoNames::WithIpv6Suffix)?;
     Ok(explicit_proto.or(proto).map(|proto| (port, proto)))
 }
 
@@ -806,23 +843,15 @@ fn find_port_in_text(
             .filter(|token| !token.is_empty())
     };
     let line_proto = tokens()
-        .find_map(|token| {
-            let word = token.strip_suffix(b"6").unwrap_or(token);
-            [&b"tcp"[..], b"udp", b"sctp"]
-                .iter()
-                .any(|name| word.eq_ignore_ascii_case(name))
-                .then(|| proto_of(word))
-                .flatten()
-        })
+        .find_map(|token| Proto::from_name(token, ProtoNames::WithIpv6Suffix))
         .unwrap_or(default_proto);
     for token in tokens() {
         if let Some(colon) = token.iter().rposition(|&b| b == b':')
             && let (address, port) = (&token[..colon], &token[colon + 1..])
-            && !port.is_empty()
-            && port.iter().all(u8::is_ascii_digit)
+            && let Some(port) = port_number(port)
             && std::str::from_utf8(address).is_ok_and(is_address)
         {
-            return parse_port(ascii(port)).map(|port| Some((port, line_proto)));
+            return port.map(|port| Some((port, line_proto)));
         }
     }
     Ok(None)
@@ -832,37 +861,23 @@ fn find_port_in_text(
 /// (not digits, or not a protocol), an error when its number is not a port.
 #[inline]
 fn port_token(port: &[u8], proto: &[u8]) -> Option<Result<Option<(u16, Proto)>, String>> {
-    let proto = proto_of(proto)?;
-    // A plain port says at once that it is digits; only other numbers are checked again.
-    if let Some(port) = quick_port(port) {
-        return Some(Ok(Some((port, proto))));
-    }
-    if port.is_empty() || !port.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(parse_port(ascii(port)).map(|port| Some((port, proto))))
+    let proto = Proto::from_name(proto, ProtoNames::WithIpv6Suffix)?;
+    port_number(port).map(|port| port.map(|port| Some((port, proto))))
 }
 
-/// The port a run of digits names, when it plainly is one (1-65535, at most five digits);
-/// `None` leaves the verdict, and its message, to [`parse_port`].
-fn quick_port(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 {
-        return None;
+/// The port a token's digits name: `None` when they are not digits at all (the token is
+/// something else, a time or a word), else [`parse_port`]'s verdict, as a message.
+#[expect(
+    clippy::inline_always,
+    reason = "measured with callgrind: a call per text line otherwise"
+)]
+#[inline(always)]
+fn port_number(digits: &[u8]) -> Option<Result<u16, String>> {
+    match parse_port(digits) {
+        Ok(port) => Some(Ok(port)),
+        Err(PortError::Empty | PortError::NotANumber(_)) => None,
+        Err(why) => Some(Err(why.to_string())),
     }
-    let mut value: u32 = 0;
-    for &byte in digits {
-        let digit = byte.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
-        }
-        value = value * 10 + u32::from(digit);
-    }
-    u16::try_from(value).ok().filter(|&port| port != 0)
-}
-
-/// Digits checked by the caller, as text.
-fn ascii(digits: &[u8]) -> &str {
-    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 /// An address as ss and netstat print it: `0.0.0.0`, `[::1]`, `::`, `*`, `127.0.0.53%lo`.
@@ -873,24 +888,6 @@ fn is_address(text: &str) -> bool {
         .unwrap_or(text);
     let text = text.split_once('%').map_or(text, |(address, _)| address);
     text == "*" || text.parse::<IpAddr>().is_ok()
-}
-
-fn push_csv_field(out: &mut Vec<u8>, value: &serde_json::Value) {
-    let text = match value {
-        serde_json::Value::Null => return,
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text
-        .bytes()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-    {
-        out.push(b'"');
-        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(text.as_bytes());
-    }
 }
 
 #[cfg(test)]
@@ -915,6 +912,13 @@ mod tests {
                 Some((80, Proto::Tcp)),
             ),
             ("LISTEN 0 4096 [::1]:631 [::]:*", Some((631, Proto::Tcp))),
+            // Every protocol name, dccp's too, gives the line's protocol.
+            (
+                "dccp LISTEN 0 5 0.0.0.0:5004 0.0.0.0:*",
+                Some((5004, Proto::Dccp)),
+            ),
+            ("SCTP6 LISTEN [::]:2905", Some((2905, Proto::Sctp))),
+            ("22/tcp6 open", Some((22, Proto::Tcp))),
             ("started at 17:35:12 by cron", None),
             ("nothing to see here", None),
             ("a cl/1 token", None),
@@ -966,14 +970,19 @@ mod tests {
             port_of(&PortValue::Text("53/udp".into()), Some(Proto::Tcp)),
             Ok(Some((53, Proto::Udp)))
         );
-        assert!(port_of(&PortValue::Number(70_000), Some(Proto::Tcp)).is_err());
+        // A port field reads protocol names as a proto field does, netstat's included.
+        assert_eq!(
+            port_of(&PortValue::Text("53/udp6".into()), Some(Proto::Tcp)),
+            Ok(Some((53, Proto::Udp)))
+        );
+        assert_eq!(
+            port_of(&PortValue::Text("53/icmp".into()), Some(Proto::Tcp)),
+            Err("'icmp' is not a protocol (tcp, udp, sctp, dccp)".into())
+        );
+        assert_eq!(
+            port_of(&PortValue::Number(70_000), Some(Proto::Tcp)),
+            Err("port 70000 is out of range 1-65535".into())
+        );
         assert!(port_of(&PortValue::Invalid, Some(Proto::Tcp)).is_err());
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        let mut out = Vec::new();
-        push_csv_field(&mut out, &serde_json::Value::String("a, \"b\"".into()));
-        assert_eq!(out, b"\"a, \"\"b\"\"\"");
     }
 }

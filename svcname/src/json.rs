@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use common::services::ports::Proto;
+use common::services::ports::{Proto, ProtoNames};
 
 /// The fields found in one object.
 #[derive(Debug, Default, PartialEq)]
@@ -204,41 +204,6 @@ pub(crate) fn closing_brace(line: &[u8]) -> usize {
     line.iter()
         .rposition(|&b| b == b'}')
         .expect("a scanned object ends with a brace")
-}
-
-/// A protocol name as tools print it: `tcp`, `TCP`, `tcp6`, `udp6`.
-/// Bytes, not str: a name need not be checked as UTF-8 to be compared with ASCII ones.
-/// Names are compared packed into a u32, lower-cased by setting bit 5 of every byte (which
-/// turns only upper-case letters into lower-case ones): every text line and record asks.
-pub(crate) fn proto_of(name: &[u8]) -> Option<Proto> {
-    let name = name.strip_suffix(b"6").unwrap_or(name);
-    let packed = pack_lower(name)?;
-    PACKED_PROTOS
-        .iter()
-        .find(|(names, _)| *names == packed)
-        .map(|&(_, proto)| proto)
-}
-
-/// Every protocol's name, packed by [`pack_lower`]; a test checks them against `Proto`.
-const PACKED_PROTOS: [(u32, Proto); 4] = [
-    (pack(*b"tcp\0"), Proto::Tcp),
-    (pack(*b"udp\0"), Proto::Udp),
-    (pack(*b"sctp"), Proto::Sctp),
-    (pack(*b"dccp"), Proto::Dccp),
-];
-
-const fn pack(bytes: [u8; 4]) -> u32 {
-    u32::from_le_bytes(bytes)
-}
-
-/// A name of three or four bytes as a u32, lower-cased; `None` for other lengths. Bit 5
-/// is set only in the bytes present, so the padding stays zero.
-fn pack_lower(name: &[u8]) -> Option<u32> {
-    match *name {
-        [a, b, c] => Some(u32::from_le_bytes([a, b, c, 0]) | 0x0020_2020),
-        [a, b, c, d] => Some(u32::from_le_bytes([a, b, c, d]) | 0x2020_2020),
-        _ => None,
-    }
 }
 
 enum Key {
@@ -579,9 +544,12 @@ impl<'a> Scanner<'a> {
         }
         let (raw, escaped) = self.string()?;
         if escaped {
-            return Ok(proto_of(self.text.as_bytes()));
+            return Ok(Proto::from_name(
+                self.text.as_bytes(),
+                ProtoNames::WithIpv6Suffix,
+            ));
         }
-        Ok(proto_of(raw))
+        Ok(Proto::from_name(raw, ProtoNames::WithIpv6Suffix))
     }
 }
 
@@ -654,31 +622,6 @@ mod tests {
             }
         }
         assert_eq!(find_stop(b"~!#[]{} 0123456789"), None);
-    }
-
-    #[test]
-    fn protocol_names_in_any_case() {
-        for proto in Proto::ALL {
-            let name = proto.as_str();
-            for variant in [
-                name.to_owned(),
-                name.to_ascii_uppercase(),
-                format!("{name}6"),
-            ] {
-                assert_eq!(proto_of(variant.as_bytes()), Some(proto), "{variant}");
-            }
-        }
-        for other in [
-            &b"tc"[..],
-            b"tcpx",
-            b"tcp66",
-            b"",
-            b"6",
-            b"t\xe3p",
-            b"TC\x10",
-        ] {
-            assert_eq!(proto_of(other), None, "{other:?}");
-        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::input::LineSource;
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::services::ports::Proto;
+use common::services::ports::{Proto, ProtoNames};
 use common::services::{self, Extras, ServiceDb};
 
 pub use annotate::Additions;
@@ -133,7 +133,7 @@ fn look_up<W: Write>(config: &Config, db: &ServiceDb, mut out: RecordWriter<W>) 
     };
     let mut queries = Vec::with_capacity(config.queries.len());
     for text in &config.queries {
-        let query = lookup::parse_query(text, config.proto)
+        let query = lookup::parse_query(text, config.proto, ProtoNames::Canonical)
             .map_err(|why| Error::usage(format!("{text}: {why}")))?;
         queries.push(query);
     }

@@ -2,7 +2,7 @@
 //! list, or a service name, which may stand for several ports.
 
 use common::services::ServiceDb;
-use common::services::ports::{PortList, Proto, parse_port, parse_port_proto};
+use common::services::ports::{PortList, Proto, ProtoNames, parse_port, parse_port_proto};
 
 /// One thing to look up.
 #[derive(Debug, PartialEq)]
@@ -15,9 +15,11 @@ pub enum Query {
     Name { name: String, proto: Option<Proto> },
 }
 
-/// Parses a query; `proto` is the one given with `--proto`, if any. A query that starts like
-/// a number is a port or a port list and must be valid as one; anything else is a name.
-pub fn parse_query(text: &str, proto: Option<Proto>) -> Result<Query, String> {
+/// Parses a query; `proto` is the one given with `--proto`, if any, and `names` the protocol
+/// names taken after a slash (a query on the command line, or a line of input). A query that
+/// starts like a number is a port or a port list and must be valid as one; anything else is
+/// a name.
+pub fn parse_query(text: &str, proto: Option<Proto>, names: ProtoNames) -> Result<Query, String> {
     let starts_numeric = text
         .bytes()
         .next()
@@ -25,11 +27,11 @@ pub fn parse_query(text: &str, proto: Option<Proto>) -> Result<Query, String> {
         || text.len() > 1 && text.as_bytes()[1] == b':';
     if starts_numeric {
         if text.contains('/') {
-            let (port, proto) = parse_port_proto(text, Proto::Tcp)?;
-            return Ok(Query::Port(port, Some(proto)));
+            let (port, proto) = parse_port_proto(text.as_bytes(), names)?;
+            return Ok(Query::Port(port, proto));
         }
         if text.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(Query::Port(parse_port(text)?, None));
+            return Ok(Query::Port(parse_port(text.as_bytes())?, None));
         }
         return PortList::parse(text, proto.unwrap_or(Proto::Tcp)).map(Query::List);
     }
@@ -37,7 +39,7 @@ pub fn parse_query(text: &str, proto: Option<Proto>) -> Result<Query, String> {
         return Err("an empty query".into());
     }
     if let Some((name, suffix)) = text.rsplit_once('/')
-        && let Ok(explicit) = suffix.parse::<Proto>()
+        && let Some(explicit) = Proto::from_name(suffix.as_bytes(), names)
     {
         return Ok(Query::Name {
             name: name.to_owned(),
@@ -78,37 +80,40 @@ mod tests {
 
     #[test]
     fn queries() {
-        assert_eq!(parse_query("22", None), Ok(Query::Port(22, None)));
         assert_eq!(
-            parse_query("53/udp", None),
+            parse_query("22", None, ProtoNames::Canonical),
+            Ok(Query::Port(22, None))
+        );
+        assert_eq!(
+            parse_query("53/udp", None, ProtoNames::Canonical),
             Ok(Query::Port(53, Some(Proto::Udp)))
         );
         assert_eq!(
-            parse_query("ssh", Some(Proto::Tcp)),
+            parse_query("ssh", Some(Proto::Tcp), ProtoNames::Canonical),
             Ok(Query::Name {
                 name: "ssh".into(),
                 proto: Some(Proto::Tcp)
             })
         );
         assert_eq!(
-            parse_query("domain/udp", None),
+            parse_query("domain/udp", None, ProtoNames::Canonical),
             Ok(Query::Name {
                 name: "domain".into(),
                 proto: Some(Proto::Udp)
             })
         );
         assert_eq!(
-            parse_query("cl/1", None),
+            parse_query("cl/1", None, ProtoNames::Canonical),
             Ok(Query::Name {
                 name: "cl/1".into(),
                 proto: None
             })
         );
-        let Ok(Query::List(list)) = parse_query("20-22,U:53", None) else {
+        let Ok(Query::List(list)) = parse_query("20-22,U:53", None, ProtoNames::Canonical) else {
             panic!("a list");
         };
         assert_eq!(list.len(), 4);
-        let Ok(Query::List(list)) = parse_query("T:80", None) else {
+        let Ok(Query::List(list)) = parse_query("T:80", None, ProtoNames::Canonical) else {
             panic!("a list");
         };
         assert_eq!(list.len(), 1);
@@ -117,7 +122,31 @@ mod tests {
     #[test]
     fn bad_ports_are_errors_not_names() {
         for bad in ["70000", "0", "22/icmp", "10-5", "22,,23", "1x"] {
-            assert!(parse_query(bad, None).is_err(), "{bad}");
+            assert!(
+                parse_query(bad, None, ProtoNames::Canonical).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    /// A line of input may name a protocol as netstat does; a command line may not.
+    #[test]
+    fn ipv6_protocol_names_only_in_input() {
+        for names in [ProtoNames::Canonical, ProtoNames::WithIpv6Suffix] {
+            let input = names == ProtoNames::WithIpv6Suffix;
+            assert_eq!(
+                parse_query("53/udp6", None, names).ok(),
+                input.then_some(Query::Port(53, Some(Proto::Udp)))
+            );
+            let name_proto = if input { Some(Proto::Udp) } else { None };
+            let name = if input { "domain" } else { "domain/udp6" };
+            assert_eq!(
+                parse_query("domain/udp6", None, names),
+                Ok(Query::Name {
+                    name: name.into(),
+                    proto: name_proto
+                })
+            );
         }
     }
 }

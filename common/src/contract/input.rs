@@ -8,6 +8,7 @@ use std::os::fd::AsFd;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::contract::csv_line::{CsvRead, CsvReader, CsvRecord};
 use crate::contract::error::{Error, Result};
 
 /// Lines longer than this are not kept in memory whole: a reader gets the first part and
@@ -37,6 +38,8 @@ pub struct LineSource {
     newlines: NewlineFinder,
     /// The current line: `buffer[line.0..line.1]`.
     line: (usize, usize),
+    /// What ended the current line: `\n`, `\r\n`, or nothing.
+    line_end: &'static [u8],
     eof: bool,
     line_number: usize,
     /// The current line is the head of an overlong line, whose rest is still to be read.
@@ -105,6 +108,7 @@ impl LineSource {
             newline: None,
             newlines: NewlineFinder::new(),
             line: (0, 0),
+            line_end: b"",
             eof: false,
             line_number: 0,
             in_long_line: false,
@@ -196,6 +200,7 @@ impl LineSource {
                 // The last line, without a newline: kept as it is, `\r` and all.
                 self.line_number += 1;
                 self.line = (self.start, self.end);
+                self.line_end = b"";
                 self.start = self.end;
                 return Ok(LineRead::Line);
             }
@@ -211,8 +216,10 @@ impl LineSource {
         self.line_number += 1;
         self.start = newline + 1;
         let end = if newline > start && self.buffer[newline - 1] == b'\r' {
+            self.line_end = b"\r\n";
             newline - 1
         } else {
+            self.line_end = b"\n";
             newline
         };
         self.line = (start, end);
@@ -222,6 +229,13 @@ impl LineSource {
     /// The line [`LineSource::advance`] moved to.
     pub fn line(&self) -> &[u8] {
         &self.buffer[self.line.0..self.line.1]
+    }
+
+    /// What ended that line in the input: `\n`, `\r\n`, or nothing (the last line of an
+    /// input that does not end with a newline, or the head of a line too long). A reader
+    /// that joins lines, as a CSV field over several does, keeps each end as it was.
+    pub fn line_end(&self) -> &'static [u8] {
+        self.line_end
     }
 
     /// After [`LineRead::TooLong`]: copies the rest of that line, with its `\n`, to `out`.
@@ -253,6 +267,7 @@ impl LineSource {
     /// Hands out the first [`MAX_LINE`] bytes of the line at `start`; the rest stays.
     fn long_line_head(&mut self) -> LineRead {
         self.line = (self.start, self.start + MAX_LINE);
+        self.line_end = b"";
         self.start += MAX_LINE;
         self.in_long_line = true;
         LineRead::TooLong
@@ -304,9 +319,16 @@ pub enum LineKind {
     CsvHeader,
     /// A row under the CSV header seen last, with as many fields.
     CsvRow,
-    /// A line under a CSV header that is not a row of its width, nor a new header: a
-    /// malformed row. The header stays in force (a blank line ends it).
+    /// A line under a CSV header that ends inside a quoted field: a record that goes on
+    /// over the next lines (a quoted field may hold line ends), or else a malformed row.
+    CsvOpen,
+    /// A line under a CSV header that is a CSV row of another width, and not a new
+    /// header: a malformed row, whose fields [`Sniffer::fields`] holds. The header stays in
+    /// force (a blank line ends it).
     CsvMismatch,
+    /// A line under a CSV header that is not CSV as RFC 4180 writes it (a quote closes a
+    /// field before its end): a malformed row. The header stays in force.
+    CsvMalformed,
     /// Anything else.
     Text,
 }
@@ -315,10 +337,11 @@ pub enum LineKind {
 #[derive(Debug, Default)]
 pub struct Sniffer {
     header: Option<Vec<String>>,
-    fields: Vec<Vec<u8>>,
+    csv: CsvReader,
 }
 
 impl Sniffer {
+    #[inline]
     pub fn classify(&mut self, line: &[u8]) -> LineKind {
         let trimmed = line.trim_ascii();
         if trimmed.is_empty() {
@@ -328,17 +351,34 @@ impl Sniffer {
         if trimmed[0] == b'{' {
             return LineKind::Json;
         }
+        // Most lines are neither under a header nor one, and tell so by their first byte.
+        if self.header.is_none() && !starts_like_a_header(line) {
+            return LineKind::Text;
+        }
+        self.classify_csv(line)
+    }
+
+    /// [`Sniffer::classify`] for a line under a header, or one that may be a header.
+    fn classify_csv(&mut self, line: &[u8]) -> LineKind {
         if let Some(header) = &self.header {
-            if split_csv(line, &mut self.fields) && self.fields.len() == header.len() {
+            let read = self.csv.read(line);
+            if read == CsvRead::Record && self.csv.record().len() == header.len() {
                 return LineKind::CsvRow;
             }
+            if read == CsvRead::Open {
+                return LineKind::CsvOpen;
+            }
             if !is_csv_header(line) {
-                return LineKind::CsvMismatch;
+                return match read {
+                    CsvRead::Record => LineKind::CsvMismatch,
+                    CsvRead::Open | CsvRead::Malformed => LineKind::CsvMalformed,
+                };
             }
         }
-        if is_csv_header(line) && split_csv(line, &mut self.fields) {
+        if is_csv_header(line) && self.csv.read(line) == CsvRead::Record {
             self.header = Some(
-                self.fields
+                self.csv
+                    .record()
                     .iter()
                     .map(|f| String::from_utf8_lossy(f).into_owned())
                     .collect(),
@@ -355,19 +395,22 @@ impl Sniffer {
     }
 
     /// The fields of the line classified last as a CSV header or row, unquoted.
-    pub fn fields(&self) -> &[Vec<u8>] {
-        &self.fields
+    pub fn fields(&self) -> &CsvRecord {
+        self.csv.record()
     }
 }
 
-fn is_csv_header(line: &[u8]) -> bool {
-    // Most lines are not headers, and tell so by their first byte.
-    if !line
-        .first()
+/// Whether a line starts as a CSV header does, with a snake_case name.
+fn starts_like_a_header(line: &[u8]) -> bool {
+    line.first()
         .is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
-    {
+}
+
+fn is_csv_header(line: &[u8]) -> bool {
+    if !starts_like_a_header(line) {
         return false;
     }
+    // Names hold no quotes, so the commas between them are all there is to CSV here.
     let mut names = 0;
     for name in line.split(|&b| b == b',') {
         let valid = name
@@ -382,81 +425,6 @@ fn is_csv_header(line: &[u8]) -> bool {
         names += 1;
     }
     names >= 2
-}
-
-/// How many fields a CSV record has; `None` if it is not valid CSV.
-pub fn csv_field_count(record: &[u8]) -> Option<usize> {
-    let mut fields = Vec::new();
-    split_csv(record, &mut fields).then_some(fields.len())
-}
-
-/// Whether a CSV line ends inside a quoted field, so that the record goes on on the next
-/// line (a quoted field may hold a newline). A quote inside an unquoted field is a plain
-/// character, as [`Sniffer`] reads it, and opens nothing.
-pub fn csv_line_is_open(line: &[u8]) -> bool {
-    let mut in_quotes = false;
-    let mut at_field_start = true;
-    let mut i = 0;
-    while i < line.len() {
-        match line[i] {
-            // A doubled quote inside quotes is a quote character.
-            b'"' if in_quotes && line.get(i + 1) == Some(&b'"') => i += 1,
-            b'"' if in_quotes => in_quotes = false,
-            b'"' if at_field_start => in_quotes = true,
-            b',' if !in_quotes => {
-                at_field_start = true;
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        at_field_start = false;
-        i += 1;
-    }
-    in_quotes
-}
-
-/// Splits one CSV record (RFC 4180 quoting) into `fields`; false if it is not valid CSV.
-fn split_csv(line: &[u8], fields: &mut Vec<Vec<u8>>) -> bool {
-    fields.clear();
-    let mut field = Vec::new();
-    let mut in_quotes = false;
-    let mut at_field_start = true;
-    let mut i = 0;
-    while i < line.len() {
-        let b = line[i];
-        if in_quotes {
-            if b == b'"' {
-                if line.get(i + 1) == Some(&b'"') {
-                    field.push(b'"');
-                    i += 1;
-                } else {
-                    in_quotes = false;
-                    if !matches!(line.get(i + 1), None | Some(b',')) {
-                        return false;
-                    }
-                }
-            } else {
-                field.push(b);
-            }
-        } else if b == b',' {
-            fields.push(std::mem::take(&mut field));
-            at_field_start = true;
-            i += 1;
-            continue;
-        } else if b == b'"' && at_field_start {
-            in_quotes = true;
-        } else {
-            field.push(b);
-        }
-        at_field_start = false;
-        i += 1;
-    }
-    if in_quotes {
-        return false;
-    }
-    fields.push(field);
-    true
 }
 
 #[cfg(test)]
@@ -501,9 +469,16 @@ mod tests {
         let mut src = LineSource::from_reader("test", Box::new(Trickle(b"22/tcp\r\n\nabcdefgh\r")));
         let mut seen = Vec::new();
         while src.advance().unwrap() == LineRead::Line {
-            seen.push(src.line().to_vec());
+            seen.push((src.line().to_vec(), src.line_end()));
         }
-        assert_eq!(seen, [&b"22/tcp"[..], b"", b"abcdefgh\r"]);
+        assert_eq!(
+            seen,
+            [
+                (b"22/tcp".to_vec(), &b"\r\n"[..]),
+                (Vec::new(), b"\n"),
+                (b"abcdefgh\r".to_vec(), b"")
+            ]
+        );
         assert_eq!(src.line_number(), 3);
     }
 
@@ -576,13 +551,48 @@ mod tests {
             LineKind::CsvRow
         );
         assert_eq!(
-            sniffer.fields(),
-            [b"x,1".to_vec(), b"say \"hi\"".to_vec(), Vec::new()]
+            sniffer.fields().iter().collect::<Vec<_>>(),
+            [&b"x,1"[..], b"say \"hi\"", b""]
         );
         assert_eq!(sniffer.header().unwrap(), ["a", "b", "c"]);
-        assert!(csv_line_is_open(b"1,\"two"));
-        assert!(!csv_line_is_open(b"1,\"two\""));
-        assert!(!csv_line_is_open(b"some \"quoted text"));
-        assert!(csv_line_is_open(b"\"a \"\"b\"\" c"));
+    }
+
+    /// Under a header, a line is a row, the start of a row over several lines, a malformed
+    /// row, or a new header; a blank line ends the header.
+    #[test]
+    fn csv_rows_and_what_is_not_one() {
+        let mut sniffer = Sniffer::default();
+        let kinds: Vec<LineKind> = [
+            &b"host,port"[..],
+            b"a,\"open",
+            b"a,\"closed\"",
+            b"\"ab\"c,d",
+            b"some \"quoted text",
+            b"1,2,3",
+            b"a,\"b\"\"",
+            b"port,proto,state",
+            b"1,2",
+            b"",
+            b"a,\"open",
+        ]
+        .iter()
+        .map(|line| sniffer.classify(line))
+        .collect();
+        assert_eq!(
+            kinds,
+            [
+                LineKind::CsvHeader,
+                LineKind::CsvOpen,
+                LineKind::CsvRow,
+                LineKind::CsvMalformed,
+                LineKind::CsvMismatch,
+                LineKind::CsvMismatch,
+                LineKind::CsvOpen,
+                LineKind::CsvHeader,
+                LineKind::CsvMismatch,
+                LineKind::Blank,
+                LineKind::Text,
+            ]
+        );
     }
 }

@@ -6,7 +6,7 @@ use super::compare_names;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use crate::services::ports::{Proto, parse_port_proto};
+use crate::services::ports::{Proto, parse_port};
 
 /// One table entry, borrowing from the file's text.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -281,14 +281,16 @@ fn parse_line(line: &'static str, flavor: Flavor) -> Result<Option<(u16, Proto, 
         // /etc/services lists port 0 for a few reserved names; no port list can name it.
         return Ok(None);
     }
-    let Some((_, proto_name)) = port_proto.split_once('/') else {
+    let Some((port, proto_name)) = port_proto.split_once('/') else {
         return Err(format!("'{port_proto}' is not PORT/PROTOCOL"));
     };
-    if proto_name.parse::<Proto>().is_err() && proto_name.bytes().all(|b| b.is_ascii_alphabetic()) {
+    let proto = proto_name.parse::<Proto>();
+    if proto.is_err() && proto_name.bytes().all(|b| b.is_ascii_alphabetic()) {
         // Entries for protocols without ports of ours (AppleTalk's ddp) are not mistakes.
         return Ok(None);
     }
-    let (port, proto) = parse_port_proto(port_proto, Proto::Tcp)?;
+    let port = parse_port(port.as_bytes())?;
+    let proto = proto?;
     let aliases_start = fields
         .next()
         .map(|first| first.as_ptr() as usize - data.as_ptr() as usize);
