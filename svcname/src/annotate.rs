@@ -6,9 +6,8 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use common::Status;
-use common::contract::csv_line;
 use common::contract::error::{Error, Result, warn};
-use common::contract::input::{LineKind, LineRead, LineSource, MAX_LINE, Sniffer};
+use common::contract::input::{LineRead, LineSource, MAX_LINE};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::ServiceRecord;
 use common::contract::text;
@@ -17,8 +16,10 @@ use common::services::ports::{
 };
 use common::services::{Extras, ServiceDb};
 
+use crate::csv_line;
 use crate::json::{self, PortValue};
 use crate::lookup::{self, Query};
+use crate::sniff::{LineKind, Sniffer};
 use crate::{Config, TOOL};
 
 /// Where a line came from, for messages.

@@ -4,8 +4,10 @@
 
 mod annotate;
 mod cli;
+mod csv_line;
 mod json;
 mod lookup;
+mod sniff;
 
 use std::io::{BufWriter, Write};
 

@@ -4,7 +4,6 @@
 //! every tool that reads them, and one error type whose kind decides the exit status.
 
 mod clap_error;
-pub mod csv_line;
 pub mod entry;
 pub mod error;
 pub mod input;

@@ -1,9 +1,9 @@
-//! CSV for a filter that meets it line by line among other formats (svcname): a record read
-//! from lines already in memory, and cells added to the end of a row. Both are csv-core's
-//! reader and writer, the ones inside the csv crate, so the filter reads exactly what the
-//! tools' `--csv` writes with the csv crate (`common::contract::output`) and quotes what it adds as
+//! CSV for a filter that meets it line by line among other formats: a record read from
+//! lines already in memory, and cells added to the end of a row. Both are csv-core's reader
+//! and writer, the ones inside the csv crate, so svcname reads exactly what the tools'
+//! `--csv` writes with the csv crate (`common::contract::output`) and quotes what it adds as
 //! they quote. The csv crate's own reader cannot serve here: it reads a stream, while the
-//! sniffer (`common::contract::input`) decides line by line which lines are CSV at all.
+//! sniffer (`sniff`) decides line by line which lines are CSV at all.
 
 use csv_core::{
     QuoteStyle, ReadFieldResult, Reader, ReaderBuilder, Terminator, Writer, WriterBuilder,
@@ -36,10 +36,6 @@ impl CsvRecord {
     /// The number of fields.
     pub fn len(&self) -> usize {
         self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
     }
 
     /// Field `index`, counted from 0.
