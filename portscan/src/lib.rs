@@ -20,6 +20,7 @@ mod probe;
 mod target_spec;
 mod targets;
 mod timing;
+mod udp_payloads;
 
 use std::io::{self, IsTerminal};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -1,7 +1,8 @@
 //! One TCP connect() probe: opening the non-blocking socket, and turning what the kernel says
 //! about it into a port state and reason, or into a local failure that is no state at all.
 //! [`Prober`] is what the event loop asks of any kind of probe; [`TcpConnect`] is this one,
-//! and [`ScanProber`] the one a real scan drives, which decides the protocols it can scan.
+//! [`UdpProbe`] (`udp`) the UDP one, and [`ScanProber`] the one a real scan drives, which
+//! decides the protocols it can scan.
 //!
 //! The kernel reports an ICMP "administratively prohibited" to connect() as EHOSTUNREACH,
 //! the same as a real host unreachable; IP_RECVERR queues the ICMP message itself on the
@@ -19,6 +20,10 @@ use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, SockaddrStorage, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
+
+pub use udp::UdpProbe;
+
+mod udp;
 
 /// What became of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +63,85 @@ pub struct Destination {
     pub proto: Proto,
 }
 
-/// The prober a real scan drives. The protocols it probes are the protocols portscan scans:
-/// the command line refuses a port list with none of them, and a scan's plan holds the
-/// ports of those alone ([`crate::engine::scannable`]).
-pub type ScanProber = TcpConnect;
+/// The prober a real scan drives: TCP connect() for TCP ports, [`UdpProbe`] for UDP ones.
+/// The protocols it probes are the protocols portscan scans: the command line refuses a
+/// port list with none of them, and a scan's plan holds the ports of those alone
+/// ([`crate::engine::scannable`]). Both probers work on a [`Socket`], so the loop needs no
+/// socket type of its own: each call goes to the prober of the try's protocol, a branch on
+/// a value, and TCP's path is the one it always was.
+#[derive(Default)]
+pub struct ScanProber {
+    tcp: TcpConnect,
+    udp: UdpProbe,
+}
+
+impl Prober for ScanProber {
+    type Socket = Socket;
+    const PROTOCOLS: &'static [Proto] = &[Proto::Tcp, Proto::Udp];
+
+    #[inline]
+    fn interest(proto: Proto) -> EpollFlags {
+        match proto {
+            Proto::Udp => UdpProbe::interest(proto),
+            _ => TcpConnect::interest(proto),
+        }
+    }
+
+    fn silence(proto: Proto) -> (PortState, Reason) {
+        match proto {
+            Proto::Udp => UdpProbe::silence(proto),
+            _ => TcpConnect::silence(proto),
+        }
+    }
+
+    #[inline]
+    fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {
+        match destination.proto {
+            Proto::Udp => self.udp.start(destination),
+            _ => self.tcp.start(destination),
+        }
+    }
+
+    #[inline]
+    fn finish(&mut self, socket: &Socket, destination: Destination) -> Verdict {
+        match destination.proto {
+            Proto::Udp => self.udp.finish(socket, destination),
+            _ => self.tcp.finish(socket, destination),
+        }
+    }
+
+    /// Told by the socket's type: the loop asks without a destination, and only when a
+    /// scan gives up, so the system call costs nothing that matters.
+    fn local_error(&self, socket: &Socket) -> io::Error {
+        match socket.r#type() {
+            Ok(Type::DGRAM) => self.udp.local_error(socket),
+            _ => self.tcp.local_error(socket),
+        }
+    }
+
+    #[inline]
+    fn recycle(
+        &mut self,
+        socket: Socket,
+        destination: Destination,
+        verdict: Verdict,
+        registered: bool,
+        room: bool,
+    ) {
+        match destination.proto {
+            Proto::Udp => self
+                .udp
+                .recycle(socket, destination, verdict, registered, room),
+            _ => self
+                .tcp
+                .recycle(socket, destination, verdict, registered, room),
+        }
+    }
+
+    fn idle_sockets(&self) -> usize {
+        self.tcp.idle_sockets() + self.udp.idle_sockets()
+    }
+}
 
 /// A kind of probe the event loop can drive, for the protocols it names. The loop owns the
 /// order, the timing, the retries, the deadlines and the output; a prober owns how one try
@@ -367,36 +447,44 @@ fn icmp_reason((v6, kind, code): Icmp) -> Option<Reason> {
 /// unreachable that connect() reported as a plain refusal); the message's payload, the TCP
 /// header of the SYN it answers, tells them apart.
 fn icmp_of(socket: &Socket, port: u16) -> Option<Icmp> {
-    use nix::libc::{SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6};
     // A queue never holds more than one message per probe the socket carried; a few
     // reads drain what a run of refusals could have left.
     for _ in 0..8 {
         let mut data = [0u8; 64];
-        let mut iov = [IoSliceMut::new(&mut data)];
-        let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
-        let message = socket::recvmsg::<SockaddrStorage>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut control),
-            MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
-        )
-        .ok()?;
-        let icmp = message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
-            ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP => {
-                Some((false, err.ee_type, err.ee_code))
-            }
-            ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP6 => {
-                Some((true, err.ee_type, err.ee_code))
-            }
-            _ => None,
-        });
-        let length = message.bytes;
+        let (icmp, length) = next_queued_error(socket, &mut data)?;
         let about = (length >= 4).then(|| u16::from_be_bytes([data[2], data[3]]));
         if icmp.is_some() && about == Some(port) {
             return icmp;
         }
     }
     None
+}
+
+/// Takes the next message off the socket's error queue: the ICMP message it carries, if
+/// it came from one, and how many bytes of the packet that drew it were copied to `data`
+/// (for TCP the header of our segment, for UDP our datagram's payload). `None`: the queue
+/// is empty.
+pub fn next_queued_error(socket: &Socket, data: &mut [u8]) -> Option<(Option<Icmp>, usize)> {
+    use nix::libc::{SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6};
+    let mut iov = [IoSliceMut::new(data)];
+    let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
+    let message = socket::recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let icmp = message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+        ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP => {
+            Some((false, err.ee_type, err.ee_code))
+        }
+        ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP6 => {
+            Some((true, err.ee_type, err.ee_code))
+        }
+        _ => None,
+    });
+    Some((icmp, message.bytes))
 }
 
 #[cfg(test)]

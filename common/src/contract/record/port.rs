@@ -57,6 +57,10 @@ pub enum Reason {
     NetUnreach,
     /// ICMP administratively prohibited (a firewall's reject).
     AdminProhibited,
+    /// A datagram came back from the port (UDP): something there answered.
+    UdpResponse,
+    /// ICMP port unreachable (UDP): the host is there, and nothing listens.
+    PortUnreach,
 }
 
 impl PortState {
@@ -92,6 +96,8 @@ impl Reason {
             Self::HostUnreach => "host-unreach",
             Self::NetUnreach => "net-unreach",
             Self::AdminProhibited => "admin-prohibited",
+            Self::UdpResponse => "udp-response",
+            Self::PortUnreach => "port-unreach",
         }
     }
 }
