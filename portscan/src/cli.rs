@@ -20,18 +20,22 @@ Examples:
   portscan localhost | svcname           name the services behind open ports
   portscan -iL hosts.txt --sort > today  diff-able from run to run
   portscan --shard 2/3 --seed 7 ...      the second third of a scan split over three machines
+  portscan -sU --top-ports 20 localhost  the 20 most common UDP ports
+  portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
 
 TARGET is an address, a CIDR block (198.18.0.0/24), a range (198.18.0.1-20,
 198.18.0.0-198.18.1.255), or a host name; - reads targets from stdin, one or more a line.
 
 States and reasons are nmap's: open (syn-ack), closed (conn-refused), filtered (no-response,
-host-unreach, net-unreach, admin-prohibited). A local shortage (descriptors, local ports,
+host-unreach, net-unreach, admin-prohibited); for UDP (-sU, or U: items in -p) open
+(udp-response), closed (port-unreach), filtered (the ICMP reasons) and open|filtered
+(no-response). A local shortage (descriptors, local ports,
 buffers) is never a state: the scan slows down and tries again.
 
 Exit status: 0 every target scanned; 1 some target could not be (unresolvable, no route,
 host timeout) or output failed, after scanning the rest; 2 usage error.";
 
-/// An adaptive, unprivileged TCP connect scanner for shell pipelines.
+/// An adaptive, unprivileged TCP connect and UDP scanner for shell pipelines.
 #[derive(Debug, Parser)]
 #[command(name = "portscan", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
@@ -52,9 +56,18 @@ pub struct Cli {
     #[arg(long)]
     pub all_addresses: bool,
 
-    /// Ports to scan: 22, 1-1024, 22,80,443, - (all 65535; -p- works too).
+    /// Ports to scan: 22, 1-1024, 22,80,443, - (all 65535; -p- works too); T:22,U:53
+    /// selects per protocol.
     #[arg(short, long, value_name = "LIST", value_parser = parse_ports, conflicts_with = "top_ports")]
-    pub ports: Option<PortList>,
+    pub ports: Option<Ports>,
+
+    /// Scan TCP ports with connect(), the default. Also spelled -sT.
+    #[arg(long)]
+    pub tcp: bool,
+
+    /// Scan UDP ports; with --tcp, both. Also spelled -sU.
+    #[arg(long)]
+    pub udp: bool,
 
     /// Scan the N most common ports [default: 1000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -151,8 +164,8 @@ impl Cli {
     }
 }
 
-/// `-iL` is two letters after one dash, which clap cannot declare; it becomes
-/// `--input-list`.
+/// `-iL`, `-sT` and `-sU` are two letters after one dash, which clap cannot declare; they
+/// become `--input-list`, `--tcp` and `--udp`.
 pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut options_done = false;
@@ -166,6 +179,8 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
         }
         match arg.to_str() {
             Some("-iL") => out.push("--input-list".into()),
+            Some("-sT") => out.push("--tcp".into()),
+            Some("-sU") => out.push("--udp".into()),
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {
                 out.push(format!("--input-list={}", &text[3..]).into());
             }
@@ -179,11 +194,23 @@ fn parse_targets(text: &str) -> Result<Vec<TargetSpec>, String> {
     crate::targets::parse_list(text)
 }
 
+/// A `-p` list, read twice: items before any `T:` or `U:` prefix are the ports of every
+/// protocol scanned (`-sT -sU -p 53` scans 53/tcp and 53/udp, as in nmap), and which
+/// protocols those are is known only once every option is read.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// Unprefixed items as TCP ports.
+    pub tcp: PortList,
+    /// Unprefixed items as UDP ports.
+    pub udp: PortList,
+}
+
 /// A port list with a port portscan can scan: the prober of a real scan decides which.
-fn parse_ports(text: &str) -> Result<PortList, String> {
-    let list = PortList::parse(text, Proto::Tcp)?;
-    crate::engine::scannable::<ScanProber>(&list)?;
-    Ok(list)
+fn parse_ports(text: &str) -> Result<Ports, String> {
+    let tcp = PortList::parse(text, Proto::Tcp)?;
+    crate::engine::scannable::<ScanProber>(&tcp)?;
+    let udp = PortList::parse(text, Proto::Udp)?;
+    Ok(Ports { tcp, udp })
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -259,6 +286,11 @@ mod tests {
             ]
             .map(OsString::from)
         );
+        let args = ["portscan", "-sU", "-sT", "--", "-sU"].map(OsString::from);
+        assert_eq!(
+            nmap_spellings(args),
+            ["portscan", "--udp", "--tcp", "--", "-sU"].map(OsString::from)
+        );
     }
 
     #[test]
@@ -277,7 +309,7 @@ mod tests {
         let cli = Cli::parse_from(nmap_spellings(
             ["portscan", "-p-", "-T4", "-iL", "-", "::1"].map(OsString::from),
         ));
-        assert_eq!(cli.ports.unwrap().len(), 65535);
+        assert_eq!(cli.ports.unwrap().tcp.len(), 65535);
         assert_eq!(cli.timing, Some(4));
         assert_eq!(cli.input_lists, ["-"]);
         assert_eq!(cli.targets, ["::1"]);

@@ -1,4 +1,4 @@
-//! portscan: an adaptive, unprivileged TCP connect scanner for shell pipelines.
+//! portscan: an adaptive, unprivileged TCP connect and UDP scanner for shell pipelines.
 //!
 //! The parts, each with a narrow interface and tested alone: `targets` (what to scan),
 //! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
@@ -90,20 +90,7 @@ impl Config {
         if targets.is_empty() {
             return Err(Error::usage("no target given"));
         }
-        let ports = match (&cli.ports, cli.top_ports) {
-            (Some(list), _) => engine::scannable::<ScanProber>(list).map_err(Error::usage)?,
-            (None, top) => {
-                let db = ServiceDb::load(&services::Options::default())?;
-                let count = top.map_or(DEFAULT_TOP_PORTS, usize::from);
-                let mut ports = db.top_ports(count, Proto::Tcp);
-                ports.sort_unstable();
-                let tcp = |port| TargetPort {
-                    proto: Proto::Tcp,
-                    port,
-                };
-                ports.into_iter().map(tcp).collect()
-            }
-        };
+        let ports = ports_to_scan(&cli)?;
         let mut profile = Profile::preset(cli.timing.unwrap_or(3));
         if let Some(retries) = cli.max_retries {
             profile.max_retries = retries;
@@ -153,6 +140,60 @@ impl Config {
             verbose: cli.verbose,
         })
     }
+}
+
+/// The ports a scan probes, a protocol at a time (TCP first), each in port order: `-p`'s,
+/// or the most common ones. `--tcp` and `--udp` choose the protocols; without either, a
+/// `-p` list's `T:` and `U:` items do, and unprefixed items and `--top-ports` are TCP.
+fn ports_to_scan(cli: &Cli) -> Result<Vec<TargetPort>> {
+    let chosen: Vec<(Proto, &str)> = [(cli.tcp, Proto::Tcp, "-sT"), (cli.udp, Proto::Udp, "-sU")]
+        .into_iter()
+        .filter_map(|(on, proto, flag)| on.then_some((proto, flag)))
+        .collect();
+    let name = |proto: Proto| proto.as_str().to_ascii_uppercase();
+    let mut ports = Vec::new();
+    match &cli.ports {
+        Some(list) if chosen.is_empty() => {
+            return engine::scannable::<ScanProber>(&list.tcp).map_err(Error::usage);
+        }
+        Some(list) => {
+            for (proto, flag) in chosen {
+                let set = match proto {
+                    Proto::Udp => list.udp.ports(proto),
+                    _ => list.tcp.ports(proto),
+                };
+                if set.is_empty() {
+                    let name = name(proto);
+                    return Err(Error::usage(format!(
+                        "{flag} scans {name} ports; the list has no {name} port"
+                    )));
+                }
+                ports.extend(set.iter().map(|port| TargetPort { proto, port }));
+            }
+        }
+        None => {
+            let db = ServiceDb::load(&services::Options::default())?;
+            let count = cli.top_ports.map_or(DEFAULT_TOP_PORTS, usize::from);
+            let protocols = if chosen.is_empty() {
+                vec![Proto::Tcp]
+            } else {
+                chosen.into_iter().map(|(proto, _)| proto).collect()
+            };
+            for proto in protocols {
+                let mut top = db.top_ports(count, proto);
+                if top.is_empty() {
+                    return Err(Error::usage(format!(
+                        "the service data names no {} port to choose the most common from; \
+                         give the ports with -p",
+                        name(proto)
+                    )));
+                }
+                top.sort_unstable();
+                ports.extend(top.into_iter().map(|port| TargetPort { proto, port }));
+            }
+        }
+    }
+    Ok(ports)
 }
 
 /// A seed that differs from run to run; the order only needs to be unpredictable to the
@@ -239,4 +280,74 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     Ok(Status {
         had_errors: !problems.is_empty() || hosts_failed > 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::ffi::OsString;
+
+    fn ports(args: &[&str]) -> Result<Vec<(Proto, u16)>> {
+        let args = ["portscan"].iter().chain(args).chain(&["::1"]);
+        let cli = Cli::try_parse_from(cli::nmap_spellings(args.map(OsString::from)))
+            .map_err(|error| Error::usage(error.to_string()))?;
+        let ports = ports_to_scan(&cli)?;
+        Ok(ports
+            .into_iter()
+            .map(|port| (port.proto, port.port))
+            .collect())
+    }
+
+    #[test]
+    fn scan_types_choose_the_protocols_of_a_port_list() {
+        use Proto::{Tcp, Udp};
+        type Case<'a> = (&'a [&'a str], &'a [(Proto, u16)]);
+        let cases: &[Case<'_>] = &[
+            (&["-p", "53"], &[(Tcp, 53)]),
+            (&["-sT", "-p", "53"], &[(Tcp, 53)]),
+            (&["-sU", "-p", "53"], &[(Udp, 53)]),
+            (&["-sU", "-sT", "-p", "53"], &[(Tcp, 53), (Udp, 53)]),
+            (&["-p", "U:53,T:22"], &[(Tcp, 22), (Udp, 53)]),
+            (&["-sU", "-p", "U:53"], &[(Udp, 53)]),
+            (
+                &["--udp", "--tcp", "-p", "T:22,U:53"],
+                &[(Tcp, 22), (Udp, 53)],
+            ),
+            // A scan type leaves out the other protocol's items, as in nmap.
+            (&["-sU", "-p", "T:22,U:53"], &[(Udp, 53)]),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(ports(args).unwrap(), *expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_scan_type_without_ports_of_its_protocol_is_a_usage_error() {
+        for (args, message) in [
+            (
+                &["-sU", "-p", "T:22"][..],
+                "-sU scans UDP ports; the list has no UDP port",
+            ),
+            (
+                &["-sT", "-sU", "-p", "U:53"],
+                "-sT scans TCP ports; the list has no TCP port",
+            ),
+        ] {
+            let error = ports(args).unwrap_err();
+            assert_eq!(error.to_string(), message, "{args:?}");
+            assert_eq!(error.exit_code(), Error::usage("").exit_code());
+        }
+    }
+
+    #[test]
+    fn top_ports_of_each_chosen_protocol() {
+        let found = ports(&["-sU", "-sT", "--top-ports", "5"]).unwrap();
+        assert_eq!(found.len(), 10);
+        assert!(found[..5].iter().all(|(proto, _)| *proto == Proto::Tcp));
+        assert!(found[5..].iter().all(|(proto, _)| *proto == Proto::Udp));
+        let udp = ports(&["-sU", "--top-ports", "3"]).unwrap();
+        assert_eq!(udp.len(), 3);
+        assert!(udp.iter().all(|(proto, _)| *proto == Proto::Udp));
+    }
 }
