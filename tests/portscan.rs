@@ -846,3 +846,237 @@ fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join("\n")
 }
+
+/// A python3 UDP responder: it answers every datagram with one of its own, from the port
+/// it was sent to, for at most `LIMIT`; killed when dropped.
+struct UdpResponder {
+    child: std::process::Child,
+    port: u16,
+}
+
+const UDP_RESPONDER: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print(s.getsockname()[1], flush=True)
+s.settimeout(0.5)
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    try:
+        data, peer = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    s.sendto(b"portscan test", peer)
+"#;
+
+impl UdpResponder {
+    /// Listens on `address`, port `port` (0: a free one), running `python3` after the
+    /// program and arguments of `prefix` (a namespace's `ip netns exec NAME`, or nothing).
+    fn start(prefix: &[&str], address: &str, port: u16) -> Self {
+        require_program("python3", &["--version"]);
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg("python3");
+                command
+            }
+            None => Command::new("python3"),
+        };
+        command.args([
+            "-c",
+            UDP_RESPONDER,
+            address,
+            &port.to_string(),
+            &LIMIT.as_secs().to_string(),
+        ]);
+        let (child, line) = crate::util::spawn_ready(&mut command);
+        let port = line.trim().parse().expect("the responder's port");
+        Self { child, port }
+    }
+}
+
+impl Drop for UdpResponder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP port of 127.0.0.1 that was free a moment ago.
+fn closed_udp_port() -> u16 {
+    let spare = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    spare.local_addr().unwrap().port()
+}
+
+#[test]
+fn udp_ports_on_loopback_answer_or_are_unreachable() {
+    let responder = UdpResponder::start(&[], "127.0.0.1", 0);
+    let (open, closed) = (responder.port, closed_udp_port());
+    let list = format!("U:{open},{closed}");
+    for args in [&["-sU", "-p", &list][..], &["-p", &list]] {
+        let output = run(
+            tool("portscan")
+                .args(["--all", "--json"])
+                .args(args)
+                .arg("127.0.0.1"),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        let records = json_lines(&stdout_text(&output));
+        assert!(records.iter().all(|record| record["proto"] == "udp"));
+        let mut expected = vec![
+            (
+                "127.0.0.1".to_owned(),
+                u64::from(open),
+                "open".to_owned(),
+                "udp-response".to_owned(),
+            ),
+            (
+                "127.0.0.1".to_owned(),
+                u64::from(closed),
+                "closed".to_owned(),
+                "port-unreach".to_owned(),
+            ),
+        ];
+        expected.sort();
+        assert_eq!(states(&records), expected, "{args:?}");
+    }
+}
+
+#[test]
+fn tcp_and_udp_items_of_one_list_are_scanned_each_with_its_protocol() {
+    let responder = UdpResponder::start(&[], "127.0.0.1", 0);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (udp, tcp) = (responder.port, port_of(&listener));
+    let closed = closed_udp_port();
+    let list = format!("U:{udp},{closed},T:{tcp}");
+    let output = run(
+        tool("portscan").args(["--sort", "--all", "-p", &list, "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    // --sort orders by proto, then port.
+    let mut udp_lines = [(udp, "open udp-response"), (closed, "closed port-unreach")];
+    udp_lines.sort_unstable();
+    let mut expected = vec![format!("127.0.0.1 {tcp}/tcp open syn-ack")];
+    for (port, state) in udp_lines {
+        expected.push(format!("127.0.0.1 {port}/udp {state}"));
+    }
+    assert_eq!(stdout_text(&output), expected.join("\n") + "\n");
+    // -sT and -sU together scan an unprefixed port over both.
+    let both = run(
+        tool("portscan").args(["--sort", "-sT", "-sU", "-p", &tcp.to_string(), "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&both), 0, "{}", stderr_text(&both));
+    assert_eq!(
+        stdout_text(&both),
+        format!("127.0.0.1 {tcp}/tcp open syn-ack\n")
+    );
+    let all = run(
+        tool("portscan").args([
+            "--sort",
+            "--all",
+            "-sT",
+            "-sU",
+            "-p",
+            &tcp.to_string(),
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(stdout_text(&all).lines().count(), 2);
+}
+
+const UDP_FIREWALL: &str = "
+table ip portscan_udp_test {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 1000-1004 drop
+        udp dport 1100-1104 reject with icmp type admin-prohibited
+        udp dport 1200-1204 reject with icmp type host-unreachable
+    }
+}
+table ip6 portscan_udp_test {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 1000-1004 drop
+        udp dport 1100-1104 reject with icmpv6 type admin-prohibited
+        udp dport 1200-1204 reject with icmpv6 type addr-unreachable
+    }
+}
+";
+
+#[test]
+#[ignore = "needs root: network namespaces and nftables"]
+fn udp_states_and_reasons_through_a_firewall() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let pid = std::process::id();
+    let (scanner, target) = (Netns::new("ps-uscan"), Netns::new("ps-utarget"));
+    let (a, b) = (&scanner.name, &target.name);
+    let (va, vb) = (format!("pua{pid}"), format!("pub{pid}"));
+    sh(&format!(
+        "ip link add {va} netns {a} type veth peer name {vb} netns {b}
+         ip -n {a} addr add 198.18.0.1/24 dev {va}
+         ip -n {b} addr add 198.18.0.2/24 dev {vb}
+         ip -n {a} addr add 2001:db8::1/64 dev {va} nodad
+         ip -n {b} addr add 2001:db8::2/64 dev {vb} nodad
+         ip -n {a} link set {va} up
+         ip -n {b} link set {vb} up
+         ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=0
+         ip netns exec {b} sysctl -qw net.ipv6.icmp.ratelimit=0
+         ip netns exec {b} nft -f - <<'EOF'\n{UDP_FIREWALL}EOF"
+    ));
+    let _servers = listen_in(b, &[2000]);
+    wait_until_open(a, "198.18.0.2", 2000);
+    wait_until_open(a, "2001:db8::2", 2000);
+    // `::` takes IPv4 too.
+    let _responder = UdpResponder::start(&["ip", "netns", "exec", b], "::", 2001);
+    let ports = "1000-1004,1100-1104,1200-1204,2001,3000";
+    let output = run(
+        Command::new("ip").args([
+            "netns",
+            "exec",
+            a,
+            env!("CARGO_BIN_EXE_portscan"),
+            "--all",
+            "--json",
+            "--timeout",
+            "300ms",
+            "--max-retries",
+            "1",
+            "-sU",
+            "-p",
+            ports,
+            "198.18.0.2",
+            "2001:db8::2",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records = json_lines(&stdout_text(&output));
+    assert!(records.iter().all(|record| record["proto"] == "udp"));
+    let found = states(&records);
+    let expect = |port: u64| -> (&str, &str) {
+        match port {
+            1000..=1004 => ("open|filtered", "no-response"),
+            1100..=1104 => ("filtered", "admin-prohibited"),
+            1200..=1204 => ("filtered", "host-unreach"),
+            2001 => ("open", "udp-response"),
+            _ => ("closed", "port-unreach"),
+        }
+    };
+    assert_eq!(found.len(), 2 * (15 + 2));
+    for (address, port, state, reason) in &found {
+        assert!(
+            address == "198.18.0.2" || address == "2001:db8::2",
+            "{address}"
+        );
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            expect(*port),
+            "{address} port {port}"
+        );
+    }
+}

@@ -871,3 +871,41 @@ fn the_follow_up_of_a_host_that_failed_is_dropped() {
         assert_eq!(network.open(), 0, "{ending:?}");
     }
 }
+
+#[test]
+fn silent_udp_ports_are_retried_and_then_open_filtered() {
+    // UDP port 1 answers only its third try (two datagrams lost), port 2 refuses its
+    // second, port 3 never answers: silence decides only once every retry was spent, and a
+    // late answer still decides, as for TCP.
+    let udp_open = Verdict::Final(PortState::Open, Reason::UdpResponse);
+    let udp_closed = Verdict::Final(PortState::Closed, Reason::PortUnreach);
+    let network = Network::new(
+        move |attempt| match (attempt.address.port(), attempt.number) {
+            (1, 2) => Reply::After(10 * MS, udp_open),
+            (2, 1) => Reply::After(10 * MS, udp_closed),
+            _ => Reply::Silence,
+        },
+    );
+    let ports: Vec<TargetPort> = (1..=3)
+        .map(|port| TargetPort {
+            proto: Proto::Udp,
+            port,
+        })
+        .collect();
+    let profile = Profile {
+        max_retries: 3,
+        ..profile()
+    };
+    let (summary, report) = complete(&plan_of(&["192.0.2.1"], ports, profile, 100), &network);
+    assert_eq!(
+        report.results_of("192.0.2.1", Proto::Udp),
+        [
+            (1, PortState::Open, Reason::UdpResponse, Some(10 * MS)),
+            (2, PortState::Closed, Reason::PortUnreach, Some(10 * MS)),
+            (3, PortState::OpenFiltered, Reason::NoResponse, None),
+        ]
+    );
+    let tries = |port| network.attempts(address(&format!("192.0.2.1:{port}")), Proto::Udp);
+    assert_eq!((tries(1), tries(2), tries(3)), (3, 2, 4));
+    assert_eq!(summary.sent, 9);
+}
