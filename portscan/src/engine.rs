@@ -1,4 +1,4 @@
-//! The event loop: one thread, one epoll instance, thousands of connect() probes in flight.
+//! The event loop: one thread, one epoll instance, thousands of probes in flight.
 //!
 //! In the style of mio's `tcp_server` example: a slab of probes indexed by the epoll token,
 //! and a loop whose body sends what the timing allows, waits for the next event or deadline,
@@ -16,7 +16,7 @@
 //! detection); it holds a socket of the budget, and no place in its host's window.
 //!
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
-//! (TCP connect() today, a UDP probe tomorrow); order, timing, retries, deadlines and
+//! (TCP connect(), a UDP datagram); order, timing, retries, deadlines and
 //! output are the loop's, the same for every kind of probe.
 
 use std::cmp::Reverse;

@@ -2,13 +2,14 @@
 //!
 //! The parts, each with a narrow interface and tested alone: `targets` (what to scan),
 //! `order` (in which order), `timing` (how fast, how long to wait, how often to retry),
-//! `probe` (one connect() and what its outcome means), `engine` (the event loop tying them
+//! `probe` (one connect(), or one UDP datagram, and what its outcome means), `udp_payloads`
+//! (what a UDP probe of each well-known port sends), `engine` (the event loop tying them
 //! together, with each probe's life a state type of its own, `engine::lifecycle`), `driver`
 //! (the clock and epoll, which the loop's tests replace), and `output` (records, progress
-//! and summary). Each port of a plan carries its protocol, and the loop
-//! asks the prober to probe it with that protocol: a UDP probe is one more `probe::Prober`
-//! driven by the same loop, order, timing and output, and `probe::ScanProber`, the prober of
-//! a real scan, says which protocols there are probers for.
+//! and summary). Each port of a plan carries its protocol, and the loop asks the prober to
+//! probe it with that protocol: the UDP probe is one more `probe::Prober` driven by the
+//! same loop, order, timing and output, and `probe::ScanProber`, the prober of a real scan,
+//! says which protocols there are probers for (TCP and UDP).
 
 mod cli;
 mod driver;
