@@ -60,6 +60,71 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         &["target '300.0.0.1': '300.0.0.1': octet 300 is more than 255"],
     ),
     (
+        "portscan",
+        &["-sS", "127.0.0.1"],
+        &["-sS (SYN scan) is not supported yet; -sT is the connect scan"],
+    ),
+    (
+        "portscan",
+        &["-sn", "127.0.0.1"],
+        &["-sn (host discovery only) is not supported yet: portscan does no host discovery"],
+    ),
+    (
+        "portscan",
+        &["-sV", "127.0.0.1"],
+        &[
+            "-sV (version detection) is not supported; pipe open ports to svcname to name their services",
+        ],
+    ),
+    (
+        "portscan",
+        &["-A", "127.0.0.1"],
+        &[
+            "-A (OS and version detection, scripts, traceroute) is not supported; pipe open ports to svcname to name their services",
+        ],
+    ),
+    (
+        "portscan",
+        &["-O", "127.0.0.1"],
+        &["-O (OS detection) is not supported"],
+    ),
+    (
+        "portscan",
+        &["-oX", "scan.xml", "127.0.0.1"],
+        &["-oX (XML output) is not supported yet; --json and --csv write NDJSON and CSV to stdout"],
+    ),
+    (
+        "portscan",
+        &["-oN", "scan.txt", "127.0.0.1"],
+        &["-oN (normal output to a file) is not supported; portscan writes to stdout: redirect it"],
+    ),
+    (
+        "portscan",
+        &["-oG", "scan.txt", "127.0.0.1"],
+        &[
+            "-oG (grepable output) is not supported; the text output is one port a line: redirect it",
+        ],
+    ),
+    (
+        "portscan",
+        &["-oA", "scan", "127.0.0.1"],
+        &[
+            "-oA (every output format) is not supported; portscan writes text, --json or --csv to stdout",
+        ],
+    ),
+    (
+        "portscan",
+        &["--script", "banner", "127.0.0.1"],
+        &["--script is not supported"],
+    ),
+    (
+        "portscan",
+        &["-PS22", "127.0.0.1"],
+        &[
+            "-PS (TCP SYN ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        ],
+    ),
+    (
         "sockls",
         &["--bogus"],
         &["unexpected argument '--bogus' found"],

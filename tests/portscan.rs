@@ -1080,3 +1080,52 @@ fn udp_states_and_reasons_through_a_firewall() {
         );
     }
 }
+
+/// nmap's -F scans its hundred most common ports: counted with --all, whatever their state.
+#[test]
+fn fast_scans_the_hundred_most_common_ports() {
+    let output = run(
+        tool("portscan").args(["-F", "--all", "--json", "-T5", "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(json_lines(&stdout_text(&output)).len(), 100);
+}
+
+/// --open shows the open ports and leaves out closed ones, as nmap's; -v, -vv, -Pn, -n and
+/// --reason are accepted.
+#[test]
+fn nmap_open_and_accepted_flags() {
+    let (open, closed) = listeners(Ipv4Addr::LOCALHOST.into(), 2);
+    let ports = port_list(open.iter().map(port_of).chain(closed));
+    let output = run(
+        tool("portscan").args([
+            "-p",
+            &ports,
+            "--open",
+            "--json",
+            "-Pn",
+            "-n",
+            "--reason",
+            "-vv",
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let found: BTreeSet<u64> = json_lines(&stdout_text(&output))
+        .iter()
+        .map(|record| {
+            assert_eq!(record["state"], "open");
+            record["port"].as_u64().unwrap()
+        })
+        .collect();
+    let expected: BTreeSet<u64> = open.iter().map(|l| u64::from(port_of(l))).collect();
+    assert_eq!(found, expected);
+    // -vv prints the summary even though stderr is a pipe.
+    assert!(
+        stderr_text(&output).contains("2 open"),
+        "{}",
+        stderr_text(&output)
+    );
+}

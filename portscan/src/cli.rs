@@ -22,6 +22,12 @@ Examples:
   portscan --shard 2/3 --seed 7 ...      the second third of a scan split over three machines
   portscan -sU --top-ports 20 localhost  the 20 most common UDP ports
   portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
+  portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
+
+nmap's -sT, -sU, -iL, -F, -T, --open, -v/-vv are portscan's too; -Pn, -n and --reason are
+accepted and change nothing (no host discovery, no reverse DNS, every record has its reason).
+nmap options portscan lacks (-sS, -sV, -sn, -A, -O, -oX, --script...) are refused, each
+with what to use instead.
 
 TARGET is an address, a CIDR block (198.18.0.0/24), a range (198.18.0.1-20,
 198.18.0.0-198.18.1.255), or a host name; - reads targets from stdin, one or more a line.
@@ -72,6 +78,19 @@ pub struct Cli {
     /// Scan the N most common ports [default: 1000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub top_ports: Option<u16>,
+
+    /// Fast: the 100 most common ports, as nmap's -F (--top-ports 100).
+    #[arg(short = 'F', long, conflicts_with_all = ["ports", "top_ports"])]
+    pub fast: bool,
+
+    /// Accepted for nmap's -Pn, and what portscan always does: it does no host discovery
+    /// (yet), so every address is scanned. Also spelled -Pn.
+    #[arg(long)]
+    pub no_ping: bool,
+
+    /// Accepted for nmap's -n, and what portscan always does: no reverse DNS lookups.
+    #[arg(short = 'n')]
+    pub no_dns: bool,
 
     /// Timing template, 0 (paranoid) to 5 (insane), as nmap's -T [default: 3].
     #[arg(short = 'T', long, value_name = "0-5", value_parser = clap::value_parser!(u8).range(0..=5))]
@@ -124,6 +143,15 @@ pub struct Cli {
     #[arg(long)]
     pub all: bool,
 
+    /// Show open ports and those that may be open, as nmap's --open: --show
+    /// 'open,open|filtered'.
+    #[arg(long, conflicts_with_all = ["show", "all"])]
+    pub open: bool,
+
+    /// Accepted for nmap's --reason: every record carries its reason already.
+    #[arg(long)]
+    pub reason: bool,
+
     /// Print results in (host, proto, port) order at the end, rather than as they come.
     #[arg(long)]
     pub sort: bool,
@@ -131,9 +159,10 @@ pub struct Cli {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// Print the summary line on stderr even when it is not a terminal.
-    #[arg(short, long)]
-    pub verbose: bool,
+    /// Print the summary line on stderr even when it is not a terminal; may be repeated
+    /// (-vv), which says no more for now.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// A state `--show` can select, spelled as records spell it.
@@ -158,14 +187,171 @@ impl ShowState {
 }
 
 impl Cli {
-    /// Parses the process arguments, accepting nmap's `-iL FILE` spelling.
+    /// Parses the process arguments, accepting nmap's `-iL FILE` spelling and refusing
+    /// nmap's options portscan lacks with a word on what to do instead.
     pub fn parse_args() -> Result<Self, clap::Error> {
-        Self::try_parse_from(nmap_spellings(std::env::args_os()))
+        let args: Vec<OsString> = std::env::args_os().collect();
+        if let Some(message) = unsupported_nmap_option(&args) {
+            return Err(Self::command().error(clap::error::ErrorKind::UnknownArgument, message));
+        }
+        Self::try_parse_from(nmap_spellings(args))
     }
 }
 
-/// `-iL`, `-sT` and `-sU` are two letters after one dash, which clap cannot declare; they
-/// become `--input-list`, `--tcp` and `--udp`.
+/// nmap options portscan does not have, each with what to say: matched exactly, or as a
+/// prefix where nmap glues the value on (`-oXfile`, `-PS22`).
+const UNSUPPORTED: &[(&str, bool, &str)] = &[
+    (
+        "-sn",
+        false,
+        "-sn (host discovery only) is not supported yet: portscan does no host discovery",
+    ),
+    ("-sL", false, "-sL (list scan) is not supported"),
+    (
+        "-sS",
+        false,
+        "-sS (SYN scan) is not supported yet; -sT is the connect scan",
+    ),
+    (
+        "-sA",
+        false,
+        "-sA (ACK scan) is not supported; -sT is the connect scan",
+    ),
+    (
+        "-sW",
+        false,
+        "-sW (window scan) is not supported; -sT is the connect scan",
+    ),
+    (
+        "-sM",
+        false,
+        "-sM (Maimon scan) is not supported; -sT is the connect scan",
+    ),
+    (
+        "-sN",
+        false,
+        "-sN (null scan) is not supported; -sT is the connect scan",
+    ),
+    (
+        "-sF",
+        false,
+        "-sF (FIN scan) is not supported; -sT is the connect scan",
+    ),
+    (
+        "-sX",
+        false,
+        "-sX (Xmas scan) is not supported; -sT is the connect scan",
+    ),
+    (
+        "-sY",
+        false,
+        "-sY (SCTP scan) is not supported; -sT and -sU are TCP and UDP",
+    ),
+    (
+        "-sZ",
+        false,
+        "-sZ (SCTP scan) is not supported; -sT and -sU are TCP and UDP",
+    ),
+    ("-sO", false, "-sO (IP protocol scan) is not supported"),
+    (
+        "-sI",
+        false,
+        "-sI (idle scan) is not supported; -sT is the connect scan",
+    ),
+    (
+        "-sV",
+        false,
+        "-sV (version detection) is not supported; pipe open ports to svcname to name their services",
+    ),
+    ("-sC", false, "-sC (scripts) is not supported"),
+    ("--script", true, "--script is not supported"),
+    (
+        "-A",
+        false,
+        "-A (OS and version detection, scripts, traceroute) is not supported; pipe open ports to svcname to name their services",
+    ),
+    ("-O", false, "-O (OS detection) is not supported"),
+    (
+        "-oN",
+        true,
+        "-oN (normal output to a file) is not supported; portscan writes to stdout: redirect it",
+    ),
+    (
+        "-oX",
+        true,
+        "-oX (XML output) is not supported yet; --json and --csv write NDJSON and CSV to stdout",
+    ),
+    (
+        "-oG",
+        true,
+        "-oG (grepable output) is not supported; the text output is one port a line: redirect it",
+    ),
+    (
+        "-oA",
+        true,
+        "-oA (every output format) is not supported; portscan writes text, --json or --csv to stdout",
+    ),
+    ("-oS", true, "-oS is not supported"),
+    (
+        "-PS",
+        true,
+        "-PS (TCP SYN ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-PA",
+        true,
+        "-PA (TCP ACK ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-PU",
+        true,
+        "-PU (UDP ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-PE",
+        false,
+        "-PE (ICMP echo ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-PP",
+        false,
+        "-PP (ICMP timestamp ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-PM",
+        false,
+        "-PM (ICMP netmask ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-R",
+        false,
+        "-R (reverse DNS) is not supported; portscan does no reverse DNS lookups, as -n says",
+    ),
+    ("--traceroute", false, "--traceroute is not supported"),
+];
+
+/// The message for the first nmap option in `args` that portscan does not have, before
+/// any `--`.
+pub fn unsupported_nmap_option(args: &[OsString]) -> Option<String> {
+    let args = args
+        .iter()
+        .skip(1)
+        .map_while(|arg| arg.to_str().filter(|arg| *arg != "--"));
+    for arg in args {
+        for (flag, glued, message) in UNSUPPORTED {
+            let glued = *glued
+                && arg.starts_with(flag)
+                && arg[flag.len()..].starts_with(|c: char| c != '-');
+            if arg == *flag || glued {
+                return Some((*message).to_owned());
+            }
+        }
+    }
+    None
+}
+
+/// `-iL`, `-sT`, `-sU` and `-Pn` are two letters after one dash, which clap cannot declare;
+/// they become `--input-list`, `--tcp`, `--udp` and `--no-ping`.
 pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut options_done = false;
@@ -181,6 +367,7 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             Some("-iL") => out.push("--input-list".into()),
             Some("-sT") => out.push("--tcp".into()),
             Some("-sU") => out.push("--udp".into()),
+            Some("-Pn") => out.push("--no-ping".into()),
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {
                 out.push(format!("--input-list={}", &text[3..]).into());
             }
@@ -291,6 +478,65 @@ mod tests {
             nmap_spellings(args),
             ["portscan", "--udp", "--tcp", "--", "-sU"].map(OsString::from)
         );
+    }
+
+    #[test]
+    fn nmap_host_discovery_spelling() {
+        let args = ["portscan", "-Pn", "--", "-Pn"].map(OsString::from);
+        assert_eq!(
+            nmap_spellings(args),
+            ["portscan", "--no-ping", "--", "-Pn"].map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn unsupported_nmap_options_are_named() {
+        let check = |args: &[&str]| {
+            let args: Vec<OsString> = ["portscan"]
+                .iter()
+                .chain(args)
+                .map(OsString::from)
+                .collect();
+            unsupported_nmap_option(&args)
+        };
+        let cases: &[(&[&str], Option<&str>)] = &[
+            (
+                &["-sS", "::1"],
+                Some("-sS (SYN scan) is not supported yet; -sT is the connect scan"),
+            ),
+            (
+                &["::1", "-sn"],
+                Some(
+                    "-sn (host discovery only) is not supported yet: portscan does no host discovery",
+                ),
+            ),
+            (&["-oX", "f", "::1"], Some("-oX (XML output)")),
+            (&["-oXf", "::1"], Some("-oX (XML output)")),
+            (&["-PS22", "::1"], Some("-PS (TCP SYN ping)")),
+            (
+                &["--script=banner", "::1"],
+                Some("--script is not supported"),
+            ),
+            (&["-A", "::1"], Some("-A (OS and version")),
+            (&["-O", "::1"], Some("-O (OS detection)")),
+            (
+                &["-sT", "-sU", "-Pn", "-n", "-F", "-vv", "--open", "::1"],
+                None,
+            ),
+            (&["--", "-sS"], None),
+        ];
+        for (args, expected) in cases {
+            let found = check(args);
+            match expected {
+                Some(start) => assert!(
+                    found
+                        .as_deref()
+                        .is_some_and(|found| found.starts_with(start)),
+                    "{args:?}: {found:?}"
+                ),
+                None => assert_eq!(found, None, "{args:?}"),
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub const TOOL: &str = "portscan";
 /// nmap's default: the thousand most common ports.
 const DEFAULT_TOP_PORTS: usize = 1000;
 
+/// nmap's -F: the hundred most common ports.
+const FAST_TOP_PORTS: usize = 100;
+
 /// A validated command line.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -116,7 +119,9 @@ impl Config {
         } else {
             Some(cli.seed.unwrap_or_else(random_seed))
         };
-        let show = if cli.all {
+        let show = if cli.open {
+            PortState::ALL.map(|state| matches!(state, PortState::Open | PortState::OpenFiltered))
+        } else if cli.all {
             PortState::ALL.map(|_| true)
         } else if cli.show.is_empty() {
             PortState::ALL.map(|state| state == PortState::Open)
@@ -138,7 +143,7 @@ impl Config {
             sort: cli.sort,
             format,
             header: cli.output.header,
-            verbose: cli.verbose,
+            verbose: cli.verbose > 0,
         })
     }
 }
@@ -174,7 +179,11 @@ fn ports_to_scan(cli: &Cli) -> Result<Vec<TargetPort>> {
         }
         None => {
             let db = ServiceDb::load(&services::Options::default())?;
-            let count = cli.top_ports.map_or(DEFAULT_TOP_PORTS, usize::from);
+            let count = match (cli.top_ports, cli.fast) {
+                (Some(count), _) => usize::from(count),
+                (None, true) => FAST_TOP_PORTS,
+                (None, false) => DEFAULT_TOP_PORTS,
+            };
             let protocols = if chosen.is_empty() {
                 vec![Proto::Tcp]
             } else {
@@ -339,6 +348,45 @@ mod tests {
             assert_eq!(error.to_string(), message, "{args:?}");
             assert_eq!(error.exit_code(), Error::usage("").exit_code());
         }
+    }
+
+    #[test]
+    fn fast_is_the_hundred_most_common_ports() {
+        assert_eq!(
+            ports(&["-F"]).unwrap(),
+            ports(&["--top-ports", "100"]).unwrap()
+        );
+        assert_eq!(ports(&["-F", "-sU"]).unwrap().len(), 100);
+    }
+
+    fn config(args: &[&str]) -> Config {
+        let args = ["portscan"].iter().chain(args).chain(&["::1"]);
+        let cli = Cli::try_parse_from(cli::nmap_spellings(args.map(OsString::from))).unwrap();
+        Config::from_cli(cli).unwrap()
+    }
+
+    #[test]
+    fn nmap_output_options() {
+        let shown = |config: Config| -> Vec<PortState> {
+            PortState::ALL
+                .into_iter()
+                .filter(|state| config.show[state.index()])
+                .collect()
+        };
+        assert_eq!(
+            shown(config(&["-p", "1", "--open"])),
+            [PortState::Open, PortState::OpenFiltered]
+        );
+        assert_eq!(shown(config(&["-p", "1"])), [PortState::Open]);
+        for verbose in [&["-v"][..], &["-vv"], &["-v", "-v"], &["--verbose"]] {
+            let args: Vec<&str> = ["-p", "1"].iter().chain(verbose).copied().collect();
+            assert!(config(&args).verbose, "{verbose:?}");
+        }
+        assert!(!config(&["-p", "1"]).verbose);
+        // Accepted, and change nothing portscan does.
+        let plain = config(&["-p", "1", "--seed", "1"]);
+        let nmap = config(&["-p", "1", "--seed", "1", "-Pn", "-n", "--reason"]);
+        assert_eq!(format!("{plain:?}"), format!("{nmap:?}"));
     }
 
     #[test]
