@@ -125,6 +125,16 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "portscan",
+        &["127.0.0.1", "--exclude-ports", "10-5"],
+        &["invalid value '10-5' for '--exclude-ports <LIST>': range 10-5 is reversed; write 5-10"],
+    ),
+    (
+        "portscan",
+        &["127.0.0.1", "-p", "22", "--exclude-ports", "1-100"],
+        &["--exclude-ports leaves no port to scan"],
+    ),
+    (
         "sockls",
         &["--bogus"],
         &["unexpected argument '--bogus' found"],

@@ -1129,3 +1129,38 @@ fn nmap_open_and_accepted_flags() {
         stderr_text(&output)
     );
 }
+
+/// --exclude-ports leaves ports out of the scan, in -p's language.
+#[test]
+fn excluded_ports_are_not_scanned() {
+    let (open, closed) = listeners(Ipv4Addr::LOCALHOST.into(), 2);
+    let all: Vec<u16> = open
+        .iter()
+        .map(port_of)
+        .chain(closed.iter().copied())
+        .collect();
+    let excluded = port_list([all[0], all[2]]);
+    let output = run(
+        tool("portscan").args([
+            "-p",
+            &port_list(all.iter().copied()),
+            "--exclude-ports",
+            &excluded,
+            "--all",
+            "--json",
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let found: Vec<(u64, String)> = states(&json_lines(&stdout_text(&output)))
+        .into_iter()
+        .map(|(_, port, state, _)| (port, state))
+        .collect();
+    let mut expected = vec![
+        (u64::from(all[1]), "open".to_owned()),
+        (u64::from(all[3]), "closed".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+}

@@ -67,6 +67,10 @@ pub struct Cli {
     #[arg(short, long, value_name = "LIST", value_parser = parse_ports, conflicts_with = "top_ports")]
     pub ports: Option<Ports>,
 
+    /// Leave out these ports, in -p's language; T: and U: items only from their protocol.
+    #[arg(long, value_name = "LIST", value_parser = parse_excluded_ports)]
+    pub exclude_ports: Option<Ports>,
+
     /// Scan TCP ports with connect(), the default. Also spelled -sT.
     #[arg(long)]
     pub tcp: bool,
@@ -396,6 +400,13 @@ pub struct Ports {
 fn parse_ports(text: &str) -> Result<Ports, String> {
     let tcp = PortList::parse(text, Proto::Tcp)?;
     crate::engine::scannable::<ScanProber>(&tcp)?;
+    let udp = PortList::parse(text, Proto::Udp)?;
+    Ok(Ports { tcp, udp })
+}
+
+/// An `--exclude-ports` list: any port list, scannable or not.
+fn parse_excluded_ports(text: &str) -> Result<Ports, String> {
+    let tcp = PortList::parse(text, Proto::Tcp)?;
     let udp = PortList::parse(text, Proto::Udp)?;
     Ok(Ports { tcp, udp })
 }

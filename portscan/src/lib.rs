@@ -152,6 +152,25 @@ impl Config {
 /// or the most common ones. `--tcp` and `--udp` choose the protocols; without either, a
 /// `-p` list's `T:` and `U:` items do, and unprefixed items and `--top-ports` are TCP.
 fn ports_to_scan(cli: &Cli) -> Result<Vec<TargetPort>> {
+    let mut ports = chosen_ports(cli)?;
+    if let Some(excluded) = &cli.exclude_ports {
+        ports.retain(|port| {
+            let list = match port.proto {
+                Proto::Udp => &excluded.udp,
+                _ => &excluded.tcp,
+            };
+            !list.ports(port.proto).contains(port.port)
+        });
+        if ports.is_empty() {
+            return Err(Error::usage("--exclude-ports leaves no port to scan"));
+        }
+    }
+    Ok(ports)
+}
+
+/// The ports `-p`, `--top-ports` or `-F` and the scan types choose, before
+/// `--exclude-ports`.
+fn chosen_ports(cli: &Cli) -> Result<Vec<TargetPort>> {
     let chosen: Vec<(Proto, &str)> = [(cli.tcp, Proto::Tcp, "-sT"), (cli.udp, Proto::Udp, "-sU")]
         .into_iter()
         .filter_map(|(on, proto, flag)| on.then_some((proto, flag)))
@@ -348,6 +367,42 @@ mod tests {
             assert_eq!(error.to_string(), message, "{args:?}");
             assert_eq!(error.exit_code(), Error::usage("").exit_code());
         }
+    }
+
+    #[test]
+    fn excluded_ports_are_left_out_per_protocol() {
+        use Proto::{Tcp, Udp};
+        type Case<'a> = (&'a [&'a str], &'a [(Proto, u16)]);
+        let cases: &[Case<'_>] = &[
+            (
+                &["-p", "20-25", "--exclude-ports", "21-23"],
+                &[(Tcp, 20), (Tcp, 24), (Tcp, 25)],
+            ),
+            (
+                &["-sT", "-sU", "-p", "53,54", "--exclude-ports", "U:53"],
+                &[(Tcp, 53), (Tcp, 54), (Udp, 54)],
+            ),
+            (
+                &["-sT", "-sU", "-p", "53,54", "--exclude-ports", "54"],
+                &[(Tcp, 53), (Udp, 53)],
+            ),
+            (
+                &["-p", "T:22,U:53", "--exclude-ports", "T:53,U:22"],
+                &[(Tcp, 22), (Udp, 53)],
+            ),
+            // Excluding a port that is not scanned is no mistake; nor is an SCTP item.
+            (&["-p", "22", "--exclude-ports", "99,S:22"], &[(Tcp, 22)]),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(ports(args).unwrap(), *expected, "{args:?}");
+        }
+        let fast = ports(&["-F"]).unwrap();
+        let (_, first) = fast[0];
+        let without = ports(&["-F", "--exclude-ports", &first.to_string()]).unwrap();
+        assert_eq!(without.len(), 99);
+        assert_eq!(without[..], fast[1..]);
+        let error = ports(&["-p", "22", "--exclude-ports", "1-100"]).unwrap_err();
+        assert_eq!(error.to_string(), "--exclude-ports leaves no port to scan");
     }
 
     #[test]
