@@ -135,6 +135,12 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         &["--exclude-ports leaves no port to scan"],
     ),
     (
+        "portscan",
+        &["127.0.0.1", "-p", "22,no-such-service"],
+        &["invalid value '22,no-such-service' for '--ports <LIST>': \
+           'no-such-service' is not a port or a service name"],
+    ),
+    (
         "sockls",
         &["--bogus"],
         &["unexpected argument '--bogus' found"],

@@ -1164,3 +1164,21 @@ fn excluded_ports_are_not_scanned() {
     expected.sort();
     assert_eq!(found, expected);
 }
+
+/// A service name in -p stands for its port, as in nmap: `-p http` scans 80/tcp.
+#[test]
+fn service_names_in_the_port_list() {
+    let output = run(
+        tool("portscan").args(["-p", "http", "--all", "--json", "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records = json_lines(&stdout_text(&output));
+    assert!(
+        records
+            .iter()
+            .any(|record| record["port"] == 80 && record["proto"] == "tcp"),
+        "{records:?}"
+    );
+    assert!(records.iter().all(|record| record["proto"] == "tcp"));
+}

@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use common::contract::output::OutputArgs;
 use common::contract::record::PortState;
 use common::services::ports::{PortList, Proto};
+use common::services::{self, ServiceDb};
 
 use crate::order::Shard;
 use crate::probe::ScanProber;
@@ -63,7 +64,7 @@ pub struct Cli {
     pub all_addresses: bool,
 
     /// Ports to scan: 22, 1-1024, 22,80,443, - (all 65535; -p- works too); T:22,U:53
-    /// selects per protocol.
+    /// selects per protocol; service names stand for their ports (ssh,http, U:domain).
     #[arg(short, long, value_name = "LIST", value_parser = parse_ports, conflicts_with = "top_ports")]
     pub ports: Option<Ports>,
 
@@ -397,10 +398,23 @@ pub struct Ports {
 }
 
 /// A port list with a port portscan can scan: the prober of a real scan decides which.
+/// Items may be service names (`ssh`, `U:domain`), as in nmap: the service data is read
+/// only for a list that holds a letter.
 fn parse_ports(text: &str) -> Result<Ports, String> {
-    let tcp = PortList::parse(text, Proto::Tcp)?;
+    let (tcp, udp) = if text.contains(|c: char| c.is_ascii_alphabetic()) {
+        let db = ServiceDb::load(&services::Options::default()).map_err(|e| e.to_string())?;
+        let named = |name: &str, proto| db.ports_named(name, proto);
+        (
+            PortList::parse_with_names(text, Proto::Tcp, &named)?,
+            PortList::parse_with_names(text, Proto::Udp, &named)?,
+        )
+    } else {
+        (
+            PortList::parse(text, Proto::Tcp)?,
+            PortList::parse(text, Proto::Udp)?,
+        )
+    };
     crate::engine::scannable::<ScanProber>(&tcp)?;
-    let udp = PortList::parse(text, Proto::Udp)?;
     Ok(Ports { tcp, udp })
 }
 

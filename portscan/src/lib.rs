@@ -406,6 +406,33 @@ mod tests {
     }
 
     #[test]
+    fn service_names_in_a_port_list() {
+        use Proto::{Tcp, Udp};
+        let found = ports(&["-p", "ssh,HTTP,1"]).unwrap();
+        for pair in [(Tcp, 1), (Tcp, 22), (Tcp, 80)] {
+            assert!(found.contains(&pair), "{pair:?} in {found:?}");
+        }
+        assert!(found.iter().all(|(proto, _)| *proto == Tcp));
+        let found = ports(&["-p", "U:domain,T:22"]).unwrap();
+        assert!(
+            found.contains(&(Udp, 53)) && found.contains(&(Tcp, 22)),
+            "{found:?}"
+        );
+        assert!(
+            ports(&["-sU", "-p", "domain"])
+                .unwrap()
+                .contains(&(Udp, 53))
+        );
+        let error = ports(&["-p", "22,no-such-service-here"]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("'no-such-service-here' is not a port or a service name"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn fast_is_the_hundred_most_common_ports() {
         assert_eq!(
             ports(&["-F"]).unwrap(),

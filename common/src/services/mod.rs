@@ -187,6 +187,23 @@ impl ServiceDb {
         pairs
     }
 
+    /// The ports of `proto` a service name or alias stands for, in port order (none where
+    /// the name is known for other protocols only); `None` for a name no table knows. The
+    /// resolver of [`ports::PortList::parse_with_names`].
+    pub fn ports_named(&self, name: &str, proto: Proto) -> Option<Vec<u16>> {
+        let pairs = self.by_name(name);
+        if pairs.is_empty() {
+            return None;
+        }
+        Some(
+            pairs
+                .into_iter()
+                .filter(|&(_, pair_proto)| pair_proto == proto)
+                .map(|(port, _)| port)
+                .collect(),
+        )
+    }
+
     /// nmap's open-frequency for a port, where nmap's table is installed.
     pub fn frequency(&self, port: u16, proto: Proto) -> Option<f64> {
         self.nmap()?.by_port(port, proto)?.frequency

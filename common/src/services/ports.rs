@@ -251,6 +251,10 @@ impl fmt::Debug for PortSet {
     }
 }
 
+/// The ports of a protocol a service name stands for; `None` for an unknown name
+/// ([`PortList::parse_with_names`]).
+pub type PortsNamed<'a> = dyn Fn(&str, Proto) -> Option<Vec<u16>> + 'a;
+
 /// A parsed port list: a set of ports for each protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortList {
@@ -263,6 +267,30 @@ impl PortList {
     /// or dccp for its item and those after it, as nmap's `-p` does; before any prefix,
     /// items are `default_proto`.
     pub fn parse(text: &str, default_proto: Proto) -> Result<Self, String> {
+        Self::parse_inner(text, default_proto, None)
+    }
+
+    /// Parses a list whose items may also be service names (`ssh,http`, `U:domain`, mixed
+    /// with numbers and ranges), as nmap's `-p` takes them. An item that starts with a
+    /// letter is a name, whole (names hold dashes: `http-alt`), and stands for the ports
+    /// `ports_named` gives for the item's protocol, which may be none; `None` from it means
+    /// no table knows the name, which is an error. [`ServiceDb::ports_named`] is the
+    /// resolver of the tools; one parser, so a list means the same with names or without.
+    ///
+    /// [`ServiceDb::ports_named`]: super::ServiceDb::ports_named
+    pub fn parse_with_names(
+        text: &str,
+        default_proto: Proto,
+        ports_named: &PortsNamed<'_>,
+    ) -> Result<Self, String> {
+        Self::parse_inner(text, default_proto, Some(ports_named))
+    }
+
+    fn parse_inner(
+        text: &str,
+        default_proto: Proto,
+        ports_named: Option<&PortsNamed<'_>>,
+    ) -> Result<Self, String> {
         let mut list = PortList {
             sets: Default::default(),
         };
@@ -288,6 +316,16 @@ impl PortList {
             }
             if item.is_empty() {
                 return Err(format!("item {} is empty", position + 1));
+            }
+            if let Some(ports_named) = ports_named
+                && item.starts_with(|c: char| c.is_ascii_alphabetic())
+            {
+                let ports = ports_named(item, proto)
+                    .ok_or_else(|| format!("'{item}' is not a port or a service name"))?;
+                for port in ports.into_iter().filter(|&port| port != 0) {
+                    list.sets[proto.index()].insert(port);
+                }
+                continue;
             }
             let (first, last) = parse_item(item)?;
             list.sets[proto.index()].insert_range(first, last);
@@ -387,6 +425,37 @@ mod tests {
         assert!(!list.contains_any(54));
         let udp_default = PortList::parse("53", Proto::Udp).unwrap();
         assert!(udp_default.ports(Proto::Tcp).is_empty());
+    }
+
+    #[test]
+    fn service_names_stand_for_their_ports_of_the_item_protocol() {
+        let names = |name: &str, proto: Proto| match (name, proto) {
+            ("ssh", Proto::Tcp) => Some(vec![22]),
+            ("http", Proto::Tcp) => Some(vec![80, 8008]),
+            ("domain", _) => Some(vec![53]),
+            ("ssh" | "http" | "http-alt", _) => Some(vec![]),
+            _ => None,
+        };
+        let parse = |text: &str| PortList::parse_with_names(text, Proto::Tcp, &names);
+        let list = parse("ssh,http,1-3,U:domain,T:http-alt").unwrap();
+        assert_eq!(
+            list.ports(Proto::Tcp).iter().collect::<Vec<_>>(),
+            [1, 2, 3, 22, 80, 8008]
+        );
+        assert_eq!(list.ports(Proto::Udp).iter().collect::<Vec<_>>(), [53]);
+        assert_eq!(parse("U:ssh").unwrap().len(), 0);
+        assert_eq!(
+            parse("22,foo").unwrap_err(),
+            "'foo' is not a port or a service name"
+        );
+        // Numbers and ranges read as without names, mistakes included.
+        assert_eq!(parse("10-5"), PortList::parse("10-5", Proto::Tcp));
+        assert_eq!(parse("+22"), PortList::parse("+22", Proto::Tcp));
+        // Without a resolver, a name is not a port number, as before.
+        assert_eq!(
+            PortList::parse("ssh", Proto::Tcp).unwrap_err(),
+            "'ssh' is not a port number"
+        );
     }
 
     #[test]
