@@ -401,6 +401,13 @@ pub struct Ports {
 /// Items may be service names (`ssh`, `U:domain`), as in nmap: the service data is read
 /// only for a list that holds a letter.
 fn parse_ports(text: &str) -> Result<Ports, String> {
+    let ports = read_ports(text)?;
+    crate::engine::scannable::<ScanProber>(&ports.tcp)?;
+    Ok(ports)
+}
+
+/// A list read as TCP and as UDP, names and all.
+fn read_ports(text: &str) -> Result<Ports, String> {
     let (tcp, udp) = if text.contains(|c: char| c.is_ascii_alphabetic()) {
         let db = ServiceDb::load(&services::Options::default()).map_err(|e| e.to_string())?;
         let named = |name: &str, proto| db.ports_named(name, proto);
@@ -414,15 +421,12 @@ fn parse_ports(text: &str) -> Result<Ports, String> {
             PortList::parse(text, Proto::Udp)?,
         )
     };
-    crate::engine::scannable::<ScanProber>(&tcp)?;
     Ok(Ports { tcp, udp })
 }
 
 /// An `--exclude-ports` list: any port list, scannable or not.
 fn parse_excluded_ports(text: &str) -> Result<Ports, String> {
-    let tcp = PortList::parse(text, Proto::Tcp)?;
-    let udp = PortList::parse(text, Proto::Udp)?;
-    Ok(Ports { tcp, udp })
+    read_ports(text)
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

@@ -392,6 +392,10 @@ mod tests {
             ),
             // Excluding a port that is not scanned is no mistake; nor is an SCTP item.
             (&["-p", "22", "--exclude-ports", "99,S:22"], &[(Tcp, 22)]),
+            (
+                &["-p", "21-23", "--exclude-ports", "ssh"],
+                &[(Tcp, 21), (Tcp, 23)],
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(ports(args).unwrap(), *expected, "{args:?}");
