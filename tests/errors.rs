@@ -141,6 +141,11 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
            'no-such-service' is not a port or a service name"],
     ),
     (
+        "portscan",
+        &["-6", "-p", "22", "::1", "127.0.0.1"],
+        &["target '127.0.0.1': -6 scans IPv6 addresses only"],
+    ),
+    (
         "sockls",
         &["--bogus"],
         &["unexpected argument '--bogus' found"],

@@ -1182,3 +1182,19 @@ fn service_names_in_the_port_list() {
     );
     assert!(records.iter().all(|record| record["proto"] == "tcp"));
 }
+
+/// -6 scans IPv6 addresses; an IPv4 target is refused before any scan.
+#[test]
+fn ipv6_only_scans_ipv6() {
+    let (open, _) = listeners(Ipv6Addr::LOCALHOST.into(), 1);
+    let port = port_of(&open[0]).to_string();
+    let output = run(
+        tool("portscan").args(["-6", "-p", &port, "--json", "::1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let found = states(&json_lines(&stdout_text(&output)));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, "::1");
+    assert_eq!(found[0].2, "open");
+}

@@ -25,7 +25,8 @@ Examples:
   portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
   portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
 
-nmap's -sT, -sU, -iL, -F, -T, --open, -v/-vv are portscan's too; -Pn, -n and --reason are
+nmap's -sT, -sU, -iL, -F, -T, -6, --open, --exclude-ports, -v/-vv and service names in -p
+(-p ssh,http, -p U:domain) are portscan's too; -Pn, -n and --reason are
 accepted and change nothing (no host discovery, no reverse DNS, every record has its reason).
 nmap options portscan lacks (-sS, -sV, -sn, -A, -O, -oX, --script...) are refused, each
 with what to use instead.
@@ -58,6 +59,11 @@ pub struct Cli {
     /// Leave out these targets (comma-separated, any TARGET form); may be repeated.
     #[arg(long, value_name = "TARGETS", value_parser = parse_targets)]
     pub exclude: Vec<Vec<TargetSpec>>,
+
+    /// Scan IPv6 addresses only, as nmap's -6: names resolve to their IPv6 addresses, and
+    /// an IPv4 target is a usage error.
+    #[arg(short = '6')]
+    pub ipv6: bool,
 
     /// Scan every address a name resolves to, not only the first.
     #[arg(long)]

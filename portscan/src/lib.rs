@@ -24,6 +24,7 @@ mod timing;
 mod udp_payloads;
 
 use std::io::{self, IsTerminal};
+use std::net::IpAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::target_spec::TargetSpec;
@@ -60,6 +61,8 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     pub excluded: Vec<TargetSpec>,
     pub all_addresses: bool,
+    /// -6: IPv6 addresses only.
+    pub ipv6_only: bool,
     pub ports: Vec<TargetPort>,
     pub profile: Profile,
     pub max_rate: Option<f64>,
@@ -93,6 +96,13 @@ impl Config {
         // An empty list is the same mistake as no operand, wherever the list came from.
         if targets.is_empty() {
             return Err(Error::usage("no target given"));
+        }
+        if cli.ipv6
+            && let Some(spec) = targets.iter().find(|spec| spec.is_ipv4())
+        {
+            return Err(Error::usage(format!(
+                "target '{spec}': -6 scans IPv6 addresses only"
+            )));
         }
         let ports = ports_to_scan(&cli)?;
         let mut profile = Profile::preset(cli.timing.unwrap_or(3));
@@ -133,6 +143,7 @@ impl Config {
             targets,
             excluded: cli.exclude.into_iter().flatten().collect(),
             all_addresses: cli.all_addresses,
+            ipv6_only: cli.ipv6,
             ports,
             profile,
             max_rate: cli.max_rate,
@@ -225,6 +236,16 @@ fn chosen_ports(cli: &Cli) -> Result<Vec<TargetPort>> {
     Ok(ports)
 }
 
+/// A name's IPv6 addresses, for -6; a name with IPv4 addresses only cannot be scanned.
+fn ipv6_only(addresses: Vec<IpAddr>) -> io::Result<Vec<IpAddr>> {
+    let had_some = !addresses.is_empty();
+    let ipv6: Vec<IpAddr> = addresses.into_iter().filter(IpAddr::is_ipv6).collect();
+    if had_some && ipv6.is_empty() {
+        return Err(io::Error::other("no IPv6 address (-6)"));
+    }
+    Ok(ipv6)
+}
+
 /// A seed that differs from run to run; the order only needs to be unpredictable to the
 /// target, not secret.
 fn random_seed() -> u64 {
@@ -250,7 +271,14 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         config.targets.clone(),
         config.excluded.clone(),
         config.all_addresses,
-        targets::system_resolve,
+        |name| {
+            let addresses = targets::system_resolve(name)?;
+            if config.ipv6_only {
+                ipv6_only(addresses)
+            } else {
+                Ok(addresses)
+            }
+        },
     )?;
     for problem in &problems {
         warn(TOOL, problem);
@@ -434,6 +462,32 @@ mod tests {
                 .contains("'no-such-service-here' is not a port or a service name"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn ipv6_only_keeps_ipv6_addresses_and_refuses_ipv4_targets() {
+        let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        let v6: IpAddr = "::1".parse().unwrap();
+        assert_eq!(ipv6_only(vec![v4, v6]).unwrap(), [v6]);
+        assert_eq!(ipv6_only(vec![]).unwrap(), Vec::<IpAddr>::new());
+        assert_eq!(
+            ipv6_only(vec![v4]).unwrap_err().to_string(),
+            "no IPv6 address (-6)"
+        );
+        assert!(config(&["-6", "-p", "1"]).ipv6_only);
+        for target in [
+            "127.0.0.1",
+            "198.18.0.0/24",
+            "198.18.0.1-20",
+            "10.0.0.1-10.0.0.2",
+        ] {
+            let args = ["portscan", "-6", "-p", "1", target].map(OsString::from);
+            let error = Config::from_cli(Cli::try_parse_from(args).unwrap()).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("target '{target}': -6 scans IPv6 addresses only")
+            );
+        }
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
+    /// Whether the target is IPv4 addresses (a name is neither until resolved).
+    pub fn is_ipv4(&self) -> bool {
+        match self {
+            Self::Address(address) | Self::Network { base: address, .. } => address.is_ipv4(),
+            Self::Span { first, .. } => first.is_ipv4(),
+            Self::Octets(_) => true,
+            Self::Name(_) => false,
+        }
+    }
+
     /// Parses one operand. The rules are in docs/FORMAT.md, "Targets".
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
