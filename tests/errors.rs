@@ -146,6 +146,14 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         &["target '127.0.0.1': -6 scans IPv6 addresses only"],
     ),
     (
+        "portscan",
+        &["127.0.0.1", "-T", "fast"],
+        &[
+            "invalid value 'fast' for '--timing <0-5>': 'fast' is not a timing template \
+           (0-5, or paranoid, sneaky, polite, normal, aggressive, insane)",
+        ],
+    ),
+    (
         "sockls",
         &["--bogus"],
         &["unexpected argument '--bogus' found"],

@@ -103,8 +103,9 @@ pub struct Cli {
     #[arg(short = 'n')]
     pub no_dns: bool,
 
-    /// Timing template, 0 (paranoid) to 5 (insane), as nmap's -T [default: 3].
-    #[arg(short = 'T', long, value_name = "0-5", value_parser = clap::value_parser!(u8).range(0..=5))]
+    /// Timing template, 0 (paranoid) to 5 (insane), as nmap's -T; its names work too
+    /// (-T aggressive) [default: 3].
+    #[arg(short = 'T', long, value_name = "0-5", value_parser = parse_timing)]
     pub timing: Option<u8>,
 
     /// Send at most N probes a second.
@@ -435,6 +436,37 @@ fn parse_excluded_ports(text: &str) -> Result<Ports, String> {
     read_ports(text)
 }
 
+/// nmap's timing templates by name, in order: -T aggressive is -T4.
+const TIMING_NAMES: [&str; 6] = [
+    "paranoid",
+    "sneaky",
+    "polite",
+    "normal",
+    "aggressive",
+    "insane",
+];
+
+/// A template's number, 0 to 5, or its name in any case.
+fn parse_timing(text: &str) -> Result<u8, String> {
+    if let Some(number) = TIMING_NAMES
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(text))
+    {
+        return Ok(u8::try_from(number).expect("six names"));
+    }
+    match text.parse::<u8>() {
+        Ok(number) if number <= 5 => Ok(number),
+        Ok(_) => Err(format!("{text} is not in 0..=5")),
+        Err(_) if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() => {
+            Err(format!("{text} is not in 0..=5"))
+        }
+        Err(_) => Err(format!(
+            "'{text}' is not a timing template (0-5, or {})",
+            TIMING_NAMES.join(", ")
+        )),
+    }
+}
+
 fn parse_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
@@ -513,6 +545,29 @@ mod tests {
             nmap_spellings(args),
             ["portscan", "--udp", "--tcp", "--", "-sU"].map(OsString::from)
         );
+    }
+
+    #[test]
+    fn timing_templates_by_number_and_name() {
+        for (text, expected) in [
+            ("0", 0),
+            ("5", 5),
+            ("insane", 5),
+            ("Aggressive", 4),
+            ("paranoid", 0),
+        ] {
+            assert_eq!(parse_timing(text), Ok(expected), "{text}");
+        }
+        assert_eq!(parse_timing("9"), Err("9 is not in 0..=5".into()));
+        assert_eq!(parse_timing("300"), Err("300 is not in 0..=5".into()));
+        assert!(
+            parse_timing("fast")
+                .unwrap_err()
+                .starts_with("'fast' is not a timing template")
+        );
+        assert!(parse_timing("").is_err());
+        let cli = Cli::parse_from(["portscan", "-Tpolite", "::1"]);
+        assert_eq!(cli.timing, Some(2));
     }
 
     #[test]
