@@ -154,6 +154,12 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "portscan",
+        &["-sP", "127.0.0.1"],
+        &["-sP (host discovery only, now -sn) is not supported yet: \
+           portscan does no host discovery"],
+    ),
+    (
         "sockls",
         &["--bogus"],
         &["unexpected argument '--bogus' found"],

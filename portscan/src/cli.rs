@@ -218,6 +218,11 @@ const UNSUPPORTED: &[(&str, bool, &str)] = &[
         false,
         "-sn (host discovery only) is not supported yet: portscan does no host discovery",
     ),
+    (
+        "-sP",
+        false,
+        "-sP (host discovery only, now -sn) is not supported yet: portscan does no host discovery",
+    ),
     ("-sL", false, "-sL (list scan) is not supported"),
     (
         "-sS",
@@ -335,6 +340,21 @@ const UNSUPPORTED: &[(&str, bool, &str)] = &[
         "-PM (ICMP netmask ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
     ),
     (
+        "-PY",
+        true,
+        "-PY (SCTP ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-PO",
+        true,
+        "-PO (IP protocol ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
+        "-PR",
+        false,
+        "-PR (ARP ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+    ),
+    (
         "-R",
         false,
         "-R (reverse DNS) is not supported; portscan does no reverse DNS lookups, as -n says",
@@ -379,7 +399,8 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             Some("-iL") => out.push("--input-list".into()),
             Some("-sT") => out.push("--tcp".into()),
             Some("-sU") => out.push("--udp".into()),
-            Some("-Pn") => out.push("--no-ping".into()),
+            // -PN and -P0 are nmap's older spellings of -Pn.
+            Some("-Pn" | "-PN" | "-P0") => out.push("--no-ping".into()),
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {
                 out.push(format!("--input-list={}", &text[3..]).into());
             }
@@ -572,10 +593,18 @@ mod tests {
 
     #[test]
     fn nmap_host_discovery_spelling() {
-        let args = ["portscan", "-Pn", "--", "-Pn"].map(OsString::from);
+        let args = ["portscan", "-Pn", "-PN", "-P0", "--", "-Pn"].map(OsString::from);
         assert_eq!(
             nmap_spellings(args),
-            ["portscan", "--no-ping", "--", "-Pn"].map(OsString::from)
+            [
+                "portscan",
+                "--no-ping",
+                "--no-ping",
+                "--no-ping",
+                "--",
+                "-Pn"
+            ]
+            .map(OsString::from)
         );
     }
 
@@ -603,6 +632,9 @@ mod tests {
             (&["-oX", "f", "::1"], Some("-oX (XML output)")),
             (&["-oXf", "::1"], Some("-oX (XML output)")),
             (&["-PS22", "::1"], Some("-PS (TCP SYN ping)")),
+            (&["-sP", "::1"], Some("-sP (host discovery only, now -sn)")),
+            (&["-PO2", "::1"], Some("-PO (IP protocol ping)")),
+            (&["-P0", "::1"], None),
             (
                 &["--script=banner", "::1"],
                 Some("--script is not supported"),
