@@ -567,6 +567,33 @@ fn wait_until_open(name: &str, address: &str, port: u16) {
     panic!("{address} port {port} never answered from {name}");
 }
 
+/// A scanner and a target namespace joined by a veth pair, 198.18.0.1 and 2001:db8::1 to
+/// 198.18.0.2 and 2001:db8::2, the target behind `firewall` (nft) and answering with as
+/// many ICMP errors as it is asked for (no rate limit: the tests count on every answer).
+/// `tag` names the veth ends, which must be short (IFNAMSIZ).
+fn firewalled_pair(tag: &str, firewall: &str) -> (Netns, Netns) {
+    let pid = std::process::id();
+    let (scanner, target) = (
+        Netns::new(&format!("{tag}-scan")),
+        Netns::new(&format!("{tag}-target")),
+    );
+    let (a, b) = (&scanner.name, &target.name);
+    let (va, vb) = (format!("{tag}a{pid}"), format!("{tag}b{pid}"));
+    sh(&format!(
+        "ip link add {va} netns {a} type veth peer name {vb} netns {b}
+         ip -n {a} addr add 198.18.0.1/24 dev {va}
+         ip -n {b} addr add 198.18.0.2/24 dev {vb}
+         ip -n {a} addr add 2001:db8::1/64 dev {va} nodad
+         ip -n {b} addr add 2001:db8::2/64 dev {vb} nodad
+         ip -n {a} link set {va} up
+         ip -n {b} link set {vb} up
+         ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=0
+         ip netns exec {b} sysctl -qw net.ipv6.icmp.ratelimit=0
+         ip netns exec {b} nft -f - <<'EOF'\n{firewall}EOF"
+    ));
+    (scanner, target)
+}
+
 /// The target's firewall in the firewall test: each port range gets one kind of answer,
 /// in IPv4 and IPv6 alike.
 const FIREWALL: &str = "
@@ -595,22 +622,8 @@ table ip6 portscan_test {
 fn states_and_reasons_through_a_firewall() {
     require_root();
     require_program("nft", &["--version"]);
-    let pid = std::process::id();
-    let (scanner, target) = (Netns::new("ps-scan"), Netns::new("ps-target"));
+    let (scanner, target) = firewalled_pair("ps", FIREWALL);
     let (a, b) = (&scanner.name, &target.name);
-    let (va, vb) = (format!("psa{pid}"), format!("psb{pid}"));
-    sh(&format!(
-        "ip link add {va} netns {a} type veth peer name {vb} netns {b}
-         ip -n {a} addr add 198.18.0.1/24 dev {va}
-         ip -n {b} addr add 198.18.0.2/24 dev {vb}
-         ip -n {a} addr add 2001:db8::1/64 dev {va} nodad
-         ip -n {b} addr add 2001:db8::2/64 dev {vb} nodad
-         ip -n {a} link set {va} up
-         ip -n {b} link set {vb} up
-         ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=0
-         ip netns exec {b} sysctl -qw net.ipv6.icmp.ratelimit=0
-         ip netns exec {b} nft -f - <<'EOF'\n{FIREWALL}EOF"
-    ));
     let _servers = listen_in(b, &[2000, 2001]);
     wait_until_open(a, "198.18.0.2", 2000);
     wait_until_open(a, "2001:db8::2", 2000);
@@ -1012,22 +1025,8 @@ table ip6 portscan_udp_test {
 fn udp_states_and_reasons_through_a_firewall() {
     require_root();
     require_program("nft", &["--version"]);
-    let pid = std::process::id();
-    let (scanner, target) = (Netns::new("ps-uscan"), Netns::new("ps-utarget"));
+    let (scanner, target) = firewalled_pair("pu", UDP_FIREWALL);
     let (a, b) = (&scanner.name, &target.name);
-    let (va, vb) = (format!("pua{pid}"), format!("pub{pid}"));
-    sh(&format!(
-        "ip link add {va} netns {a} type veth peer name {vb} netns {b}
-         ip -n {a} addr add 198.18.0.1/24 dev {va}
-         ip -n {b} addr add 198.18.0.2/24 dev {vb}
-         ip -n {a} addr add 2001:db8::1/64 dev {va} nodad
-         ip -n {b} addr add 2001:db8::2/64 dev {vb} nodad
-         ip -n {a} link set {va} up
-         ip -n {b} link set {vb} up
-         ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=0
-         ip netns exec {b} sysctl -qw net.ipv6.icmp.ratelimit=0
-         ip netns exec {b} nft -f - <<'EOF'\n{UDP_FIREWALL}EOF"
-    ));
     let _servers = listen_in(b, &[2000]);
     wait_until_open(a, "198.18.0.2", 2000);
     wait_until_open(a, "2001:db8::2", 2000);
