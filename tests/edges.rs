@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
 use crate::fixtures::assert_full_disk_is_an_error;
-use crate::util::{LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool};
+use crate::util::{LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool, tool_path};
 
 const TOOLS: [&str; 4] = ["portscan", "sockls", "proctree", "svcname"];
 
@@ -64,16 +64,6 @@ fn a_closed_stdout_is_an_error() {
     );
     assert_eq!(code(&null), 0, "{}", stderr_text(&null));
     assert_eq!(stderr_text(&null), "");
-}
-
-fn tool_path(name: &str) -> &'static str {
-    match name {
-        "portscan" => env!("CARGO_BIN_EXE_portscan"),
-        "proctree" => env!("CARGO_BIN_EXE_proctree"),
-        "sockls" => env!("CARGO_BIN_EXE_sockls"),
-        "svcname" => env!("CARGO_BIN_EXE_svcname"),
-        other => panic!("no binary named {other}"),
-    }
 }
 
 /// Targets from an empty stdin, as an operand or as a list, are no targets: one answer.

@@ -7,14 +7,7 @@ use std::time::{Duration, Instant};
 /// A command for one of the workspace's binaries, with an environment that cannot change
 /// its output (locale, color, terminal width).
 pub fn tool(name: &str) -> Command {
-    let path = match name {
-        "portscan" => env!("CARGO_BIN_EXE_portscan"),
-        "proctree" => env!("CARGO_BIN_EXE_proctree"),
-        "sockls" => env!("CARGO_BIN_EXE_sockls"),
-        "svcname" => env!("CARGO_BIN_EXE_svcname"),
-        other => panic!("no binary named {other}"),
-    };
-    let mut command = Command::new(path);
+    let mut command = Command::new(tool_path(name));
     command
         .env_remove("NO_COLOR")
         .env_remove("COLUMNS")
@@ -22,6 +15,17 @@ pub fn tool(name: &str) -> Command {
         .env("LC_ALL", "C.UTF-8")
         .stdin(Stdio::null());
     command
+}
+
+/// Where cargo built one of the workspace's binaries.
+pub fn tool_path(name: &str) -> &'static str {
+    match name {
+        "portscan" => env!("CARGO_BIN_EXE_portscan"),
+        "proctree" => env!("CARGO_BIN_EXE_proctree"),
+        "sockls" => env!("CARGO_BIN_EXE_sockls"),
+        "svcname" => env!("CARGO_BIN_EXE_svcname"),
+        other => panic!("no binary named {other}"),
+    }
 }
 
 /// Runs `command` with `input` on stdin, killing it if it outlives `limit`.

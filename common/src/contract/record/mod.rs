@@ -20,13 +20,14 @@ pub(crate) mod test_support {
     use crate::contract::output::{FlushPolicy, Format, Record, RecordWriter, TextOptions};
 
     pub(crate) fn text_of<R: Record>(record: &R) -> String {
+        formatted(record, Format::Text)
+    }
+
+    /// One record as the writer prints it in `format`.
+    pub(crate) fn formatted<R: Record>(record: &R, format: Format) -> String {
         let mut out = Vec::new();
-        let mut writer = RecordWriter::new(
-            &mut out,
-            Format::Text,
-            FlushPolicy::Block,
-            TextOptions::default(),
-        );
+        let mut writer =
+            RecordWriter::new(&mut out, format, FlushPolicy::Block, TextOptions::default());
         writer.write(record).unwrap();
         writer.finish().unwrap();
         String::from_utf8(out).unwrap()

@@ -116,8 +116,8 @@ impl Record for PortRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-    use crate::contract::record::test_support::text_of;
+    use crate::contract::output::Format;
+    use crate::contract::record::test_support::{formatted, text_of};
 
     #[test]
     fn port_record_text_is_host_port_state_reason() {
@@ -159,16 +159,7 @@ mod tests {
             assert_eq!(json["state"], name);
             let back: PortRecord = serde_json::from_value(json).unwrap();
             assert_eq!(back.state, state);
-            let mut csv = Vec::new();
-            let mut writer = RecordWriter::new(
-                &mut csv,
-                Format::Csv,
-                FlushPolicy::Block,
-                TextOptions::default(),
-            );
-            writer.write(&record).unwrap();
-            writer.finish().unwrap();
-            let csv = String::from_utf8(csv).unwrap();
+            let csv = formatted(&record, Format::Csv);
             assert!(
                 csv.ends_with(&format!(",{name},no-response,,2026-11-27T17:14:54.123Z\n")),
                 "{csv}"
