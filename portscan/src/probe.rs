@@ -327,13 +327,20 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
     // Nothing between us and a loopback address sends ICMP but our own firewall, whose
     // reject the errno already reports; elsewhere the ICMP message tells its kind.
     if !address.ip().is_loopback() {
-        if address.is_ipv4() {
-            socket::setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
-        } else {
-            socket::setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
-        }
+        queue_icmp_errors(&socket, address)?;
     }
     Ok(socket)
+}
+
+/// Asks the kernel to queue the ICMP messages about the socket's packets on its error
+/// queue (IP_RECVERR, IPV6_RECVERR), where [`icmp_of`] reads their type and code.
+fn queue_icmp_errors(socket: &Socket, address: SocketAddr) -> io::Result<()> {
+    if address.is_ipv4() {
+        socket::setsockopt(socket, sockopt::Ipv4RecvErr, &true)?;
+    } else {
+        socket::setsockopt(socket, sockopt::Ipv6RecvErr, &true)?;
+    }
+    Ok(())
 }
 
 /// Whether a socket whose probe ended with `verdict` can carry the next probe to the same

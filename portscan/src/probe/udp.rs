@@ -19,10 +19,11 @@ use common::contract::record::{PortState, Reason};
 use common::services::ports::Proto;
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
-use nix::sys::socket::{self, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{Destination, Prober, Started, Verdict, classify_answer, classify_immediate};
+use super::{
+    Destination, Prober, Started, Verdict, classify_answer, classify_immediate, queue_icmp_errors,
+};
 use crate::udp_payloads;
 
 const CLOSED: Verdict = Verdict::Final(PortState::Closed, Reason::PortUnreach);
@@ -58,11 +59,7 @@ impl Prober for UdpProbe {
             Type::DGRAM.nonblocking().cloexec(),
             Some(Protocol::UDP),
         )?;
-        if address.is_ipv4() {
-            socket::setsockopt(&socket, sockopt::Ipv4RecvErr, &true)?;
-        } else {
-            socket::setsockopt(&socket, sockopt::Ipv6RecvErr, &true)?;
-        }
+        queue_icmp_errors(&socket, address)?;
         let known = match socket.connect(&address.into()) {
             Ok(()) => send(&socket, address),
             Err(error) => Some((immediate(&error), error)),
