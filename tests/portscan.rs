@@ -213,9 +213,12 @@ fn the_same_results_with_64_descriptors() {
 fn shards_split_the_scan_without_overlap() {
     let (open, _) = listeners(Ipv4Addr::LOCALHOST.into(), 2);
     let list = format!("1-600,{}", port_list(open.iter().map(port_of)));
-    let scan = |shard: Option<&str>| -> BTreeSet<String> {
+    let scan = |shard: Option<&str>, seed: Option<&str>| -> BTreeSet<String> {
         let mut command = tool("portscan");
-        command.args(["--all", "--seed", "7", "-p", &list, "127.0.0.1", "::1"]);
+        command.args(["--all", "-p", &list, "127.0.0.1", "::1"]);
+        if let Some(seed) = seed {
+            command.args(["--seed", seed]);
+        }
         if let Some(shard) = shard {
             command.args(["--shard", shard]);
         }
@@ -223,13 +226,22 @@ fn shards_split_the_scan_without_overlap() {
         assert_eq!(code(&output), 0, "{}", stderr_text(&output));
         stdout_text(&output).lines().map(str::to_owned).collect()
     };
-    let whole = scan(None);
+    let whole = scan(None, None);
     assert_eq!(whole.len(), 2 * 602);
-    let parts: Vec<BTreeSet<String>> = ["1/3", "2/3", "3/3"].map(|s| scan(Some(s))).into();
-    let total: usize = parts.iter().map(BTreeSet::len).sum();
-    assert_eq!(total, whole.len(), "the shards overlap or miss ports");
-    let union: BTreeSet<String> = parts.into_iter().flatten().collect();
-    assert_eq!(union, whole);
+    // With a seed the user gives, and without one: the shards derive the same order.
+    for seed in [Some("7"), None] {
+        let parts: Vec<BTreeSet<String>> = ["1/3", "2/3", "3/3"]
+            .map(|shard| scan(Some(shard), seed))
+            .into();
+        let total: usize = parts.iter().map(BTreeSet::len).sum();
+        assert_eq!(
+            total,
+            whole.len(),
+            "seed {seed:?}: the shards overlap or miss ports"
+        );
+        let union: BTreeSet<String> = parts.into_iter().flatten().collect();
+        assert_eq!(union, whole, "seed {seed:?}");
+    }
 }
 
 #[test]

@@ -128,7 +128,8 @@ pub struct Cli {
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     pub host_timeout: Option<Duration>,
 
-    /// Seed of the probe order; the same seed gives the same order [default: random].
+    /// Seed of the probe order; the same seed gives the same order [default: random, or
+    /// with --shard one derived from the scan].
     #[arg(long, value_name = "N", conflicts_with = "sequential")]
     pub seed: Option<u64>,
 
@@ -136,8 +137,8 @@ pub struct Cli {
     #[arg(long)]
     pub sequential: bool,
 
-    /// Scan only the K-th of N disjoint parts of the probe order (give every part the
-    /// same --seed).
+    /// Scan only the K-th of N disjoint parts of the probe order. Every part derives the
+    /// same order from the targets, ports and N; a --seed, if given, must be every part's.
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
 

@@ -124,10 +124,19 @@ impl Config {
                 "--min-rate {min} is above --max-rate {max}"
             )));
         }
-        let seed = if cli.sequential {
-            None
-        } else {
-            Some(cli.seed.unwrap_or_else(random_seed))
+        let excluded: Vec<TargetSpec> = cli.exclude.into_iter().flatten().collect();
+        let shard = cli.shard.unwrap_or(Shard::WHOLE);
+        let seed = match cli.seed {
+            _ if cli.sequential => None,
+            Some(seed) => Some(seed),
+            // Shards run apart, often on other machines, and must still walk one order.
+            None if shard.count > 1 => Some(seed_shared_by_shards(
+                &targets,
+                &excluded,
+                &ports,
+                shard.count,
+            )),
+            None => Some(random_seed()),
         };
         let show = if cli.open {
             PortState::ALL.map(|state| matches!(state, PortState::Open | PortState::OpenFiltered))
@@ -141,7 +150,7 @@ impl Config {
         let format = cli.output.format();
         Ok(Self {
             targets,
-            excluded: cli.exclude.into_iter().flatten().collect(),
+            excluded,
             all_addresses: cli.all_addresses,
             ipv6_only: cli.ipv6,
             ports,
@@ -149,7 +158,7 @@ impl Config {
             max_rate: cli.max_rate,
             min_rate: cli.min_rate,
             seed,
-            shard: cli.shard.unwrap_or(Shard::WHOLE),
+            shard,
             show,
             sort: cli.sort,
             format,
@@ -256,6 +265,33 @@ fn random_seed() -> u64 {
     #[expect(clippy::cast_possible_truncation, reason = "any 64 bits will do")]
     let low = nanos as u64;
     low ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// The seed every shard of one scan computes alike without being told: a hash of what
+/// they all share (the target and exclusion operands, the ports, the number of shards),
+/// never of the shard's own number. FNV-1a, spelled out because std's hasher may change
+/// between builds, and shards may run builds of different ages.
+fn seed_shared_by_shards(
+    targets: &[TargetSpec],
+    excluded: &[TargetSpec],
+    ports: &[TargetPort],
+    shards: u64,
+) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let lines = (targets.iter().map(|spec| format!("target {spec}")))
+        .chain(excluded.iter().map(|spec| format!("exclude {spec}")))
+        .chain(
+            ports
+                .iter()
+                .map(|port| format!("{}/{}", port.port, port.proto.as_str())),
+        )
+        .chain(std::iter::once(format!("shards {shards}")));
+    lines
+        .flat_map(|line| line.into_bytes().into_iter().chain(Some(b'\n')))
+        .fold(OFFSET, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+        })
 }
 
 /// Hosts shuffled together: the order is random within each group of this many hosts and
