@@ -237,6 +237,18 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         &["--field", "proto", "22"],
         &["--field 'proto' cannot hold a port"],
     ),
+    (
+        "portscan",
+        &["--min-hostgroup=64", "127.0.0.1"],
+        &[
+            "--min-hostgroup is nmap's and not supported by portscan; portscan scans hosts in groups of 4096",
+        ],
+    ),
+    (
+        "portscan",
+        &["-g53", "127.0.0.1"],
+        &["-g is nmap's and not supported by portscan; portscan sends no crafted packets"],
+    ),
 ];
 
 #[test]
@@ -353,10 +365,16 @@ fn portscan_stops_at_an_unreadable_target_list() {
         ),
     ];
     for (list, expected) in cases {
-        let output = run(tool("portscan").args(["-p", "1", "-iL", list]), LIMIT);
-        assert_eq!(stderr_text(&output), expected);
-        assert_eq!(code(&output), 1, "{list}");
-        assert_eq!(stdout_text(&output), "", "{list}");
+        // A list of targets, or of targets to leave out: the same reading.
+        for option in ["-iL", "--excludefile"] {
+            let output = run(
+                tool("portscan").args(["-p", "1", option, list, "127.0.0.1"]),
+                LIMIT,
+            );
+            assert_eq!(stderr_text(&output), expected, "{option}");
+            assert_eq!(code(&output), 1, "{option} {list}");
+            assert_eq!(stdout_text(&output), "", "{option} {list}");
+        }
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

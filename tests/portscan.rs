@@ -289,12 +289,49 @@ fn targets_from_stdin_and_files_with_exclusions() {
         tool("portscan").args(["-p", &port, "-iL", path.to_str().unwrap()]),
         LIMIT,
     );
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
     assert_eq!(
         stdout_text(&output),
         format!("127.0.0.1 {port}/tcp open syn-ack\n")
     );
+    // nmap's --excludefile reads a list as -iL does.
+    let output = run(
+        tool("portscan").args([
+            "-p",
+            &port,
+            "127.0.0.1",
+            "127.0.0.2",
+            "--excludefile",
+            path.to_str().unwrap(),
+        ]),
+        LIMIT,
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(stdout_text(&output), "");
+    assert_eq!(
+        stderr_text(&output),
+        "",
+        "127.0.0.2 is scanned, and its port is closed"
+    );
+}
+
+#[test]
+fn nmaps_r_scans_ports_in_order() {
+    let output = run(
+        tool("portscan").args(["-r", "--all", "-p", "1-40", "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    // Whatever this machine listens on below 41: only the order is the point.
+    let ports: Vec<u16> = stdout_text(&output)
+        .lines()
+        .map(|line| {
+            let item = line.split(' ').nth(1).unwrap();
+            item.strip_suffix("/tcp").unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(ports, (1..=40).collect::<Vec<u16>>());
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! portscan's command line, shared by the binary, the man page and the completions.
 
+mod nmap_only;
+
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -60,13 +62,21 @@ pub struct Cli {
     #[arg(long, value_name = "TARGETS", value_parser = parse_targets)]
     pub exclude: Vec<Vec<TargetSpec>>,
 
+    /// Leave out the targets listed in FILE ('-' for stdin), as with -iL; may be repeated.
+    #[arg(
+        long = "excludefile",
+        visible_alias = "exclude-file",
+        value_name = "FILE"
+    )]
+    pub exclude_files: Vec<String>,
+
     /// Scan IPv6 addresses only, as nmap's -6: names resolve to their IPv6 addresses, and
     /// an IPv4 target is a usage error.
     #[arg(short = '6')]
     pub ipv6: bool,
 
     /// Scan every address a name resolves to, not only the first.
-    #[arg(long)]
+    #[arg(long, visible_alias = "resolve-all")]
     pub all_addresses: bool,
 
     /// Ports to scan: 22, 1-1024, 22,80,443, - (all 65535; -p- works too); T:22,U:53
@@ -123,6 +133,11 @@ pub struct Cli {
     /// The longest wait for an answer to one probe (500ms, 2s); also the first wait.
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+
+    /// The least time between two probes to one host (1s, 500ms), for hosts that punish
+    /// bursts; -T0 to -T2 set one too.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub scan_delay: Option<Duration>,
 
     /// Give up on a host after TIME (30s, 15m); exit status 1.
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
@@ -379,6 +394,9 @@ pub fn unsupported_nmap_option(args: &[OsString]) -> Option<String> {
                 return Some((*message).to_owned());
             }
         }
+        if let Some(message) = nmap_only::message(arg) {
+            return Some(message);
+        }
     }
     None
 }
@@ -400,6 +418,8 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             Some("-iL") => out.push("--input-list".into()),
             Some("-sT") => out.push("--tcp".into()),
             Some("-sU") => out.push("--udp".into()),
+            // nmap's -r: ports in order, as --sequential does.
+            Some("-r") => out.push("--sequential".into()),
             // -PN and -P0 are nmap's older spellings of -Pn.
             Some("-Pn" | "-PN" | "-P0") => out.push("--no-ping".into()),
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {

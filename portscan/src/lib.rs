@@ -114,6 +114,9 @@ impl Config {
             profile.max_timeout = timeout;
             profile.min_timeout = profile.min_timeout.min(timeout);
         }
+        if let Some(delay) = cli.scan_delay {
+            profile.scan_delay = delay;
+        }
         if cli.host_timeout.is_some() {
             profile.host_timeout = cli.host_timeout;
         }
@@ -124,7 +127,10 @@ impl Config {
                 "--min-rate {min} is above --max-rate {max}"
             )));
         }
-        let excluded: Vec<TargetSpec> = cli.exclude.into_iter().flatten().collect();
+        let mut excluded: Vec<TargetSpec> = cli.exclude.into_iter().flatten().collect();
+        for path in &cli.exclude_files {
+            targets::read_list(path, &mut excluded)?;
+        }
         let shard = cli.shard.unwrap_or(Shard::WHOLE);
         let seed = match cli.seed {
             _ if cli.sequential => None,
@@ -380,6 +386,7 @@ mod tests {
     use super::*;
     use clap::Parser;
     use std::ffi::OsString;
+    use std::time::Duration;
 
     fn ports(args: &[&str]) -> Result<Vec<(Proto, u16)>> {
         let args = ["portscan"].iter().chain(args).chain(&["::1"]);
@@ -539,6 +546,14 @@ mod tests {
         let args = ["portscan"].iter().chain(args).chain(&["::1"]);
         let cli = Cli::try_parse_from(cli::nmap_spellings(args.map(OsString::from))).unwrap();
         Config::from_cli(cli).unwrap()
+    }
+
+    #[test]
+    fn a_scan_delay_of_its_own_outlasts_the_template() {
+        assert_eq!(config(&["-T1"]).profile.scan_delay, Duration::from_secs(15));
+        let delay = config(&["-T1", "--scan-delay", "250ms"]).profile.scan_delay;
+        assert_eq!(delay, Duration::from_millis(250));
+        assert_eq!(config(&[]).profile.scan_delay, Duration::ZERO);
     }
 
     #[test]
