@@ -1129,6 +1129,137 @@ fn udp_states_and_reasons_through_a_firewall() {
     }
 }
 
+/// A process a test started, killed when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A python3 responder that answers, on each `PORT:KIND` it is given, only the requests of
+/// that kind of service, as the real server would: so a port answers only if portscan's
+/// payload for it is a real request. `silent` answers nothing. It lives at most `LIMIT`.
+const SERVICE_RESPONDER: &str = r#"
+import select, socket, sys, time
+def ntp(d): return len(d) == 48 and d[0] & 7 == 3
+def snmp(d): return d[:1] == b"\x30" and b"public" in d
+def memcached(d): return len(d) > 8 and d[8:].startswith(b"version")
+def portmap(d): return len(d) >= 40 and d[4:16] == bytes([0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0x86, 0xa0])
+kinds = dict(ntp=ntp, snmp=snmp, memcached=memcached, portmap=portmap, silent=lambda d: False)
+sockets = {}
+for item in sys.argv[2:]:
+    port, kind = item.split(":")
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::", int(port)))
+    sockets[s] = kinds[kind]
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    for s in select.select(list(sockets), [], [], 0.5)[0]:
+        data, peer = s.recvfrom(2048)
+        if sockets[s](data):
+            s.sendto(b"reply", peer)
+"#;
+
+/// The lab's UDP services, real where Debian has them: dnsmasq answers DNS on 53, and a
+/// responder as strict as each real server answers 111, 123, 161 and 11211 only when asked
+/// properly, so each open port here proves its payload. Port 4002 is served as NTP too but
+/// probed with the empty datagram of a port without a payload: it stays silent, and silence
+/// is open|filtered, never closed.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn udp_services_answer_their_payloads() {
+    require_root();
+    require_program("nft", &["--version"]);
+    require_program("dnsmasq", &["--version"]);
+    require_program("python3", &["--version"]);
+    let (scanner, target) = firewalled_pair("pv", "");
+    let a = &scanner.name;
+    let _dns = Running(
+        target
+            .exec("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=198.18.0.2",
+                "--listen-address=2001:db8::2",
+                "--port=53",
+                "--pid-file",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dnsmasq"),
+    );
+    let mut responder = target.exec("python3");
+    responder.args([
+        "-c",
+        SERVICE_RESPONDER,
+        &LIMIT.as_secs().to_string(),
+        "111:portmap",
+        "123:ntp",
+        "161:snmp",
+        "11211:memcached",
+        "4000:silent",
+        "4002:ntp",
+    ]);
+    let (child, _) = crate::util::spawn_ready(&mut responder);
+    let _responder = Running(child);
+    let portscan = env!("CARGO_BIN_EXE_portscan");
+    let scan = |ports: &str| {
+        let output = run(
+            Command::new("ip").args([
+                "netns",
+                "exec",
+                a,
+                portscan,
+                "--all",
+                "--json",
+                "--timeout",
+                "300ms",
+                "--max-retries",
+                "1",
+                "-sU",
+                "-p",
+                ports,
+                "198.18.0.2",
+                "2001:db8::2",
+            ]),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        states(&json_lines(&stdout_text(&output)))
+    };
+    // dnsmasq binds its addresses a moment after it starts.
+    let dns_ready = (0..50).any(|_| {
+        let found = scan("53");
+        found.iter().all(|(_, _, state, _)| state == "open") || {
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(dns_ready, "dnsmasq never answered on 53");
+    let found = scan("53,111,123,161,4000-4002,11211");
+    assert_eq!(found.len(), 2 * 8, "{found:?}");
+    for (address, port, state, reason) in &found {
+        let expected = match port {
+            4000 | 4002 => ("open|filtered", "no-response"),
+            4001 => ("closed", "port-unreach"),
+            _ => ("open", "udp-response"),
+        };
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            expected,
+            "{address} port {port}"
+        );
+    }
+}
+
 /// nmap's -F scans its hundred most common ports: counted with --all, whatever their state.
 #[test]
 fn fast_scans_the_hundred_most_common_ports() {
