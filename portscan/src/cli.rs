@@ -448,7 +448,7 @@ pub struct Ports {
 
 /// A port list with a port portscan can scan: the prober of a real scan decides which.
 /// Items may be service names (`ssh`, `U:domain`), as in nmap: the service data is read
-/// only for a list that holds a letter.
+/// only when the list names a service.
 fn parse_ports(text: &str) -> Result<Ports, String> {
     let ports = read_ports(text)?;
     crate::engine::scannable::<ScanProber>(&ports.tcp)?;
@@ -457,20 +457,22 @@ fn parse_ports(text: &str) -> Result<Ports, String> {
 
 /// A list read as TCP and as UDP, names and all.
 fn read_ports(text: &str) -> Result<Ports, String> {
-    let (tcp, udp) = if text.contains(|c: char| c.is_ascii_alphabetic()) {
-        let db = ServiceDb::load(&services::Options::default()).map_err(|e| e.to_string())?;
-        let named = |name: &str, proto| db.ports_named(name, proto);
-        (
-            PortList::parse_with_names(text, Proto::Tcp, &named)?,
-            PortList::parse_with_names(text, Proto::Udp, &named)?,
-        )
-    } else {
-        (
-            PortList::parse(text, Proto::Tcp)?,
-            PortList::parse(text, Proto::Udp)?,
-        )
+    let db = std::cell::OnceCell::new();
+    let named = |name: &str, proto| {
+        let db = db.get_or_init(|| ServiceDb::load(&services::Options::default()));
+        db.as_ref().ok()?.ports_named(name, proto)
     };
-    Ok(Ports { tcp, udp })
+    let read = |proto| {
+        PortList::parse_with_names(text, proto, &named).map_err(|why| match db.get() {
+            // The name is unknown because the data could not be read: say that instead.
+            Some(Err(e)) => e.to_string(),
+            _ => why,
+        })
+    };
+    Ok(Ports {
+        tcp: read(Proto::Tcp)?,
+        udp: read(Proto::Udp)?,
+    })
 }
 
 /// An `--exclude-ports` list: any port list, scannable or not.
