@@ -94,6 +94,13 @@ impl Prober for ScanProber {
         }
     }
 
+    fn rationed(proto: Proto) -> bool {
+        match proto {
+            Proto::Udp => UdpProbe::rationed(proto),
+            _ => TcpConnect::rationed(proto),
+        }
+    }
+
     #[inline]
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {
         match destination.proto {
@@ -159,6 +166,11 @@ pub trait Prober {
     /// port always answers (TCP), `open|filtered` where it may not (UDP).
     fn silence(proto: Proto) -> (PortState, Reason);
 
+    /// Whether a closed port answers a try of `proto` with an ICMP error, which hosts
+    /// ration (Linux: about one a second to each address after a small burst), so that
+    /// silence may be the host's ration rather than the port's ([`crate::timing::IcmpLimit`]).
+    fn rationed(proto: Proto) -> bool;
+
     /// Sends one try to `destination`. An error is a local shortage, never a port state.
     fn start(&mut self, destination: Destination) -> io::Result<Started<Self::Socket>>;
 
@@ -223,6 +235,11 @@ impl Prober for TcpConnect {
     /// An open TCP port always answers a SYN: silence is a firewall's drop.
     fn silence(_tcp: Proto) -> (PortState, Reason) {
         (PortState::Filtered, Reason::NoResponse)
+    }
+
+    /// A closed port answers with a reset, which no host rations.
+    fn rationed(_tcp: Proto) -> bool {
+        false
     }
 
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {

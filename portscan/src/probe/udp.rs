@@ -52,6 +52,11 @@ impl Prober for UdpProbe {
         (PortState::OpenFiltered, Reason::NoResponse)
     }
 
+    /// A closed port answers with an ICMP port unreachable.
+    fn rationed(_udp: Proto) -> bool {
+        true
+    }
+
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {
         let address = destination.address;
         let socket = Socket::new(
