@@ -18,7 +18,7 @@
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
 //! (TCP connect(), a UDP datagram); order, timing, retries, deadlines and
 //! output are the loop's, the same for every kind of probe. So is the pace of the tries
-//! a host answers with rationed ICMP errors ([`Prober::rationed`]): a host that rations
+//! a host answers with rationed ICMP errors ([`Prober::icmp_errors`]): a host that rations
 //! them waits, parked, for its [`IcmpLimit`](crate::timing::IcmpLimit) to allow each
 //! try, while other hosts go on at their own pace.
 
@@ -304,7 +304,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             else {
                 break;
             };
-            let rationed = P::rationed(self.port_of(probe.pair).proto);
+            let rationed = P::icmp_errors(self.port_of(probe.pair));
             let host_index = self.host_of(probe.pair);
             let floor = self.rate.behind_floor(now);
             let host_timeout = self.plan.profile.host_timeout;
@@ -318,11 +318,11 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             let timing = &mut entry.timing;
             // Not even --min-rate sends past the ration: a try the host cannot answer
             // teaches nothing, and has to go again.
-            let paced = rationed && !timing.icmp_mut().allows(now);
+            let paced = rationed > 0 && !timing.icmp_mut().allows(now, rationed);
             let blocked =
                 paced || !(timing.can_send(now) || floor && timing.next_send_at(now) <= now);
             let delayed = if paced {
-                timing.icmp().next_allowed(now)
+                timing.icmp().next_allowed(now, rationed)
             } else {
                 timing.window_open().then(|| timing.next_send_at(now))
             };
@@ -445,7 +445,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         };
         let at_once = verdict.map(|verdict| (verdict, driver.now()));
         let timing = &mut entry.timing;
-        let rationed = P::rationed(port.proto);
+        let rationed = P::icmp_errors(port);
         let Transition { next, released } =
             probe.state.launch(socket, sent, at_once, rationed, timing);
         if let (Some(socket), Some(verdict)) = (released, verdict) {
@@ -640,7 +640,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             if !noticed && let Some(interval) = entry.timing.icmp().interval() {
                 let ports = plan.ports.len() as u64;
                 let rationed = plan.ports.iter();
-                let rationed = rationed.filter(|port| P::rationed(port.proto)).count() as u64;
+                let rationed = rationed.filter(|port| P::icmp_errors(**port) > 0).count() as u64;
                 let left = (ports - entry.settled).min(rationed);
                 let remaining = interval * u32::try_from(left).unwrap_or(u32::MAX);
                 self.observer.icmp_limited(&entry.host, interval, remaining);

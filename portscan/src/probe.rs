@@ -23,6 +23,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use udp::UdpProbe;
 
+use crate::engine::TargetPort;
+
 mod udp;
 
 /// What became of a probe.
@@ -94,10 +96,10 @@ impl Prober for ScanProber {
         }
     }
 
-    fn rationed(proto: Proto) -> bool {
-        match proto {
-            Proto::Udp => UdpProbe::rationed(proto),
-            _ => TcpConnect::rationed(proto),
+    fn icmp_errors(port: TargetPort) -> u8 {
+        match port.proto {
+            Proto::Udp => UdpProbe::icmp_errors(port),
+            _ => TcpConnect::icmp_errors(port),
         }
     }
 
@@ -166,10 +168,10 @@ pub trait Prober {
     /// port always answers (TCP), `open|filtered` where it may not (UDP).
     fn silence(proto: Proto) -> (PortState, Reason);
 
-    /// Whether a closed port answers a try of `proto` with an ICMP error, which hosts
+    /// How many ICMP errors a closed `port` answers a try with (0: none), which hosts
     /// ration (Linux: about one a second to each address after a small burst), so that
     /// silence may be the host's ration rather than the port's ([`crate::timing::IcmpLimit`]).
-    fn rationed(proto: Proto) -> bool;
+    fn icmp_errors(port: TargetPort) -> u8;
 
     /// Sends one try to `destination`. An error is a local shortage, never a port state.
     fn start(&mut self, destination: Destination) -> io::Result<Started<Self::Socket>>;
@@ -238,8 +240,8 @@ impl Prober for TcpConnect {
     }
 
     /// A closed port answers with a reset, which no host rations.
-    fn rationed(_tcp: Proto) -> bool {
-        false
+    fn icmp_errors(_tcp: TargetPort) -> u8 {
+        0
     }
 
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {

@@ -355,8 +355,8 @@ pub struct IcmpLimit {
     exempt: bool,
     /// Errors the host sent.
     errors: u64,
-    /// Tries in flight that may draw an error: each has a token of the model set aside.
-    outstanding: usize,
+    /// Errors that tries in flight may draw: each has a token of the model set aside.
+    outstanding: u32,
     /// The model, once the ration was noticed.
     bucket: Option<Bucket>,
 }
@@ -398,22 +398,30 @@ impl IcmpLimit {
         self.bucket.as_ref().map(|bucket| bucket.interval)
     }
 
-    /// A try that may draw an error went out.
-    pub fn on_send(&mut self) {
-        self.outstanding += 1;
+    /// A try that may draw `errors` errors (one per datagram it sends) went out.
+    pub fn on_send(&mut self, errors: u8) {
+        self.outstanding += u32::from(errors);
     }
 
-    /// The host answered try `try_number`, sent at `sent`, with an error (`error`) or not
-    /// (a datagram, which costs it no token).
-    pub fn on_answer(&mut self, now: Instant, sent: Instant, try_number: u8, error: bool) {
-        self.outstanding = self.outstanding.saturating_sub(1);
+    /// The host answered try `try_number`, sent at `sent` and able to draw `errors`
+    /// errors, with errors (`error`: it spent a token on each) or not (a datagram, which
+    /// costs it nothing).
+    pub fn on_answer(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        try_number: u8,
+        errors: u8,
+        error: bool,
+    ) {
+        self.outstanding = self.outstanding.saturating_sub(u32::from(errors));
         if !error {
             return;
         }
         self.errors += 1;
         if let Some(bucket) = &mut self.bucket {
             bucket.refill(now);
-            bucket.tokens -= 1.0;
+            bucket.tokens -= f64::from(errors);
             if try_number > 0 && sent >= bucket.since {
                 // A try the model vouched for was silent, and its port is closed.
                 bucket.interval = (bucket.interval * 3 / 2).min(MOST_ICMP_INTERVAL);
@@ -422,10 +430,11 @@ impl IcmpLimit {
         }
     }
 
-    /// A try sent at `sent` went unanswered until `now`; whether its silence counts as one
-    /// of the port's tries. It notices the ration if the host has sent errors before.
-    pub fn on_silence(&mut self, now: Instant, sent: Instant) -> bool {
-        self.outstanding = self.outstanding.saturating_sub(1);
+    /// A try sent at `sent`, able to draw `errors` errors, went unanswered until `now`;
+    /// whether its silence counts as one of the port's tries. It notices the ration if the
+    /// host has sent errors before.
+    pub fn on_silence(&mut self, now: Instant, sent: Instant, errors: u8) -> bool {
+        self.outstanding = self.outstanding.saturating_sub(u32::from(errors));
         if self.bucket.is_none() && self.errors > 0 && !self.exempt {
             self.bucket = Some(Bucket {
                 since: now,
@@ -439,27 +448,29 @@ impl IcmpLimit {
             .is_none_or(|bucket| sent >= bucket.since)
     }
 
-    /// A try that left, and whose answer will never be read (a local failure).
-    pub fn on_abandon(&mut self) {
-        self.outstanding = self.outstanding.saturating_sub(1);
+    /// A try able to draw `errors` errors left, and its answer will never be read (a
+    /// local failure).
+    pub fn on_abandon(&mut self, errors: u8) {
+        self.outstanding = self.outstanding.saturating_sub(u32::from(errors));
     }
 
-    /// Whether one more try may go now: a token of the model for it and for each in flight.
-    pub fn allows(&mut self, now: Instant) -> bool {
-        let outstanding = self.outstanding_tokens();
+    /// Whether one more try, able to draw `errors` errors, may go now: a token of the model
+    /// for each, and for each error the tries in flight may draw.
+    pub fn allows(&mut self, now: Instant, errors: u8) -> bool {
+        let needed = f64::from(self.outstanding) + f64::from(errors);
         self.bucket.as_mut().is_none_or(|bucket| {
             bucket.refill(now);
-            bucket.tokens >= outstanding + 1.0
+            bucket.tokens >= needed
         })
     }
 
-    /// When the model will next have a token for one more try: `None` if only an answer or
-    /// a silence of a try in flight can make room.
-    pub fn next_allowed(&self, now: Instant) -> Option<Instant> {
+    /// When the model will next have the tokens for one more try able to draw `errors`
+    /// errors: `None` if only an answer or a silence of a try in flight can make room.
+    pub fn next_allowed(&self, now: Instant, errors: u8) -> Option<Instant> {
         let Some(bucket) = &self.bucket else {
             return Some(now);
         };
-        let needed = self.outstanding_tokens() + 1.0;
+        let needed = f64::from(self.outstanding) + f64::from(errors);
         if needed > ICMP_BURST {
             return None;
         }
@@ -469,12 +480,6 @@ impl IcmpLimit {
         // At least a microsecond: rounding must not promise a token that is not there.
         let wait = Duration::from_secs_f64(((needed - tokens) * interval).max(0.0));
         Some(now + wait.max(Duration::from_micros(1)))
-    }
-
-    fn outstanding_tokens(&self) -> f64 {
-        #[expect(clippy::cast_precision_loss, reason = "tries in flight are few")]
-        let outstanding = self.outstanding as f64;
-        outstanding
     }
 }
 
@@ -760,35 +765,35 @@ mod tests {
         let t0 = Instant::now();
         let mut icmp = IcmpLimit::default();
         // Silence from a host that never sent an error: a drop, and a try like any other.
-        icmp.on_send();
-        assert!(icmp.on_silence(t0 + 100 * MS, t0));
+        icmp.on_send(1);
+        assert!(icmp.on_silence(t0 + 100 * MS, t0, 1));
         assert!(!icmp.noticed());
-        icmp.on_send();
-        icmp.on_answer(t0 + MS, t0, 0, false);
+        icmp.on_send(1);
+        icmp.on_answer(t0 + MS, t0, 0, 1, false);
         assert!(
             !icmp.noticed(),
             "a datagram from the port costs the host nothing"
         );
-        icmp.on_send();
-        icmp.on_answer(t0 + MS, t0, 0, true);
+        icmp.on_send(1);
+        icmp.on_answer(t0 + MS, t0, 0, 1, true);
         assert!(
-            icmp.allows(t0 + MS),
+            icmp.allows(t0 + MS, 1),
             "nothing held back before the ration bites"
         );
-        icmp.on_send();
+        icmp.on_send(1);
         let noticed = t0 + 100 * MS;
-        assert!(!icmp.on_silence(noticed, t0), "sent unpaced: no try");
+        assert!(!icmp.on_silence(noticed, t0, 1), "sent unpaced: no try");
         assert_eq!(icmp.interval(), Some(SECOND));
         // The host may have nothing left: the first token comes an interval later.
-        assert!(!icmp.allows(noticed));
-        assert_eq!(icmp.next_allowed(noticed), Some(noticed + SECOND));
-        assert!(icmp.allows(noticed + SECOND));
+        assert!(!icmp.allows(noticed, 1));
+        assert_eq!(icmp.next_allowed(noticed, 1), Some(noticed + SECOND));
+        assert!(icmp.allows(noticed + SECOND, 1));
         let mut loopback = IcmpLimit::default();
         loopback.exempt();
-        loopback.on_send();
-        loopback.on_answer(t0, t0, 0, true);
-        loopback.on_send();
-        assert!(loopback.on_silence(noticed, t0));
+        loopback.on_send(1);
+        loopback.on_answer(t0, t0, 0, 1, true);
+        loopback.on_send(1);
+        assert!(loopback.on_silence(noticed, t0, 1));
         assert!(!loopback.noticed());
     }
 
@@ -800,10 +805,10 @@ mod tests {
     /// A ration noticed at `t0`, its model empty then.
     fn rationed(t0: Instant) -> IcmpLimit {
         let mut icmp = IcmpLimit::default();
-        icmp.on_send();
-        icmp.on_answer(t0, t0, 0, true);
-        icmp.on_send();
-        icmp.on_silence(t0, before(t0));
+        icmp.on_send(1);
+        icmp.on_answer(t0, t0, 0, 1, true);
+        icmp.on_send(1);
+        icmp.on_silence(t0, before(t0), 1);
         icmp
     }
 
@@ -812,27 +817,27 @@ mod tests {
         let t0 = Instant::now();
         let mut icmp = rationed(t0);
         let t1 = t0 + SECOND;
-        assert!(icmp.allows(t1));
-        icmp.on_send();
-        assert!(!icmp.allows(t1), "the one token is the try's");
-        assert_eq!(icmp.next_allowed(t1), Some(t1 + SECOND));
+        assert!(icmp.allows(t1, 1));
+        icmp.on_send(1);
+        assert!(!icmp.allows(t1, 1), "the one token is the try's");
+        assert_eq!(icmp.next_allowed(t1, 1), Some(t1 + SECOND));
         // Vouched for and silent: a drop, a try of the port; the token is still there.
-        assert!(icmp.on_silence(t1 + 100 * MS, t1));
-        assert!(icmp.allows(t1 + 100 * MS));
-        icmp.on_send();
-        icmp.on_answer(t1 + 101 * MS, t1 + 100 * MS, 0, true);
-        assert!(!icmp.allows(t1 + 101 * MS), "the error spent it");
+        assert!(icmp.on_silence(t1 + 100 * MS, t1, 1));
+        assert!(icmp.allows(t1 + 100 * MS, 1));
+        icmp.on_send(1);
+        icmp.on_answer(t1 + 101 * MS, t1 + 100 * MS, 0, 1, true);
+        assert!(!icmp.allows(t1 + 101 * MS, 1), "the error spent it");
         // The host earns its tokens on its own clock, not from the error.
-        let next = icmp.next_allowed(t1 + 101 * MS).unwrap();
+        let next = icmp.next_allowed(t1 + 101 * MS, 1).unwrap();
         let due = t1 + SECOND;
         let off = next.saturating_duration_since(due) + due.saturating_duration_since(next);
         assert!(off < Duration::from_micros(2), "{off:?}");
         // Six in flight hold every token the host can keep: only an answer makes room.
         let mut full = rationed(t0);
         for _ in 0..6 {
-            full.on_send();
+            full.on_send(1);
         }
-        assert_eq!(full.next_allowed(t0 + 60 * SECOND), None);
+        assert_eq!(full.next_allowed(t0 + 60 * SECOND, 1), None);
     }
 
     #[test]
@@ -841,11 +846,27 @@ mod tests {
         let mut icmp = rationed(t0);
         let later = t0 + 60 * SECOND;
         let mut burst = 0;
-        while icmp.allows(later) {
-            icmp.on_send();
+        while icmp.allows(later, 1) {
+            icmp.on_send(1);
             burst += 1;
         }
         assert_eq!(burst, 6);
+    }
+
+    #[test]
+    fn a_try_of_two_datagrams_holds_and_spends_two_tokens() {
+        let t0 = Instant::now();
+        let mut icmp = rationed(t0);
+        let t1 = t0 + SECOND;
+        assert!(!icmp.allows(t1, 2));
+        assert_eq!(icmp.next_allowed(t1, 2), Some(t1 + SECOND));
+        let t2 = t1 + SECOND;
+        assert!(icmp.allows(t2, 2));
+        icmp.on_send(2);
+        assert!(!icmp.allows(t2, 1));
+        icmp.on_answer(t2 + MS, t2, 0, 2, true);
+        assert!(!icmp.allows(t2 + MS, 1), "both tokens spent");
+        assert!(icmp.allows(t2 + SECOND + MS, 1));
     }
 
     #[test]
@@ -853,18 +874,18 @@ mod tests {
         let t0 = Instant::now();
         let mut icmp = rationed(t0);
         let t1 = t0 + SECOND;
-        icmp.on_send();
-        assert!(icmp.on_silence(t1 + 100 * MS, t1));
+        icmp.on_send(1);
+        assert!(icmp.on_silence(t1 + 100 * MS, t1, 1));
         // Its retry draws the error its first try should have: the host earns tokens
         // slower than the model said.
-        icmp.on_send();
-        icmp.on_answer(t1 + 201 * MS, t1 + 200 * MS, 1, true);
+        icmp.on_send(1);
+        icmp.on_answer(t1 + 201 * MS, t1 + 200 * MS, 1, 1, true);
         assert_eq!(icmp.interval(), Some(1500 * MS));
-        assert!(!icmp.allows(t1 + 201 * MS));
+        assert!(!icmp.allows(t1 + 201 * MS, 1));
         // An error to a retry of a try sent before the ration was noticed says nothing.
         let mut unpaced = rationed(t0);
-        unpaced.on_send();
-        unpaced.on_answer(t1, before(t0), 1, true);
+        unpaced.on_send(1);
+        unpaced.on_answer(t1, before(t0), 1, 1, true);
         assert_eq!(unpaced.interval(), Some(SECOND));
     }
 

@@ -26,6 +26,7 @@ use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 
 use crate::driver::{Driver, Wakeup};
+use crate::engine::TargetPort;
 use crate::probe::{Destination, Prober, Started, Verdict, reusable};
 
 /// What the network does with one try.
@@ -397,8 +398,9 @@ impl Prober for FakeProber {
         }
     }
 
-    fn rationed(proto: Proto) -> bool {
-        proto == Proto::Udp
+    /// One datagram a UDP try, one error a closed port.
+    fn icmp_errors(port: TargetPort) -> u8 {
+        u8::from(port.proto == Proto::Udp)
     }
 
     fn start(&mut self, destination: Destination) -> io::Result<Started<FakeSocket>> {

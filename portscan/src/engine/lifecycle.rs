@@ -48,8 +48,8 @@ use crate::timing::HostTiming;
 /// Final(outcome)                           (no way out)
 /// ```
 ///
-/// A rationed try is one whose port may answer with an ICMP error, which the host rations
-/// (UDP's); its silence counts as a try only where the host's
+/// A rationed try is one whose port may answer with ICMP errors (one per datagram, UDP's),
+/// which the host rations; its silence counts as a try only where the host's
 /// [`IcmpLimit`](crate::timing::IcmpLimit) vouched for an answer, and the ration learns
 /// from its answer or silence.
 ///
@@ -67,14 +67,14 @@ pub enum ProbeState<S> {
     /// failure or an unanswered try. It stays here while no socket can be had.
     Queued { tries: u8 },
     /// Try `tries` went out at `sent` on `socket`, which is armed for the try's answer; the
-    /// probe gives up on it at `deadline`. `rationed`: a closed port answers it with an ICMP
-    /// error, which the host rations.
+    /// probe gives up on it at `deadline`. `rationed`: how many ICMP errors, which the host
+    /// rations, a closed port answers it with (0: none).
     InFlight {
         socket: S,
         tries: u8,
         sent: Instant,
         deadline: Instant,
-        rationed: bool,
+        rationed: u8,
     },
     /// The port is in `state` for `reason`, decided by an answer that took `rtt`, and the
     /// prober asked to keep `socket` for a follow-up stage ([`Verdict::FollowUp`]): it is
@@ -133,14 +133,14 @@ impl<S> Transition<S> {
 
 impl<S> ProbeState<S> {
     /// A queued probe's try went out on `socket` at `sent`; `at_once` is the prober's
-    /// verdict and its time when the answer came within the call; `rationed`, whether a
-    /// closed port answers it with an ICMP error.
+    /// verdict and its time when the answer came within the call; `rationed`, how many
+    /// ICMP errors a closed port answers it with.
     pub fn launch(
         self,
         socket: S,
         sent: Instant,
         at_once: Option<(Verdict, Instant)>,
-        rationed: bool,
+        rationed: u8,
         timing: &mut HostTiming,
     ) -> Transition<S> {
         let Self::Queued { tries } = self else {
@@ -154,8 +154,8 @@ impl<S> ProbeState<S> {
             }
             at_once => {
                 timing.on_send(sent);
-                if rationed {
-                    timing.icmp_mut().on_send();
+                if rationed > 0 {
+                    timing.icmp_mut().on_send(rationed);
                 }
                 let deadline = sent + timing.timeout_for(tries);
                 let in_flight = Self::InFlight {
@@ -184,15 +184,15 @@ impl<S> ProbeState<S> {
                 rationed,
                 ..
             } => {
-                if rationed {
+                if rationed > 0 {
                     let icmp = timing.icmp_mut();
                     match verdict {
                         Verdict::Final(state, _) | Verdict::FollowUp { state, .. } => {
                             // Whatever is not a datagram from the port is an ICMP error.
                             let error = state != PortState::Open;
-                            icmp.on_answer(at, sent, tries, error);
+                            icmp.on_answer(at, sent, tries, rationed, error);
                         }
-                        Verdict::Local | Verdict::NoRoute => icmp.on_abandon(),
+                        Verdict::Local | Verdict::NoRoute => icmp.on_abandon(rationed),
                     }
                 }
                 Self::answer_try(socket, tries, sent, verdict, at, timing)
@@ -311,7 +311,7 @@ impl<S> ProbeState<S> {
             }
         };
         timing.on_timeout();
-        let counts = !rationed || timing.icmp_mut().on_silence(now, sent);
+        let counts = rationed == 0 || timing.icmp_mut().on_silence(now, sent, rationed);
         let next = if !counts {
             // The host may have had no error left to send: the same try goes again.
             Self::Queued { tries }
@@ -386,7 +386,7 @@ mod tests {
 
     /// A probe in flight on socket 7, try `tries`, sent at `start`.
     fn in_flight(start: Instant, tries: u8, timing: &mut HostTiming) -> ProbeState<Socket> {
-        let moved = ProbeState::Queued { tries }.launch(7, start, None, false, timing);
+        let moved = ProbeState::Queued { tries }.launch(7, start, None, 0, timing);
         assert_eq!(moved.released, None);
         moved.next
     }
@@ -423,7 +423,7 @@ mod tests {
         else {
             panic!("in flight");
         };
-        assert_eq!((socket, tries, sent, rationed), (7, 0, start, false));
+        assert_eq!((socket, tries, sent, rationed), (7, 0, start, 0));
         assert_eq!(deadline, start + Profile::preset(3).initial_timeout);
         // The window of ten fills with launches.
         for _ in 1..10 {
@@ -444,13 +444,7 @@ mod tests {
             (Verdict::NoRoute, Some(Outcome::Unroutable)),
             (Verdict::Local, None),
         ] {
-            let at_once = FIRST.launch(
-                7,
-                start,
-                Some((verdict, start + 2 * MS)),
-                false,
-                &mut timing(),
-            );
+            let at_once = FIRST.launch(7, start, Some((verdict, start + 2 * MS)), 0, &mut timing());
             let mut clock = timing();
             let answered =
                 in_flight(start, 0, &mut clock).answer(verdict, start + 2 * MS, &mut clock);
@@ -468,7 +462,7 @@ mod tests {
         for _ in 0..10 {
             let at_once = Some((Verdict::Local, start));
             let moved =
-                ProbeState::Queued { tries: 2 }.launch(7, start, at_once, false, &mut untouched);
+                ProbeState::Queued { tries: 2 }.launch(7, start, at_once, 0, &mut untouched);
             assert_eq!((tries(&moved), moved.released), (Some(2), Some(7)));
         }
         assert!(
@@ -649,7 +643,7 @@ mod tests {
     fn a_final_probe_is_never_launched() {
         let now = Instant::now();
         let over = ProbeState::<Socket>::Final(Outcome::Abandoned);
-        let _ = over.launch(7, now, None, false, &mut timing());
+        let _ = over.launch(7, now, None, 0, &mut timing());
     }
 
     #[test]

@@ -34,6 +34,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::{
     Destination, Prober, Started, Verdict, classify_answer, classify_immediate, queue_icmp_errors,
 };
+use crate::engine::TargetPort;
 use crate::udp_payloads;
 
 const CLOSED: Verdict = Verdict::Final(PortState::Closed, Reason::PortUnreach);
@@ -68,9 +69,10 @@ impl Prober for UdpProbe {
         (PortState::OpenFiltered, Reason::NoResponse)
     }
 
-    /// A closed port answers with an ICMP port unreachable.
-    fn rationed(_udp: Proto) -> bool {
-        true
+    /// A closed port answers each datagram of a try with an ICMP port unreachable.
+    fn icmp_errors(port: TargetPort) -> u8 {
+        let datagrams = udp_payloads::datagrams(port.port).len();
+        u8::try_from(datagrams).unwrap_or(u8::MAX)
     }
 
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {
