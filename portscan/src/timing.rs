@@ -457,7 +457,7 @@ impl IcmpLimit {
     /// Whether one more try, able to draw `errors` errors, may go now: a token of the model
     /// for each, and for each error the tries in flight may draw.
     pub fn allows(&mut self, now: Instant, errors: u8) -> bool {
-        let needed = f64::from(self.outstanding) + f64::from(errors);
+        let needed = f64::from(self.outstanding) + needs(errors);
         self.bucket.as_mut().is_none_or(|bucket| {
             bucket.refill(now);
             bucket.tokens >= needed
@@ -470,7 +470,7 @@ impl IcmpLimit {
         let Some(bucket) = &self.bucket else {
             return Some(now);
         };
-        let needed = f64::from(self.outstanding) + f64::from(errors);
+        let needed = f64::from(self.outstanding) + needs(errors);
         if needed > ICMP_BURST {
             return None;
         }
@@ -481,6 +481,12 @@ impl IcmpLimit {
         let wait = Duration::from_secs_f64(((needed - tokens) * interval).max(0.0));
         Some(now + wait.max(Duration::from_micros(1)))
     }
+}
+
+/// The tokens a try able to draw `errors` errors waits for: one each, but no more than the
+/// host can hold, or it would wait for ever (it then draws what the host has).
+fn needs(errors: u8) -> f64 {
+    f64::from(errors).min(ICMP_BURST)
 }
 
 impl Bucket {
@@ -867,6 +873,9 @@ mod tests {
         icmp.on_answer(t2 + MS, t2, 0, 2, true);
         assert!(!icmp.allows(t2 + MS, 1), "both tokens spent");
         assert!(icmp.allows(t2 + SECOND + MS, 1));
+        // More than the host can hold waits for a full bucket, not for ever.
+        let many = rationed(t0);
+        assert_eq!(many.next_allowed(t0, 9), Some(t0 + 6 * SECOND));
     }
 
     #[test]
