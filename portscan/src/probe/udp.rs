@@ -170,6 +170,19 @@ impl UdpProbe {
             });
         }
         self.loopback[family] = Some(socket);
+        // The try goes again on a connected socket. A loopback socket of ours bound to its
+        // port would take the datagram as a listener would (an IPv6 one takes IPv4 too):
+        // it closes first, so that the port is found as it is without us.
+        for kept in &mut self.loopback {
+            let local = kept.as_ref().and_then(|socket| socket.local_addr().ok());
+            if local
+                .and_then(|local| local.as_socket())
+                .map(|local| local.port())
+                == Some(address.port())
+            {
+                *kept = None;
+            }
+        }
         None
     }
 }
@@ -310,7 +323,10 @@ mod tests {
 
     /// The verdict on one try to `address`, waiting up to a second for it.
     fn probe(address: SocketAddr) -> Option<Verdict> {
-        let mut prober = UdpProbe::default();
+        probe_with(&mut UdpProbe::default(), address)
+    }
+
+    fn probe_with(prober: &mut UdpProbe, address: SocketAddr) -> Option<Verdict> {
         let started = prober.start(udp(address)).unwrap();
         started.verdict.or_else(|| {
             let socket = &started.socket;
@@ -360,6 +376,20 @@ mod tests {
             assert_eq!(started.verdict, Some(CLOSED), "{closed}");
             prober.recycle(started.socket, udp(closed), CLOSED, false, false);
             assert_eq!(prober.idle_sockets(), 0, "no room: the socket closes");
+        }
+    }
+
+    #[test]
+    fn the_port_of_our_own_loopback_socket_is_found_closed() {
+        for address in ["127.0.0.1:0", "[::1]:0"] {
+            let closed = free_port(address);
+            let mut prober = UdpProbe::default();
+            let started = prober.start(udp(closed)).unwrap();
+            prober.recycle(started.socket, udp(closed), CLOSED, false, true);
+            let shared = prober.loopback[family(closed)].as_ref().unwrap();
+            let port = shared.local_addr().unwrap().as_socket().unwrap().port();
+            let ours = SocketAddr::new(closed.ip(), port);
+            assert_eq!(probe_with(&mut prober, ours), Some(CLOSED), "{ours}");
         }
     }
 
