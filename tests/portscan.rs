@@ -1377,3 +1377,61 @@ fn ipv6_only_scans_ipv6() {
     assert_eq!(found[0].0, "::1");
     assert_eq!(found[0].2, "open");
 }
+
+// A target that rations its ICMP errors, as Linux does by default.
+
+/// The target's firewall in the ICMP ration test: one UDP port dropped.
+const RATION_FIREWALL: &str = "
+table ip portscan_test {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 3020 drop
+    }
+}
+";
+
+/// Linux sends about one ICMP error a second to each address after a burst of six: past
+/// the burst, a closed UDP port is as silent as the dropped one. Every state must still be
+/// right: 20 closed ports, a dropped one open|filtered, an answering one open; and the
+/// ration is noticed once.
+#[test]
+#[ignore = "needs root: network namespaces and nftables"]
+fn udp_states_are_right_behind_an_icmp_rate_limit() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, target) = firewalled_pair("pr", RATION_FIREWALL);
+    let (a, b) = (&scanner.name, &target.name);
+    // Linux's default, whatever the machine's: the setting is each namespace's own.
+    sh(&format!(
+        "ip netns exec {b} sysctl -qw net.ipv4.icmp_ratelimit=1000"
+    ));
+    let _servers = listen_in(b, &[2000]);
+    wait_until_open(a, "198.18.0.2", 2000);
+    let _responder = UdpResponder::start(&["ip", "netns", "exec", b], "198.18.0.2", 3021);
+    let output = run(
+        scanner.exec(env!("CARGO_BIN_EXE_portscan")).args([
+            "--all",
+            "--json",
+            "-v",
+            "-sU",
+            "-p",
+            "3000-3021",
+            "198.18.0.2",
+        ]),
+        LIMIT,
+    );
+    let stderr = stderr_text(&output);
+    assert_eq!(code(&output), 0, "{stderr}");
+    let found = states(&json_lines(&stdout_text(&output)));
+    assert_eq!(found.len(), 22, "{found:?}");
+    for (_, port, state, reason) in &found {
+        let expected = match port {
+            3020 => ("open|filtered", "no-response"),
+            3021 => ("open", "udp-response"),
+            _ => ("closed", "port-unreach"),
+        };
+        assert_eq!((state.as_str(), reason.as_str()), expected, "port {port}");
+    }
+    let notices = stderr.matches("198.18.0.2: ICMP errors rate limited to about 1/s");
+    assert_eq!(notices.count(), 1, "{stderr}");
+}

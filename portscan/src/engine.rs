@@ -17,7 +17,10 @@
 //!
 //! What a try is, how it goes out and what its answer means belong to a [`Prober`]
 //! (TCP connect(), a UDP datagram); order, timing, retries, deadlines and
-//! output are the loop's, the same for every kind of probe.
+//! output are the loop's, the same for every kind of probe. So is the pace of the tries
+//! a host answers with rationed ICMP errors ([`Prober::icmp_errors`]): a host that rations
+//! them waits, parked, for its [`IcmpLimit`](crate::timing::IcmpLimit) to allow each
+//! try, while other hosts go on at their own pace.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -97,6 +100,10 @@ pub trait Observer {
     ) -> Result<()>;
     /// A host that could not be scanned (to the end); its other ports are dropped.
     fn host_failed(&mut self, host: &Host, why: &str);
+    /// `host` rations its ICMP errors to one each `interval` (or slower): its ports that
+    /// answer with one are paced to it, and the rest of its scan takes up to about
+    /// `remaining`. Told once per host.
+    fn icmp_limited(&mut self, host: &Host, interval: Duration, remaining: Duration);
     /// Called on every turn of the loop; `done` of `total` probes are final.
     fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()>;
 }
@@ -297,6 +304,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             else {
                 break;
             };
+            let rationed = P::icmp_errors(self.port_of(probe.pair));
             let host_index = self.host_of(probe.pair);
             let floor = self.rate.behind_floor(now);
             let host_timeout = self.plan.profile.host_timeout;
@@ -307,9 +315,17 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             };
             let timed_out = host_timeout
                 .is_some_and(|limit| now.saturating_duration_since(entry.started) > limit);
-            let timing = &entry.timing;
-            let blocked = !(timing.can_send(now) || floor && timing.next_send_at(now) <= now);
-            let delayed = timing.window_open().then(|| timing.next_send_at(now));
+            let timing = &mut entry.timing;
+            // Not even --min-rate sends past the ration: a try the host cannot answer
+            // teaches nothing, and has to go again.
+            let paced = rationed > 0 && !timing.icmp_mut().allows(now, rationed);
+            let blocked =
+                paced || !(timing.can_send(now) || floor && timing.next_send_at(now) <= now);
+            let delayed = if paced {
+                timing.icmp().next_allowed(now, rationed)
+            } else {
+                timing.window_open().then(|| timing.next_send_at(now))
+            };
             if timed_out {
                 self.fail_host(host_index, "host timeout");
                 self.abandon(probe)?;
@@ -368,11 +384,16 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     fn host(&mut self, index: u64, now: Instant) -> Option<&mut HostEntry> {
         if !self.hosts.contains_key(&index) {
             let host = self.plan.targets.get(index)?;
+            let mut timing = HostTiming::new(self.plan.profile);
+            if host.address.is_loopback() {
+                // Linux never rations the errors it sends over the loopback device.
+                timing.icmp_mut().exempt();
+            }
             self.hosts.insert(
                 index,
                 HostEntry {
                     host,
-                    timing: HostTiming::new(self.plan.profile),
+                    timing,
                     started: now,
                     failed: false,
                     settled: 0,
@@ -424,7 +445,9 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         };
         let at_once = verdict.map(|verdict| (verdict, driver.now()));
         let timing = &mut entry.timing;
-        let Transition { next, released } = probe.state.launch(socket, sent, at_once, timing);
+        let rationed = P::icmp_errors(port);
+        let Transition { next, released } =
+            probe.state.launch(socket, sent, at_once, rationed, timing);
         if let (Some(socket), Some(verdict)) = (released, verdict) {
             self.recycle(socket, destination, verdict, registered);
         }
@@ -601,14 +624,27 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             self.watched -= 1;
             let host_index = self.host_of(probe.pair);
             let port = self.port_of(probe.pair);
-            let entry = self.entry(host_index);
+            let plan = self.plan;
+            let entry = self
+                .hosts
+                .get_mut(&host_index)
+                .expect("a probe under way keeps its host");
             if entry.failed {
                 self.abandon(probe)?;
                 continue;
             }
             let silence = P::silence(port.proto);
+            let noticed = entry.timing.icmp().noticed();
             // An unanswered socket is closed: it is still trying, and no use to another try.
-            let Transition { next, .. } = probe.state.expire(silence, &mut entry.timing);
+            let Transition { next, .. } = probe.state.expire(silence, now, &mut entry.timing);
+            if !noticed && let Some(interval) = entry.timing.icmp().interval() {
+                let ports = plan.ports.len() as u64;
+                let rationed = plan.ports.iter();
+                let rationed = rationed.filter(|port| P::icmp_errors(**port) > 0).count() as u64;
+                let left = (ports - entry.settled).min(rationed);
+                let remaining = interval * u32::try_from(left).unwrap_or(u32::MAX);
+                self.observer.icmp_limited(&entry.host, interval, remaining);
+            }
             let probe = Probe {
                 pair: probe.pair,
                 state: next,

@@ -362,6 +362,9 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     };
     let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
     let mut printer = Printer::new(writer, config.show, config.sort);
+    if config.verbose {
+        printer.show_notices();
+    }
     let prober = ScanProber::default();
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;

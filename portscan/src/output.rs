@@ -29,6 +29,8 @@ pub struct Printer<W: Write> {
     hosts_failed: u64,
     /// Whether stderr is a terminal, where the progress line is drawn.
     progress: bool,
+    /// Whether notices (a host's ICMP ration) go to stderr: on a terminal, or with -v.
+    notices: bool,
     progress_shown: bool,
     last_progress: Option<Instant>,
 }
@@ -45,9 +47,15 @@ impl<W: Write> Printer<W> {
             counts: [0; STATES],
             hosts_failed: 0,
             progress: io::stderr().is_terminal(),
+            notices: io::stderr().is_terminal(),
             progress_shown: false,
             last_progress: None,
         }
+    }
+
+    /// Shows notices even where stderr is no terminal (-v).
+    pub fn show_notices(&mut self) {
+        self.notices = true;
     }
 
     pub fn hosts_failed(&self) -> u64 {
@@ -133,6 +141,28 @@ impl<W: Write> Observer for Printer<W> {
                 format_args!("{} ({}): {why}", host.label, host.address),
             );
         }
+    }
+
+    fn icmp_limited(&mut self, host: &Host, interval: Duration, remaining: Duration) {
+        if !self.notices {
+            return;
+        }
+        self.clear_progress();
+        let per_second = 1.0 / interval.as_secs_f64();
+        warn(
+            TOOL,
+            format_args!(
+                "{}: ICMP errors rate limited to about {}/s; waiting for them (the rest of \
+                 its UDP scan takes up to about {} s)",
+                host.label,
+                if (per_second - per_second.round()).abs() < 0.05 {
+                    format!("{per_second:.0}")
+                } else {
+                    format!("{per_second:.1}")
+                },
+                remaining.as_secs()
+            ),
+        );
     }
 
     fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()> {

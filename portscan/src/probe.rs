@@ -23,6 +23,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use udp::UdpProbe;
 
+use crate::engine::TargetPort;
+
 mod udp;
 
 /// What became of a probe.
@@ -94,6 +96,13 @@ impl Prober for ScanProber {
         }
     }
 
+    fn icmp_errors(port: TargetPort) -> u8 {
+        match port.proto {
+            Proto::Udp => UdpProbe::icmp_errors(port),
+            _ => TcpConnect::icmp_errors(port),
+        }
+    }
+
     #[inline]
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {
         match destination.proto {
@@ -159,6 +168,11 @@ pub trait Prober {
     /// port always answers (TCP), `open|filtered` where it may not (UDP).
     fn silence(proto: Proto) -> (PortState, Reason);
 
+    /// How many ICMP errors a closed `port` answers a try with (0: none), which hosts
+    /// ration (Linux: about one a second to each address after a small burst), so that
+    /// silence may be the host's ration rather than the port's ([`crate::timing::IcmpLimit`]).
+    fn icmp_errors(port: TargetPort) -> u8;
+
     /// Sends one try to `destination`. An error is a local shortage, never a port state.
     fn start(&mut self, destination: Destination) -> io::Result<Started<Self::Socket>>;
 
@@ -223,6 +237,11 @@ impl Prober for TcpConnect {
     /// An open TCP port always answers a SYN: silence is a firewall's drop.
     fn silence(_tcp: Proto) -> (PortState, Reason) {
         (PortState::Filtered, Reason::NoResponse)
+    }
+
+    /// A closed port answers with a reset, which no host rations.
+    fn icmp_errors(_tcp: TargetPort) -> u8 {
+        0
     }
 
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {

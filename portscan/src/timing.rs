@@ -10,6 +10,13 @@
 //! makes losing every try of an answering port likely; a retry waits longer than the try
 //! before (a bounded form of RFC 6298's back-off), so a burst of delay does not pass for
 //! silence.
+//!
+//! A host's ICMP errors are rationed too, by the host: Linux answers at most one a second to
+//! each address after a burst of six (`net.ipv4.icmp_ratelimit`), so a closed UDP port past
+//! the burst falls silent like a dropped one. [`IcmpLimit`] notices the ration as it bites,
+//! keeps a lower bound of what the host has left, and lets UDP tries go only as that
+//! allows: a try it vouched for that stays silent was dropped, and one it did not vouch for
+//! is sent again, at no cost to its retries.
 
 use std::time::{Duration, Instant};
 
@@ -109,6 +116,8 @@ pub struct HostTiming {
     /// the host's loss over the whole scan, which sizes the retries.
     tries_answered: u64,
     tries_lost: u64,
+    /// The host's ration of ICMP errors, for the tries that draw them (UDP's).
+    icmp: IcmpLimit,
 }
 
 /// How many answers the loss rate remembers, roughly.
@@ -143,7 +152,17 @@ impl HostTiming {
             loss_rate: 0.0,
             tries_answered: 0,
             tries_lost: 0,
+            icmp: IcmpLimit::default(),
         }
+    }
+
+    /// The host's ration of ICMP errors.
+    pub fn icmp(&self) -> &IcmpLimit {
+        &self.icmp
+    }
+
+    pub fn icmp_mut(&mut self) -> &mut IcmpLimit {
+        &mut self.icmp
     }
 
     /// How long to wait for the answer to try `try_number` (0 = the first) of a probe:
@@ -307,6 +326,177 @@ impl HostTiming {
     }
 }
 
+/// A host's ration of ICMP errors as this side sees it, for the tries a port can answer
+/// with one (UDP: a closed port's port unreachable).
+///
+/// Linux keeps a token bucket per peer address (`inet_peer_xrlim_allow`): one token every
+/// `icmp_ratelimit` (1 s by default), at most [`ICMP_BURST`] kept, one spent on each error;
+/// with none left, the error is not sent, and a closed port is as silent as a dropped one.
+/// Loopback is exempt. Until the ration bites, nothing is known and nothing is held back.
+/// It is noticed at the first silence of a host that has sent errors before (a closed
+/// port's silence then is as likely as a drop). From that moment the host is assumed to
+/// have no token left, and the bucket is modelled from there: a token every [`interval`],
+/// at most [`ICMP_BURST`], one less for each error that comes, whoever's probe drew it. As
+/// long as the interval is not shorter than the host's, the model never holds more than
+/// the host does, so a try that goes only when the model has a token for it, and one for
+/// every other try in flight, is sure of an answer if its port is closed: its silence is
+/// a drop (or, as ever, a loss). A try that was sent before the ration was noticed proves
+/// nothing by its silence and is sent again as the same try.
+///
+/// Waiting costs nothing that a faster pace would save: the floor is the host's, one
+/// closed port per interval. The bucket fills while nothing is sent, so after a pause a
+/// burst goes at once. An error that answers a retry of a try the model vouched for says
+/// the model held more than the host: the interval grows, and the model starts empty.
+///
+/// [`interval`]: IcmpLimit::interval
+#[derive(Debug, Clone, Default)]
+pub struct IcmpLimit {
+    /// The host never rations (loopback).
+    exempt: bool,
+    /// Errors the host sent.
+    errors: u64,
+    /// Errors that tries in flight may draw: each has a token of the model set aside.
+    outstanding: u32,
+    /// The model, once the ration was noticed.
+    bucket: Option<Bucket>,
+}
+
+#[derive(Debug, Clone)]
+struct Bucket {
+    /// When the ration was noticed; tries sent before it were not paced.
+    since: Instant,
+    /// The fewest tokens the host can have had at `at` (negative while errors to tries
+    /// sent before `since` come in).
+    tokens: f64,
+    at: Instant,
+    /// The time the host takes to earn a token, or more.
+    interval: Duration,
+}
+
+/// The most tokens a Linux host keeps: `XRLIM_BURST_FACTOR`.
+pub const ICMP_BURST: f64 = 6.0;
+
+/// Linux's default `icmp_ratelimit`, the interval assumed when the ration is noticed.
+const ICMP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The interval grows to at most this when the model proves to have held too much.
+const MOST_ICMP_INTERVAL: Duration = Duration::from_secs(10);
+
+impl IcmpLimit {
+    /// A host that never rations its errors: the loopback device is exempt from the limit.
+    pub fn exempt(&mut self) {
+        self.exempt = true;
+    }
+
+    /// Whether the ration was noticed.
+    pub fn noticed(&self) -> bool {
+        self.bucket.is_some()
+    }
+
+    /// The time the host takes to earn an error, as far as it is known.
+    pub fn interval(&self) -> Option<Duration> {
+        self.bucket.as_ref().map(|bucket| bucket.interval)
+    }
+
+    /// A try that may draw `errors` errors (one per datagram it sends) went out.
+    pub fn on_send(&mut self, errors: u8) {
+        self.outstanding += u32::from(errors);
+    }
+
+    /// The host answered try `try_number`, sent at `sent` and able to draw `errors`
+    /// errors, with errors (`error`: it spent a token on each) or not (a datagram, which
+    /// costs it nothing).
+    pub fn on_answer(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        try_number: u8,
+        errors: u8,
+        error: bool,
+    ) {
+        self.outstanding = self.outstanding.saturating_sub(u32::from(errors));
+        if !error {
+            return;
+        }
+        self.errors += 1;
+        if let Some(bucket) = &mut self.bucket {
+            bucket.refill(now);
+            bucket.tokens -= f64::from(errors);
+            if try_number > 0 && sent >= bucket.since {
+                // A try the model vouched for was silent, and its port is closed.
+                bucket.interval = (bucket.interval * 3 / 2).min(MOST_ICMP_INTERVAL);
+                bucket.tokens = bucket.tokens.min(0.0);
+            }
+        }
+    }
+
+    /// A try sent at `sent`, able to draw `errors` errors, went unanswered until `now`;
+    /// whether its silence counts as one of the port's tries. It notices the ration if the
+    /// host has sent errors before.
+    pub fn on_silence(&mut self, now: Instant, sent: Instant, errors: u8) -> bool {
+        self.outstanding = self.outstanding.saturating_sub(u32::from(errors));
+        if self.bucket.is_none() && self.errors > 0 && !self.exempt {
+            self.bucket = Some(Bucket {
+                since: now,
+                tokens: 0.0,
+                at: now,
+                interval: ICMP_INTERVAL,
+            });
+        }
+        self.bucket
+            .as_ref()
+            .is_none_or(|bucket| sent >= bucket.since)
+    }
+
+    /// A try able to draw `errors` errors left, and its answer will never be read (a
+    /// local failure).
+    pub fn on_abandon(&mut self, errors: u8) {
+        self.outstanding = self.outstanding.saturating_sub(u32::from(errors));
+    }
+
+    /// Whether one more try, able to draw `errors` errors, may go now: a token of the model
+    /// for each, and for each error the tries in flight may draw.
+    pub fn allows(&mut self, now: Instant, errors: u8) -> bool {
+        let needed = f64::from(self.outstanding) + needs(errors);
+        self.bucket.as_mut().is_none_or(|bucket| {
+            bucket.refill(now);
+            bucket.tokens >= needed
+        })
+    }
+
+    /// When the model will next have the tokens for one more try able to draw `errors`
+    /// errors: `None` if only an answer or a silence of a try in flight can make room.
+    pub fn next_allowed(&self, now: Instant, errors: u8) -> Option<Instant> {
+        let Some(bucket) = &self.bucket else {
+            return Some(now);
+        };
+        let needed = f64::from(self.outstanding) + needs(errors);
+        if needed > ICMP_BURST {
+            return None;
+        }
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        let interval = bucket.interval.as_secs_f64();
+        let tokens = (bucket.tokens + elapsed / interval).min(ICMP_BURST);
+        // At least a microsecond: rounding must not promise a token that is not there.
+        let wait = Duration::from_secs_f64(((needed - tokens) * interval).max(0.0));
+        Some(now + wait.max(Duration::from_micros(1)))
+    }
+}
+
+/// The tokens a try able to draw `errors` errors waits for: one each, but no more than the
+/// host can hold, or it would wait for ever (it then draws what the host has).
+fn needs(errors: u8) -> f64 {
+    f64::from(errors).min(ICMP_BURST)
+}
+
+impl Bucket {
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed / self.interval.as_secs_f64()).min(ICMP_BURST);
+        self.at = now;
+    }
+}
+
 /// The scan-wide send rate: `--max-rate` is a ceiling (a token bucket), `--min-rate` a floor
 /// that lets probes go past the congestion windows while the scan runs slower than it.
 #[derive(Debug, Clone)]
@@ -386,6 +576,7 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    const SECOND: Duration = Duration::from_secs(1);
 
     fn profile() -> Profile {
         Profile::preset(3)
@@ -573,6 +764,138 @@ mod tests {
         assert!(!host.can_send(t0 + 399 * MS));
         assert!(host.can_send(t0 + 400 * MS));
         assert_eq!(host.next_send_at(t0 + MS), t0 + 400 * MS);
+    }
+
+    #[test]
+    fn the_icmp_ration_is_noticed_at_a_silence_after_errors() {
+        let t0 = Instant::now();
+        let mut icmp = IcmpLimit::default();
+        // Silence from a host that never sent an error: a drop, and a try like any other.
+        icmp.on_send(1);
+        assert!(icmp.on_silence(t0 + 100 * MS, t0, 1));
+        assert!(!icmp.noticed());
+        icmp.on_send(1);
+        icmp.on_answer(t0 + MS, t0, 0, 1, false);
+        assert!(
+            !icmp.noticed(),
+            "a datagram from the port costs the host nothing"
+        );
+        icmp.on_send(1);
+        icmp.on_answer(t0 + MS, t0, 0, 1, true);
+        assert!(
+            icmp.allows(t0 + MS, 1),
+            "nothing held back before the ration bites"
+        );
+        icmp.on_send(1);
+        let noticed = t0 + 100 * MS;
+        assert!(!icmp.on_silence(noticed, t0, 1), "sent unpaced: no try");
+        assert_eq!(icmp.interval(), Some(SECOND));
+        // The host may have nothing left: the first token comes an interval later.
+        assert!(!icmp.allows(noticed, 1));
+        assert_eq!(icmp.next_allowed(noticed, 1), Some(noticed + SECOND));
+        assert!(icmp.allows(noticed + SECOND, 1));
+        let mut loopback = IcmpLimit::default();
+        loopback.exempt();
+        loopback.on_send(1);
+        loopback.on_answer(t0, t0, 0, 1, true);
+        loopback.on_send(1);
+        assert!(loopback.on_silence(noticed, t0, 1));
+        assert!(!loopback.noticed());
+    }
+
+    fn before(t0: Instant) -> Instant {
+        t0.checked_sub(MS)
+            .expect("a clock past its first millisecond")
+    }
+
+    /// A ration noticed at `t0`, its model empty then.
+    fn rationed(t0: Instant) -> IcmpLimit {
+        let mut icmp = IcmpLimit::default();
+        icmp.on_send(1);
+        icmp.on_answer(t0, t0, 0, 1, true);
+        icmp.on_send(1);
+        icmp.on_silence(t0, before(t0), 1);
+        icmp
+    }
+
+    #[test]
+    fn each_try_in_flight_holds_a_token_and_a_silence_gives_it_back() {
+        let t0 = Instant::now();
+        let mut icmp = rationed(t0);
+        let t1 = t0 + SECOND;
+        assert!(icmp.allows(t1, 1));
+        icmp.on_send(1);
+        assert!(!icmp.allows(t1, 1), "the one token is the try's");
+        assert_eq!(icmp.next_allowed(t1, 1), Some(t1 + SECOND));
+        // Vouched for and silent: a drop, a try of the port; the token is still there.
+        assert!(icmp.on_silence(t1 + 100 * MS, t1, 1));
+        assert!(icmp.allows(t1 + 100 * MS, 1));
+        icmp.on_send(1);
+        icmp.on_answer(t1 + 101 * MS, t1 + 100 * MS, 0, 1, true);
+        assert!(!icmp.allows(t1 + 101 * MS, 1), "the error spent it");
+        // The host earns its tokens on its own clock, not from the error.
+        let next = icmp.next_allowed(t1 + 101 * MS, 1).unwrap();
+        let due = t1 + SECOND;
+        let off = next.saturating_duration_since(due) + due.saturating_duration_since(next);
+        assert!(off < Duration::from_micros(2), "{off:?}");
+        // Six in flight hold every token the host can keep: only an answer makes room.
+        let mut full = rationed(t0);
+        for _ in 0..6 {
+            full.on_send(1);
+        }
+        assert_eq!(full.next_allowed(t0 + 60 * SECOND, 1), None);
+    }
+
+    #[test]
+    fn after_a_pause_the_ration_allows_a_burst() {
+        let t0 = Instant::now();
+        let mut icmp = rationed(t0);
+        let later = t0 + 60 * SECOND;
+        let mut burst = 0;
+        while icmp.allows(later, 1) {
+            icmp.on_send(1);
+            burst += 1;
+        }
+        assert_eq!(burst, 6);
+    }
+
+    #[test]
+    fn a_try_of_two_datagrams_holds_and_spends_two_tokens() {
+        let t0 = Instant::now();
+        let mut icmp = rationed(t0);
+        let t1 = t0 + SECOND;
+        assert!(!icmp.allows(t1, 2));
+        assert_eq!(icmp.next_allowed(t1, 2), Some(t1 + SECOND));
+        let t2 = t1 + SECOND;
+        assert!(icmp.allows(t2, 2));
+        icmp.on_send(2);
+        assert!(!icmp.allows(t2, 1));
+        icmp.on_answer(t2 + MS, t2, 0, 2, true);
+        assert!(!icmp.allows(t2 + MS, 1), "both tokens spent");
+        assert!(icmp.allows(t2 + SECOND + MS, 1));
+        // More than the host can hold waits for a full bucket, not for ever.
+        let many = rationed(t0);
+        assert_eq!(many.next_allowed(t0, 9), Some(t0 + 6 * SECOND));
+    }
+
+    #[test]
+    fn a_vouched_try_that_was_closed_after_all_slows_the_pace() {
+        let t0 = Instant::now();
+        let mut icmp = rationed(t0);
+        let t1 = t0 + SECOND;
+        icmp.on_send(1);
+        assert!(icmp.on_silence(t1 + 100 * MS, t1, 1));
+        // Its retry draws the error its first try should have: the host earns tokens
+        // slower than the model said.
+        icmp.on_send(1);
+        icmp.on_answer(t1 + 201 * MS, t1 + 200 * MS, 1, 1, true);
+        assert_eq!(icmp.interval(), Some(1500 * MS));
+        assert!(!icmp.allows(t1 + 201 * MS, 1));
+        // An error to a retry of a try sent before the ration was noticed says nothing.
+        let mut unpaced = rationed(t0);
+        unpaced.on_send(1);
+        unpaced.on_answer(t1, before(t0), 1, 1, true);
+        assert_eq!(unpaced.interval(), Some(SECOND));
     }
 
     #[test]

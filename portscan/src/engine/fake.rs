@@ -8,14 +8,15 @@
 //! re-armed only when watched, armed for the event its protocol's answer brings, reported
 //! once per arming, and leaves the watch when dropped. It carries TCP and UDP, so that a
 //! plan of both is tested (UDP only as far as the loop sees it: a try, an answer or
-//! silence). A verdict may ask to keep an open socket for a follow-up stage, which a
+//! silence). Like Linux, it may ration the ICMP errors each host sends (a token bucket
+//! per host: UDP's closed and filtered answers past it are silence). A verdict may ask to keep an open socket for a follow-up stage, which a
 //! second script answers, as a service would answer a banner read or a further probe. It
 //! records every attempt and every stage, so that tests can check what happened when.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 
 use crate::driver::{Driver, Wakeup};
+use crate::engine::TargetPort;
 use crate::probe::{Destination, Prober, Started, Verdict, reusable};
 
 /// What the network does with one try.
@@ -106,6 +108,35 @@ struct State {
     most_open: usize,
     signal_at: Option<Instant>,
     waits: u64,
+    /// Hosts that ration their ICMP errors, with their buckets.
+    rations: HashMap<IpAddr, Ration>,
+}
+
+/// A host's ICMP errors as Linux rations them (`inet_peer_xrlim_allow`): a token every
+/// `interval`, at most `burst` kept, one spent on each error; none left, no error.
+struct Ration {
+    interval: Duration,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+    /// When the host did not send an error, since the network came up.
+    withheld: Vec<Duration>,
+}
+
+impl Ration {
+    /// Whether the host sends an error at `now`, spending a token on it.
+    fn allows(&mut self, now: Instant, start: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed / self.interval.as_secs_f64()).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.withheld.push(now - start);
+            false
+        }
+    }
 }
 
 struct Connection {
@@ -145,7 +176,33 @@ impl Network {
             most_open: 0,
             signal_at: None,
             waits: 0,
+            rations: HashMap::new(),
         })))
+    }
+
+    /// Makes `host` ration its ICMP errors: a token every `interval`, at most `burst`, the
+    /// bucket full now. A UDP answer that is not open is such an error; past the ration it
+    /// never comes.
+    pub fn ration_icmp(&self, host: &str, interval: Duration, burst: u32) {
+        let mut state = self.0.borrow_mut();
+        let ration = Ration {
+            interval,
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            at: state.now,
+            withheld: Vec::new(),
+        };
+        state
+            .rations
+            .insert(host.parse().expect("an address"), ration);
+    }
+
+    /// When `host` did not send an ICMP error for its ration, in order.
+    pub fn withheld(&self, host: &str) -> Vec<Duration> {
+        let host: IpAddr = host.parse().expect("an address");
+        let state = self.0.borrow();
+        let ration = state.rations.get(&host);
+        ration.map_or_else(Vec::new, |ration| ration.withheld.clone())
     }
 
     /// Answers the follow-up stages that verdicts ask for as `script` says: after a delay
@@ -284,6 +341,25 @@ impl Network {
     }
 }
 
+impl State {
+    /// What comes of `reply` to a try to `destination` once its host's ration has its say.
+    /// The error is counted when it is sent, which in a script's terms is when the try went
+    /// out: the host answers at once, the delay is the path's.
+    fn ration(&mut self, destination: Destination, reply: Reply) -> Reply {
+        let error = |verdict: Verdict| {
+            destination.proto == Proto::Udp
+                && matches!(verdict, Verdict::Final(state, _) if state != PortState::Open)
+        };
+        let (now, start) = (self.now, self.start);
+        let (Reply::After(_, verdict) | Reply::AtOnce(verdict, _)) = reply else {
+            return reply;
+        };
+        let ration = self.rations.get_mut(&destination.address.ip());
+        let withheld = error(verdict) && ration.is_some_and(|ration| !ration.allows(now, start));
+        if withheld { Reply::Silence } else { reply }
+    }
+}
+
 /// A socket of the simulated network; dropping it closes it.
 pub struct FakeSocket {
     id: u64,
@@ -322,6 +398,11 @@ impl Prober for FakeProber {
         }
     }
 
+    /// One datagram a UDP try, one error a closed port.
+    fn icmp_errors(port: TargetPort) -> u8 {
+        u8::from(port.proto == Proto::Udp)
+    }
+
     fn start(&mut self, destination: Destination) -> io::Result<Started<FakeSocket>> {
         assert!(
             Self::PROTOCOLS.contains(&destination.proto),
@@ -343,7 +424,8 @@ impl Prober for FakeProber {
                 open: state.sockets.len(),
                 spare: self.spare_for(destination.proto).is_some(),
             };
-            (state.now, (state.script)(attempt))
+            let reply = (state.script)(attempt);
+            (state.now, state.ration(destination, reply))
         };
         let (answer, verdict) = match reply {
             Reply::NoDescriptor => {

@@ -30,11 +30,12 @@ use crate::timing::HostTiming;
 ///   launch, a local failure at once        -> Queued { tries }    (nothing went out)
 ///   launch, no route at once               -> Final(Unroutable)
 ///   abandon                                -> Final(Abandoned)
-/// InFlight { socket, tries, sent, deadline }
+/// InFlight { socket, tries, sent, deadline, rationed }
 ///   answer: a port state                   -> Final(Found)        (a round trip for the timing)
 ///   answer: a state, and a follow-up       -> FollowUp            (a round trip for the timing)
 ///   answer: a local failure                -> Queued { tries }    (the same try, later)
 ///   answer: no route                       -> Final(Unroutable)
+///   expire, rationed and not vouched for   -> Queued { tries }    (the same try, later)
 ///   expire, the timing allows a retry      -> Queued { tries + 1 }
 ///   expire, tries used up                  -> Final(Found: the prober's silence)
 ///   abandon                                -> Final(Abandoned)
@@ -46,6 +47,11 @@ use crate::timing::HostTiming;
 ///   abandon                                -> Final(Abandoned)
 /// Final(outcome)                           (no way out)
 /// ```
+///
+/// A rationed try is one whose port may answer with ICMP errors (one per datagram, UDP's),
+/// which the host rations; its silence counts as a try only where the host's
+/// [`IcmpLimit`](crate::timing::IcmpLimit) vouched for an answer, and the ration learns
+/// from its answer or silence.
 ///
 /// A follow-up stage is the prober's: the timing learned what it could from the answer
 /// that opened it, and what a service says, or how long it takes, is not the path's.
@@ -61,12 +67,14 @@ pub enum ProbeState<S> {
     /// failure or an unanswered try. It stays here while no socket can be had.
     Queued { tries: u8 },
     /// Try `tries` went out at `sent` on `socket`, which is armed for the try's answer; the
-    /// probe gives up on it at `deadline`.
+    /// probe gives up on it at `deadline`. `rationed`: how many ICMP errors, which the host
+    /// rations, a closed port answers it with (0: none).
     InFlight {
         socket: S,
         tries: u8,
         sent: Instant,
         deadline: Instant,
+        rationed: u8,
     },
     /// The port is in `state` for `reason`, decided by an answer that took `rtt`, and the
     /// prober asked to keep `socket` for a follow-up stage ([`Verdict::FollowUp`]): it is
@@ -125,12 +133,14 @@ impl<S> Transition<S> {
 
 impl<S> ProbeState<S> {
     /// A queued probe's try went out on `socket` at `sent`; `at_once` is the prober's
-    /// verdict and its time when the answer came within the call.
+    /// verdict and its time when the answer came within the call; `rationed`, how many
+    /// ICMP errors a closed port answers it with.
     pub fn launch(
         self,
         socket: S,
         sent: Instant,
         at_once: Option<(Verdict, Instant)>,
+        rationed: u8,
         timing: &mut HostTiming,
     ) -> Transition<S> {
         let Self::Queued { tries } = self else {
@@ -144,12 +154,16 @@ impl<S> ProbeState<S> {
             }
             at_once => {
                 timing.on_send(sent);
+                if rationed > 0 {
+                    timing.icmp_mut().on_send(rationed);
+                }
                 let deadline = sent + timing.timeout_for(tries);
                 let in_flight = Self::InFlight {
                     socket,
                     tries,
                     sent,
                     deadline,
+                    rationed,
                 };
                 match at_once {
                     Some((verdict, at)) => in_flight.answer(verdict, at, timing),
@@ -167,8 +181,22 @@ impl<S> ProbeState<S> {
                 socket,
                 tries,
                 sent,
+                rationed,
                 ..
-            } => Self::answer_try(socket, tries, sent, verdict, at, timing),
+            } => {
+                if rationed > 0 {
+                    let icmp = timing.icmp_mut();
+                    match verdict {
+                        Verdict::Final(state, _) | Verdict::FollowUp { state, .. } => {
+                            // Whatever is not a datagram from the port is an ICMP error.
+                            let error = state != PortState::Open;
+                            icmp.on_answer(at, sent, tries, rationed, error);
+                        }
+                        Verdict::Local | Verdict::NoRoute => icmp.on_abandon(rationed),
+                    }
+                }
+                Self::answer_try(socket, tries, sent, verdict, at, timing)
+            }
             Self::FollowUp {
                 socket,
                 state,
@@ -255,11 +283,22 @@ impl<S> ProbeState<S> {
         })
     }
 
-    /// A probe's deadline passed without an answer; `silence` is what the port is if no
-    /// try is left (the prober's word for its protocol).
-    pub fn expire(self, silence: (PortState, Reason), timing: &mut HostTiming) -> Transition<S> {
-        let (socket, tries) = match self {
-            Self::InFlight { socket, tries, .. } => (socket, tries),
+    /// A probe's deadline passed without an answer at `now`; `silence` is what the port is
+    /// if no try is left (the prober's word for its protocol).
+    pub fn expire(
+        self,
+        silence: (PortState, Reason),
+        now: Instant,
+        timing: &mut HostTiming,
+    ) -> Transition<S> {
+        let (socket, tries, sent, rationed) = match self {
+            Self::InFlight {
+                socket,
+                tries,
+                sent,
+                rationed,
+                ..
+            } => (socket, tries, sent, rationed),
             Self::FollowUp {
                 socket,
                 state,
@@ -272,7 +311,11 @@ impl<S> ProbeState<S> {
             }
         };
         timing.on_timeout();
-        let next = if timing.should_retry(tries) {
+        let counts = rationed == 0 || timing.icmp_mut().on_silence(now, sent, rationed);
+        let next = if !counts {
+            // The host may have had no error left to send: the same try goes again.
+            Self::Queued { tries }
+        } else if timing.should_retry(tries) {
             Self::Queued { tries: tries + 1 }
         } else {
             let (state, reason) = silence;
@@ -343,7 +386,7 @@ mod tests {
 
     /// A probe in flight on socket 7, try `tries`, sent at `start`.
     fn in_flight(start: Instant, tries: u8, timing: &mut HostTiming) -> ProbeState<Socket> {
-        let moved = ProbeState::Queued { tries }.launch(7, start, None, timing);
+        let moved = ProbeState::Queued { tries }.launch(7, start, None, 0, timing);
         assert_eq!(moved.released, None);
         moved.next
     }
@@ -375,11 +418,12 @@ mod tests {
             tries,
             sent,
             deadline,
+            rationed,
         } = in_flight(start, 0, &mut timing)
         else {
             panic!("in flight");
         };
-        assert_eq!((socket, tries, sent), (7, 0, start));
+        assert_eq!((socket, tries, sent, rationed), (7, 0, start, 0));
         assert_eq!(deadline, start + Profile::preset(3).initial_timeout);
         // The window of ten fills with launches.
         for _ in 1..10 {
@@ -400,7 +444,7 @@ mod tests {
             (Verdict::NoRoute, Some(Outcome::Unroutable)),
             (Verdict::Local, None),
         ] {
-            let at_once = FIRST.launch(7, start, Some((verdict, start + 2 * MS)), &mut timing());
+            let at_once = FIRST.launch(7, start, Some((verdict, start + 2 * MS)), 0, &mut timing());
             let mut clock = timing();
             let answered =
                 in_flight(start, 0, &mut clock).answer(verdict, start + 2 * MS, &mut clock);
@@ -417,7 +461,8 @@ mod tests {
         let mut untouched = timing();
         for _ in 0..10 {
             let at_once = Some((Verdict::Local, start));
-            let moved = ProbeState::Queued { tries: 2 }.launch(7, start, at_once, &mut untouched);
+            let moved =
+                ProbeState::Queued { tries: 2 }.launch(7, start, at_once, 0, &mut untouched);
             assert_eq!((tries(&moved), moved.released), (Some(2), Some(7)));
         }
         assert!(
@@ -447,9 +492,9 @@ mod tests {
         let start = Instant::now();
         let mut timing = timing();
         // A host that never answered: nmap's rule allows one retry.
-        let moved = in_flight(start, 0, &mut timing).expire(SILENCE, &mut timing);
+        let moved = in_flight(start, 0, &mut timing).expire(SILENCE, start, &mut timing);
         assert_eq!((tries(&moved), moved.released), (Some(1), Some(7)));
-        let moved = in_flight(start, 1, &mut timing).expire(SILENCE, &mut timing);
+        let moved = in_flight(start, 1, &mut timing).expire(SILENCE, start, &mut timing);
         assert_eq!(
             outcome(&moved),
             Some(found(PortState::OpenFiltered, Reason::NoResponse, None))
@@ -560,7 +605,7 @@ mod tests {
             let moved = following_up(start, &mut timing).answer(verdict, start, &mut timing);
             assert_eq!((outcome(&moved), moved.released), (Some(OPENED), Some(7)));
         }
-        let moved = following_up(start, &mut timing).expire(SILENCE, &mut timing);
+        let moved = following_up(start, &mut timing).expire(SILENCE, start, &mut timing);
         assert_eq!((outcome(&moved), moved.released), (Some(OPENED), Some(7)));
         let moved = following_up(start, &mut timing).abandon();
         let abandoned = Some(Outcome::Abandoned);
@@ -582,7 +627,7 @@ mod tests {
         in_flight(start, 0, &mut timing);
         in_flight(start, 0, &mut timing);
         assert!(!timing.can_send(start));
-        let _ = first.expire(SILENCE, &mut timing);
+        let _ = first.expire(SILENCE, start, &mut timing);
         assert!(!timing.can_send(start));
     }
 
@@ -598,12 +643,12 @@ mod tests {
     fn a_final_probe_is_never_launched() {
         let now = Instant::now();
         let over = ProbeState::<Socket>::Final(Outcome::Abandoned);
-        let _ = over.launch(7, now, None, &mut timing());
+        let _ = over.launch(7, now, None, 0, &mut timing());
     }
 
     #[test]
     #[should_panic(expected = "a deadline for a probe not on a socket: queued")]
     fn a_queued_probe_has_no_deadline() {
-        let _ = FIRST.expire(SILENCE, &mut timing());
+        let _ = FIRST.expire(SILENCE, Instant::now(), &mut timing());
     }
 }

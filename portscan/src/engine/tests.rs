@@ -10,7 +10,7 @@ use std::ops::RangeInclusive;
 use crate::target_spec::TargetSpec;
 use nix::errno::Errno;
 
-use super::fake::{FakeProber, Network, Reply, Stage};
+use super::fake::{Attempt, FakeProber, Network, Reply, Stage};
 use super::*;
 use crate::probe::TcpConnect;
 use crate::targets;
@@ -33,6 +33,11 @@ enum Told {
     HostFailed {
         address: IpAddr,
         why: String,
+    },
+    IcmpLimited {
+        address: IpAddr,
+        interval: Duration,
+        remaining: Duration,
     },
 }
 
@@ -64,6 +69,14 @@ impl Observer for Report {
         self.told.push(Told::HostFailed {
             address: host.address,
             why: why.to_owned(),
+        });
+    }
+
+    fn icmp_limited(&mut self, host: &Host, interval: Duration, remaining: Duration) {
+        self.told.push(Told::IcmpLimited {
+            address: host.address,
+            interval,
+            remaining,
         });
     }
 
@@ -109,7 +122,7 @@ impl Report {
             .iter()
             .filter_map(|told| match told {
                 Told::HostFailed { address, why } => Some((*address, why.as_str())),
-                Told::Result { .. } => None,
+                Told::Result { .. } | Told::IcmpLimited { .. } => None,
             })
             .collect()
     }
@@ -671,12 +684,29 @@ fn each_port_is_probed_and_reported_with_its_own_protocol() {
             ],
             "{host}"
         );
+        // UDP port 2 fell silent after the host's port unreachable: the host may have
+        // run out of ICMP errors, so that silence was no try, and the port went again
+        // once the host could answer.
         for port in tcp_and_udp() {
             let address = address(&format!("{host}:{}", port.port));
-            assert_eq!(network.attempts(address, port.proto), 1, "{host} {port:?}");
+            let tries = if port
+                == (TargetPort {
+                    proto: Proto::Udp,
+                    port: 2,
+                }) {
+                2
+            } else {
+                1
+            };
+            assert_eq!(
+                network.attempts(address, port.proto),
+                tries,
+                "{host} {port:?}"
+            );
         }
     }
-    assert_eq!(report.told.len(), 10);
+    // Ten results, and the ration noticed once per host.
+    assert_eq!(report.told.len(), 12);
 }
 
 #[test]
@@ -908,4 +938,155 @@ fn silent_udp_ports_are_retried_and_then_open_filtered() {
     let tries = |port| network.attempts(address(&format!("192.0.2.1:{port}")), Proto::Udp);
     assert_eq!((tries(1), tries(2), tries(3)), (3, 2, 4));
     assert_eq!(summary.sent, 9);
+}
+
+const UDP_CLOSED: Verdict = Verdict::Final(PortState::Closed, Reason::PortUnreach);
+const UDP_OPEN: Verdict = Verdict::Final(PortState::Open, Reason::UdpResponse);
+
+/// UDP ports 1 to 40: 1 to 36 closed, 37 and 38 answering, 39 and 40 dropped.
+fn udp_host(attempt: Attempt) -> Reply {
+    match attempt.address.port() {
+        1..=36 => Reply::After(MS, UDP_CLOSED),
+        37 | 38 => Reply::After(MS, UDP_OPEN),
+        _ => Reply::Silence,
+    }
+}
+
+fn udp_ports(ports: RangeInclusive<u16>) -> Vec<TargetPort> {
+    let udp = |port| TargetPort {
+        proto: Proto::Udp,
+        port,
+    };
+    ports.map(udp).collect()
+}
+
+fn udp_states(report: &Report, host: &str) -> Vec<(u16, PortState)> {
+    let found = report.results_of(host, Proto::Udp).into_iter();
+    found.map(|(port, state, ..)| (port, state)).collect()
+}
+
+fn udp_host_states() -> Vec<(u16, PortState)> {
+    (1..=40)
+        .map(|port| match port {
+            1..=36 => (port, PortState::Closed),
+            37 | 38 => (port, PortState::Open),
+            _ => (port, PortState::OpenFiltered),
+        })
+        .collect()
+}
+
+#[test]
+fn a_host_rationing_icmp_errors_is_paced_to_them_and_every_state_is_right() {
+    // Linux's default: an error a second after a burst of six. 36 closed ports: the
+    // ration alone makes the scan last (36 - 6) seconds.
+    let network = Network::new(udp_host);
+    network.ration_icmp("192.0.2.1", SECOND, 6);
+    let plan = plan_of(&["192.0.2.1"], udp_ports(1..=40), profile(), 100);
+    let (_, report) = complete(&plan, &network);
+    assert_eq!(udp_states(&report, "192.0.2.1"), udp_host_states());
+    let notices: Vec<_> = report
+        .told
+        .iter()
+        .filter_map(|told| match told {
+            Told::IcmpLimited {
+                address,
+                interval,
+                remaining,
+            } => Some((address.to_string(), *interval, *remaining)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!((notices[0].0.as_str(), notices[0].1), ("192.0.2.1", SECOND));
+    // The closed ports past the burst that went before the ration was noticed, at the
+    // first silence (100 ms, the timeout), lost that try; no paced try was sent into an
+    // empty bucket.
+    let withheld = network.withheld("192.0.2.1");
+    assert!(!withheld.is_empty());
+    assert!(withheld.iter().all(|at| *at < 100 * MS), "{withheld:?}");
+    let floor = 30 * SECOND;
+    let elapsed = network.elapsed();
+    assert!(
+        elapsed >= floor && elapsed < floor + 2 * SECOND,
+        "{elapsed:?}"
+    );
+    // The dropped ports: two paced tries each (the first, and the retry nmap's rule
+    // allows), and before them the unpaced one if it went before the ration was noticed.
+    for port in [39, 40] {
+        let dropped = address(&format!("192.0.2.1:{port}"));
+        let log = network.log();
+        let paced = log
+            .iter()
+            .filter(|logged| logged.address == dropped && logged.at >= 100 * MS);
+        assert_eq!(paced.count(), 2, "port {port}");
+    }
+}
+
+#[test]
+fn other_hosts_go_on_at_full_speed_while_one_rations_its_errors() {
+    let network = Network::new(|attempt| {
+        match (
+            attempt.address.ip().to_string().as_str(),
+            attempt.address.port(),
+        ) {
+            ("192.0.2.2", 39 | 40) => Reply::After(MS, UDP_OPEN),
+            _ => udp_host(attempt),
+        }
+    });
+    network.ration_icmp("192.0.2.1", SECOND, 6);
+    let hosts = ["192.0.2.1", "192.0.2.2"];
+    let (_, report) = complete(
+        &plan_of(&hosts, udp_ports(1..=40), profile(), 100),
+        &network,
+    );
+    assert_eq!(udp_states(&report, "192.0.2.1"), udp_host_states());
+    let unrationed = (1..=40).map(|port| {
+        let state = if port > 36 {
+            PortState::Open
+        } else {
+            PortState::Closed
+        };
+        (port, state)
+    });
+    assert_eq!(
+        udp_states(&report, "192.0.2.2"),
+        unrationed.collect::<Vec<_>>()
+    );
+    let last_try_to = |host: &str| {
+        let host: IpAddr = host.parse().unwrap();
+        let log = network.log();
+        log.iter()
+            .filter(|logged| logged.address.ip() == host)
+            .map(|logged| logged.at)
+            .max()
+    };
+    assert!(
+        last_try_to("192.0.2.2") < Some(10 * MS),
+        "{:?}",
+        last_try_to("192.0.2.2")
+    );
+    assert!(last_try_to("192.0.2.1") > Some(29 * SECOND));
+    assert_eq!(network.withheld("192.0.2.2"), []);
+}
+
+#[test]
+fn a_loopback_host_never_waits_for_a_ration() {
+    // The script's silences after errors would pass for a ration anywhere else.
+    let network = Network::new(udp_host);
+    let plan = plan_of(&["127.0.0.1"], udp_ports(1..=40), profile(), 100);
+    let (_, report) = complete(&plan, &network);
+    assert_eq!(udp_states(&report, "127.0.0.1"), udp_host_states());
+    assert!(
+        report
+            .told
+            .iter()
+            .all(|told| !matches!(told, Told::IcmpLimited { .. }))
+    );
+    for port in [39, 40] {
+        let dropped = address(&format!("127.0.0.1:{port}"));
+        assert_eq!(network.attempts(dropped, Proto::Udp), 2);
+    }
+    // The first tries wait out the initial second, the retries 200 ms: no pause for a
+    // ration.
+    assert!(network.elapsed() < 1500 * MS, "{:?}", network.elapsed());
 }

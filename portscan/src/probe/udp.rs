@@ -10,20 +10,31 @@
 //!
 //! Retries open a new socket, and a socket never carries a second try: the error queue and
 //! the receive queue then only ever hold what this try drew.
+//!
+//! Loopback is the exception, for speed: there the port unreachable comes back within the
+//! send, so one unconnected socket per family carries every loopback try first. sendto()
+//! and a read of its error queue, whose messages name the datagram's destination, say
+//! "closed" in two system calls instead of six (a scan of every port of 127.0.0.1 is
+//! almost all closed ports). A try that draws no error within the send (an open port, a
+//! silent one) goes again on a connected socket of its own, which waits for the answer.
 
 use std::io;
+use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 
 use common::contract::record::{PortState, Reason};
 use common::services::ports::Proto;
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
+use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{
     Destination, Prober, Started, Verdict, classify_answer, classify_immediate, queue_icmp_errors,
 };
+use crate::engine::TargetPort;
 use crate::udp_payloads;
 
 const CLOSED: Verdict = Verdict::Final(PortState::Closed, Reason::PortUnreach);
@@ -35,6 +46,12 @@ pub struct UdpProbe {
     /// The errno of the last try that failed here, for [`Prober::local_error`]: a send()
     /// error is returned, not left on the socket as a connect()'s is.
     last_local: Option<i32>,
+    /// The unconnected socket of each family (IPv4, IPv6) that carries loopback tries
+    /// first, opened on first use; lent to the loop with a try answered within the send,
+    /// and back with [`Prober::recycle`].
+    loopback: [Option<Socket>; 2],
+    /// The descriptor of each family's loopback socket while it is lent.
+    lent: [Option<RawFd>; 2],
 }
 
 impl Prober for UdpProbe {
@@ -52,8 +69,19 @@ impl Prober for UdpProbe {
         (PortState::OpenFiltered, Reason::NoResponse)
     }
 
+    /// A closed port answers each datagram of a try with an ICMP port unreachable.
+    fn icmp_errors(port: TargetPort) -> u8 {
+        let datagrams = udp_payloads::datagrams(port.port).len();
+        u8::try_from(datagrams).unwrap_or(u8::MAX)
+    }
+
     fn start(&mut self, destination: Destination) -> io::Result<Started<Socket>> {
         let address = destination.address;
+        if address.ip().is_loopback()
+            && let Some(started) = self.on_loopback(address)
+        {
+            return Ok(started);
+        }
         let socket = Socket::new(
             Domain::for_address(address),
             Type::DGRAM.nonblocking().cloexec(),
@@ -92,20 +120,136 @@ impl Prober for UdpProbe {
         )
     }
 
-    /// Nothing is kept: a socket carries one try (see the module's note).
+    /// Only a loopback socket is kept, for the next loopback try: a connected socket
+    /// carries one try (see the module's note).
     fn recycle(
         &mut self,
-        _socket: Socket,
-        _destination: Destination,
+        socket: Socket,
+        destination: Destination,
         _verdict: Verdict,
         _registered: bool,
-        _room: bool,
+        room: bool,
     ) {
+        let family = family(destination.address);
+        if self.lent[family] == Some(socket.as_raw_fd()) {
+            self.lent[family] = None;
+            if room {
+                self.loopback[family] = Some(socket);
+            }
+        }
     }
 
     fn idle_sockets(&self) -> usize {
-        0
+        self.loopback.iter().flatten().count()
     }
+}
+
+impl UdpProbe {
+    /// Sends the try to a loopback `address` on the family's unconnected socket; `Some`
+    /// with the socket lent and the verdict if the port answered within the send, `None`
+    /// if the try must go on a connected socket (nothing came back yet, or the loopback
+    /// socket could not be had).
+    fn on_loopback(&mut self, address: SocketAddr) -> Option<Started<Socket>> {
+        let family = family(address);
+        let socket = if let Some(socket) = self.loopback[family].take() {
+            socket
+        } else {
+            let domain = Domain::for_address(address);
+            let kind = Type::DGRAM.nonblocking().cloexec();
+            let socket = Socket::new(domain, kind, Some(Protocol::UDP)).ok()?;
+            queue_icmp_errors(&socket, address).ok()?;
+            socket
+        };
+        let verdict = send_unconnected(&socket, address);
+        if let Some(verdict) = verdict {
+            self.lent[family] = Some(socket.as_raw_fd());
+            return Some(Started {
+                socket,
+                registered: false,
+                verdict: Some(verdict),
+            });
+        }
+        self.loopback[family] = Some(socket);
+        // The try goes again on a connected socket. A loopback socket of ours bound to its
+        // port would take the datagram as a listener would (an IPv6 one takes IPv4 too):
+        // it closes first, so that the port is found as it is without us.
+        for kept in &mut self.loopback {
+            let local = kept.as_ref().and_then(|socket| socket.local_addr().ok());
+            if local
+                .and_then(|local| local.as_socket())
+                .map(|local| local.port())
+                == Some(address.port())
+            {
+                *kept = None;
+            }
+        }
+        None
+    }
+}
+
+/// The index of `address`'s family in [`UdpProbe::loopback`].
+fn family(address: SocketAddr) -> usize {
+    usize::from(address.is_ipv6())
+}
+
+/// Sends the payload of `address`'s port on an unconnected `socket`, and reads the verdict
+/// from the errors the send drew: `None` if none did (or the send failed), and the try
+/// must go on a connected socket.
+fn send_unconnected(socket: &Socket, address: SocketAddr) -> Option<Verdict> {
+    let datagrams = udp_payloads::datagrams(address.port());
+    for datagram in datagrams {
+        if socket.send_to(datagram, &address.into()).is_err() {
+            // An error of an earlier try that came after its send (the machine was busy)
+            // fails the next send without sending: clear it, and try once more.
+            while queued_error(socket).is_some() {}
+            socket.send_to(datagram, &address.into()).ok()?;
+        }
+    }
+    // Each datagram draws its own error; an earlier try's late one goes with them.
+    let mut verdict = None;
+    let mut drawn = 0;
+    while drawn < datagrams.len() {
+        let (destination, errno, icmp) = queued_error(socket)?;
+        if destination == address {
+            drawn += 1;
+            verdict = Some(match errno {
+                Errno::ECONNREFUSED => CLOSED,
+                errno => classify_answer(errno, icmp),
+            });
+        }
+    }
+    verdict.filter(|verdict| matches!(verdict, Verdict::Final(..)))
+}
+
+/// The next message on the error queue of `socket`: the destination of the datagram it is
+/// about, its errno, and the ICMP message's (IPv6?, type, code) if one said it.
+fn queued_error(socket: &Socket) -> Option<(SocketAddr, Errno, Option<super::Icmp>)> {
+    use nix::libc::{SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6};
+    let mut data = [0u8; 8];
+    let mut iov = [IoSliceMut::new(&mut data)];
+    let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
+    let message = socket::recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let destination = message.address.as_ref().and_then(|address| {
+        let v4 = address.as_sockaddr_in().map(|v4| SocketAddr::from(*v4));
+        v4.or_else(|| address.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6)))
+    })?;
+    let (errno, icmp) = message.cmsgs().ok()?.find_map(|cmsg| {
+        let (err, v6) = match cmsg {
+            ControlMessageOwned::Ipv4RecvErr(err, _) => (err, false),
+            ControlMessageOwned::Ipv6RecvErr(err, _) => (err, true),
+            _ => return None,
+        };
+        let errno = Errno::from_raw(i32::try_from(err.ee_errno).unwrap_or(0));
+        let from_icmp = [SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6].contains(&err.ee_origin);
+        Some((errno, from_icmp.then_some((v6, err.ee_type, err.ee_code))))
+    })?;
+    Some((destination, errno, icmp))
 }
 
 /// Sends the payload of `address`'s port; `Some` when the answer is known at once, with
@@ -179,7 +323,10 @@ mod tests {
 
     /// The verdict on one try to `address`, waiting up to a second for it.
     fn probe(address: SocketAddr) -> Option<Verdict> {
-        let mut prober = UdpProbe::default();
+        probe_with(&mut UdpProbe::default(), address)
+    }
+
+    fn probe_with(prober: &mut UdpProbe, address: SocketAddr) -> Option<Verdict> {
         let started = prober.start(udp(address)).unwrap();
         started.verdict.or_else(|| {
             let socket = &started.socket;
@@ -207,6 +354,46 @@ mod tests {
     }
 
     #[test]
+    fn loopback_tries_share_one_socket_whatever_it_holds_from_before() {
+        for address in ["127.0.0.1:0", "[::1]:0"] {
+            let closed = free_port(address);
+            let mut prober = UdpProbe::default();
+            let mut descriptors = std::collections::BTreeSet::new();
+            for _ in 0..3 {
+                let started = prober.start(udp(closed)).unwrap();
+                assert_eq!(started.verdict, Some(CLOSED), "{closed}");
+                descriptors.insert(started.socket.as_raw_fd());
+                prober.recycle(started.socket, udp(closed), CLOSED, false, true);
+                assert_eq!(prober.idle_sockets(), 1);
+            }
+            assert_eq!(descriptors.len(), 1, "{closed}");
+            // The refusal of an earlier try that came only after its send: it fails the
+            // next send, and names another port.
+            let other = free_port(address);
+            let shared = prober.loopback[family(closed)].as_ref().unwrap();
+            shared.send_to(&[], &other.into()).unwrap();
+            let started = prober.start(udp(closed)).unwrap();
+            assert_eq!(started.verdict, Some(CLOSED), "{closed}");
+            prober.recycle(started.socket, udp(closed), CLOSED, false, false);
+            assert_eq!(prober.idle_sockets(), 0, "no room: the socket closes");
+        }
+    }
+
+    #[test]
+    fn the_port_of_our_own_loopback_socket_is_found_closed() {
+        for address in ["127.0.0.1:0", "[::1]:0"] {
+            let closed = free_port(address);
+            let mut prober = UdpProbe::default();
+            let started = prober.start(udp(closed)).unwrap();
+            prober.recycle(started.socket, udp(closed), CLOSED, false, true);
+            let shared = prober.loopback[family(closed)].as_ref().unwrap();
+            let port = shared.local_addr().unwrap().as_socket().unwrap().port();
+            let ours = SocketAddr::new(closed.ip(), port);
+            assert_eq!(probe_with(&mut prober, ours), Some(CLOSED), "{ours}");
+        }
+    }
+
+    #[test]
     fn an_answering_port_is_open_and_a_silent_one_unanswered() {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
         server
@@ -215,10 +402,15 @@ mod tests {
         let address = server.local_addr().unwrap();
         let echo = std::thread::spawn(move || {
             let mut buffer = [0u8; 512];
-            let (length, peer) = server.recv_from(&mut buffer).unwrap();
-            server.send_to(&buffer[..length], peer).unwrap();
-            // The second datagram is left unanswered.
-            server.recv_from(&mut buffer).unwrap();
+            // Each try sends twice on loopback: on the shared socket, which draws no
+            // refusal, then on a connected socket of its own. The first try's two
+            // datagrams are answered, the second's left unanswered.
+            for answer in [true, true, false, false] {
+                let (length, peer) = server.recv_from(&mut buffer).unwrap();
+                if answer {
+                    server.send_to(&buffer[..length], peer).unwrap();
+                }
+            }
         });
         assert_eq!(probe(address), Some(OPEN));
         let mut prober = UdpProbe::default();
