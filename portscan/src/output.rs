@@ -135,6 +135,10 @@ impl<W: Write> Observer for Printer<W> {
         }
     }
 
+    fn host_done(&mut self, _host: &Host) -> Result<()> {
+        Ok(())
+    }
+
     fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()> {
         if !self.progress
             || self

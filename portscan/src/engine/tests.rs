@@ -39,6 +39,9 @@ enum Told {
 #[derive(Default)]
 struct Report {
     told: Vec<Told>,
+    /// The hosts said to be done, in order, each with how many things it had been told
+    /// by then (kept apart from `told`, whose length the tests count results by).
+    done: Vec<(IpAddr, usize)>,
 }
 
 impl Observer for Report {
@@ -65,6 +68,11 @@ impl Observer for Report {
             address: host.address,
             why: why.to_owned(),
         });
+    }
+
+    fn host_done(&mut self, host: &Host) -> Result<()> {
+        self.done.push((host.address, self.told.len()));
+        Ok(())
     }
 
     fn progress(&mut self, _now: Instant, _done: u64, _total: u64) -> Result<()> {
@@ -908,4 +916,30 @@ fn silent_udp_ports_are_retried_and_then_open_filtered() {
     let tries = |port| network.attempts(address(&format!("192.0.2.1:{port}")), Proto::Udp);
     assert_eq!((tries(1), tries(2), tries(3)), (3, 2, 4));
     assert_eq!(summary.sent, 9);
+}
+
+/// Each host is said to be done once, after the last thing said about it: its last result,
+/// or, for a host that failed, the failure and the results it had before.
+#[test]
+fn each_host_is_done_once_after_everything_about_it() {
+    let network = Network::new(|attempt| match attempt.address.ip().to_string().as_str() {
+        "192.0.2.1" => Reply::After(10 * MS, Verdict::NoRoute),
+        _ => Reply::After(10 * MS, CLOSED),
+    });
+    let hosts = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
+    let plan = plan(&hosts, 1..=40, profile(), 1000);
+    let (_, report) = complete(&plan, &network);
+    let mut done: Vec<IpAddr> = report.done.iter().map(|(address, _)| *address).collect();
+    done.sort_unstable();
+    let expected: Vec<IpAddr> = hosts.iter().map(|host| host.parse().unwrap()).collect();
+    assert_eq!(done, expected, "every host, once");
+    for (host, told_before) in &report.done {
+        let last_about_it = report.told.iter().rposition(|told| match told {
+            Told::Result { address, .. } | Told::HostFailed { address, .. } => address == host,
+        });
+        assert!(
+            last_about_it.is_some_and(|last| last < *told_before),
+            "{host}: done after everything about it"
+        );
+    }
 }
