@@ -30,6 +30,8 @@ pub struct Printer<W: Write> {
     /// Whether stderr is a terminal, where the progress line is drawn.
     progress: bool,
     progress_shown: bool,
+    /// When the progress line was first asked for: the start of the pace it shows.
+    first_progress: Option<Instant>,
     last_progress: Option<Instant>,
 }
 
@@ -46,6 +48,7 @@ impl<W: Write> Printer<W> {
             hosts_failed: 0,
             progress: io::stderr().is_terminal(),
             progress_shown: false,
+            first_progress: None,
             last_progress: None,
         }
     }
@@ -140,6 +143,7 @@ impl<W: Write> Observer for Printer<W> {
     }
 
     fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()> {
+        let first = *self.first_progress.get_or_insert(now);
         if !self.progress
             || self
                 .last_progress
@@ -151,14 +155,68 @@ impl<W: Write> Observer for Printer<W> {
         if done > 0 {
             #[expect(clippy::cast_precision_loss, reason = "a percentage to one decimal")]
             let percent = done as f64 * 100.0 / total.max(1) as f64;
+            let pace = match Pace::of(done, total, now.saturating_duration_since(first)) {
+                Some(pace) => format!(", {pace}"),
+                None => String::new(),
+            };
             let _ = write!(
                 io::stderr(),
-                "\r\x1b[K{TOOL}: {done}/{total} ports ({percent:.1}%), {} open",
+                "\r\x1b[K{TOOL}: {done}/{total} ports ({percent:.1}%), {} open{pace}",
                 self.counts[PortState::Open.index()]
             );
             self.progress_shown = true;
         }
         Ok(())
+    }
+}
+
+/// How fast the scan goes and how long the rest will take at that pace: ports settled a
+/// second over the whole scan so far (steadier than the last second's, which a burst of
+/// retries or a slow host's timeouts would swing), as nmap's estimate is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pace {
+    per_second: f64,
+    left: Duration,
+}
+
+impl Pace {
+    /// `None` before there is a pace to tell: nothing settled, or no time gone by.
+    fn of(done: u64, total: u64, elapsed: Duration) -> Option<Self> {
+        if done == 0 || elapsed.is_zero() {
+            return None;
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a rate to show, to 3 digits")]
+        let per_second = done as f64 / elapsed.as_secs_f64();
+        #[expect(clippy::cast_precision_loss, reason = "an estimate, to the second")]
+        let left = total.saturating_sub(done) as f64 / per_second;
+        Some(Self {
+            per_second,
+            left: Duration::try_from_secs_f64(left).unwrap_or(Duration::MAX),
+        })
+    }
+}
+
+impl std::fmt::Display for Pace {
+    /// "5120 ports/s, 12s left"; "0.8 ports/s, 2m05s left"; "1h02m left".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.per_second < 10.0 {
+            write!(f, "{:.1} ports/s, ", self.per_second)?;
+        } else {
+            write!(f, "{:.0} ports/s, ", self.per_second)?;
+        }
+        let seconds = self.left.as_secs_f64().round();
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a non-negative count of seconds, saturating"
+        )]
+        let seconds = seconds as u64;
+        let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+        match (hours, minutes) {
+            (0, 0) => write!(f, "{seconds}s left"),
+            (0, _) => write!(f, "{minutes}m{seconds:02}s left"),
+            _ => write!(f, "{hours}h{minutes:02}m left"),
+        }
     }
 }
 
@@ -238,5 +296,32 @@ mod tests {
             summary([1, 0, 2, 3], Duration::from_millis(1234), 9, true),
             "1 open, 0 closed, 2 filtered, 3 open|filtered; 9 probes in 1.23s (interrupted)"
         );
+    }
+
+    #[test]
+    fn the_pace_is_ports_a_second_so_far_and_the_rest_at_that_pace() {
+        let second = Duration::from_secs(1);
+        assert_eq!(Pace::of(0, 1000, second), None, "nothing settled yet");
+        assert_eq!(Pace::of(10, 1000, Duration::ZERO), None, "no time gone by");
+        let pace = Pace::of(250, 1000, 2 * second).unwrap();
+        assert!((pace.per_second - 125.0).abs() < 1e-9);
+        assert_eq!(pace.left, 6 * second);
+        assert_eq!(pace.to_string(), "125 ports/s, 6s left");
+        assert_eq!(
+            Pace::of(1000, 1000, 3 * second).unwrap().left,
+            Duration::ZERO,
+            "done"
+        );
+        for (done, total, elapsed, text) in [
+            (4, 100, 5, "0.8 ports/s, 2m00s left"),
+            (3, 100, 2, "1.5 ports/s, 1m05s left"),
+            (10, 65_535, 1, "10 ports/s, 1h49m left"),
+            (65_000, 65_535, 13, "5000 ports/s, 0s left"),
+            (64_000, 65_535, 4, "16000 ports/s, 0s left"),
+            (60_000, 65_535, 6, "10000 ports/s, 1s left"),
+        ] {
+            let pace = Pace::of(done, total, elapsed * second).unwrap();
+            assert_eq!(pace.to_string(), text, "{done}/{total} in {elapsed}s");
+        }
     }
 }
