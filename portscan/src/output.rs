@@ -1,6 +1,9 @@
 //! The output stage: results become PortRecords the moment they are final (or, with
-//! `--sort`, at the end in a stable order), filtered by state; the progress line and the
-//! summary go to stderr, and only where a person reads them, so cron stays quiet.
+//! `--sort`, at the end in a stable order), filtered by state; or, for a person at a
+//! terminal, a report per host (`report`). The progress line and the summary go to stderr,
+//! and only where a person reads them, so cron stays quiet.
+
+mod report;
 
 use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
@@ -15,15 +18,13 @@ use crate::TOOL;
 use crate::engine::{Observer, TargetPort};
 use crate::targets::Host;
 
+pub use report::{Listed, Report};
+
 /// How often the progress line is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Printer<W: Write> {
-    writer: RecordWriter<W>,
-    /// Whether each state is shown, indexed by [`PortState::index`].
-    show: [bool; STATES],
-    /// With `--sort`, the records held until the end.
-    held: Option<Vec<PortRecord>>,
+    sink: Sink<W>,
     /// Ports found in each state, indexed by [`PortState::index`].
     counts: [u64; STATES],
     hosts_failed: u64,
@@ -35,15 +36,39 @@ pub struct Printer<W: Write> {
     last_progress: Option<Instant>,
 }
 
+/// Where results go: records, or the report.
+enum Sink<W: Write> {
+    Records {
+        writer: RecordWriter<W>,
+        /// Whether each state is shown, indexed by [`PortState::index`].
+        show: [bool; STATES],
+        /// With `--sort`, the records held until the end.
+        held: Option<Vec<PortRecord>>,
+    },
+    Report(Report<W>),
+}
+
 /// How many states a port can be in.
 const STATES: usize = PortState::ALL.len();
 
 impl<W: Write> Printer<W> {
+    /// A printer of records.
     pub fn new(writer: RecordWriter<W>, show: [bool; STATES], sort: bool) -> Self {
-        Self {
+        Self::with_sink(Sink::Records {
             writer,
             show,
             held: sort.then(Vec::new),
+        })
+    }
+
+    /// A printer of the report.
+    pub fn report(report: Report<W>) -> Self {
+        Self::with_sink(Sink::Report(report))
+    }
+
+    fn with_sink(sink: Sink<W>) -> Self {
+        Self {
+            sink,
             counts: [0; STATES],
             hosts_failed: 0,
             progress: io::stderr().is_terminal(),
@@ -57,30 +82,40 @@ impl<W: Write> Printer<W> {
         self.hosts_failed
     }
 
-    /// Prints held records and flushes; the summary line is the caller's to ask for.
-    pub fn finish(mut self) -> Result<[u64; STATES]> {
-        self.clear_progress();
-        if let Some(mut held) = self.held.take() {
-            held.sort_by(|a, b| {
-                sort_key(a.address)
-                    .cmp(&sort_key(b.address))
-                    .then_with(|| a.host.cmp(&b.host))
-                    .then(a.proto.cmp(&b.proto))
-                    .then(a.port.cmp(&b.port))
-            });
-            for record in &held {
-                self.writer.write(record)?;
+    /// Prints what is held (sorted records; the report's last hosts and its closing line,
+    /// which says whether the scan was `interrupted`) and flushes; the summary line is the
+    /// caller's to ask for.
+    pub fn finish(mut self, interrupted: bool) -> Result<[u64; STATES]> {
+        clear_progress(&mut self.progress_shown);
+        match self.sink {
+            Sink::Records {
+                mut writer, held, ..
+            } => {
+                if let Some(mut held) = held {
+                    held.sort_by(|a, b| {
+                        sort_key(a.address)
+                            .cmp(&sort_key(b.address))
+                            .then_with(|| a.host.cmp(&b.host))
+                            .then(a.proto.cmp(&b.proto))
+                            .then(a.port.cmp(&b.port))
+                    });
+                    for record in &held {
+                        writer.write(record)?;
+                    }
+                }
+                writer.finish()?;
             }
+            Sink::Report(report) => report.finish(interrupted)?,
         }
-        self.writer.finish()?;
         Ok(self.counts)
     }
+}
 
-    fn clear_progress(&mut self) {
-        if self.progress_shown {
-            let _ = io::stderr().write_all(b"\r\x1b[K");
-            self.progress_shown = false;
-        }
+/// Erases the progress line, if one is `shown`, before anything else is printed.
+fn clear_progress(shown: &mut bool) {
+    if *shown {
+        let _ = io::stderr().write_all(b"\r\x1b[K");
+        *shown = false;
     }
 }
 
@@ -103,9 +138,14 @@ impl<W: Write> Observer for Printer<W> {
     ) -> Result<()> {
         let index = state.index();
         self.counts[index] += 1;
-        if !self.show[index] {
-            return Ok(());
-        }
+        let (writer, held) = match &mut self.sink {
+            Sink::Report(report) => {
+                report.result(host, port, state, reason, rtt);
+                return Ok(());
+            }
+            Sink::Records { show, .. } if !show[index] => return Ok(()),
+            Sink::Records { writer, held, .. } => (writer, held),
+        };
         let record = PortRecord {
             host: host.label.clone(),
             address: host.address,
@@ -117,17 +157,20 @@ impl<W: Write> Observer for Printer<W> {
             rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
             time: rfc3339(SystemTime::now()),
         };
-        if let Some(held) = &mut self.held {
+        if let Some(held) = held {
             held.push(record);
             return Ok(());
         }
-        self.clear_progress();
-        self.writer.write(&record)
+        clear_progress(&mut self.progress_shown);
+        writer.write(&record)
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {
-        self.clear_progress();
+        clear_progress(&mut self.progress_shown);
         self.hosts_failed += 1;
+        if let Sink::Report(report) = &mut self.sink {
+            report.host_failed(host);
+        }
         if host.label == host.address.to_string() {
             warn(TOOL, format_args!("{}: {why}", host.label));
         } else {
@@ -138,7 +181,11 @@ impl<W: Write> Observer for Printer<W> {
         }
     }
 
-    fn host_done(&mut self, _host: &Host) -> Result<()> {
+    fn host_done(&mut self, host: &Host) -> Result<()> {
+        if let Sink::Report(report) = &mut self.sink {
+            clear_progress(&mut self.progress_shown);
+            report.host_done(host)?;
+        }
         Ok(())
     }
 
@@ -277,7 +324,7 @@ mod tests {
                 .result(&host(address), port, state, Reason::SynAck, None)
                 .unwrap();
         }
-        assert_eq!(printer.finish().unwrap(), [4, 1, 1, 1]);
+        assert_eq!(printer.finish(false).unwrap(), [4, 1, 1, 1]);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "127.0.0.2 22/tcp open syn-ack\n127.0.0.2 443/tcp open syn-ack\n\
