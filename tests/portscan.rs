@@ -1435,3 +1435,277 @@ fn udp_states_are_right_behind_an_icmp_rate_limit() {
     let notices = stderr.matches("198.18.0.2: ICMP errors rate limited to about 1/s");
     assert_eq!(notices.count(), 1, "{stderr}");
 }
+
+// The report a person reads (issue #11): on a terminal, nmap's normal output in portscan's
+// words; records everywhere else, and either one anywhere when asked.
+
+/// Runs portscan with `args` on a pseudo-terminal (util-linux's `script`), as a person at a
+/// terminal does: stdout and stderr both go to the terminal. Returns the exit status and
+/// what the terminal showed, with its `\r\n` line ends made `\n` and the progress line
+/// (drawn on stderr, erased before anything else is printed) taken out.
+fn on_a_terminal(args: &[&str]) -> (i32, String, Vec<String>) {
+    require_program("script", &["--version"]);
+    let words: Vec<String> = std::iter::once(crate::util::tool_path("portscan"))
+        .chain(args.iter().copied())
+        .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
+        .collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &words.join(" "), "/dev/null"]);
+    // The environment tool() gives the tools, so that nothing else changes their output.
+    for (name, value) in tool("portscan").get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    let output = run(script.stdin(Stdio::null()), LIMIT);
+    let shown = stdout_text(&output).replace("\r\n", "\n");
+    let mut text = String::new();
+    let mut progress = Vec::new();
+    for (i, piece) in shown.split("\r\x1b[K").enumerate() {
+        // After each erasure: the progress line drawn anew, or what came after it.
+        if i > 0 && piece.starts_with("portscan: ") && !piece.contains('\n') {
+            progress.push(piece.to_owned());
+        } else {
+            text.push_str(piece);
+        }
+    }
+    (code(&output), text, progress)
+}
+
+/// `count` distinct ports of 127.0.0.1 that were free a moment ago, TCP or UDP: bound all
+/// at once (so no two are the same), then released.
+fn closed_ports(count: usize, udp: bool) -> Vec<u16> {
+    if udp {
+        let sockets: Vec<std::net::UdpSocket> = (0..count)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        sockets
+            .iter()
+            .map(|s| s.local_addr().unwrap().port())
+            .collect()
+    } else {
+        let listeners: Vec<TcpListener> = (0..count)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        listeners.iter().map(port_of).collect()
+    }
+}
+
+/// The service name svcname gives a TCP port.
+fn service_of(port: u16) -> String {
+    let output = run(
+        tool("svcname").args(["--json", &format!("{port}/tcp")]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records = json_lines(&stdout_text(&output));
+    records[0]["service"].as_str().unwrap().to_owned()
+}
+
+/// Checks one host's port table: a header row, then rows whose cells start where the
+/// header's names start, as `expected` (port/proto, state, service, [reason]) says.
+fn assert_table(lines: &[&str], header: &[&str], expected: &[Vec<String>]) {
+    let starts: Vec<usize> = header
+        .iter()
+        .map(|name| {
+            lines[0]
+                .find(name)
+                .unwrap_or_else(|| panic!("{name} in {lines:?}"))
+        })
+        .collect();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), header);
+    assert_eq!(lines.len(), expected.len() + 1, "{lines:?}");
+    for (line, cells) in lines[1..].iter().zip(expected) {
+        for (i, (start, cell)) in starts.iter().zip(cells).enumerate() {
+            assert!(
+                line[*start..].starts_with(cell.as_str()),
+                "column {i} of {line:?} is not {cell:?} at {start}"
+            );
+            // Each column starts after a space, whatever came before.
+            assert!(
+                *start == 0 || line.as_bytes()[start - 1] == b' ',
+                "{line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_terminal_gets_the_report_and_a_pipe_the_records() {
+    let (listening, _) = listeners(Ipv4Addr::LOCALHOST.into(), 2);
+    let closed = closed_ports(30, false);
+    let mut open: Vec<u16> = listening.iter().map(port_of).collect();
+    open.sort_unstable();
+    let list = port_list(open.iter().copied().chain(closed.iter().copied()));
+    let args = ["-p", &list, "127.0.0.1"];
+
+    let (status, shown, _) = on_a_terminal(&args);
+    assert_eq!(status, 0, "{shown}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], "portscan report for 127.0.0.1", "{shown}");
+    assert!(
+        lines[1].starts_with("Host is up (") && lines[1].ends_with("s latency)."),
+        "{shown}"
+    );
+    assert_eq!(lines[2], "Not shown: 30 closed tcp ports (conn-refused)");
+    let rows: Vec<Vec<String>> = open
+        .iter()
+        .map(|port| vec![format!("{port}/tcp"), "open".into(), service_of(*port)])
+        .collect();
+    assert_table(&lines[3..6], &["PORT", "STATE", "SERVICE"], &rows);
+    assert_eq!(lines[6], "", "a blank line ends the host");
+    assert!(
+        lines[7].starts_with("portscan done: 1 IP address (1 host up) scanned in ")
+            && lines[7].ends_with(" seconds"),
+        "{shown}"
+    );
+    assert_eq!(
+        lines.len(),
+        8,
+        "no summary line beside the closing one: {shown}"
+    );
+
+    // A pipe gets the records, and nothing else.
+    let output = run(tool("portscan").args(["--sort"]).args(args), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records = format!(
+        "127.0.0.1 {}/tcp open syn-ack\n127.0.0.1 {}/tcp open syn-ack\n",
+        open[0], open[1]
+    );
+    assert_eq!(stdout_text(&output), records);
+    assert_eq!(stderr_text(&output), "");
+
+    // --records on a terminal: the records.
+    let (status, shown, _) = on_a_terminal(&["--records", "--sort", "-p", &list, "127.0.0.1"]);
+    assert_eq!(status, 0, "{shown}");
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|line| line.starts_with("127.0.0.1 "))
+            .count(),
+        2,
+        "{shown}"
+    );
+    assert!(!shown.contains("portscan report for"), "{shown}");
+}
+
+/// --report in a pipe prints what a terminal shows, --reason adds its column, and the
+/// states asked for are listed whatever their number.
+#[test]
+fn the_report_anywhere_with_reasons_and_the_states_asked_for() {
+    let (listening, _) = listeners(Ipv4Addr::LOCALHOST.into(), 1);
+    let closed = closed_ports(30, false);
+    let open = port_of(&listening[0]);
+    let list = port_list(std::iter::once(open).chain(closed.iter().copied()));
+    let mask_times = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|line| match line.split_once(" (") {
+                Some((start, _)) if start == "Host is up" => start.to_owned(),
+                _ => line.split(" scanned in ").next().unwrap().to_owned(),
+            })
+            .collect()
+    };
+    let args = ["--reason", "-p", &list, "127.0.0.1"];
+    let (status, shown, _) = on_a_terminal(&args);
+    assert_eq!(status, 0, "{shown}");
+    let output = run(tool("portscan").arg("--report").args(args), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let piped = stdout_text(&output);
+    assert_eq!(mask_times(&piped), mask_times(&shown));
+    let lines: Vec<&str> = piped.lines().collect();
+    let row = vec![
+        format!("{open}/tcp"),
+        "open".into(),
+        service_of(open),
+        "syn-ack".into(),
+    ];
+    assert_table(
+        &lines[3..5],
+        &["PORT", "STATE", "SERVICE", "REASON"],
+        &[row],
+    );
+
+    // --all lists the 30 closed ports too, in port order after nothing is hidden.
+    let output = run(
+        tool("portscan").args(["--report", "--all", "-p", &list, "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let piped = stdout_text(&output);
+    assert!(!piped.contains("Not shown"), "{piped}");
+    let mut ports: Vec<u16> = closed.clone();
+    ports.push(open);
+    ports.sort_unstable();
+    let listed: Vec<u16> = piped
+        .lines()
+        .filter_map(|line| line.split_once("/tcp "))
+        .map(|(port, _)| port.parse().unwrap())
+        .collect();
+    assert_eq!(listed, ports);
+}
+
+/// A UDP port that never answers is open|filtered in the report, as nmap shows it; the
+/// refused ones are counted.
+#[test]
+fn the_report_of_a_udp_scan() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let closed = closed_ports(30, true);
+    let list = port_list(std::iter::once(silent_port).chain(closed.iter().copied()));
+    let args = [
+        "--report",
+        "--open",
+        "-sU",
+        "--max-retries",
+        "0",
+        "--timeout",
+        "200ms",
+        "-p",
+        &list,
+        "127.0.0.1",
+    ];
+    let output = run(tool("portscan").args(args), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[2], "Not shown: 30 closed udp ports (port-unreach)",
+        "{text}"
+    );
+    let service = run(
+        tool("svcname").args(["--json", &format!("{silent_port}/udp")]),
+        LIMIT,
+    );
+    let service = json_lines(&stdout_text(&service))[0]["service"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let row = vec![
+        format!("{silent_port}/udp"),
+        "open|filtered".into(),
+        service,
+    ];
+    assert_table(&lines[3..5], &["PORT", "STATE", "SERVICE"], &[row]);
+}
+
+/// The progress line on a terminal tells the pace and the time left once there is a pace
+/// to tell: a scan held to 10 probes a second lasts long enough to show it.
+#[test]
+fn the_progress_line_shows_the_rate_and_the_time_left() {
+    let list = port_list(closed_ports(30, false));
+    let (status, shown, progress) = on_a_terminal(&["--max-rate", "10", "-p", &list, "127.0.0.1"]);
+    assert_eq!(status, 0, "{shown}");
+    let paced: Vec<&String> = progress
+        .iter()
+        .filter(|line| line.contains(" ports/s, ") && line.ends_with(" left"))
+        .collect();
+    assert!(!paced.is_empty(), "{progress:?}");
+    for line in paced {
+        assert!(
+            line.starts_with("portscan: ") && line.contains("/30 ports ("),
+            "{line}"
+        );
+    }
+    assert!(shown.contains("Not shown: 30 closed tcp ports"), "{shown}");
+}

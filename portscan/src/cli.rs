@@ -27,9 +27,13 @@ Examples:
   portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
   portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
 
+On a terminal portscan prints a report, as nmap does: per host its address and latency,
+a \"Not shown\" count, and a PORT STATE SERVICE table (REASON with --reason). A pipe or a
+file gets records, one port a line; --records and --report choose either anywhere.
+
 nmap's -sT, -sU, -iL, -F, -T, -6, --open, --exclude-ports, -v/-vv and service names in -p
-(-p ssh,http, -p U:domain) are portscan's too; -Pn, -n and --reason are
-accepted and change nothing (no host discovery, no reverse DNS, every record has its reason).
+(-p ssh,http, -p U:domain) are portscan's too, and --reason in the report; -Pn and -n are
+accepted and change nothing (no host discovery, no reverse DNS).
 nmap options portscan lacks (-sS, -sV, -sn, -A, -O, -oX, --script...) are refused, each
 with what to use instead.
 
@@ -176,13 +180,23 @@ pub struct Cli {
     #[arg(long, conflicts_with_all = ["show", "all"])]
     pub open: bool,
 
-    /// Accepted for nmap's --reason: every record carries its reason already.
+    /// Add a REASON column to the report, as nmap's --reason; every record carries its
+    /// reason already.
     #[arg(long)]
     pub reason: bool,
 
     /// Print results in (host, proto, port) order at the end, rather than as they come.
     #[arg(long)]
     pub sort: bool,
+
+    /// Print the report a person reads (nmap's normal output: a block per host, a port
+    /// table) even where stdout is not a terminal. It is the default on a terminal.
+    #[arg(long, conflicts_with_all = ["records", "json", "csv", "header"])]
+    pub report: bool,
+
+    /// Print records even where stdout is a terminal, as into a pipe or a file.
+    #[arg(long)]
+    pub records: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -104,6 +104,9 @@ pub trait Observer {
     /// answer with one are paced to it, and the rest of its scan takes up to about
     /// `remaining`. Told once per host.
     fn icmp_limited(&mut self, host: &Host, interval: Duration, remaining: Duration);
+    /// Every port of `host` this scan (or shard) probes is settled, failed host or not:
+    /// nothing more about it will come, so what was held for it can be said.
+    fn host_done(&mut self, host: &Host) -> Result<()>;
     /// Called on every turn of the loop; `done` of `total` probes are final.
     fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()>;
 }
@@ -683,8 +686,8 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             }
             Outcome::Abandoned => Ok(()),
         };
-        self.settle(host_index);
-        reported
+        let settled = self.settle(host_index);
+        reported.and(settled)
     }
 
     fn host_of(&self, pair: u64) -> u64 {
@@ -706,16 +709,18 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
 
     /// Counts a pair as done. A host whose every pair is done leaves the table: with the
     /// permutation walking hosts a group at a time, memory follows the hosts in progress,
-    /// not every host scanned so far.
-    fn settle(&mut self, host_index: u64) {
+    /// not every host scanned so far; the observer hears that the host is done.
+    fn settle(&mut self, host_index: u64) -> Result<()> {
         self.done += 1;
         let ports = self.plan.ports.len() as u64;
         if let Some(entry) = self.hosts.get_mut(&host_index) {
             entry.settled += 1;
             if entry.settled == ports {
-                self.hosts.remove(&host_index);
+                let entry = self.hosts.remove(&host_index).expect("just looked up");
+                return self.observer.host_done(&entry.host);
             }
         }
+        Ok(())
     }
 }
 

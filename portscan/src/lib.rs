@@ -5,8 +5,8 @@
 //! `probe` (one connect(), or one UDP datagram, and what its outcome means), `udp_payloads`
 //! (what a UDP probe of each well-known port sends), `engine` (the event loop tying them
 //! together, with each probe's life a state type of its own, `engine::lifecycle`), `driver`
-//! (the clock and epoll, which the loop's tests replace), and `output` (records, progress
-//! and summary). Each port of a plan carries its protocol, and the loop asks the prober to
+//! (the clock and epoll, which the loop's tests replace), and `output` (records or the
+//! report a person reads, progress and summary). Each port of a plan carries its protocol, and the loop asks the prober to
 //! probe it with that protocol: the UDP probe is one more `probe::Prober` driven by the
 //! same loop, order, timing and output, and `probe::ScanProber`, the prober of a real scan,
 //! says which protocols there are probers for (TCP and UDP).
@@ -30,7 +30,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::target_spec::TargetSpec;
 use common::Status;
 use common::contract::error::{Error, Result, warn};
-use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::output::{FlushPolicy, Format, OutputArgs, RecordWriter, TextOptions};
 use common::contract::record::PortState;
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
@@ -41,7 +41,7 @@ pub use cli::{Cli, ShowState, command};
 use driver::Epoller;
 use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
-use output::Printer;
+use output::{Listed, Printer, Report};
 use probe::ScanProber;
 use targets::Targets;
 use timing::Profile;
@@ -72,10 +72,27 @@ pub struct Config {
     pub shard: Shard,
     /// Whether each state is shown, indexed by [`PortState::index`].
     pub show: [bool; PortState::ALL.len()],
+    /// Whether `--show`, `--open` or `--all` chose the states; if not, the report lists
+    /// them by nmap's rule.
+    pub show_chosen: bool,
+    /// A REASON column in the report.
+    pub reason: bool,
     pub sort: bool,
+    pub layout: Layout,
     pub format: Format,
     pub header: bool,
     pub verbose: bool,
+}
+
+/// What stdout gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The report where stdout is a terminal, records elsewhere: the default.
+    Terminal,
+    /// The report anywhere (`--report`).
+    Report,
+    /// Records anywhere (`--records`, or a format's flag: `--json`, `--csv`, `--header`).
+    Records,
 }
 
 impl Config {
@@ -154,6 +171,13 @@ impl Config {
             PortState::ALL.map(|state| cli.show.iter().any(|show| show.state() == state))
         };
         let format = cli.output.format();
+        let layout = if cli.report {
+            Layout::Report
+        } else if cli.records || cli.output != OutputArgs::default() {
+            Layout::Records
+        } else {
+            Layout::Terminal
+        };
         Ok(Self {
             targets,
             excluded,
@@ -166,7 +190,10 @@ impl Config {
             seed,
             shard,
             show,
+            show_chosen: cli.open || cli.all || !cli.show.is_empty(),
+            reason: cli.reason,
             sort: cli.sort,
+            layout,
             format,
             header: cli.output.header,
             verbose: cli.verbose > 0,
@@ -356,12 +383,38 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     } else {
         FlushPolicy::PerRecord
     };
-    let options = TextOptions {
-        header: config.header,
-        align: false,
+    let report = match config.layout {
+        Layout::Terminal => io::stdout().is_terminal(),
+        Layout::Report => true,
+        Layout::Records => false,
     };
-    let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
-    let mut printer = Printer::new(writer, config.show, config.sort);
+    let out = io::BufWriter::new(out);
+    let mut printer = if report {
+        let listed = if config.show_chosen {
+            Listed::States(config.show)
+        } else {
+            Listed::Nmap
+        };
+        let services = ServiceDb::load(&services::Options::default())?;
+        Printer::report(Report::new(
+            out,
+            services,
+            listed,
+            config.reason,
+            config.sort,
+            started,
+        ))
+    } else {
+        let options = TextOptions {
+            header: config.header,
+            align: false,
+        };
+        Printer::new(
+            RecordWriter::new(out, config.format, policy, options),
+            config.show,
+            config.sort,
+        )
+    };
     if config.verbose {
         printer.show_notices();
     }
@@ -369,8 +422,9 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;
     let hosts_failed = printer.hosts_failed();
-    let counts = printer.finish()?;
-    if config.verbose || io::stderr().is_terminal() {
+    let counts = printer.finish(outcome.interrupted)?;
+    // The report's closing line says as much on a terminal; -v still asks for the summary.
+    if config.verbose || (!report && io::stderr().is_terminal()) {
         warn(
             TOOL,
             output::summary(counts, started.elapsed(), outcome.sent, outcome.interrupted),
@@ -579,8 +633,35 @@ mod tests {
         assert!(!config(&["-p", "1"]).verbose);
         // Accepted, and change nothing portscan does.
         let plain = config(&["-p", "1", "--seed", "1"]);
-        let nmap = config(&["-p", "1", "--seed", "1", "-Pn", "-n", "--reason"]);
+        let nmap = config(&["-p", "1", "--seed", "1", "-Pn", "-n"]);
         assert_eq!(format!("{plain:?}"), format!("{nmap:?}"));
+        assert!(!plain.reason && config(&["-p", "1", "--reason"]).reason);
+    }
+
+    #[test]
+    fn the_report_or_records_by_flag_or_else_by_terminal() {
+        let cases: &[(&[&str], Layout)] = &[
+            (&[], Layout::Terminal),
+            (&["--reason", "--sort", "--all"], Layout::Terminal),
+            (&["--report"], Layout::Report),
+            (&["--records"], Layout::Records),
+            (&["--json"], Layout::Records),
+            (&["--csv"], Layout::Records),
+            (&["--header"], Layout::Records),
+        ];
+        for (args, layout) in cases {
+            let args: Vec<&str> = ["-p", "1"].iter().chain(*args).copied().collect();
+            assert_eq!(config(&args).layout, *layout, "{args:?}");
+        }
+        for clash in ["--records", "--json", "--csv", "--header"] {
+            let args = ["portscan", "--report", clash, "-p", "1", "::1"];
+            assert!(Cli::try_parse_from(args).is_err(), "--report {clash}");
+        }
+        // nmap's rule for the report unless the states were chosen.
+        assert!(!config(&["-p", "1"]).show_chosen);
+        for chosen in ["--open", "--all", "--show=closed"] {
+            assert!(config(&["-p", "1", chosen]).show_chosen, "{chosen}");
+        }
     }
 
     #[test]

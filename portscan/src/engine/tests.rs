@@ -44,6 +44,9 @@ enum Told {
 #[derive(Default)]
 struct Report {
     told: Vec<Told>,
+    /// The hosts said to be done, in order, each with how many things it had been told
+    /// by then (kept apart from `told`, whose length the tests count results by).
+    done: Vec<(IpAddr, usize)>,
 }
 
 impl Observer for Report {
@@ -78,6 +81,11 @@ impl Observer for Report {
             interval,
             remaining,
         });
+    }
+
+    fn host_done(&mut self, host: &Host) -> Result<()> {
+        self.done.push((host.address, self.told.len()));
+        Ok(())
     }
 
     fn progress(&mut self, _now: Instant, _done: u64, _total: u64) -> Result<()> {
@@ -1089,4 +1097,32 @@ fn a_loopback_host_never_waits_for_a_ration() {
     // The first tries wait out the initial second, the retries 200 ms: no pause for a
     // ration.
     assert!(network.elapsed() < 1500 * MS, "{:?}", network.elapsed());
+}
+
+/// Each host is said to be done once, after the last thing said about it: its last result,
+/// or, for a host that failed, the failure and the results it had before.
+#[test]
+fn each_host_is_done_once_after_everything_about_it() {
+    let network = Network::new(|attempt| match attempt.address.ip().to_string().as_str() {
+        "192.0.2.1" => Reply::After(10 * MS, Verdict::NoRoute),
+        _ => Reply::After(10 * MS, CLOSED),
+    });
+    let hosts = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
+    let plan = plan(&hosts, 1..=40, profile(), 1000);
+    let (_, report) = complete(&plan, &network);
+    let mut done: Vec<IpAddr> = report.done.iter().map(|(address, _)| *address).collect();
+    done.sort_unstable();
+    let expected: Vec<IpAddr> = hosts.iter().map(|host| host.parse().unwrap()).collect();
+    assert_eq!(done, expected, "every host, once");
+    for (host, told_before) in &report.done {
+        let last_about_it = report.told.iter().rposition(|told| match told {
+            Told::Result { address, .. }
+            | Told::HostFailed { address, .. }
+            | Told::IcmpLimited { address, .. } => address == host,
+        });
+        assert!(
+            last_about_it.is_some_and(|last| last < *told_before),
+            "{host}: done after everything about it"
+        );
+    }
 }

@@ -16,7 +16,7 @@ use crate::contract::error::{Error, Result};
 
 pub use self::csv::Csv;
 pub use self::json::Json;
-pub use self::text::{Text, TextOptions, TextRow};
+pub use self::text::{Text, TextOptions, TextRow, write_aligned};
 
 /// The output formats every tool offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -161,8 +161,9 @@ impl Formatter for Text {
     }
 }
 
-/// Pads every column but the last to its widest cell, as ps and ss do on a terminal.
-fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+/// Pads every column but the last to its widest cell, as ps and ss do on a terminal (and
+/// nmap's port table, which portscan's report draws with it).
+pub fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
     for row in rows {
