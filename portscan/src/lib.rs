@@ -9,9 +9,11 @@
 //! and summary). Each port of a plan carries its protocol, and the loop asks the prober to
 //! probe it with that protocol: the UDP probe is one more `probe::Prober` driven by the
 //! same loop, order, timing and output, and `probe::ScanProber`, the prober of a real scan,
-//! says which protocols there are probers for (TCP and UDP).
+//! says which protocols there are probers for (TCP and UDP). `discovery` finds which
+//! hosts are up before the port scan of more than one address (or instead of it, `-sn`).
 
 mod cli;
+mod discovery;
 mod driver;
 mod engine;
 mod limits;
@@ -34,10 +36,12 @@ use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::PortState;
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
+pub use discovery::Discovery;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub use cli::{Cli, ShowState, command};
+use discovery::Found;
 use driver::Epoller;
 use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
@@ -76,6 +80,9 @@ pub struct Config {
     pub format: Format,
     pub header: bool,
     pub verbose: bool,
+    pub discovery: Discovery,
+    /// With -sn: a record for down hosts too (--all).
+    pub all_hosts: bool,
 }
 
 impl Config {
@@ -155,6 +162,14 @@ impl Config {
             format,
             header: cli.output.header,
             verbose: cli.verbose > 0,
+            discovery: if cli.ping_only {
+                Discovery::Only
+            } else if cli.no_ping {
+                Discovery::Skip
+            } else {
+                Discovery::Auto
+            },
+            all_hosts: cli.all,
         })
     }
 }
@@ -261,7 +276,7 @@ fn random_seed() -> u64 {
 /// Hosts shuffled together: the order is random within each group of this many hosts and
 /// the groups go one after another, so per-host state stays bounded however large the
 /// target set (nmap scans in host groups for the same reason).
-const HOST_GROUP: u64 = 4096;
+pub(crate) const HOST_GROUP: u64 = 4096;
 
 /// Scans as `config` says, writing records to `out`: each as it is final, or all in order
 /// at the end with --sort.
@@ -295,6 +310,41 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| Error::io("watching for signals", e.into()))?;
 
+    let budget = limits::socket_budget();
+    let writer = record_writer(config, out);
+    let summaries = config.verbose || io::stderr().is_terminal();
+    let discovery_options = config.discovery_options(budget);
+    if config.discovery == Discovery::Only {
+        let found = Found::printing(writer, config.all_hosts, config.sort);
+        let found = discover(
+            targets,
+            &discovery_options,
+            &signal_fd,
+            found,
+            summaries,
+            started,
+        )?;
+        return Ok(Status {
+            had_errors: !problems.is_empty() || found.failed > 0,
+        });
+    }
+    let mut discovery_failed = 0;
+    let targets = if discovery::wanted(config.discovery, &targets) {
+        let found = Found::<io::Sink>::quiet();
+        let found = discover(
+            targets,
+            &discovery_options,
+            &signal_fd,
+            found,
+            summaries,
+            started,
+        )?;
+        discovery_failed = found.failed;
+        Targets::from_hosts(found.live)
+    } else {
+        targets
+    };
+
     let pairs = targets
         .len()
         .checked_mul(config.ports.len() as u64)
@@ -307,25 +357,15 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         profile: config.profile,
         max_rate: config.max_rate,
         min_rate: config.min_rate,
-        budget: limits::socket_budget(),
+        budget,
     };
-    let policy = if config.sort {
-        FlushPolicy::Block
-    } else {
-        FlushPolicy::PerRecord
-    };
-    let options = TextOptions {
-        header: config.header,
-        align: false,
-    };
-    let writer = RecordWriter::new(io::BufWriter::new(out), config.format, policy, options);
     let mut printer = Printer::new(writer, config.show, config.sort);
     let prober = ScanProber::default();
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;
     let hosts_failed = printer.hosts_failed();
     let counts = printer.finish()?;
-    if config.verbose || io::stderr().is_terminal() {
+    if summaries {
         warn(
             TOOL,
             output::summary(counts, started.elapsed(), outcome.sent, outcome.interrupted),
@@ -335,8 +375,57 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         return Err(Error::failed("interrupted"));
     }
     Ok(Status {
-        had_errors: !problems.is_empty() || hosts_failed > 0,
+        had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
     })
+}
+
+/// The writer of the run's records: flushed as each comes, or block-buffered when they
+/// are all printed at the end (--sort).
+fn record_writer<W: io::Write>(config: &Config, out: W) -> RecordWriter<io::BufWriter<W>> {
+    let policy = if config.sort {
+        FlushPolicy::Block
+    } else {
+        FlushPolicy::PerRecord
+    };
+    let options = TextOptions {
+        header: config.header,
+        align: false,
+    };
+    RecordWriter::new(io::BufWriter::new(out), config.format, policy, options)
+}
+
+impl Config {
+    /// Discovery goes as fast and tries as often as the port scan.
+    fn discovery_options(&self, budget: usize) -> discovery::Options {
+        discovery::Options {
+            profile: self.profile,
+            max_rate: self.max_rate,
+            min_rate: self.min_rate,
+            seed: self.seed,
+            budget,
+        }
+    }
+}
+
+/// Runs host discovery, printing its summary where a person reads it; `found` collects
+/// the hosts (and with -sn prints their records).
+fn discover<W: io::Write>(
+    targets: Targets,
+    options: &discovery::Options,
+    signals: &SignalFd,
+    mut found: Found<W>,
+    summary: bool,
+    started: Instant,
+) -> Result<Found<W>> {
+    let outcome = discovery::run(targets, options, signals, &mut found)?;
+    let found = found.finish()?;
+    if summary {
+        warn(TOOL, found.summary(outcome, started.elapsed()));
+    }
+    if outcome.interrupted {
+        return Err(Error::failed("interrupted"));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -525,8 +614,13 @@ mod tests {
         assert!(!config(&["-p", "1"]).verbose);
         // Accepted, and change nothing portscan does.
         let plain = config(&["-p", "1", "--seed", "1"]);
-        let nmap = config(&["-p", "1", "--seed", "1", "-Pn", "-n", "--reason"]);
+        let nmap = config(&["-p", "1", "--seed", "1", "-PE", "-n", "--reason"]);
         assert_eq!(format!("{plain:?}"), format!("{nmap:?}"));
+        assert_eq!(plain.discovery, Discovery::Auto);
+        assert_eq!(config(&["-p", "1", "-Pn"]).discovery, Discovery::Skip);
+        let ping_only = config(&["-sn", "--all"]);
+        assert_eq!(ping_only.discovery, Discovery::Only);
+        assert!(ping_only.all_hosts);
     }
 
     #[test]
