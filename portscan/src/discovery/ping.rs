@@ -58,8 +58,13 @@ impl Pinger {
             let open = |domain, protocol| {
                 let socket = Socket::new(domain, type_.nonblocking().cloexec(), Some(protocol))?;
                 // A sweep's replies come in bursts; a bigger buffer (where the system
-                // allows one) loses fewer of them while the loop is still sending.
-                let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+                // allows one) loses fewer of them while the loop is still sending. On the
+                // sending side, a request to an address on the link waits in the kernel
+                // for its ARP or NDP answer, up to three seconds for a silent address, and
+                // counts against the socket's send buffer meanwhile: when that is full,
+                // sendto() says EAGAIN and the sweep must wait (see `send`).
+                let _ = socket.set_recv_buffer_size(BUFFER);
+                let _ = socket.set_send_buffer_size(BUFFER);
                 Ok(socket)
             };
             if let Ok(v4) = open(Domain::IPV4, Protocol::ICMPV4) {
@@ -112,8 +117,9 @@ enum SendError<'a> {
     Refused(Errno),
 }
 
-/// The receive buffer to ask for, where the system lets a socket have it (net.core.rmem_max).
-const RECEIVE_BUFFER: usize = 1 << 22;
+/// The socket buffers to ask for, where the system lets a socket have them
+/// (net.core.rmem_max, wmem_max).
+const BUFFER: usize = 1 << 22;
 
 /// Hosts waiting for a reply at once. Each costs a few bytes, not a socket; the bound
 /// keeps the sweep's state small on a huge target set, as the scan's host groups do.
@@ -264,7 +270,9 @@ impl<L: Listener> Sweep<'_, L> {
                         let why = format!("no route to {}", host.address);
                         self.listener.host_failed(&host, &why);
                     }
-                    // No buffer, for now: the request waits and goes again.
+                    // No buffer, for now (requests to silent neighbours fill the send
+                    // buffer until their resolution fails): the request waits and goes
+                    // again.
                     _ => {
                         self.local_failures += 1;
                         if self.local_failures > LOCAL_ATTEMPTS && self.in_flight.is_empty() {
