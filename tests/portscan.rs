@@ -1709,3 +1709,408 @@ fn the_progress_line_shows_the_rate_and_the_time_left() {
     }
     assert!(shown.contains("Not shown: 30 closed tcp ports"), "{shown}");
 }
+
+// Host discovery (issue #11): which addresses of a scan are up, by ICMP echo through a
+// datagram socket, through a raw socket, or by TCP connects to 80 and 443.
+
+/// The addresses that answer in the discovery tests' sweeps: the target namespace holds
+/// them, and drops whatever comes for the rest of the swept blocks (a blackhole route),
+/// so those are silent: nothing answers, not even an unreachable.
+const LIVE: [&str; 6] = [
+    "198.18.1.7",
+    "198.18.1.42",
+    "198.18.1.200",
+    "2001:db8:1::7",
+    "2001:db8:1::2a",
+    "2001:db8:1::c8",
+];
+
+/// A scanner and a target namespace ([`firewalled_pair`], no firewall) with 198.18.1.0/24
+/// and 2001:db8:1::/120 routed through the target, which holds [`LIVE`] of them. The
+/// scanner's neighbour entry for the target is made before the tests' sweeps: the first
+/// packets to a neighbour not yet resolved can be lost, which is not what they test.
+fn sweep_pair(tag: &str) -> (Netns, Netns) {
+    let (scanner, target) = firewalled_pair(tag, "");
+    let (a, b) = (&scanner.name, &target.name);
+    let addresses: Vec<String> = LIVE
+        .iter()
+        .map(|address| {
+            let length = if address.contains(':') { 128 } else { 32 };
+            format!("ip -n {b} addr add {address}/{length} dev lo")
+        })
+        .collect();
+    let addresses = addresses.join("\n");
+    let script = format!(
+        "ip -n {a} route add 198.18.1.0/24 via 198.18.0.2
+         ip -n {a} route add 2001:db8:1::/120 via 2001:db8::2
+         ip -n {b} route add blackhole 198.18.1.0/24
+         ip -n {b} route add blackhole 2001:db8:1::/120
+         {addresses}"
+    );
+    sh(&script);
+    for address in ["198.18.0.2", "2001:db8::2"] {
+        let up = (0..50).any(|_| {
+            let output = run(
+                as_user(a, None).args(["-sn", "--timeout", "100ms", "--max-retries", "0", address]),
+                LIMIT,
+            );
+            stdout_text(&output).contains(" up ")
+        });
+        assert!(up, "{address} never answered from {a}");
+    }
+    (scanner, target)
+}
+
+/// portscan inside namespace `name`: as root, or as `user` (uid and gid, no other group).
+fn as_user(name: &str, user: Option<u32>) -> Command {
+    let portscan = env!("CARGO_BIN_EXE_portscan");
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", name]).stdin(Stdio::null());
+    match user {
+        None => command.arg(portscan),
+        Some(id) => command.args([
+            "setpriv",
+            &format!("--reuid={id}"),
+            &format!("--regid={id}"),
+            "--clear-groups",
+            portscan,
+        ]),
+    };
+    command
+}
+
+/// The user the unprivileged discoveries run as.
+const NOBODY: u32 = 65534;
+
+/// Sets the namespace's ping_group_range: the groups that may open ICMP datagram sockets
+/// ("1 0": none).
+fn ping_groups(name: &str, range: &str) {
+    sh(&format!(
+        "ip netns exec {name} sysctl -qw net.ipv4.ping_group_range='{range}'"
+    ));
+}
+
+/// The sorted addresses of records.
+fn addresses(records: &[Value]) -> Vec<String> {
+    let mut found: Vec<String> = records
+        .iter()
+        .map(|record| record["address"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    found
+}
+
+fn sorted(addresses: &[&str]) -> Vec<String> {
+    let mut sorted: Vec<String> = addresses.iter().map(|a| (*a).to_owned()).collect();
+    sorted.sort();
+    sorted
+}
+
+#[test]
+#[ignore = "needs root: network namespaces and an unprivileged user"]
+fn a_sweep_finds_exactly_the_hosts_that_answer_by_each_means() {
+    require_root();
+    require_program("nft", &["--version"]);
+    require_program("setpriv", &["--version"]);
+    let (scanner, _target) = sweep_pair("hd");
+    let a = &scanner.name;
+    // (ping_group_range, user, the means it leaves, the reason of a host up)
+    let cases = [
+        ("1 0", None, "ICMP echo, raw socket", "echo-reply"),
+        (
+            "65534 65534",
+            Some(NOBODY),
+            "ICMP echo, datagram socket",
+            "echo-reply",
+        ),
+        // Nothing listens on 80 or 443 of the live hosts: a reset is an answer.
+        (
+            "1 0",
+            Some(NOBODY),
+            "TCP connect to ports 80 and 443",
+            "conn-refused",
+        ),
+    ];
+    for (range, user, means, reason) in cases {
+        ping_groups(a, range);
+        let output = run(
+            as_user(a, user).args(["-sn", "-v", "--json", "198.18.1.0/24", "2001:db8:1::/120"]),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{means}: {}", stderr_text(&output));
+        let records = json_lines(&stdout_text(&output));
+        assert_eq!(addresses(&records), sorted(&LIVE), "{means}");
+        for record in &records {
+            assert_eq!(record["state"], "up", "{means}: {record}");
+            assert_eq!(record["reason"], reason, "{means}: {record}");
+            assert_eq!(record["host"], record["address"], "{means}: {record}");
+            assert!(record["rtt_ms"].as_f64().is_some(), "{means}: {record}");
+        }
+        let said = stderr_text(&output);
+        let summary = format!("portscan: host discovery: 512 addresses, 6 hosts up ({means}) in ");
+        assert!(
+            said.starts_with(&summary) && said.lines().count() == 1,
+            "{said}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn discovery_only_prints_host_records_in_every_format() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, _target) = sweep_pair("hf");
+    let a = &scanner.name;
+    let blocks = ["198.18.1.0/24", "2001:db8:1::/120"];
+    let sweep = |options: &[&str]| {
+        let output = run(as_user(a, None).args(options).args(blocks), LIMIT);
+        assert_eq!(code(&output), 0, "{options:?}: {}", stderr_text(&output));
+        // Quiet on success: the summary is for a terminal, or -v.
+        assert_eq!(stderr_text(&output), "", "{options:?}");
+        stdout_text(&output)
+    };
+    assert_eq!(
+        sweep(&["-sn", "--sort"]),
+        "198.18.1.7 up echo-reply\n198.18.1.42 up echo-reply\n198.18.1.200 up echo-reply\n\
+         2001:db8:1::7 up echo-reply\n2001:db8:1::2a up echo-reply\n\
+         2001:db8:1::c8 up echo-reply\n"
+    );
+    // nmap's older spelling, and the header of the text columns.
+    let text = sweep(&["-sP", "--header"]);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("host state reason"));
+    assert_eq!(lines.count(), LIVE.len());
+
+    let csv = sweep(&["-sn", "--csv"]);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec!["host", "address", "state", "reason", "rtt_ms", "time"]
+    );
+    let mut rows: Vec<(String, String)> = reader
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            assert_eq!((&row[2], &row[3]), ("up", "echo-reply"));
+            assert!(row[4].parse::<f64>().is_ok(), "{row:?}");
+            (row[0].to_owned(), row[1].to_owned())
+        })
+        .collect();
+    rows.sort();
+    let live = sorted(&LIVE);
+    assert_eq!(
+        rows,
+        live.iter()
+            .map(|a| (a.clone(), a.clone()))
+            .collect::<Vec<_>>()
+    );
+
+    // --all: a record for every address, the silent ones down.
+    let records = json_lines(&sweep(&["-sn", "--all", "--json"]));
+    assert_eq!(records.len(), 512);
+    let up: Vec<Value> = records
+        .iter()
+        .filter(|record| record["state"] == "up")
+        .cloned()
+        .collect();
+    assert_eq!(addresses(&up), live);
+    for record in records.iter().filter(|record| record["state"] != "up") {
+        assert_eq!(record["state"], "down", "{record}");
+        assert_eq!(record["reason"], "no-response", "{record}");
+        assert_eq!(record["rtt_ms"], Value::Null, "{record}");
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn the_port_scan_of_several_addresses_skips_hosts_that_are_down_unless_pn() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, target) = sweep_pair("hs");
+    let (a, b) = (&scanner.name, &target.name);
+    let _server = listen_in(b, &[2000]);
+    let scan = |options: &[&str]| {
+        let output = run(
+            as_user(a, None)
+                .args(["--all", "--json", "--timeout", "200ms", "-p", "2000,2001"])
+                .args(options)
+                .args([
+                    "198.18.1.7",
+                    "198.18.1.8",
+                    "2001:db8:1::2a",
+                    "2001:db8:1::2b",
+                ]),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{options:?}: {}", stderr_text(&output));
+        (
+            states(&json_lines(&stdout_text(&output))),
+            stderr_text(&output),
+        )
+    };
+    let up = |address: &str| {
+        [
+            (
+                address.to_owned(),
+                2000,
+                "open".to_owned(),
+                "syn-ack".to_owned(),
+            ),
+            (
+                address.to_owned(),
+                2001,
+                "closed".to_owned(),
+                "conn-refused".to_owned(),
+            ),
+        ]
+    };
+    let live: Vec<_> = up("198.18.1.7")
+        .into_iter()
+        .chain(up("2001:db8:1::2a"))
+        .collect();
+    let (found, said) = scan(&["-v"]);
+    assert_eq!(found, live);
+    assert!(
+        said.starts_with("portscan: host discovery: 4 addresses, 2 hosts up (ICMP echo, "),
+        "{said}"
+    );
+    // -Pn: every address is scanned; the silent ones' ports are filtered.
+    let (found, _) = scan(&["-Pn"]);
+    let silent = |address: &str| {
+        [2000, 2001].map(|port| {
+            let (filtered, why) = ("filtered".to_owned(), "no-response".to_owned());
+            (address.to_owned(), port, filtered, why)
+        })
+    };
+    let mut every: Vec<_> = live
+        .into_iter()
+        .chain(silent("198.18.1.8"))
+        .chain(silent("2001:db8:1::2b"))
+        .collect();
+    every.sort();
+    assert_eq!(found, every);
+    // One address is scanned at once, without a discovery: its silence is its ports'.
+    let output = run(
+        as_user(a, None).args(["--all", "--timeout", "200ms", "-p", "2000", "198.18.1.8"]),
+        LIMIT,
+    );
+    assert_eq!(
+        stdout_text(&output),
+        "198.18.1.8 2000/tcp filtered no-response\n"
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_host_discovery_cannot_reach_is_reported_and_the_rest_found() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, _target) = sweep_pair("hn");
+    let output = run(
+        as_user(&scanner.name, None).args(["-sn", "198.19.0.1", "198.18.1.7"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout_text(&output), "198.18.1.7 up echo-reply\n");
+    assert_eq!(
+        stderr_text(&output),
+        "portscan: 198.19.0.1: no route to 198.19.0.1\n"
+    );
+}
+
+/// Whatever the means this user has (ICMP or TCP connects, which loopback refuses),
+/// loopback is up.
+#[test]
+fn loopback_is_up() {
+    let output = run(
+        tool("portscan").args(["-sn", "--json", "127.0.0.1", "::1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records = json_lines(&stdout_text(&output));
+    assert_eq!(addresses(&records), ["127.0.0.1", "::1"]);
+    for record in &records {
+        assert_eq!(record["state"], "up", "{record}");
+        assert!(
+            ["echo-reply", "conn-refused", "syn-ack"].contains(&record["reason"].as_str().unwrap()),
+            "{record}"
+        );
+    }
+}
+
+#[test]
+fn discovery_only_refuses_a_port_scans_options() {
+    for (options, message) in [
+        (
+            &["-sn", "-Pn"][..],
+            "'--ping-only' cannot be used with '--no-ping'",
+        ),
+        (
+            &["-sn", "-p", "22"],
+            "'--ping-only' cannot be used with '--ports <LIST>'",
+        ),
+        (&["-sn", "-sU"], "'--ping-only' cannot be used with '--udp'"),
+    ] {
+        let output = run(tool("portscan").args(options).arg("127.0.0.1"), LIMIT);
+        assert_eq!(code(&output), 2, "{options:?}");
+        assert!(
+            stderr_text(&output).starts_with(&format!("portscan: the argument {message}")),
+            "{options:?}: {}",
+            stderr_text(&output)
+        );
+    }
+    let output = run(tool("portscan").args(["-PS22", "127.0.0.1"]), LIMIT);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr_text(&output).starts_with(
+            "portscan: -PS (TCP SYN ping) is not supported: host discovery sends ICMP echo \
+             requests (or connects to ports 80 and 443 where no ICMP socket may be opened); \
+             -Pn skips it\n"
+        ),
+        "{}",
+        stderr_text(&output)
+    );
+}
+
+/// svcname reads every tool's records: a host record has no port, and passes through it
+/// unchanged in every format, whatever its address looks like.
+#[test]
+fn host_records_pass_through_svcname_unchanged() {
+    use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+    use common::contract::record::{HostRecord, HostState, Reason};
+    for format in [Format::Text, Format::Json, Format::Csv] {
+        let mut records = Vec::new();
+        let mut writer = RecordWriter::new(
+            &mut records,
+            format,
+            FlushPolicy::Block,
+            TextOptions::default(),
+        );
+        for (address, state, reason) in [
+            ("198.18.1.7", HostState::Up, Reason::EchoReply),
+            ("2001:db8:1::7", HostState::Up, Reason::ConnRefused),
+            ("::1", HostState::Up, Reason::SynAck),
+            ("2001:db8:1::22", HostState::Down, Reason::NoResponse),
+        ] {
+            writer
+                .write(&HostRecord {
+                    host: address.into(),
+                    address: address.parse().unwrap(),
+                    state,
+                    reason,
+                    rtt_ms: (state == HostState::Up).then_some(0.5),
+                    time: "2026-12-04T19:00:00.000Z".into(),
+                })
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        let output = crate::util::run_with_input(&mut tool("svcname"), &records, LIMIT);
+        assert_eq!(code(&output), 0, "{format:?}: {}", stderr_text(&output));
+        assert_eq!(
+            stdout_text(&output),
+            String::from_utf8(records).unwrap(),
+            "{format:?}"
+        );
+    }
+}

@@ -26,16 +26,24 @@ Examples:
   portscan -sU --top-ports 20 localhost  the 20 most common UDP ports
   portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
   portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
+  portscan -sn 198.18.0.0/24             which hosts of the block are up
 
 On a terminal portscan prints a report, as nmap does: per host its address and latency,
 a \"Not shown\" count, and a PORT STATE SERVICE table (REASON with --reason). A pipe or a
 file gets records, one port a line; --records and --report choose either anywhere.
 
-nmap's -sT, -sU, -iL, -F, -T, -6, --open, --exclude-ports, -v/-vv and service names in -p
-(-p ssh,http, -p U:domain) are portscan's too, and --reason in the report; -Pn and -n are
-accepted and change nothing (no host discovery, no reverse DNS).
-nmap options portscan lacks (-sS, -sV, -sn, -A, -O, -oX, --script...) are refused, each
-with what to use instead.
+nmap's -sT, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --excludefile,
+-v/-vv and service names in -p (-p ssh,http, -p U:domain) are portscan's too, and --reason
+in the report; -PE and -n are accepted and change nothing (discovery pings already, no
+reverse DNS). Every other option of nmap's (-sS, -sV, -PS, -A, -O, -oX, --script...) is
+refused, with what to use instead.
+
+Host discovery: before the port scan of more than one address, portscan finds which hosts
+are up, as nmap does, and scans those alone: ICMP echo through an ICMP datagram socket
+where net.ipv4.ping_group_range admits the user's group, else through a raw socket when
+privileged, else TCP connects to ports 80 and 443 (accepted or refused, the host is up).
+-Pn scans every address without it; -sn does it alone and prints a host record per host
+that is up (HOST up REASON).
 
 TARGET is an address, a CIDR block (198.18.0.0/24), a range (198.18.0.1-20,
 198.18.0.0-198.18.1.255), or a host name; - reads targets from stdin, one or more a line.
@@ -108,10 +116,21 @@ pub struct Cli {
     #[arg(short = 'F', long, conflicts_with_all = ["ports", "top_ports"])]
     pub fast: bool,
 
-    /// Accepted for nmap's -Pn, and what portscan always does: it does no host discovery
-    /// (yet), so every address is scanned. Also spelled -Pn.
+    /// Skip host discovery: scan every address, up or not. Also spelled -Pn.
     #[arg(long)]
     pub no_ping: bool,
+
+    /// Host discovery only: a record per host that is up (with --all, per host that is
+    /// down too), and no port scan. Also spelled -sn.
+    #[arg(long, conflicts_with_all = [
+        "no_ping", "ports", "top_ports", "fast", "tcp", "udp", "exclude_ports", "show", "open",
+    ])]
+    pub ping_only: bool,
+
+    /// Accepted for nmap's -PE: host discovery sends ICMP echo requests (unless no ICMP
+    /// socket may be opened: then TCP connects to ports 80 and 443). Also spelled -PE.
+    #[arg(long)]
+    pub ping_echo: bool,
 
     /// Accepted for nmap's -n, and what portscan always does: no reverse DNS lookups.
     #[arg(short = 'n')]
@@ -243,16 +262,6 @@ impl Cli {
 /// nmap options portscan does not have, each with what to say: matched exactly, or as a
 /// prefix where nmap glues the value on (`-oXfile`, `-PS22`).
 const UNSUPPORTED: &[(&str, bool, &str)] = &[
-    (
-        "-sn",
-        false,
-        "-sn (host discovery only) is not supported yet: portscan does no host discovery",
-    ),
-    (
-        "-sP",
-        false,
-        "-sP (host discovery only, now -sn) is not supported yet: portscan does no host discovery",
-    ),
     ("-sL", false, "-sL (list scan) is not supported"),
     (
         "-sS",
@@ -342,47 +351,42 @@ const UNSUPPORTED: &[(&str, bool, &str)] = &[
     (
         "-PS",
         true,
-        "-PS (TCP SYN ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-PA",
         true,
-        "-PA (TCP ACK ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PA (TCP ACK ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-PU",
         true,
-        "-PU (UDP ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
-    ),
-    (
-        "-PE",
-        false,
-        "-PE (ICMP echo ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PU (UDP ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-PP",
         false,
-        "-PP (ICMP timestamp ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PP (ICMP timestamp ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-PM",
         false,
-        "-PM (ICMP netmask ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PM (ICMP netmask ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-PY",
         true,
-        "-PY (SCTP ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PY (SCTP ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-PO",
         true,
-        "-PO (IP protocol ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PO (IP protocol ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-PR",
         false,
-        "-PR (ARP ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+        "-PR (ARP ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
     ),
     (
         "-R",
@@ -415,8 +419,9 @@ pub fn unsupported_nmap_option(args: &[OsString]) -> Option<String> {
     None
 }
 
-/// `-iL`, `-sT`, `-sU` and `-Pn` are two letters after one dash, which clap cannot declare;
-/// they become `--input-list`, `--tcp`, `--udp` and `--no-ping`.
+/// `-iL`, `-sT`, `-sU`, `-sn`, `-Pn` and `-PE` are two letters after one dash, which clap
+/// cannot declare; they become `--input-list`, `--tcp`, `--udp`, `--ping-only`, `--no-ping`
+/// and `--ping-echo`.
 pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut options_done = false;
@@ -436,6 +441,9 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             Some("-r") => out.push("--sequential".into()),
             // -PN and -P0 are nmap's older spellings of -Pn.
             Some("-Pn" | "-PN" | "-P0") => out.push("--no-ping".into()),
+            // -sP is nmap's older spelling of -sn.
+            Some("-sn" | "-sP") => out.push("--ping-only".into()),
+            Some("-PE") => out.push("--ping-echo".into()),
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {
                 out.push(format!("--input-list={}", &text[3..]).into());
             }
@@ -643,6 +651,46 @@ mod tests {
             ]
             .map(OsString::from)
         );
+        let args = ["portscan", "-sn", "-sP", "-PE", "--", "-sn"].map(OsString::from);
+        assert_eq!(
+            nmap_spellings(args),
+            [
+                "portscan",
+                "--ping-only",
+                "--ping-only",
+                "--ping-echo",
+                "--",
+                "-sn"
+            ]
+            .map(OsString::from)
+        );
+    }
+
+    #[test]
+    fn discovery_only_scans_no_port() {
+        let parse = |args: &[&str]| {
+            let args = ["portscan"].iter().chain(args).chain(&["::1"]);
+            Cli::try_parse_from(nmap_spellings(args.map(OsString::from)))
+        };
+        assert!(parse(&["-sn", "--all", "--sort", "--json", "-T4"]).is_ok());
+        for other in [
+            &["-Pn"][..],
+            &["-p", "22"],
+            &["--top-ports", "5"],
+            &["-F"],
+            &["-sU"],
+            &["-sT"],
+            &["--open"],
+            &["--show", "open"],
+        ] {
+            let args: Vec<&str> = ["-sn"].iter().chain(other).copied().collect();
+            let error = parse(&args).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{other:?}"
+            );
+        }
     }
 
     #[test]
@@ -660,16 +708,17 @@ mod tests {
                 &["-sS", "::1"],
                 Some("-sS (SYN scan) is not supported yet; -sT is the connect scan"),
             ),
-            (
-                &["::1", "-sn"],
-                Some(
-                    "-sn (host discovery only) is not supported yet: portscan does no host discovery",
-                ),
-            ),
+            (&["::1", "-sn", "-sP", "-PE"], None),
             (&["-oX", "f", "::1"], Some("-oX (XML output)")),
             (&["-oXf", "::1"], Some("-oX (XML output)")),
-            (&["-PS22", "::1"], Some("-PS (TCP SYN ping)")),
-            (&["-sP", "::1"], Some("-sP (host discovery only, now -sn)")),
+            (
+                &["-PS22", "::1"],
+                Some(
+                    "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests \
+                     (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn \
+                     skips it",
+                ),
+            ),
             (&["-PO2", "::1"], Some("-PO (IP protocol ping)")),
             (&["-P0", "::1"], None),
             (

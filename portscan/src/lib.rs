@@ -9,9 +9,11 @@
 //! report a person reads, progress and summary). Each port of a plan carries its protocol, and the loop asks the prober to
 //! probe it with that protocol: the UDP probe is one more `probe::Prober` driven by the
 //! same loop, order, timing and output, and `probe::ScanProber`, the prober of a real scan,
-//! says which protocols there are probers for (TCP and UDP).
+//! says which protocols there are probers for (TCP and UDP). `discovery` finds which
+//! hosts are up before the port scan of more than one address (or instead of it, `-sn`).
 
 mod cli;
+mod discovery;
 mod driver;
 mod engine;
 mod limits;
@@ -34,10 +36,12 @@ use common::contract::output::{FlushPolicy, Format, OutputArgs, RecordWriter, Te
 use common::contract::record::PortState;
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
+pub use discovery::Discovery;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub use cli::{Cli, ShowState, command};
+use discovery::Found;
 use driver::Epoller;
 use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
@@ -82,6 +86,9 @@ pub struct Config {
     pub format: Format,
     pub header: bool,
     pub verbose: bool,
+    pub discovery: Discovery,
+    /// With -sn: a record for down hosts too (--all).
+    pub all_hosts: bool,
 }
 
 /// What stdout gets.
@@ -149,18 +156,7 @@ impl Config {
             targets::read_list(path, &mut excluded)?;
         }
         let shard = cli.shard.unwrap_or(Shard::WHOLE);
-        let seed = match cli.seed {
-            _ if cli.sequential => None,
-            Some(seed) => Some(seed),
-            // Shards run apart, often on other machines, and must still walk one order.
-            None if shard.count > 1 => Some(seed_shared_by_shards(
-                &targets,
-                &excluded,
-                &ports,
-                shard.count,
-            )),
-            None => Some(random_seed()),
-        };
+        let seed = order_seed(cli.seed, cli.sequential, shard, &targets, &excluded, &ports);
         let show = if cli.open {
             PortState::ALL.map(|state| matches!(state, PortState::Open | PortState::OpenFiltered))
         } else if cli.all {
@@ -197,6 +193,14 @@ impl Config {
             format,
             header: cli.output.header,
             verbose: cli.verbose > 0,
+            discovery: if cli.ping_only {
+                Discovery::Only
+            } else if cli.no_ping {
+                Discovery::Skip
+            } else {
+                Discovery::Auto
+            },
+            all_hosts: cli.all,
         })
     }
 }
@@ -300,6 +304,27 @@ fn random_seed() -> u64 {
     low ^ u64::from(std::process::id()).rotate_left(32)
 }
 
+/// The seed of the probe order: none for --sequential, the user's, one every shard
+/// derives alike, or a random one.
+fn order_seed(
+    seed: Option<u64>,
+    sequential: bool,
+    shard: Shard,
+    targets: &[TargetSpec],
+    excluded: &[TargetSpec],
+    ports: &[TargetPort],
+) -> Option<u64> {
+    match seed {
+        _ if sequential => None,
+        Some(seed) => Some(seed),
+        // Shards run apart, often on other machines, and must still walk one order.
+        None if shard.count > 1 => {
+            Some(seed_shared_by_shards(targets, excluded, ports, shard.count))
+        }
+        None => Some(random_seed()),
+    }
+}
+
 /// The seed every shard of one scan computes alike without being told: a hash of what
 /// they all share (the target and exclusion operands, the ports, the number of shards),
 /// never of the shard's own number. FNV-1a, spelled out because std's hasher may change
@@ -330,7 +355,7 @@ fn seed_shared_by_shards(
 /// Hosts shuffled together: the order is random within each group of this many hosts and
 /// the groups go one after another, so per-host state stays bounded however large the
 /// target set (nmap scans in host groups for the same reason).
-const HOST_GROUP: u64 = 4096;
+pub(crate) const HOST_GROUP: u64 = 4096;
 
 /// Scans as `config` says, writing records to `out`: each as it is final, or all in order
 /// at the end with --sort.
@@ -364,6 +389,40 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| Error::io("watching for signals", e.into()))?;
 
+    let budget = limits::socket_budget();
+    let summaries = config.verbose || io::stderr().is_terminal();
+    let discovery_options = config.discovery_options(budget);
+    if config.discovery == Discovery::Only {
+        let found = Found::printing(record_writer(config, out), config.all_hosts, config.sort);
+        let found = discover(
+            targets,
+            &discovery_options,
+            &signal_fd,
+            found,
+            summaries,
+            started,
+        )?;
+        return Ok(Status {
+            had_errors: !problems.is_empty() || found.failed > 0,
+        });
+    }
+    let mut discovery_failed = 0;
+    let targets = if discovery::wanted(config.discovery, &targets) {
+        let found = Found::<io::Sink>::quiet();
+        let found = discover(
+            targets,
+            &discovery_options,
+            &signal_fd,
+            found,
+            summaries,
+            started,
+        )?;
+        discovery_failed = found.failed;
+        Targets::from_hosts(found.live)
+    } else {
+        targets
+    };
+
     let pairs = targets
         .len()
         .checked_mul(config.ports.len() as u64)
@@ -376,45 +435,9 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         profile: config.profile,
         max_rate: config.max_rate,
         min_rate: config.min_rate,
-        budget: limits::socket_budget(),
+        budget,
     };
-    let policy = if config.sort {
-        FlushPolicy::Block
-    } else {
-        FlushPolicy::PerRecord
-    };
-    let report = match config.layout {
-        Layout::Terminal => io::stdout().is_terminal(),
-        Layout::Report => true,
-        Layout::Records => false,
-    };
-    let out = io::BufWriter::new(out);
-    let mut printer = if report {
-        let listed = if config.show_chosen {
-            Listed::States(config.show)
-        } else {
-            Listed::Nmap
-        };
-        let services = ServiceDb::load(&services::Options::default())?;
-        Printer::report(Report::new(
-            out,
-            services,
-            listed,
-            config.reason,
-            config.sort,
-            started,
-        ))
-    } else {
-        let options = TextOptions {
-            header: config.header,
-            align: false,
-        };
-        Printer::new(
-            RecordWriter::new(out, config.format, policy, options),
-            config.show,
-            config.sort,
-        )
-    };
+    let (mut printer, report) = printer_for(config, out, started)?;
     if config.verbose {
         printer.show_notices();
     }
@@ -424,7 +447,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let hosts_failed = printer.hosts_failed();
     let counts = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
-    if config.verbose || (!report && io::stderr().is_terminal()) {
+    if config.verbose || (!report && summaries) {
         warn(
             TOOL,
             output::summary(counts, started.elapsed(), outcome.sent, outcome.interrupted),
@@ -434,8 +457,89 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         return Err(Error::failed("interrupted"));
     }
     Ok(Status {
-        had_errors: !problems.is_empty() || hosts_failed > 0,
+        had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
     })
+}
+
+/// The printer of a port scan: the report a person reads, or records; and which it is.
+fn printer_for<W: io::Write>(
+    config: &Config,
+    out: W,
+    started: Instant,
+) -> Result<(Printer<io::BufWriter<W>>, bool)> {
+    let report = match config.layout {
+        Layout::Terminal => io::stdout().is_terminal(),
+        Layout::Report => true,
+        Layout::Records => false,
+    };
+    let printer = if report {
+        let listed = if config.show_chosen {
+            Listed::States(config.show)
+        } else {
+            Listed::Nmap
+        };
+        let services = ServiceDb::load(&services::Options::default())?;
+        Printer::report(Report::new(
+            io::BufWriter::new(out),
+            services,
+            listed,
+            config.reason,
+            config.sort,
+            started,
+        ))
+    } else {
+        Printer::new(record_writer(config, out), config.show, config.sort)
+    };
+    Ok((printer, report))
+}
+
+/// The writer of the run's records: flushed as each comes, or block-buffered when they
+/// are all printed at the end (--sort).
+fn record_writer<W: io::Write>(config: &Config, out: W) -> RecordWriter<io::BufWriter<W>> {
+    let policy = if config.sort {
+        FlushPolicy::Block
+    } else {
+        FlushPolicy::PerRecord
+    };
+    let options = TextOptions {
+        header: config.header,
+        align: false,
+    };
+    RecordWriter::new(io::BufWriter::new(out), config.format, policy, options)
+}
+
+impl Config {
+    /// Discovery goes as fast and tries as often as the port scan.
+    fn discovery_options(&self, budget: usize) -> discovery::Options {
+        discovery::Options {
+            profile: self.profile,
+            max_rate: self.max_rate,
+            min_rate: self.min_rate,
+            seed: self.seed,
+            budget,
+        }
+    }
+}
+
+/// Runs host discovery, printing its summary where a person reads it; `found` collects
+/// the hosts (and with -sn prints their records).
+fn discover<W: io::Write>(
+    targets: Targets,
+    options: &discovery::Options,
+    signals: &SignalFd,
+    mut found: Found<W>,
+    summary: bool,
+    started: Instant,
+) -> Result<Found<W>> {
+    let outcome = discovery::run(targets, options, signals, &mut found)?;
+    let found = found.finish()?;
+    if summary {
+        warn(TOOL, found.summary(outcome, started.elapsed()));
+    }
+    if outcome.interrupted {
+        return Err(Error::failed("interrupted"));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -633,9 +737,14 @@ mod tests {
         assert!(!config(&["-p", "1"]).verbose);
         // Accepted, and change nothing portscan does.
         let plain = config(&["-p", "1", "--seed", "1"]);
-        let nmap = config(&["-p", "1", "--seed", "1", "-Pn", "-n"]);
+        let nmap = config(&["-p", "1", "--seed", "1", "-PE", "-n"]);
         assert_eq!(format!("{plain:?}"), format!("{nmap:?}"));
         assert!(!plain.reason && config(&["-p", "1", "--reason"]).reason);
+        assert_eq!(plain.discovery, Discovery::Auto);
+        assert_eq!(config(&["-p", "1", "-Pn"]).discovery, Discovery::Skip);
+        let ping_only = config(&["-sn", "--all"]);
+        assert_eq!(ping_only.discovery, Discovery::Only);
+        assert!(ping_only.all_hosts);
     }
 
     #[test]

@@ -10,10 +10,22 @@ use common::contract::error::{Error, Result};
 use common::contract::input::{LineRead, LineSource};
 
 /// One host: the target as written and the address probed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Host {
     pub label: String,
     pub address: IpAddr,
+}
+
+impl Host {
+    /// How a message names the host: its label, and the address too where the label is a
+    /// name.
+    pub fn describe(&self) -> String {
+        if self.label == self.address.to_string() {
+            self.label.clone()
+        } else {
+            format!("{} ({})", self.label, self.address)
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -101,6 +113,21 @@ impl Targets {
             }
         }
         Ok((targets, problems))
+    }
+
+    /// A table of these hosts alone, each with its own label: the hosts that host
+    /// discovery found up.
+    pub fn from_hosts(hosts: Vec<Host>) -> Self {
+        let mut targets = Targets::default();
+        for host in hosts {
+            targets.starts.push(targets.len);
+            targets.len += 1;
+            targets.groups.push(Group::Resolved {
+                name: host.label,
+                addresses: vec![host.address],
+            });
+        }
+        targets
     }
 
     /// How many hosts, excluded ones included.
@@ -232,6 +259,26 @@ mod tests {
         );
         let (all, _) = Targets::build(vec![spec("two.test")], vec![], true, fake_resolve).unwrap();
         assert_eq!(hosts(&all), ["two.test 198.18.0.7", "two.test 2001:db8::7"]);
+    }
+
+    #[test]
+    fn a_table_of_found_hosts_keeps_their_labels() {
+        let found = vec![
+            Host {
+                label: "two.test".into(),
+                address: "2001:db8::7".parse().unwrap(),
+            },
+            Host {
+                label: "198.18.0.9".into(),
+                address: "198.18.0.9".parse().unwrap(),
+            },
+        ];
+        let targets = Targets::from_hosts(found);
+        assert_eq!(
+            hosts(&targets),
+            ["two.test 2001:db8::7", "198.18.0.9 198.18.0.9"]
+        );
+        assert_eq!(Targets::from_hosts(Vec::new()).len(), 0);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! fields go at the end, and a field never changes meaning. One file per kind of record, and
 //! one for the byte strings (names, paths) that several of them carry.
 
+mod host;
 mod os_text;
 mod port;
 mod process;
 mod service;
 mod socket;
 
+pub use host::{HostRecord, HostState};
 pub use os_text::OsText;
 pub use port::{PortRecord, PortState, Reason};
 pub use process::{CsvProcess, DENIED, ListenPort, ProcessRecord, ports_suffix};

@@ -41,7 +41,7 @@ pub enum PortState {
     OpenFiltered,
 }
 
-/// Why a port was given its state, in nmap's words.
+/// Why a port (or a host, in host discovery) was given its state, in nmap's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
@@ -61,6 +61,8 @@ pub enum Reason {
     UdpResponse,
     /// ICMP port unreachable (UDP): the host is there, and nothing listens.
     PortUnreach,
+    /// An ICMP echo reply (host discovery): the host is up.
+    EchoReply,
 }
 
 impl PortState {
@@ -98,6 +100,7 @@ impl Reason {
             Self::AdminProhibited => "admin-prohibited",
             Self::UdpResponse => "udp-response",
             Self::PortUnreach => "port-unreach",
+            Self::EchoReply => "echo-reply",
         }
     }
 }

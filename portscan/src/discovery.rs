@@ -1,0 +1,381 @@
+//! Host discovery: which addresses of a scan answer at all, found before their ports are
+//! scanned (a /24 of which three hosts are up costs three hosts' port scans, not 256), or
+//! instead of a port scan with nmap's `-sn`.
+//!
+//! As nmap does, by the least privileged means that works: ICMP echo through an ICMP
+//! datagram socket where `net.ipv4.ping_group_range` admits the process's group, through
+//! a raw socket when privileged (`ping`), and otherwise TCP connects to ports 80 and 443,
+//! where an accepted connection and a refused one alike mean something is there. The
+//! connects are the scan engine's own, driven with the TCP prober over a plan of those two
+//! ports: the same order, timing, retries and socket budget as a port scan.
+
+mod echo;
+mod ping;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::contract::error::{Error, Result, warn};
+use common::contract::output::RecordWriter;
+use common::contract::record::{HostRecord, HostState, PortState, Reason};
+use common::contract::timestamp::rfc3339;
+use common::services::ports::Proto;
+use nix::sys::signalfd::SignalFd;
+
+use crate::TOOL;
+use crate::driver::Epoller;
+use crate::engine::{self, Observer, Plan, TargetPort};
+use crate::order::{Permutation, Shard};
+use crate::probe::TcpConnect;
+use crate::targets::{Host, Targets};
+use crate::timing::Profile;
+
+/// Whether and how hosts are discovered before the port scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// Before the port scan of more than one address (a single one is scanned at once:
+    /// its port scan tells as much as a ping would).
+    Auto,
+    /// `-Pn`: every address is scanned.
+    Skip,
+    /// `-sn`: discovery only, a host record per host.
+    Only,
+}
+
+/// What discovery used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    IcmpDatagram,
+    IcmpRaw,
+    TcpConnect,
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::IcmpDatagram => "ICMP echo, datagram socket",
+            Self::IcmpRaw => "ICMP echo, raw socket",
+            Self::TcpConnect => "TCP connect to ports 80 and 443",
+        })
+    }
+}
+
+/// The discovery's knobs, the port scan's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub profile: Profile,
+    pub max_rate: Option<f64>,
+    pub min_rate: Option<f64>,
+    pub seed: Option<u64>,
+    /// The most sockets open at once, for TCP connects.
+    pub budget: usize,
+}
+
+/// How a discovery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub mechanism: Mechanism,
+    /// Whether a signal stopped it.
+    pub interrupted: bool,
+}
+
+/// Where discovery reports each host, once, as soon as its state is known.
+pub trait Listener {
+    /// `rtt`: of the answer that showed the host up.
+    fn host(
+        &mut self,
+        host: &Host,
+        state: HostState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()>;
+    /// A host that could not be probed (no route from here).
+    fn host_failed(&mut self, host: &Host, why: &str);
+}
+
+/// Whether `discovery` asks for a discovery of `targets`.
+pub fn wanted(discovery: Discovery, targets: &Targets) -> bool {
+    match discovery {
+        Discovery::Skip => false,
+        Discovery::Only => true,
+        Discovery::Auto => (0..targets.len())
+            .filter_map(|index| targets.get(index))
+            .nth(1)
+            .is_some(),
+    }
+}
+
+/// The ports whose connects stand in for a ping where no ICMP socket can be had: nmap's
+/// choice for an unprivileged ping, the two ports most hosts either serve or refuse.
+const PING_PORTS: [u16; 2] = [80, 443];
+
+/// Finds which hosts of `targets` are up, telling `listener` each one's state.
+pub fn run(
+    targets: Targets,
+    options: &Options,
+    signals: &SignalFd,
+    listener: &mut impl Listener,
+) -> Result<Outcome> {
+    let mut driver = Epoller::new(Some(signals))?;
+    if let Some(pinger) = ping::Pinger::open(run_token()) {
+        let mechanism = match pinger.kind() {
+            ping::Kind::Datagram => Mechanism::IcmpDatagram,
+            ping::Kind::Raw => Mechanism::IcmpRaw,
+        };
+        let interrupted = ping::sweep(
+            &targets,
+            &pinger,
+            options.profile,
+            options.max_rate,
+            &mut driver,
+            listener,
+        )?;
+        return Ok(Outcome {
+            mechanism,
+            interrupted,
+        });
+    }
+    let ports: Vec<TargetPort> = PING_PORTS
+        .map(|port| TargetPort {
+            proto: Proto::Tcp,
+            port,
+        })
+        .into();
+    let pairs = targets
+        .len()
+        .checked_mul(ports.len() as u64)
+        .ok_or_else(|| Error::usage("more than 2^64 (host, port) pairs to probe"))?;
+    let plan = Plan {
+        targets,
+        order: Permutation::new(pairs, crate::HOST_GROUP * ports.len() as u64, options.seed),
+        ports,
+        shard: Shard::WHOLE,
+        profile: options.profile,
+        max_rate: options.max_rate,
+        min_rate: options.min_rate,
+        budget: options.budget,
+    };
+    let mut connects = Connects {
+        listener,
+        pending: HashMap::new(),
+    };
+    let summary = engine::run(&plan, TcpConnect::default(), &mut driver, &mut connects)?;
+    Ok(Outcome {
+        mechanism: Mechanism::TcpConnect,
+        interrupted: summary.interrupted,
+    })
+}
+
+/// What the engine's port results say of their hosts: the first answer to either port
+/// shows a host up; a host is down once both ports went unanswered or unreachable.
+struct Connects<'a, L: Listener> {
+    listener: &'a mut L,
+    /// Hosts with a port still being probed: ports concluded, and whether one answered.
+    pending: HashMap<Host, (usize, bool)>,
+}
+
+impl<L: Listener> Observer for Connects<'_, L> {
+    fn result(
+        &mut self,
+        host: &Host,
+        _port: TargetPort,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        let (concluded, up) = self.pending.entry(host.clone()).or_default();
+        *concluded += 1;
+        // Accepted or refused: a SYN-ACK or a reset came back, so a host is there.
+        let answered = matches!(state, PortState::Open | PortState::Closed);
+        let first_answer = answered && !*up;
+        *up |= answered;
+        let last = *concluded == PING_PORTS.len();
+        let down = last && !*up;
+        if last {
+            self.pending.remove(host);
+        }
+        if first_answer {
+            self.listener.host(host, HostState::Up, reason, rtt)?;
+        } else if down {
+            // Both ports said the same here (silence, or an unreachable): the last one's
+            // reason stands for the host.
+            self.listener.host(host, HostState::Down, reason, None)?;
+        }
+        Ok(())
+    }
+
+    fn host_failed(&mut self, host: &Host, why: &str) {
+        self.pending.remove(host);
+        self.listener.host_failed(host, why);
+    }
+
+    /// TCP connects draw no rationed ICMP errors worth a notice: never called for them.
+    fn icmp_limited(&mut self, _host: &Host, _interval: Duration, _remaining: Duration) {}
+
+    /// A host is told as soon as it is known up or down, in `result`.
+    fn host_done(&mut self, _host: &Host) -> Result<()> {
+        Ok(())
+    }
+
+    fn progress(&mut self, _now: Instant, _done: u64, _total: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A token for this run's echo requests: it only needs to differ from other ping
+/// programs', so the clock and the process id do.
+fn run_token() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    #[expect(clippy::cast_possible_truncation, reason = "any 64 bits will do")]
+    let low = nanos as u64;
+    low ^ u64::from(std::process::id()).rotate_left(40)
+}
+
+/// The hosts a discovery found, counted, and with `-sn` printed as host records: as they
+/// come, or all at the end in address order with `--sort`.
+pub struct Found<W: Write> {
+    /// The hosts that are up, to be port-scanned.
+    pub live: Vec<Host>,
+    pub down: u64,
+    pub failed: u64,
+    /// With `-sn`: where the records go, and whether down hosts get one (`--all`).
+    records: Option<(RecordWriter<W>, bool)>,
+    /// With `--sort`: the records held until the end.
+    held: Option<Vec<HostRecord>>,
+}
+
+impl<W: Write> Found<W> {
+    /// Counts the hosts and keeps the live ones, printing nothing.
+    pub fn quiet() -> Self {
+        Self {
+            live: Vec::new(),
+            down: 0,
+            failed: 0,
+            records: None,
+            held: None,
+        }
+    }
+
+    /// Also prints a host record per live host, and per down host if `all`.
+    pub fn printing(writer: RecordWriter<W>, all: bool, sort: bool) -> Self {
+        Self {
+            records: Some((writer, all)),
+            held: sort.then(Vec::new),
+            ..Self::quiet()
+        }
+    }
+
+    /// Prints held records and ends the output.
+    pub fn finish(mut self) -> Result<Self> {
+        if let Some((mut writer, _)) = self.records.take() {
+            if let Some(mut held) = self.held.take() {
+                held.sort_by(|a, b| a.address.cmp(&b.address).then_with(|| a.host.cmp(&b.host)));
+                for record in &held {
+                    writer.write(record)?;
+                }
+            }
+            writer.finish()?;
+        }
+        Ok(self)
+    }
+
+    /// The closing line, as nmap's "N IP addresses (M hosts up)", with the means used.
+    pub fn summary(&self, outcome: Outcome, elapsed: Duration) -> String {
+        summary(
+            self.live.len() as u64,
+            self.down + self.failed,
+            outcome,
+            elapsed,
+        )
+    }
+}
+
+fn summary(up: u64, others: u64, outcome: Outcome, elapsed: Duration) -> String {
+    let addresses = up + others;
+    let plural = |count: u64| if count == 1 { "" } else { "s" };
+    format!(
+        "host discovery: {addresses} address{}, {up} host{} up ({}) in {:.2}s{}",
+        if addresses == 1 { "" } else { "es" },
+        plural(up),
+        outcome.mechanism,
+        elapsed.as_secs_f64(),
+        if outcome.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    )
+}
+
+impl<W: Write> Listener for Found<W> {
+    fn host(
+        &mut self,
+        host: &Host,
+        state: HostState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        match state {
+            HostState::Up => self.live.push(host.clone()),
+            HostState::Down => self.down += 1,
+        }
+        let Some((writer, all)) = &mut self.records else {
+            return Ok(());
+        };
+        if state == HostState::Down && !*all {
+            return Ok(());
+        }
+        let record = HostRecord {
+            host: host.label.clone(),
+            address: host.address,
+            state,
+            reason,
+            // Microsecond resolution, as port records have it.
+            rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
+            time: rfc3339(SystemTime::now()),
+        };
+        match &mut self.held {
+            Some(held) => {
+                held.push(record);
+                Ok(())
+            }
+            None => writer.write(&record),
+        }
+    }
+
+    fn host_failed(&mut self, host: &Host, why: &str) {
+        self.failed += 1;
+        warn(TOOL, format_args!("{}: {why}", host.describe()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_addresses_and_hosts_up() {
+        let outcome = Outcome {
+            mechanism: Mechanism::IcmpDatagram,
+            interrupted: false,
+        };
+        assert_eq!(
+            summary(3, 253, outcome, Duration::from_millis(312)),
+            "host discovery: 256 addresses, 3 hosts up (ICMP echo, datagram socket) in 0.31s"
+        );
+        let outcome = Outcome {
+            mechanism: Mechanism::TcpConnect,
+            interrupted: true,
+        };
+        assert_eq!(
+            summary(1, 0, outcome, Duration::from_secs(2)),
+            "host discovery: 1 address, 1 host up (TCP connect to ports 80 and 443) in 2.00s \
+             (interrupted)"
+        );
+    }
+}
