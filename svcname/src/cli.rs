@@ -47,7 +47,8 @@ pub struct Cli {
     #[arg(short = 'q', long = "queries")]
     pub read_queries: bool,
 
-    /// Read lines to annotate from FILE instead of stdin (- is stdin); may be repeated.
+    /// Read lines to annotate (or, with --queries, to look up) from FILE instead of stdin
+    /// (- is stdin); may be repeated.
     #[arg(short, long = "input", value_name = "FILE")]
     pub inputs: Vec<String>,
 
