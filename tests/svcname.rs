@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::fixtures::{assert_full_disk_is_an_error, assert_quiet_on_closed_pipe};
+use crate::fixtures::{assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, require_program};
 use crate::util::{LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool};
 
 fn svcname(args: &[&str]) -> Command {
@@ -171,17 +171,55 @@ unknown port 4/tcp here unknown
     );
 }
 
+/// In a filter, a line that is only a port is a port, and gets its name like any other;
+/// a lone word is a word (a log line `login` or `time`), and passes as it came.
 #[test]
-fn answers_bare_lines() {
-    let output = filter(&[], "22\n53/udp\nssh/tcp\nnot-a-service\n");
+fn a_lone_port_is_annotated_and_a_lone_name_is_not() {
+    let output = filter(
+        &[],
+        "22\n53/udp\nssh/tcp\nhello\ntime\nlogin\nnot-a-service\n 443 \n",
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "22 ssh\n53/udp domain\nssh/tcp\nhello\ntime\nlogin\nnot-a-service\n 443  https\n"
+    );
+    // The output formats shape lookups; a filter keeps each line's own.
+    let output = filter(&["--json"], "22\n");
+    assert_eq!(stdout_text(&output), "22 ssh\n");
+}
+
+/// --queries: the input is a list of queries, answered as operands are, in any format; a
+/// bad one is reported with its line and the rest are still answered.
+#[test]
+fn queries_from_stdin_are_looked_up() {
+    let output = filter(
+        &["--queries"],
+        "22 53/udp\n\nssh/tcp\nno-such-service\n70000\n25\n",
+    );
+    assert_eq!(code(&output), 1);
     assert_eq!(
         stdout_text(&output),
         "22/tcp ssh well-known The Secure Shell (SSH) Protocol\n\
          53/udp domain well-known Domain Name Server\n\
          22/tcp ssh well-known The Secure Shell (SSH) Protocol\n\
-         not-a-service\n"
+         25/tcp smtp well-known Simple Mail Transfer\n"
     );
-    assert_eq!(code(&output), 0);
+    assert_eq!(
+        stderr_text(&output),
+        "svcname: stdin:4: no-such-service: no such service\n\
+         svcname: stdin:5: 70000: port 70000 is out of range 1-65535\n"
+    );
+    let output = filter(&["-q", "--csv", "-"], "domain\n");
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("port,proto,service,"), "{text}");
+    assert!(rows.len() > 2, "{text}");
+    assert!(rows[1..].iter().all(|row| row.starts_with("53,")), "{text}");
+    // Queries come from the input or the operands, not both.
+    let output = run(&mut svcname(&["-q", "22"]), LIMIT);
+    assert_eq!(code(&output), 2);
 }
 
 #[test]
@@ -415,7 +453,6 @@ fn csv_quirks_never_lose_a_byte_or_the_header() {
 #[test]
 fn netstat_protocol_names_in_input_only() {
     let input = "53/udp6\n\
-                 domain/udp6\n\
                  {\"port\":\"53/udp6\"}\n\
                  {\"port\":53,\"proto\":\"udp6\"}\n\
                  port,proto\n53,UDP6\n53/udp6,\n\n\
@@ -424,12 +461,18 @@ fn netstat_protocol_names_in_input_only() {
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
     assert_eq!(
         stdout_text(&output),
-        "53/udp domain well-known Domain Name Server\n\
-         53/udp domain well-known Domain Name Server\n\
+        "53/udp6 domain\n\
          {\"port\":\"53/udp6\",\"service\":\"domain\"}\n\
          {\"port\":53,\"proto\":\"udp6\",\"service\":\"domain\"}\n\
          port,proto,service\n53,UDP6,domain\n53/udp6,,domain\n\n\
          udp6 0 0 :::53 :::* domain\n"
+    );
+    let output = filter(&["--queries"], "domain/udp6 53/udp6\n");
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        stdout_text(&output),
+        "53/udp domain well-known Domain Name Server\n\
+         53/udp domain well-known Domain Name Server\n"
     );
     // On the command line `udp6` is no protocol: not a port's, not --proto, and a name
     // with it is a name like any other.
@@ -514,12 +557,12 @@ fn csv_output_round_trips_through_the_csv_crate() {
 }
 
 #[test]
-fn lone_dashes_times_and_dates_are_not_queries() {
-    let output = filter(&[], "-\n17:35\n2024-01-01\n22/icmp\n22\n");
+fn lone_dashes_times_and_dates_are_not_ports() {
+    let output = filter(&[], "-\n17:35\n2024-01-01\n22/icmp\n0\n70000\n22\n");
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
     assert_eq!(
         stdout_text(&output),
-        "-\n17:35\n2024-01-01\n22/icmp\n22/tcp ssh well-known The Secure Shell (SSH) Protocol\n"
+        "-\n17:35\n2024-01-01\n22/icmp\n0\n70000\n22 ssh\n"
     );
 }
 
@@ -564,7 +607,7 @@ fn each_line_is_answered_before_waiting_for_the_next() {
         }
     });
     for (input, expected) in [
-        ("22\n", "22/tcp ssh"),
+        ("22\n", "22 ssh"),
         ("x 53/udp open\n", "x 53/udp open domain"),
     ] {
         stdin.write_all(input.as_bytes()).unwrap();
@@ -581,4 +624,306 @@ fn each_line_is_answered_before_waiting_for_the_next() {
     let status = child.wait().unwrap();
     reader.join().unwrap();
     assert!(status.success());
+}
+
+/// Byte for byte: each line leaves with the end it came with (CR LF, LF, or none at the end
+/// of the input) and its blanks, annotated or not; an addition goes before the CR.
+#[test]
+fn lines_leave_as_they_came() {
+    let input = b"a\r\n25/tcp open  \r\n  \t\r\n{\"port\":25}\r\nport,proto\r\n25,tcp\r\n\r\n\
+                  lone\r\n25\r\nplain \nlast 25/tcp";
+    let output = run_with_input(&mut svcname(&[]), input, LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "a\r\n25/tcp open   smtp\r\n  \t\r\n{\"port\":25,\"service\":\"smtp\"}\r\n\
+         port,proto,service\r\n25,tcp,smtp\r\n\r\nlone\r\n25 smtp\r\nplain \nlast 25/tcp smtp"
+    );
+    // Unannotated last lines, short and over the 1 MiB a line is read in, get no newline.
+    for input in [b"x\r".to_vec(), vec![b'y'; (1 << 20) + 5]] {
+        let output = run_with_input(&mut svcname(&[]), &input, LIMIT);
+        assert_eq!(output.stdout, input);
+    }
+}
+
+/// A connection's line names the end that is a service: the local port of a listener and
+/// of an accepted connection, the peer's of an outgoing one (ss and netstat alike).
+#[test]
+fn a_connection_is_named_by_its_service_end() {
+    let (listener, port, services) = listener_with_a_name("two-ends");
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    let ephemeral = client.local_addr().unwrap().port();
+    let ss = run(
+        Command::new("ss").args(["-tan", &format!("( sport = :{port} or dport = :{port} )")]),
+        LIMIT,
+    );
+    let output = run_with_input(
+        &mut svcname(&["--services", services.to_str().unwrap()]),
+        &ss.stdout,
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let (ours, theirs) = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{ephemeral}"),
+    );
+    let lines: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    for (first, second) in [(&ours, &theirs), (&theirs, &ours)] {
+        let line = lines
+            .iter()
+            .find(|line| {
+                let at = |end: &str| line.split_whitespace().position(|token| token == end);
+                at(first).is_some() && at(first) < at(second)
+            })
+            .unwrap_or_else(|| panic!("no {first} {second} in {lines:?}"));
+        assert!(line.ends_with(" testsvc"), "{line}");
+    }
+    assert!(
+        lines.iter().any(|line| line.starts_with("LISTEN")
+            && line.contains(&ours)
+            && line.ends_with(" testsvc")),
+        "{lines:?}"
+    );
+    std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
+}
+
+/// A listener on 127.0.0.1 at a port below the ephemeral range (32768 up, Linux's
+/// default), so that a connection's two ends are told apart by number too, and a services
+/// file in a directory of its own naming it `testsvc`.
+fn listener_with_a_name(tag: &str) -> (std::net::TcpListener, u16, std::path::PathBuf) {
+    let first = 20_000 + u16::try_from(std::process::id() % 5_000).unwrap();
+    let (listener, port) = (first..first + 200)
+        .find_map(|port| {
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .ok()
+                .map(|listener| (listener, port))
+        })
+        .expect("a free port in 20000-25200");
+    let dir = std::env::temp_dir().join(format!("svcname-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let services = dir.join("services");
+    std::fs::write(&services, format!("testsvc {port}/tcp\n")).unwrap();
+    (listener, port, services)
+}
+
+/// A few megabytes of what svcname meets in pipelines: a syslog sample, nmap's normal and
+/// grepable output of a local scan, ss and netstat output, with CR LF and trailing blanks
+/// in places, binary noise, and no newline at the very end. Every line that comes out is
+/// the line that went in, byte for byte, or that line with ` SERVICE` added before its end.
+#[test]
+fn a_filter_changes_no_byte_it_does_not_add() {
+    require_program("nmap", &["--version"]);
+    require_program("netstat", &["--version"]);
+    let (listener, port, services) = listener_with_a_name("differential");
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    let ephemeral = client.local_addr().unwrap().port();
+    let capture = |program: &str, args: &[&str]| {
+        let output = run(Command::new(program).args(args), LIMIT);
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}",
+            stderr_text(&output)
+        );
+        output.stdout
+    };
+    let ports = format!("1-2000,{port}");
+    let nmap = capture("nmap", &["-sT", "-Pn", "-n", "-p", &ports, "127.0.0.1"]);
+    let grepable = capture(
+        "nmap",
+        &["-sT", "-Pn", "-n", "-p", &ports, "-oG", "-", "127.0.0.1"],
+    );
+    let reports = [
+        nmap.clone(),
+        grepable,
+        capture("ss", &["-tan"]),
+        capture("ss", &["-tuanp"]),
+        capture("netstat", &["-tan"]),
+        capture("netstat", &["-tuanp"]),
+    ];
+    let input = mixed_input(&reports);
+    let output = run_with_input(
+        &mut svcname(&["--services", services.to_str().unwrap()]),
+        &input,
+        LIMIT,
+    );
+    // Noise makes malformed JSON and out-of-range ports, each reported: status 1.
+    assert!(matches!(code(&output), 0 | 1), "{}", stderr_text(&output));
+    let ins: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    let outs: Vec<&[u8]> = output.stdout.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(ins.len(), outs.len(), "one line out for each line in");
+    let annotated_lines = check_additions(&ins, &outs);
+    // What must have been named: our port in nmap's report, and both ends of our
+    // connection and our listener in ss's and netstat's (each seen in several rounds).
+    let annotated = |body: String| {
+        let ins_with = ins
+            .iter()
+            .filter(|line| line.starts_with(body.as_bytes()))
+            .count();
+        assert!(ins_with > 0, "{body:?} is not in the input");
+        let out_with = outs
+            .iter()
+            .filter(|line| {
+                line.starts_with(body.as_bytes())
+                    && line[body.len()..].trim_ascii_end().ends_with(b" testsvc")
+            })
+            .count();
+        assert_eq!(out_with, ins_with, "{body:?} named testsvc each time");
+    };
+    let nmap_line = std::str::from_utf8(&nmap)
+        .unwrap()
+        .lines()
+        .find(|line| line.starts_with(&format!("{port}/tcp ")))
+        .expect("our port in nmap's report");
+    annotated(nmap_line.to_owned());
+    let (ours, theirs) = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{ephemeral}"),
+    );
+    for report in &reports[2..] {
+        for line in std::str::from_utf8(report).unwrap().lines() {
+            let ours_at = line.find(&format!("{ours} "));
+            let theirs_at = line.find(&format!("{theirs} "));
+            if ours_at.is_some() && theirs_at.is_some()
+                || line.contains("LISTEN") && ours_at.is_some()
+            {
+                annotated(line.to_owned());
+            }
+        }
+    }
+    // Log lines that are one word, or name a port only in passing, are not touched.
+    for word in ["hello", "time", "login", "ssh"] {
+        let lone: Vec<_> = ins
+            .iter()
+            .zip(&outs)
+            .filter(|(line, _)| line.trim_ascii() == word.as_bytes())
+            .collect();
+        assert!(!lone.is_empty(), "{word}");
+        assert!(lone.iter().all(|(line, out)| line == out), "{word}");
+    }
+    assert!(
+        annotated_lines > 50,
+        "{annotated_lines} distinct lines annotated"
+    );
+    std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
+}
+
+/// The differential test's input: rounds of syslog, one of the reports (some with CR LF or
+/// trailing blanks on each line), and binary noise; at the very end noise without a newline.
+fn mixed_input(reports: &[Vec<u8>]) -> Vec<u8> {
+    let mut rng = XorShift(0x5eed_cafe_f00d_d00d);
+    let mut input = Vec::new();
+    for round in 0..40 {
+        input.extend(syslog(&mut rng, 500));
+        let report = &reports[round % reports.len()];
+        if round % 3 == 0 {
+            // The same report as a Windows tool, or a serial console, would send it.
+            for line in report.split_inclusive(|&b| b == b'\n') {
+                input.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+                input.extend_from_slice(if round % 2 == 0 { b"\r\n" } else { b"  \t\n" });
+            }
+        } else {
+            input.extend_from_slice(report);
+        }
+        input.extend((0..25_000).map(|_| rng.byte()));
+        input.push(b'\n');
+    }
+    input.extend((0..5_000).map(|_| rng.byte()));
+    assert!(input.len() > 2_000_000, "{}", input.len());
+
+    input
+}
+
+/// Checks that each line out is its line in, or that line with ` SERVICE` before its end;
+/// returns how many distinct lines were annotated.
+fn check_additions(ins: &[&[u8]], outs: &[&[u8]]) -> usize {
+    let mut added = std::collections::HashSet::new();
+    for (number, (line, out)) in ins.iter().zip(outs).enumerate() {
+        if line == out {
+            continue;
+        }
+        let end_len = if line.ends_with(b"\r\n") {
+            2
+        } else {
+            usize::from(line.ends_with(b"\n"))
+        };
+        let (body, end) = line.split_at(line.len() - end_len);
+        let addition = out
+            .strip_prefix(body)
+            .and_then(|rest| rest.strip_suffix(end))
+            .unwrap_or_else(|| {
+                panic!(
+                    "line {}: {:?} became {:?}",
+                    number + 1,
+                    String::from_utf8_lossy(line),
+                    String::from_utf8_lossy(out)
+                )
+            });
+        let name = addition.strip_prefix(b" ").unwrap_or_default();
+        assert!(
+            !name.is_empty() && name.iter().all(u8::is_ascii_graphic),
+            "line {}: {:?} added to {:?}",
+            number + 1,
+            String::from_utf8_lossy(addition),
+            String::from_utf8_lossy(line)
+        );
+        added.insert(body);
+    }
+    added.len()
+}
+
+/// `count` lines as a syslog of a busy host holds them: sshd, cron, the kernel's firewall
+/// (ports as `SPT=`/`DPT=`), postfix, and programs that log a lone word.
+fn syslog(rng: &mut XorShift, count: usize) -> Vec<u8> {
+    let mut out = String::new();
+    for _ in 0..count {
+        let (minute, second, pid) = (rng.below(60), rng.below(60), 1000 + rng.below(30_000));
+        let port = 1024 + rng.below(64_000);
+        let stamp = format!("Dec  4 19:{minute:02}:{second:02} web1");
+        let line = match rng.below(8) {
+            0 => format!(
+                "{stamp} sshd[{pid}]: Accepted publickey for root from 127.0.0.1 port {port} ssh2"
+            ),
+            1 => format!(
+                "{stamp} CRON[{pid}]: (root) CMD (test -x /usr/sbin/anacron || run-parts /etc/cron.daily)"
+            ),
+            2 => format!(
+                "{stamp} kernel: [UFW BLOCK] IN=lo OUT= SRC=127.0.0.1 DST=127.0.0.1 PROTO=TCP SPT={port} DPT=22 SYN"
+            ),
+            3 => format!("{stamp} postfix/smtpd[{pid}]: connect from localhost[127.0.0.1]:{port}"),
+            4 => ["hello", "time", "login", "ssh"][usize::from(rng.byte() % 4)].to_owned(),
+            5 => format!("{stamp} app[{pid}]: listening on 127.0.0.1:{port} (pid {pid})   "),
+            6 => format!("{stamp} systemd[1]: Started session {pid} of user root."),
+            _ => format!(
+                "{stamp} nginx: 127.0.0.1 - - [04/Dec/2026:19:{minute:02}:{second:02} +0000] \"GET / HTTP/1.1\" 200 {pid}"
+            ),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// Marsaglia's xorshift64: the same noise on every run, without a dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn byte(&mut self) -> u8 {
+        self.next().to_le_bytes()[0]
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
 }

@@ -1,5 +1,6 @@
 //! The filter: reads lines in any of the three formats and adds what each port means,
-//! passing every line on, annotated or not, in its order. Which line is which, and what is
+//! passing every line on, annotated or not, in its order, one line out for each line in,
+//! with the bytes it came with. Which line is which, and what is
 //! added where, is described in docs/FORMAT.md, "svcname as a filter".
 
 use std::io::Write;
@@ -8,7 +9,7 @@ use std::net::IpAddr;
 use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::input::{LineRead, LineSource, MAX_LINE};
-use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::output::RecordWriter;
 use common::contract::record::ServiceRecord;
 use common::contract::text;
 use common::services::ports::{
@@ -18,15 +19,16 @@ use common::services::{Extras, ServiceDb};
 
 use crate::csv_line;
 use crate::json::{self, PortValue};
-use crate::lookup::{self, Query};
 use crate::sniff::{LineKind, Sniffer};
 use crate::{Config, TOOL};
 
-/// Where a line came from, for messages.
+/// Where a line came from, for messages, and what ended it in the input (`\n`, `\r\n`,
+/// or nothing for a last line without one), which it leaves with.
 #[derive(Debug, Clone, Copy)]
 struct Place<'a> {
     pub source: &'a str,
     pub line: usize,
+    pub end: &'static [u8],
 }
 
 /// The fields that hold ports: `--field`s, or `port`, `local_port` and `remote_port`.
@@ -89,10 +91,8 @@ struct CsvPlan {
 struct Rendered {
     /// The answer; `None` for a field without a port.
     record: Option<ServiceRecord>,
-    /// Appended to a text line: ` ssh`, and the additions, and the newline.
+    /// Appended to a text line, before its end: ` ssh`, and the additions.
     text_suffix: Vec<u8>,
-    /// The record as a text line, for a bare query.
-    text_line: Vec<u8>,
     /// Appended before the closing brace of an object, for each port field: `,"service":"ssh"`.
     json_suffixes: Vec<Vec<u8>>,
     /// Appended to a CSV row, for any port column: `,ssh`.
@@ -128,24 +128,12 @@ impl Rendered {
         let mut csv_suffix = Vec::new();
         csv_line::append_cells(&mut csv_suffix, csv_cells.iter().map(String::as_bytes));
         let mut text_suffix = Vec::new();
-        let mut text_line = Vec::new();
         if let Some(record) = &record {
             append_text_annotation(&mut text_suffix, record, config.additions);
-            text_suffix.push(b'\n');
-            let mut writer = RecordWriter::new(
-                &mut text_line,
-                Format::Text,
-                FlushPolicy::Block,
-                TextOptions::default(),
-            );
-            // Into memory: neither can fail.
-            let _ = writer.write(record);
-            let _ = writer.finish();
         }
         Self {
             record,
             text_suffix,
-            text_line,
             json_suffixes,
             csv_suffix,
         }
@@ -195,6 +183,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                     let place = Place {
                         source: source.name(),
                         line: source.line_number(),
+                        end: b"",
                     };
                     self.problem(place, too_long());
                     let raw = self.out.raw();
@@ -212,6 +201,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                     let place = Place {
                         source: source.name(),
                         line: source.line_number(),
+                        end: source.line_end(),
                     };
                     self.annotate_line(place, line, kind)?;
                 }
@@ -226,19 +216,19 @@ impl<'a, W: Write> Annotator<'a, W> {
     fn csv_record_over_lines(&mut self, source: &mut LineSource, first: Vec<u8>) -> Result<()> {
         let first_number = source.line_number();
         let mut joined = first;
-        // Where each line is in `joined`, without its end.
-        let mut parts = vec![(0, joined.len())];
+        // Where each line is in `joined`, without its end, and that end.
+        let mut parts = vec![(0, joined.len(), source.line_end())];
         let mut kind = LineKind::CsvOpen;
         let mut overlong = None;
         while kind == LineKind::CsvOpen && joined.len() < MAX_LINE {
-            let line_end = source.line_end();
             match source.advance()? {
                 LineRead::End => break,
                 LineRead::Line => {
-                    joined.extend_from_slice(line_end);
+                    let previous_end = parts.last().map_or(&b""[..], |part| part.2);
+                    joined.extend_from_slice(previous_end);
                     let start = joined.len();
                     joined.extend_from_slice(source.line());
-                    parts.push((start, joined.len()));
+                    parts.push((start, joined.len(), source.line_end()));
                     kind = self.sniffer.classify(&joined);
                 }
                 LineRead::TooLong => {
@@ -251,13 +241,15 @@ impl<'a, W: Write> Annotator<'a, W> {
             let place = Place {
                 source: source.name(),
                 line: source.line_number(),
+                end: parts.last().map_or(&b""[..], |part| part.2),
             };
             self.annotate_line(place, &joined, kind)?;
         } else {
-            for (offset, &(start, end)) in parts.iter().enumerate() {
+            for (offset, &(start, end, line_end)) in parts.iter().enumerate() {
                 let place = Place {
                     source: source.name(),
                     line: first_number + offset,
+                    end: line_end,
                 };
                 self.line(place, &joined[start..end])?;
             }
@@ -266,6 +258,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             let place = Place {
                 source: source.name(),
                 line: source.line_number(),
+                end: b"",
             };
             self.problem(place, too_long());
             let raw = self.out.raw();
@@ -291,10 +284,10 @@ impl<'a, W: Write> Annotator<'a, W> {
         match kind {
             LineKind::Blank => {
                 self.csv_plan = None;
-                self.pass(line)
+                self.pass(place, line)
             }
             LineKind::Json => self.json_line(place, line),
-            LineKind::CsvHeader => self.csv_header(line),
+            LineKind::CsvHeader => self.csv_header(place, line),
             LineKind::CsvRow => self.csv_row(place, line),
             LineKind::CsvMismatch | LineKind::CsvMalformed | LineKind::CsvOpen => {
                 if self.csv_plan.is_some() {
@@ -309,7 +302,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                     };
                     self.problem(place, message);
                 }
-                self.pass(line)
+                self.pass(place, line)
             }
             LineKind::Text => {
                 self.csv_plan = None;
@@ -335,10 +328,10 @@ impl<'a, W: Write> Annotator<'a, W> {
     ) -> Result<()> {
         if let Err(e) = result {
             self.problem(place, format_args!("not a valid JSON object: {e}"));
-            return self.pass(line);
+            return self.pass(place, line);
         }
         if scanned.ports.iter().all(Option::is_none) {
-            return self.pass(line);
+            return self.pass(place, line);
         }
         let proto = scanned.proto.unwrap_or(Some(self.config.default_proto));
         let mut answers = std::mem::take(&mut self.answers);
@@ -352,7 +345,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                     let message = format!("field {field}: {why}");
                     self.problem(place, message);
                     self.answers = answers;
-                    return self.pass(line);
+                    return self.pass(place, line);
                 }
             }
         }
@@ -379,10 +372,10 @@ impl<'a, W: Write> Annotator<'a, W> {
             };
             result = result.and_then(|()| raw.write_all(&rendered.json_suffixes[index]));
         }
-        result = result.and_then(|()| match &line[brace..] {
+        result = result.and_then(|()| match (&line[brace..], place.end) {
             // The usual end, written with its newline in one small copy.
-            b"}" => raw.write_all(b"}\n"),
-            tail => raw.write_all(tail).and_then(|()| raw.write_all(b"\n")),
+            (b"}", b"\n") => raw.write_all(b"}\n"),
+            (tail, end) => raw.write_all(tail).and_then(|()| raw.write_all(end)),
         });
         self.answers = answers;
         result.map_err(Error::output)
@@ -401,7 +394,7 @@ impl<'a, W: Write> Annotator<'a, W> {
                 Ok(object) => object,
                 Err(e) => {
                     self.problem(place, format_args!("not a valid JSON object: {e}"));
-                    return self.pass(line);
+                    return self.pass(place, line);
                 }
             };
         for &(index, answer) in answers {
@@ -416,13 +409,13 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
         let raw = self.out.raw();
         serde_json::to_writer(&mut *raw, &object).map_err(|e| Error::output(e.into()))?;
-        raw.write_all(b"\n").map_err(Error::output)
+        raw.write_all(place.end).map_err(Error::output)
     }
 
-    fn csv_header(&mut self, line: &[u8]) -> Result<()> {
+    fn csv_header(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         self.csv_plan = self.plan_for_header();
         let Some(plan) = &self.csv_plan else {
-            return self.pass(line);
+            return self.pass(place, line);
         };
         let header = self.sniffer.header().unwrap_or_default();
         let mut out = line.to_vec();
@@ -432,7 +425,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             .flat_map(|&column| &self.added_names[self.field_index(&header[column])])
             .map(String::as_bytes);
         csv_line::append_cells(&mut out, names);
-        out.push(b'\n');
+        out.extend_from_slice(place.end);
         self.out.raw().write_all(&out).map_err(Error::output)
     }
 
@@ -455,7 +448,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         // Taken while the row is annotated, so that the plan and the answers can be read
         // while the cache grows.
         let Some(plan) = self.csv_plan.take() else {
-            return self.pass(line);
+            return self.pass(place, line);
         };
         let outcome = self.annotate_csv_row(place, line, &plan);
         self.csv_plan = Some(plan);
@@ -505,15 +498,18 @@ impl<'a, W: Write> Annotator<'a, W> {
             };
             result = result.and_then(|()| raw.write_all(&rendered.csv_suffix));
         }
-        result = result.and_then(|()| raw.write_all(b"\n"));
+        result = result.and_then(|()| raw.write_all(place.end));
         self.answers = answers;
         result.map_err(Error::output)
     }
 
+    /// A text line names its port with its first `PORT/PROTO` token, or `ADDRESS:PORT`
+    /// tokens, or by being only a port number; it leaves with ` SERVICE` (and the
+    /// additions) after its last byte, before its end.
     fn text_line(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let trimmed = line.trim_ascii();
-        // The first token, and its first slash, in one pass: it is the whole of a query
-        // line, and holds the port of an nmap-style line (`22/tcp open ssh`).
+        // The first token, and its first slash, in one pass: it holds the port of an
+        // nmap-style line (`22/tcp open ssh`), or is the whole of a line that is a port.
         let mut end = trimmed.len();
         let mut slash = None;
         for (at, &byte) in trimmed.iter().enumerate() {
@@ -529,107 +525,42 @@ impl<'a, W: Write> Annotator<'a, W> {
             Some(slash) => (&trimmed[..slash], &trimmed[slash + 1..end]),
             None => (&trimmed[..end], &b""[..]),
         };
-        if end == trimmed.len() {
-            // Most one-token lines are a port or PORT/PROTO: answered without building a
-            // query; the rest (names, odd numbers) take the general way.
-            let proto = if proto_name.is_empty() {
-                Some(self.config.default_proto)
-            } else {
-                Proto::from_name(proto_name, ProtoNames::WithIpv6Suffix)
-            };
-            if let (Some(proto), Ok(port)) = (proto, parse_port(number)) {
-                return self.answer(port, proto);
-            }
-            if let Ok(token) = std::str::from_utf8(trimmed) {
-                return self.bare_query(place, line, token);
-            }
-        }
-        let found = if let Some(found) = slash.and_then(|_| port_token(number, proto_name)) {
+        let lone_port = if slash.is_none() && end == trimmed.len() {
+            parse_port(number).ok()
+        } else {
+            None
+        };
+        let found = if let Some(port) = lone_port {
+            // `cut -f2 | svcname`: a port of the default protocol. Any other lone word (a
+            // name, a time, `-`) is a line like any other; names are looked up only when
+            // asked (operands, --queries).
+            Ok(Some((port, self.config.default_proto)))
+        } else if let Some(found) = slash.and_then(|_| port_token(number, proto_name)) {
             found
         } else {
             // The search goes on after a first token without a slash.
             let first_end = line.len() - line.trim_ascii_start().len() + end;
             let from = if slash.is_none() { first_end } else { 0 };
-            find_port_in_text(line, from, self.config.default_proto)
+            let db = self.db;
+            find_port_in_text(line, from, self.config.default_proto, |port, proto| {
+                db.by_port(port, proto).is_some()
+            })
         };
         match found {
             Ok(Some((port, proto))) => {
                 let at = self.rendered(port, proto);
                 let rendered = &self.cache[at];
                 let raw = self.out.raw();
-                raw.write_all(line.trim_ascii_end())
+                raw.write_all(line)
                     .and_then(|()| raw.write_all(&rendered.text_suffix))
+                    .and_then(|()| raw.write_all(place.end))
                     .map_err(Error::output)
             }
-            Ok(None) => self.pass(line),
+            Ok(None) => self.pass(place, line),
             Err(why) => {
                 self.problem(place, why);
-                self.pass(line)
+                self.pass(place, line)
             }
-        }
-    }
-
-    /// A line that is one token: a port, PORT/PROTO, or a service name, answered with
-    /// records; an unknown name is a line like any other, passed on.
-    fn bare_query(&mut self, place: Place<'_>, line: &[u8], token: &str) -> Result<()> {
-        // Only a port, PORT/PROTO or a name is a query here: a lone `-` (the tools' "no
-        // value"), a time or a date is a line like any other.
-        let (number, proto_name) = token.split_once('/').unwrap_or((token, ""));
-        let proto = if proto_name.is_empty() {
-            Some(self.config.default_proto)
-        } else {
-            Proto::from_name(proto_name.as_bytes(), ProtoNames::WithIpv6Suffix)
-        };
-        if let Some(proto) = proto
-            && let Some(port) = port_number(number.as_bytes())
-        {
-            return match port {
-                Ok(port) => self.answer(port, proto),
-                Err(why) => {
-                    self.problem(place, why);
-                    self.pass(line)
-                }
-            };
-        }
-        if !token
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic())
-        {
-            return self.pass(line);
-        }
-        match lookup::parse_query(token, self.config.proto, ProtoNames::WithIpv6Suffix) {
-            Ok(Query::Name { name, proto }) => {
-                let pairs = lookup::name_pairs(self.db, &name, proto);
-                if pairs.is_empty() {
-                    return self.pass(line);
-                }
-                for (port, proto) in pairs {
-                    self.answer(port, proto)?;
-                }
-                Ok(())
-            }
-            // A token that starts with a letter is a name, or a line like any other.
-            _ => self.pass(line),
-        }
-    }
-
-    /// Prints the record for a bare query: a cached line in plain text, else through the
-    /// writer (which owns CSV headers and the text header).
-    fn answer(&mut self, port: u16, proto: Proto) -> Result<()> {
-        let plain_text = self.config.format == Format::Text && !self.config.header;
-        let at = self.rendered(port, proto);
-        let rendered = &self.cache[at];
-        if plain_text {
-            return self
-                .out
-                .raw()
-                .write_all(&rendered.text_line)
-                .map_err(Error::output);
-        }
-        match rendered.record.clone() {
-            Some(record) => self.out.write(&record),
-            None => Ok(()),
         }
     }
 
@@ -666,10 +597,11 @@ impl<'a, W: Write> Annotator<'a, W> {
             .expect("only port fields are annotated")
     }
 
-    fn pass(&mut self, line: &[u8]) -> Result<()> {
+    /// Passes a line on as it came, its end included.
+    fn pass(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
         let raw = self.out.raw();
         raw.write_all(line).map_err(Error::output)?;
-        raw.write_all(b"\n").map_err(Error::output)
+        raw.write_all(place.end).map_err(Error::output)
     }
 
     fn problem(&mut self, place: Place<'_>, why: impl std::fmt::Display) {
@@ -813,11 +745,14 @@ fn port_of_text(text: &[u8], proto: Option<Proto>) -> Result<Option<(u16, Proto)
 
 /// Finds the port a text line is about: the first `PORT/PROTO` token (nmap, portscan), or
 /// else the first `ADDRESS:PORT` token (ss, netstat, sockls), whose protocol is the line's
-/// `tcp`/`udp`/`tcp6`/`udp6` token or the default.
+/// `tcp`/`udp`/`tcp6`/`udp6` token or the default. When the next token is one too, the two
+/// are a connection's ends, and [`service_end`] picks one, asking `named` whether a port
+/// has a name.
 fn find_port_in_text(
     line: &[u8],
     from: usize,
     default_proto: Proto,
+    named: impl Fn(u16, Proto) -> bool,
 ) -> Result<Option<(u16, Proto)>, String> {
     // Bytes, not str: a line that is not UTF-8 can still name a port, and validating each
     // line would cost more than the search. The first slash of each token is looked at,
@@ -843,19 +778,41 @@ fn find_port_in_text(
         line.split(u8::is_ascii_whitespace)
             .filter(|token| !token.is_empty())
     };
+    let address_port = |token: &[u8]| {
+        let colon = token.iter().rposition(|&b| b == b':')?;
+        let port = port_number(&token[colon + 1..])?;
+        std::str::from_utf8(&token[..colon])
+            .is_ok_and(is_address)
+            .then_some(port)
+    };
+    let mut rest = tokens();
+    let Some(first) = rest.by_ref().find_map(address_port) else {
+        return Ok(None);
+    };
+    let first = first?;
     let line_proto = tokens()
         .find_map(|token| Proto::from_name(token, ProtoNames::WithIpv6Suffix))
         .unwrap_or(default_proto);
-    for token in tokens() {
-        if let Some(colon) = token.iter().rposition(|&b| b == b':')
-            && let (address, port) = (&token[..colon], &token[colon + 1..])
-            && let Some(port) = port_number(port)
-            && std::str::from_utf8(address).is_ok_and(is_address)
-        {
-            return port.map(|port| Some((port, line_proto)));
-        }
+    // A connection's ends stand side by side; a port further on is another socket's
+    // (proctree's `ports: tcp ADDRESS:PORT udp ADDRESS:PORT`), and a second end with a port
+    // out of range is no end: the first is named alone.
+    let port = match rest.next().and_then(address_port) {
+        Some(Ok(second)) => service_end(first, second, |port| named(port, line_proto)),
+        _ => first,
+    };
+    Ok(Some((port, line_proto)))
+}
+
+/// Of a connection's two ports, the one whose service the line is about: the named one if
+/// only one has a name (an outgoing connection's peer `:443`, not its local `:44744`; an
+/// incoming one's local `:22`, not the peer's `:50214`), else the lower number, the side
+/// that a server listens on more often than not (Wireshark guesses so too).
+fn service_end(first: u16, second: u16, named: impl Fn(u16) -> bool) -> u16 {
+    match (named(first), named(second)) {
+        (true, false) => first,
+        (false, true) => second,
+        _ => first.min(second),
     }
-    Ok(None)
 }
 
 /// The answer of a `PORT/PROTO` token, split at its first slash: `None` when it is not one
@@ -923,20 +880,57 @@ mod tests {
             ("started at 17:35:12 by cron", None),
             ("nothing to see here", None),
             ("a cl/1 token", None),
+            // A connection's two ends: the named port, else the lower.
+            (
+                "ESTAB 0 0 127.0.0.1:44744 127.0.0.1:443",
+                Some((443, Proto::Tcp)),
+            ),
+            (
+                "tcp 0 0 10.0.0.5:22 10.0.0.9:50214 ESTABLISHED",
+                Some((22, Proto::Tcp)),
+            ),
+            ("ESTAB 0 0 [::1]:7000 [::1]:6000", Some((6000, Proto::Tcp))),
+            (
+                "ESTAB 0 0 [::1]:40000 [::1]:41000",
+                Some((40000, Proto::Tcp)),
+            ),
+            // A second end out of range is none.
+            (
+                "ESTAB 0 0 [::1]:44744 [::1]:99999",
+                Some((44744, Proto::Tcp)),
+            ),
+            // Ports that are not side by side are two sockets': the first is named.
+            (
+                "812 sshd ports: tcp 0.0.0.0:40000 udp 0.0.0.0:22",
+                Some((40000, Proto::Tcp)),
+            ),
         ];
+        // The test's service data: 22 and 443 have names.
+        let named = |port, _| port == 22 || port == 443;
         for (line, expected) in cases {
             assert_eq!(
-                find_port_in_text(line.as_bytes(), 0, Proto::Tcp),
+                find_port_in_text(line.as_bytes(), 0, Proto::Tcp, named),
                 Ok(*expected),
                 "{line}"
             );
         }
-        assert!(find_port_in_text(b"x 70000/tcp open", 0, Proto::Tcp).is_err());
+        assert!(find_port_in_text(b"x 70000/tcp open", 0, Proto::Tcp, named).is_err());
+        assert!(find_port_in_text(b"x 1.2.3.4:70000 1.2.3.4:22", 0, Proto::Tcp, named).is_err());
         // A start known to hold no slash is skipped.
         assert_eq!(
-            find_port_in_text(b"10.0.0.1 a/b 53/udp open", 9, Proto::Tcp),
+            find_port_in_text(b"10.0.0.1 a/b 53/udp open", 9, Proto::Tcp, named),
             Ok(Some((53, Proto::Udp)))
         );
+    }
+
+    #[test]
+    fn the_end_that_names_a_service() {
+        let named = |port| port < 1024;
+        assert_eq!(service_end(44744, 443, named), 443);
+        assert_eq!(service_end(443, 44744, named), 443);
+        assert_eq!(service_end(8080, 40000, |_| false), 8080);
+        assert_eq!(service_end(40000, 8080, |_| true), 8080);
+        assert_eq!(service_end(5353, 5353, named), 5353);
     }
 
     #[test]

@@ -12,13 +12,20 @@ Examples:
   svcname --risk 21-25           what each port is, and why attackers want it
   portscan localhost | svcname   name the services behind open ports
   sockls -l --json | svcname | jq -r '.local_service'
-  ss -tuln | svcname             annotate another tool's output
+  ss -tn | svcname               annotate another tool's output
+  cut -d' ' -f1 ports.txt | svcname -q --json    look up a list of queries
 
-With no QUERY (or with -), svcname reads lines from stdin (or --input files) and never loses one:
-bare ports and names are answered; NDJSON objects get a \"service\" field (local_service and
-remote_service for records with local_port and remote_port); CSV with a header gets a service
-column; a text line with a PORT/PROTO token (22/tcp) or an ADDRESS:PORT token gets the service
-name appended; any other line passes through unchanged.
+With no QUERY (or with -), svcname is a filter: it reads lines from stdin (or --input files)
+and writes one line for each line read, byte for byte as it came (a CR, trailing blanks, a
+last line without a newline), adding only what it knows: NDJSON objects get a \"service\" field
+(local_service and remote_service for records with local_port and remote_port); CSV with a
+header gets a service column; a text line with a PORT/PROTO token (22/tcp), with ADDRESS:PORT
+tokens, or that is only a port number gets the service name appended (before a CR that ends
+it); any other line, a lone service name included, passes through unchanged. Of two
+ADDRESS:PORT tokens side by side (a connection's ends), the port that has a name is named, or
+the lower if both or neither have one: `127.0.0.1:44744 127.0.0.1:443` gets https. --json, --csv and
+--header shape lookups only; a filter keeps each line's own format. With --queries, the input
+lines are instead lists of queries, answered as operands are.
 
 Data, first match wins: --services files, /etc/services, the IANA registry built in, nmap's
 nmap-services where installed.
@@ -31,11 +38,17 @@ reported on stderr with its line number); 2 usage error.";
 #[command(name = "svcname", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
 pub struct Cli {
     /// Ports (22, 53/udp, 20-25, T:80,U:53) or service names (ssh) to look up. With none,
-    /// or a lone -, lines are read from stdin and annotated.
+    /// or a lone -, lines are read from stdin and annotated (or looked up, with --queries).
     #[arg(value_name = "QUERY")]
     pub queries: Vec<String>,
 
-    /// Read lines to annotate from FILE instead of stdin (- is stdin); may be repeated.
+    /// Look up the words of stdin's lines (or --input files') as QUERYs, instead of
+    /// annotating them: one record per line out, as for operands.
+    #[arg(short = 'q', long = "queries")]
+    pub read_queries: bool,
+
+    /// Read lines to annotate (or, with --queries, to look up) from FILE instead of stdin
+    /// (- is stdin); may be repeated.
     #[arg(short, long = "input", value_name = "FILE")]
     pub inputs: Vec<String>,
 

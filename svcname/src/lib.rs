@@ -13,7 +13,7 @@ use std::io::{BufWriter, Write};
 
 use common::Status;
 use common::contract::error::{Error, Result, warn};
-use common::contract::input::LineSource;
+use common::contract::input::{LineRead, LineSource, MAX_LINE};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::services::ports::{Proto, ProtoNames};
 use common::services::{self, Extras, ServiceDb};
@@ -30,6 +30,8 @@ pub const TOOL: &str = "svcname";
 pub struct Config {
     pub queries: Vec<String>,
     pub inputs: Vec<String>,
+    /// `--queries`: the inputs' lines are queries, not lines to annotate.
+    pub read_queries: bool,
     /// `--proto`, if given.
     pub proto: Option<Proto>,
     /// The protocol of a bare port: `--proto`, or tcp.
@@ -56,6 +58,11 @@ impl Config {
         if !cli.queries.is_empty() && !cli.inputs.is_empty() {
             return Err(Error::usage("give queries or --input files, not both"));
         }
+        if cli.read_queries && !cli.queries.is_empty() {
+            return Err(Error::usage(
+                "--queries reads queries from stdin or --input files, not operands",
+            ));
+        }
         for field in &cli.fields {
             if field.is_empty() || field == "proto" {
                 return Err(Error::usage(format!(
@@ -73,6 +80,7 @@ impl Config {
                 cli.inputs
             },
             queries: cli.queries,
+            read_queries: cli.read_queries,
             fields: cli.fields,
             additions: Additions {
                 range: cli.range,
@@ -90,8 +98,9 @@ impl Config {
     }
 }
 
-/// Answers the queries, or annotates the input lines, writing to `out`: block-buffered, but
-/// flushed before waiting for more input, and per answer to queries on a terminal.
+/// Answers the queries (operands, or the inputs' words with --queries), or annotates the
+/// input lines, writing to `out`: block-buffered, but flushed before waiting for more input,
+/// and per answer to queries on a terminal.
 pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     let out = BufWriter::with_capacity(64 * 1024, out);
     let db = ServiceDb::load(&config.data)?;
@@ -101,12 +110,15 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         header: config.header,
         align: false,
     };
-    let outcome = if config.queries.is_empty() {
-        let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options);
-        annotate(config, &db, writer)
-    } else {
+    let outcome = if !config.queries.is_empty() {
         let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options);
         look_up(config, &db, writer)
+    } else if config.read_queries {
+        let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options);
+        look_up_input(config, &db, writer)
+    } else {
+        let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options);
+        annotate(config, &db, writer)
     };
     report_warnings(&db, &mut status);
     let run_status = outcome?;
@@ -129,10 +141,7 @@ pub fn scan_json_port(line: &[u8]) -> std::result::Result<Option<u64>, String> {
 }
 
 fn look_up<W: Write>(config: &Config, db: &ServiceDb, mut out: RecordWriter<W>) -> Result<Status> {
-    let extras = Extras {
-        frequency: config.additions.frequency,
-        risk: config.additions.risk,
-    };
+    // All are read before any is answered: a bad one is a usage error, with no output.
     let mut queries = Vec::with_capacity(config.queries.len());
     for text in &config.queries {
         let query = lookup::parse_query(text, config.proto, ProtoNames::Canonical)
@@ -141,23 +150,105 @@ fn look_up<W: Write>(config: &Config, db: &ServiceDb, mut out: RecordWriter<W>) 
     }
     let mut status = Status::default();
     for (query, text) in queries.iter().zip(&config.queries) {
-        let pairs = match query {
-            Query::Name { name, proto } => {
-                let pairs = lookup::name_pairs(db, name, *proto);
-                if pairs.is_empty() {
-                    warn(TOOL, format_args!("{text}: no such service"));
-                    status.had_errors = true;
-                }
-                pairs
-            }
-            _ => query.ports(config.default_proto),
-        };
-        for (port, proto) in pairs {
-            out.write(&db.record(port, proto, extras))?;
+        if !answer(config, db, query, &mut out)? {
+            warn(TOOL, format_args!("{text}: no such service"));
+            status.had_errors = true;
         }
     }
     out.finish()?;
     Ok(status)
+}
+
+/// `--queries`: each word of each input line is a query, answered as an operand is; one
+/// that is not a query, or names nothing, is reported with its line and the others go on.
+fn look_up_input<W: Write>(
+    config: &Config,
+    db: &ServiceDb,
+    mut out: RecordWriter<W>,
+) -> Result<Status> {
+    fn problem(status: &mut Status, source: &LineSource, why: std::fmt::Arguments<'_>) {
+        warn(
+            TOOL,
+            format_args!("{}:{}: {why}", source.name(), source.line_number()),
+        );
+        status.had_errors = true;
+    }
+    let mut status = Status::default();
+    for input in &config.inputs {
+        let mut source = match LineSource::open(input) {
+            Ok(source) => source,
+            Err(error) => {
+                warn(TOOL, &error);
+                status.had_errors = true;
+                continue;
+            }
+        };
+        loop {
+            if source.would_wait() {
+                out.flush()?;
+            }
+            match source.advance() {
+                Ok(LineRead::End) => break,
+                Ok(LineRead::Line) => {}
+                // The rest of it is skipped by the next advance.
+                Ok(LineRead::TooLong) => {
+                    problem(
+                        &mut status,
+                        &source,
+                        format_args!("longer than {MAX_LINE} bytes, skipped"),
+                    );
+                    continue;
+                }
+                Err(error @ Error::Input { .. }) => {
+                    warn(TOOL, &error);
+                    status.had_errors = true;
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
+            let Ok(line) = std::str::from_utf8(source.line()) else {
+                problem(&mut status, &source, format_args!("not UTF-8, skipped"));
+                continue;
+            };
+            for word in line.split_ascii_whitespace() {
+                match lookup::parse_query(word, config.proto, ProtoNames::WithIpv6Suffix) {
+                    Ok(query) => {
+                        if !answer(config, db, &query, &mut out)? {
+                            problem(
+                                &mut status,
+                                &source,
+                                format_args!("{word}: no such service"),
+                            );
+                        }
+                    }
+                    Err(why) => problem(&mut status, &source, format_args!("{word}: {why}")),
+                }
+            }
+        }
+    }
+    out.finish()?;
+    Ok(status)
+}
+
+/// Writes the records a query stands for; false for a name that names no port.
+fn answer<W: Write>(
+    config: &Config,
+    db: &ServiceDb,
+    query: &Query,
+    out: &mut RecordWriter<W>,
+) -> Result<bool> {
+    let extras = Extras {
+        frequency: config.additions.frequency,
+        risk: config.additions.risk,
+    };
+    let pairs = match query {
+        Query::Name { name, proto } => lookup::name_pairs(db, name, *proto),
+        _ => query.ports(config.default_proto),
+    };
+    for &(port, proto) in &pairs {
+        out.write(&db.record(port, proto, extras))?;
+    }
+    Ok(!pairs.is_empty() || !matches!(query, Query::Name { .. }))
 }
 
 fn annotate<W: Write>(config: &Config, db: &ServiceDb, out: RecordWriter<W>) -> Result<Status> {

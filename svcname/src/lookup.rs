@@ -1,5 +1,5 @@
-//! Lookups named on the command line (or as bare lines on stdin): a port, PORT/PROTO, a port
-//! list, or a service name, which may stand for several ports.
+//! Lookups named on the command line (or read from the input with --queries): a port,
+//! PORT/PROTO, a port list, or a service name, which may stand for several ports.
 
 use common::services::ServiceDb;
 use common::services::ports::{PortList, Proto, ProtoNames, parse_port, parse_port_proto};

@@ -237,7 +237,8 @@ impl LineSource {
         self.line_end
     }
 
-    /// After [`LineRead::TooLong`]: copies the rest of that line, with its `\n`, to `out`.
+    /// After [`LineRead::TooLong`]: copies the rest of that line, with its `\n` if it has
+    /// one, to `out`.
     pub fn copy_rest_of_line(&mut self, out: &mut impl Write) -> Result<()> {
         if !self.in_long_line {
             return Ok(());
@@ -253,8 +254,9 @@ impl LineSource {
             out.write_all(&self.buffer[self.start..self.end])
                 .map_err(Error::output)?;
             self.start = self.end;
+            // The last line of an input without a final newline: copied as it is, so a
+            // filter adds no byte that was not there.
             if self.eof {
-                out.write_all(b"\n").map_err(Error::output)?;
                 break;
             }
             self.fill()?;
@@ -376,6 +378,15 @@ mod tests {
         assert_eq!(rest, b"xxxxxxxxxx\n");
         assert_eq!(src.read_line(&mut line).unwrap(), LineRead::Line);
         assert_eq!((line.as_slice(), src.line_number()), (&b"next"[..], 2));
+        assert_eq!(src.read_line(&mut line).unwrap(), LineRead::End);
+
+        // The last line, without a newline, gets none.
+        let input: &'static [u8] = Box::leak(vec![b'z'; MAX_LINE + 3].into_boxed_slice());
+        let mut src = source(input);
+        assert_eq!(src.read_line(&mut line).unwrap(), LineRead::TooLong);
+        let mut rest = Vec::new();
+        src.copy_rest_of_line(&mut rest).unwrap();
+        assert_eq!(rest, b"zzz");
         assert_eq!(src.read_line(&mut line).unwrap(), LineRead::End);
     }
 
