@@ -66,8 +66,8 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "portscan",
-        &["-sn", "127.0.0.1"],
-        &["-sn (host discovery only) is not supported yet: portscan does no host discovery"],
+        &["-sn", "-p", "22", "127.0.0.1"],
+        &["the argument '--ping-only' cannot be used with '--ports <LIST>'"],
     ),
     (
         "portscan",
@@ -121,7 +121,7 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         "portscan",
         &["-PS22", "127.0.0.1"],
         &[
-            "-PS (TCP SYN ping) is not supported yet: portscan does no host discovery and scans every address, as -Pn does",
+            "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
         ],
     ),
     (
@@ -152,12 +152,6 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
             "invalid value 'fast' for '--timing <0-5>': 'fast' is not a timing template \
            (0-5, or paranoid, sneaky, polite, normal, aggressive, insane)",
         ],
-    ),
-    (
-        "portscan",
-        &["-sP", "127.0.0.1"],
-        &["-sP (host discovery only, now -sn) is not supported yet: \
-           portscan does no host discovery"],
     ),
     (
         "sockls",
