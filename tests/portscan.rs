@@ -1220,6 +1220,7 @@ fn udp_services_answer_their_payloads() {
                 portscan,
                 "--all",
                 "--json",
+                "-Pn",
                 "--timeout",
                 "300ms",
                 "--max-retries",
