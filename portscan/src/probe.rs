@@ -477,20 +477,32 @@ fn icmp_of(socket: &Socket, port: u16) -> Option<Icmp> {
     // reads drain what a run of refusals could have left.
     for _ in 0..8 {
         let mut data = [0u8; 64];
-        let (icmp, length) = next_queued_error(socket, &mut data)?;
-        let about = (length >= 4).then(|| u16::from_be_bytes([data[2], data[3]]));
-        if icmp.is_some() && about == Some(port) {
-            return icmp;
+        let queued = next_queued_error(socket, &mut data)?;
+        let about = (queued.copied >= 4).then(|| u16::from_be_bytes([data[2], data[3]]));
+        if queued.icmp.is_some() && about == Some(port) {
+            return queued.icmp;
         }
     }
     None
 }
 
-/// Takes the next message off the socket's error queue: the ICMP message it carries, if
-/// it came from one, and how many bytes of the packet that drew it were copied to `data`
-/// (for TCP the header of our segment, for UDP our datagram's payload). `None`: the queue
-/// is empty.
-pub fn next_queued_error(socket: &Socket, data: &mut [u8]) -> Option<(Option<Icmp>, usize)> {
+/// One message taken off a socket's error queue.
+pub struct QueuedError {
+    /// Where the packet that drew it was going (an unconnected socket's datagrams go to
+    /// many places).
+    pub destination: Option<SocketAddr>,
+    /// The error it reports, if the kernel said one.
+    pub errno: Option<Errno>,
+    /// The ICMP message it carries, if it came from one.
+    pub icmp: Option<Icmp>,
+    /// How many bytes of the packet that drew it were copied to the caller's buffer (for
+    /// TCP the header of our segment, for UDP our datagram's payload).
+    pub copied: usize,
+}
+
+/// Takes the next message off the socket's error queue, copying the start of the packet
+/// that drew it to `data`. `None`: the queue is empty.
+pub fn next_queued_error(socket: &Socket, data: &mut [u8]) -> Option<QueuedError> {
     use nix::libc::{SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6};
     let mut iov = [IoSliceMut::new(data)];
     let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
@@ -501,16 +513,30 @@ pub fn next_queued_error(socket: &Socket, data: &mut [u8]) -> Option<(Option<Icm
         MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
     )
     .ok()?;
-    let icmp = message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
-        ControlMessageOwned::Ipv4RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP => {
-            Some((false, err.ee_type, err.ee_code))
-        }
-        ControlMessageOwned::Ipv6RecvErr(err, _) if err.ee_origin == SO_EE_ORIGIN_ICMP6 => {
-            Some((true, err.ee_type, err.ee_code))
-        }
-        _ => None,
+    let destination = message.address.as_ref().and_then(|address| {
+        let v4 = address.as_sockaddr_in().map(|v4| SocketAddr::from(*v4));
+        v4.or_else(|| address.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6)))
     });
-    Some((icmp, message.bytes))
+    let (errno, icmp) = message
+        .cmsgs()
+        .ok()?
+        .find_map(|cmsg| {
+            let (err, v6, icmp_origin) = match cmsg {
+                ControlMessageOwned::Ipv4RecvErr(err, _) => (err, false, SO_EE_ORIGIN_ICMP),
+                ControlMessageOwned::Ipv6RecvErr(err, _) => (err, true, SO_EE_ORIGIN_ICMP6),
+                _ => return None,
+            };
+            let errno = Errno::from_raw(i32::try_from(err.ee_errno).unwrap_or(0));
+            let icmp = (err.ee_origin == icmp_origin).then_some((v6, err.ee_type, err.ee_code));
+            Some((Some(errno), icmp))
+        })
+        .unwrap_or((None, None));
+    Some(QueuedError {
+        destination,
+        errno,
+        icmp,
+        copied: message.bytes,
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@
 //! silent one) goes again on a connected socket of its own, which waits for the answer.
 
 use std::io;
-use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -28,7 +27,6 @@ use common::contract::record::{PortState, Reason};
 use common::services::ports::Proto;
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
-use nix::sys::socket::{self, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{
@@ -224,32 +222,8 @@ fn send_unconnected(socket: &Socket, address: SocketAddr) -> Option<Verdict> {
 /// The next message on the error queue of `socket`: the destination of the datagram it is
 /// about, its errno, and the ICMP message's (IPv6?, type, code) if one said it.
 fn queued_error(socket: &Socket) -> Option<(SocketAddr, Errno, Option<super::Icmp>)> {
-    use nix::libc::{SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6};
-    let mut data = [0u8; 8];
-    let mut iov = [IoSliceMut::new(&mut data)];
-    let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
-    let message = socket::recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut control),
-        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
-    )
-    .ok()?;
-    let destination = message.address.as_ref().and_then(|address| {
-        let v4 = address.as_sockaddr_in().map(|v4| SocketAddr::from(*v4));
-        v4.or_else(|| address.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6)))
-    })?;
-    let (errno, icmp) = message.cmsgs().ok()?.find_map(|cmsg| {
-        let (err, v6) = match cmsg {
-            ControlMessageOwned::Ipv4RecvErr(err, _) => (err, false),
-            ControlMessageOwned::Ipv6RecvErr(err, _) => (err, true),
-            _ => return None,
-        };
-        let errno = Errno::from_raw(i32::try_from(err.ee_errno).unwrap_or(0));
-        let from_icmp = [SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6].contains(&err.ee_origin);
-        Some((errno, from_icmp.then_some((v6, err.ee_type, err.ee_code))))
-    })?;
-    Some((destination, errno, icmp))
+    let queued = super::next_queued_error(socket, &mut [0u8; 8])?;
+    Some((queued.destination?, queued.errno?, queued.icmp))
 }
 
 /// Sends the payload of `address`'s port; `Some` when the answer is known at once, with
@@ -298,7 +272,7 @@ fn answer(socket: &Socket, error: &io::Error) -> Verdict {
         _ => {
             // The socket carried this try alone, so the first ICMP message queued is its.
             let mut data = [0u8; 8];
-            let icmp = super::next_queued_error(socket, &mut data).and_then(|(icmp, _)| icmp);
+            let icmp = super::next_queued_error(socket, &mut data).and_then(|queued| queued.icmp);
             classify_answer(errno, icmp)
         }
     }
