@@ -179,14 +179,7 @@ impl<W: Write> Observer for Printer<W> {
         if let Sink::Report(report) = &mut self.sink {
             report.host_failed(host);
         }
-        if host.label == host.address.to_string() {
-            warn(TOOL, format_args!("{}: {why}", host.label));
-        } else {
-            warn(
-                TOOL,
-                format_args!("{} ({}): {why}", host.label, host.address),
-            );
-        }
+        warn(TOOL, format_args!("{}: {why}", host.describe()));
     }
 
     fn icmp_limited(&mut self, host: &Host, interval: Duration, remaining: Duration) {
