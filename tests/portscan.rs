@@ -2020,6 +2020,139 @@ fn a_host_discovery_cannot_reach_is_reported_and_the_rest_found() {
     );
 }
 
+/// A scanner whose IPv6 address is still in duplicate address detection and a target
+/// joined by a veth pair (198.18.0.1 and 2001:db8::1 to 198.18.0.2 and 2001:db8::2); the
+/// target holds the addresses `also` too (`ip addr` syntax, space-separated), without
+/// detection. `link_local`: whether the scanner gets a link-local address (which can be a
+/// source on the link once it passes its own detection). The neighbours are written in by hand, so
+/// that what the test sees is the scanner's wait for its address, not the kernel's
+/// neighbour discovery on a link that just came up.
+fn tentative_pair(tag: &str, also: &str, link_local: bool) -> (Netns, Netns) {
+    let pid = std::process::id();
+    let (scanner, target) = (
+        Netns::new(&format!("{tag}-scan")),
+        Netns::new(&format!("{tag}-target")),
+    );
+    let (a, b) = (&scanner.name, &target.name);
+    let (va, vb) = (format!("{tag}a{pid}"), format!("{tag}b{pid}"));
+    let (mac_a, mac_b) = ("02:00:00:00:00:0a", "02:00:00:00:00:0b");
+    let also: Vec<String> = also
+        .split_whitespace()
+        .map(|address| format!("ip -n {b} addr add {address} dev {vb} nodad"))
+        .collect();
+    let also = also.join("\n");
+    let mode = if link_local { "eui64" } else { "none" };
+    sh(&format!(
+        "ip link add {va} netns {a} address {mac_a} type veth peer name {vb} netns {b} address {mac_b}
+         ip -n {a} addr add 198.18.0.1/24 dev {va}
+         ip -n {b} addr add 198.18.0.2/24 dev {vb}
+         ip -n {b} addr add 2001:db8::2/64 dev {vb} nodad
+         {also}
+         ip -n {a} neigh add 2001:db8::2 lladdr {mac_b} dev {va} nud permanent
+         ip -n {b} neigh add 2001:db8::1 lladdr {mac_a} dev {vb} nud permanent
+         ip -n {b} link set {vb} up
+         ip -n {a} link set {va} addrgenmode {mode}
+         ip -n {a} addr add 2001:db8::1/64 dev {va}
+         ip -n {a} link set {va} up"
+    ));
+    (scanner, target)
+}
+
+/// The scanner's IPv6 addresses still being checked for duplicates.
+fn tentative(name: &str) -> String {
+    let output = run(
+        Command::new("ip").args(["-n", name, "-6", "addr", "show", "tentative"]),
+        LIMIT,
+    );
+    stdout_text(&output)
+}
+
+/// Until its IPv6 address has passed duplicate address detection, a machine sends from
+/// `::1` (loopback is up) and hears no answer: the scan waits for the address instead of
+/// calling a live host down and its closed ports filtered.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_scan_waits_for_its_ipv6_address_to_be_usable() {
+    require_root();
+    let (scanner, _target) = tentative_pair("ta", "", true);
+    let a = &scanner.name;
+    let discovery = as_user(a, None)
+        .args(["-sn", "198.18.0.2", "2001:db8::2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scan = as_user(a, None)
+        .args(["--all", "--sequential", "-p", "1-3", "2001:db8::2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Detection takes a second at least (one probe of retrans_time): both started before.
+    assert!(
+        tentative(a).contains("2001:db8::1"),
+        "the address passed detection before the scans started: the test proves nothing"
+    );
+    let discovery = discovery.wait_with_output().unwrap();
+    let scan = scan.wait_with_output().unwrap();
+    assert_eq!(code(&discovery), 0, "{}", stderr_text(&discovery));
+    assert_eq!(
+        stdout_text(&discovery),
+        "198.18.0.2 up echo-reply\n2001:db8::2 up echo-reply\n"
+    );
+    assert_eq!(code(&scan), 0, "{}", stderr_text(&scan));
+    assert_eq!(
+        stdout_text(&scan),
+        "2001:db8::2 1/tcp closed conn-refused\n\
+         2001:db8::2 2/tcp closed conn-refused\n\
+         2001:db8::2 3/tcp closed conn-refused\n"
+    );
+}
+
+/// An IPv6 address that failed duplicate address detection is never usable: the hosts it
+/// would reach are reported, as unreachable ones are, after a few seconds' wait.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn no_usable_ipv6_address_is_reported() {
+    require_root();
+    // The target holds the scanner's address too: the scanner's detection fails, and it
+    // has no link-local address to fall back on.
+    let (scanner, _target) = tentative_pair("tf", "2001:db8::1/128", false);
+    let a = &scanner.name;
+    let failed = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        let output = run(
+            Command::new("ip").args(["-n", a, "-6", "addr", "show", "dadfailed"]),
+            LIMIT,
+        );
+        stdout_text(&output).contains("2001:db8::1")
+    });
+    assert!(
+        failed,
+        "the scanner's address passed detection: {}",
+        tentative(a)
+    );
+    let why = "no IPv6 address of this machine can reach it \
+               (none has passed duplicate address detection)";
+    let discovery = run(
+        as_user(a, None).args(["-sn", "198.18.0.2", "2001:db8::2"]),
+        LIMIT,
+    );
+    assert_eq!(code(&discovery), 1, "{}", stderr_text(&discovery));
+    assert_eq!(stdout_text(&discovery), "198.18.0.2 up echo-reply\n");
+    assert_eq!(
+        stderr_text(&discovery),
+        format!("portscan: 2001:db8::2: {why}\n")
+    );
+    let scan = run(as_user(a, None).args(["-p", "1", "2001:db8::2"]), LIMIT);
+    assert_eq!(code(&scan), 1);
+    assert_eq!(stdout_text(&scan), "");
+    assert_eq!(
+        stderr_text(&scan),
+        format!("portscan: 2001:db8::2: {why}\n")
+    );
+}
+
 /// Whatever the means this user has (ICMP or TCP connects, which loopback refuses),
 /// loopback is up.
 #[test]

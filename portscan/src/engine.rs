@@ -37,6 +37,7 @@ use crate::driver::{Driver, Wakeup};
 use crate::engine::lifecycle::{Outcome, ProbeState, Transition};
 use crate::order::{Permutation, Shard};
 use crate::probe::{Destination, Prober, Started, Verdict};
+use crate::source;
 use crate::targets::{Host, Targets};
 use crate::timing::{HostTiming, Profile, Rate};
 
@@ -141,6 +142,8 @@ struct HostEntry {
     failed: bool,
     /// Its pairs that are done; at `ports.len()` the entry goes.
     settled: u64,
+    /// While this machine has no address to reach it from yet.
+    unsourced: Option<source::Wait>,
 }
 
 /// What a follow-up stage waits for: something to read (a banner, the answer to a further
@@ -318,6 +321,11 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             };
             let timed_out = host_timeout
                 .is_some_and(|limit| now.saturating_duration_since(entry.started) > limit);
+            let address = entry.host.address;
+            let source = entry.unsourced.as_mut().map(|wait| wait.poll(address, now));
+            if source == Some(source::Poll::Ready) {
+                entry.unsourced = None;
+            }
             let timing = &mut entry.timing;
             // Not even --min-rate sends past the ration: a try the host cannot answer
             // teaches nothing, and has to go again.
@@ -333,6 +341,23 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 self.fail_host(host_index, "host timeout");
                 self.abandon(probe)?;
                 continue;
+            }
+            match source {
+                Some(source::Poll::GiveUp) => {
+                    self.fail_host(host_index, source::NO_SOURCE);
+                    self.abandon(probe)?;
+                    continue;
+                }
+                // Waiting for an address to send from, as a full window waits.
+                Some(source::Poll::Later(at)) => {
+                    earliest(at, &mut wake);
+                    self.parked.push_back(probe);
+                    if self.plan.targets.len() == 1 || self.parked.len() >= PARK_LIMIT {
+                        break;
+                    }
+                    continue;
+                }
+                Some(source::Poll::Ready) | None => {}
             }
             if blocked {
                 if let Some(at) = delayed {
@@ -392,6 +417,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 // Linux never rations the errors it sends over the loopback device.
                 timing.icmp_mut().exempt();
             }
+            let unsourced = source::Wait::start(host.address, now);
             self.hosts.insert(
                 index,
                 HostEntry {
@@ -400,6 +426,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                     started: now,
                     failed: false,
                     settled: 0,
+                    unsourced,
                 },
             );
         }

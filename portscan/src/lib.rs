@@ -20,6 +20,7 @@ mod limits;
 mod order;
 mod output;
 mod probe;
+mod source;
 mod target_spec;
 mod targets;
 mod timing;

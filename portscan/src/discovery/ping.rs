@@ -5,11 +5,13 @@
 //! first, then a raw socket (root, or CAP_NET_RAW); without either, discovery falls back
 //! to TCP connects (`super`).
 //!
-//! The sweep keeps one timing for all its hosts, as nmap does for a ping scan: the first
-//! replies set the round-trip estimate, and the timeout of every echo still in flight
-//! follows it, so silent addresses are given up a few round trips after the live ones
-//! answered rather than after the initial timeout. A host that stays silent is retried
-//! as the timing says (once, unless answers came only to retries), then is down.
+//! The sweep keeps one timing per address family for all its hosts, as nmap does for a
+//! ping scan: the first replies set the round-trip estimate, and the timeout of every echo
+//! still in flight follows it, so silent addresses are given up a few round trips after
+//! the live ones answered rather than after the initial timeout. A host that stays silent
+//! is retried as the timing says (once, unless answers came only to retries), then is
+//! down. IPv4's and IPv6's paths differ (another route, a tunnel, neighbour discovery
+//! instead of ARP), so the round trips of one family never shorten the other's waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -28,6 +30,7 @@ use super::Listener;
 use super::echo::{self, Echo};
 use crate::driver::{Driver, Wakeup};
 use crate::probe::{Verdict, classify_immediate};
+use crate::source;
 use crate::targets::{Host, Targets};
 use crate::timing::{HostTiming, Profile, Rate};
 
@@ -149,12 +152,15 @@ struct Sweep<'a, L: Listener> {
     targets: &'a Targets,
     pinger: &'a Pinger,
     listener: &'a mut L,
-    timing: HostTiming,
+    /// IPv4's timing, and IPv6's.
+    timings: [HostTiming; 2],
     rate: Rate,
     /// The next host of `targets` to try the first time.
     next: u64,
     /// Hosts to try again, before any new one.
     retries: VecDeque<(Host, u8)>,
+    /// Hosts waiting for an address of this machine to reach them from.
+    unsourced: Vec<(Host, u8, source::Wait)>,
     /// Requests in flight, by sequence number.
     in_flight: HashMap<u16, Try>,
     next_seq: u16,
@@ -183,10 +189,11 @@ pub fn sweep<L: Listener>(
         targets,
         pinger,
         listener,
-        timing: HostTiming::new(profile),
+        timings: [HostTiming::new(profile), HostTiming::new(profile)],
         rate: Rate::new(driver.now(), max_rate, None),
         next: 0,
         retries: VecDeque::new(),
+        unsourced: Vec::new(),
         in_flight: HashMap::new(),
         next_seq: 0,
         local_failures: 0,
@@ -201,7 +208,7 @@ impl<L: Listener> Sweep<'_, L> {
             let now = driver.now();
             let wake = self.send(now)?;
             let more = !self.retries.is_empty() || self.next < self.targets.len();
-            if self.in_flight.is_empty() && !more {
+            if self.in_flight.is_empty() && !more && self.unsourced.is_empty() {
                 return Ok(false);
             }
             let room = self.in_flight.len() < MOST_IN_FLIGHT;
@@ -212,8 +219,9 @@ impl<L: Listener> Sweep<'_, L> {
                 let deadline = self
                     .in_flight
                     .values()
-                    .map(|try_| try_.sent + self.timing.timeout_for(try_.number))
+                    .map(|try_| try_.sent + self.timeout_for(try_))
                     .chain(wake)
+                    .chain(self.unsourced.iter().map(|(_, _, wait)| wait.next_check()))
                     .min()
                     .unwrap_or(now);
                 deadline.saturating_duration_since(now)
@@ -235,9 +243,20 @@ impl<L: Listener> Sweep<'_, L> {
         }
     }
 
+    /// The timing of `host`'s address family.
+    fn timing(&mut self, host: &Host) -> &mut HostTiming {
+        &mut self.timings[usize::from(host.address.is_ipv6())]
+    }
+
+    /// How long `try_` may wait for its reply.
+    fn timeout_for(&self, try_: &Try) -> Duration {
+        self.timings[usize::from(try_.host.address.is_ipv6())].timeout_for(try_.number)
+    }
+
     /// Sends what the turn's quota, the bound on requests in flight and the rate allow;
     /// `Some` time when something must wait for the clock (the rate, a local back-off).
     fn send(&mut self, now: Instant) -> Result<Option<Instant>> {
+        self.recheck_sources(now);
         for _ in 0..SENDS_PER_TURN {
             if self.in_flight.len() >= MOST_IN_FLIGHT {
                 break;
@@ -248,11 +267,17 @@ impl<L: Listener> Sweep<'_, L> {
             let Some((host, number)) = self.next_try() else {
                 break;
             };
+            if number == 0
+                && let Some(wait) = source::Wait::start(host.address, now)
+            {
+                self.unsourced.push((host, number, wait));
+                continue;
+            }
             let seq = self.free_seq();
             match self.pinger.send(host.address, seq) {
                 Ok(()) => {
                     self.rate.on_send();
-                    self.timing.on_send(now);
+                    self.timing(&host).on_send(now);
                     self.local_failures = 0;
                     let sent = now;
                     self.in_flight.insert(seq, Try { host, number, sent });
@@ -285,6 +310,24 @@ impl<L: Listener> Sweep<'_, L> {
             }
         }
         Ok(None)
+    }
+
+    /// Sends the hosts that waited for a source address and have one now to be tried,
+    /// and gives up those that waited too long.
+    fn recheck_sources(&mut self, now: Instant) {
+        let mut waiting = std::mem::take(&mut self.unsourced);
+        waiting.retain_mut(|(host, number, wait)| match wait.poll(host.address, now) {
+            source::Poll::Later(_) => true,
+            source::Poll::Ready => {
+                self.retries.push_back((host.clone(), *number));
+                false
+            }
+            source::Poll::GiveUp => {
+                self.listener.host_failed(host, source::NO_SOURCE);
+                false
+            }
+        });
+        self.unsourced = waiting;
     }
 
     /// A host to retry, else the next new host (excluded ones are passed over).
@@ -360,7 +403,8 @@ impl<L: Listener> Sweep<'_, L> {
             return Ok(());
         }
         let try_ = self.in_flight.remove(&echo.seq).expect("just found");
-        self.timing.on_answer(now, try_.sent, try_.number);
+        self.timing(&try_.host)
+            .on_answer(now, try_.sent, try_.number);
         let rtt = now.saturating_duration_since(try_.sent);
         self.listener
             .host(&try_.host, HostState::Up, Reason::EchoReply, Some(rtt))
@@ -368,17 +412,17 @@ impl<L: Listener> Sweep<'_, L> {
 
     /// Gives up the requests whose timeout has passed: retried, or the host is down.
     fn expire(&mut self, now: Instant) -> Result<()> {
-        let timing = &self.timing;
         let expired: Vec<u16> = self
             .in_flight
             .iter()
-            .filter(|(_, try_)| try_.sent + timing.timeout_for(try_.number) <= now)
+            .filter(|(_, try_)| try_.sent + self.timeout_for(try_) <= now)
             .map(|(seq, _)| *seq)
             .collect();
         for seq in expired {
             let try_ = self.in_flight.remove(&seq).expect("just found");
-            self.timing.on_timeout();
-            if self.timing.should_retry(try_.number) {
+            let timing = self.timing(&try_.host);
+            timing.on_timeout();
+            if timing.should_retry(try_.number) {
                 self.retries.push_back((try_.host, try_.number + 1));
             } else {
                 self.listener
