@@ -140,8 +140,11 @@ struct HostEntry {
     timing: HostTiming,
     started: Instant,
     failed: bool,
-    /// Its pairs that are done; at `ports.len()` the entry goes.
+    /// Its pairs that are done; at `pairs` the entry goes.
     settled: u64,
+    /// How many of its pairs this run probes: all of them, or with `--shard`, those at
+    /// the shard's positions of the order.
+    pairs: u64,
     /// While this machine has no address to reach it from yet.
     unsourced: Option<source::Wait>,
 }
@@ -418,6 +421,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                 timing.icmp_mut().exempt();
             }
             let unsourced = source::Wait::start(host.address, now);
+            let pairs = self.pairs_of(index);
             self.hosts.insert(
                 index,
                 HostEntry {
@@ -426,6 +430,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
                     started: now,
                     failed: false,
                     settled: 0,
+                    pairs,
                     unsourced,
                 },
             );
@@ -737,12 +742,25 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
     /// Counts a pair as done. A host whose every pair is done leaves the table: with the
     /// permutation walking hosts a group at a time, memory follows the hosts in progress,
     /// not every host scanned so far; the observer hears that the host is done.
+    /// How many pairs of host `index` this run probes. A shard takes positions of the
+    /// order, not hosts: which of a host's pairs are its own, the inverse permutation says.
+    fn pairs_of(&self, index: u64) -> u64 {
+        let ports = self.plan.ports.len() as u64;
+        let shard = self.plan.shard;
+        if shard == Shard::WHOLE {
+            return ports;
+        }
+        let first = index * ports;
+        (first..first + ports)
+            .filter(|&pair| Permutation::takes(shard, self.plan.order.position_of(pair)))
+            .count() as u64
+    }
+
     fn settle(&mut self, host_index: u64) -> Result<()> {
         self.done += 1;
-        let ports = self.plan.ports.len() as u64;
         if let Some(entry) = self.hosts.get_mut(&host_index) {
             entry.settled += 1;
-            if entry.settled == ports {
+            if entry.settled == entry.pairs {
                 let entry = self.hosts.remove(&host_index).expect("just looked up");
                 return self.observer.host_done(&entry.host);
             }

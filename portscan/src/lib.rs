@@ -407,7 +407,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
             had_errors: !problems.is_empty() || found.failed > 0,
         });
     }
-    let mut discovery_failed = 0;
+    let (mut discovery_failed, mut discovery_down) = (0, 0);
     let targets = if discovery::wanted(config.discovery, &targets) {
         let found = Found::<io::Sink>::quiet();
         let found = discover(
@@ -419,6 +419,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
             started,
         )?;
         discovery_failed = found.failed;
+        discovery_down = found.down;
         Targets::from_hosts(found.live)
     } else {
         targets
@@ -442,6 +443,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     if config.verbose {
         printer.show_notices();
     }
+    printer.unscanned(discovery_down, discovery_failed);
     let prober = ScanProber::default();
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;

@@ -69,6 +69,30 @@ impl Permutation {
         self.len
     }
 
+    /// Whether `shard` takes `position`.
+    pub fn takes(shard: Shard, position: u64) -> bool {
+        position % shard.count == shard.index
+    }
+
+    /// The position of `index`, for `index < len`: the inverse of [`at`](Self::at).
+    pub fn position_of(&self, index: u64) -> u64 {
+        debug_assert!(index < self.len);
+        let Some((whole, last)) = &self.ciphers else {
+            return index;
+        };
+        let start = index - index % self.group;
+        let size = self.group.min(self.len - start);
+        let cipher = if size == self.group { whole } else { last };
+        // Walking the cycle backwards from the index finds the position that walked to it.
+        let mut value = index - start;
+        loop {
+            value = cipher.decrypt(value);
+            if value < size {
+                return start + value;
+            }
+        }
+    }
+
     /// The index at `position`, for `position < len`.
     pub fn at(&self, position: u64) -> u64 {
         debug_assert!(position < self.len);
@@ -116,6 +140,19 @@ impl Feistel {
             let next = left ^ (splitmix64(&mut mixed) & self.mask);
             left = right;
             right = next;
+        }
+        (left << self.half_bits) | right
+    }
+
+    /// The inverse of [`encrypt`](Self::encrypt): its rounds undone in reverse order.
+    fn decrypt(&self, value: u64) -> u64 {
+        let mut left = value >> self.half_bits;
+        let mut right = value & self.mask;
+        for key in self.keys.iter().rev() {
+            let mut mixed = left ^ key;
+            let previous = right ^ (splitmix64(&mut mixed) & self.mask);
+            right = left;
+            left = previous;
         }
         (left << self.half_bits) | right
     }
@@ -186,6 +223,30 @@ mod tests {
         assert_ne!(order[..100], (0..100).collect::<Vec<_>>()[..]);
         assert_ne!(order[900..], (900..1000).collect::<Vec<_>>()[..]);
         assert_eq!(grouped(1000, 100, None), (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn position_of_undoes_at() {
+        for (len, group, seed) in [
+            (1, 1, Some(3)),
+            (1000, 1000, Some(1)),
+            (1000, 64, Some(2)),
+            (4097, 300, Some(9)),
+            (500, 500, None),
+        ] {
+            let order = Permutation::new(len, group, seed);
+            for position in 0..len {
+                assert_eq!(
+                    order.position_of(order.at(position)),
+                    position,
+                    "{len} {group}"
+                );
+            }
+        }
+        let huge = Permutation::new(u64::MAX, 1 << 20, Some(5));
+        for position in [0, 77, 1 << 40, u64::MAX - 1] {
+            assert_eq!(huge.position_of(huge.at(position)), position);
+        }
     }
 
     #[test]

@@ -86,6 +86,14 @@ impl<W: Write> Printer<W> {
         self.notices = true;
     }
 
+    /// Counts the addresses that host discovery left out of the port scan, `down` and
+    /// `unreachable`, for the report's closing line.
+    pub fn unscanned(&mut self, down: u64, unreachable: u64) {
+        if let Sink::Report(report) = &mut self.sink {
+            report.unscanned(down, unreachable);
+        }
+    }
+
     pub fn hosts_failed(&self) -> u64 {
         self.hosts_failed
     }
@@ -318,6 +326,7 @@ mod tests {
         Host {
             label: text.into(),
             address: text.parse().unwrap(),
+            index: 0,
         }
     }
 

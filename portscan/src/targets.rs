@@ -9,11 +9,14 @@ use crate::target_spec::TargetSpec;
 use common::contract::error::{Error, Result};
 use common::contract::input::{LineRead, LineSource};
 
-/// One host: the target as written and the address probed.
+/// One host: the target as written, the address probed, and where it stands in the
+/// table. Two operands that name one address are two hosts, scanned and reported apart,
+/// as nmap does: the index keeps their results from mixing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Host {
     pub label: String,
     pub address: IpAddr,
+    pub index: u64,
 }
 
 impl Host {
@@ -145,11 +148,13 @@ impl Targets {
                 Host {
                     label: address.to_string(),
                     address,
+                    index,
                 }
             }
             Group::Resolved { name, addresses } => Host {
                 label: name.clone(),
                 address: addresses[usize::try_from(offset).expect("a resolved list is small")],
+                index,
             },
         };
         let excluded = self.excluded_addresses.contains(&host.address)
@@ -267,10 +272,12 @@ mod tests {
             Host {
                 label: "two.test".into(),
                 address: "2001:db8::7".parse().unwrap(),
+                index: 3,
             },
             Host {
                 label: "198.18.0.9".into(),
                 address: "198.18.0.9".parse().unwrap(),
+                index: 9,
             },
         ];
         let targets = Targets::from_hosts(found);

@@ -1099,6 +1099,58 @@ fn a_loopback_host_never_waits_for_a_ration() {
     assert!(network.elapsed() < 1500 * MS, "{:?}", network.elapsed());
 }
 
+/// A shard probes some pairs of each host; each host is done as soon as the shard's own
+/// pairs of it are, not at the end of the scan (holding every host until then would keep
+/// all their results in memory), and the shards together probe every pair once.
+#[test]
+fn a_shard_finishes_each_host_when_its_own_pairs_are_done() {
+    let hosts = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"];
+    let mut probed = Vec::new();
+    for index in 0..3 {
+        let network = Network::new(|_| Reply::After(10 * MS, CLOSED));
+        let mut plan = plan(&hosts, 1..=50, profile(), 1000);
+        plan.shard = Shard { index, count: 3 };
+        let (_, report) = complete(&plan, &network);
+        let results = |host: &IpAddr| {
+            report
+                .told
+                .iter()
+                .filter(|told| matches!(told, Told::Result { address, .. } if address == host))
+                .count()
+        };
+        for host in &hosts {
+            let host: IpAddr = host.parse().unwrap();
+            let done: Vec<usize> = report
+                .done
+                .iter()
+                .filter(|(address, _)| *address == host)
+                .map(|(_, told_before)| *told_before)
+                .collect();
+            assert_eq!(done.len(), 1, "{host} is done once in shard {index}");
+            let last = report
+                .told
+                .iter()
+                .rposition(|told| matches!(told, Told::Result { address, .. } if *address == host));
+            assert_eq!(
+                last.map(|last| last + 1),
+                Some(done[0]),
+                "{host}: done at once"
+            );
+            assert!(results(&host) < 50, "a shard probes part of {host}");
+        }
+        probed.extend(report.told.iter().filter_map(|told| match told {
+            Told::Result { address, port, .. } => Some((*address, port.port)),
+            _ => None,
+        }));
+    }
+    probed.sort_unstable();
+    let every: Vec<(IpAddr, u16)> = hosts
+        .iter()
+        .flat_map(|host| (1..=50).map(move |port| (host.parse().unwrap(), port)))
+        .collect();
+    assert_eq!(probed, every, "the shards together probe every pair once");
+}
+
 /// Each host is said to be done once, after the last thing said about it: its last result,
 /// or, for a host that failed, the failure and the results it had before.
 #[test]

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use common::contract::error::{Error, Result};
@@ -148,8 +147,8 @@ pub struct Report<W: Write> {
     reason: bool,
     /// With `--sort`: finished hosts, held until the end.
     held: Option<Vec<(Host, HostReport)>>,
-    /// Hosts with results not yet said, by address (a label may come with several).
-    hosts: HashMap<IpAddr, Vec<(String, HostReport)>>,
+    /// Hosts with results not yet said.
+    hosts: HashMap<Host, HostReport>,
     started: Instant,
     said: Said,
 }
@@ -158,6 +157,10 @@ pub struct Report<W: Write> {
 #[derive(Debug, Default)]
 struct Said {
     hosts: u64,
+    /// Addresses that host discovery found down, and that it could not reach: no port
+    /// scan.
+    down: u64,
+    unreachable: u64,
     up: u64,
     failed: u64,
 }
@@ -185,15 +188,7 @@ impl<W: Write> Report<W> {
     }
 
     fn entry(&mut self, host: &Host) -> &mut HostReport {
-        let labelled = self.hosts.entry(host.address).or_default();
-        let at = labelled
-            .iter()
-            .position(|(label, _)| *label == host.label)
-            .unwrap_or_else(|| {
-                labelled.push((host.label.clone(), HostReport::default()));
-                labelled.len() - 1
-            });
-        &mut labelled[at].1
+        self.hosts.entry(host.clone()).or_default()
     }
 
     pub fn result(
@@ -219,16 +214,9 @@ impl<W: Write> Report<W> {
 
     /// Says the host's block now, or holds it for the end with `--sort`.
     pub fn host_done(&mut self, host: &Host) -> Result<()> {
-        let Some(labelled) = self.hosts.get_mut(&host.address) else {
+        let Some(report) = self.hosts.remove(host) else {
             return Ok(());
         };
-        let Some(at) = labelled.iter().position(|(label, _)| *label == host.label) else {
-            return Ok(());
-        };
-        let (_, report) = labelled.swap_remove(at);
-        if labelled.is_empty() {
-            self.hosts.remove(&host.address);
-        }
         if let Some(held) = &mut self.held {
             held.push((host.clone(), report));
             return Ok(());
@@ -237,29 +225,40 @@ impl<W: Write> Report<W> {
         self.out.flush().map_err(Error::output)
     }
 
-    /// Says what is still held (every host with `--sort`; with `--shard`, hosts whose
-    /// other ports are another shard's; after an interrupt, the hosts in progress), then
+    /// Says what is still held (every host with `--sort`; after an interrupt, the hosts in
+    /// progress), then
     /// the closing line.
     pub fn finish(mut self, interrupted: bool) -> Result<()> {
         let mut rest: Vec<(Host, HostReport)> = self.held.take().unwrap_or_default();
-        for (address, labelled) in std::mem::take(&mut self.hosts) {
-            rest.extend(
-                labelled
-                    .into_iter()
-                    .map(|(label, report)| (Host { label, address }, report)),
-            );
-        }
+        rest.extend(std::mem::take(&mut self.hosts));
         rest.sort_by(|(a, _), (b, _)| {
             sort_key(a.address)
                 .cmp(&sort_key(b.address))
                 .then_with(|| a.label.cmp(&b.label))
+                .then_with(|| a.index.cmp(&b.index))
         });
         for (host, report) in &rest {
             self.say(host, report)?;
         }
+        if self.said.up == 0 && self.said.down > 0 {
+            writeln!(
+                self.out,
+                "Note: no host answered host discovery. If they are up but block its probes, \
+                 try -Pn"
+            )
+            .map_err(Error::output)?;
+        }
         let closing = closing_line(&self.said, self.started.elapsed(), interrupted);
         writeln!(self.out, "{closing}").map_err(Error::output)?;
         self.out.flush().map_err(Error::output)
+    }
+
+    /// Counts the addresses that host discovery left out of the port scan, `down` and
+    /// `unreachable`, which the closing line counts as nmap's does: "256 IP addresses (3
+    /// hosts up)".
+    pub fn unscanned(&mut self, down: u64, unreachable: u64) {
+        self.said.down += down;
+        self.said.unreachable += unreachable;
     }
 
     /// Writes one host's block. A host that failed is left to its message on stderr and
@@ -366,6 +365,7 @@ fn closing_line(said: &Said, elapsed: Duration, interrupted: bool) -> String {
     let plural = |count: u64, one: &'static str, many: &'static str| {
         if count == 1 { one } else { many }
     };
+    let addresses = said.hosts + said.down + said.unreachable;
     let failed = match said.failed {
         0 => String::new(),
         failed => format!(", {failed} not scanned to the end"),
@@ -373,8 +373,8 @@ fn closing_line(said: &Said, elapsed: Duration, interrupted: bool) -> String {
     format!(
         "{TOOL} {}: {} IP {} ({} {} up{failed}) scanned in {:.2} seconds",
         if interrupted { "interrupted" } else { "done" },
-        said.hosts,
-        plural(said.hosts, "address", "addresses"),
+        addresses,
+        plural(addresses, "address", "addresses"),
         said.up,
         plural(said.up, "host", "hosts"),
         elapsed.as_secs_f64()
@@ -414,6 +414,7 @@ mod tests {
         Host {
             label: label.into(),
             address: address.parse().unwrap(),
+            index: 0,
         }
     }
 
@@ -484,6 +485,80 @@ mod tests {
              PORT     STATE SERVICE\n\
              22/tcp   open  ssh\n\
              3306/tcp open  mysql\n\n"
+        );
+    }
+
+    /// The whole report of `results`, each (host, port, answer), every host done at the
+    /// end; discovery left out `down` and `unreachable` addresses. The closing line's time
+    /// is cut off.
+    fn whole_report(
+        results: &[(&Host, TargetPort, (PortState, Reason))],
+        down: u64,
+        unreachable: u64,
+    ) -> String {
+        let mut out = Vec::new();
+        let mut report = Report::new(
+            &mut out,
+            services(),
+            Listed::Nmap,
+            false,
+            false,
+            Instant::now(),
+        );
+        report.unscanned(down, unreachable);
+        for (host, port, (state, why)) in results {
+            report.result(host, *port, *state, *why, Some(Duration::from_micros(140)));
+        }
+        for (host, _, _) in results {
+            report.host_done(host).unwrap();
+        }
+        report.finish(false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        text.split(" scanned in ").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn an_address_given_twice_is_two_hosts() {
+        let first = host("127.0.0.1", "127.0.0.1");
+        let second = Host {
+            index: 1,
+            ..first.clone()
+        };
+        let results = [
+            (&first, tcp(22), OPEN),
+            (&second, tcp(22), OPEN),
+            (&second, tcp(1), CLOSED),
+            (&first, tcp(1), CLOSED),
+        ];
+        let block = "portscan report for 127.0.0.1\n\
+                     Host is up (0.00014s latency).\n\
+                     PORT   STATE  SERVICE\n\
+                     1/tcp  closed tcpmux\n\
+                     22/tcp open   ssh\n\n";
+        assert_eq!(
+            whole_report(&results, 0, 0),
+            format!("{block}{block}portscan done: 2 IP addresses (2 hosts up)")
+        );
+    }
+
+    #[test]
+    fn the_closing_line_counts_the_addresses_discovery_left_out() {
+        let up = host("198.18.0.7", "198.18.0.7");
+        let report = whole_report(&[(&up, tcp(22), OPEN)], 254, 1);
+        assert!(
+            report.ends_with("\n\nportscan done: 256 IP addresses (1 host up)"),
+            "{report}"
+        );
+        // No host up: the closing line says so, and what to try if they block pings.
+        assert_eq!(
+            whole_report(&[], 256, 0),
+            "Note: no host answered host discovery. If they are up but block its probes, \
+             try -Pn\nportscan done: 256 IP addresses (0 hosts up)"
+        );
+        // Unreachable hosts were said on stderr; -Pn would not help them.
+        assert_eq!(
+            whole_report(&[], 0, 2),
+            "portscan done: 2 IP addresses (0 hosts up)"
         );
     }
 
@@ -613,7 +688,7 @@ mod tests {
             report.host_failed(&failed);
             report.host_done(&early).unwrap();
             report.host_done(&failed).unwrap();
-            // `late` is still in progress at the end (another shard holds its other ports).
+            // `late` is still in progress at the end (interrupted).
             report.finish(true).unwrap();
             let text = String::from_utf8(out).unwrap();
             let headers: Vec<&str> = text
