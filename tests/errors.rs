@@ -121,7 +121,7 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         "portscan",
         &["-PS22", "127.0.0.1"],
         &[
-            "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+            "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
         ],
     ),
     (

@@ -1817,11 +1817,18 @@ fn a_sweep_finds_exactly_the_hosts_that_answer_by_each_means() {
     let a = &scanner.name;
     // (ping_group_range, user, the means it leaves, the reason of a host up)
     let cases = [
-        ("1 0", None, "ICMP echo, raw socket", "echo-reply"),
+        (
+            "1 0",
+            None,
+            "ICMP echo, raw socket; then TCP connects to ports 80 and 443 of the 506 hosts \
+             silent to it",
+            "echo-reply",
+        ),
         (
             "65534 65534",
             Some(NOBODY),
-            "ICMP echo, datagram socket",
+            "ICMP echo, datagram socket; then TCP connects to ports 80 and 443 of the 506 \
+             hosts silent to it",
             "echo-reply",
         ),
         // Nothing listens on 80 or 443 of the live hosts: a reset is an answer.
@@ -2153,6 +2160,71 @@ fn no_usable_ipv6_address_is_reported() {
     );
 }
 
+/// A host whose firewall drops echo requests is found by the TCP connects that follow the
+/// echo sweep (nothing listens on its ports 80 and 443: the reset is its answer), as nmap's
+/// TCP probes find it; with -PE (echo alone) it is down.
+#[test]
+#[ignore = "needs root: network namespaces and nftables"]
+fn a_host_that_drops_pings_is_found_by_its_tcp_answer() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, target) = sweep_pair("hi");
+    let (a, b) = (&scanner.name, &target.name);
+    sh(&format!(
+        "ip netns exec {b} nft -f - <<'EOF'
+table inet no_ping {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        ip daddr 198.18.1.42 icmp type echo-request drop
+        ip6 daddr 2001:db8:1::2a icmpv6 type echo-request drop
+    }}
+}}
+EOF"
+    ));
+    let quiet = ["198.18.1.42", "2001:db8:1::2a"];
+    let sweep = |options: &[&str]| {
+        let output = run(
+            as_user(a, None)
+                .args(["-sn", "-v", "--json"])
+                .args(options)
+                .args(["198.18.1.0/24", "2001:db8:1::/120"]),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        (json_lines(&stdout_text(&output)), stderr_text(&output))
+    };
+    let (records, said) = sweep(&[]);
+    assert_eq!(addresses(&records), sorted(&LIVE), "{said}");
+    for record in &records {
+        let address = record["address"].as_str().unwrap();
+        let reason = if quiet.contains(&address) {
+            "conn-refused"
+        } else {
+            "echo-reply"
+        };
+        assert_eq!(record["reason"], reason, "{record}");
+    }
+    assert!(
+        said.starts_with(
+            "portscan: host discovery: 512 addresses, 6 hosts up (ICMP echo, raw socket; then \
+             TCP connects to ports 80 and 443 of the 508 hosts silent to it) in "
+        ),
+        "{said}"
+    );
+    let (records, said) = sweep(&["-PE"]);
+    let answering: Vec<&str> = LIVE
+        .into_iter()
+        .filter(|live| !quiet.contains(live))
+        .collect();
+    assert_eq!(addresses(&records), sorted(&answering), "{said}");
+    assert!(
+        said.starts_with(
+            "portscan: host discovery: 512 addresses, 4 hosts up (ICMP echo, raw socket) in "
+        ),
+        "{said}"
+    );
+}
+
 /// Whatever the means this user has (ICMP or TCP connects, which loopback refuses),
 /// loopback is up.
 #[test]
@@ -2199,8 +2271,8 @@ fn discovery_only_refuses_a_port_scans_options() {
     assert!(
         stderr_text(&output).starts_with(
             "portscan: -PS (TCP SYN ping) is not supported: host discovery sends ICMP echo \
-             requests (or connects to ports 80 and 443 where no ICMP socket may be opened); \
-             -Pn skips it\n"
+             requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn \
+             skips it\n"
         ),
         "{}",
         stderr_text(&output)

@@ -34,14 +34,14 @@ file gets records, one port a line; --records and --report choose either anywher
 
 nmap's -sT, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --excludefile,
 -v/-vv and service names in -p (-p ssh,http, -p U:domain) are portscan's too, and --reason
-in the report; -PE and -n are accepted and change nothing (discovery pings already, no
-reverse DNS). Every other option of nmap's (-sS, -sV, -PS, -A, -O, -oX, --script...) is
+in the report, -PE (echo alone); -n is accepted and changes nothing (no reverse DNS). Every other option of nmap's (-sS, -sV, -PS, -A, -O, -oX, --script...) is
 refused, with what to use instead.
 
 Host discovery: before the port scan of more than one address, portscan finds which hosts
 are up, as nmap does, and scans those alone: ICMP echo through an ICMP datagram socket
 where net.ipv4.ping_group_range admits the user's group, else through a raw socket when
-privileged, else TCP connects to ports 80 and 443 (accepted or refused, the host is up).
+privileged, and TCP connects to ports 80 and 443 of the hosts silent to it, or of every
+host where no ICMP socket may be opened (accepted or refused, the host is up).
 -Pn scans every address without it; -sn does it alone and prints a host record per host
 that is up (HOST up REASON).
 
@@ -127,8 +127,9 @@ pub struct Cli {
     ])]
     pub ping_only: bool,
 
-    /// Accepted for nmap's -PE: host discovery sends ICMP echo requests (unless no ICMP
-    /// socket may be opened: then TCP connects to ports 80 and 443). Also spelled -PE.
+    /// Host discovery by ICMP echo alone, as nmap's -PE: the hosts silent to it are
+    /// down, without the TCP connects to ports 80 and 443 they get otherwise. Also
+    /// spelled -PE.
     #[arg(long)]
     pub ping_echo: bool,
 
@@ -351,42 +352,42 @@ const UNSUPPORTED: &[(&str, bool, &str)] = &[
     (
         "-PS",
         true,
-        "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-PA",
         true,
-        "-PA (TCP ACK ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PA (TCP ACK ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-PU",
         true,
-        "-PU (UDP ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PU (UDP ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-PP",
         false,
-        "-PP (ICMP timestamp ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PP (ICMP timestamp ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-PM",
         false,
-        "-PM (ICMP netmask ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PM (ICMP netmask ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-PY",
         true,
-        "-PY (SCTP ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PY (SCTP ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-PO",
         true,
-        "-PO (IP protocol ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PO (IP protocol ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-PR",
         false,
-        "-PR (ARP ping) is not supported: host discovery sends ICMP echo requests (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn skips it",
+        "-PR (ARP ping) is not supported: host discovery sends ICMP echo requests, then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
     ),
     (
         "-R",
@@ -714,9 +715,8 @@ mod tests {
             (
                 &["-PS22", "::1"],
                 Some(
-                    "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests \
-                     (or connects to ports 80 and 443 where no ICMP socket may be opened); -Pn \
-                     skips it",
+                    "-PS (TCP SYN ping) is not supported: host discovery sends ICMP echo requests, \
+                     then connects to ports 80 and 443 of the hosts silent to them; -Pn skips it",
                 ),
             ),
             (&["-PO2", "::1"], Some("-PO (IP protocol ping)")),

@@ -8,6 +8,12 @@
 //! where an accepted connection and a refused one alike mean something is there. The
 //! connects are the scan engine's own, driven with the TCP prober over a plan of those two
 //! ports: the same order, timing, retries and socket budget as a port scan.
+//!
+//! A host that does not answer echo requests (a firewall that drops ICMP, as many do) may
+//! still serve or refuse TCP: nmap's default discovery sends TCP probes to 443 and 80
+//! beside the echo. Here the hosts silent to the echo sweep get the TCP connects after it,
+//! waiting as long as the round trips of the hosts that answered say, not the initial
+//! timeout; `-PE` asks for the echo alone.
 
 mod echo;
 mod ping;
@@ -29,7 +35,7 @@ use crate::driver::Epoller;
 use crate::engine::{self, Observer, Plan, TargetPort};
 use crate::order::{Permutation, Shard};
 use crate::probe::TcpConnect;
-use crate::targets::{Host, Targets};
+use crate::targets::{Host, IndexSet, Targets};
 use crate::timing::Profile;
 
 /// Whether and how hosts are discovered before the port scan.
@@ -65,6 +71,8 @@ impl fmt::Display for Mechanism {
 /// The discovery's knobs, the port scan's own.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// ICMP echo alone (`-PE`): no TCP connects for the hosts silent to it.
+    pub echo_only: bool,
     pub profile: Profile,
     pub max_rate: Option<f64>,
     pub min_rate: Option<f64>,
@@ -77,6 +85,8 @@ pub struct Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub mechanism: Mechanism,
+    /// After an echo sweep, how many hosts silent to it got TCP connects.
+    pub connects_after_echo: Option<u64>,
     /// Whether a signal stopped it.
     pub interrupted: bool,
 }
@@ -118,25 +128,71 @@ pub fn run(
     signals: &SignalFd,
     listener: &mut impl Listener,
 ) -> Result<Outcome> {
-    let mut driver = Epoller::new(Some(signals))?;
-    if let Some(pinger) = ping::Pinger::open(run_token()) {
-        let mechanism = match pinger.kind() {
-            ping::Kind::Datagram => Mechanism::IcmpDatagram,
-            ping::Kind::Raw => Mechanism::IcmpRaw,
-        };
-        let interrupted = ping::sweep(
+    let Some(pinger) = ping::Pinger::open(run_token()) else {
+        let interrupted = connect_sweep(targets, options, options.profile, signals, listener)?;
+        return Ok(Outcome {
+            mechanism: Mechanism::TcpConnect,
+            connects_after_echo: None,
+            interrupted,
+        });
+    };
+    let mechanism = match pinger.kind() {
+        ping::Kind::Datagram => Mechanism::IcmpDatagram,
+        ping::Kind::Raw => Mechanism::IcmpRaw,
+    };
+    // A table too big for the set of hosts already known gets the echo alone.
+    let known = (!options.echo_only)
+        .then(|| IndexSet::new(targets.len()))
+        .flatten();
+    let mut echo = EchoAnswers {
+        listener: &mut *listener,
+        known,
+        silent: 0,
+    };
+    let swept = {
+        let mut driver = Epoller::new(Some(signals))?;
+        ping::sweep(
             &targets,
             &pinger,
             options.profile,
             options.max_rate,
             &mut driver,
-            listener,
-        )?;
-        return Ok(Outcome {
-            mechanism,
-            interrupted,
-        });
+            &mut echo,
+        )?
+    };
+    drop(pinger);
+    let (silent, known) = (echo.silent, echo.known);
+    let outcome = Outcome {
+        mechanism,
+        connects_after_echo: None,
+        interrupted: swept.interrupted,
+    };
+    let Some(known) = known.filter(|_| silent > 0 && !swept.interrupted) else {
+        return Ok(outcome);
+    };
+    // The hosts that answered set how long an answer from their network takes; a silent
+    // host's TCP answer takes about as long (never longer than the initial timeout).
+    let mut profile = options.profile;
+    if let Some(timeout) = swept.timeout {
+        profile.initial_timeout = timeout.min(profile.initial_timeout);
     }
+    let interrupted = connect_sweep(targets.without(known), options, profile, signals, listener)?;
+    Ok(Outcome {
+        connects_after_echo: Some(silent),
+        interrupted,
+        ..outcome
+    })
+}
+
+/// TCP connects to [`PING_PORTS`] of every host of `targets`, through the scan engine.
+/// Whether a signal stopped them.
+fn connect_sweep(
+    targets: Targets,
+    options: &Options,
+    profile: Profile,
+    signals: &SignalFd,
+    listener: &mut impl Listener,
+) -> Result<bool> {
     let ports: Vec<TargetPort> = PING_PORTS
         .map(|port| TargetPort {
             proto: Proto::Tcp,
@@ -152,7 +208,7 @@ pub fn run(
         order: Permutation::new(pairs, crate::HOST_GROUP * ports.len() as u64, options.seed),
         ports,
         shard: Shard::WHOLE,
-        profile: options.profile,
+        profile,
         max_rate: options.max_rate,
         min_rate: options.min_rate,
         budget: options.budget,
@@ -161,11 +217,45 @@ pub fn run(
         listener,
         pending: HashMap::new(),
     };
+    let mut driver = Epoller::new(Some(signals))?;
     let summary = engine::run(&plan, TcpConnect::default(), &mut driver, &mut connects)?;
-    Ok(Outcome {
-        mechanism: Mechanism::TcpConnect,
-        interrupted: summary.interrupted,
-    })
+    Ok(summary.interrupted)
+}
+
+/// What the echo sweep tells of each host, passed on, except that a host silent to it is
+/// held back for the TCP connects while `known` records the hosts already decided.
+struct EchoAnswers<'a, L: Listener> {
+    listener: &'a mut L,
+    known: Option<IndexSet>,
+    /// Hosts held back.
+    silent: u64,
+}
+
+impl<L: Listener> Listener for EchoAnswers<'_, L> {
+    fn host(
+        &mut self,
+        host: &Host,
+        state: HostState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        let Some(known) = &mut self.known else {
+            return self.listener.host(host, state, reason, rtt);
+        };
+        if state == HostState::Down && reason == Reason::NoResponse {
+            self.silent += 1;
+            return Ok(());
+        }
+        known.insert(host.index);
+        self.listener.host(host, state, reason, rtt)
+    }
+
+    fn host_failed(&mut self, host: &Host, why: &str) {
+        if let Some(known) = &mut self.known {
+            known.insert(host.index);
+        }
+        self.listener.host_failed(host, why);
+    }
 }
 
 /// What the engine's port results say of their hosts: the first answer to either port
@@ -298,8 +388,15 @@ impl<W: Write> Found<W> {
 fn summary(up: u64, others: u64, outcome: Outcome, elapsed: Duration) -> String {
     let addresses = up + others;
     let plural = |count: u64| if count == 1 { "" } else { "s" };
+    let connects = match outcome.connects_after_echo {
+        Some(silent) => format!(
+            "; then TCP connects to ports 80 and 443 of the {silent} host{} silent to it",
+            plural(silent)
+        ),
+        None => String::new(),
+    };
     format!(
-        "host discovery: {addresses} address{}, {up} host{} up ({}) in {:.2}s{}",
+        "host discovery: {addresses} address{}, {up} host{} up ({}{connects}) in {:.2}s{}",
         if addresses == 1 { "" } else { "es" },
         plural(up),
         outcome.mechanism,
@@ -362,6 +459,7 @@ mod tests {
     fn the_summary_counts_addresses_and_hosts_up() {
         let outcome = Outcome {
             mechanism: Mechanism::IcmpDatagram,
+            connects_after_echo: None,
             interrupted: false,
         };
         assert_eq!(
@@ -369,7 +467,18 @@ mod tests {
             "host discovery: 256 addresses, 3 hosts up (ICMP echo, datagram socket) in 0.31s"
         );
         let outcome = Outcome {
+            mechanism: Mechanism::IcmpRaw,
+            connects_after_echo: Some(253),
+            interrupted: false,
+        };
+        assert_eq!(
+            summary(4, 252, outcome, Duration::from_millis(512)),
+            "host discovery: 256 addresses, 4 hosts up (ICMP echo, raw socket; then TCP \
+             connects to ports 80 and 443 of the 253 hosts silent to it) in 0.51s"
+        );
+        let outcome = Outcome {
             mechanism: Mechanism::TcpConnect,
+            connects_after_echo: None,
             interrupted: true,
         };
         assert_eq!(

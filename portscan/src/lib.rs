@@ -88,6 +88,8 @@ pub struct Config {
     pub header: bool,
     pub verbose: bool,
     pub discovery: Discovery,
+    /// Discovery by ICMP echo alone (-PE).
+    pub echo_only: bool,
     /// With -sn: a record for down hosts too (--all).
     pub all_hosts: bool,
 }
@@ -201,6 +203,7 @@ impl Config {
             } else {
                 Discovery::Auto
             },
+            echo_only: cli.ping_echo,
             all_hosts: cli.all,
         })
     }
@@ -515,6 +518,7 @@ impl Config {
     /// Discovery goes as fast and tries as often as the port scan.
     fn discovery_options(&self, budget: usize) -> discovery::Options {
         discovery::Options {
+            echo_only: self.echo_only,
             profile: self.profile,
             max_rate: self.max_rate,
             min_rate: self.min_rate,
@@ -738,10 +742,11 @@ mod tests {
             assert!(config(&args).verbose, "{verbose:?}");
         }
         assert!(!config(&["-p", "1"]).verbose);
-        // Accepted, and change nothing portscan does.
+        // Accepted, and changes nothing portscan does.
         let plain = config(&["-p", "1", "--seed", "1"]);
-        let nmap = config(&["-p", "1", "--seed", "1", "-PE", "-n"]);
+        let nmap = config(&["-p", "1", "--seed", "1", "-n"]);
         assert_eq!(format!("{plain:?}"), format!("{nmap:?}"));
+        assert!(!plain.echo_only && config(&["-p", "1", "-PE"]).echo_only);
         assert!(!plain.reason && config(&["-p", "1", "--reason"]).reason);
         assert_eq!(plain.discovery, Discovery::Auto);
         assert_eq!(config(&["-p", "1", "-Pn"]).discovery, Discovery::Skip);

@@ -60,6 +60,38 @@ pub struct Targets {
     len: u64,
     excluded: Vec<TargetSpec>,
     excluded_addresses: Vec<IpAddr>,
+    /// Hosts left out by index: those an earlier stage has dealt with.
+    skipped: Option<IndexSet>,
+}
+
+/// A set of host indices, one bit each: a /8 costs 2 MB.
+#[derive(Debug)]
+pub struct IndexSet {
+    words: Vec<u64>,
+}
+
+impl IndexSet {
+    /// The most indices a set is made for.
+    pub const MOST: u64 = 1 << 27;
+
+    /// An empty set for indices below `len`, or `None` past [`Self::MOST`].
+    pub fn new(len: u64) -> Option<Self> {
+        (len <= Self::MOST).then(|| Self {
+            words: vec![0; usize::try_from(len.div_ceil(64)).expect("at most 2^21 words")],
+        })
+    }
+
+    pub fn insert(&mut self, index: u64) {
+        let word = usize::try_from(index / 64).expect("an index below the set's length");
+        self.words[word] |= 1 << (index % 64);
+    }
+
+    pub fn contains(&self, index: u64) -> bool {
+        usize::try_from(index / 64)
+            .ok()
+            .and_then(|word| self.words.get(word))
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
 }
 
 /// What building the table left out, to be reported.
@@ -133,13 +165,22 @@ impl Targets {
         targets
     }
 
+    /// The same table without the hosts in `skipped`, which keep their indices.
+    pub fn without(mut self, skipped: IndexSet) -> Self {
+        self.skipped = Some(skipped);
+        self
+    }
+
     /// How many hosts, excluded ones included.
     pub fn len(&self) -> u64 {
         self.len
     }
 
-    /// Host `index`, or `None` if it is excluded.
+    /// Host `index`, or `None` if it is excluded or skipped.
     pub fn get(&self, index: u64) -> Option<Host> {
+        if self.skipped.as_ref().is_some_and(|set| set.contains(index)) {
+            return None;
+        }
         let group = self.starts.partition_point(|&start| start <= index) - 1;
         let offset = index - self.starts[group];
         let host = match &self.groups[group] {
@@ -236,6 +277,28 @@ mod tests {
             .filter_map(|i| targets.get(i))
             .map(|h| format!("{} {}", h.label, h.address))
             .collect()
+    }
+
+    #[test]
+    fn a_table_without_some_hosts_keeps_the_others_and_their_indices() {
+        let (all, _) =
+            Targets::build(vec![spec("198.18.0.0/29")], vec![], false, fake_resolve).unwrap();
+        let mut done = IndexSet::new(all.len()).unwrap();
+        for index in [0, 3, 7] {
+            done.insert(index);
+        }
+        assert!(done.contains(3) && !done.contains(4) && !done.contains(1 << 40));
+        let rest = all.without(done);
+        assert_eq!(rest.len(), 8);
+        let left: Vec<(u64, String)> = (0..rest.len())
+            .filter_map(|index| rest.get(index))
+            .map(|host| (host.index, host.label))
+            .collect();
+        let expected: Vec<(u64, String)> = [1, 2, 4, 5, 6]
+            .map(|index| (index, format!("198.18.0.{index}")))
+            .into();
+        assert_eq!(left, expected);
+        assert!(IndexSet::new(IndexSet::MOST + 1).is_none());
     }
 
     #[test]

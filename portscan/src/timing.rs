@@ -179,6 +179,11 @@ impl HostTiming {
         (self.timeout() * backoff).min(self.profile.max_timeout.max(self.timeout()))
     }
 
+    /// Whether an answer has set the round-trip estimate.
+    pub fn has_rtt(&self) -> bool {
+        self.srtt.is_some()
+    }
+
     /// How long to wait for the answer to a probe sent now: srtt + 4 * rttvar, clamped.
     pub fn timeout(&self) -> Duration {
         match self.srtt {

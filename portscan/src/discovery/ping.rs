@@ -168,8 +168,17 @@ struct Sweep<'a, L: Listener> {
     woken: Vec<Wakeup>,
 }
 
+/// How a sweep ended.
+pub struct Swept {
+    /// Whether a signal stopped it.
+    pub interrupted: bool,
+    /// How long the round trips of the hosts that answered say to wait for an answer
+    /// from their network (the longer of the two families'), if any answered.
+    pub timeout: Option<Duration>,
+}
+
 /// Sweeps `targets` with `pinger`'s echo requests, telling `listener` each host's state as
-/// it is known. Whether a signal stopped it.
+/// it is known.
 pub fn sweep<L: Listener>(
     targets: &Targets,
     pinger: &Pinger,
@@ -177,7 +186,7 @@ pub fn sweep<L: Listener>(
     max_rate: Option<f64>,
     driver: &mut impl Driver<Socket>,
     listener: &mut L,
-) -> Result<bool> {
+) -> Result<Swept> {
     for (token, socket) in pinger.sockets.iter().enumerate() {
         if let Ok(socket) = socket {
             driver
@@ -199,7 +208,17 @@ pub fn sweep<L: Listener>(
         local_failures: 0,
         woken: Vec::new(),
     };
-    sweep.run(driver)
+    let interrupted = sweep.run(driver)?;
+    let timeout = sweep
+        .timings
+        .iter()
+        .filter(|timing| timing.has_rtt())
+        .map(HostTiming::timeout)
+        .max();
+    Ok(Swept {
+        interrupted,
+        timeout,
+    })
 }
 
 impl<L: Listener> Sweep<'_, L> {
