@@ -5,14 +5,16 @@
 #    the goal is at most half of nmap's time. RustScan too, where it is installed.
 # 2. As root: all 65535 ports of a host in a network namespace whose firewall drops 2000
 #    ports, against nmap -sT -p- -T4.
-# 3. As root: nmap -sU's hundred most common UDP ports of the namespace host of case 2, which
+# 3. As root: host discovery (-sn) of a /24 routed behind that host, three addresses live
+#    and the rest silent: the same live hosts as nmap -sn, well under a second.
+# 4. As root: nmap -sU's hundred most common UDP ports of the namespace host of case 2, which
 #    rations its ICMP errors as Linux does by default (one a second after a burst of six)
 #    and answers on 53, 123 and 161: the same states as nmap -sU, in at most 0.9 of its
 #    time; the floor the ration sets is printed beside them. One run each (nmap takes
 #    minutes).
-# 4. As root: all 65535 UDP ports of 127.0.0.1 inside that namespace, three ports answering
+# 5. As root: all 65535 UDP ports of 127.0.0.1 inside that namespace, three ports answering
 #    and two silent: the same states as nmap -sU, in at most half its time.
-# 5. As root: 2000 ports (6 open, 100 dropped) of a host behind a 50 ms round-trip line that
+# 6. As root: 2000 ports (6 open, 100 dropped) of a host behind a 50 ms round-trip line that
 #    loses 2% of packets each way (xtask's TUN impairment line), against nmap -sT.
 #
 # Needs python3 (the listeners), nmap and hyperfine (installed with apt-get if missing),
@@ -177,6 +179,26 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" \
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" \
     "ip netns exec $NS_A nmap -sT -p- -T4 -n 198.18.0.2" >/dev/null
 compare "namespace, 2000 dropped" "$TMP/ours.json" "$TMP/nmap.json" "< 1"
+
+echo "== host discovery of a routed /24 where three hosts answer, nmap -sn"
+# Behind the namespace host, as a remote network is: the three live addresses are its own,
+# the rest of the block goes nowhere (no answer at all, the usual case on the internet).
+ip -n "$NS_A" route add 198.18.1.0/24 via 198.18.0.2
+ip -n "$NS_B" route add blackhole 198.18.1.0/24
+for host in 7 42 200; do ip -n "$NS_B" addr add "198.18.1.$host/32" dev lo; done
+ip netns exec "$NS_A" "$PORTSCAN" -sn --sort 198.18.1.0/24 | awk '{ print $1 }' > "$TMP/ours"
+ip netns exec "$NS_A" nmap -sn -n -oG - 198.18.1.0/24 | awk '/Status: Up/ { print $2 }' > "$TMP/theirs"
+if ! cmp -s "$TMP/ours" "$TMP/theirs" || [ "$(wc -l < "$TMP/ours")" != 3 ]; then
+    echo "live hosts differ (< portscan, > nmap):" >&2
+    diff "$TMP/ours" "$TMP/theirs" >&2 || true
+    exit 1
+fi
+echo "same live hosts: $(tr '\n' ' ' < "$TMP/ours")"
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" \
+    "ip netns exec $NS_A $PORTSCAN -sn 198.18.1.0/24" >/dev/null
+hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_A nmap -sn -n 198.18.1.0/24" >/dev/null
+compare "discovery, routed /24" "$TMP/ours.json" "$TMP/nmap.json" "well under a second"
 
 # UDP responders on `ports` of `address`, run through `prefix` (`ip netns exec NAME`): each
 # answers every datagram, whatever it says, with one of its own.
