@@ -1930,6 +1930,49 @@ fn discovery_only_prints_host_records_in_every_format() {
     }
 }
 
+/// On a terminal, a discovery draws its progress on stderr, phase by phase, erased before
+/// the summary; the records on stdout are untouched by it.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_person_at_a_terminal_sees_the_discovery_progress() {
+    require_root();
+    require_program("nft", &["--version"]);
+    require_program("script", &["--version"]);
+    let (scanner, _target) = sweep_pair("hp");
+    let base = std::env::temp_dir().join(format!("portscan-progress-{}", std::process::id()));
+    let (records, terminal) = (base.with_extension("out"), base.with_extension("tty"));
+    // script(1) gives the command a terminal; stdout goes to a file, stderr stays on it.
+    let command = format!(
+        "ip netns exec {} {} -sn --sort 198.18.1.0/24 2001:db8:1::/120 > {}",
+        scanner.name,
+        env!("CARGO_BIN_EXE_portscan"),
+        records.display()
+    );
+    let output = run(
+        Command::new("script")
+            .args(["-qec", &command])
+            .arg(&terminal)
+            .stdin(Stdio::null()),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let printed = std::fs::read_to_string(&records).unwrap();
+    let seen = String::from_utf8_lossy(&std::fs::read(&terminal).unwrap()).into_owned();
+    let _ = std::fs::remove_file(&records);
+    let _ = std::fs::remove_file(&terminal);
+    assert_eq!(printed.lines().count(), LIVE.len(), "{printed}");
+    assert!(
+        printed.lines().all(|line| line.ends_with(" up echo-reply")),
+        "{printed}"
+    );
+    for phase in ["ICMP echo", "TCP connects to 80 and 443"] {
+        let drawn = format!("\r\x1b[Kportscan: host discovery, {phase}: ");
+        assert!(seen.contains(&drawn), "no {phase} progress in {seen:?}");
+    }
+    let erased_then_summary = "\r\x1b[Kportscan: host discovery: 512 addresses, 6 hosts up (";
+    assert!(seen.contains(erased_then_summary), "{seen:?}");
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn the_port_scan_of_several_addresses_skips_hosts_that_are_down_unless_pn() {

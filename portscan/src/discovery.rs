@@ -34,6 +34,7 @@ use crate::TOOL;
 use crate::driver::Epoller;
 use crate::engine::{self, Observer, Plan, TargetPort};
 use crate::order::{Permutation, Shard};
+use crate::output::ProgressLine;
 use crate::probe::TcpConnect;
 use crate::targets::{Host, IndexSet, Targets};
 use crate::timing::Profile;
@@ -103,6 +104,10 @@ pub trait Listener {
     ) -> Result<()>;
     /// A host that could not be probed (no route from here).
     fn host_failed(&mut self, host: &Host, why: &str);
+    /// A phase begins: what it sends, to how many hosts (for the progress line).
+    fn phase(&mut self, what: &'static str, hosts: u64);
+    /// A host silent to this phase, left to the next.
+    fn deferred(&mut self);
 }
 
 /// Whether `discovery` asks for a discovery of `targets`.
@@ -121,6 +126,10 @@ pub fn wanted(discovery: Discovery, targets: &Targets) -> bool {
 /// choice for an unprivileged ping, the two ports most hosts either serve or refuse.
 const PING_PORTS: [u16; 2] = [80, 443];
 
+/// What the phases send, as the progress line names them.
+const ECHO_PHASE: &str = "ICMP echo";
+const CONNECT_PHASE: &str = "TCP connects to 80 and 443";
+
 /// Finds which hosts of `targets` are up, telling `listener` each one's state.
 pub fn run(
     targets: Targets,
@@ -129,6 +138,7 @@ pub fn run(
     listener: &mut impl Listener,
 ) -> Result<Outcome> {
     let Some(pinger) = ping::Pinger::open(run_token()) else {
+        listener.phase(CONNECT_PHASE, targets.len());
         let interrupted = connect_sweep(targets, options, options.profile, signals, listener)?;
         return Ok(Outcome {
             mechanism: Mechanism::TcpConnect,
@@ -144,6 +154,7 @@ pub fn run(
     let known = (!options.echo_only)
         .then(|| IndexSet::new(targets.len()))
         .flatten();
+    listener.phase(ECHO_PHASE, targets.len());
     let mut echo = EchoAnswers {
         listener: &mut *listener,
         known,
@@ -176,6 +187,7 @@ pub fn run(
     if let Some(timeout) = swept.timeout {
         profile.initial_timeout = timeout.min(profile.initial_timeout);
     }
+    listener.phase(CONNECT_PHASE, silent);
     let interrupted = connect_sweep(targets.without(known), options, profile, signals, listener)?;
     Ok(Outcome {
         connects_after_echo: Some(silent),
@@ -244,6 +256,7 @@ impl<L: Listener> Listener for EchoAnswers<'_, L> {
         };
         if state == HostState::Down && reason == Reason::NoResponse {
             self.silent += 1;
+            self.listener.deferred();
             return Ok(());
         }
         known.insert(host.index);
@@ -255,6 +268,14 @@ impl<L: Listener> Listener for EchoAnswers<'_, L> {
             known.insert(host.index);
         }
         self.listener.host_failed(host, why);
+    }
+
+    fn phase(&mut self, what: &'static str, hosts: u64) {
+        self.listener.phase(what, hosts);
+    }
+
+    fn deferred(&mut self) {
+        self.listener.deferred();
     }
 }
 
@@ -337,6 +358,12 @@ pub struct Found<W: Write> {
     records: Option<(RecordWriter<W>, bool)>,
     /// With `--sort`: the records held until the end.
     held: Option<Vec<HostRecord>>,
+    progress: ProgressLine,
+    /// The phase under way, as the progress line begins: "host discovery, ICMP echo: ".
+    phase: String,
+    /// Its hosts, and how many of them it has settled.
+    phase_hosts: u64,
+    phase_done: u64,
 }
 
 impl<W: Write> Found<W> {
@@ -348,6 +375,10 @@ impl<W: Write> Found<W> {
             failed: 0,
             records: None,
             held: None,
+            progress: ProgressLine::on_terminal(),
+            phase: String::new(),
+            phase_hosts: 0,
+            phase_done: 0,
         }
     }
 
@@ -362,6 +393,7 @@ impl<W: Write> Found<W> {
 
     /// Prints held records and ends the output.
     pub fn finish(mut self) -> Result<Self> {
+        self.progress.clear();
         if let Some((mut writer, _)) = self.records.take() {
             if let Some(mut held) = self.held.take() {
                 held.sort_by(|a, b| a.address.cmp(&b.address).then_with(|| a.host.cmp(&b.host)));
@@ -409,6 +441,22 @@ fn summary(up: u64, others: u64, outcome: Outcome, elapsed: Duration) -> String 
     )
 }
 
+impl<W: Write> Found<W> {
+    /// One more host of the phase settled: the progress line may show it.
+    fn settled(&mut self) {
+        self.phase_done += 1;
+        let up = self.live.len();
+        self.progress.draw(
+            Instant::now(),
+            &self.phase,
+            self.phase_done,
+            self.phase_hosts,
+            "hosts",
+            || format!(", {up} up"),
+        );
+    }
+}
+
 impl<W: Write> Listener for Found<W> {
     fn host(
         &mut self,
@@ -421,6 +469,7 @@ impl<W: Write> Listener for Found<W> {
             HostState::Up => self.live.push(host.clone()),
             HostState::Down => self.down += 1,
         }
+        self.settled();
         let Some((writer, all)) = &mut self.records else {
             return Ok(());
         };
@@ -436,18 +485,30 @@ impl<W: Write> Listener for Found<W> {
             rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
             time: rfc3339(SystemTime::now()),
         };
-        match &mut self.held {
-            Some(held) => {
-                held.push(record);
-                Ok(())
-            }
-            None => writer.write(&record),
+        if let Some(held) = &mut self.held {
+            held.push(record);
+            return Ok(());
         }
+        self.progress.clear();
+        writer.write(&record)
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {
         self.failed += 1;
+        self.settled();
+        self.progress.clear();
         warn(TOOL, format_args!("{}: {why}", host.describe()));
+    }
+
+    fn phase(&mut self, what: &'static str, hosts: u64) {
+        self.phase = format!("host discovery, {what}: ");
+        self.phase_hosts = hosts;
+        self.phase_done = 0;
+        self.progress.restart();
+    }
+
+    fn deferred(&mut self) {
+        self.settled();
     }
 }
 

@@ -3,6 +3,7 @@
 //! terminal, a report per host (`report`). The progress line and the summary go to stderr,
 //! and only where a person reads them, so cron stays quiet.
 
+mod progress;
 mod report;
 
 use std::io::{self, IsTerminal, Write};
@@ -18,24 +19,17 @@ use crate::TOOL;
 use crate::engine::{Observer, TargetPort};
 use crate::targets::Host;
 
+pub use progress::ProgressLine;
 pub use report::{Listed, Report};
-
-/// How often the progress line is redrawn.
-const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Printer<W: Write> {
     sink: Sink<W>,
     /// Ports found in each state, indexed by [`PortState::index`].
     counts: [u64; STATES],
     hosts_failed: u64,
-    /// Whether stderr is a terminal, where the progress line is drawn.
-    progress: bool,
+    progress: ProgressLine,
     /// Whether notices (a host's ICMP ration) go to stderr: on a terminal, or with -v.
     notices: bool,
-    progress_shown: bool,
-    /// When the progress line was first asked for: the start of the pace it shows.
-    first_progress: Option<Instant>,
-    last_progress: Option<Instant>,
 }
 
 /// Where results go: records, or the report.
@@ -73,11 +67,8 @@ impl<W: Write> Printer<W> {
             sink,
             counts: [0; STATES],
             hosts_failed: 0,
-            progress: io::stderr().is_terminal(),
+            progress: ProgressLine::on_terminal(),
             notices: io::stderr().is_terminal(),
-            progress_shown: false,
-            first_progress: None,
-            last_progress: None,
         }
     }
 
@@ -102,7 +93,7 @@ impl<W: Write> Printer<W> {
     /// which says whether the scan was `interrupted`) and flushes; the summary line is the
     /// caller's to ask for.
     pub fn finish(mut self, interrupted: bool) -> Result<[u64; STATES]> {
-        clear_progress(&mut self.progress_shown);
+        self.progress.clear();
         match self.sink {
             Sink::Records {
                 mut writer, held, ..
@@ -124,14 +115,6 @@ impl<W: Write> Printer<W> {
             Sink::Report(report) => report.finish(interrupted)?,
         }
         Ok(self.counts)
-    }
-}
-
-/// Erases the progress line, if one is `shown`, before anything else is printed.
-fn clear_progress(shown: &mut bool) {
-    if *shown {
-        let _ = io::stderr().write_all(b"\r\x1b[K");
-        *shown = false;
     }
 }
 
@@ -177,12 +160,12 @@ impl<W: Write> Observer for Printer<W> {
             held.push(record);
             return Ok(());
         }
-        clear_progress(&mut self.progress_shown);
+        self.progress.clear();
         writer.write(&record)
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {
-        clear_progress(&mut self.progress_shown);
+        self.progress.clear();
         self.hosts_failed += 1;
         if let Sink::Report(report) = &mut self.sink {
             report.host_failed(host);
@@ -194,7 +177,7 @@ impl<W: Write> Observer for Printer<W> {
         if !self.notices {
             return;
         }
-        clear_progress(&mut self.progress_shown);
+        self.progress.clear();
         let per_second = 1.0 / interval.as_secs_f64();
         warn(
             TOOL,
@@ -214,87 +197,17 @@ impl<W: Write> Observer for Printer<W> {
 
     fn host_done(&mut self, host: &Host) -> Result<()> {
         if let Sink::Report(report) = &mut self.sink {
-            clear_progress(&mut self.progress_shown);
+            self.progress.clear();
             report.host_done(host)?;
         }
         Ok(())
     }
 
     fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()> {
-        let first = *self.first_progress.get_or_insert(now);
-        if !self.progress
-            || self
-                .last_progress
-                .is_some_and(|last| now.saturating_duration_since(last) < PROGRESS_EVERY)
-        {
-            return Ok(());
-        }
-        self.last_progress = Some(now);
-        if done > 0 {
-            #[expect(clippy::cast_precision_loss, reason = "a percentage to one decimal")]
-            let percent = done as f64 * 100.0 / total.max(1) as f64;
-            let pace = match Pace::of(done, total, now.saturating_duration_since(first)) {
-                Some(pace) => format!(", {pace}"),
-                None => String::new(),
-            };
-            let _ = write!(
-                io::stderr(),
-                "\r\x1b[K{TOOL}: {done}/{total} ports ({percent:.1}%), {} open{pace}",
-                self.counts[PortState::Open.index()]
-            );
-            self.progress_shown = true;
-        }
+        let open = self.counts[PortState::Open.index()];
+        self.progress
+            .draw(now, "", done, total, "ports", || format!(", {open} open"));
         Ok(())
-    }
-}
-
-/// How fast the scan goes and how long the rest will take at that pace: ports settled a
-/// second over the whole scan so far (steadier than the last second's, which a burst of
-/// retries or a slow host's timeouts would swing), as nmap's estimate is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Pace {
-    per_second: f64,
-    left: Duration,
-}
-
-impl Pace {
-    /// `None` before there is a pace to tell: nothing settled, or no time gone by.
-    fn of(done: u64, total: u64, elapsed: Duration) -> Option<Self> {
-        if done == 0 || elapsed.is_zero() {
-            return None;
-        }
-        #[expect(clippy::cast_precision_loss, reason = "a rate to show, to 3 digits")]
-        let per_second = done as f64 / elapsed.as_secs_f64();
-        #[expect(clippy::cast_precision_loss, reason = "an estimate, to the second")]
-        let left = total.saturating_sub(done) as f64 / per_second;
-        Some(Self {
-            per_second,
-            left: Duration::try_from_secs_f64(left).unwrap_or(Duration::MAX),
-        })
-    }
-}
-
-impl std::fmt::Display for Pace {
-    /// "5120 ports/s, 12s left"; "0.8 ports/s, 2m05s left"; "1h02m left".
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.per_second < 10.0 {
-            write!(f, "{:.1} ports/s, ", self.per_second)?;
-        } else {
-            write!(f, "{:.0} ports/s, ", self.per_second)?;
-        }
-        let seconds = self.left.as_secs_f64().round();
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a non-negative count of seconds, saturating"
-        )]
-        let seconds = seconds as u64;
-        let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-        match (hours, minutes) {
-            (0, 0) => write!(f, "{seconds}s left"),
-            (0, _) => write!(f, "{minutes}m{seconds:02}s left"),
-            _ => write!(f, "{hours}h{minutes:02}m left"),
-        }
     }
 }
 
@@ -375,32 +288,5 @@ mod tests {
             summary([1, 0, 2, 3], Duration::from_millis(1234), 9, true),
             "1 open, 0 closed, 2 filtered, 3 open|filtered; 9 probes in 1.23s (interrupted)"
         );
-    }
-
-    #[test]
-    fn the_pace_is_ports_a_second_so_far_and_the_rest_at_that_pace() {
-        let second = Duration::from_secs(1);
-        assert_eq!(Pace::of(0, 1000, second), None, "nothing settled yet");
-        assert_eq!(Pace::of(10, 1000, Duration::ZERO), None, "no time gone by");
-        let pace = Pace::of(250, 1000, 2 * second).unwrap();
-        assert!((pace.per_second - 125.0).abs() < 1e-9);
-        assert_eq!(pace.left, 6 * second);
-        assert_eq!(pace.to_string(), "125 ports/s, 6s left");
-        assert_eq!(
-            Pace::of(1000, 1000, 3 * second).unwrap().left,
-            Duration::ZERO,
-            "done"
-        );
-        for (done, total, elapsed, text) in [
-            (4, 100, 5, "0.8 ports/s, 2m00s left"),
-            (3, 100, 2, "1.5 ports/s, 1m05s left"),
-            (10, 65_535, 1, "10 ports/s, 1h49m left"),
-            (65_000, 65_535, 13, "5000 ports/s, 0s left"),
-            (64_000, 65_535, 4, "16000 ports/s, 0s left"),
-            (60_000, 65_535, 6, "10000 ports/s, 1s left"),
-        ] {
-            let pace = Pace::of(done, total, elapsed * second).unwrap();
-            assert_eq!(pace.to_string(), text, "{done}/{total} in {elapsed}s");
-        }
     }
 }
