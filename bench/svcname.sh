@@ -5,7 +5,8 @@ set -euo pipefail
 source bench/lib.sh
 ensure_packages hyperfine mawk
 
-# A million lines as our users pipe them: nmap-style, portscan text, bare ports, NDJSON.
+# A million lines as our users pipe them: nmap-style rows without a service column (one
+# with a column names its service already), portscan text, bare ports, NDJSON.
 python3 - "$WORK/lines" <<'PY'
 import random, sys
 random.seed(7)
@@ -15,7 +16,7 @@ with open(sys.argv[1], "w") as out:
         port = random.choice(ports)
         kind = i % 4
         if kind == 0:
-            out.write(f"{port}/tcp   open  x\n")
+            out.write(f"{port}/tcp   open\n")
         elif kind == 1:
             out.write(f"127.0.0.1 {port}/tcp open syn-ack\n")
         elif kind == 2:

@@ -162,13 +162,61 @@ unknown port 4/tcp here
         "\
 127.0.0.1 22/tcp open syn-ack ssh
 Nmap scan report for localhost (127.0.0.1)
-53/udp   open  domain domain
+53/udp   open  domain
 tcp   LISTEN 0      128    0.0.0.0:22   0.0.0.0:* ssh
 udp   UNCONN 0      0      127.0.0.53%lo:53   0.0.0.0:* domain
 
 unknown port 4/tcp here unknown
 "
     );
+}
+
+/// A line that names its service already gets no second name: nmap's normal and grepable
+/// output, ss and netstat with names, and svcname's own output read again.
+#[test]
+fn lines_that_name_their_service_get_no_second_name() {
+    let named = "\
+22/tcp   open  ssh
+8000/tcp closed http-alt  conn-refused
+53/udp   open|filtered domain
+Host: 127.0.0.1 ()\tPorts: 22/open/tcp//ssh///, 8000/closed/tcp//http-alt///\tIgnored State: closed (998)
+LISTEN 0      128        0.0.0.0:ssh        0.0.0.0:*
+ESTAB  0      0        127.0.0.1:44744    127.0.0.1:https
+tcp        0      0 0.0.0.0:ssh             0.0.0.0:*               LISTEN
+tcp        0      0 127.0.0.1:44744         127.0.0.1:https         ESTABLISHED
+";
+    let output = filter(&[], named);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(stdout_text(&output), named);
+    // A table row without a service is still named.
+    let output = filter(&[], "8000/tcp open\n");
+    assert_eq!(stdout_text(&output), "8000/tcp open irdmi\n");
+}
+
+/// svcname's output piped into svcname again comes out unchanged, in every format and with
+/// the additions, so a pipeline may hold it twice.
+#[test]
+fn the_filter_is_idempotent() {
+    let input = "\
+127.0.0.1 22/tcp open syn-ack
+25/tcp open\r
+53/udp  \t
+443
+ESTAB 0 0 127.0.0.1:44744 127.0.0.1:443
+tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:*
+{\"port\":22,\"proto\":\"tcp\"}
+{\"local_port\":53,\"remote_port\":0,\"proto\":\"udp\"}
+host,port,proto
+h,23,tcp
+";
+    for args in [&[][..], &["-r", "-d", "--risk"]] {
+        let once = filter(args, input);
+        assert_eq!(code(&once), 0, "{}", stderr_text(&once));
+        assert_ne!(stdout_text(&once), input);
+        let twice = run_with_input(&mut svcname(args), &once.stdout, LIMIT);
+        assert_eq!(code(&twice), 0, "{}", stderr_text(&twice));
+        assert_eq!(stdout_text(&twice), stdout_text(&once), "{args:?}");
+    }
 }
 
 /// In a filter, a line that is only a port is a port, and gets its name like any other;
@@ -713,7 +761,9 @@ fn listener_with_a_name(tag: &str) -> (std::net::TcpListener, u16, std::path::Pa
 /// A few megabytes of what svcname meets in pipelines: a syslog sample, nmap's normal and
 /// grepable output of a local scan, ss and netstat output, with CR LF and trailing blanks
 /// in places, binary noise, and no newline at the very end. Every line that comes out is
-/// the line that went in, byte for byte, or that line with ` SERVICE` added before its end.
+/// the line that went in, byte for byte, or that line with ` SERVICE` added before its end;
+/// a line that names its service already is not annotated; the output read again is the
+/// same.
 #[test]
 fn a_filter_changes_no_byte_it_does_not_add() {
     require_program("nmap", &["--version"]);
@@ -722,29 +772,13 @@ fn a_filter_changes_no_byte_it_does_not_add() {
     let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let (_server, _) = listener.accept().unwrap();
     let ephemeral = client.local_addr().unwrap().port();
-    let capture = |program: &str, args: &[&str]| {
-        let output = run(Command::new(program).args(args), LIMIT);
-        assert!(
-            output.status.success(),
-            "{program} {args:?}: {}",
-            stderr_text(&output)
-        );
-        output.stdout
-    };
-    let ports = format!("1-2000,{port}");
-    let nmap = capture("nmap", &["-sT", "-Pn", "-n", "-p", &ports, "127.0.0.1"]);
-    let grepable = capture(
-        "nmap",
-        &["-sT", "-Pn", "-n", "-p", &ports, "-oG", "-", "127.0.0.1"],
-    );
-    let reports = [
-        nmap.clone(),
-        grepable,
-        capture("ss", &["-tan"]),
-        capture("ss", &["-tuanp"]),
-        capture("netstat", &["-tan"]),
-        capture("netstat", &["-tuanp"]),
-    ];
+    // A listener on a port /etc/services names, which ss and netstat then print by name.
+    let named_listener = [9418, 5432, 3306, 873]
+        .into_iter()
+        .find_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+        .expect("one of git, postgresql, mysql, rsync's ports free");
+    let reports = local_reports(port);
+    let nmap = reports[0].clone();
     let input = mixed_input(&reports);
     let output = run_with_input(
         &mut svcname(&["--services", services.to_str().unwrap()]),
@@ -757,6 +791,15 @@ fn a_filter_changes_no_byte_it_does_not_add() {
     let outs: Vec<&[u8]> = output.stdout.split_inclusive(|&b| b == b'\n').collect();
     assert_eq!(ins.len(), outs.len(), "one line out for each line in");
     let annotated_lines = check_additions(&ins, &outs);
+    check_named_lines_unchanged(&ins, &outs);
+    // svcname's output read again is unchanged.
+    let again = run_with_input(
+        &mut svcname(&["--services", services.to_str().unwrap()]),
+        &output.stdout,
+        LIMIT,
+    );
+    assert!(output.stdout == again.stdout, "the filter is idempotent");
+    drop(named_listener);
     // What must have been named: our port in nmap's report, and both ends of our
     // connection and our listener in ss's and netstat's (each seen in several rounds).
     let annotated = |body: String| {
@@ -774,12 +817,13 @@ fn a_filter_changes_no_byte_it_does_not_add() {
             .count();
         assert_eq!(out_with, ins_with, "{body:?} named testsvc each time");
     };
-    let nmap_line = std::str::from_utf8(&nmap)
-        .unwrap()
-        .lines()
-        .find(|line| line.starts_with(&format!("{port}/tcp ")))
-        .expect("our port in nmap's report");
-    annotated(nmap_line.to_owned());
+    assert!(
+        std::str::from_utf8(&nmap)
+            .unwrap()
+            .lines()
+            .any(|line| line.starts_with(&format!("{port}/tcp "))),
+        "our port in nmap's report"
+    );
     let (ours, theirs) = (
         format!("127.0.0.1:{port}"),
         format!("127.0.0.1:{ephemeral}"),
@@ -810,6 +854,87 @@ fn a_filter_changes_no_byte_it_does_not_add() {
         "{annotated_lines} distinct lines annotated"
     );
     std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
+}
+
+/// nmap's normal and grepable reports of a scan of 127.0.0.1 that includes `port`, then
+/// ss's and netstat's tables, numbered and with names.
+fn local_reports(port: u16) -> [Vec<u8>; 8] {
+    let capture = |program: &str, args: &[&str]| {
+        let output = run(Command::new(program).args(args), LIMIT);
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}",
+            stderr_text(&output)
+        );
+        output.stdout
+    };
+    let ports = format!("1-2000,{port}");
+    let nmap = capture("nmap", &["-sT", "-Pn", "-n", "-p", &ports, "127.0.0.1"]);
+    let grepable = capture(
+        "nmap",
+        &["-sT", "-Pn", "-n", "-p", &ports, "-oG", "-", "127.0.0.1"],
+    );
+    [
+        nmap,
+        grepable,
+        capture("ss", &["-tan"]),
+        capture("ss", &["-tuanp"]),
+        capture("netstat", &["-tan"]),
+        capture("netstat", &["-tuanp"]),
+        capture("ss", &["-ta"]),
+        capture("netstat", &["-ta", "--numeric-hosts"]),
+    ]
+}
+
+/// Lines that name their service already pass unchanged: nmap's table rows and grepable
+/// lines, ss's and netstat's with names; each kind is met.
+fn check_named_lines_unchanged(ins: &[&[u8]], outs: &[&[u8]]) {
+    let mut named_lines = [0; 3];
+    for (line, out) in ins.iter().zip(outs) {
+        if let Some(kind) = names_its_service(line) {
+            named_lines[kind] += 1;
+            assert_eq!(
+                String::from_utf8_lossy(out),
+                String::from_utf8_lossy(line),
+                "no second name"
+            );
+        }
+    }
+    assert!(
+        named_lines.iter().all(|&count| count > 0),
+        "{named_lines:?}"
+    );
+}
+
+/// Whether a line names its service itself, found as the test reads it: an nmap table row
+/// (`22/tcp open ssh`: 0), a grepable `Host:` line with `Ports:` (1), an ss or netstat end
+/// `ADDRESS:NAME` (2).
+fn names_its_service(line: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(line).ok()?;
+    let tokens: Vec<&str> = text.split_ascii_whitespace().collect();
+    let nmap_row = tokens.len() >= 3
+        && tokens[0].split_once('/').is_some_and(|(port, proto)| {
+            port.parse::<u16>().is_ok() && ["tcp", "udp"].contains(&proto)
+        })
+        && ["open", "closed", "filtered", "open|filtered"].contains(&tokens[1]);
+    if nmap_row {
+        return Some(0);
+    }
+    if text.starts_with("Host: ") && text.contains("\tPorts: ") {
+        return Some(1);
+    }
+    let address_name = |token: &&str| {
+        token.rsplit_once(':').is_some_and(|(address, name)| {
+            name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && (address == "*"
+                    || address
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok())
+        })
+    };
+    tokens.iter().any(address_name).then_some(2)
 }
 
 /// The differential test's input: rounds of syslog, one of the reports (some with CR LF or

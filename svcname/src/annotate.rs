@@ -350,6 +350,11 @@ impl<'a, W: Write> Annotator<'a, W> {
             }
         }
         if scanned.has_output_field {
+            // svcname's own output, read again, stays as it is (with the same options).
+            if self.ends_with_json_suffixes(line, &answers) {
+                self.answers = answers;
+                return self.pass(place, line);
+            }
             let outcome = self.json_rebuild(place, line, &answers);
             self.answers = answers;
             return outcome;
@@ -379,6 +384,29 @@ impl<'a, W: Write> Annotator<'a, W> {
         });
         self.answers = answers;
         result.map_err(Error::output)
+    }
+
+    /// Whether an object ends with exactly what svcname would add to it, before its brace.
+    fn ends_with_json_suffixes(
+        &mut self,
+        line: &[u8],
+        answers: &[(usize, Option<(u16, Proto)>)],
+    ) -> bool {
+        let mut head = &line[..json::closing_brace(line)];
+        for &(index, answer) in answers.iter().rev() {
+            let rendered = match answer {
+                Some((port, proto)) => {
+                    let at = self.rendered(port, proto);
+                    &self.cache[at]
+                }
+                None => &self.absent,
+            };
+            match head.strip_suffix(&rendered.json_suffixes[index][..]) {
+                Some(rest) => head = rest,
+                None => return false,
+            }
+        }
+        true
     }
 
     /// The slow path, for an object that already has fields svcname adds: rebuild it, with
@@ -432,10 +460,14 @@ impl<'a, W: Write> Annotator<'a, W> {
     /// Which columns of the CSV header in force hold ports; `None` if none does.
     fn plan_for_header(&self) -> Option<CsvPlan> {
         let header = self.sniffer.header()?;
+        // A port column whose service column is there already (svcname's own output,
+        // read again) gets no second one.
         let ports: Vec<usize> = self
             .port_fields
             .iter()
-            .filter_map(|field| header.iter().position(|h| h == field))
+            .zip(&self.added_names)
+            .filter(|(_, names)| !header.contains(&names[0]))
+            .filter_map(|(field, _)| header.iter().position(|h| h == field))
             .collect();
         if ports.is_empty() {
             return None;
@@ -536,6 +568,10 @@ impl<'a, W: Write> Annotator<'a, W> {
             // asked (operands, --queries).
             Ok(Some((port, self.config.default_proto)))
         } else if let Some(found) = slash.and_then(|_| port_token(number, proto_name)) {
+            // nmap's table (`22/tcp open ssh`) names the service itself.
+            if found.is_ok() && has_nmap_service_column(&trimmed[end..]) {
+                return self.pass(place, line);
+            }
             found
         } else {
             // The search goes on after a first token without a slash.
@@ -550,6 +586,12 @@ impl<'a, W: Write> Annotator<'a, W> {
             Ok(Some((port, proto))) => {
                 let at = self.rendered(port, proto);
                 let rendered = &self.cache[at];
+                // A line svcname has annotated already (with the same options) is left as
+                // it is: the filter is idempotent. nmap's grepable lines (`Host: ...
+                // Ports: 22/open/tcp//ssh///`) name their services in their own fields.
+                if line.ends_with(&rendered.text_suffix) || line.starts_with(b"Host: ") {
+                    return self.pass(place, line);
+                }
                 let raw = self.out.raw();
                 raw.write_all(line)
                     .and_then(|()| raw.write_all(&rendered.text_suffix))
@@ -789,6 +831,11 @@ fn find_port_in_text(
     let Some(first) = rest.by_ref().find_map(address_port) else {
         return Ok(None);
     };
+    // `ss -t` and `netstat -t --numeric-hosts` name the ports they know (`127.0.0.1:https`):
+    // such a line names its service already, and the numbered end is not it.
+    if tokens().any(is_address_and_name) {
+        return Ok(None);
+    }
     let first = first?;
     let line_proto = tokens()
         .find_map(|token| Proto::from_name(token, ProtoNames::WithIpv6Suffix))
@@ -836,6 +883,44 @@ fn port_number(digits: &[u8]) -> Option<Result<u16, String>> {
         Err(PortError::Empty | PortError::NotANumber(_)) => None,
         Err(why) => Some(Err(why.to_string())),
     }
+}
+
+/// The states of nmap's port table (`PORT STATE SERVICE`), which lists the service after
+/// the state.
+const NMAP_STATES: [&[u8]; 6] = [
+    b"open",
+    b"closed",
+    b"filtered",
+    b"unfiltered",
+    b"open|filtered",
+    b"closed|filtered",
+];
+
+/// Whether what follows a line's leading `PORT/PROTO` token is nmap's `STATE SERVICE`
+/// (`22/tcp open ssh`, `8000/tcp closed http-alt`, and anything after): the line names its
+/// service already.
+fn has_nmap_service_column(rest: &[u8]) -> bool {
+    let mut tokens = rest
+        .split(u8::is_ascii_whitespace)
+        .filter(|token| !token.is_empty());
+    tokens
+        .next()
+        .is_some_and(|state| NMAP_STATES.contains(&state))
+        && tokens.next().is_some()
+}
+
+/// `ADDRESS:NAME`, a socket's end with its port's service name, as ss and netstat print it
+/// without `-n` (`0.0.0.0:ssh`, `[::]:https`, `*:domain`); `*` is a listener's peer, no name.
+fn is_address_and_name(token: &[u8]) -> bool {
+    let Some(colon) = token.iter().rposition(|&b| b == b':') else {
+        return false;
+    };
+    let name = &token[colon + 1..];
+    name.first().is_some_and(u8::is_ascii_alphabetic)
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
+        && std::str::from_utf8(&token[..colon]).is_ok_and(is_address)
 }
 
 /// An address as ss and netstat print it: `0.0.0.0`, `[::1]`, `::`, `*`, `127.0.0.53%lo`.
@@ -899,6 +984,10 @@ mod tests {
                 "ESTAB 0 0 [::1]:44744 [::1]:99999",
                 Some((44744, Proto::Tcp)),
             ),
+            // A line that names a port already (`ss -t`, `netstat --numeric-hosts`).
+            ("ESTAB 0 0 127.0.0.1:44744 127.0.0.1:https", None),
+            ("tcp 0 0 0.0.0.0:ssh 0.0.0.0:* LISTEN", None),
+            ("tcp 0 0 127.0.0.1:40000 [::1]:x-11 LISTEN", None),
             // Ports that are not side by side are two sockets': the first is named.
             (
                 "812 sshd ports: tcp 0.0.0.0:40000 udp 0.0.0.0:22",
@@ -921,6 +1010,34 @@ mod tests {
             find_port_in_text(b"10.0.0.1 a/b 53/udp open", 9, Proto::Tcp, named),
             Ok(Some((53, Proto::Udp)))
         );
+    }
+
+    #[test]
+    fn lines_that_name_their_service() {
+        for (rest, named) in [
+            (" open  ssh", true),
+            ("   closed http-alt  syn-ack ttl 64", true),
+            (" open|filtered unknown", true),
+            (" open", false),
+            (" open syn-ack", true),
+            ("", false),
+            (" shut ssh", false),
+        ] {
+            assert_eq!(has_nmap_service_column(rest.as_bytes()), named, "{rest}");
+        }
+        for (token, named) in [
+            ("0.0.0.0:ssh", true),
+            ("[::]:https", true),
+            ("*:domain", true),
+            ("127.0.0.53%lo:domain", true),
+            ("0.0.0.0:*", false),
+            ("0.0.0.0:22", false),
+            ("localhost:ssh", false),
+            ("at 17:35:12", false),
+            ("ssh", false),
+        ] {
+            assert_eq!(is_address_and_name(token.as_bytes()), named, "{token}");
+        }
     }
 
     #[test]

@@ -21,7 +21,8 @@ last line without a newline), adding only what it knows: NDJSON objects get a \"
 (local_service and remote_service for records with local_port and remote_port); CSV with a
 header gets a service column; a text line with a PORT/PROTO token (22/tcp), with ADDRESS:PORT
 tokens, or that is only a port number gets the service name appended (before a CR that ends
-it); any other line, a lone service name included, passes through unchanged. Of two
+it); any other line, a lone service name included, passes through unchanged, and so does a
+line that names its service already (nmap's report, ss without -n, svcname's own output). Of two
 ADDRESS:PORT tokens side by side (a connection's ends), the port that has a name is named, or
 the lower if both or neither have one: `127.0.0.1:44744 127.0.0.1:443` gets https. --json, --csv and
 --header shape lookups only; a filter keeps each line's own format. With --queries, the input
