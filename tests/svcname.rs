@@ -739,6 +739,76 @@ fn a_connection_is_named_by_its_service_end() {
     std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
 }
 
+/// proctree's sockets are an array in NDJSON and one cell in CSV: this process listens on
+/// TCP and UDP ports a services file names, and proctree's records of it, piped through
+/// svcname, name each port in place, ours by those names.
+#[test]
+fn proctree_ports_are_named_inside_the_array_and_the_cell() {
+    let (listener, tcp_port, services) = listener_with_a_name("nested");
+    let udp = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let udp_services = services.with_file_name("udp-services");
+    std::fs::write(&udp_services, format!("testudp {udp_port}/udp\n")).unwrap();
+    let pid = std::process::id().to_string();
+    let through_svcname = |format: &str| {
+        let proctree = run(
+            tool("proctree").args(["--ports", format, "--pid", &pid]),
+            LIMIT,
+        );
+        assert_eq!(code(&proctree), 0, "{}", stderr_text(&proctree));
+        let output = run_with_input(
+            &mut svcname(&[
+                "--services",
+                services.to_str().unwrap(),
+                "--services",
+                udp_services.to_str().unwrap(),
+            ]),
+            &proctree.stdout,
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        output.stdout
+    };
+    let ours = [(tcp_port, "tcp", "testsvc"), (udp_port, "udp", "testudp")];
+
+    let json = through_svcname("--json");
+    let record: Value =
+        serde_json::from_slice(json.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(record["pid"].to_string(), pid);
+    let ports = record["ports"].as_array().expect("an array of ports");
+    assert!(
+        ports.iter().all(|port| port["service"].is_string()),
+        "{ports:?}"
+    );
+    for (port, proto, name) in ours {
+        assert!(
+            ports.iter().any(|element| element["port"] == port
+                && element["proto"] == proto
+                && element["service"] == name),
+            "{port}/{proto} named {name} in {ports:?}"
+        );
+    }
+
+    let csv_text = through_svcname("--csv");
+    let mut reader = csv::Reader::from_reader(&csv_text[..]);
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().next_back(), Some("services"));
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let row = reader.records().next().unwrap().unwrap();
+    let pairs: Vec<&str> = row[column("ports")].split(' ').collect();
+    let names: Vec<&str> = row[column("services")].split(' ').collect();
+    assert_eq!(names.len() * 2, pairs.len(), "{pairs:?} {names:?}");
+    for (port, proto, name) in ours {
+        let at = pairs
+            .chunks(2)
+            .position(|pair| pair[0] == proto && pair[1] == format!("127.0.0.1:{port}"))
+            .expect("our socket in the cell");
+        assert_eq!(names[at], name);
+    }
+    drop((listener, udp));
+    std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
+}
+
 /// A listener on 127.0.0.1 at a port below the ephemeral range (32768 up, Linux's
 /// default), so that a connection's two ends are told apart by number too, and a services
 /// file in a directory of its own naming it `testsvc`.

@@ -80,12 +80,21 @@ pub struct Annotator<'a, W: Write> {
     /// Buffers reused from one NDJSON line to the next.
     scanned: json::Scanned,
     answers: Vec<(usize, Option<(u16, Proto)>)>,
+    /// What the scanner looks for in each element of a `ports` array, and its buffers.
+    element_keys: json::Keys,
+    element_scanned: json::Scanned,
 }
 
 struct CsvPlan {
     ports: Vec<usize>,
     proto: Option<usize>,
+    /// proctree's `ports` column (`tcp 0.0.0.0:22 udp [::]:53`), named in a `services`
+    /// column.
+    nested: Option<usize>,
 }
+
+/// The column that names the ports of a CSV `ports` cell, one name for each, in order.
+const NESTED_SERVICES: &str = "services";
 
 /// One port's answer, ready to append in each format.
 struct Rendered {
@@ -97,26 +106,27 @@ struct Rendered {
     json_suffixes: Vec<Vec<u8>>,
     /// Appended to a CSV row, for any port column: `,ssh`.
     csv_suffix: Vec<u8>,
+    /// Appended before the closing brace of an element of a `ports` array: `,"service":"ssh"`.
+    element_suffix: Vec<u8>,
 }
 
 impl Rendered {
     fn new(record: Option<ServiceRecord>, config: &Config, added_names: &[Vec<String>]) -> Self {
         let values: Vec<serde_json::Value> =
             json_values(record.as_ref(), config.additions).collect();
-        let json_suffixes = added_names
-            .iter()
-            .map(|names| {
-                let mut suffix = Vec::new();
-                for (name, value) in names.iter().zip(&values) {
-                    suffix.push(b',');
-                    // Writing JSON strings and values into memory cannot fail.
-                    let _ = serde_json::to_writer(&mut suffix, name);
-                    suffix.push(b':');
-                    let _ = serde_json::to_writer(&mut suffix, value);
-                }
-                suffix
-            })
-            .collect();
+        let json_suffix = |names: &[String]| {
+            let mut suffix = Vec::new();
+            for (name, value) in names.iter().zip(&values) {
+                suffix.push(b',');
+                // Writing JSON strings and values into memory cannot fail.
+                let _ = serde_json::to_writer(&mut suffix, name);
+                suffix.push(b':');
+                let _ = serde_json::to_writer(&mut suffix, value);
+            }
+            suffix
+        };
+        let json_suffixes = added_names.iter().map(|names| json_suffix(names)).collect();
+        let element_suffix = json_suffix(&added_names_for("port", config.additions));
         let csv_cells: Vec<String> = values
             .iter()
             .map(|value| match value {
@@ -136,6 +146,7 @@ impl Rendered {
             text_suffix,
             json_suffixes,
             csv_suffix,
+            element_suffix,
         }
     }
 }
@@ -145,7 +156,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         let port_fields = port_fields(config);
         let added_names: Vec<Vec<String>> = port_fields
             .iter()
-            .map(|field| added_names(field, config.additions))
+            .map(|field| added_names_for(field, config.additions))
             .collect();
         let keys = json::Keys::new(
             port_fields.clone(),
@@ -167,6 +178,11 @@ impl<'a, W: Write> Annotator<'a, W> {
             status: Status::default(),
             scanned: json::Scanned::default(),
             answers: Vec::new(),
+            element_keys: json::Keys::new(
+                vec!["port".into()],
+                added_names_for("port", config.additions),
+            ),
+            element_scanned: json::Scanned::default(),
         }
     }
 
@@ -330,10 +346,13 @@ impl<'a, W: Write> Annotator<'a, W> {
             self.problem(place, format_args!("not a valid JSON object: {e}"));
             return self.pass(place, line);
         }
-        if scanned.ports.iter().all(Option::is_none) {
-            return self.pass(place, line);
-        }
         let proto = scanned.proto.unwrap_or(Some(self.config.default_proto));
+        if scanned.ports.iter().all(Option::is_none) {
+            return match scanned.nested {
+                Some(span) => self.json_nested(place, line, span, proto),
+                None => self.pass(place, line),
+            };
+        }
         let mut answers = std::mem::take(&mut self.answers);
         answers.clear();
         for (index, value) in scanned.ports.iter().enumerate() {
@@ -384,6 +403,67 @@ impl<'a, W: Write> Annotator<'a, W> {
         });
         self.answers = answers;
         result.map_err(Error::output)
+    }
+
+    /// An object without a port field of its own but with a `ports` array (proctree's): each
+    /// element with a `port` gets its service (and the additions) before its closing brace,
+    /// its protocol its own `proto` or the object's. An element that has a `service` field
+    /// already is left as it is.
+    fn json_nested(
+        &mut self,
+        place: Place<'_>,
+        line: &[u8],
+        span: (usize, usize),
+        object_proto: Option<Proto>,
+    ) -> Result<()> {
+        let mut scanned = std::mem::take(&mut self.element_scanned);
+        // Where each suffix goes, and the cache entry it comes from.
+        let mut insertions = Vec::new();
+        let mut failure = None;
+        for (start, end) in json::array_elements(line, span) {
+            let element = &line[start..end];
+            // The line is valid JSON: an element that is not an object is no port.
+            if element.first() != Some(&b'{')
+                || json::scan(element, &self.element_keys, &mut scanned).is_err()
+                || scanned.has_output_field
+            {
+                continue;
+            }
+            let Some(Some(value)) = scanned.ports.first() else {
+                continue;
+            };
+            match port_of(value, scanned.proto.unwrap_or(object_proto)) {
+                Ok(Some((port, proto))) => {
+                    insertions.push((end - 1, self.rendered(port, proto)));
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    failure = Some(why);
+                    break;
+                }
+            }
+        }
+        self.element_scanned = scanned;
+        if let Some(why) = failure {
+            self.problem(place, format_args!("field {}: {why}", json::NESTED_PORTS));
+            return self.pass(place, line);
+        }
+        if insertions.is_empty() {
+            return self.pass(place, line);
+        }
+        let raw = self.out.raw();
+        let mut from = 0;
+        let mut result = Ok(());
+        for (at, cached) in insertions {
+            result = result
+                .and_then(|()| raw.write_all(&line[from..at]))
+                .and_then(|()| raw.write_all(&self.cache[cached].element_suffix));
+            from = at;
+        }
+        result
+            .and_then(|()| raw.write_all(&line[from..]))
+            .and_then(|()| raw.write_all(place.end))
+            .map_err(Error::output)
     }
 
     /// Whether an object ends with exactly what svcname would add to it, before its brace.
@@ -451,7 +531,8 @@ impl<'a, W: Write> Annotator<'a, W> {
             .ports
             .iter()
             .flat_map(|&column| &self.added_names[self.field_index(&header[column])])
-            .map(String::as_bytes);
+            .map(String::as_bytes)
+            .chain(plan.nested.map(|_| NESTED_SERVICES.as_bytes()));
         csv_line::append_cells(&mut out, names);
         out.extend_from_slice(place.end);
         self.out.raw().write_all(&out).map_err(Error::output)
@@ -469,11 +550,19 @@ impl<'a, W: Write> Annotator<'a, W> {
             .filter(|(_, names)| !header.contains(&names[0]))
             .filter_map(|(field, _)| header.iter().position(|h| h == field))
             .collect();
-        if ports.is_empty() {
+        let nested = header
+            .iter()
+            .position(|h| h == json::NESTED_PORTS)
+            .filter(|_| !header.iter().any(|h| h == NESTED_SERVICES));
+        if ports.is_empty() && nested.is_none() {
             return None;
         }
         let proto = header.iter().position(|h| h == "proto");
-        Some(CsvPlan { ports, proto })
+        Some(CsvPlan {
+            ports,
+            proto,
+            nested,
+        })
     }
 
     fn csv_row(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
@@ -530,9 +619,55 @@ impl<'a, W: Write> Annotator<'a, W> {
             };
             result = result.and_then(|()| raw.write_all(&rendered.csv_suffix));
         }
+        if let Some(column) = plan.nested {
+            let cell = self.nested_names(place, column);
+            let raw = self.out.raw();
+            let mut suffix = Vec::new();
+            csv_line::append_cells(&mut suffix, [cell.as_bytes()]);
+            result = result.and_then(|()| raw.write_all(&suffix));
+        }
+        let raw = self.out.raw();
         result = result.and_then(|()| raw.write_all(place.end));
         self.answers = answers;
         result.map_err(Error::output)
+    }
+
+    /// The names of the ports of a CSV `ports` cell (`tcp 0.0.0.0:22 udp [::]:53` gives
+    /// `ssh domain`), each `PROTO ADDRESS:PORT` pair's; empty for an empty cell, and for a
+    /// cell that is not such pairs, which is reported.
+    fn nested_names(&mut self, place: Place<'_>, column: usize) -> String {
+        let cell = self
+            .sniffer
+            .fields()
+            .get(column)
+            .unwrap_or_default()
+            .to_vec();
+        let mut names = String::new();
+        let mut words = cell
+            .split(u8::is_ascii_whitespace)
+            .filter(|word| !word.is_empty());
+        while let Some(proto_name) = words.next() {
+            let port = words.next().and_then(|end| {
+                let colon = end.iter().rposition(|&b| b == b':')?;
+                parse_port(&end[colon + 1..]).ok()
+            });
+            let (Some(proto), Some(port)) = (
+                Proto::from_name(proto_name, ProtoNames::WithIpv6Suffix),
+                port,
+            ) else {
+                let header = self.sniffer.header().unwrap_or_default();
+                let message = format!("field {}: not PROTO ADDRESS:PORT pairs", header[column]);
+                self.problem(place, message);
+                return String::new();
+            };
+            let at = self.rendered(port, proto);
+            if !names.is_empty() {
+                names.push(' ');
+            }
+            let record = self.cache[at].record.as_ref().expect("a port's record");
+            names.push_str(&record.service);
+        }
+        names
     }
 
     /// A text line names its port with its first `PORT/PROTO` token, or `ADDRESS:PORT`
@@ -666,7 +801,7 @@ fn cached(cache_index: &[u32], port: u16, proto: Proto) -> Option<usize> {
 
 /// The names added for one port field: `port` gives `service`, `local_port` gives
 /// `local_service`, any other field `F` gives `F_service`; likewise for the additions.
-fn added_names(field: &str, additions: Additions) -> Vec<String> {
+fn added_names_for(field: &str, additions: Additions) -> Vec<String> {
     let prefix = if field == "port" {
         String::new()
     } else if let Some(stem) = field.strip_suffix("port") {
@@ -1058,14 +1193,17 @@ mod tests {
             frequency: true,
             risk: true,
         };
-        assert_eq!(added_names("port", Additions::default()), ["service"]);
+        assert_eq!(added_names_for("port", Additions::default()), ["service"]);
         assert_eq!(
-            added_names("local_port", Additions::default()),
+            added_names_for("local_port", Additions::default()),
             ["local_service"]
         );
-        assert_eq!(added_names("dst", Additions::default()), ["dst_service"]);
         assert_eq!(
-            added_names("port", all),
+            added_names_for("dst", Additions::default()),
+            ["dst_service"]
+        );
+        assert_eq!(
+            added_names_for("port", all),
             ["service", "range", "description", "frequency", "risk"]
         );
     }

@@ -18,8 +18,9 @@ Examples:
 With no QUERY (or with -), svcname is a filter: it reads lines from stdin (or --input files)
 and writes one line for each line read, byte for byte as it came (a CR, trailing blanks, a
 last line without a newline), adding only what it knows: NDJSON objects get a \"service\" field
-(local_service and remote_service for records with local_port and remote_port); CSV with a
-header gets a service column; a text line with a PORT/PROTO token (22/tcp), with ADDRESS:PORT
+(local_service and remote_service for records with local_port and remote_port; each element
+of a \"ports\" array, proctree's, its own); CSV with a header gets a service column (a
+\"ports\" column of PROTO ADDRESS:PORT pairs a services column); a text line with a PORT/PROTO token (22/tcp), with ADDRESS:PORT
 tokens, or that is only a port number gets the service name appended (before a CR that ends
 it); any other line, a lone service name included, passes through unchanged, and so does a
 line that names its service already (nmap's report, ss without -n, svcname's own output). Of two
