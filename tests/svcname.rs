@@ -809,6 +809,46 @@ fn proctree_ports_are_named_inside_the_array_and_the_cell() {
     std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
 }
 
+/// Every port, in an order that mixes them, is named in a filter as a lookup names it, with
+/// its range: the answers kept for the ports met so far never mix up two ports, and ports
+/// without a name share theirs without losing their range.
+#[test]
+fn every_port_is_named_as_a_lookup_names_it() {
+    let lookups = run(&mut svcname(&["--json", "1-65535"]), LIMIT);
+    assert_eq!(code(&lookups), 0, "{}", stderr_text(&lookups));
+    let expected: Vec<(u64, String)> = stdout_text(&lookups)
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let service = record["service"].as_str().unwrap();
+            let range = record["range"].as_str().unwrap();
+            (
+                record["port"].as_u64().unwrap(),
+                format!("{service} {range}"),
+            )
+        })
+        .collect();
+    assert_eq!(expected.len(), 65_535);
+    // Each port twice, a stride apart, so that most are met before and after others.
+    let order: Vec<usize> = (0..2 * 65_535).map(|i| i * 7_919 % 65_535).collect();
+    let mut input = String::new();
+    for &at in &order {
+        writeln!(input, "127.0.0.1 {}/tcp open syn-ack", expected[at].0).unwrap();
+    }
+    let output = filter(&["-r"], &input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), order.len());
+    for (line, &at) in lines.iter().zip(&order) {
+        let (port, addition) = &expected[at];
+        assert_eq!(
+            *line,
+            format!("127.0.0.1 {port}/tcp open syn-ack {addition}")
+        );
+    }
+}
+
 /// A listener on 127.0.0.1 at a port below the ephemeral range (32768 up, Linux's
 /// default), so that a connection's two ends are told apart by number too, and a services
 /// file in a directory of its own naming it `testsvc`.

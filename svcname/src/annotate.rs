@@ -10,12 +10,12 @@ use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::input::{LineRead, LineSource, MAX_LINE};
 use common::contract::output::RecordWriter;
-use common::contract::record::ServiceRecord;
+use common::contract::record::{PortRange, ServiceRecord};
 use common::contract::text;
 use common::services::ports::{
     PortError, Proto, ProtoNames, parse_port, parse_port_proto, port_from_number,
 };
-use common::services::{Extras, ServiceDb};
+use common::services::{Extras, ServiceDb, risk};
 
 use crate::csv_line;
 use crate::json::{self, PortValue};
@@ -83,6 +83,20 @@ pub struct Annotator<'a, W: Write> {
     /// What the scanner looks for in each element of a `ports` array, and its buffers.
     element_keys: json::Keys,
     element_scanned: json::Scanned,
+    /// The text suffixes (` ssh`, and the additions) of the ports text lines named so far,
+    /// back to back, each after its length (4 bytes, native order): rendered for that format
+    /// only, and those of ports without a name (` unknown`, most of a -p- sweep's 65,535)
+    /// once, so that any mix of ports costs a lookup each and little memory, and what a
+    /// line reads stays in the processor's cache.
+    text_suffixes: Vec<u8>,
+    /// Where each (protocol, port)'s text suffix is in `text_suffixes`, plus one; 0 for none
+    /// yet. Zeroed memory, which the kernel maps as it is touched.
+    text_spans: Vec<u32>,
+    /// Where the suffixes of ports without a name are in `text_suffixes`, plus one: a few
+    /// (one per range with -r), compared byte for byte.
+    unnamed: Vec<u32>,
+    /// The suffix being rendered.
+    scratch: String,
 }
 
 struct CsvPlan {
@@ -100,8 +114,6 @@ const NESTED_SERVICES: &str = "services";
 struct Rendered {
     /// The answer; `None` for a field without a port.
     record: Option<ServiceRecord>,
-    /// Appended to a text line, before its end: ` ssh`, and the additions.
-    text_suffix: Vec<u8>,
     /// Appended before the closing brace of an object, for each port field: `,"service":"ssh"`.
     json_suffixes: Vec<Vec<u8>>,
     /// Appended to a CSV row, for any port column: `,ssh`.
@@ -137,13 +149,8 @@ impl Rendered {
             .collect();
         let mut csv_suffix = Vec::new();
         csv_line::append_cells(&mut csv_suffix, csv_cells.iter().map(String::as_bytes));
-        let mut text_suffix = Vec::new();
-        if let Some(record) = &record {
-            append_text_annotation(&mut text_suffix, record, config.additions);
-        }
         Self {
             record,
-            text_suffix,
             json_suffixes,
             csv_suffix,
             element_suffix,
@@ -183,6 +190,10 @@ impl<'a, W: Write> Annotator<'a, W> {
                 added_names_for("port", config.additions),
             ),
             element_scanned: json::Scanned::default(),
+            text_suffixes: Vec::new(),
+            text_spans: vec![0; Proto::ALL.len() << 16],
+            unnamed: Vec::new(),
+            scratch: String::new(),
         }
     }
 
@@ -719,17 +730,17 @@ impl<'a, W: Write> Annotator<'a, W> {
         };
         match found {
             Ok(Some((port, proto))) => {
-                let at = self.rendered(port, proto);
-                let rendered = &self.cache[at];
+                let (start, end) = self.text_suffix(port, proto);
+                let suffix = &self.text_suffixes[start..end];
                 // A line svcname has annotated already (with the same options) is left as
                 // it is: the filter is idempotent. nmap's grepable lines (`Host: ...
                 // Ports: 22/open/tcp//ssh///`) name their services in their own fields.
-                if line.ends_with(&rendered.text_suffix) || line.starts_with(b"Host: ") {
+                if ends_with_suffix(line, suffix) || line.starts_with(b"Host: ") {
                     return self.pass(place, line);
                 }
                 let raw = self.out.raw();
                 raw.write_all(line)
-                    .and_then(|()| raw.write_all(&rendered.text_suffix))
+                    .and_then(|()| raw.write_all(suffix))
                     .and_then(|()| raw.write_all(place.end))
                     .map_err(Error::output)
             }
@@ -739,6 +750,59 @@ impl<'a, W: Write> Annotator<'a, W> {
                 self.pass(place, line)
             }
         }
+    }
+
+    /// Where the text suffix of a port is in `text_suffixes`, rendered now if it is not yet.
+    #[inline]
+    fn text_suffix(&mut self, port: u16, proto: Proto) -> (usize, usize) {
+        let at = match self.text_spans[slot(port, proto)] {
+            0 => self.render_text(port, proto),
+            at => at as usize - 1,
+        };
+        stored_suffix(&self.text_suffixes, at)
+    }
+
+    /// Renders the text suffix of a port met for the first time in a text line, straight
+    /// from its answer (no record); that of a port without a name is shared with the
+    /// others that have the same.
+    fn render_text(&mut self, port: u16, proto: Proto) -> usize {
+        /// Past this many different suffixes of unnamed ports (a frequency each), each is
+        /// kept on its own.
+        const SHARED: usize = 8;
+        self.scratch.clear();
+        let named = append_text_annotation(
+            &mut self.scratch,
+            self.db,
+            port,
+            proto,
+            self.config.additions,
+        );
+        let suffix = self.scratch.as_bytes();
+        let arena = &self.text_suffixes;
+        let shared = (!named)
+            .then(|| {
+                self.unnamed.iter().copied().find(|&at| {
+                    let (start, end) = stored_suffix(arena, at as usize - 1);
+                    arena[start..end] == *suffix
+                })
+            })
+            .flatten();
+        let at = if let Some(at) = shared {
+            at
+        } else {
+            // At most four protocols of 65,535 ports, each a name and a few notes: far
+            // below 4 GiB.
+            let at = u32::try_from(self.text_suffixes.len() + 1).expect("below 4 GiB");
+            let len = u32::try_from(suffix.len()).expect("below 4 GiB");
+            self.text_suffixes.extend_from_slice(&len.to_ne_bytes());
+            self.text_suffixes.extend_from_slice(suffix);
+            if !named && self.unnamed.len() < SHARED {
+                self.unnamed.push(at);
+            }
+            at
+        };
+        self.text_spans[slot(port, proto)] = at;
+        at as usize - 1
     }
 
     /// Where the answer for a port is in `cache`, rendered now if it is not yet.
@@ -785,6 +849,13 @@ impl<'a, W: Write> Annotator<'a, W> {
         warn(TOOL, format_args!("{}:{}: {why}", place.source, place.line));
         self.status.had_errors = true;
     }
+}
+
+/// Where the suffix stored at `at` in the arena of text suffixes is: after its length.
+#[inline]
+fn stored_suffix(arena: &[u8], at: usize) -> (usize, usize) {
+    let len = u32::from_ne_bytes(arena[at..at + 4].try_into().expect("a length"));
+    (at + 4, at + 4 + len as usize)
 }
 
 /// Where a port's answer is kept in the cache.
@@ -851,39 +922,56 @@ fn json_values(
     values.into_iter()
 }
 
-/// Appends the annotation of a text line: the service name, then the range and frequency
-/// as tokens, then the description and risk as free text.
-fn append_text_annotation(out: &mut Vec<u8>, record: &ServiceRecord, additions: Additions) {
-    let mut tail = String::new();
+/// Appends the annotation of a text line for a port: the service name (`unknown` where no
+/// table has one), then the range and frequency as tokens, then the description and risk as
+/// free text, each as asked. Returns whether the port has a name.
+fn append_text_annotation(
+    tail: &mut String,
+    db: &ServiceDb,
+    port: u16,
+    proto: Proto,
+    additions: Additions,
+) -> bool {
+    // The description is looked for only when asked.
+    let (name, description) = if additions.description {
+        let service = db.by_port(port, proto);
+        (service.map(|s| s.name), service.and_then(|s| s.description))
+    } else {
+        (db.name_of(port, proto), None)
+    };
     tail.push(' ');
-    text::escape_token(record.service.as_bytes(), &mut tail);
+    let shown = name.unwrap_or("unknown");
+    // A name needs escaping seldom; the escaper decodes UTF-8 char by char.
+    if shown.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+        tail.push_str(shown);
+    } else {
+        text::escape_token(shown.as_bytes(), tail);
+    }
     if additions.range {
         tail.push(' ');
-        tail.push_str(record.range.as_str());
+        tail.push_str(PortRange::of(port).as_str());
     }
     if additions.frequency {
         tail.push(' ');
-        match record.frequency {
+        match db.frequency(port, proto) {
             Some(f) => tail.push_str(&f.to_string()),
             None => tail.push_str(text::ABSENT),
         }
     }
-    let mut free = Vec::new();
-    if additions.description
-        && let Some(description) = &record.description
-    {
-        free.push(description.clone());
-    }
-    if additions.risk
-        && let Some(risk) = &record.risk
-    {
-        free.push(format!("[risk: {risk}]"));
-    }
-    if !free.is_empty() {
-        tail.push(' ');
-        text::escape_free_text(free.join(" ").as_bytes(), &mut tail);
-    }
-    out.extend_from_slice(tail.as_bytes());
+    let risk = if additions.risk {
+        risk::note(port, proto)
+    } else {
+        None
+    };
+    let free = match (description, risk) {
+        (Some(description), Some(risk)) => format!("{description} [risk: {risk}]"),
+        (Some(description), None) => description.to_owned(),
+        (None, Some(risk)) => format!("[risk: {risk}]"),
+        (None, None) => return name.is_some(),
+    };
+    tail.push(' ');
+    text::escape_free_text(free.as_bytes(), tail);
+    name.is_some()
 }
 
 /// The (port, protocol) a field's value names; `Ok(None)` for no port (null, or 0, which
@@ -1018,6 +1106,13 @@ fn port_number(digits: &[u8]) -> Option<Result<u16, String>> {
         Err(PortError::Empty | PortError::NotANumber(_)) => None,
         Err(why) => Some(Err(why.to_string())),
     }
+}
+
+/// Whether a line ends with a suffix, its last byte compared first: most lines differ
+/// there, and a call to compare a few bytes costs more than the rest of the check.
+#[inline]
+fn ends_with_suffix(line: &[u8], suffix: &[u8]) -> bool {
+    line.last() == suffix.last() && line.ends_with(suffix)
 }
 
 /// The states of nmap's port table (`PORT STATE SERVICE`), which lists the service after

@@ -141,14 +141,25 @@ impl ServiceDb {
         if let Some(entry) = self.system.as_ref().and_then(|t| t.by_port(port, proto)) {
             return Some(Self::service_from(&entry, Source::EtcServices, port, proto));
         }
-        if let Some(row) = iana::by_port(port, proto) {
-            return Some(Service {
-                name: row.name(),
-                description: Some(row.description()).filter(|d| !d.is_empty()),
-                source: Source::Iana,
-            });
+        iana::by_port(port, proto).map(|row| Service {
+            name: row.name(),
+            description: Some(row.description()).filter(|d| !d.is_empty()),
+            source: Source::Iana,
+        })
+    }
+
+    /// The name [`ServiceDb::by_port`] gives, without looking for a description: what a
+    /// filter that names a -p- sweep's 65,535 ports asks for each.
+    pub fn name_of(&self, port: u16, proto: Proto) -> Option<&str> {
+        for table in &self.user {
+            if let Some(entry) = table.by_port(port, proto) {
+                return Some(entry.name);
+            }
         }
-        None
+        if let Some(entry) = self.system.as_ref().and_then(|t| t.by_port(port, proto)) {
+            return Some(entry.name);
+        }
+        iana::by_port(port, proto).map(iana::IanaRow::name)
     }
 
     /// A table's own comment is its description; without one, IANA's words for the port.
@@ -356,6 +367,12 @@ mod tests {
         assert_eq!(db.by_port(22, Proto::Tcp).unwrap().name, "ssh");
         assert_eq!(db.by_port(22, Proto::Tcp).unwrap().source, Source::Iana);
         assert!(db.by_port(4, Proto::Tcp).is_none());
+        for port in [4, 22, 80, 8000, 50000] {
+            assert_eq!(
+                db.name_of(port, Proto::Tcp),
+                db.by_port(port, Proto::Tcp).map(|s| s.name)
+            );
+        }
         assert_eq!(
             db.by_name("ssh"),
             [(22, Proto::Tcp), (22, Proto::Udp), (22, Proto::Sctp)]
