@@ -84,7 +84,8 @@ fn csv_lookups_have_the_record_header() {
             "description",
             "source",
             "frequency",
-            "risk"
+            "risk",
+            "aliases"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -139,7 +140,8 @@ fn a_users_services_file_comes_first() {
     );
     assert_eq!(
         stdout_text(&output),
-        "22/tcp bastion well-known our jump host\n22/tcp bastion well-known our jump host\n"
+        "22/tcp bastion well-known our jump host [aliases: jump]\n\
+         22/tcp bastion well-known our jump host [aliases: jump]\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -847,6 +849,114 @@ fn every_port_is_named_as_a_lookup_names_it() {
             format!("127.0.0.1 {port}/tcp open syn-ack {addition}")
         );
     }
+}
+
+/// A directory with an nmap-services file of our own, for `NMAPDIR`: 8000 is http-alt,
+/// 8001 is one of nmap's `unknown`s.
+fn nmap_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("svcname-nmap-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("nmap-services"),
+        "# test table\nhttp-alt\t8000/tcp\t0.025\t# A common alternative http port\n\
+         unknown\t8001/tcp\t0.001\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// --frequency shows in a lookup's text as in its JSON, after the range, `-` where nmap's
+/// table has none; --names nmap gives nmap's names, and the others where nmap has none.
+#[test]
+fn frequency_and_nmap_names() {
+    let dir = nmap_dir("names");
+    let svcname = |args: &[&str]| {
+        let mut command = tool("svcname");
+        command.env("NMAPDIR", &dir).args(args);
+        command
+    };
+    let output = run(&mut svcname(&["--frequency", "8000", "8002"]), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let columns: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(
+        columns[0][..4],
+        ["8000/tcp", "irdmi", "registered", "0.025"]
+    );
+    assert_eq!(columns[1][0], "8002/tcp");
+    assert_eq!(columns[1][3], "-");
+    let output = run(&mut svcname(&["--frequency", "--json", "8000"]), LIMIT);
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    assert_eq!(record["frequency"], 0.025);
+
+    let output = run(
+        &mut svcname(&["--names", "nmap", "--json", "8000", "8001"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["service"], "http-alt");
+    assert_eq!(records[0]["source"], "nmap-services");
+    assert_ne!(
+        records[1]["service"], "unknown",
+        "nmap's unknown is no name"
+    );
+    assert_ne!(records[1]["source"], "nmap-services");
+    let output = run(&mut svcname(&["--names", "nmap", "http-alt"]), LIMIT);
+    assert!(
+        stdout_text(&output)
+            .lines()
+            .any(|l| l.starts_with("8000/tcp http-alt ")),
+        "{}",
+        stdout_text(&output)
+    );
+    let output = run_with_input(
+        &mut svcname(&["--names", "nmap"]),
+        b"8000/tcp open\n{\"port\":8000}\n",
+        LIMIT,
+    );
+    assert_eq!(
+        stdout_text(&output),
+        "8000/tcp open http-alt\n{\"port\":8000,\"service\":\"http-alt\"}\n"
+    );
+    let output = run(&mut svcname(&["8000"]), LIMIT);
+    assert!(
+        !stdout_text(&output).contains("http-alt"),
+        "system names by default"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A service's other names in its file are its `aliases`: a JSON array, a CSV cell, and
+/// `[aliases: ...]` at the end of a text line.
+#[test]
+fn aliases_are_a_field() {
+    let dir = std::env::temp_dir().join(format!("svcname-aliases-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let services = dir.join("services");
+    std::fs::write(&services, "web 80/tcp www w3 # our web\nplain 81/tcp\n").unwrap();
+    let path = services.to_str().unwrap();
+    let output = run(&mut svcname(&["--services", path, "80", "81"]), LIMIT);
+    assert_eq!(
+        stdout_text(&output),
+        "80/tcp web well-known our web [aliases: www w3]\n81/tcp plain well-known -\n"
+    );
+    let output = run(&mut svcname(&["--services", path, "--json", "www"]), LIMIT);
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    assert_eq!(record["aliases"], serde_json::json!(["www", "w3"]));
+    let output = run(&mut svcname(&["--services", path, "--json", "81"]), LIMIT);
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    assert_eq!(record["aliases"], serde_json::json!([]));
+    let output = run(&mut svcname(&["--services", path, "--csv", "80"]), LIMIT);
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let aliases = header.iter().position(|h| h == "aliases").unwrap();
+    assert_eq!(&row[aliases], "www w3");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A listener on 127.0.0.1 at a port below the ephemeral range (32768 up, Linux's

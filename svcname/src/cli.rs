@@ -4,6 +4,7 @@ use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser};
 use common::contract::output::OutputArgs;
+use common::services::Names;
 use common::services::ports::Proto;
 
 const AFTER_HELP: &str = "\
@@ -29,8 +30,9 @@ the lower if both or neither have one: `127.0.0.1:44744 127.0.0.1:443` gets http
 --header shape lookups only; a filter keeps each line's own format. With --queries, the input
 lines are instead lists of queries, answered as operands are.
 
-Data, first match wins: --services files, /etc/services, the IANA registry built in, nmap's
-nmap-services where installed.
+Data, first match wins: --services files, /etc/services, the IANA registry built in; with
+--names nmap, nmap's nmap-services (where installed, for the ports it names) before
+/etc/services. nmap's table also gives --frequency.
 
 Exit status: 0 success; 1 a name was not found or an input line could not be read (each
 reported on stderr with its line number); 2 usage error.";
@@ -88,8 +90,32 @@ pub struct Cli {
     #[arg(long)]
     pub builtin_only: bool,
 
+    /// Whose names ports get after --services files: the system's (/etc/services, then
+    /// IANA's), or nmap's where nmap is installed and names the port (8000 is http-alt).
+    #[arg(long, value_enum, value_name = "NAMES", default_value_t = NamesArg::System)]
+    pub names: NamesArg,
+
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// The choices of `--names`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NamesArg {
+    /// /etc/services, then IANA's registry: the names getent, ss and netstat show.
+    #[default]
+    System,
+    /// nmap's nmap-services first: the names nmap's reports show.
+    Nmap,
+}
+
+impl From<NamesArg> for Names {
+    fn from(names: NamesArg) -> Self {
+        match names {
+            NamesArg::System => Self::System,
+            NamesArg::Nmap => Self::Nmap,
+        }
+    }
 }
 
 fn parse_proto(text: &str) -> Result<Proto, String> {
