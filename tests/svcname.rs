@@ -812,7 +812,7 @@ fn proctree_ports_are_named_inside_the_array_and_the_cell() {
 }
 
 /// Every port, in an order that mixes them, is named in a filter as a lookup names it, with
-/// its range: the answers kept for the ports met so far never mix up two ports, and ports
+/// its range, in text, NDJSON and CSV: the answers kept for the ports met so far never mix up two ports, and ports
 /// without a name share theirs without losing their range.
 #[test]
 fn every_port_is_named_as_a_lookup_names_it() {
@@ -849,6 +849,41 @@ fn every_port_is_named_as_a_lookup_names_it() {
             format!("127.0.0.1 {port}/tcp open syn-ack {addition}")
         );
     }
+    // The same in NDJSON and CSV, whose answers are kept apart from text's.
+    let mut json = String::new();
+    let mut csv = String::from("port,proto\n");
+    for &at in &order {
+        writeln!(json, "{{\"port\":{}}}", expected[at].0).unwrap();
+        writeln!(csv, "{},tcp", expected[at].0).unwrap();
+    }
+    let output = filter(&["-r"], &json);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    for (line, &at) in stdout_text(&output).lines().zip(&order) {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let (port, addition) = &expected[at];
+        assert_eq!(record["port"], *port);
+        assert_eq!(
+            format!(
+                "{} {}",
+                record["service"].as_str().unwrap(),
+                record["range"].as_str().unwrap()
+            ),
+            *addition
+        );
+    }
+    let output = filter(&["-r"], &csv);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut rows = 0;
+    for (row, &at) in reader.records().zip(&order) {
+        let row = row.unwrap();
+        let (port, addition) = &expected[at];
+        assert_eq!(row[0], port.to_string());
+        assert_eq!(format!("{} {}", &row[2], &row[3]), *addition);
+        rows += 1;
+    }
+    assert_eq!(rows, order.len());
 }
 
 /// A directory with an nmap-services file of our own, for `NMAPDIR`: 8000 is http-alt,

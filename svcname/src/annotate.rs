@@ -10,12 +10,12 @@ use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::input::{LineRead, LineSource, MAX_LINE};
 use common::contract::output::RecordWriter;
-use common::contract::record::{PortRange, ServiceRecord};
+use common::contract::record::PortRange;
 use common::contract::text;
 use common::services::ports::{
     PortError, Proto, ProtoNames, parse_port, parse_port_proto, port_from_number,
 };
-use common::services::{Extras, ServiceDb, risk};
+use common::services::{ServiceDb, risk};
 
 use crate::csv_line;
 use crate::json::{self, PortValue};
@@ -59,9 +59,13 @@ pub struct Annotator<'a, W: Write> {
     db: &'a ServiceDb,
     config: &'a Config,
     out: RecordWriter<W>,
-    /// Answers, rendered for every format when a port is first met: a million lines of a
-    /// few hundred ports then cost a copy each, not a formatting.
+    /// Answers, rendered for the JSON and CSV formats when a port is first met in one: a
+    /// million lines of a few hundred ports then cost a copy each, not a formatting. Ports
+    /// without a name share theirs (a -p- sweep's 65,535 ports are mostly such).
     cache: Vec<Rendered>,
+    /// Where the answers of ports without a name are in `cache`: a few (one per range
+    /// with -r), compared whole.
+    unnamed_cache: Vec<usize>,
     /// Where each (protocol, port)'s answer is in `cache`, plus one; 0 for none yet. Plain
     /// numbers: the table is 1 MiB of zeroed memory that the kernel maps as it is touched,
     /// and nothing reads it whole (a table of boxes was, to be dropped: 500 page faults).
@@ -110,10 +114,49 @@ struct CsvPlan {
 /// The column that names the ports of a CSV `ports` cell, one name for each, in order.
 const NESTED_SERVICES: &str = "services";
 
-/// One port's answer, ready to append in each format.
+/// What is added for one port, borrowed from the tables.
+#[derive(Debug, Clone, Copy)]
+struct Answer<'a> {
+    /// The service's name, `unknown` where no table has one.
+    service: &'a str,
+    range: &'static str,
+    /// Only when asked for (-d): finding it costs a second lookup.
+    description: Option<&'a str>,
+    frequency: Option<f64>,
+    risk: Option<&'static str>,
+}
+
+impl<'a> Answer<'a> {
+    /// The answer for a port, and whether the port has a name.
+    fn of(db: &'a ServiceDb, port: u16, proto: Proto, additions: Additions) -> (Self, bool) {
+        let (name, description) = if additions.description {
+            let service = db.by_port(port, proto);
+            (service.map(|s| s.name), service.and_then(|s| s.description))
+        } else {
+            (db.name_of(port, proto), None)
+        };
+        let answer = Self {
+            service: name.unwrap_or("unknown"),
+            range: PortRange::of(port).as_str(),
+            description,
+            frequency: if additions.frequency {
+                db.frequency(port, proto)
+            } else {
+                None
+            },
+            risk: if additions.risk {
+                risk::note(port, proto)
+            } else {
+                None
+            },
+        };
+        (answer, name.is_some())
+    }
+}
+
+/// One port's answer, ready to append in the JSON and CSV formats.
+#[derive(PartialEq)]
 struct Rendered {
-    /// The answer; `None` for a field without a port.
-    record: Option<ServiceRecord>,
     /// Appended before the closing brace of an object, for each port field: `,"service":"ssh"`.
     json_suffixes: Vec<Vec<u8>>,
     /// Appended to a CSV row, for any port column: `,ssh`.
@@ -123,9 +166,8 @@ struct Rendered {
 }
 
 impl Rendered {
-    fn new(record: Option<ServiceRecord>, config: &Config, added_names: &[Vec<String>]) -> Self {
-        let values: Vec<serde_json::Value> =
-            json_values(record.as_ref(), config.additions).collect();
+    fn new(answer: Option<&Answer<'_>>, config: &Config, added_names: &[Vec<String>]) -> Self {
+        let values: Vec<serde_json::Value> = json_values(answer, config.additions).collect();
         let json_suffix = |names: &[String]| {
             let mut suffix = Vec::new();
             for (name, value) in names.iter().zip(&values) {
@@ -150,7 +192,6 @@ impl Rendered {
         let mut csv_suffix = Vec::new();
         csv_line::append_cells(&mut csv_suffix, csv_cells.iter().map(String::as_bytes));
         Self {
-            record,
             json_suffixes,
             csv_suffix,
             element_suffix,
@@ -176,6 +217,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             config,
             out,
             cache: Vec::new(),
+            unnamed_cache: Vec::new(),
             cache_index: vec![0; Proto::ALL.len() << 16],
             port_fields,
             added_names,
@@ -517,11 +559,9 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             };
         for &(index, answer) in answers {
-            let record = answer.and_then(|(port, proto)| {
-                let at = self.rendered(port, proto);
-                self.cache[at].record.clone()
-            });
-            let values = json_values(record.as_ref(), self.config.additions);
+            let answer = answer
+                .map(|(port, proto)| Answer::of(self.db, port, proto, self.config.additions).0);
+            let values = json_values(answer.as_ref(), self.config.additions);
             for (name, value) in self.added_names[index].iter().zip(values) {
                 object.insert(name.clone(), value);
             }
@@ -671,12 +711,10 @@ impl<'a, W: Write> Annotator<'a, W> {
                 self.problem(place, message);
                 return String::new();
             };
-            let at = self.rendered(port, proto);
             if !names.is_empty() {
                 names.push(' ');
             }
-            let record = self.cache[at].record.as_ref().expect("a port's record");
-            names.push_str(&record.service);
+            names.push_str(self.db.name_of(port, proto).unwrap_or("unknown"));
         }
         names
     }
@@ -770,13 +808,8 @@ impl<'a, W: Write> Annotator<'a, W> {
         /// kept on its own.
         const SHARED: usize = 8;
         self.scratch.clear();
-        let named = append_text_annotation(
-            &mut self.scratch,
-            self.db,
-            port,
-            proto,
-            self.config.additions,
-        );
+        let (answer, named) = Answer::of(self.db, port, proto, self.config.additions);
+        append_text_annotation(&mut self.scratch, &answer, self.config.additions);
         let suffix = self.scratch.as_bytes();
         let arena = &self.text_suffixes;
         let shared = (!named)
@@ -818,17 +851,32 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
     }
 
-    /// Renders the answer for a port met for the first time.
+    /// Renders the answer for a port met for the first time; that of a port without a
+    /// name is shared with the others that have the same.
     fn render(&mut self, port: u16, proto: Proto, slot: usize) -> usize {
-        let extras = Extras {
-            frequency: self.config.additions.frequency,
-            risk: self.config.additions.risk,
-        };
-        let record = self.db.record(port, proto, extras);
-        self.cache
-            .push(Rendered::new(Some(record), self.config, &self.added_names));
-        self.cache_index[slot] = u32::try_from(self.cache.len()).expect("one per slot");
-        self.cache.len() - 1
+        /// Past this many different answers of unnamed ports (a frequency each), each is
+        /// kept on its own.
+        const SHARED: usize = 8;
+        let (answer, named) = Answer::of(self.db, port, proto, self.config.additions);
+        let rendered = Rendered::new(Some(&answer), self.config, &self.added_names);
+        let shared = (!named)
+            .then(|| {
+                self.unnamed_cache
+                    .iter()
+                    .copied()
+                    .find(|&at| self.cache[at] == rendered)
+            })
+            .flatten();
+        let at = shared.unwrap_or_else(|| {
+            self.cache.push(rendered);
+            let at = self.cache.len() - 1;
+            if !named && self.unnamed_cache.len() < SHARED {
+                self.unnamed_cache.push(at);
+            }
+            at
+        });
+        self.cache_index[slot] = u32::try_from(at + 1).expect("one per slot");
+        at
     }
 
     fn field_index(&self, field: &str) -> usize {
@@ -896,82 +944,65 @@ fn added_names_for(field: &str, additions: Additions) -> Vec<String> {
 
 /// The added values for one port, in the order of [`added_names`]; all null without a port.
 fn json_values(
-    record: Option<&ServiceRecord>,
+    answer: Option<&Answer<'_>>,
     additions: Additions,
 ) -> impl Iterator<Item = serde_json::Value> {
     use serde_json::Value;
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_owned()));
-    let mut values = vec![text(record.map(|r| r.service.as_str()))];
+    let mut values = vec![text(answer.map(|a| a.service))];
     if additions.range {
-        values.push(text(record.map(|r| r.range.as_str())));
+        values.push(text(answer.map(|a| a.range)));
     }
     if additions.description {
-        values.push(text(record.and_then(|r| r.description.as_deref())));
+        values.push(text(answer.and_then(|a| a.description)));
     }
     if additions.frequency {
         values.push(
-            record
-                .and_then(|r| r.frequency)
+            answer
+                .and_then(|a| a.frequency)
                 .and_then(serde_json::Number::from_f64)
                 .map_or(Value::Null, Value::Number),
         );
     }
     if additions.risk {
-        values.push(text(record.and_then(|r| r.risk.as_deref())));
+        values.push(text(answer.and_then(|a| a.risk)));
     }
     values.into_iter()
 }
 
-/// Appends the annotation of a text line for a port: the service name (`unknown` where no
-/// table has one), then the range and frequency as tokens, then the description and risk as
-/// free text, each as asked. Returns whether the port has a name.
-fn append_text_annotation(
-    tail: &mut String,
-    db: &ServiceDb,
-    port: u16,
-    proto: Proto,
-    additions: Additions,
-) -> bool {
-    // The description is looked for only when asked.
-    let (name, description) = if additions.description {
-        let service = db.by_port(port, proto);
-        (service.map(|s| s.name), service.and_then(|s| s.description))
-    } else {
-        (db.name_of(port, proto), None)
-    };
+/// Appends the annotation of a text line for a port: the service name, then the range and
+/// frequency as tokens, then the description and risk as free text, each as asked.
+fn append_text_annotation(tail: &mut String, answer: &Answer<'_>, additions: Additions) {
     tail.push(' ');
-    let shown = name.unwrap_or("unknown");
     // A name needs escaping seldom; the escaper decodes UTF-8 char by char.
-    if shown.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
-        tail.push_str(shown);
+    if answer
+        .service
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'\\')
+    {
+        tail.push_str(answer.service);
     } else {
-        text::escape_token(shown.as_bytes(), tail);
+        text::escape_token(answer.service.as_bytes(), tail);
     }
     if additions.range {
         tail.push(' ');
-        tail.push_str(PortRange::of(port).as_str());
+        tail.push_str(answer.range);
     }
     if additions.frequency {
         tail.push(' ');
-        match db.frequency(port, proto) {
+        match answer.frequency {
             Some(f) => tail.push_str(&f.to_string()),
             None => tail.push_str(text::ABSENT),
         }
     }
-    let risk = if additions.risk {
-        risk::note(port, proto)
-    } else {
-        None
-    };
-    let free = match (description, risk) {
+    let free = match (answer.description, answer.risk) {
         (Some(description), Some(risk)) => format!("{description} [risk: {risk}]"),
         (Some(description), None) => description.to_owned(),
         (None, Some(risk)) => format!("[risk: {risk}]"),
-        (None, None) => return name.is_some(),
+        (None, None) => return,
     };
     tail.push(' ');
     text::escape_free_text(free.as_bytes(), tail);
-    name.is_some()
 }
 
 /// The (port, protocol) a field's value names; `Ok(None)` for no port (null, or 0, which
