@@ -219,6 +219,16 @@ h,23,tcp
         assert_eq!(code(&twice), 0, "{}", stderr_text(&twice));
         assert_eq!(stdout_text(&twice), stdout_text(&once), "{args:?}");
     }
+    // Lookups' records name their service too: `svcname 22 | svcname` is `svcname 22`.
+    for format in [&[][..], &["--json"], &["--csv"], &["--risk"]] {
+        let lookups = run(
+            &mut svcname(&[format, &["22", "53/udp", "50000"]].concat()),
+            LIMIT,
+        );
+        let filtered = run_with_input(&mut svcname(&[]), &lookups.stdout, LIMIT);
+        assert_eq!(code(&filtered), 0, "{}", stderr_text(&filtered));
+        assert_eq!(stdout_text(&filtered), stdout_text(&lookups), "{format:?}");
+    }
 }
 
 /// In a filter, a line that is only a port is a port, and gets its name like any other;

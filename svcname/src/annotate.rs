@@ -1157,17 +1157,18 @@ const NMAP_STATES: [&[u8]; 6] = [
     b"closed|filtered",
 ];
 
-/// Whether what follows a line's leading `PORT/PROTO` token is nmap's `STATE SERVICE`
-/// (`22/tcp open ssh`, `8000/tcp closed http-alt`, and anything after): the line names its
-/// service already.
+/// Whether what follows a line's leading `PORT/PROTO` token names its service already:
+/// nmap's `STATE SERVICE` (`22/tcp open ssh`, `8000/tcp closed http-alt`, and anything
+/// after), or svcname's own record, `SERVICE RANGE` (`22/tcp ssh well-known ...`).
 fn has_nmap_service_column(rest: &[u8]) -> bool {
     let mut tokens = rest
         .split(u8::is_ascii_whitespace)
         .filter(|token| !token.is_empty());
-    tokens
-        .next()
-        .is_some_and(|state| NMAP_STATES.contains(&state))
-        && tokens.next().is_some()
+    let (Some(second), Some(third)) = (tokens.next(), tokens.next()) else {
+        return false;
+    };
+    NMAP_STATES.contains(&second)
+        || [b"well-known" as &[u8], b"registered", b"dynamic"].contains(&third)
 }
 
 /// `ADDRESS:NAME`, a socket's end with its port's service name, as ss and netstat print it
@@ -1281,6 +1282,9 @@ mod tests {
             (" open|filtered unknown", true),
             (" open", false),
             (" open syn-ack", true),
+            (" ssh well-known The Secure Shell", true),
+            (" unknown dynamic 0.001 -", true),
+            (" ssh", false),
             ("", false),
             (" shut ssh", false),
         ] {
