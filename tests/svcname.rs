@@ -84,7 +84,8 @@ fn csv_lookups_have_the_record_header() {
             "description",
             "source",
             "frequency",
-            "risk"
+            "risk",
+            "aliases"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -139,7 +140,8 @@ fn a_users_services_file_comes_first() {
     );
     assert_eq!(
         stdout_text(&output),
-        "22/tcp bastion well-known our jump host\n22/tcp bastion well-known our jump host\n"
+        "22/tcp bastion well-known our jump host [aliases: jump]\n\
+         22/tcp bastion well-known our jump host [aliases: jump]\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -162,13 +164,71 @@ unknown port 4/tcp here
         "\
 127.0.0.1 22/tcp open syn-ack ssh
 Nmap scan report for localhost (127.0.0.1)
-53/udp   open  domain domain
+53/udp   open  domain
 tcp   LISTEN 0      128    0.0.0.0:22   0.0.0.0:* ssh
 udp   UNCONN 0      0      127.0.0.53%lo:53   0.0.0.0:* domain
 
 unknown port 4/tcp here unknown
 "
     );
+}
+
+/// A line that names its service already gets no second name: nmap's normal and grepable
+/// output, ss and netstat with names, and svcname's own output read again.
+#[test]
+fn lines_that_name_their_service_get_no_second_name() {
+    let named = "\
+22/tcp   open  ssh
+8000/tcp closed http-alt  conn-refused
+53/udp   open|filtered domain
+Host: 127.0.0.1 ()\tPorts: 22/open/tcp//ssh///, 8000/closed/tcp//http-alt///\tIgnored State: closed (998)
+LISTEN 0      128        0.0.0.0:ssh        0.0.0.0:*
+ESTAB  0      0        127.0.0.1:44744    127.0.0.1:https
+tcp        0      0 0.0.0.0:ssh             0.0.0.0:*               LISTEN
+tcp        0      0 127.0.0.1:44744         127.0.0.1:https         ESTABLISHED
+";
+    let output = filter(&[], named);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(stdout_text(&output), named);
+    // A table row without a service is still named.
+    let output = filter(&[], "8000/tcp open\n");
+    assert_eq!(stdout_text(&output), "8000/tcp open irdmi\n");
+}
+
+/// svcname's output piped into svcname again comes out unchanged, in every format and with
+/// the additions, so a pipeline may hold it twice.
+#[test]
+fn the_filter_is_idempotent() {
+    let input = "\
+127.0.0.1 22/tcp open syn-ack
+25/tcp open\r
+53/udp  \t
+443
+ESTAB 0 0 127.0.0.1:44744 127.0.0.1:443
+tcp LISTEN 0 128 0.0.0.0:22 0.0.0.0:*
+{\"port\":22,\"proto\":\"tcp\"}
+{\"local_port\":53,\"remote_port\":0,\"proto\":\"udp\"}
+host,port,proto
+h,23,tcp
+";
+    for args in [&[][..], &["-r", "-d", "--risk"]] {
+        let once = filter(args, input);
+        assert_eq!(code(&once), 0, "{}", stderr_text(&once));
+        assert_ne!(stdout_text(&once), input);
+        let twice = run_with_input(&mut svcname(args), &once.stdout, LIMIT);
+        assert_eq!(code(&twice), 0, "{}", stderr_text(&twice));
+        assert_eq!(stdout_text(&twice), stdout_text(&once), "{args:?}");
+    }
+    // Lookups' records name their service too: `svcname 22 | svcname` is `svcname 22`.
+    for format in [&[][..], &["--json"], &["--csv"], &["--risk"]] {
+        let lookups = run(
+            &mut svcname(&[format, &["22", "53/udp", "50000"]].concat()),
+            LIMIT,
+        );
+        let filtered = run_with_input(&mut svcname(&[]), &lookups.stdout, LIMIT);
+        assert_eq!(code(&filtered), 0, "{}", stderr_text(&filtered));
+        assert_eq!(stdout_text(&filtered), stdout_text(&lookups), "{format:?}");
+    }
 }
 
 /// In a filter, a line that is only a port is a port, and gets its name like any other;
@@ -691,6 +751,259 @@ fn a_connection_is_named_by_its_service_end() {
     std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
 }
 
+/// proctree's sockets are an array in NDJSON and one cell in CSV: this process listens on
+/// TCP and UDP ports a services file names, and proctree's records of it, piped through
+/// svcname, name each port in place, ours by those names.
+#[test]
+fn proctree_ports_are_named_inside_the_array_and_the_cell() {
+    let (listener, tcp_port, services) = listener_with_a_name("nested");
+    let udp = std::net::UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let udp_services = services.with_file_name("udp-services");
+    std::fs::write(&udp_services, format!("testudp {udp_port}/udp\n")).unwrap();
+    let pid = std::process::id().to_string();
+    let through_svcname = |format: &str| {
+        let proctree = run(
+            tool("proctree").args(["--ports", format, "--pid", &pid]),
+            LIMIT,
+        );
+        assert_eq!(code(&proctree), 0, "{}", stderr_text(&proctree));
+        let output = run_with_input(
+            &mut svcname(&[
+                "--services",
+                services.to_str().unwrap(),
+                "--services",
+                udp_services.to_str().unwrap(),
+            ]),
+            &proctree.stdout,
+            LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        output.stdout
+    };
+    let ours = [(tcp_port, "tcp", "testsvc"), (udp_port, "udp", "testudp")];
+
+    let json = through_svcname("--json");
+    let record: Value =
+        serde_json::from_slice(json.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(record["pid"].to_string(), pid);
+    let ports = record["ports"].as_array().expect("an array of ports");
+    assert!(
+        ports.iter().all(|port| port["service"].is_string()),
+        "{ports:?}"
+    );
+    for (port, proto, name) in ours {
+        assert!(
+            ports.iter().any(|element| element["port"] == port
+                && element["proto"] == proto
+                && element["service"] == name),
+            "{port}/{proto} named {name} in {ports:?}"
+        );
+    }
+
+    let csv_text = through_svcname("--csv");
+    let mut reader = csv::Reader::from_reader(&csv_text[..]);
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().next_back(), Some("services"));
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let row = reader.records().next().unwrap().unwrap();
+    let pairs: Vec<&str> = row[column("ports")].split(' ').collect();
+    let names: Vec<&str> = row[column("services")].split(' ').collect();
+    assert_eq!(names.len() * 2, pairs.len(), "{pairs:?} {names:?}");
+    for (port, proto, name) in ours {
+        let at = pairs
+            .chunks(2)
+            .position(|pair| pair[0] == proto && pair[1] == format!("127.0.0.1:{port}"))
+            .expect("our socket in the cell");
+        assert_eq!(names[at], name);
+    }
+    drop((listener, udp));
+    std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
+}
+
+/// Every port, in an order that mixes them, is named in a filter as a lookup names it, with
+/// its range, in text, NDJSON and CSV: the answers kept for the ports met so far never mix up two ports, and ports
+/// without a name share theirs without losing their range.
+#[test]
+fn every_port_is_named_as_a_lookup_names_it() {
+    let lookups = run(&mut svcname(&["--json", "1-65535"]), LIMIT);
+    assert_eq!(code(&lookups), 0, "{}", stderr_text(&lookups));
+    let expected: Vec<(u64, String)> = stdout_text(&lookups)
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            let service = record["service"].as_str().unwrap();
+            let range = record["range"].as_str().unwrap();
+            (
+                record["port"].as_u64().unwrap(),
+                format!("{service} {range}"),
+            )
+        })
+        .collect();
+    assert_eq!(expected.len(), 65_535);
+    // Each port twice, a stride apart, so that most are met before and after others.
+    let order: Vec<usize> = (0..2 * 65_535).map(|i| i * 7_919 % 65_535).collect();
+    let mut input = String::new();
+    for &at in &order {
+        writeln!(input, "127.0.0.1 {}/tcp open syn-ack", expected[at].0).unwrap();
+    }
+    let output = filter(&["-r"], &input);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), order.len());
+    for (line, &at) in lines.iter().zip(&order) {
+        let (port, addition) = &expected[at];
+        assert_eq!(
+            *line,
+            format!("127.0.0.1 {port}/tcp open syn-ack {addition}")
+        );
+    }
+    // The same in NDJSON and CSV, whose answers are kept apart from text's.
+    let mut json = String::new();
+    let mut csv = String::from("port,proto\n");
+    for &at in &order {
+        writeln!(json, "{{\"port\":{}}}", expected[at].0).unwrap();
+        writeln!(csv, "{},tcp", expected[at].0).unwrap();
+    }
+    let output = filter(&["-r"], &json);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    for (line, &at) in stdout_text(&output).lines().zip(&order) {
+        let record: Value = serde_json::from_str(line).unwrap();
+        let (port, addition) = &expected[at];
+        assert_eq!(record["port"], *port);
+        assert_eq!(
+            format!(
+                "{} {}",
+                record["service"].as_str().unwrap(),
+                record["range"].as_str().unwrap()
+            ),
+            *addition
+        );
+    }
+    let output = filter(&["-r"], &csv);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut rows = 0;
+    for (row, &at) in reader.records().zip(&order) {
+        let row = row.unwrap();
+        let (port, addition) = &expected[at];
+        assert_eq!(row[0], port.to_string());
+        assert_eq!(format!("{} {}", &row[2], &row[3]), *addition);
+        rows += 1;
+    }
+    assert_eq!(rows, order.len());
+}
+
+/// A directory with an nmap-services file of our own, for `NMAPDIR`: 8000 is http-alt,
+/// 8001 is one of nmap's `unknown`s.
+fn nmap_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("svcname-nmap-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("nmap-services"),
+        "# test table\nhttp-alt\t8000/tcp\t0.025\t# A common alternative http port\n\
+         unknown\t8001/tcp\t0.001\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// --frequency shows in a lookup's text as in its JSON, after the range, `-` where nmap's
+/// table has none; --names nmap gives nmap's names, and the others where nmap has none.
+#[test]
+fn frequency_and_nmap_names() {
+    let dir = nmap_dir("names");
+    let svcname = |args: &[&str]| {
+        let mut command = tool("svcname");
+        command.env("NMAPDIR", &dir).args(args);
+        command
+    };
+    let output = run(&mut svcname(&["--frequency", "8000", "8002"]), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let columns: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(
+        columns[0][..4],
+        ["8000/tcp", "irdmi", "registered", "0.025"]
+    );
+    assert_eq!(columns[1][0], "8002/tcp");
+    assert_eq!(columns[1][3], "-");
+    let output = run(&mut svcname(&["--frequency", "--json", "8000"]), LIMIT);
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    assert_eq!(record["frequency"], 0.025);
+
+    let output = run(
+        &mut svcname(&["--names", "nmap", "--json", "8000", "8001"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["service"], "http-alt");
+    assert_eq!(records[0]["source"], "nmap-services");
+    assert_ne!(
+        records[1]["service"], "unknown",
+        "nmap's unknown is no name"
+    );
+    assert_ne!(records[1]["source"], "nmap-services");
+    let output = run(&mut svcname(&["--names", "nmap", "http-alt"]), LIMIT);
+    assert!(
+        stdout_text(&output)
+            .lines()
+            .any(|l| l.starts_with("8000/tcp http-alt ")),
+        "{}",
+        stdout_text(&output)
+    );
+    let output = run_with_input(
+        &mut svcname(&["--names", "nmap"]),
+        b"8000/tcp open\n{\"port\":8000}\n",
+        LIMIT,
+    );
+    assert_eq!(
+        stdout_text(&output),
+        "8000/tcp open http-alt\n{\"port\":8000,\"service\":\"http-alt\"}\n"
+    );
+    let output = run(&mut svcname(&["8000"]), LIMIT);
+    assert!(
+        !stdout_text(&output).contains("http-alt"),
+        "system names by default"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A service's other names in its file are its `aliases`: a JSON array, a CSV cell, and
+/// `[aliases: ...]` at the end of a text line.
+#[test]
+fn aliases_are_a_field() {
+    let dir = std::env::temp_dir().join(format!("svcname-aliases-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let services = dir.join("services");
+    std::fs::write(&services, "web 80/tcp www w3 # our web\nplain 81/tcp\n").unwrap();
+    let path = services.to_str().unwrap();
+    let output = run(&mut svcname(&["--services", path, "80", "81"]), LIMIT);
+    assert_eq!(
+        stdout_text(&output),
+        "80/tcp web well-known our web [aliases: www w3]\n81/tcp plain well-known -\n"
+    );
+    let output = run(&mut svcname(&["--services", path, "--json", "www"]), LIMIT);
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    assert_eq!(record["aliases"], serde_json::json!(["www", "w3"]));
+    let output = run(&mut svcname(&["--services", path, "--json", "81"]), LIMIT);
+    let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
+    assert_eq!(record["aliases"], serde_json::json!([]));
+    let output = run(&mut svcname(&["--services", path, "--csv", "80"]), LIMIT);
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let aliases = header.iter().position(|h| h == "aliases").unwrap();
+    assert_eq!(&row[aliases], "www w3");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A listener on 127.0.0.1 at a port below the ephemeral range (32768 up, Linux's
 /// default), so that a connection's two ends are told apart by number too, and a services
 /// file in a directory of its own naming it `testsvc`.
@@ -713,7 +1026,9 @@ fn listener_with_a_name(tag: &str) -> (std::net::TcpListener, u16, std::path::Pa
 /// A few megabytes of what svcname meets in pipelines: a syslog sample, nmap's normal and
 /// grepable output of a local scan, ss and netstat output, with CR LF and trailing blanks
 /// in places, binary noise, and no newline at the very end. Every line that comes out is
-/// the line that went in, byte for byte, or that line with ` SERVICE` added before its end.
+/// the line that went in, byte for byte, or that line with ` SERVICE` added before its end;
+/// a line that names its service already is not annotated; the output read again is the
+/// same.
 #[test]
 fn a_filter_changes_no_byte_it_does_not_add() {
     require_program("nmap", &["--version"]);
@@ -722,29 +1037,13 @@ fn a_filter_changes_no_byte_it_does_not_add() {
     let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let (_server, _) = listener.accept().unwrap();
     let ephemeral = client.local_addr().unwrap().port();
-    let capture = |program: &str, args: &[&str]| {
-        let output = run(Command::new(program).args(args), LIMIT);
-        assert!(
-            output.status.success(),
-            "{program} {args:?}: {}",
-            stderr_text(&output)
-        );
-        output.stdout
-    };
-    let ports = format!("1-2000,{port}");
-    let nmap = capture("nmap", &["-sT", "-Pn", "-n", "-p", &ports, "127.0.0.1"]);
-    let grepable = capture(
-        "nmap",
-        &["-sT", "-Pn", "-n", "-p", &ports, "-oG", "-", "127.0.0.1"],
-    );
-    let reports = [
-        nmap.clone(),
-        grepable,
-        capture("ss", &["-tan"]),
-        capture("ss", &["-tuanp"]),
-        capture("netstat", &["-tan"]),
-        capture("netstat", &["-tuanp"]),
-    ];
+    // A listener on a port /etc/services names, which ss and netstat then print by name.
+    let named_listener = [9418, 5432, 3306, 873]
+        .into_iter()
+        .find_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+        .expect("one of git, postgresql, mysql, rsync's ports free");
+    let reports = local_reports(port);
+    let nmap = reports[0].clone();
     let input = mixed_input(&reports);
     let output = run_with_input(
         &mut svcname(&["--services", services.to_str().unwrap()]),
@@ -757,6 +1056,15 @@ fn a_filter_changes_no_byte_it_does_not_add() {
     let outs: Vec<&[u8]> = output.stdout.split_inclusive(|&b| b == b'\n').collect();
     assert_eq!(ins.len(), outs.len(), "one line out for each line in");
     let annotated_lines = check_additions(&ins, &outs);
+    check_named_lines_unchanged(&ins, &outs);
+    // svcname's output read again is unchanged.
+    let again = run_with_input(
+        &mut svcname(&["--services", services.to_str().unwrap()]),
+        &output.stdout,
+        LIMIT,
+    );
+    assert!(output.stdout == again.stdout, "the filter is idempotent");
+    drop(named_listener);
     // What must have been named: our port in nmap's report, and both ends of our
     // connection and our listener in ss's and netstat's (each seen in several rounds).
     let annotated = |body: String| {
@@ -774,12 +1082,13 @@ fn a_filter_changes_no_byte_it_does_not_add() {
             .count();
         assert_eq!(out_with, ins_with, "{body:?} named testsvc each time");
     };
-    let nmap_line = std::str::from_utf8(&nmap)
-        .unwrap()
-        .lines()
-        .find(|line| line.starts_with(&format!("{port}/tcp ")))
-        .expect("our port in nmap's report");
-    annotated(nmap_line.to_owned());
+    assert!(
+        std::str::from_utf8(&nmap)
+            .unwrap()
+            .lines()
+            .any(|line| line.starts_with(&format!("{port}/tcp "))),
+        "our port in nmap's report"
+    );
     let (ours, theirs) = (
         format!("127.0.0.1:{port}"),
         format!("127.0.0.1:{ephemeral}"),
@@ -810,6 +1119,87 @@ fn a_filter_changes_no_byte_it_does_not_add() {
         "{annotated_lines} distinct lines annotated"
     );
     std::fs::remove_dir_all(services.parent().unwrap()).unwrap();
+}
+
+/// nmap's normal and grepable reports of a scan of 127.0.0.1 that includes `port`, then
+/// ss's and netstat's tables, numbered and with names.
+fn local_reports(port: u16) -> [Vec<u8>; 8] {
+    let capture = |program: &str, args: &[&str]| {
+        let output = run(Command::new(program).args(args), LIMIT);
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}",
+            stderr_text(&output)
+        );
+        output.stdout
+    };
+    let ports = format!("1-2000,{port}");
+    let nmap = capture("nmap", &["-sT", "-Pn", "-n", "-p", &ports, "127.0.0.1"]);
+    let grepable = capture(
+        "nmap",
+        &["-sT", "-Pn", "-n", "-p", &ports, "-oG", "-", "127.0.0.1"],
+    );
+    [
+        nmap,
+        grepable,
+        capture("ss", &["-tan"]),
+        capture("ss", &["-tuanp"]),
+        capture("netstat", &["-tan"]),
+        capture("netstat", &["-tuanp"]),
+        capture("ss", &["-ta"]),
+        capture("netstat", &["-ta", "--numeric-hosts"]),
+    ]
+}
+
+/// Lines that name their service already pass unchanged: nmap's table rows and grepable
+/// lines, ss's and netstat's with names; each kind is met.
+fn check_named_lines_unchanged(ins: &[&[u8]], outs: &[&[u8]]) {
+    let mut named_lines = [0; 3];
+    for (line, out) in ins.iter().zip(outs) {
+        if let Some(kind) = names_its_service(line) {
+            named_lines[kind] += 1;
+            assert_eq!(
+                String::from_utf8_lossy(out),
+                String::from_utf8_lossy(line),
+                "no second name"
+            );
+        }
+    }
+    assert!(
+        named_lines.iter().all(|&count| count > 0),
+        "{named_lines:?}"
+    );
+}
+
+/// Whether a line names its service itself, found as the test reads it: an nmap table row
+/// (`22/tcp open ssh`: 0), a grepable `Host:` line with `Ports:` (1), an ss or netstat end
+/// `ADDRESS:NAME` (2).
+fn names_its_service(line: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(line).ok()?;
+    let tokens: Vec<&str> = text.split_ascii_whitespace().collect();
+    let nmap_row = tokens.len() >= 3
+        && tokens[0].split_once('/').is_some_and(|(port, proto)| {
+            port.parse::<u16>().is_ok() && ["tcp", "udp"].contains(&proto)
+        })
+        && ["open", "closed", "filtered", "open|filtered"].contains(&tokens[1]);
+    if nmap_row {
+        return Some(0);
+    }
+    if text.starts_with("Host: ") && text.contains("\tPorts: ") {
+        return Some(1);
+    }
+    let address_name = |token: &&str| {
+        token.rsplit_once(':').is_some_and(|(address, name)| {
+            name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && (address == "*"
+                    || address
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok())
+        })
+    };
+    tokens.iter().any(address_name).then_some(2)
 }
 
 /// The differential test's input: rounds of syslog, one of the reports (some with CR LF or

@@ -10,12 +10,12 @@ use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::input::{LineRead, LineSource, MAX_LINE};
 use common::contract::output::RecordWriter;
-use common::contract::record::ServiceRecord;
+use common::contract::record::PortRange;
 use common::contract::text;
 use common::services::ports::{
     PortError, Proto, ProtoNames, parse_port, parse_port_proto, port_from_number,
 };
-use common::services::{Extras, ServiceDb};
+use common::services::{ServiceDb, risk};
 
 use crate::csv_line;
 use crate::json::{self, PortValue};
@@ -59,9 +59,13 @@ pub struct Annotator<'a, W: Write> {
     db: &'a ServiceDb,
     config: &'a Config,
     out: RecordWriter<W>,
-    /// Answers, rendered for every format when a port is first met: a million lines of a
-    /// few hundred ports then cost a copy each, not a formatting.
+    /// Answers, rendered for the JSON and CSV formats when a port is first met in one: a
+    /// million lines of a few hundred ports then cost a copy each, not a formatting. Ports
+    /// without a name share theirs (a -p- sweep's 65,535 ports are mostly such).
     cache: Vec<Rendered>,
+    /// Where the answers of ports without a name are in `cache`: a few (one per range
+    /// with -r), compared whole.
+    unnamed_cache: Vec<usize>,
     /// Where each (protocol, port)'s answer is in `cache`, plus one; 0 for none yet. Plain
     /// numbers: the table is 1 MiB of zeroed memory that the kernel maps as it is touched,
     /// and nothing reads it whole (a table of boxes was, to be dropped: 500 page faults).
@@ -80,43 +84,103 @@ pub struct Annotator<'a, W: Write> {
     /// Buffers reused from one NDJSON line to the next.
     scanned: json::Scanned,
     answers: Vec<(usize, Option<(u16, Proto)>)>,
+    /// What the scanner looks for in each element of a `ports` array, and its buffers.
+    element_keys: json::Keys,
+    element_scanned: json::Scanned,
+    /// The text suffixes (` ssh`, and the additions) of the ports text lines named so far,
+    /// back to back, each after its length (4 bytes, native order): rendered for that format
+    /// only, and those of ports without a name (` unknown`, most of a -p- sweep's 65,535)
+    /// once, so that any mix of ports costs a lookup each and little memory, and what a
+    /// line reads stays in the processor's cache.
+    text_suffixes: Vec<u8>,
+    /// Where each (protocol, port)'s text suffix is in `text_suffixes`, plus one; 0 for none
+    /// yet. Zeroed memory, which the kernel maps as it is touched.
+    text_spans: Vec<u32>,
+    /// Where the suffixes of ports without a name are in `text_suffixes`, plus one: a few
+    /// (one per range with -r), compared byte for byte.
+    unnamed: Vec<u32>,
+    /// The suffix being rendered.
+    scratch: String,
 }
 
 struct CsvPlan {
     ports: Vec<usize>,
     proto: Option<usize>,
+    /// proctree's `ports` column (`tcp 0.0.0.0:22 udp [::]:53`), named in a `services`
+    /// column.
+    nested: Option<usize>,
 }
 
-/// One port's answer, ready to append in each format.
+/// The column that names the ports of a CSV `ports` cell, one name for each, in order.
+const NESTED_SERVICES: &str = "services";
+
+/// What is added for one port, borrowed from the tables.
+#[derive(Debug, Clone, Copy)]
+struct Answer<'a> {
+    /// The service's name, `unknown` where no table has one.
+    service: &'a str,
+    range: &'static str,
+    /// Only when asked for (-d): finding it costs a second lookup.
+    description: Option<&'a str>,
+    frequency: Option<f64>,
+    risk: Option<&'static str>,
+}
+
+impl<'a> Answer<'a> {
+    /// The answer for a port, and whether the port has a name.
+    fn of(db: &'a ServiceDb, port: u16, proto: Proto, additions: Additions) -> (Self, bool) {
+        let (name, description) = if additions.description {
+            let service = db.by_port(port, proto);
+            (service.map(|s| s.name), service.and_then(|s| s.description))
+        } else {
+            (db.name_of(port, proto), None)
+        };
+        let answer = Self {
+            service: name.unwrap_or("unknown"),
+            range: PortRange::of(port).as_str(),
+            description,
+            frequency: if additions.frequency {
+                db.frequency(port, proto)
+            } else {
+                None
+            },
+            risk: if additions.risk {
+                risk::note(port, proto)
+            } else {
+                None
+            },
+        };
+        (answer, name.is_some())
+    }
+}
+
+/// One port's answer, ready to append in the JSON and CSV formats.
+#[derive(PartialEq)]
 struct Rendered {
-    /// The answer; `None` for a field without a port.
-    record: Option<ServiceRecord>,
-    /// Appended to a text line, before its end: ` ssh`, and the additions.
-    text_suffix: Vec<u8>,
     /// Appended before the closing brace of an object, for each port field: `,"service":"ssh"`.
     json_suffixes: Vec<Vec<u8>>,
     /// Appended to a CSV row, for any port column: `,ssh`.
     csv_suffix: Vec<u8>,
+    /// Appended before the closing brace of an element of a `ports` array: `,"service":"ssh"`.
+    element_suffix: Vec<u8>,
 }
 
 impl Rendered {
-    fn new(record: Option<ServiceRecord>, config: &Config, added_names: &[Vec<String>]) -> Self {
-        let values: Vec<serde_json::Value> =
-            json_values(record.as_ref(), config.additions).collect();
-        let json_suffixes = added_names
-            .iter()
-            .map(|names| {
-                let mut suffix = Vec::new();
-                for (name, value) in names.iter().zip(&values) {
-                    suffix.push(b',');
-                    // Writing JSON strings and values into memory cannot fail.
-                    let _ = serde_json::to_writer(&mut suffix, name);
-                    suffix.push(b':');
-                    let _ = serde_json::to_writer(&mut suffix, value);
-                }
-                suffix
-            })
-            .collect();
+    fn new(answer: Option<&Answer<'_>>, config: &Config, added_names: &[Vec<String>]) -> Self {
+        let values: Vec<serde_json::Value> = json_values(answer, config.additions).collect();
+        let json_suffix = |names: &[String]| {
+            let mut suffix = Vec::new();
+            for (name, value) in names.iter().zip(&values) {
+                suffix.push(b',');
+                // Writing JSON strings and values into memory cannot fail.
+                let _ = serde_json::to_writer(&mut suffix, name);
+                suffix.push(b':');
+                let _ = serde_json::to_writer(&mut suffix, value);
+            }
+            suffix
+        };
+        let json_suffixes = added_names.iter().map(|names| json_suffix(names)).collect();
+        let element_suffix = json_suffix(&added_names_for("port", config.additions));
         let csv_cells: Vec<String> = values
             .iter()
             .map(|value| match value {
@@ -127,15 +191,10 @@ impl Rendered {
             .collect();
         let mut csv_suffix = Vec::new();
         csv_line::append_cells(&mut csv_suffix, csv_cells.iter().map(String::as_bytes));
-        let mut text_suffix = Vec::new();
-        if let Some(record) = &record {
-            append_text_annotation(&mut text_suffix, record, config.additions);
-        }
         Self {
-            record,
-            text_suffix,
             json_suffixes,
             csv_suffix,
+            element_suffix,
         }
     }
 }
@@ -145,7 +204,7 @@ impl<'a, W: Write> Annotator<'a, W> {
         let port_fields = port_fields(config);
         let added_names: Vec<Vec<String>> = port_fields
             .iter()
-            .map(|field| added_names(field, config.additions))
+            .map(|field| added_names_for(field, config.additions))
             .collect();
         let keys = json::Keys::new(
             port_fields.clone(),
@@ -158,6 +217,7 @@ impl<'a, W: Write> Annotator<'a, W> {
             config,
             out,
             cache: Vec::new(),
+            unnamed_cache: Vec::new(),
             cache_index: vec![0; Proto::ALL.len() << 16],
             port_fields,
             added_names,
@@ -167,6 +227,15 @@ impl<'a, W: Write> Annotator<'a, W> {
             status: Status::default(),
             scanned: json::Scanned::default(),
             answers: Vec::new(),
+            element_keys: json::Keys::new(
+                vec!["port".into()],
+                added_names_for("port", config.additions),
+            ),
+            element_scanned: json::Scanned::default(),
+            text_suffixes: Vec::new(),
+            text_spans: vec![0; Proto::ALL.len() << 16],
+            unnamed: Vec::new(),
+            scratch: String::new(),
         }
     }
 
@@ -330,10 +399,13 @@ impl<'a, W: Write> Annotator<'a, W> {
             self.problem(place, format_args!("not a valid JSON object: {e}"));
             return self.pass(place, line);
         }
-        if scanned.ports.iter().all(Option::is_none) {
-            return self.pass(place, line);
-        }
         let proto = scanned.proto.unwrap_or(Some(self.config.default_proto));
+        if scanned.ports.iter().all(Option::is_none) {
+            return match scanned.nested {
+                Some(span) => self.json_nested(place, line, span, proto),
+                None => self.pass(place, line),
+            };
+        }
         let mut answers = std::mem::take(&mut self.answers);
         answers.clear();
         for (index, value) in scanned.ports.iter().enumerate() {
@@ -350,6 +422,11 @@ impl<'a, W: Write> Annotator<'a, W> {
             }
         }
         if scanned.has_output_field {
+            // svcname's own output, read again, stays as it is (with the same options).
+            if self.ends_with_json_suffixes(line, &answers) {
+                self.answers = answers;
+                return self.pass(place, line);
+            }
             let outcome = self.json_rebuild(place, line, &answers);
             self.answers = answers;
             return outcome;
@@ -381,6 +458,90 @@ impl<'a, W: Write> Annotator<'a, W> {
         result.map_err(Error::output)
     }
 
+    /// An object without a port field of its own but with a `ports` array (proctree's): each
+    /// element with a `port` gets its service (and the additions) before its closing brace,
+    /// its protocol its own `proto` or the object's. An element that has a `service` field
+    /// already is left as it is.
+    fn json_nested(
+        &mut self,
+        place: Place<'_>,
+        line: &[u8],
+        span: (usize, usize),
+        object_proto: Option<Proto>,
+    ) -> Result<()> {
+        let mut scanned = std::mem::take(&mut self.element_scanned);
+        // Where each suffix goes, and the cache entry it comes from.
+        let mut insertions = Vec::new();
+        let mut failure = None;
+        for (start, end) in json::array_elements(line, span) {
+            let element = &line[start..end];
+            // The line is valid JSON: an element that is not an object is no port.
+            if element.first() != Some(&b'{')
+                || json::scan(element, &self.element_keys, &mut scanned).is_err()
+                || scanned.has_output_field
+            {
+                continue;
+            }
+            let Some(Some(value)) = scanned.ports.first() else {
+                continue;
+            };
+            match port_of(value, scanned.proto.unwrap_or(object_proto)) {
+                Ok(Some((port, proto))) => {
+                    insertions.push((end - 1, self.rendered(port, proto)));
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    failure = Some(why);
+                    break;
+                }
+            }
+        }
+        self.element_scanned = scanned;
+        if let Some(why) = failure {
+            self.problem(place, format_args!("field {}: {why}", json::NESTED_PORTS));
+            return self.pass(place, line);
+        }
+        if insertions.is_empty() {
+            return self.pass(place, line);
+        }
+        let raw = self.out.raw();
+        let mut from = 0;
+        let mut result = Ok(());
+        for (at, cached) in insertions {
+            result = result
+                .and_then(|()| raw.write_all(&line[from..at]))
+                .and_then(|()| raw.write_all(&self.cache[cached].element_suffix));
+            from = at;
+        }
+        result
+            .and_then(|()| raw.write_all(&line[from..]))
+            .and_then(|()| raw.write_all(place.end))
+            .map_err(Error::output)
+    }
+
+    /// Whether an object ends with exactly what svcname would add to it, before its brace.
+    fn ends_with_json_suffixes(
+        &mut self,
+        line: &[u8],
+        answers: &[(usize, Option<(u16, Proto)>)],
+    ) -> bool {
+        let mut head = &line[..json::closing_brace(line)];
+        for &(index, answer) in answers.iter().rev() {
+            let rendered = match answer {
+                Some((port, proto)) => {
+                    let at = self.rendered(port, proto);
+                    &self.cache[at]
+                }
+                None => &self.absent,
+            };
+            match head.strip_suffix(&rendered.json_suffixes[index][..]) {
+                Some(rest) => head = rest,
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// The slow path, for an object that already has fields svcname adds: rebuild it, with
     /// those fields replaced where they stand.
     fn json_rebuild(
@@ -398,11 +559,9 @@ impl<'a, W: Write> Annotator<'a, W> {
                 }
             };
         for &(index, answer) in answers {
-            let record = answer.and_then(|(port, proto)| {
-                let at = self.rendered(port, proto);
-                self.cache[at].record.clone()
-            });
-            let values = json_values(record.as_ref(), self.config.additions);
+            let answer = answer
+                .map(|(port, proto)| Answer::of(self.db, port, proto, self.config.additions).0);
+            let values = json_values(answer.as_ref(), self.config.additions);
             for (name, value) in self.added_names[index].iter().zip(values) {
                 object.insert(name.clone(), value);
             }
@@ -423,7 +582,8 @@ impl<'a, W: Write> Annotator<'a, W> {
             .ports
             .iter()
             .flat_map(|&column| &self.added_names[self.field_index(&header[column])])
-            .map(String::as_bytes);
+            .map(String::as_bytes)
+            .chain(plan.nested.map(|_| NESTED_SERVICES.as_bytes()));
         csv_line::append_cells(&mut out, names);
         out.extend_from_slice(place.end);
         self.out.raw().write_all(&out).map_err(Error::output)
@@ -432,16 +592,28 @@ impl<'a, W: Write> Annotator<'a, W> {
     /// Which columns of the CSV header in force hold ports; `None` if none does.
     fn plan_for_header(&self) -> Option<CsvPlan> {
         let header = self.sniffer.header()?;
+        // A port column whose service column is there already (svcname's own output,
+        // read again) gets no second one.
         let ports: Vec<usize> = self
             .port_fields
             .iter()
-            .filter_map(|field| header.iter().position(|h| h == field))
+            .zip(&self.added_names)
+            .filter(|(_, names)| !header.contains(&names[0]))
+            .filter_map(|(field, _)| header.iter().position(|h| h == field))
             .collect();
-        if ports.is_empty() {
+        let nested = header
+            .iter()
+            .position(|h| h == json::NESTED_PORTS)
+            .filter(|_| !header.iter().any(|h| h == NESTED_SERVICES));
+        if ports.is_empty() && nested.is_none() {
             return None;
         }
         let proto = header.iter().position(|h| h == "proto");
-        Some(CsvPlan { ports, proto })
+        Some(CsvPlan {
+            ports,
+            proto,
+            nested,
+        })
     }
 
     fn csv_row(&mut self, place: Place<'_>, line: &[u8]) -> Result<()> {
@@ -498,9 +670,53 @@ impl<'a, W: Write> Annotator<'a, W> {
             };
             result = result.and_then(|()| raw.write_all(&rendered.csv_suffix));
         }
+        if let Some(column) = plan.nested {
+            let cell = self.nested_names(place, column);
+            let raw = self.out.raw();
+            let mut suffix = Vec::new();
+            csv_line::append_cells(&mut suffix, [cell.as_bytes()]);
+            result = result.and_then(|()| raw.write_all(&suffix));
+        }
+        let raw = self.out.raw();
         result = result.and_then(|()| raw.write_all(place.end));
         self.answers = answers;
         result.map_err(Error::output)
+    }
+
+    /// The names of the ports of a CSV `ports` cell (`tcp 0.0.0.0:22 udp [::]:53` gives
+    /// `ssh domain`), each `PROTO ADDRESS:PORT` pair's; empty for an empty cell, and for a
+    /// cell that is not such pairs, which is reported.
+    fn nested_names(&mut self, place: Place<'_>, column: usize) -> String {
+        let cell = self
+            .sniffer
+            .fields()
+            .get(column)
+            .unwrap_or_default()
+            .to_vec();
+        let mut names = String::new();
+        let mut words = cell
+            .split(u8::is_ascii_whitespace)
+            .filter(|word| !word.is_empty());
+        while let Some(proto_name) = words.next() {
+            let port = words.next().and_then(|end| {
+                let colon = end.iter().rposition(|&b| b == b':')?;
+                parse_port(&end[colon + 1..]).ok()
+            });
+            let (Some(proto), Some(port)) = (
+                Proto::from_name(proto_name, ProtoNames::WithIpv6Suffix),
+                port,
+            ) else {
+                let header = self.sniffer.header().unwrap_or_default();
+                let message = format!("field {}: not PROTO ADDRESS:PORT pairs", header[column]);
+                self.problem(place, message);
+                return String::new();
+            };
+            if !names.is_empty() {
+                names.push(' ');
+            }
+            names.push_str(self.db.name_of(port, proto).unwrap_or("unknown"));
+        }
+        names
     }
 
     /// A text line names its port with its first `PORT/PROTO` token, or `ADDRESS:PORT`
@@ -536,6 +752,10 @@ impl<'a, W: Write> Annotator<'a, W> {
             // asked (operands, --queries).
             Ok(Some((port, self.config.default_proto)))
         } else if let Some(found) = slash.and_then(|_| port_token(number, proto_name)) {
+            // nmap's table (`22/tcp open ssh`) names the service itself.
+            if found.is_ok() && has_nmap_service_column(&trimmed[end..]) {
+                return self.pass(place, line);
+            }
             found
         } else {
             // The search goes on after a first token without a slash.
@@ -548,11 +768,17 @@ impl<'a, W: Write> Annotator<'a, W> {
         };
         match found {
             Ok(Some((port, proto))) => {
-                let at = self.rendered(port, proto);
-                let rendered = &self.cache[at];
+                let (start, end) = self.text_suffix(port, proto);
+                let suffix = &self.text_suffixes[start..end];
+                // A line svcname has annotated already (with the same options) is left as
+                // it is: the filter is idempotent. nmap's grepable lines (`Host: ...
+                // Ports: 22/open/tcp//ssh///`) name their services in their own fields.
+                if ends_with_suffix(line, suffix) || line.starts_with(b"Host: ") {
+                    return self.pass(place, line);
+                }
                 let raw = self.out.raw();
                 raw.write_all(line)
-                    .and_then(|()| raw.write_all(&rendered.text_suffix))
+                    .and_then(|()| raw.write_all(suffix))
                     .and_then(|()| raw.write_all(place.end))
                     .map_err(Error::output)
             }
@@ -562,6 +788,54 @@ impl<'a, W: Write> Annotator<'a, W> {
                 self.pass(place, line)
             }
         }
+    }
+
+    /// Where the text suffix of a port is in `text_suffixes`, rendered now if it is not yet.
+    #[inline]
+    fn text_suffix(&mut self, port: u16, proto: Proto) -> (usize, usize) {
+        let at = match self.text_spans[slot(port, proto)] {
+            0 => self.render_text(port, proto),
+            at => at as usize - 1,
+        };
+        stored_suffix(&self.text_suffixes, at)
+    }
+
+    /// Renders the text suffix of a port met for the first time in a text line, straight
+    /// from its answer (no record); that of a port without a name is shared with the
+    /// others that have the same.
+    fn render_text(&mut self, port: u16, proto: Proto) -> usize {
+        /// Past this many different suffixes of unnamed ports (a frequency each), each is
+        /// kept on its own.
+        const SHARED: usize = 8;
+        self.scratch.clear();
+        let (answer, named) = Answer::of(self.db, port, proto, self.config.additions);
+        append_text_annotation(&mut self.scratch, &answer, self.config.additions);
+        let suffix = self.scratch.as_bytes();
+        let arena = &self.text_suffixes;
+        let shared = (!named)
+            .then(|| {
+                self.unnamed.iter().copied().find(|&at| {
+                    let (start, end) = stored_suffix(arena, at as usize - 1);
+                    arena[start..end] == *suffix
+                })
+            })
+            .flatten();
+        let at = if let Some(at) = shared {
+            at
+        } else {
+            // At most four protocols of 65,535 ports, each a name and a few notes: far
+            // below 4 GiB.
+            let at = u32::try_from(self.text_suffixes.len() + 1).expect("below 4 GiB");
+            let len = u32::try_from(suffix.len()).expect("below 4 GiB");
+            self.text_suffixes.extend_from_slice(&len.to_ne_bytes());
+            self.text_suffixes.extend_from_slice(suffix);
+            if !named && self.unnamed.len() < SHARED {
+                self.unnamed.push(at);
+            }
+            at
+        };
+        self.text_spans[slot(port, proto)] = at;
+        at as usize - 1
     }
 
     /// Where the answer for a port is in `cache`, rendered now if it is not yet.
@@ -577,17 +851,32 @@ impl<'a, W: Write> Annotator<'a, W> {
         }
     }
 
-    /// Renders the answer for a port met for the first time.
+    /// Renders the answer for a port met for the first time; that of a port without a
+    /// name is shared with the others that have the same.
     fn render(&mut self, port: u16, proto: Proto, slot: usize) -> usize {
-        let extras = Extras {
-            frequency: self.config.additions.frequency,
-            risk: self.config.additions.risk,
-        };
-        let record = self.db.record(port, proto, extras);
-        self.cache
-            .push(Rendered::new(Some(record), self.config, &self.added_names));
-        self.cache_index[slot] = u32::try_from(self.cache.len()).expect("one per slot");
-        self.cache.len() - 1
+        /// Past this many different answers of unnamed ports (a frequency each), each is
+        /// kept on its own.
+        const SHARED: usize = 8;
+        let (answer, named) = Answer::of(self.db, port, proto, self.config.additions);
+        let rendered = Rendered::new(Some(&answer), self.config, &self.added_names);
+        let shared = (!named)
+            .then(|| {
+                self.unnamed_cache
+                    .iter()
+                    .copied()
+                    .find(|&at| self.cache[at] == rendered)
+            })
+            .flatten();
+        let at = shared.unwrap_or_else(|| {
+            self.cache.push(rendered);
+            let at = self.cache.len() - 1;
+            if !named && self.unnamed_cache.len() < SHARED {
+                self.unnamed_cache.push(at);
+            }
+            at
+        });
+        self.cache_index[slot] = u32::try_from(at + 1).expect("one per slot");
+        at
     }
 
     fn field_index(&self, field: &str) -> usize {
@@ -610,6 +899,13 @@ impl<'a, W: Write> Annotator<'a, W> {
     }
 }
 
+/// Where the suffix stored at `at` in the arena of text suffixes is: after its length.
+#[inline]
+fn stored_suffix(arena: &[u8], at: usize) -> (usize, usize) {
+    let len = u32::from_ne_bytes(arena[at..at + 4].try_into().expect("a length"));
+    (at + 4, at + 4 + len as usize)
+}
+
 /// Where a port's answer is kept in the cache.
 fn slot(port: u16, proto: Proto) -> usize {
     (proto.index() << 16) | usize::from(port)
@@ -624,7 +920,7 @@ fn cached(cache_index: &[u32], port: u16, proto: Proto) -> Option<usize> {
 
 /// The names added for one port field: `port` gives `service`, `local_port` gives
 /// `local_service`, any other field `F` gives `F_service`; likewise for the additions.
-fn added_names(field: &str, additions: Additions) -> Vec<String> {
+fn added_names_for(field: &str, additions: Additions) -> Vec<String> {
     let prefix = if field == "port" {
         String::new()
     } else if let Some(stem) = field.strip_suffix("port") {
@@ -648,65 +944,65 @@ fn added_names(field: &str, additions: Additions) -> Vec<String> {
 
 /// The added values for one port, in the order of [`added_names`]; all null without a port.
 fn json_values(
-    record: Option<&ServiceRecord>,
+    answer: Option<&Answer<'_>>,
     additions: Additions,
 ) -> impl Iterator<Item = serde_json::Value> {
     use serde_json::Value;
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_owned()));
-    let mut values = vec![text(record.map(|r| r.service.as_str()))];
+    let mut values = vec![text(answer.map(|a| a.service))];
     if additions.range {
-        values.push(text(record.map(|r| r.range.as_str())));
+        values.push(text(answer.map(|a| a.range)));
     }
     if additions.description {
-        values.push(text(record.and_then(|r| r.description.as_deref())));
+        values.push(text(answer.and_then(|a| a.description)));
     }
     if additions.frequency {
         values.push(
-            record
-                .and_then(|r| r.frequency)
+            answer
+                .and_then(|a| a.frequency)
                 .and_then(serde_json::Number::from_f64)
                 .map_or(Value::Null, Value::Number),
         );
     }
     if additions.risk {
-        values.push(text(record.and_then(|r| r.risk.as_deref())));
+        values.push(text(answer.and_then(|a| a.risk)));
     }
     values.into_iter()
 }
 
-/// Appends the annotation of a text line: the service name, then the range and frequency
-/// as tokens, then the description and risk as free text.
-fn append_text_annotation(out: &mut Vec<u8>, record: &ServiceRecord, additions: Additions) {
-    let mut tail = String::new();
+/// Appends the annotation of a text line for a port: the service name, then the range and
+/// frequency as tokens, then the description and risk as free text, each as asked.
+fn append_text_annotation(tail: &mut String, answer: &Answer<'_>, additions: Additions) {
     tail.push(' ');
-    text::escape_token(record.service.as_bytes(), &mut tail);
+    // A name needs escaping seldom; the escaper decodes UTF-8 char by char.
+    if answer
+        .service
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'\\')
+    {
+        tail.push_str(answer.service);
+    } else {
+        text::escape_token(answer.service.as_bytes(), tail);
+    }
     if additions.range {
         tail.push(' ');
-        tail.push_str(record.range.as_str());
+        tail.push_str(answer.range);
     }
     if additions.frequency {
         tail.push(' ');
-        match record.frequency {
+        match answer.frequency {
             Some(f) => tail.push_str(&f.to_string()),
             None => tail.push_str(text::ABSENT),
         }
     }
-    let mut free = Vec::new();
-    if additions.description
-        && let Some(description) = &record.description
-    {
-        free.push(description.clone());
-    }
-    if additions.risk
-        && let Some(risk) = &record.risk
-    {
-        free.push(format!("[risk: {risk}]"));
-    }
-    if !free.is_empty() {
-        tail.push(' ');
-        text::escape_free_text(free.join(" ").as_bytes(), &mut tail);
-    }
-    out.extend_from_slice(tail.as_bytes());
+    let free = match (answer.description, answer.risk) {
+        (Some(description), Some(risk)) => format!("{description} [risk: {risk}]"),
+        (Some(description), None) => description.to_owned(),
+        (None, Some(risk)) => format!("[risk: {risk}]"),
+        (None, None) => return,
+    };
+    tail.push(' ');
+    text::escape_free_text(free.as_bytes(), tail);
 }
 
 /// The (port, protocol) a field's value names; `Ok(None)` for no port (null, or 0, which
@@ -789,6 +1085,11 @@ fn find_port_in_text(
     let Some(first) = rest.by_ref().find_map(address_port) else {
         return Ok(None);
     };
+    // `ss -t` and `netstat -t --numeric-hosts` name the ports they know (`127.0.0.1:https`):
+    // such a line names its service already, and the numbered end is not it.
+    if tokens().any(is_address_and_name) {
+        return Ok(None);
+    }
     let first = first?;
     let line_proto = tokens()
         .find_map(|token| Proto::from_name(token, ProtoNames::WithIpv6Suffix))
@@ -836,6 +1137,52 @@ fn port_number(digits: &[u8]) -> Option<Result<u16, String>> {
         Err(PortError::Empty | PortError::NotANumber(_)) => None,
         Err(why) => Some(Err(why.to_string())),
     }
+}
+
+/// Whether a line ends with a suffix, its last byte compared first: most lines differ
+/// there, and a call to compare a few bytes costs more than the rest of the check.
+#[inline]
+fn ends_with_suffix(line: &[u8], suffix: &[u8]) -> bool {
+    line.last() == suffix.last() && line.ends_with(suffix)
+}
+
+/// The states of nmap's port table (`PORT STATE SERVICE`), which lists the service after
+/// the state.
+const NMAP_STATES: [&[u8]; 6] = [
+    b"open",
+    b"closed",
+    b"filtered",
+    b"unfiltered",
+    b"open|filtered",
+    b"closed|filtered",
+];
+
+/// Whether what follows a line's leading `PORT/PROTO` token names its service already:
+/// nmap's `STATE SERVICE` (`22/tcp open ssh`, `8000/tcp closed http-alt`, and anything
+/// after), or svcname's own record, `SERVICE RANGE` (`22/tcp ssh well-known ...`).
+fn has_nmap_service_column(rest: &[u8]) -> bool {
+    let mut tokens = rest
+        .split(u8::is_ascii_whitespace)
+        .filter(|token| !token.is_empty());
+    let (Some(second), Some(third)) = (tokens.next(), tokens.next()) else {
+        return false;
+    };
+    NMAP_STATES.contains(&second)
+        || [b"well-known" as &[u8], b"registered", b"dynamic"].contains(&third)
+}
+
+/// `ADDRESS:NAME`, a socket's end with its port's service name, as ss and netstat print it
+/// without `-n` (`0.0.0.0:ssh`, `[::]:https`, `*:domain`); `*` is a listener's peer, no name.
+fn is_address_and_name(token: &[u8]) -> bool {
+    let Some(colon) = token.iter().rposition(|&b| b == b':') else {
+        return false;
+    };
+    let name = &token[colon + 1..];
+    name.first().is_some_and(u8::is_ascii_alphabetic)
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
+        && std::str::from_utf8(&token[..colon]).is_ok_and(is_address)
 }
 
 /// An address as ss and netstat print it: `0.0.0.0`, `[::1]`, `::`, `*`, `127.0.0.53%lo`.
@@ -899,6 +1246,10 @@ mod tests {
                 "ESTAB 0 0 [::1]:44744 [::1]:99999",
                 Some((44744, Proto::Tcp)),
             ),
+            // A line that names a port already (`ss -t`, `netstat --numeric-hosts`).
+            ("ESTAB 0 0 127.0.0.1:44744 127.0.0.1:https", None),
+            ("tcp 0 0 0.0.0.0:ssh 0.0.0.0:* LISTEN", None),
+            ("tcp 0 0 127.0.0.1:40000 [::1]:x-11 LISTEN", None),
             // Ports that are not side by side are two sockets': the first is named.
             (
                 "812 sshd ports: tcp 0.0.0.0:40000 udp 0.0.0.0:22",
@@ -924,6 +1275,37 @@ mod tests {
     }
 
     #[test]
+    fn lines_that_name_their_service() {
+        for (rest, named) in [
+            (" open  ssh", true),
+            ("   closed http-alt  syn-ack ttl 64", true),
+            (" open|filtered unknown", true),
+            (" open", false),
+            (" open syn-ack", true),
+            (" ssh well-known The Secure Shell", true),
+            (" unknown dynamic 0.001 -", true),
+            (" ssh", false),
+            ("", false),
+            (" shut ssh", false),
+        ] {
+            assert_eq!(has_nmap_service_column(rest.as_bytes()), named, "{rest}");
+        }
+        for (token, named) in [
+            ("0.0.0.0:ssh", true),
+            ("[::]:https", true),
+            ("*:domain", true),
+            ("127.0.0.53%lo:domain", true),
+            ("0.0.0.0:*", false),
+            ("0.0.0.0:22", false),
+            ("localhost:ssh", false),
+            ("at 17:35:12", false),
+            ("ssh", false),
+        ] {
+            assert_eq!(is_address_and_name(token.as_bytes()), named, "{token}");
+        }
+    }
+
+    #[test]
     fn the_end_that_names_a_service() {
         let named = |port| port < 1024;
         assert_eq!(service_end(44744, 443, named), 443);
@@ -941,14 +1323,17 @@ mod tests {
             frequency: true,
             risk: true,
         };
-        assert_eq!(added_names("port", Additions::default()), ["service"]);
+        assert_eq!(added_names_for("port", Additions::default()), ["service"]);
         assert_eq!(
-            added_names("local_port", Additions::default()),
+            added_names_for("local_port", Additions::default()),
             ["local_service"]
         );
-        assert_eq!(added_names("dst", Additions::default()), ["dst_service"]);
         assert_eq!(
-            added_names("port", all),
+            added_names_for("dst", Additions::default()),
+            ["dst_service"]
+        );
+        assert_eq!(
+            added_names_for("port", all),
             ["service", "range", "description", "frequency", "risk"]
         );
     }

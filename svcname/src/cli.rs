@@ -4,6 +4,7 @@ use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser};
 use common::contract::output::OutputArgs;
+use common::services::Names;
 use common::services::ports::Proto;
 
 const AFTER_HELP: &str = "\
@@ -18,17 +19,20 @@ Examples:
 With no QUERY (or with -), svcname is a filter: it reads lines from stdin (or --input files)
 and writes one line for each line read, byte for byte as it came (a CR, trailing blanks, a
 last line without a newline), adding only what it knows: NDJSON objects get a \"service\" field
-(local_service and remote_service for records with local_port and remote_port); CSV with a
-header gets a service column; a text line with a PORT/PROTO token (22/tcp), with ADDRESS:PORT
+(local_service and remote_service for records with local_port and remote_port; each element
+of a \"ports\" array, proctree's, its own); CSV with a header gets a service column (a
+\"ports\" column of PROTO ADDRESS:PORT pairs a services column); a text line with a PORT/PROTO token (22/tcp), with ADDRESS:PORT
 tokens, or that is only a port number gets the service name appended (before a CR that ends
-it); any other line, a lone service name included, passes through unchanged. Of two
+it); any other line, a lone service name included, passes through unchanged, and so does a
+line that names its service already (nmap's report, ss without -n, svcname's own output). Of two
 ADDRESS:PORT tokens side by side (a connection's ends), the port that has a name is named, or
 the lower if both or neither have one: `127.0.0.1:44744 127.0.0.1:443` gets https. --json, --csv and
 --header shape lookups only; a filter keeps each line's own format. With --queries, the input
 lines are instead lists of queries, answered as operands are.
 
-Data, first match wins: --services files, /etc/services, the IANA registry built in, nmap's
-nmap-services where installed.
+Data, first match wins: --services files, /etc/services, the IANA registry built in; with
+--names nmap, nmap's nmap-services (where installed, for the ports it names) before
+/etc/services. nmap's table also gives --frequency.
 
 Exit status: 0 success; 1 a name was not found or an input line could not be read (each
 reported on stderr with its line number); 2 usage error.";
@@ -86,8 +90,32 @@ pub struct Cli {
     #[arg(long)]
     pub builtin_only: bool,
 
+    /// Whose names ports get after --services files: the system's (/etc/services, then
+    /// IANA's), or nmap's where nmap is installed and names the port (8000 is http-alt).
+    #[arg(long, value_enum, value_name = "NAMES", default_value_t = NamesArg::System)]
+    pub names: NamesArg,
+
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// The choices of `--names`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NamesArg {
+    /// /etc/services, then IANA's registry: the names getent, ss and netstat show.
+    #[default]
+    System,
+    /// nmap's nmap-services first: the names nmap's reports show.
+    Nmap,
+}
+
+impl From<NamesArg> for Names {
+    fn from(names: NamesArg) -> Self {
+        match names {
+            NamesArg::System => Self::System,
+            NamesArg::Nmap => Self::Nmap,
+        }
+    }
 }
 
 fn parse_proto(text: &str) -> Result<Proto, String> {

@@ -94,6 +94,24 @@ impl CsvReader {
     /// Reads `text` as one record. An empty text is one empty field (csv-core would skip
     /// it as a blank line).
     pub fn read(&mut self, text: &[u8]) -> CsvRead {
+        // Most rows quote nothing: without a quote or a line feed, the fields are what lies
+        // between commas, which csv-core, byte by byte, takes ten times as long to find.
+        if !text.is_empty() && memchr::memchr2(b'"', b'\n', text).is_none() {
+            let record = &mut self.record;
+            record.bytes.clear();
+            record.ends.clear();
+            for field in text.split(|&b| b == b',') {
+                record.bytes.extend_from_slice(field);
+                record.ends.push(record.bytes.len());
+            }
+            record.len = record.bytes.len();
+            return CsvRead::Record;
+        }
+        self.read_with_csv_core(text)
+    }
+
+    /// [`CsvReader::read`] by csv-core alone: any text, quoted fields included.
+    fn read_with_csv_core(&mut self, text: &[u8]) -> CsvRead {
         let record = &mut self.record;
         record.ends.clear();
         record.len = 0;
@@ -202,6 +220,32 @@ mod tests {
 
     fn fields(texts: &[&str]) -> Vec<Vec<u8>> {
         texts.iter().map(|text| text.as_bytes().to_vec()).collect()
+    }
+
+    /// The quick reading of a row without quotes gives csv-core's fields: random rows of
+    /// commas, CRs, blanks, letters and bytes that are not UTF-8.
+    #[test]
+    fn rows_without_quotes_are_read_as_csv_core_reads_them() {
+        let alphabet = b",,\r a\xff\xc3\xa9";
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut random = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap()
+        };
+        let (mut quick, mut core) = (CsvReader::new(), CsvReader::new());
+        for _ in 0..5_000 {
+            let text: Vec<u8> = (0..=random(12))
+                .map(|_| alphabet[random(alphabet.len())])
+                .collect();
+            assert_eq!(
+                quick.read(&text),
+                core.read_with_csv_core(&text),
+                "{text:?}"
+            );
+            assert!(quick.record().iter().eq(core.record().iter()), "{text:?}");
+        }
     }
 
     #[test]

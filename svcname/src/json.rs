@@ -23,7 +23,13 @@ pub(crate) struct Scanned {
     pub proto: Option<Option<Proto>>,
     /// The object already has a field svcname would add (it went through svcname before).
     pub has_output_field: bool,
+    /// Where the value of a top-level `ports` field is (proctree's array of sockets), as
+    /// `start..end` in the line.
+    pub nested: Option<(usize, usize)>,
 }
+
+/// The field that holds an array of port objects: proctree's `ports`.
+pub(crate) const NESTED_PORTS: &str = "ports";
 
 /// A port field's value, as found.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +122,7 @@ impl Keys {
             .iter()
             .chain(&output_fields)
             .map(String::as_bytes)
-            .chain([&b"proto"[..]])
+            .chain([&b"proto"[..], NESTED_PORTS.as_bytes()])
         {
             let hash = key_hash(name);
             filter[hash / 64] |= 1 << (hash % 64);
@@ -142,6 +148,7 @@ pub(crate) fn scan(line: &[u8], keys: &Keys, scanned: &mut Scanned) -> Result<()
     }
     scanned.proto = None;
     scanned.has_output_field = false;
+    scanned.nested = None;
     let filter = keys.filter;
     let mut scanner = Scanner {
         bytes: line,
@@ -176,6 +183,11 @@ pub(crate) fn scan(line: &[u8], keys: &Keys, scanned: &mut Scanned) -> Result<()
                     scanned.has_output_field = true;
                     scanner.value(1)?;
                 }
+                Key::Nested => {
+                    let start = scanner.at;
+                    scanner.value(1)?;
+                    scanned.nested = Some((start, scanner.at));
+                }
                 Key::Other => scanner.value(1)?,
             }
             let after = if let Some(byte @ (b',' | b'}')) = scanner.peek() {
@@ -206,10 +218,42 @@ pub(crate) fn closing_brace(line: &[u8]) -> usize {
         .expect("a scanned object ends with a brace")
 }
 
+/// Where each element of an array is, as `start..end` in `line`; `span` is where the array
+/// is in it, as [`Scanned::nested`] gives it. Empty for a value that is not an array; the
+/// line has been scanned, so it is valid JSON.
+pub(crate) fn array_elements(line: &[u8], span: (usize, usize)) -> Vec<(usize, usize)> {
+    let mut elements = Vec::new();
+    let mut scanner = Scanner {
+        bytes: &line[..span.1],
+        at: span.0,
+        text: String::new(),
+        filter: [0; 4],
+    };
+    if scanner.next() != Some(b'[') {
+        return elements;
+    }
+    loop {
+        scanner.skip_space();
+        if scanner.peek() == Some(b']') {
+            return elements;
+        }
+        let start = scanner.at;
+        if scanner.value(2).is_err() {
+            return elements;
+        }
+        elements.push((start, scanner.at));
+        scanner.skip_space();
+        if scanner.next() != Some(b',') {
+            return elements;
+        }
+    }
+}
+
 enum Key {
     Port(usize),
     Proto,
     Output,
+    Nested,
     Other,
 }
 
@@ -303,6 +347,8 @@ impl<'a> Scanner<'a> {
                 Key::Port(index)
             } else if key == b"proto" {
                 Key::Proto
+            } else if key == NESTED_PORTS.as_bytes() {
+                Key::Nested
             } else if output_fields.iter().any(|f| same(f.as_bytes(), key)) {
                 Key::Output
             } else {
@@ -604,6 +650,24 @@ mod tests {
         let mut scanned = Scanned::default();
         let keys = Keys::new(fields(&["port", "local_port"]), fields(&["service"]));
         scan(line, &keys, &mut scanned).map(|()| scanned)
+    }
+
+    /// The `ports` array is found at the top level only, and taken apart into its elements.
+    #[test]
+    fn nested_port_arrays() {
+        let line = br#"{"a":{"ports":[1]},"ports": [ {"port":22} , "x",[3],{} ] ,"b":2}"#;
+        let scanned = scan_one(line).unwrap();
+        let (start, end) = scanned.nested.expect("the top-level array");
+        assert_eq!(&line[start..end], br#"[ {"port":22} , "x",[3],{} ]"#);
+        let elements: Vec<&[u8]> = array_elements(line, (start, end))
+            .into_iter()
+            .map(|(start, end)| &line[start..end])
+            .collect();
+        assert_eq!(elements, [&br#"{"port":22}"#[..], b"\"x\"", b"[3]", b"{}"]);
+        let line = br#"{"ports":null}"#;
+        let span = scan_one(line).unwrap().nested.unwrap();
+        assert!(array_elements(line, span).is_empty());
+        assert_eq!(scan_one(br#"{"port":22}"#).unwrap().nested, None);
     }
 
     #[test]

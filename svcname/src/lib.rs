@@ -91,6 +91,7 @@ impl Config {
             data: services::Options {
                 user_files: cli.services.into_iter().map(Into::into).collect(),
                 builtin_only: cli.builtin_only,
+                names: cli.names.into(),
             },
             format,
             header: cli.output.header,
@@ -246,7 +247,12 @@ fn answer<W: Write>(
         _ => query.ports(config.default_proto),
     };
     for &(port, proto) in &pairs {
-        out.write(&db.record(port, proto, extras))?;
+        let record = db.record(port, proto, extras);
+        if extras.frequency {
+            out.write(&lookup::WithFrequency(&record))?;
+        } else {
+            out.write(&record)?;
+        }
     }
     Ok(!pairs.is_empty() || !matches!(query, Query::Name { .. }))
 }

@@ -1,6 +1,9 @@
 //! Lookups named on the command line (or read from the input with --queries): a port,
 //! PORT/PROTO, a port list, or a service name, which may stand for several ports.
 
+use common::contract::output::{Record, TextRow};
+use common::contract::record::ServiceRecord;
+use common::contract::text;
 use common::services::ServiceDb;
 use common::services::ports::{PortList, Proto, ProtoNames, parse_port, parse_port_proto};
 
@@ -72,6 +75,39 @@ pub fn name_pairs(db: &ServiceDb, name: &str, proto: Option<Proto>) -> Vec<(u16,
         .into_iter()
         .filter(|(_, p)| proto.is_none_or(|wanted| wanted == *p))
         .collect()
+}
+
+/// A record looked up with `--frequency`: in text the frequency follows the range (`-`
+/// where nmap's table has none), as in a filter's annotation; JSON and CSV are the
+/// record's own, which always has the field.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+pub struct WithFrequency<'a>(pub &'a ServiceRecord);
+
+impl Record for WithFrequency<'_> {
+    const TEXT_HEADER: &'static [&'static str] =
+        &["port/proto", "service", "range", "frequency", "description"];
+
+    fn write_text(&self, row: &mut TextRow) {
+        let record = self.0;
+        row.field(format_args!("{}/{}", record.port, record.proto))
+            .field(&record.service)
+            .field(record.range.as_str());
+        match record.frequency {
+            Some(frequency) => row.field(frequency),
+            None => row.field(text::ABSENT),
+        };
+        let free = record.free_text();
+        if free.is_empty() {
+            row.field("");
+        } else {
+            row.free_text(free.as_bytes());
+        }
+    }
+
+    fn csv(&self) -> impl serde::Serialize + '_ {
+        self.0.csv()
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub const NMAP_SERVICES: &str = "/usr/share/nmap/nmap-services";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     User,
+    /// nmap's `nmap-services`, with [`Names::Nmap`].
+    Nmap,
     EtcServices,
     Iana,
 }
@@ -43,10 +45,22 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
+            Self::Nmap => "nmap-services",
             Self::EtcServices => "etc-services",
             Self::Iana => "iana",
         }
     }
+}
+
+/// Whose names a port gets, after a user's files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Names {
+    /// `/etc/services`, then IANA's registry: what getent, ss and netstat show.
+    #[default]
+    System,
+    /// nmap's `nmap-services` first, where nmap is installed and names the port (8000/tcp
+    /// is `http-alt` there, `irdmi` in the registry): what nmap's reports show.
+    Nmap,
 }
 
 /// The answer to "what is this port?".
@@ -55,6 +69,9 @@ pub struct Service<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub source: Source,
+    /// Other names of the service, separated by whitespace (`www` for http): the
+    /// answering file's, or for nmap's answer `/etc/services`' under the same name.
+    pub aliases: &'a str,
 }
 
 /// Which tables to load.
@@ -65,6 +82,8 @@ pub struct Options {
     /// Leave out `/etc/services` and nmap's table (for output that is the same on every
     /// machine, whatever is installed).
     pub builtin_only: bool,
+    /// Whose names ports get.
+    pub names: Names,
 }
 
 /// The layered service tables: user files, `/etc/services`, IANA's registry, first match
@@ -75,6 +94,7 @@ pub struct ServiceDb {
     system: Option<LazyTable>,
     nmap_path: Option<PathBuf>,
     nmap: OnceLock<Option<Table>>,
+    names: Names,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -122,6 +142,7 @@ impl ServiceDb {
             system,
             nmap_path,
             nmap: OnceLock::new(),
+            names: options.names,
             warnings: Mutex::new(warnings),
         })
     }
@@ -138,17 +159,51 @@ impl ServiceDb {
                 return Some(Self::service_from(entry, Source::User, port, proto));
             }
         }
-        if let Some(entry) = self.system.as_ref().and_then(|t| t.by_port(port, proto)) {
+        let system = self.system.as_ref().and_then(|t| t.by_port(port, proto));
+        if let Some(entry) = self.nmap_name(port, proto) {
+            let mut service = Self::service_from(entry, Source::Nmap, port, proto);
+            service.aliases = system
+                .filter(|other| other.name.eq_ignore_ascii_case(entry.name))
+                .map_or("", |other| other.aliases);
+            return Some(service);
+        }
+        if let Some(entry) = system {
             return Some(Self::service_from(&entry, Source::EtcServices, port, proto));
         }
-        if let Some(row) = iana::by_port(port, proto) {
-            return Some(Service {
-                name: row.name(),
-                description: Some(row.description()).filter(|d| !d.is_empty()),
-                source: Source::Iana,
-            });
+        iana::by_port(port, proto).map(|row| Service {
+            name: row.name(),
+            description: Some(row.description()).filter(|d| !d.is_empty()),
+            source: Source::Iana,
+            aliases: "",
+        })
+    }
+
+    /// nmap's entry for a port, with `--names nmap`, where nmap names it (its table calls
+    /// many ports `unknown`: the other tables are asked then).
+    fn nmap_name(&self, port: u16, proto: Proto) -> Option<&file::Entry> {
+        if self.names != Names::Nmap {
+            return None;
         }
-        None
+        self.nmap()?
+            .by_port(port, proto)
+            .filter(|entry| entry.name != "unknown")
+    }
+
+    /// The name [`ServiceDb::by_port`] gives, without looking for a description: what a
+    /// filter that names a -p- sweep's 65,535 ports asks for each.
+    pub fn name_of(&self, port: u16, proto: Proto) -> Option<&str> {
+        for table in &self.user {
+            if let Some(entry) = table.by_port(port, proto) {
+                return Some(entry.name);
+            }
+        }
+        if let Some(entry) = self.nmap_name(port, proto) {
+            return Some(entry.name);
+        }
+        if let Some(entry) = self.system.as_ref().and_then(|t| t.by_port(port, proto)) {
+            return Some(entry.name);
+        }
+        iana::by_port(port, proto).map(iana::IanaRow::name)
     }
 
     /// A table's own comment is its description; without one, IANA's words for the port.
@@ -167,6 +222,7 @@ impl ServiceDb {
             name: entry.name,
             description,
             source,
+            aliases: entry.aliases,
         }
     }
 
@@ -180,6 +236,13 @@ impl ServiceDb {
         }
         if let Some(system) = &self.system {
             pairs.extend(system.by_name(name));
+        }
+        // nmap's name for the ports it knows nothing of is no name.
+        if self.names == Names::Nmap
+            && !name.eq_ignore_ascii_case("unknown")
+            && let Some(nmap) = self.nmap()
+        {
+            pairs.extend(nmap.by_name(name));
         }
         pairs.extend(iana::by_name(name).map(|row| (row.port, row.proto())));
         pairs.sort_unstable();
@@ -277,6 +340,14 @@ impl ServiceDb {
             } else {
                 None
             },
+            aliases: service
+                .map(|s| {
+                    s.aliases
+                        .split_ascii_whitespace()
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -346,6 +417,7 @@ mod tests {
         ServiceDb::load(&Options {
             user_files: Vec::new(),
             builtin_only: true,
+            ..Options::default()
         })
         .unwrap()
     }
@@ -356,6 +428,12 @@ mod tests {
         assert_eq!(db.by_port(22, Proto::Tcp).unwrap().name, "ssh");
         assert_eq!(db.by_port(22, Proto::Tcp).unwrap().source, Source::Iana);
         assert!(db.by_port(4, Proto::Tcp).is_none());
+        for port in [4, 22, 80, 8000, 50000] {
+            assert_eq!(
+                db.name_of(port, Proto::Tcp),
+                db.by_port(port, Proto::Tcp).map(|s| s.name)
+            );
+        }
         assert_eq!(
             db.by_name("ssh"),
             [(22, Proto::Tcp), (22, Proto::Udp), (22, Proto::Sctp)]
@@ -387,6 +465,7 @@ mod tests {
         let db = ServiceDb::load(&Options {
             user_files: vec![path.clone()],
             builtin_only: true,
+            ..Options::default()
         })
         .unwrap();
         let ssh = db.by_port(22, Proto::Tcp).unwrap();
@@ -408,6 +487,7 @@ mod tests {
         let error = ServiceDb::load(&Options {
             user_files: vec!["/nonexistent/services".into()],
             builtin_only: true,
+            ..Options::default()
         })
         .unwrap_err();
         assert_eq!(

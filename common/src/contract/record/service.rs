@@ -22,6 +22,48 @@ pub struct ServiceRecord {
     pub frequency: Option<f64>,
     /// Why attackers target this port, for the ports they favour (with `--risk`).
     pub risk: Option<String>,
+    /// The service's other names in the answering file (`www` for http); empty for none.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A [`ServiceRecord`] as a CSV row: the aliases in one cell, separated by spaces.
+#[derive(Serialize)]
+struct ServiceCsv<'a> {
+    port: u16,
+    proto: Proto,
+    service: &'a str,
+    range: PortRange,
+    description: Option<&'a str>,
+    source: Option<&'a str>,
+    frequency: Option<f64>,
+    risk: Option<&'a str>,
+    aliases: String,
+}
+
+impl ServiceRecord {
+    /// The free text that ends a text line: the description, then `[risk: ...]` and
+    /// `[aliases: ...]` where there are any.
+    pub fn free_text(&self) -> String {
+        let mut free = self.description.clone().unwrap_or_default();
+        let mut note = |label: &str, text: &str| {
+            if !free.is_empty() {
+                free.push(' ');
+            }
+            free.push('[');
+            free.push_str(label);
+            free.push_str(": ");
+            free.push_str(text);
+            free.push(']');
+        };
+        if let Some(risk) = &self.risk {
+            note("risk", risk);
+        }
+        if !self.aliases.is_empty() {
+            note("aliases", &self.aliases.join(" "));
+        }
+        free
+    }
 }
 
 impl Record for ServiceRecord {
@@ -31,19 +73,25 @@ impl Record for ServiceRecord {
         row.field(format_args!("{}/{}", self.port, self.proto))
             .field(&self.service)
             .field(self.range.as_str());
-        let mut free = self.description.clone().unwrap_or_default();
-        if let Some(risk) = &self.risk {
-            if !free.is_empty() {
-                free.push(' ');
-            }
-            free.push_str("[risk: ");
-            free.push_str(risk);
-            free.push(']');
-        }
+        let free = self.free_text();
         if free.is_empty() {
             row.field("");
         } else {
             row.free_text(free.as_bytes());
+        }
+    }
+
+    fn csv(&self) -> impl Serialize + '_ {
+        ServiceCsv {
+            port: self.port,
+            proto: self.proto,
+            service: &self.service,
+            range: self.range,
+            description: self.description.as_deref(),
+            source: self.source.as_deref(),
+            frequency: self.frequency,
+            risk: self.risk.as_deref(),
+            aliases: self.aliases.join(" "),
         }
     }
 }
@@ -101,12 +149,18 @@ mod tests {
             source: Some("iana".into()),
             frequency: None,
             risk: None,
+            aliases: Vec::new(),
         };
         assert_eq!(text_of(&record), "23/tcp telnet well-known Telnet\n");
         record.risk = Some("plaintext logins".into());
         assert_eq!(
             text_of(&record),
             "23/tcp telnet well-known Telnet [risk: plaintext logins]\n"
+        );
+        record.aliases = vec!["tn".into(), "tty".into()];
+        assert_eq!(
+            text_of(&record),
+            "23/tcp telnet well-known Telnet [risk: plaintext logins] [aliases: tn tty]\n"
         );
     }
 }
