@@ -767,6 +767,7 @@ fn a_slow_lossy_link_loses_no_port() {
         jitter: Duration::from_millis(2),
         loss: 0.02,
         seed: u64::from(pid),
+        bottleneck: None,
     };
     let mut link = SlowLink {
         line: Some(xtask::impair::Line::open(&ta, &tb, impairment).unwrap()),
