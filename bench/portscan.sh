@@ -23,8 +23,8 @@
 #    nmap -sT -T4.
 # 9. As root: 20000 ports (4 open, 300 dropped) behind a 20 ms round trip through a
 #    bottleneck of 2000 packets a second with a 100-packet queue: every state right, and at
-#    most 5% of the probes dropped by the queue once the scan settled (from its third
-#    second on); nmap -sT -T4 beside it.
+#    most 5% of the probes dropped by the queue once the scan settled (from 2 s in:
+#    a few round trips to find the bottleneck); nmap -sT -T4 beside it.
 #
 # Needs python3 (the listeners), nmap and hyperfine (installed with apt-get if missing),
 # and iproute2 and nftables for the second case. PORTSCAN may name a built binary;
