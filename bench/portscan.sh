@@ -16,10 +16,21 @@
 #    and two silent: the same states as nmap -sU, in at most half its time.
 # 6. As root: 2000 ports (6 open, 100 dropped) of a host behind a 50 ms round-trip line that
 #    loses 2% of packets each way (xtask's TUN impairment line), against nmap -sT.
+# 7. As root: all 65535 ports (6 open, 300 dropped) behind a 100 ms round trip losing 2% of
+#    packets each way (issue 13): every state right in at most 10 s, and at most 0.6 of
+#    nmap -sT -T4 --min-rate 5000.
+# 8. As root: the same behind a 40 ms round trip that loses nothing: at most 0.3 of
+#    nmap -sT -T4.
+# 9. As root: 20000 ports (4 open, 300 dropped) behind a 20 ms round trip through a
+#    bottleneck of 2000 packets a second with a 100-packet queue: every state right, and at
+#    most 5% of the probes dropped by the queue once the scan settled (from 2 s in:
+#    a few round trips to find the bottleneck); nmap -sT -T4 beside it.
 #
 # Needs python3 (the listeners), nmap and hyperfine (installed with apt-get if missing),
 # and iproute2 and nftables for the second case. PORTSCAN may name a built binary;
-# otherwise a release build is made. Set RUNS to change the number of timed runs.
+# otherwise a release build is made. Set RUNS to change the number of timed runs
+# (SLOW_RUNS for cases 6 to 9), and CASES to run only some cases ("1 2 7": the numbers
+# above; cases 3 to 5 set up case 2's namespaces but do not time it).
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -30,6 +41,12 @@ NS_A="psbench-a-$$"
 NS_B="psbench-b-$$"
 NS_SLOW_A="psbench-sa-$$"
 NS_SLOW_B="psbench-sb-$$"
+LINE_PID=""
+
+# Whether case $1 is to run: all of them unless CASES names some.
+want() {
+    case " ${CASES:-$1} " in *" $1 "*) return 0 ;; *) return 1 ;; esac
+}
 
 cleanup() {
     for pid in $PIDS; do kill "$pid" 2>/dev/null || true; done
@@ -106,6 +123,7 @@ compare() { # name json_ours json_theirs goal [their_name]
     python3 -c 'import sys; o, t = float(sys.argv[2]), float(sys.argv[3]); print(f"{sys.argv[1]}: portscan {o:.3f}s, {sys.argv[5]} {t:.3f}s, ratio {o / t:.2f} (goal {sys.argv[4]})")' "$1" "$ours" "$theirs" "$4" "${5:-nmap}"
 }
 
+if want 1; then
 echo "== all ports of 127.0.0.1, 30 listeners"
 listen 127.0.0.1 30 "$TMP/ports"
 "$PORTSCAN" -p- 127.0.0.1 | awk '{ split($2, p, "/"); print p[1] }' | sort -n > "$TMP/ours"
@@ -138,6 +156,7 @@ if command -v rustscan >/dev/null 2>&1; then
 else
     echo "loopback: RustScan is not installed, not compared (cargo install rustscan)"
 fi
+fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "== namespace case skipped: it needs root"
@@ -145,7 +164,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 need ip iproute2
 need nft nftables
-echo "== all ports of a namespace host, 2000 dropped, nmap -T4"
+if want 2 || want 3 || want 4 || want 5; then
 ip netns add "$NS_A"
 ip netns add "$NS_B"
 ip link add "psa$$" netns "$NS_A" type veth peer name "psb$$" netns "$NS_B"
@@ -164,6 +183,9 @@ time.sleep(3600)
 ' &
 PIDS="$PIDS $!"
 sleep 0.5
+fi
+if want 2; then
+echo "== all ports of a namespace host, 2000 dropped, nmap -T4"
 ip netns exec "$NS_A" "$PORTSCAN" -p- -T4 198.18.0.2 | awk '{ split($2, p, "/"); print p[1] }' | sort -n > "$TMP/ours"
 ip netns exec "$NS_A" nmap -sT -p- -T4 -n -oG - 198.18.0.2 | grep -o '[0-9]*/open/tcp' | cut -d/ -f1 | sort -n > "$TMP/theirs"
 if ! cmp -s "$TMP/ours" "$TMP/theirs"; then
@@ -179,7 +201,9 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" \
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" \
     "ip netns exec $NS_A nmap -sT -p- -T4 -n 198.18.0.2" >/dev/null
 compare "namespace, 2000 dropped" "$TMP/ours.json" "$TMP/nmap.json" "< 1"
+fi
 
+if want 3; then
 echo "== host discovery of a routed /24 where three hosts answer, nmap -sn"
 # Behind the namespace host, as a remote network is: the three live addresses are its own,
 # the rest of the block goes nowhere (no answer at all, the usual case on the internet).
@@ -199,6 +223,7 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" \
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" \
     "ip netns exec $NS_A nmap -sn -n 198.18.1.0/24" >/dev/null
 compare "discovery, routed /24" "$TMP/ours.json" "$TMP/nmap.json" "well under a second"
+fi
 
 # UDP responders on `ports` of `address`, run through `prefix` (`ip netns exec NAME`): each
 # answers every datagram, whatever it says, with one of its own.
@@ -266,6 +291,7 @@ check_udp_states() { # name expected
     fi
 }
 
+if want 4; then
 echo "== nmap -sU's top 100 UDP ports of a namespace host rationing its ICMP errors"
 # Linux's default ration, set here because it is the namespace's own setting.
 ip netns exec "$NS_B" sysctl -qw net.ipv4.icmp_ratelimit=1000
@@ -283,7 +309,9 @@ open 3 53 123 161"
 compare "UDP top 100, ICMP limited" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.90"
 closed=$(awk '$1 == "closed" { print $2 }' "$TMP/udp-ours.states")
 python3 -c 'import sys; c, o = int(sys.argv[1]), float(sys.argv[2]); f = max(c - 6, 0) * 1.0; print(f"UDP top 100, ICMP limited: floor ({c} closed - 6 burst) x 1 s = {f:.0f}s; portscan {o:.1f}s, {o / f if f else 0:.2f}x the floor")' "$closed" "$(mean "$TMP/ours.json")"
+fi
 
+if want 5; then
 echo "== all UDP ports of 127.0.0.1 in a namespace, 3 answering, 2 silent"
 udp_respond "ip netns exec $NS_B" 127.0.0.1 41001 41002 41003
 ip netns exec "$NS_B" python3 -c '
@@ -305,30 +333,83 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/ours.json" \
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" \
     "ip netns exec $NS_B nmap -sU -p- -n 127.0.0.1" >/dev/null
 compare "UDP loopback, all ports" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.50"
+fi
 
-[ -e /dev/net/tun ] || { echo "== slow-link case skipped: /dev/net/tun is missing"; exit 0; }
-echo "== 2000 ports behind a 50 ms round trip losing 2% each way, nmap -sT"
+[ -e /dev/net/tun ] || { echo "== slow-link cases skipped: /dev/net/tun is missing"; exit 0; }
 cargo build --release -j1 -q -p xtask
-"${CARGO_TARGET_DIR:-target}/release/xtask" impair 3600 25 2 2 "pss$$" "pst$$" > "$TMP/line" &
-PIDS="$PIDS $!"
-while ! grep -q ready "$TMP/line" 2>/dev/null; do sleep 0.1; done
-ip netns add "$NS_SLOW_A"
-ip netns add "$NS_SLOW_B"
-ip link set "pss$$" netns "$NS_SLOW_A"
-ip link set "pst$$" netns "$NS_SLOW_B"
-ip -n "$NS_SLOW_A" addr add 198.18.1.1 peer 198.18.1.2 dev "pss$$"
-ip -n "$NS_SLOW_B" addr add 198.18.1.2 peer 198.18.1.1 dev "pst$$"
-for ns in "$NS_SLOW_A" "$NS_SLOW_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SLOW_A" link set "pss$$" up
-ip -n "$NS_SLOW_B" link set "pst$$" up
-drop_ports "$NS_SLOW_B" 600-699
-ip netns exec "$NS_SLOW_B" python3 -c '
-import socket, time
-sockets = [socket.create_server(("198.18.1.2", port)) for port in (22, 80, 443, 700, 1024, 1999)]
+SLOW_RUNS=${SLOW_RUNS:-3}
+
+# A host 198.18.1.2 in NS_SLOW_B behind xtask's impairment line from NS_SLOW_A, listening
+# on `open` ports and dropping `dropped` (nft syntax); the line's counts go to
+# $TMP/counts. The line's options follow the ports.
+slow_link_up() { # delay_ms jitter_ms loss_percent dropped "open ports" [xtask options]
+    delay=$1 jitter=$2 loss=$3 dropped=$4 open=$5
+    shift 5
+    rm -f "$TMP/line" "$TMP/counts"
+    "${CARGO_TARGET_DIR:-target}/release/xtask" impair 3600 "$delay" "$jitter" "$loss" \
+        "pss$$" "pst$$" --counts "$TMP/counts" "$@" > "$TMP/line" &
+    LINE_PID=$!
+    PIDS="$PIDS $LINE_PID"
+    while ! grep -q ready "$TMP/line" 2>/dev/null; do sleep 0.1; done
+    ip netns add "$NS_SLOW_A"
+    ip netns add "$NS_SLOW_B"
+    ip link set "pss$$" netns "$NS_SLOW_A"
+    ip link set "pst$$" netns "$NS_SLOW_B"
+    ip -n "$NS_SLOW_A" addr add 198.18.1.1 peer 198.18.1.2 dev "pss$$"
+    ip -n "$NS_SLOW_B" addr add 198.18.1.2 peer 198.18.1.1 dev "pst$$"
+    for ns in "$NS_SLOW_A" "$NS_SLOW_B"; do ip -n "$ns" link set lo up; done
+    ip -n "$NS_SLOW_A" link set "pss$$" up
+    ip -n "$NS_SLOW_B" link set "pst$$" up
+    drop_ports "$NS_SLOW_B" "$dropped"
+    # shellcheck disable=SC2086 # one argument per port
+    ip netns exec "$NS_SLOW_B" python3 -c '
+import socket, sys, time
+sockets = [socket.create_server(("198.18.1.2", int(port))) for port in sys.argv[1:]]
 time.sleep(3600)
-' &
-PIDS="$PIDS $!"
-sleep 0.5
+' $open &
+    PIDS="$PIDS $!"
+    sleep 0.5
+}
+
+# Stops the line (its devices vanish with it) and the namespaces with their listeners.
+slow_link_down() {
+    kill "$LINE_PID" 2>/dev/null || true
+    ip netns pids "$NS_SLOW_B" | xargs -r kill 2>/dev/null || true
+    ip netns del "$NS_SLOW_A"
+    ip netns del "$NS_SLOW_B"
+    sleep 0.5
+}
+
+# Checks the --all records in `file`: `open` ports open, the ports from `low` to `high`
+# filtered, and every other port closed, `count` records in all.
+check_slow_states() { # name file count "open ports" low high
+    python3 - "$@" <<'PY'
+import collections, sys
+name, path, count, open_ports, low, high = sys.argv[1:]
+open_ports, low, high = {int(p) for p in open_ports.split()}, int(low), int(high)
+wrong, states, records = [], collections.Counter(), 0
+for line in open(path):
+    _, port, state, _ = line.split(maxsplit=3)
+    port = int(port.split("/")[0])
+    records += 1
+    states[state] += 1
+    expected = "open" if port in open_ports else "filtered" if low <= port <= high else "closed"
+    if state != expected:
+        wrong.append(f"{port} {state}, not {expected}")
+if wrong or records != int(count):
+    sys.exit(f"{name}: {records} records of {count}; wrong: {wrong[:20]}")
+print(f"{name}: every state right: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+PY
+}
+
+# The goal of at most `limit` seconds, in a line of its own.
+within() { # name json limit
+    python3 -c 'import json, sys; m = json.load(open(sys.argv[2]))["results"][0]["mean"]; print(f"{sys.argv[1]}: portscan {m:.2f}s (goal <= {sys.argv[3]}s)")' "$@"
+}
+
+if want 6; then
+echo "== 2000 ports behind a 50 ms round trip losing 2% each way, nmap -sT"
+slow_link_up 25 2 2 600-699 "22 80 443 700 1024 1999"
 ip netns exec "$NS_SLOW_A" "$PORTSCAN" --all -p 1-2000 198.18.1.2 > "$TMP/slow"
 awk '$3 == "open" { split($2, p, "/"); print p[1] }' "$TMP/slow" | sort -n > "$TMP/ours"
 ip netns exec "$NS_SLOW_A" nmap -sT -p 1-2000 -n -oG - 198.18.1.2 | grep -o '[0-9]*/open/tcp' | cut -d/ -f1 | sort -n > "$TMP/theirs"
@@ -344,9 +425,88 @@ if [ "$dropped" != 100 ] || [ "$filtered" != 100 ]; then
     exit 1
 fi
 echo "same open set: $(wc -l < "$TMP/ours") ports; the 100 dropped ports filtered, no other"
-SLOW_RUNS=${SLOW_RUNS:-3}
 hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/ours.json" \
     "ip netns exec $NS_SLOW_A $PORTSCAN -p 1-2000 198.18.1.2" >/dev/null
 hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/nmap.json" \
     "ip netns exec $NS_SLOW_A nmap -sT -p 1-2000 -n 198.18.1.2" >/dev/null
 compare "50 ms, 2% loss, 100 dropped" "$TMP/ours.json" "$TMP/nmap.json" "none, reported beside nmap"
+slow_link_down
+fi
+
+SLOW_OPEN="22 80 443 8080 50000 65000"
+if want 7; then
+echo "== all ports behind a 100 ms round trip losing 2% each way, 300 dropped"
+slow_link_up 50 2 2 40001-40300 "$SLOW_OPEN"
+ip netns exec "$NS_SLOW_A" "$PORTSCAN" --all -p- 198.18.1.2 > "$TMP/slow"
+check_slow_states "100 ms, 2% loss" "$TMP/slow" 65535 "$SLOW_OPEN" 40001 40300
+ip netns exec "$NS_SLOW_A" nmap -sT -T4 --min-rate 5000 -p- -n 198.18.1.2 |
+    sed -n 's/^Not shown: /100 ms, 2% loss: nmap: /p'
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/ours.json" \
+    "ip netns exec $NS_SLOW_A $PORTSCAN -p- 198.18.1.2" >/dev/null
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_SLOW_A nmap -sT -T4 --min-rate 5000 -p- -n 198.18.1.2" >/dev/null
+within "100 ms, 2% loss, all ports" "$TMP/ours.json" 10
+compare "100 ms, 2% loss, all ports" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.60" \
+    "nmap --min-rate 5000"
+slow_link_down
+fi
+
+if want 8; then
+echo "== all ports behind a 40 ms round trip, no loss, 300 dropped"
+slow_link_up 20 2 0 40001-40300 "$SLOW_OPEN"
+ip netns exec "$NS_SLOW_A" "$PORTSCAN" --all -p- 198.18.1.2 > "$TMP/slow"
+check_slow_states "40 ms" "$TMP/slow" 65535 "$SLOW_OPEN" 40001 40300
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/ours.json" \
+    "ip netns exec $NS_SLOW_A $PORTSCAN -p- 198.18.1.2" >/dev/null
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_SLOW_A nmap -sT -T4 -p- -n 198.18.1.2" >/dev/null
+compare "40 ms, all ports" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.30"
+slow_link_down
+fi
+
+if want 9; then
+echo "== 20000 ports through a bottleneck of 2000 packets/s, 100-packet queue, 20 ms"
+slow_link_up 10 1 0 10001-10300 "22 80 443 8080" --rate 2000 --queue 100
+# The scan in the background, the line's counts read at its start, once it settled (2 s
+# on: a few round trips to find the bottleneck, and the round after), and at its end.
+cp "$TMP/counts" "$TMP/counts.start"
+start=$(date +%s.%N)
+ip netns exec "$NS_SLOW_A" "$PORTSCAN" --all -p 1-20000 198.18.1.2 > "$TMP/slow" &
+scan=$!
+sleep 2
+cp "$TMP/counts" "$TMP/counts.settled"
+wait "$scan"
+end=$(date +%s.%N)
+sleep 0.3
+cp "$TMP/counts" "$TMP/counts.end"
+check_slow_states "bottleneck" "$TMP/slow" 20000 "22 80 443 8080" 10001 10300
+python3 - "$TMP/counts.start" "$TMP/counts.settled" "$TMP/counts.end" "$start" "$end" <<'PY'
+import sys
+def probes(path):
+    # The probes' direction: forwarded, lost, dropped by the full queue.
+    fields = open(path).readline().split()
+    return [int(n) for n in fields[1:]]
+start, settled, end = (probes(p) for p in sys.argv[1:4])
+seconds = float(sys.argv[5]) - float(sys.argv[4])
+def share(a, b):
+    passed, dropped = b[0] - a[0], b[2] - a[2]
+    return dropped, passed + dropped
+d, n = share(start, end)
+print(f"bottleneck: portscan {seconds:.2f}s; the queue dropped {d} of {n} probe packets ({d / n:.1%}) in all")
+d, n = share(settled, end)
+print(f"bottleneck: once settled (from 2 s on): {d} of {n} ({d / n:.1%}, goal <= 5%)")
+if d > 0.05 * n:
+    sys.exit("bottleneck: more than 5% of the probes dropped by the queue once settled")
+PY
+cp "$TMP/counts" "$TMP/counts.start"
+hyperfine -N --runs 1 --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_SLOW_A nmap -sT -T4 -p 1-20000 -n 198.18.1.2" >/dev/null
+cp "$TMP/counts" "$TMP/counts.end"
+python3 - "$TMP/counts.start" "$TMP/counts.end" "$(mean "$TMP/nmap.json")" <<'PY'
+import sys
+a, b = ([int(n) for n in open(p).readline().split()[1:]] for p in sys.argv[1:3])
+passed, dropped = b[0] - a[0], b[2] - a[2]
+print(f"bottleneck: nmap -sT -T4 {float(sys.argv[3]):.2f}s; the queue dropped {dropped} of {passed + dropped} ({dropped / (passed + dropped):.1%})")
+PY
+slow_link_down
+fi

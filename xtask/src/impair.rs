@@ -2,15 +2,20 @@
 //! scanner must be tested on a slow, lossy link: two namespaces, each holding one end of
 //! this line, see each other through it at the round trip and loss it is given.
 //!
+//! A line may also have a bottleneck, a rate in packets a second with a queue of a few
+//! packets before it that drops what arrives when full (a router's tail drop): random loss
+//! tests that a scanner does not mistake the link's noise for congestion, the bottleneck
+//! that it still backs off from the real thing.
+//!
 //! Both devices are created in the caller's namespace; the caller moves each into its
 //! namespace (`ip link set NAME netns NS`) and gives it an address. A TUN device carries
 //! bare IP packets, so the line needs no ARP and forwards any protocol unchanged.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,19 +33,60 @@ pub struct Impairment {
     pub loss: f64,
     /// Seeds the draws, so a run can be repeated packet for packet given the same traffic.
     pub seed: u64,
+    /// A rate limit with a finite queue in front of it, or none.
+    pub bottleneck: Option<BottleneckSpec>,
+}
+
+/// A bottleneck: the line passes at most `rate` packets a second; a packet that comes while
+/// `queue` others wait is dropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BottleneckSpec {
+    pub rate: f64,
+    pub queue: usize,
 }
 
 /// What one direction did with the packets it read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     pub forwarded: u64,
+    /// Lost at random, or refused by a device that is down.
     pub lost: u64,
+    /// Dropped because the bottleneck's queue was full.
+    pub queue_dropped: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.forwarded += other.forwarded;
+        self.lost += other.lost;
+        self.queue_dropped += other.queue_dropped;
+    }
+}
+
+/// A direction's counts as it runs, so that they can be read before the line closes.
+#[derive(Debug, Default)]
+struct LiveCounts {
+    forwarded: AtomicU64,
+    lost: AtomicU64,
+    queue_dropped: AtomicU64,
+}
+
+impl LiveCounts {
+    fn read(&self) -> Counts {
+        Counts {
+            forwarded: self.forwarded.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            queue_dropped: self.queue_dropped.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// A running line; it stops, and its devices vanish, when closed or dropped.
 pub struct Line {
     stop: Arc<AtomicBool>,
-    directions: Vec<JoinHandle<io::Result<Counts>>>,
+    /// From `a` to `b`, then from `b` to `a`.
+    counts: [Arc<LiveCounts>; 2],
+    directions: Vec<JoinHandle<io::Result<()>>>,
 }
 
 /// How long a direction waits for a packet before it looks at the stop flag again.
@@ -53,48 +99,100 @@ impl Line {
     /// Creates TUN devices `a` and `b` in the current network namespace and starts
     /// forwarding between them, each direction on its own thread.
     pub fn open(a: &str, b: &str, impairment: Impairment) -> io::Result<Line> {
+        let invalid = |why| Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         if !(0.0..=1.0).contains(&impairment.loss) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "loss must be between 0 and 1",
-            ));
+            return invalid("loss must be between 0 and 1");
+        }
+        if let Some(spec) = impairment.bottleneck
+            && !(spec.rate.is_finite() && spec.rate > 0.0)
+        {
+            return invalid("a bottleneck's rate must be above 0");
         }
         let a = Arc::new(create(a)?);
         let b = Arc::new(create(b)?);
         let stop = Arc::new(AtomicBool::new(false));
-        let directions = [(&a, &b, 1), (&b, &a, 2)]
+        let counts = [Arc::default(), Arc::default()];
+        let directions = [(&a, &b, &counts[0], 1), (&b, &a, &counts[1], 2)]
             .into_iter()
-            .map(|(from, to, stream)| {
+            .map(|(from, to, counts, stream)| {
                 let (from, to, stop) = (Arc::clone(from), Arc::clone(to), Arc::clone(&stop));
+                let counts = Arc::clone(counts);
                 let mut draws = SplitMix64(impairment.seed ^ stream);
-                std::thread::spawn(move || forward(&from, &to, impairment, &mut draws, &stop))
+                std::thread::spawn(move || {
+                    forward(&from, &to, impairment, &mut draws, &counts, &stop)
+                })
             })
             .collect();
-        Ok(Line { stop, directions })
+        Ok(Line {
+            stop,
+            counts,
+            directions,
+        })
+    }
+
+    /// What each direction did so far: from `a` to `b`, and from `b` to `a`.
+    pub fn counts(&self) -> [Counts; 2] {
+        [self.counts[0].read(), self.counts[1].read()]
     }
 
     /// Stops forwarding and says what both directions did together.
     pub fn close(mut self) -> io::Result<Counts> {
-        self.stop_and_join()
-    }
-
-    fn stop_and_join(&mut self) -> io::Result<Counts> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop_and_join()?;
         let mut total = Counts::default();
-        for direction in self.directions.drain(..) {
-            let counts = direction
-                .join()
-                .map_err(|_| io::Error::other("a forwarding thread panicked"))??;
-            total.forwarded += counts.forwarded;
-            total.lost += counts.lost;
+        for direction in self.counts() {
+            total.add(direction);
         }
         Ok(total)
+    }
+
+    fn stop_and_join(&mut self) -> io::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        for direction in self.directions.drain(..) {
+            direction
+                .join()
+                .map_err(|_| io::Error::other("a forwarding thread panicked"))??;
+        }
+        Ok(())
     }
 }
 
 impl Drop for Line {
     fn drop(&mut self) {
         let _ = self.stop_and_join();
+    }
+}
+
+/// A bottleneck at work: when each packet in its queue will have gone through it.
+#[derive(Debug)]
+struct Bottleneck {
+    spec: BottleneckSpec,
+    /// The times the packets in the queue (the one going through included) leave it, in
+    /// order; the last is when the bottleneck is free again.
+    leaving: VecDeque<Instant>,
+}
+
+impl Bottleneck {
+    fn new(spec: BottleneckSpec) -> Self {
+        Self {
+            spec,
+            leaving: VecDeque::with_capacity(spec.queue + 1),
+        }
+    }
+
+    /// A packet comes at `now`: when it leaves the bottleneck, or `None` if the queue is
+    /// full and it is dropped. The packet going through is not in the queue; those behind
+    /// it are, as a router's transmit queue holds what waits for the wire.
+    fn admit(&mut self, now: Instant) -> Option<Instant> {
+        while self.leaving.front().is_some_and(|&leaves| leaves <= now) {
+            self.leaving.pop_front();
+        }
+        if self.leaving.len() > self.spec.queue {
+            return None;
+        }
+        let start = self.leaving.back().map_or(now, |&free| free.max(now));
+        let leaves = start + Duration::from_secs_f64(1.0 / self.spec.rate);
+        self.leaving.push_back(leaves);
+        Some(leaves)
     }
 }
 
@@ -118,9 +216,10 @@ fn forward(
     to: &Device,
     impairment: Impairment,
     draws: &mut SplitMix64,
+    counts: &LiveCounts,
     stop: &AtomicBool,
-) -> io::Result<Counts> {
-    let mut counts = Counts::default();
+) -> io::Result<()> {
+    let mut bottleneck = impairment.bottleneck.map(Bottleneck::new);
     let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
     let mut sequence = 0u64;
     let mut buffer = vec![0u8; PACKET_BUFFER];
@@ -133,9 +232,9 @@ fn forward(
             // A device that is down refuses packets (EIO), as a cable that is unplugged
             // would lose them: the line is not broken by it.
             if to.send(&packet).is_ok() {
-                counts.forwarded += 1;
+                counts.forwarded.fetch_add(1, Ordering::Relaxed);
             } else {
-                counts.lost += 1;
+                counts.lost.fetch_add(1, Ordering::Relaxed);
             }
         }
         let wait = pending
@@ -147,10 +246,21 @@ fn forward(
         match from.recv_timeout(&mut buffer, wait) {
             Ok(length) => {
                 if draws.unit() < impairment.loss {
-                    counts.lost += 1;
+                    counts.lost.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let due = Instant::now() + draws.around(impairment.delay, impairment.jitter);
+                let arrived = Instant::now();
+                let leaves = match bottleneck.as_mut() {
+                    None => arrived,
+                    Some(bottleneck) => {
+                        let Some(leaves) = bottleneck.admit(arrived) else {
+                            counts.queue_dropped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        };
+                        leaves
+                    }
+                };
+                let due = leaves + draws.around(impairment.delay, impairment.jitter);
                 sequence += 1;
                 pending.push(Reverse((due, sequence, buffer[..length].to_vec())));
             }
@@ -164,7 +274,7 @@ fn forward(
             Err(error) => return Err(error),
         }
     }
-    Ok(counts)
+    Ok(())
 }
 
 /// Sebastiano Vigna's SplitMix64: a tiny, well-mixed generator, plenty for drawing loss
@@ -218,6 +328,51 @@ mod tests {
         assert!(delays.iter().any(|d| *d < Duration::from_micros(20_500)));
         assert!(delays.iter().any(|d| *d > Duration::from_micros(29_500)));
         assert_eq!(draws.around(centre, Duration::ZERO), centre);
+    }
+
+    #[test]
+    fn a_bottleneck_paces_packets_and_drops_what_its_full_queue_cannot_hold() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // 1000 packets a second: one each millisecond; two may wait behind the one going.
+        let mut bottleneck = Bottleneck::new(BottleneckSpec {
+            rate: 1000.0,
+            queue: 2,
+        });
+        assert_eq!(bottleneck.admit(t0), Some(t0 + ms(1)));
+        assert_eq!(bottleneck.admit(t0), Some(t0 + ms(2)));
+        assert_eq!(bottleneck.admit(t0), Some(t0 + ms(3)));
+        assert_eq!(bottleneck.admit(t0), None, "the queue is full");
+        // As the first leaves, one place frees.
+        assert_eq!(bottleneck.admit(t0 + ms(1)), Some(t0 + ms(4)));
+        assert_eq!(bottleneck.admit(t0 + ms(1)), None);
+        // Idle, it passes a packet at once, after its own time on the wire.
+        assert_eq!(bottleneck.admit(t0 + ms(10)), Some(t0 + ms(11)));
+    }
+
+    #[test]
+    fn a_bottleneck_passes_its_rate_and_drops_the_excess() {
+        let t0 = Instant::now();
+        let mut bottleneck = Bottleneck::new(BottleneckSpec {
+            rate: 2000.0,
+            queue: 100,
+        });
+        // Offered 4000 a second for a second: 2000 pass, the queue's 100 more are late.
+        let offered = 4000;
+        let passed = (0..offered)
+            .filter_map(|i| bottleneck.admit(t0 + Duration::from_micros(250 * i)))
+            .collect::<Vec<_>>();
+        assert!(
+            (2090..=2110).contains(&passed.len()),
+            "{} of {offered}",
+            passed.len()
+        );
+        let last = *passed.last().unwrap() - t0;
+        let expected = Duration::from_micros(500) * u32::try_from(passed.len()).unwrap();
+        assert!(
+            last.abs_diff(expected) < Duration::from_millis(1),
+            "{last:?}"
+        );
     }
 
     #[test]
