@@ -331,6 +331,8 @@ fn run_token() -> u64 {
 pub struct Found<W: Write> {
     /// The hosts that are up, to be port-scanned.
     pub live: Vec<Host>,
+    /// Why each host in `live` is taken to be up, for the XML file.
+    pub reasons: HashMap<Host, Reason>,
     pub down: u64,
     pub failed: u64,
     /// With `-sn`: where the records go, and whether down hosts get one (`--all`).
@@ -344,6 +346,7 @@ impl<W: Write> Found<W> {
     pub fn quiet() -> Self {
         Self {
             live: Vec::new(),
+            reasons: HashMap::new(),
             down: 0,
             failed: 0,
             records: None,
@@ -418,7 +421,10 @@ impl<W: Write> Listener for Found<W> {
         rtt: Option<Duration>,
     ) -> Result<()> {
         match state {
-            HostState::Up => self.live.push(host.clone()),
+            HostState::Up => {
+                self.live.push(host.clone());
+                self.reasons.insert(host.clone(), reason);
+            }
             HostState::Down => self.down += 1,
         }
         let Some((writer, all)) = &mut self.records else {

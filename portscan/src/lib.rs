@@ -26,6 +26,7 @@ mod targets;
 mod timing;
 mod udp_payloads;
 
+use std::collections::HashMap;
 use std::io::{self, IsTerminal};
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -46,7 +47,8 @@ use discovery::Found;
 use driver::Epoller;
 use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
-use output::{Listed, Printer, Report};
+use output::files::{self, Dest, Kind};
+use output::{Grepable, Listed, Normal, Printer, Records, Report, Scan, Xml};
 use probe::ScanProber;
 use targets::Targets;
 use timing::Profile;
@@ -92,6 +94,10 @@ pub struct Config {
     pub echo_only: bool,
     /// With -sn: a record for down hosts too (--all).
     pub all_hosts: bool,
+    /// -v's count, which the XML file records.
+    pub verbosity: u8,
+    /// The output files (-oN, -oX, -oG, -oJ, -oA).
+    pub files: files::Wanted,
 }
 
 /// What stdout gets.
@@ -106,7 +112,9 @@ pub enum Layout {
 }
 
 impl Config {
-    pub fn from_cli(cli: Cli) -> Result<Self> {
+    pub fn from_cli(mut cli: Cli) -> Result<Self> {
+        let files = output_files(&mut cli)?;
+        let show = shown_states(&cli);
         let mut targets = Vec::new();
         for operand in &cli.targets {
             if operand == "-" {
@@ -160,15 +168,6 @@ impl Config {
         }
         let shard = cli.shard.unwrap_or(Shard::WHOLE);
         let seed = order_seed(cli.seed, cli.sequential, shard, &targets, &excluded, &ports);
-        let show = if cli.open {
-            PortState::ALL.map(|state| matches!(state, PortState::Open | PortState::OpenFiltered))
-        } else if cli.all {
-            PortState::ALL.map(|_| true)
-        } else if cli.show.is_empty() {
-            PortState::ALL.map(|state| state == PortState::Open)
-        } else {
-            PortState::ALL.map(|state| cli.show.iter().any(|show| show.state() == state))
-        };
         let format = cli.output.format();
         let layout = if cli.report {
             Layout::Report
@@ -205,8 +204,52 @@ impl Config {
             },
             echo_only: cli.ping_echo,
             all_hosts: cli.all,
+            verbosity: cli.verbose,
+            files,
         })
     }
+}
+
+/// Whether each state is shown, indexed by [`PortState::index`]: `--open`'s, `--all`'s,
+/// `--show`'s, or open alone.
+fn shown_states(cli: &Cli) -> [bool; PortState::ALL.len()] {
+    if cli.open {
+        PortState::ALL.map(|state| matches!(state, PortState::Open | PortState::OpenFiltered))
+    } else if cli.all {
+        PortState::ALL.map(|_| true)
+    } else if cli.show.is_empty() {
+        PortState::ALL.map(|state| state == PortState::Open)
+    } else {
+        PortState::ALL.map(|state| cli.show.iter().any(|show| show.state() == state))
+    }
+}
+
+/// The output files the flags ask for.
+fn output_files(cli: &mut Cli) -> Result<files::Wanted> {
+    let any = [
+        &cli.output_normal,
+        &cli.output_xml,
+        &cli.output_grepable,
+        &cli.output_json,
+        &cli.output_all,
+    ];
+    if cli.ping_only && any.iter().any(|path| path.is_some()) {
+        return Err(Error::usage(
+            "-sn writes no output files yet: its host records go to stdout (--json for NDJSON)",
+        ));
+    }
+    files::Wanted::new(
+        [
+            cli.output_normal.take(),
+            cli.output_xml.take(),
+            cli.output_grepable.take(),
+            cli.output_json.take(),
+        ],
+        cli.output_all.as_deref(),
+        cli.stylesheet.take(),
+        cli.no_stylesheet,
+        shell_words(&cli.command_line),
+    )
 }
 
 /// The ports a scan probes, a protocol at a time (TCP first), each in port order: `-p`'s,
@@ -364,7 +407,10 @@ pub(crate) const HOST_GROUP: u64 = 4096;
 /// Scans as `config` says, writing records to `out`: each as it is final, or all in order
 /// at the end with --sort.
 pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
-    let started = Instant::now();
+    // The wall clock's start is for the files, which date the scan.
+    let (started, start_time) = (Instant::now(), SystemTime::now());
+    // Before anything is sent: a file that cannot be written is a usage error.
+    let (mut dests, stdout) = files::open(&config.files, out)?;
     let (targets, problems) = Targets::build(
         config.targets.clone(),
         config.excluded.clone(),
@@ -397,6 +443,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let summaries = config.verbose || io::stderr().is_terminal();
     let discovery_options = config.discovery_options(budget);
     if config.discovery == Discovery::Only {
+        let out = stdout.expect("-sn writes no file, to stdout or elsewhere");
         let found = Found::printing(record_writer(config, out), config.all_hosts, config.sort);
         let found = discover(
             targets,
@@ -411,6 +458,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         });
     }
     let (mut discovery_failed, mut discovery_down) = (0, 0);
+    let mut up_reasons = HashMap::new();
     let targets = if discovery::wanted(config.discovery, &targets) {
         let found = Found::<io::Sink>::quiet();
         let found = discover(
@@ -423,6 +471,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         )?;
         discovery_failed = found.failed;
         discovery_down = found.down;
+        up_reasons = found.reasons;
         Targets::from_hosts(found.live)
     } else {
         targets
@@ -442,7 +491,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         min_rate: config.min_rate,
         budget,
     };
-    let (mut printer, report) = printer_for(config, out, started)?;
+    let scan = config.scan(started, start_time, up_reasons)?;
+    let (mut printer, report) = printer_for(config, stdout, &mut dests, scan)?;
     if config.verbose {
         printer.show_notices();
     }
@@ -467,36 +517,71 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     })
 }
 
-/// The printer of a port scan: the report a person reads, or records; and which it is.
-fn printer_for<W: io::Write>(
+/// The printer of a port scan: to stdout (unless a file's format took it, `-`) the report
+/// a person reads or records, and whether it is the report; into the files in `dests`
+/// (indexed as [`Kind::ALL`]) their formats.
+fn printer_for<'a, W: io::Write + 'a>(
     config: &Config,
-    out: W,
-    started: Instant,
-) -> Result<(Printer<io::BufWriter<W>>, bool)> {
-    let report = match config.layout {
-        Layout::Terminal => io::stdout().is_terminal(),
-        Layout::Report => true,
-        Layout::Records => false,
-    };
-    let printer = if report {
-        let listed = if config.show_chosen {
-            Listed::States(config.show)
-        } else {
-            Listed::Nmap
+    stdout: Option<W>,
+    dests: &mut [Option<Dest<'a>>; 4],
+    scan: Scan,
+) -> Result<(Printer<'a, io::BufWriter<W>>, bool)> {
+    let report_on_stdout = stdout.is_some()
+        && match config.layout {
+            Layout::Terminal => io::stdout().is_terminal(),
+            Layout::Report => true,
+            Layout::Records => false,
         };
-        let services = ServiceDb::load(&services::Options::default())?;
-        Printer::report(Report::new(
-            io::BufWriter::new(out),
-            services,
-            listed,
-            config.reason,
-            config.sort,
-            started,
-        ))
-    } else {
-        Printer::new(record_writer(config, out), config.show, config.sort)
+    let mut take = |kind: Kind| {
+        let index = Kind::ALL.iter().position(|have| *have == kind)?;
+        dests[index].take()
     };
-    Ok((printer, report))
+    let mut records = None;
+    let mut report = (report_on_stdout || config.files.any_document()).then(|| Report::new(scan));
+    if let Some(out) = stdout {
+        match &mut report {
+            Some(report) if report_on_stdout => {
+                report.add(Box::new(Normal), Dest::stdout(io::BufWriter::new(out)))?;
+            }
+            _ => {
+                let writer = record_writer(config, out);
+                records = Some(Records::new(writer, config.show, config.sort));
+            }
+        }
+    }
+    if let Some(report) = &mut report {
+        if let Some(dest) = take(Kind::Normal) {
+            report.add(Box::new(Normal), dest)?;
+        }
+        if let Some(dest) = take(Kind::Xml) {
+            report.add(Box::new(Xml), dest)?;
+        }
+        if let Some(dest) = take(Kind::Grepable) {
+            report.add(Box::new(Grepable), dest)?;
+        }
+    }
+    let json_file = take(Kind::Json).map(|dest| Records::into_file(dest, config.show, config.sort));
+    Ok((Printer::new(records, report, json_file), report_on_stdout))
+}
+
+/// The command line as a shell would take it back: words with spaces or quotes quoted,
+/// as nmap's files record it.
+fn shell_words(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|word| {
+            if !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./,:=+@%".contains(&b))
+            {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    quoted.join(" ")
 }
 
 /// The writer of the run's records: flushed as each comes, or block-buffered when they
@@ -515,6 +600,34 @@ fn record_writer<W: io::Write>(config: &Config, out: W) -> RecordWriter<io::BufW
 }
 
 impl Config {
+    /// What the report and its documents are told of the port scan: it began at
+    /// `started` (`start_time` on the wall clock), and discovery found hosts up for
+    /// `up_reasons`.
+    fn scan(
+        &self,
+        started: Instant,
+        start_time: SystemTime,
+        up_reasons: HashMap<targets::Host, common::contract::record::Reason>,
+    ) -> Result<Scan> {
+        Ok(Scan {
+            services: ServiceDb::load(&services::Options::default())?,
+            listed: if self.show_chosen {
+                Listed::States(self.show)
+            } else {
+                Listed::Nmap
+            },
+            reason: self.reason,
+            sort: self.sort,
+            started,
+            start_time,
+            command_line: self.files.command_line.clone(),
+            ports: self.ports.clone(),
+            verbose: self.verbosity,
+            stylesheet: self.files.stylesheet.clone(),
+            up_reasons,
+        })
+    }
+
     /// Discovery goes as fast and tries as often as the port scan.
     fn discovery_options(&self, budget: usize) -> discovery::Options {
         discovery::Options {
