@@ -27,6 +27,8 @@ Examples:
   portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
   portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
   portscan -sn 198.18.0.0/24             which hosts of the block are up
+  portscan -p- -oA scan 127.0.0.1        also scan.nmap, scan.xml, scan.gnmap, scan.json
+  portscan -oX - localhost | xsltproc /usr/share/nmap/nmap.xsl - > scan.html
 
 On a terminal portscan prints a report, as nmap does: per host its address and latency,
 a \"Not shown\" count, and a PORT STATE SERVICE table (REASON with --reason). A pipe or a
