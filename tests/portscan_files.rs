@@ -310,3 +310,43 @@ fn an_interrupted_scan_still_closes_its_xml() {
         "{xml}"
     );
 }
+
+#[test]
+fn host_discovery_alone_writes_each_host_into_the_files() {
+    let dir = TempDir::new("of-ping");
+    let base = dir.join("hosts");
+    let stdout = portscan(&["-sn", "--json", "-oA", path(&base), "127.0.0.1", "::1"]);
+    let xml = dir.join("hosts.xml");
+    assert_valid(&xml);
+    let xml = std::fs::read_to_string(&xml).unwrap();
+    assert_eq!(
+        xml.matches("<host><status state=\"up\"").count(),
+        2,
+        "{xml}"
+    );
+    assert!(!xml.contains("<scaninfo"), "no port is scanned:\n{xml}");
+    assert!(
+        xml.contains(r#"<hosts up="2" down="0" total="2"/>"#),
+        "{xml}"
+    );
+    let grepable = std::fs::read_to_string(dir.join("hosts.gnmap")).unwrap();
+    for address in ["127.0.0.1", "::1"] {
+        assert!(
+            grepable.contains(&format!("Host: {address} ()\tStatus: Up\n")),
+            "{grepable}"
+        );
+    }
+    let normal = std::fs::read_to_string(dir.join("hosts.nmap")).unwrap();
+    assert!(
+        normal.contains("portscan report for ::1\nHost is up ("),
+        "{normal}"
+    );
+    assert!(
+        normal.contains("portscan done: 2 IP addresses (2 hosts up)"),
+        "{normal}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hosts.json")).unwrap(),
+        stdout
+    );
+}

@@ -412,6 +412,25 @@ fn summary(up: u64, others: u64, outcome: Outcome, elapsed: Duration) -> String 
     )
 }
 
+/// The record of a host that discovery found `state`, for `reason`, the answer (if any)
+/// taking `rtt`; stamped now.
+pub fn host_record(
+    host: &Host,
+    state: HostState,
+    reason: Reason,
+    rtt: Option<Duration>,
+) -> HostRecord {
+    HostRecord {
+        host: host.label.clone(),
+        address: host.address,
+        state,
+        reason,
+        // Microsecond resolution, as port records have it.
+        rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
+        time: rfc3339(SystemTime::now()),
+    }
+}
+
 impl<W: Write> Listener for Found<W> {
     fn host(
         &mut self,
@@ -433,15 +452,7 @@ impl<W: Write> Listener for Found<W> {
         if state == HostState::Down && !*all {
             return Ok(());
         }
-        let record = HostRecord {
-            host: host.label.clone(),
-            address: host.address,
-            state,
-            reason,
-            // Microsecond resolution, as port records have it.
-            rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
-            time: rfc3339(SystemTime::now()),
-        };
+        let record = host_record(host, state, reason, rtt);
         match &mut self.held {
             Some(held) => {
                 held.push(record);

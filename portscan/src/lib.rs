@@ -48,7 +48,7 @@ use driver::Epoller;
 use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
 use output::files::{self, Dest, Kind};
-use output::{Grepable, Listed, Normal, Printer, Records, Report, Scan, Xml};
+use output::{Grepable, HostFiles, Listed, Normal, Printer, Records, Report, Scan, Xml};
 use probe::ScanProber;
 use targets::Targets;
 use timing::Profile;
@@ -226,18 +226,6 @@ fn shown_states(cli: &Cli) -> [bool; PortState::ALL.len()] {
 
 /// The output files the flags ask for.
 fn output_files(cli: &mut Cli) -> Result<files::Wanted> {
-    let any = [
-        &cli.output_normal,
-        &cli.output_xml,
-        &cli.output_grepable,
-        &cli.output_json,
-        &cli.output_all,
-    ];
-    if cli.ping_only && any.iter().any(|path| path.is_some()) {
-        return Err(Error::usage(
-            "-sn writes no output files yet: its host records go to stdout (--json for NDJSON)",
-        ));
-    }
     files::Wanted::new(
         [
             cli.output_normal.take(),
@@ -443,18 +431,11 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let summaries = config.verbose || io::stderr().is_terminal();
     let discovery_options = config.discovery_options(budget);
     if config.discovery == Discovery::Only {
-        let out = stdout.expect("-sn writes no file, to stdout or elsewhere");
-        let found = Found::printing(record_writer(config, out), config.all_hosts, config.sort);
-        let found = discover(
-            targets,
-            &discovery_options,
-            &signal_fd,
-            found,
-            summaries,
-            started,
-        )?;
+        let scan = config.scan(started, start_time, HashMap::new())?;
+        let files = DiscoveryFiles { dests, scan };
+        let failed = ping_only(config, targets, stdout, files, &signal_fd, summaries)?;
         return Ok(Status {
-            had_errors: !problems.is_empty() || found.failed > 0,
+            had_errors: !problems.is_empty() || failed > 0,
         });
     }
     let (mut discovery_failed, mut discovery_down) = (0, 0);
@@ -532,10 +513,6 @@ fn printer_for<'a, W: io::Write + 'a>(
             Layout::Report => true,
             Layout::Records => false,
         };
-    let mut take = |kind: Kind| {
-        let index = Kind::ALL.iter().position(|have| *have == kind)?;
-        dests[index].take()
-    };
     let mut records = None;
     let mut report = (report_on_stdout || config.files.any_document()).then(|| Report::new(scan));
     if let Some(out) = stdout {
@@ -550,18 +527,72 @@ fn printer_for<'a, W: io::Write + 'a>(
         }
     }
     if let Some(report) = &mut report {
-        if let Some(dest) = take(Kind::Normal) {
-            report.add(Box::new(Normal), dest)?;
-        }
-        if let Some(dest) = take(Kind::Xml) {
-            report.add(Box::new(Xml), dest)?;
-        }
-        if let Some(dest) = take(Kind::Grepable) {
-            report.add(Box::new(Grepable), dest)?;
+        add_file_documents(report, dests)?;
+    }
+    let json_file = dests[Kind::Json.index()]
+        .take()
+        .map(|dest| Records::into_file(dest, config.show, config.sort));
+    Ok((Printer::new(records, report, json_file), report_on_stdout))
+}
+
+/// Adds the documents of the files in `dests` (-oN, -oX, -oG) to `report`, taking them.
+fn add_file_documents<'a>(
+    report: &mut Report<'a>,
+    dests: &mut [Option<Dest<'a>>; 4],
+) -> Result<()> {
+    for (kind, dest) in Kind::ALL.into_iter().zip(dests.iter_mut()) {
+        let document: Box<dyn output::Document> = match kind {
+            Kind::Normal => Box::new(Normal),
+            Kind::Xml => Box::new(Xml),
+            Kind::Grepable => Box::new(Grepable),
+            Kind::Json => continue,
+        };
+        if let Some(dest) = dest.take() {
+            report.add(document, dest)?;
         }
     }
-    let json_file = take(Kind::Json).map(|dest| Records::into_file(dest, config.show, config.sort));
-    Ok((Printer::new(records, report, json_file), report_on_stdout))
+    Ok(())
+}
+
+/// The output files of a -sn run, opened, and what they are told of it.
+struct DiscoveryFiles<'a> {
+    dests: [Option<Dest<'a>>; 4],
+    scan: Scan,
+}
+
+/// Host discovery alone (-sn): host records to stdout (unless a file's format took it),
+/// and every host into the files; how many hosts could not be probed.
+fn ping_only<'a, W: io::Write + 'a>(
+    config: &Config,
+    targets: Targets,
+    stdout: Option<W>,
+    files: DiscoveryFiles<'a>,
+    signals: &SignalFd,
+    summary: bool,
+) -> Result<u64> {
+    let DiscoveryFiles { mut dests, scan } = files;
+    let started = scan.started;
+    let mut report = config.files.any_document().then(|| Report::new(scan));
+    if let Some(report) = &mut report {
+        add_file_documents(report, &mut dests)?;
+    }
+    let json = dests[Kind::Json.index()].take();
+    let mut found = match stdout {
+        Some(out) => Found::printing(record_writer(config, out), config.all_hosts, config.sort),
+        None => Found::quiet(),
+    };
+    let options = config.discovery_options(limits::socket_budget());
+    let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts);
+    let outcome = discovery::run(targets, &options, signals, &mut listener)?;
+    listener.finish(outcome.interrupted)?;
+    let found = found.finish()?;
+    if summary {
+        warn(TOOL, found.summary(outcome, started.elapsed()));
+    }
+    if outcome.interrupted {
+        return Err(Error::failed("interrupted"));
+    }
+    Ok(found.failed)
 }
 
 /// The command line as a shell would take it back: words with spaces or quotes quoted,
@@ -621,7 +652,12 @@ impl Config {
             started,
             start_time,
             command_line: self.files.command_line.clone(),
-            ports: self.ports.clone(),
+            // -sn scans no port.
+            ports: if self.discovery == Discovery::Only {
+                Vec::new()
+            } else {
+                self.ports.clone()
+            },
             verbose: self.verbosity,
             stylesheet: self.files.stylesheet.clone(),
             up_reasons,

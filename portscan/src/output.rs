@@ -5,6 +5,7 @@
 
 pub mod files;
 mod grepable;
+mod hosts;
 mod report;
 mod xml;
 
@@ -22,7 +23,8 @@ use crate::engine::{Observer, TargetPort};
 use crate::targets::Host;
 
 use files::Dest;
-pub use report::{Listed, Normal, Report, Scan};
+pub use hosts::HostFiles;
+pub use report::{Document, Listed, Normal, Report, Scan};
 pub use {grepable::Grepable, xml::Xml};
 
 /// How often the progress line is redrawn.

@@ -23,6 +23,11 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Self; 4] = [Self::Normal, Self::Xml, Self::Grepable, Self::Json];
 
+    /// The format's place in [`Kind::ALL`], and in the arrays indexed like it.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// nmap's flag for the format (ours for NDJSON).
     pub fn flag(self) -> &'static str {
         match self {
@@ -93,8 +98,7 @@ impl Wanted {
     }
 
     pub fn path(&self, kind: Kind) -> Option<&str> {
-        let index = Kind::ALL.iter().position(|have| *have == kind)?;
-        self.paths[index].as_deref()
+        self.paths[kind.index()].as_deref()
     }
 
     /// Whether some format goes to stdout, which then gets nothing else.
@@ -198,6 +202,13 @@ mod tests {
             false,
             String::new(),
         )
+    }
+
+    #[test]
+    fn each_kind_is_at_its_index() {
+        for (index, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), index);
+        }
     }
 
     #[test]

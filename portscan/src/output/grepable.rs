@@ -6,11 +6,11 @@
 
 use std::io::{self, Write};
 
-use common::contract::record::PortState;
+use common::contract::record::{HostState, PortState};
 use common::contract::text;
 use common::contract::timestamp::ctime_utc;
 
-use super::report::{Document, Ending, HostReport, Scan, hosts_scanned};
+use super::report::{Document, Ending, HostReport, HostStatus, Scan, hosts_scanned};
 use crate::TOOL;
 use crate::targets::Host;
 
@@ -35,12 +35,7 @@ impl Document for Grepable {
         host: &Host,
         report: &HostReport,
     ) -> io::Result<()> {
-        let name = if host.label == host.address.to_string() {
-            String::new()
-        } else {
-            field(&host.label)
-        };
-        let who = format!("Host: {} ({name})", host.address);
+        let who = who(host);
         writeln!(out, "{who}\tStatus: Up")?;
         let ports: Vec<String> = report
             .listed_lines(scan.listed)
@@ -71,6 +66,20 @@ impl Document for Grepable {
         writeln!(out)
     }
 
+    fn status(
+        &mut self,
+        out: &mut dyn Write,
+        _scan: &Scan,
+        host: &Host,
+        status: &HostStatus,
+    ) -> io::Result<()> {
+        let state = match status.state {
+            HostState::Up => "Up",
+            HostState::Down => "Down",
+        };
+        writeln!(out, "{}\tStatus: {state}", who(host))
+    }
+
     fn end(&mut self, out: &mut dyn Write, _scan: &Scan, ending: &Ending<'_>) -> io::Result<()> {
         writeln!(
             out,
@@ -84,6 +93,17 @@ impl Document for Grepable {
             hosts_scanned(ending.said, ending.elapsed)
         )
     }
+}
+
+/// "Host: 127.0.0.1 (localhost)": the name in parentheses is the one given, empty where
+/// the target was an address.
+fn who(host: &Host) -> String {
+    let name = if host.label == host.address.to_string() {
+        String::new()
+    } else {
+        field(&host.label)
+    };
+    format!("Host: {} ({name})", host.address)
 }
 
 /// Free text in a field: escaped as the text format escapes a token (no whitespace, no

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::contract::error::Result;
 use common::contract::output::write_aligned;
-use common::contract::record::{PortState, Reason};
+use common::contract::record::{HostState, PortState, Reason};
 use common::contract::text;
 use common::services::ServiceDb;
 use common::services::ports::Proto;
@@ -259,7 +259,24 @@ pub trait Document {
         host: &Host,
         report: &HostReport,
     ) -> io::Result<()>;
+    /// A host that host discovery alone (-sn) found up or down.
+    fn status(
+        &mut self,
+        out: &mut dyn Write,
+        scan: &Scan,
+        host: &Host,
+        status: &HostStatus,
+    ) -> io::Result<()>;
     fn end(&mut self, out: &mut dyn Write, scan: &Scan, ending: &Ending<'_>) -> io::Result<()>;
+}
+
+/// What host discovery found of a host, for -sn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostStatus {
+    pub state: HostState,
+    pub reason: Reason,
+    /// Of the answer that showed it up.
+    pub rtt: Option<Duration>,
 }
 
 /// The report: hosts in the order they finish (each is said as soon as it is done, as nmap
@@ -390,6 +407,28 @@ impl<'a> Report<'a> {
         self.said.unreachable += unreachable;
     }
 
+    /// Counts a host that host discovery alone (-sn) found, and writes it into every
+    /// document if it is `shown` (down hosts are, with --all).
+    pub fn status(&mut self, host: &Host, status: HostStatus, shown: bool) -> Result<()> {
+        match status.state {
+            HostState::Up => {
+                self.said.hosts += 1;
+                self.said.up += 1;
+            }
+            HostState::Down => self.said.down += 1,
+        }
+        if !shown {
+            return Ok(());
+        }
+        for (document, dest) in &mut self.documents {
+            document
+                .status(dest, &self.scan, host, &status)
+                .and_then(|()| dest.flush())
+                .map_err(|e| dest.error(e))?;
+        }
+        Ok(())
+    }
+
     /// Writes one host into every document, counting it.
     fn say(&mut self, host: &Host, report: &HostReport) -> Result<()> {
         self.said.hosts += 1;
@@ -425,6 +464,26 @@ impl Document for Normal {
         report: &HostReport,
     ) -> io::Result<()> {
         write_host(out, host, report, scan)
+    }
+
+    /// nmap's -sn report: the host's line, and whether it is up and how fast.
+    fn status(
+        &mut self,
+        out: &mut dyn Write,
+        _scan: &Scan,
+        host: &Host,
+        status: &HostStatus,
+    ) -> io::Result<()> {
+        let name = host_name(host);
+        match (status.state, status.rtt) {
+            (HostState::Down, _) => writeln!(out, "{TOOL} report for {name} [host down]"),
+            (HostState::Up, Some(rtt)) => writeln!(
+                out,
+                "{TOOL} report for {name}\nHost is up ({}s latency).",
+                significant(rtt)
+            ),
+            (HostState::Up, None) => writeln!(out, "{TOOL} report for {name}\nHost is up."),
+        }
     }
 
     fn end(&mut self, out: &mut dyn Write, _scan: &Scan, ending: &Ending<'_>) -> io::Result<()> {

@@ -16,7 +16,7 @@ use common::contract::record::PortState;
 use common::contract::timestamp::ctime_utc;
 use common::services::ports::Proto;
 
-use super::report::{Document, Ending, HostReport, Scan, hosts_scanned};
+use super::report::{Document, Ending, HostReport, HostStatus, Scan, hosts_scanned};
 use crate::TOOL;
 use crate::engine::TargetPort;
 use crate::targets::Host;
@@ -119,30 +119,8 @@ impl Document for Xml {
             ],
             Close::Open,
         )?;
-        element(
-            out,
-            "status",
-            &[
-                ("state", &"up"),
-                ("reason", &scan.up_reason(host)),
-                ("reason_ttl", &0),
-            ],
-            Close::Empty,
-        )?;
-        writeln!(out)?;
-        address(out, host.address)?;
-        writeln!(out, "<hostnames>")?;
-        if host.label != host.address.to_string() {
-            // The name the user gave: nmap's type "user", not a reverse lookup's "PTR".
-            element(
-                out,
-                "hostname",
-                &[("name", &host.label), ("type", &"user")],
-                Close::Empty,
-            )?;
-            writeln!(out)?;
-        }
-        writeln!(out, "</hostnames>")?;
+        status(out, "up", scan.up_reason(host))?;
+        names(out, host)?;
         ports(out, scan, report)?;
         let (srtt, rttvar, timeout) = report.times();
         element(
@@ -156,6 +134,20 @@ impl Document for Xml {
             Close::Empty,
         )?;
         writeln!(out)?;
+        writeln!(out, "</host>")
+    }
+
+    /// A host of -sn: its status, address and name, as nmap writes one.
+    fn status(
+        &mut self,
+        out: &mut dyn Write,
+        _scan: &Scan,
+        host: &Host,
+        found: &HostStatus,
+    ) -> io::Result<()> {
+        write!(out, "<host>")?;
+        status(out, found.state.as_str(), found.reason.as_str())?;
+        names(out, host)?;
         writeln!(out, "</host>")
     }
 
@@ -247,6 +239,34 @@ impl<'a> Service<'a> {
             Close::Empty,
         )
     }
+}
+
+/// `<status>`.
+fn status(out: &mut dyn Write, state: &str, reason: &str) -> io::Result<()> {
+    element(
+        out,
+        "status",
+        &[("state", &state), ("reason", &reason), ("reason_ttl", &0)],
+        Close::Empty,
+    )?;
+    writeln!(out)
+}
+
+/// `<address>` and `<hostnames>`: the name the user gave, nmap's type "user", not a
+/// reverse lookup's "PTR".
+fn names(out: &mut dyn Write, host: &Host) -> io::Result<()> {
+    address(out, host.address)?;
+    writeln!(out, "<hostnames>")?;
+    if host.label != host.address.to_string() {
+        element(
+            out,
+            "hostname",
+            &[("name", &host.label), ("type", &"user")],
+            Close::Empty,
+        )?;
+        writeln!(out)?;
+    }
+    writeln!(out, "</hostnames>")
 }
 
 /// `<address>`.
