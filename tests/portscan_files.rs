@@ -350,3 +350,32 @@ fn host_discovery_alone_writes_each_host_into_the_files() {
         stdout
     );
 }
+
+#[test]
+fn a_host_not_scanned_to_the_end_is_an_error_in_the_xml() {
+    let dir = TempDir::new("of-timeout");
+    let file = dir.join("timeout.xml");
+    // -T2 waits 400 ms between probes to a host: 20 ports outlast the 1 s host timeout.
+    let output = run(
+        tool("portscan").args([
+            "-T2",
+            "-Pn",
+            "--host-timeout",
+            "1s",
+            "-p",
+            "1-20",
+            "-oX",
+            path(&file),
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1, "{}", stderr_text(&output));
+    assert_valid(&file);
+    let xml = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        xml.contains(r#"exit="error" errormsg="1 host not scanned to the end""#),
+        "{xml}"
+    );
+    assert!(!xml.contains("<host "), "a failed host is left out:\n{xml}");
+}
