@@ -172,3 +172,33 @@ pub fn wait_for_stderr(mut child: Child) -> (Option<i32>, String) {
     let status = wait_until_exit(&mut child, LIMIT);
     (status.code(), reader.join().unwrap())
 }
+
+/// A directory of the test's own under the system's temporary directory, removed with
+/// everything in it however the test ends.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new, empty directory named after `tag` and this process.
+    pub fn new(tag: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

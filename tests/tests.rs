@@ -8,6 +8,7 @@ mod errors;
 mod fixtures;
 mod pipeline;
 mod portscan;
+mod portscan_files;
 mod proctree;
 mod sockls;
 mod svcname;

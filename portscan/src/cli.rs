@@ -27,6 +27,8 @@ Examples:
   portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
   portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
   portscan -sn 198.18.0.0/24             which hosts of the block are up
+  portscan -p- -oA scan 127.0.0.1        also scan.nmap, scan.xml, scan.gnmap, scan.json
+  portscan -oX - localhost | xsltproc /usr/share/nmap/nmap.xsl - > scan.html
 
 On a terminal portscan prints a report, as nmap does: per host its address and latency,
 a \"Not shown\" count, and a PORT STATE SERVICE table (REASON with --reason). A pipe or a
@@ -34,8 +36,10 @@ file gets records, one port a line; --records and --report choose either anywher
 
 nmap's -sT, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --excludefile,
 -v/-vv and service names in -p (-p ssh,http, -p U:domain) are portscan's too, and --reason
-in the report, -PE (echo alone); -n is accepted and changes nothing (no reverse DNS). Every other option of nmap's (-sS, -sV, -PS, -A, -O, -oX, --script...) is
-refused, with what to use instead.
+in the report, -PE (echo alone), and the output files -oN, -oX (with --stylesheet and
+--no-stylesheet), -oG and -oA; -oJ is ours (NDJSON), and -oA writes it too. -n is accepted
+and changes nothing (no reverse DNS). Every other option of nmap's (-sS, -sV, -PS, -A, -O,
+--script...) is refused, with what to use instead.
 
 Host discovery: before the port scan of more than one address, portscan finds which hosts
 are up, as nmap does, and scans those alone: ICMP echo through an ICMP datagram socket
@@ -221,10 +225,50 @@ pub struct Cli {
     #[command(flatten)]
     pub output: OutputArgs,
 
+    /// Write the report a person reads (as --report prints it) to FILE too; - is stdout,
+    /// which then gets nothing else. Also spelled -oN.
+    #[arg(long, value_name = "FILE")]
+    pub output_normal: Option<String>,
+
+    /// Write nmap's XML to FILE too (for ndiff, Metasploit's db_import, nmap.xsl); - is
+    /// stdout, which then gets nothing else. Also spelled -oX.
+    #[arg(long, value_name = "FILE")]
+    pub output_xml: Option<String>,
+
+    /// Write nmap's grepable format (a Host line per host) to FILE too; - is stdout, which
+    /// then gets nothing else. Also spelled -oG.
+    #[arg(long, value_name = "FILE")]
+    pub output_grepable: Option<String>,
+
+    /// Write the records as NDJSON (as --json prints them) to FILE too; - is stdout, which
+    /// then gets nothing else. Also spelled -oJ.
+    #[arg(long, value_name = "FILE")]
+    pub output_json: Option<String>,
+
+    /// Write BASE.nmap, BASE.xml, BASE.gnmap and BASE.json (-oN, -oX, -oG, -oJ) at once.
+    /// Also spelled -oA.
+    #[arg(long, value_name = "BASE", conflicts_with_all = [
+        "output_normal", "output_xml", "output_grepable", "output_json",
+    ])]
+    pub output_all: Option<String>,
+
+    /// The XSL stylesheet the XML file names, for browsers [default:
+    /// /usr/share/nmap/nmap.xsl, as nmap's].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_stylesheet")]
+    pub stylesheet: Option<String>,
+
+    /// Name no stylesheet in the XML file.
+    #[arg(long)]
+    pub no_stylesheet: bool,
+
     /// Print the summary line on stderr even when it is not a terminal; may be repeated
     /// (-vv), which says no more for now.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// The command line as given, which the output files record as nmap's do.
+    #[arg(skip)]
+    pub command_line: Vec<String>,
 }
 
 /// A state `--show` can select, spelled as records spell it.
@@ -256,7 +300,13 @@ impl Cli {
         if let Some(message) = unsupported_nmap_option(&args) {
             return Err(Self::command().error(clap::error::ErrorKind::UnknownArgument, message));
         }
-        Self::try_parse_from(nmap_spellings(args))
+        let command_line = args
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        let mut cli = Self::try_parse_from(nmap_spellings(args))?;
+        cli.command_line = command_line;
+        Ok(cli)
     }
 }
 
@@ -328,26 +378,6 @@ const UNSUPPORTED: &[(&str, bool, &str)] = &[
         "-A (OS and version detection, scripts, traceroute) is not supported; pipe open ports to svcname to name their services",
     ),
     ("-O", false, "-O (OS detection) is not supported"),
-    (
-        "-oN",
-        true,
-        "-oN (normal output to a file) is not supported; portscan writes to stdout: redirect it",
-    ),
-    (
-        "-oX",
-        true,
-        "-oX (XML output) is not supported yet; --json and --csv write NDJSON and CSV to stdout",
-    ),
-    (
-        "-oG",
-        true,
-        "-oG (grepable output) is not supported; the text output is one port a line: redirect it",
-    ),
-    (
-        "-oA",
-        true,
-        "-oA (every output format) is not supported; portscan writes text, --json or --csv to stdout",
-    ),
     ("-oS", true, "-oS is not supported"),
     (
         "-PS",
@@ -448,10 +478,30 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {
                 out.push(format!("--input-list={}", &text[3..]).into());
             }
-            _ => out.push(arg),
+            Some(text) => match output_file_flag(text) {
+                Some((long, "")) => out.push(long.into()),
+                Some((long, file)) => out.push(format!("{long}={file}").into()),
+                None => out.push(arg),
+            },
+            None => out.push(arg),
         }
     }
     out
+}
+
+/// nmap's output-file flags, `-oX FILE` or `-oXFILE`, as portscan's long options: the long
+/// option and the file glued on, if any.
+fn output_file_flag(arg: &str) -> Option<(&'static str, &str)> {
+    const FLAGS: [(&str, &str); 5] = [
+        ("-oN", "--output-normal"),
+        ("-oX", "--output-xml"),
+        ("-oG", "--output-grepable"),
+        ("-oJ", "--output-json"),
+        ("-oA", "--output-all"),
+    ];
+    FLAGS
+        .iter()
+        .find_map(|(short, long)| Some((*long, arg.strip_prefix(short)?)))
 }
 
 fn parse_targets(text: &str) -> Result<Vec<TargetSpec>, String> {
@@ -710,8 +760,8 @@ mod tests {
                 Some("-sS (SYN scan) is not supported yet; -sT is the connect scan"),
             ),
             (&["::1", "-sn", "-sP", "-PE"], None),
-            (&["-oX", "f", "::1"], Some("-oX (XML output)")),
-            (&["-oXf", "::1"], Some("-oX (XML output)")),
+            (&["-oX", "f", "::1"], None),
+            (&["-oS", "f", "::1"], Some("-oS is not supported")),
             (
                 &["-PS22", "::1"],
                 Some(
@@ -756,6 +806,35 @@ mod tests {
             let show = ShowState::from_str(state.as_str(), false).unwrap();
             assert_eq!(show.state(), state);
         }
+    }
+
+    #[test]
+    fn nmap_output_file_spellings() {
+        let args = [
+            "portscan", "-oX", "a.xml", "-oGb", "-oN", "-", "-oJc", "-oA", "d",
+        ];
+        assert_eq!(
+            nmap_spellings(args.map(OsString::from)),
+            [
+                "portscan",
+                "--output-xml",
+                "a.xml",
+                "--output-grepable=b",
+                "--output-normal",
+                "-",
+                "--output-json=c",
+                "--output-all",
+                "d"
+            ]
+            .map(OsString::from)
+        );
+        let cli = Cli::parse_from(nmap_spellings(
+            ["portscan", "-oX", "-", "-oNn", "::1"].map(OsString::from),
+        ));
+        assert_eq!(cli.output_xml.as_deref(), Some("-"));
+        assert_eq!(cli.output_normal.as_deref(), Some("n"));
+        let both = ["portscan", "-oA", "x", "-oX", "y", "::1"].map(OsString::from);
+        assert!(Cli::try_parse_from(nmap_spellings(both)).is_err());
     }
 
     #[test]

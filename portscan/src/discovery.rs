@@ -352,6 +352,8 @@ fn run_token() -> u64 {
 pub struct Found<W: Write> {
     /// The hosts that are up, to be port-scanned.
     pub live: Vec<Host>,
+    /// Why each host in `live` is taken to be up, for the XML file.
+    pub reasons: HashMap<Host, Reason>,
     pub down: u64,
     pub failed: u64,
     /// With `-sn`: where the records go, and whether down hosts get one (`--all`).
@@ -371,6 +373,7 @@ impl<W: Write> Found<W> {
     pub fn quiet() -> Self {
         Self {
             live: Vec::new(),
+            reasons: HashMap::new(),
             down: 0,
             failed: 0,
             records: None,
@@ -441,6 +444,25 @@ fn summary(up: u64, others: u64, outcome: Outcome, elapsed: Duration) -> String 
     )
 }
 
+/// The record of a host that discovery found `state`, for `reason`, the answer (if any)
+/// taking `rtt`; stamped now.
+pub fn host_record(
+    host: &Host,
+    state: HostState,
+    reason: Reason,
+    rtt: Option<Duration>,
+) -> HostRecord {
+    HostRecord {
+        host: host.label.clone(),
+        address: host.address,
+        state,
+        reason,
+        // Microsecond resolution, as port records have it.
+        rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
+        time: rfc3339(SystemTime::now()),
+    }
+}
+
 impl<W: Write> Found<W> {
     /// One more host of the phase settled: the progress line may show it.
     fn settled(&mut self) {
@@ -466,7 +488,10 @@ impl<W: Write> Listener for Found<W> {
         rtt: Option<Duration>,
     ) -> Result<()> {
         match state {
-            HostState::Up => self.live.push(host.clone()),
+            HostState::Up => {
+                self.live.push(host.clone());
+                self.reasons.insert(host.clone(), reason);
+            }
             HostState::Down => self.down += 1,
         }
         self.settled();
@@ -476,15 +501,7 @@ impl<W: Write> Listener for Found<W> {
         if state == HostState::Down && !*all {
             return Ok(());
         }
-        let record = HostRecord {
-            host: host.label.clone(),
-            address: host.address,
-            state,
-            reason,
-            // Microsecond resolution, as port records have it.
-            rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
-            time: rfc3339(SystemTime::now()),
-        };
+        let record = host_record(host, state, reason, rtt);
         if let Some(held) = &mut self.held {
             held.push(record);
             return Ok(());

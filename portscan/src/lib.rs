@@ -26,6 +26,7 @@ mod targets;
 mod timing;
 mod udp_payloads;
 
+use std::collections::HashMap;
 use std::io::{self, IsTerminal};
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -46,7 +47,8 @@ use discovery::Found;
 use driver::Epoller;
 use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
-use output::{Listed, Printer, Report};
+use output::files::{self, Dest, Kind};
+use output::{Grepable, HostFiles, Listed, Normal, Printer, Records, Report, Scan, Xml};
 use probe::ScanProber;
 use targets::Targets;
 use timing::Profile;
@@ -92,6 +94,10 @@ pub struct Config {
     pub echo_only: bool,
     /// With -sn: a record for down hosts too (--all).
     pub all_hosts: bool,
+    /// -v's count, which the XML file records.
+    pub verbosity: u8,
+    /// The output files (-oN, -oX, -oG, -oJ, -oA).
+    pub files: files::Wanted,
 }
 
 /// What stdout gets.
@@ -106,7 +112,9 @@ pub enum Layout {
 }
 
 impl Config {
-    pub fn from_cli(cli: Cli) -> Result<Self> {
+    pub fn from_cli(mut cli: Cli) -> Result<Self> {
+        let files = output_files(&mut cli)?;
+        let show = shown_states(&cli);
         let mut targets = Vec::new();
         for operand in &cli.targets {
             if operand == "-" {
@@ -160,15 +168,6 @@ impl Config {
         }
         let shard = cli.shard.unwrap_or(Shard::WHOLE);
         let seed = order_seed(cli.seed, cli.sequential, shard, &targets, &excluded, &ports);
-        let show = if cli.open {
-            PortState::ALL.map(|state| matches!(state, PortState::Open | PortState::OpenFiltered))
-        } else if cli.all {
-            PortState::ALL.map(|_| true)
-        } else if cli.show.is_empty() {
-            PortState::ALL.map(|state| state == PortState::Open)
-        } else {
-            PortState::ALL.map(|state| cli.show.iter().any(|show| show.state() == state))
-        };
         let format = cli.output.format();
         let layout = if cli.report {
             Layout::Report
@@ -205,8 +204,40 @@ impl Config {
             },
             echo_only: cli.ping_echo,
             all_hosts: cli.all,
+            verbosity: cli.verbose,
+            files,
         })
     }
+}
+
+/// Whether each state is shown, indexed by [`PortState::index`]: `--open`'s, `--all`'s,
+/// `--show`'s, or open alone.
+fn shown_states(cli: &Cli) -> [bool; PortState::ALL.len()] {
+    if cli.open {
+        PortState::ALL.map(|state| matches!(state, PortState::Open | PortState::OpenFiltered))
+    } else if cli.all {
+        PortState::ALL.map(|_| true)
+    } else if cli.show.is_empty() {
+        PortState::ALL.map(|state| state == PortState::Open)
+    } else {
+        PortState::ALL.map(|state| cli.show.iter().any(|show| show.state() == state))
+    }
+}
+
+/// The output files the flags ask for.
+fn output_files(cli: &mut Cli) -> Result<files::Wanted> {
+    files::Wanted::new(
+        [
+            cli.output_normal.take(),
+            cli.output_xml.take(),
+            cli.output_grepable.take(),
+            cli.output_json.take(),
+        ],
+        cli.output_all.as_deref(),
+        cli.stylesheet.take(),
+        cli.no_stylesheet,
+        shell_words(&cli.command_line),
+    )
 }
 
 /// The ports a scan probes, a protocol at a time (TCP first), each in port order: `-p`'s,
@@ -364,7 +395,10 @@ pub(crate) const HOST_GROUP: u64 = 4096;
 /// Scans as `config` says, writing records to `out`: each as it is final, or all in order
 /// at the end with --sort.
 pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
-    let started = Instant::now();
+    // The wall clock's start is for the files, which date the scan.
+    let (started, start_time) = (Instant::now(), SystemTime::now());
+    // Before anything is sent: a file that cannot be written is a usage error.
+    let (mut dests, stdout) = files::open(&config.files, out)?;
     let (targets, problems) = Targets::build(
         config.targets.clone(),
         config.excluded.clone(),
@@ -397,20 +431,15 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let summaries = config.verbose || io::stderr().is_terminal();
     let discovery_options = config.discovery_options(budget);
     if config.discovery == Discovery::Only {
-        let found = Found::printing(record_writer(config, out), config.all_hosts, config.sort);
-        let found = discover(
-            targets,
-            &discovery_options,
-            &signal_fd,
-            found,
-            summaries,
-            started,
-        )?;
+        let scan = config.scan(started, start_time, HashMap::new())?;
+        let files = DiscoveryFiles { dests, scan };
+        let failed = ping_only(config, targets, stdout, files, &signal_fd, summaries)?;
         return Ok(Status {
-            had_errors: !problems.is_empty() || found.failed > 0,
+            had_errors: !problems.is_empty() || failed > 0,
         });
     }
     let (mut discovery_failed, mut discovery_down) = (0, 0);
+    let mut up_reasons = HashMap::new();
     let targets = if discovery::wanted(config.discovery, &targets) {
         let found = Found::<io::Sink>::quiet();
         let found = discover(
@@ -423,6 +452,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         )?;
         discovery_failed = found.failed;
         discovery_down = found.down;
+        up_reasons = found.reasons;
         Targets::from_hosts(found.live)
     } else {
         targets
@@ -442,7 +472,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         min_rate: config.min_rate,
         budget,
     };
-    let (mut printer, report) = printer_for(config, out, started)?;
+    let scan = config.scan(started, start_time, up_reasons)?;
+    let (mut printer, report) = printer_for(config, stdout, &mut dests, scan)?;
     if config.verbose {
         printer.show_notices();
     }
@@ -467,36 +498,121 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     })
 }
 
-/// The printer of a port scan: the report a person reads, or records; and which it is.
-fn printer_for<W: io::Write>(
+/// The printer of a port scan: to stdout (unless a file's format took it, `-`) the report
+/// a person reads or records, and whether it is the report; into the files in `dests`
+/// (indexed as [`Kind::ALL`]) their formats.
+fn printer_for<'a, W: io::Write + 'a>(
     config: &Config,
-    out: W,
-    started: Instant,
-) -> Result<(Printer<io::BufWriter<W>>, bool)> {
-    let report = match config.layout {
-        Layout::Terminal => io::stdout().is_terminal(),
-        Layout::Report => true,
-        Layout::Records => false,
-    };
-    let printer = if report {
-        let listed = if config.show_chosen {
-            Listed::States(config.show)
-        } else {
-            Listed::Nmap
+    stdout: Option<W>,
+    dests: &mut [Option<Dest<'a>>; 4],
+    scan: Scan,
+) -> Result<(Printer<'a, io::BufWriter<W>>, bool)> {
+    let report_on_stdout = stdout.is_some()
+        && match config.layout {
+            Layout::Terminal => io::stdout().is_terminal(),
+            Layout::Report => true,
+            Layout::Records => false,
         };
-        let services = ServiceDb::load(&services::Options::default())?;
-        Printer::report(Report::new(
-            io::BufWriter::new(out),
-            services,
-            listed,
-            config.reason,
-            config.sort,
-            started,
-        ))
-    } else {
-        Printer::new(record_writer(config, out), config.show, config.sort)
+    let mut records = None;
+    let mut report = (report_on_stdout || config.files.any_document()).then(|| Report::new(scan));
+    if let Some(out) = stdout {
+        match &mut report {
+            Some(report) if report_on_stdout => {
+                report.add(Box::new(Normal), Dest::stdout(io::BufWriter::new(out)))?;
+            }
+            _ => {
+                let writer = record_writer(config, out);
+                records = Some(Records::new(writer, config.show, config.sort));
+            }
+        }
+    }
+    if let Some(report) = &mut report {
+        add_file_documents(report, dests)?;
+    }
+    let json_file = dests[Kind::Json.index()]
+        .take()
+        .map(|dest| Records::into_file(dest, config.show, config.sort));
+    Ok((Printer::new(records, report, json_file), report_on_stdout))
+}
+
+/// Adds the documents of the files in `dests` (-oN, -oX, -oG) to `report`, taking them.
+fn add_file_documents<'a>(
+    report: &mut Report<'a>,
+    dests: &mut [Option<Dest<'a>>; 4],
+) -> Result<()> {
+    for (kind, dest) in Kind::ALL.into_iter().zip(dests.iter_mut()) {
+        let document: Box<dyn output::Document> = match kind {
+            Kind::Normal => Box::new(Normal),
+            Kind::Xml => Box::new(Xml),
+            Kind::Grepable => Box::new(Grepable),
+            Kind::Json => continue,
+        };
+        if let Some(dest) = dest.take() {
+            report.add(document, dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// The output files of a -sn run, opened, and what they are told of it.
+struct DiscoveryFiles<'a> {
+    dests: [Option<Dest<'a>>; 4],
+    scan: Scan,
+}
+
+/// Host discovery alone (-sn): host records to stdout (unless a file's format took it),
+/// and every host into the files; how many hosts could not be probed.
+fn ping_only<'a, W: io::Write + 'a>(
+    config: &Config,
+    targets: Targets,
+    stdout: Option<W>,
+    files: DiscoveryFiles<'a>,
+    signals: &SignalFd,
+    summary: bool,
+) -> Result<u64> {
+    let DiscoveryFiles { mut dests, scan } = files;
+    let started = scan.started;
+    let mut report = config.files.any_document().then(|| Report::new(scan));
+    if let Some(report) = &mut report {
+        add_file_documents(report, &mut dests)?;
+    }
+    let json = dests[Kind::Json.index()].take();
+    let mut found = match stdout {
+        Some(out) => Found::printing(record_writer(config, out), config.all_hosts, config.sort),
+        None => Found::quiet(),
     };
-    Ok((printer, report))
+    let options = config.discovery_options(limits::socket_budget());
+    let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts);
+    let outcome = discovery::run(targets, &options, signals, &mut listener)?;
+    listener.finish(outcome.interrupted)?;
+    let found = found.finish()?;
+    if summary {
+        warn(TOOL, found.summary(outcome, started.elapsed()));
+    }
+    if outcome.interrupted {
+        return Err(Error::failed("interrupted"));
+    }
+    Ok(found.failed)
+}
+
+/// The command line as a shell would take it back: words with spaces or quotes quoted,
+/// as nmap's files record it.
+fn shell_words(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|word| {
+            if !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./,:=+@%".contains(&b))
+            {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    quoted.join(" ")
 }
 
 /// The writer of the run's records: flushed as each comes, or block-buffered when they
@@ -515,6 +631,39 @@ fn record_writer<W: io::Write>(config: &Config, out: W) -> RecordWriter<io::BufW
 }
 
 impl Config {
+    /// What the report and its documents are told of the port scan: it began at
+    /// `started` (`start_time` on the wall clock), and discovery found hosts up for
+    /// `up_reasons`.
+    fn scan(
+        &self,
+        started: Instant,
+        start_time: SystemTime,
+        up_reasons: HashMap<targets::Host, common::contract::record::Reason>,
+    ) -> Result<Scan> {
+        Ok(Scan {
+            services: ServiceDb::load(&services::Options::default())?,
+            listed: if self.show_chosen {
+                Listed::States(self.show)
+            } else {
+                Listed::Nmap
+            },
+            reason: self.reason,
+            sort: self.sort,
+            started,
+            start_time,
+            command_line: self.files.command_line.clone(),
+            // -sn scans no port.
+            ports: if self.discovery == Discovery::Only {
+                Vec::new()
+            } else {
+                self.ports.clone()
+            },
+            verbose: self.verbosity,
+            stylesheet: self.files.stylesheet.clone(),
+            up_reasons,
+        })
+    }
+
     /// Discovery goes as fast and tries as often as the port scan.
     fn discovery_options(&self, budget: usize) -> discovery::Options {
         discovery::Options {

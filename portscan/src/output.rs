@@ -3,15 +3,19 @@
 //! terminal, a report per host (`report`). The progress line and the summary go to stderr,
 //! and only where a person reads them, so cron stays quiet.
 
+pub mod files;
+mod grepable;
+mod hosts;
 mod progress;
 mod report;
+mod xml;
 
 use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::contract::error::{Result, warn};
-use common::contract::output::RecordWriter;
+use common::contract::error::{Error, Result, warn};
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::{PortRecord, PortState, Reason};
 use common::contract::timestamp::rfc3339;
 
@@ -19,11 +23,19 @@ use crate::TOOL;
 use crate::engine::{Observer, TargetPort};
 use crate::targets::Host;
 
+use files::Dest;
+pub use hosts::HostFiles;
 pub use progress::ProgressLine;
-pub use report::{Listed, Report};
+pub use report::{Document, Listed, Normal, Report, Scan};
+pub use {grepable::Grepable, xml::Xml};
 
-pub struct Printer<W: Write> {
-    sink: Sink<W>,
+pub struct Printer<'a, W: Write> {
+    /// The records stdout gets, unless it gets the report or a file's format.
+    records: Option<Records<W>>,
+    /// The records -oJ writes.
+    json_file: Option<Records<Dest<'a>>>,
+    /// The per-host report, writing into its documents: stdout's report, -oN, -oX, -oG.
+    report: Option<Report<'a>>,
     /// Ports found in each state, indexed by [`PortState::index`].
     counts: [u64; STATES],
     hosts_failed: u64,
@@ -32,39 +44,98 @@ pub struct Printer<W: Write> {
     notices: bool,
 }
 
-/// Where results go: records, or the report.
-enum Sink<W: Write> {
-    Records {
-        writer: RecordWriter<W>,
-        /// Whether each state is shown, indexed by [`PortState::index`].
-        show: [bool; STATES],
-        /// With `--sort`, the records held until the end.
-        held: Option<Vec<PortRecord>>,
-    },
-    Report(Report<W>),
+/// Where records go, and which.
+pub struct Records<W: Write> {
+    writer: RecordWriter<W>,
+    /// Whether each state is shown, indexed by [`PortState::index`].
+    show: [bool; STATES],
+    /// With `--sort`, the records held until the end.
+    held: Option<Vec<PortRecord>>,
+    /// What a failed write is said to be about: "-oJ scan.json"; stdout's own if `None`.
+    label: Option<String>,
+}
+
+impl<W: Write> Records<W> {
+    pub fn new(writer: RecordWriter<W>, show: [bool; STATES], sort: bool) -> Self {
+        Self {
+            writer,
+            show,
+            held: sort.then(Vec::new),
+            label: None,
+        }
+    }
+
+    fn relabel(&self, error: Error) -> Error {
+        files::relabel(self.label.as_deref(), error)
+    }
+
+    fn write(&mut self, record: &PortRecord) -> Result<()> {
+        if !self.show[record.state.index()] {
+            return Ok(());
+        }
+        match &mut self.held {
+            Some(held) => {
+                held.push(record.clone());
+                Ok(())
+            }
+            None => self.writer.write(record).map_err(|e| self.relabel(e)),
+        }
+    }
+
+    fn finish(mut self) -> Result<()> {
+        if let Some(mut held) = self.held.take() {
+            held.sort_by(|a, b| {
+                sort_key(a.address)
+                    .cmp(&sort_key(b.address))
+                    .then_with(|| a.host.cmp(&b.host))
+                    .then(a.proto.cmp(&b.proto))
+                    .then(a.port.cmp(&b.port))
+            });
+            for record in &held {
+                self.writer.write(record).map_err(|e| self.relabel(e))?;
+            }
+        }
+        let label = self.label.take();
+        self.writer
+            .finish()
+            .map_err(|e| files::relabel(label.as_deref(), e))
+    }
+}
+
+impl<'a> Records<Dest<'a>> {
+    /// NDJSON records into an output file (-oJ), whose failures name it.
+    pub fn into_file(dest: Dest<'a>, show: [bool; STATES], sort: bool) -> Self {
+        let label = dest.label().map(str::to_owned);
+        // Records in a file trickle in as in a pipe: each is whole on disk when written,
+        // so that `tail -f` and a Ctrl-C leave complete lines.
+        let policy = if sort {
+            FlushPolicy::Block
+        } else {
+            FlushPolicy::PerRecord
+        };
+        let writer = RecordWriter::new(dest, Format::Json, policy, TextOptions::default());
+        Self {
+            label,
+            ..Self::new(writer, show, sort)
+        }
+    }
 }
 
 /// How many states a port can be in.
 const STATES: usize = PortState::ALL.len();
 
-impl<W: Write> Printer<W> {
-    /// A printer of records.
-    pub fn new(writer: RecordWriter<W>, show: [bool; STATES], sort: bool) -> Self {
-        Self::with_sink(Sink::Records {
-            writer,
-            show,
-            held: sort.then(Vec::new),
-        })
-    }
-
-    /// A printer of the report.
-    pub fn report(report: Report<W>) -> Self {
-        Self::with_sink(Sink::Report(report))
-    }
-
-    fn with_sink(sink: Sink<W>) -> Self {
+impl<'a, W: Write> Printer<'a, W> {
+    /// A printer of records to stdout, the report (to stdout or files only), and records
+    /// to an -oJ file.
+    pub fn new(
+        records: Option<Records<W>>,
+        report: Option<Report<'a>>,
+        json_file: Option<Records<Dest<'a>>>,
+    ) -> Self {
         Self {
-            sink,
+            records,
+            json_file,
+            report,
             counts: [0; STATES],
             hosts_failed: 0,
             progress: ProgressLine::on_terminal(),
@@ -80,7 +151,7 @@ impl<W: Write> Printer<W> {
     /// Counts the addresses that host discovery left out of the port scan, `down` and
     /// `unreachable`, for the report's closing line.
     pub fn unscanned(&mut self, down: u64, unreachable: u64) {
-        if let Sink::Report(report) = &mut self.sink {
+        if let Some(report) = &mut self.report {
             report.unscanned(down, unreachable);
         }
     }
@@ -89,30 +160,21 @@ impl<W: Write> Printer<W> {
         self.hosts_failed
     }
 
-    /// Prints what is held (sorted records; the report's last hosts and its closing line,
-    /// which says whether the scan was `interrupted`) and flushes; the summary line is the
+    /// Prints what is held (sorted records; the report's last hosts and its closing lines,
+    /// which say whether the scan was `interrupted`) and flushes; the summary line is the
     /// caller's to ask for.
     pub fn finish(mut self, interrupted: bool) -> Result<[u64; STATES]> {
         self.progress.clear();
-        match self.sink {
-            Sink::Records {
-                mut writer, held, ..
-            } => {
-                if let Some(mut held) = held {
-                    held.sort_by(|a, b| {
-                        sort_key(a.address)
-                            .cmp(&sort_key(b.address))
-                            .then_with(|| a.host.cmp(&b.host))
-                            .then(a.proto.cmp(&b.proto))
-                            .then(a.port.cmp(&b.port))
-                    });
-                    for record in &held {
-                        writer.write(record)?;
-                    }
-                }
-                writer.finish()?;
-            }
-            Sink::Report(report) => report.finish(interrupted)?,
+        // Every output is ended, the XML closed, even when one of them fails; the first
+        // failure is the run's.
+        let ended = [
+            self.records.map_or(Ok(()), Records::finish),
+            self.json_file.map_or(Ok(()), Records::finish),
+            self.report
+                .map_or(Ok(()), |report| report.finish(interrupted)),
+        ];
+        for outcome in ended {
+            outcome?;
         }
         Ok(self.counts)
     }
@@ -126,7 +188,7 @@ fn sort_key(address: IpAddr) -> (u8, u128) {
     }
 }
 
-impl<W: Write> Observer for Printer<W> {
+impl<W: Write> Observer for Printer<'_, W> {
     fn result(
         &mut self,
         host: &Host,
@@ -135,16 +197,13 @@ impl<W: Write> Observer for Printer<W> {
         reason: Reason,
         rtt: Option<Duration>,
     ) -> Result<()> {
-        let index = state.index();
-        self.counts[index] += 1;
-        let (writer, held) = match &mut self.sink {
-            Sink::Report(report) => {
-                report.result(host, port, state, reason, rtt);
-                return Ok(());
-            }
-            Sink::Records { show, .. } if !show[index] => return Ok(()),
-            Sink::Records { writer, held, .. } => (writer, held),
-        };
+        self.counts[state.index()] += 1;
+        if let Some(report) = &mut self.report {
+            report.result(host, port, state, reason, rtt);
+        }
+        if self.records.is_none() && self.json_file.is_none() {
+            return Ok(());
+        }
         let record = PortRecord {
             host: host.label.clone(),
             address: host.address,
@@ -156,18 +215,20 @@ impl<W: Write> Observer for Printer<W> {
             rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
             time: rfc3339(SystemTime::now()),
         };
-        if let Some(held) = held {
-            held.push(record);
-            return Ok(());
+        if let Some(json_file) = &mut self.json_file {
+            json_file.write(&record)?;
         }
-        self.progress.clear();
-        writer.write(&record)
+        if let Some(records) = &mut self.records {
+            self.progress.clear();
+            records.write(&record)?;
+        }
+        Ok(())
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {
         self.progress.clear();
         self.hosts_failed += 1;
-        if let Sink::Report(report) = &mut self.sink {
+        if let Some(report) = &mut self.report {
             report.host_failed(host);
         }
         warn(TOOL, format_args!("{}: {why}", host.describe()));
@@ -196,7 +257,7 @@ impl<W: Write> Observer for Printer<W> {
     }
 
     fn host_done(&mut self, host: &Host) -> Result<()> {
-        if let Sink::Report(report) = &mut self.sink {
+        if let Some(report) = &mut self.report {
             self.progress.clear();
             report.host_done(host)?;
         }
@@ -232,7 +293,6 @@ pub fn summary(counts: [u64; STATES], elapsed: Duration, sent: u64, interrupted:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::contract::output::{FlushPolicy, Format, TextOptions};
     use common::services::ports::Proto;
 
     fn host(text: &str) -> Host {
@@ -252,7 +312,8 @@ mod tests {
             FlushPolicy::Block,
             TextOptions::default(),
         );
-        let mut printer = Printer::new(writer, [true, true, false, false], true);
+        let records = Records::new(writer, [true, true, false, false], true);
+        let mut printer = Printer::new(Some(records), None, None);
         let (tcp, udp) = (Proto::Tcp, Proto::Udp);
         let results = [
             ("::1", tcp, 22, PortState::Open),

@@ -18,6 +18,31 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
+/// Formats a point in time as C's `ctime` does, in UTC: `Sat Dec  5 05:19:58 2026`, the
+/// form nmap's output files give their times in.
+pub fn ctime_utc(time: SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let days = seconds / 86_400;
+    let (year, month, day) = civil_from_days(days);
+    let of_day = seconds % 86_400;
+    format!(
+        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
+        // 1970-01-01 was a Thursday.
+        WEEKDAYS[usize::try_from(days % 7).expect("below 7")],
+        MONTHS[usize::try_from(month - 1).expect("a month")],
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60,
+    )
+}
+
 /// Days since 1970-01-01 to a (year, month, day) date in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`, for days on or after the epoch).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -52,5 +77,13 @@ mod tests {
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(at(1_795_799_694, 123), "2026-11-27T17:14:54.123Z");
         assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn ctime_as_nmap_prints_it() {
+        let at = |secs: u64| ctime_utc(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(at(1_796_447_998), "Sat Dec  5 05:19:58 2026");
+        assert_eq!(at(951_782_400), "Tue Feb 29 00:00:00 2000");
     }
 }

@@ -60,7 +60,6 @@ const NMAP_ONLY: &[(&str, &str)] = &[
         "--timeout sets the longest wait for one probe",
     ),
     ("--mtu", "portscan sends no crafted packets"),
-    ("--no-stylesheet", "portscan writes no XML"),
     ("--noninteractive", "portscan reads no keys while it runs"),
     ("--nsock-engine", ""),
     ("--osscan-guess", ""),
@@ -99,7 +98,6 @@ const NMAP_ONLY: &[(&str, &str)] = &[
         "--stats-every",
         "the progress line on a terminal is redrawn every second",
     ),
-    ("--stylesheet", "portscan writes no XML"),
     (
         "--system-dns",
         "names are resolved by the system's resolver already",
@@ -112,7 +110,10 @@ const NMAP_ONLY: &[(&str, &str)] = &[
     ("--version-light", ""),
     ("--version-trace", ""),
     ("--versiondb", ""),
-    ("--webxml", "portscan writes no XML"),
+    (
+        "--webxml",
+        "--stylesheet names the stylesheet the XML file links to",
+    ),
     ("-D", "portscan sends no crafted packets"),
     ("-S", "portscan sends no crafted packets"),
     ("-b", ""),

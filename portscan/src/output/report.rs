@@ -7,18 +7,24 @@
 //! The engine interleaves hosts, so each host's results are held until it is done. What is
 //! held is bounded: the ports the report lists, and under nmap's rule at most
 //! [`LIST_AT_MOST`] ports of each state but open, until that state collapses into a count.
+//!
+//! The same per-host results make nmap's other documents (issue #12): the report writes
+//! each finished host into every [`Document`] it has, its own text on stdout or in an -oN
+//! file, and the XML and grepable files (`xml`, `grepable`), so that all of them list the
+//! same ports and count the same hosts.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use common::contract::error::{Error, Result};
+use common::contract::error::Result;
 use common::contract::output::write_aligned;
-use common::contract::record::{PortState, Reason};
+use common::contract::record::{HostState, PortState, Reason};
 use common::contract::text;
 use common::services::ServiceDb;
 use common::services::ports::Proto;
 
+use super::files::Dest;
 use super::{STATES, sort_key};
 use crate::TOOL;
 use crate::engine::TargetPort;
@@ -27,6 +33,9 @@ use crate::targets::Host;
 /// nmap lists every port of a state with at most this many ports on the host, and counts
 /// a state with more in its "Not shown" line (open ports are always listed).
 pub const LIST_AT_MOST: u64 = 25;
+
+/// nmap's least probe timeout, the floor of the timeout the XML's `<times>` gives.
+const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Which states the report lists port by port; the others are counted in "Not shown".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +50,15 @@ pub enum Listed {
 
 /// One port as the report lists it.
 #[derive(Debug, Clone, Copy)]
-struct Line {
-    port: TargetPort,
-    state: PortState,
-    reason: Reason,
+pub struct Line {
+    pub port: TargetPort,
+    pub state: PortState,
+    pub reason: Reason,
 }
 
 /// What the report knows of one host until it is done.
-#[derive(Debug, Default)]
-struct HostReport {
+#[derive(Debug)]
+pub struct HostReport {
     /// Ports in each (state, proto, reason), for the "Not shown" line.
     counts: Vec<((PortState, Proto, Reason), u64)>,
     /// Ports in each state, indexed by [`PortState::index`].
@@ -58,13 +67,33 @@ struct HostReport {
     /// that has not passed [`LIST_AT_MOST`] yet.
     lines: Vec<Line>,
     /// The quickest answer: the closest to the path's own latency, as nmap's ping is.
-    latency: Option<Duration>,
+    pub latency: Option<Duration>,
+    /// The smoothed round trip and its variation (RFC 6298's estimator, as nmap keeps
+    /// one per host), for the XML's `<times>`.
+    rtt: Option<(Duration, Duration)>,
     /// Whether anything came back from the host (a refusal is an answer too).
-    answered: bool,
+    pub answered: bool,
     failed: bool,
+    /// When its first result came, and when it was done.
+    pub started: SystemTime,
+    pub ended: Option<SystemTime>,
 }
 
 impl HostReport {
+    fn new() -> Self {
+        Self {
+            counts: Vec::new(),
+            per_state: [0; STATES],
+            lines: Vec::new(),
+            latency: None,
+            rtt: None,
+            answered: false,
+            failed: false,
+            started: SystemTime::now(),
+            ended: None,
+        }
+    }
+
     fn add(&mut self, line: Line, rtt: Option<Duration>, listed: Listed) {
         let key = (line.state, line.port.proto, line.reason);
         match self.counts.iter_mut().find(|(have, _)| *have == key) {
@@ -77,6 +106,12 @@ impl HostReport {
             self.answered = true;
             if let Some(rtt) = rtt {
                 self.latency = Some(self.latency.map_or(rtt, |quickest| quickest.min(rtt)));
+                self.rtt = Some(match self.rtt {
+                    None => (rtt, rtt / 2),
+                    Some((srtt, rttvar)) => {
+                        ((srtt * 7 + rtt) / 8, (rttvar * 3 + srtt.abs_diff(rtt)) / 4)
+                    }
+                });
             }
         }
         match listed {
@@ -105,22 +140,42 @@ impl HostReport {
         }
     }
 
-    /// "998 closed tcp ports (conn-refused), 2 filtered tcp ports (no-response)": the
-    /// ports of states not listed, largest group first; `None` if every port is listed.
-    fn not_shown(&self, listed: Listed) -> Option<String> {
+    /// The ports listed one by one: TCP before UDP, each in port order, as nmap lists them.
+    pub fn listed_lines(&self, listed: Listed) -> Vec<Line> {
+        let mut lines: Vec<Line> = self
+            .lines
+            .iter()
+            .filter(|line| self.is_listed(line.state, listed))
+            .copied()
+            .collect();
+        lines.sort_by_key(|line| (line.port.proto, line.port.port));
+        lines
+    }
+
+    /// The ports of states not listed, counted by (state, proto, reason), largest group
+    /// first.
+    pub fn unlisted(&self, listed: Listed) -> Vec<((PortState, Proto, Reason), u64)> {
         let mut groups: Vec<_> = self
             .counts
             .iter()
             .filter(|((state, _, _), _)| !self.is_listed(*state, listed))
+            .copied()
             .collect();
+        groups.sort_by(|(a, a_count), (b, b_count)| b_count.cmp(a_count).then(a.cmp(b)));
+        groups
+    }
+
+    /// "998 closed tcp ports (conn-refused), 2 filtered tcp ports (no-response)": the
+    /// ports of states not listed, largest group first; `None` if every port is listed.
+    fn not_shown(&self, listed: Listed) -> Option<String> {
+        let groups = self.unlisted(listed);
         if groups.is_empty() {
             return None;
         }
-        groups.sort_by(|(a, a_count), (b, b_count)| b_count.cmp(a_count).then(a.cmp(b)));
         let said: Vec<String> = groups
             .into_iter()
             .map(|((state, proto, reason), count)| {
-                let ports = if *count == 1 { "port" } else { "ports" };
+                let ports = if count == 1 { "port" } else { "ports" };
                 format!(
                     "{count} {} {proto} {ports} ({})",
                     state.as_str(),
@@ -134,61 +189,147 @@ impl HostReport {
     fn total(&self) -> u64 {
         self.per_state.iter().sum()
     }
+
+    /// The smoothed round trip, its variation, and the timeout they give, as nmap's
+    /// `<times>` has them; zeros for a host that never answered.
+    pub fn times(&self) -> (Duration, Duration, Duration) {
+        match self.rtt {
+            Some((srtt, rttvar)) => (srtt, rttvar, (srtt + rttvar * 4).max(MIN_TIMEOUT)),
+            None => (Duration::ZERO, Duration::ZERO, MIN_TIMEOUT),
+        }
+    }
+}
+
+/// What every document is told of the scan it reports.
+pub struct Scan {
+    pub services: ServiceDb,
+    pub listed: Listed,
+    /// A REASON column, as nmap's --reason adds.
+    pub reason: bool,
+    /// With `--sort`: hosts in address order at the end.
+    pub sort: bool,
+    pub started: Instant,
+    /// The wall-clock time the scan began, for the files.
+    pub start_time: SystemTime,
+    pub command_line: String,
+    /// The ports scanned, each protocol's in port order.
+    pub ports: Vec<TargetPort>,
+    /// -v's count.
+    pub verbose: u8,
+    /// The XSL stylesheet the XML names, if any.
+    pub stylesheet: Option<String>,
+    /// Why host discovery found each host it found up; a host without one was scanned
+    /// without it, as the user said.
+    pub up_reasons: HashMap<Host, Reason>,
+}
+
+impl Scan {
+    /// The name of a port's service in the service table, if it has one.
+    pub fn service(&self, port: TargetPort) -> Option<&str> {
+        self.services
+            .by_port(port.port, port.proto)
+            .map(|found| found.name)
+    }
+
+    /// Why `host` is taken to be up: discovery's reason, or nmap's "user-set".
+    pub fn up_reason(&self, host: &Host) -> &'static str {
+        self.up_reasons
+            .get(host)
+            .map_or("user-set", |reason| reason.as_str())
+    }
+}
+
+/// How the scan ended, for the documents' closing lines.
+pub struct Ending<'a> {
+    pub said: &'a Said,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+    pub time: SystemTime,
+}
+
+/// One document-shaped output: a beginning, a block per host, an end.
+pub trait Document {
+    fn begin(&mut self, out: &mut dyn Write, scan: &Scan) -> io::Result<()>;
+    /// A host that is done; failed hosts are left to their message on stderr and the
+    /// closing counts.
+    fn host(
+        &mut self,
+        out: &mut dyn Write,
+        scan: &Scan,
+        host: &Host,
+        report: &HostReport,
+    ) -> io::Result<()>;
+    /// A host that host discovery alone (-sn) found up or down.
+    fn status(
+        &mut self,
+        out: &mut dyn Write,
+        scan: &Scan,
+        host: &Host,
+        status: &HostStatus,
+    ) -> io::Result<()>;
+    fn end(&mut self, out: &mut dyn Write, scan: &Scan, ending: &Ending<'_>) -> io::Result<()>;
+}
+
+/// What host discovery found of a host, for -sn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostStatus {
+    pub state: HostState,
+    pub reason: Reason,
+    /// Of the answer that showed it up.
+    pub rtt: Option<Duration>,
 }
 
 /// The report: hosts in the order they finish (each is said as soon as it is done, as nmap
 /// does, rather than waiting on a slower host that came first), or in address order at the
 /// end with `--sort`.
-pub struct Report<W: Write> {
-    out: W,
-    services: ServiceDb,
-    listed: Listed,
-    /// A REASON column, as nmap's --reason adds.
-    reason: bool,
+pub struct Report<'a> {
+    scan: Scan,
+    documents: Vec<(Box<dyn Document>, Dest<'a>)>,
     /// With `--sort`: finished hosts, held until the end.
     held: Option<Vec<(Host, HostReport)>>,
     /// Hosts with results not yet said.
     hosts: HashMap<Host, HostReport>,
-    started: Instant,
     said: Said,
 }
 
 /// What the closing line counts.
 #[derive(Debug, Default)]
-struct Said {
-    hosts: u64,
+pub struct Said {
+    pub hosts: u64,
     /// Addresses that host discovery found down, and that it could not reach: no port
     /// scan.
-    down: u64,
-    unreachable: u64,
-    up: u64,
-    failed: u64,
+    pub down: u64,
+    pub unreachable: u64,
+    pub up: u64,
+    pub failed: u64,
 }
 
-impl<W: Write> Report<W> {
-    /// A report to `out`; `started` is when the scan began, for the closing line.
-    pub fn new(
-        out: W,
-        services: ServiceDb,
-        listed: Listed,
-        reason: bool,
-        sort: bool,
-        started: Instant,
-    ) -> Self {
+impl<'a> Report<'a> {
+    /// A report of `scan`, into no document yet.
+    pub fn new(scan: Scan) -> Self {
         Self {
-            out,
-            services,
-            listed,
-            reason,
-            held: sort.then(Vec::new),
+            held: scan.sort.then(Vec::new),
+            scan,
+            documents: Vec::new(),
             hosts: HashMap::new(),
-            started,
             said: Said::default(),
         }
     }
 
+    /// Writes `document` into `dest` as well, beginning it now.
+    pub fn add(&mut self, mut document: Box<dyn Document>, mut dest: Dest<'a>) -> Result<()> {
+        document
+            .begin(&mut dest, &self.scan)
+            .and_then(|()| dest.flush())
+            .map_err(|e| dest.error(e))?;
+        self.documents.push((document, dest));
+        Ok(())
+    }
+
     fn entry(&mut self, host: &Host) -> &mut HostReport {
-        self.hosts.entry(host.clone()).or_default()
+        self.hosts
+            .entry(host.clone())
+            .or_insert_with(HostReport::new)
     }
 
     pub fn result(
@@ -199,7 +340,7 @@ impl<W: Write> Report<W> {
         reason: Reason,
         rtt: Option<Duration>,
     ) {
-        let listed = self.listed;
+        let listed = self.scan.listed;
         let line = Line {
             port,
             state,
@@ -214,20 +355,23 @@ impl<W: Write> Report<W> {
 
     /// Says the host's block now, or holds it for the end with `--sort`.
     pub fn host_done(&mut self, host: &Host) -> Result<()> {
-        let Some(report) = self.hosts.remove(host) else {
+        let Some(mut report) = self.hosts.remove(host) else {
             return Ok(());
         };
+        report.ended = Some(SystemTime::now());
         if let Some(held) = &mut self.held {
             held.push((host.clone(), report));
             return Ok(());
         }
         self.say(host, &report)?;
-        self.out.flush().map_err(Error::output)
+        for (_, dest) in &mut self.documents {
+            dest.flush().map_err(|e| dest.error(e))?;
+        }
+        Ok(())
     }
 
     /// Says what is still held (every host with `--sort`; after an interrupt, the hosts in
-    /// progress), then
-    /// the closing line.
+    /// progress), then the closing lines.
     pub fn finish(mut self, interrupted: bool) -> Result<()> {
         let mut rest: Vec<(Host, HostReport)> = self.held.take().unwrap_or_default();
         rest.extend(std::mem::take(&mut self.hosts));
@@ -240,17 +384,19 @@ impl<W: Write> Report<W> {
         for (host, report) in &rest {
             self.say(host, report)?;
         }
-        if self.said.up == 0 && self.said.down > 0 {
-            writeln!(
-                self.out,
-                "Note: no host answered host discovery. If they are up but block its probes, \
-                 try -Pn"
-            )
-            .map_err(Error::output)?;
+        let ending = Ending {
+            said: &self.said,
+            elapsed: self.scan.started.elapsed(),
+            interrupted,
+            time: SystemTime::now(),
+        };
+        for (document, dest) in &mut self.documents {
+            document
+                .end(dest, &self.scan, &ending)
+                .and_then(|()| dest.flush())
+                .map_err(|e| dest.error(e))?;
         }
-        let closing = closing_line(&self.said, self.started.elapsed(), interrupted);
-        writeln!(self.out, "{closing}").map_err(Error::output)?;
-        self.out.flush().map_err(Error::output)
+        Ok(())
     }
 
     /// Counts the addresses that host discovery left out of the port scan, `down` and
@@ -261,8 +407,29 @@ impl<W: Write> Report<W> {
         self.said.unreachable += unreachable;
     }
 
-    /// Writes one host's block. A host that failed is left to its message on stderr and
-    /// the closing line's count: its ports are not all known.
+    /// Counts a host that host discovery alone (-sn) found, and writes it into every
+    /// document if it is `shown` (down hosts are, with --all).
+    pub fn status(&mut self, host: &Host, status: HostStatus, shown: bool) -> Result<()> {
+        match status.state {
+            HostState::Up => {
+                self.said.hosts += 1;
+                self.said.up += 1;
+            }
+            HostState::Down => self.said.down += 1,
+        }
+        if !shown {
+            return Ok(());
+        }
+        for (document, dest) in &mut self.documents {
+            document
+                .status(dest, &self.scan, host, &status)
+                .and_then(|()| dest.flush())
+                .map_err(|e| dest.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes one host into every document, counting it.
     fn say(&mut self, host: &Host, report: &HostReport) -> Result<()> {
         self.said.hosts += 1;
         if report.failed {
@@ -272,20 +439,75 @@ impl<W: Write> Report<W> {
         if report.answered {
             self.said.up += 1;
         }
-        let (listed, reason) = (self.listed, self.reason);
-        write_host(&mut self.out, host, report, listed, reason, &self.services)
-            .map_err(Error::output)
+        for (document, dest) in &mut self.documents {
+            document
+                .host(dest, &self.scan, host, report)
+                .map_err(|e| dest.error(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The report itself, as nmap's normal output: a block per host, the closing line.
+pub struct Normal;
+
+impl Document for Normal {
+    fn begin(&mut self, _out: &mut dyn Write, _scan: &Scan) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn host(
+        &mut self,
+        out: &mut dyn Write,
+        scan: &Scan,
+        host: &Host,
+        report: &HostReport,
+    ) -> io::Result<()> {
+        write_host(out, host, report, scan)
+    }
+
+    /// nmap's -sn report: the host's line, and whether it is up and how fast.
+    fn status(
+        &mut self,
+        out: &mut dyn Write,
+        _scan: &Scan,
+        host: &Host,
+        status: &HostStatus,
+    ) -> io::Result<()> {
+        let name = host_name(host);
+        match (status.state, status.rtt) {
+            (HostState::Down, _) => writeln!(out, "{TOOL} report for {name} [host down]"),
+            (HostState::Up, Some(rtt)) => writeln!(
+                out,
+                "{TOOL} report for {name}\nHost is up ({}s latency).",
+                significant(rtt)
+            ),
+            (HostState::Up, None) => writeln!(out, "{TOOL} report for {name}\nHost is up."),
+        }
+    }
+
+    fn end(&mut self, out: &mut dyn Write, _scan: &Scan, ending: &Ending<'_>) -> io::Result<()> {
+        if ending.said.up == 0 && ending.said.down > 0 {
+            writeln!(
+                out,
+                "Note: no host answered host discovery. If they are up but block its probes, \
+                 try -Pn"
+            )?;
+        }
+        writeln!(
+            out,
+            "{}",
+            closing_line(ending.said, ending.elapsed, ending.interrupted)
+        )
     }
 }
 
 /// Writes one host's block, ending with a blank line.
 fn write_host(
-    out: &mut impl Write,
+    mut out: &mut dyn Write,
     host: &Host,
     report: &HostReport,
-    listed: Listed,
-    reason: bool,
-    services: &ServiceDb,
+    scan: &Scan,
 ) -> io::Result<()> {
     let name = host_name(host);
     writeln!(out, "{TOOL} report for {name}")?;
@@ -296,12 +518,7 @@ fn write_host(
         (true, None) => writeln!(out, "Host is up.")?,
         (false, _) => writeln!(out, "No answer from the host.")?,
     }
-    let mut lines: Vec<Line> = report
-        .lines
-        .iter()
-        .filter(|line| report.is_listed(line.state, listed))
-        .copied()
-        .collect();
+    let lines = report.listed_lines(scan.listed);
     if lines.is_empty() {
         let total = report.total();
         writeln!(
@@ -309,13 +526,11 @@ fn write_host(
             "All {total} scanned ports on {name} are in states not shown."
         )?;
     }
-    if let Some(not_shown) = report.not_shown(listed) {
+    if let Some(not_shown) = report.not_shown(scan.listed) {
         writeln!(out, "Not shown: {not_shown}")?;
     }
     if !lines.is_empty() {
-        // TCP before UDP, each in port order, as nmap lists them.
-        lines.sort_by_key(|line| (line.port.proto, line.port.port));
-        write_aligned(out, &table(&lines, reason, services))?;
+        write_aligned(&mut out, &table(&lines, scan))?;
     }
     writeln!(out)
 }
@@ -334,7 +549,8 @@ fn host_name(host: &Host) -> String {
 }
 
 /// The port table's cells, with its header row.
-fn table(lines: &[Line], reason: bool, services: &ServiceDb) -> Vec<Vec<String>> {
+fn table(lines: &[Line], scan: &Scan) -> Vec<Vec<String>> {
+    let reason = scan.reason;
     let mut header = vec!["PORT".to_owned(), "STATE".to_owned(), "SERVICE".to_owned()];
     if reason {
         header.push("REASON".to_owned());
@@ -343,8 +559,8 @@ fn table(lines: &[Line], reason: bool, services: &ServiceDb) -> Vec<Vec<String>>
     for line in lines {
         let TargetPort { proto, port } = line.port;
         let mut service = String::new();
-        match services.by_port(port, proto) {
-            Some(found) => text::escape_token(found.name.as_bytes(), &mut service),
+        match scan.service(line.port) {
+            Some(name) => text::escape_token(name.as_bytes(), &mut service),
             None => service.push_str("unknown"),
         }
         let mut row = vec![
@@ -362,6 +578,15 @@ fn table(lines: &[Line], reason: bool, services: &ServiceDb) -> Vec<Vec<String>>
 
 /// "portscan done: 1 IP address (1 host up) scanned in 0.05 seconds".
 fn closing_line(said: &Said, elapsed: Duration, interrupted: bool) -> String {
+    format!(
+        "{TOOL} {}: {}",
+        if interrupted { "interrupted" } else { "done" },
+        hosts_scanned(said, elapsed)
+    )
+}
+
+/// "1 IP address (1 host up) scanned in 0.05 seconds", as nmap's files close too.
+pub fn hosts_scanned(said: &Said, elapsed: Duration) -> String {
     let plural = |count: u64, one: &'static str, many: &'static str| {
         if count == 1 { one } else { many }
     };
@@ -371,8 +596,7 @@ fn closing_line(said: &Said, elapsed: Duration, interrupted: bool) -> String {
         failed => format!(", {failed} not scanned to the end"),
     };
     format!(
-        "{TOOL} {}: {} IP {} ({} {} up{failed}) scanned in {:.2} seconds",
-        if interrupted { "interrupted" } else { "done" },
+        "{} IP {} ({} {} up{failed}) scanned in {:.2} seconds",
         addresses,
         plural(addresses, "address", "addresses"),
         said.up,
@@ -410,6 +634,25 @@ mod tests {
         .unwrap()
     }
 
+    /// A report in the shape of the terminal's, into `out`.
+    fn report_into(out: &mut Vec<u8>, listed: Listed, reason: bool, sort: bool) -> Report<'_> {
+        let mut report = Report::new(Scan {
+            services: services(),
+            listed,
+            reason,
+            sort,
+            started: Instant::now(),
+            start_time: SystemTime::now(),
+            command_line: String::new(),
+            ports: Vec::new(),
+            verbose: 0,
+            stylesheet: None,
+            up_reasons: HashMap::new(),
+        });
+        report.add(Box::new(Normal), Dest::stdout(out)).unwrap();
+        report
+    }
+
     fn host(label: &str, address: &str) -> Host {
         Host {
             label: label.into(),
@@ -444,7 +687,7 @@ mod tests {
         reason: bool,
     ) -> String {
         let mut out = Vec::new();
-        let mut report = Report::new(&mut out, services(), listed, reason, false, Instant::now());
+        let mut report = report_into(&mut out, listed, reason, false);
         for (i, (port, (state, why))) in results.iter().enumerate() {
             let rtt = (*why != Reason::NoResponse)
                 .then(|| Duration::from_micros(140 + u64::try_from(i).unwrap()));
@@ -497,14 +740,7 @@ mod tests {
         unreachable: u64,
     ) -> String {
         let mut out = Vec::new();
-        let mut report = Report::new(
-            &mut out,
-            services(),
-            Listed::Nmap,
-            false,
-            false,
-            Instant::now(),
-        );
+        let mut report = report_into(&mut out, Listed::Nmap, false, false);
         report.unscanned(down, unreachable);
         for (host, port, (state, why)) in results {
             report.result(host, *port, *state, *why, Some(Duration::from_micros(140)));
@@ -663,14 +899,7 @@ mod tests {
     fn hosts_come_as_they_finish_or_sorted_and_failed_ones_are_counted() {
         for sort in [false, true] {
             let mut out = Vec::new();
-            let mut report = Report::new(
-                &mut out,
-                services(),
-                Listed::Nmap,
-                false,
-                sort,
-                Instant::now(),
-            );
+            let mut report = report_into(&mut out, Listed::Nmap, false, sort);
             let (late, early, failed) = (
                 host("127.0.0.9", "127.0.0.9"),
                 host("127.0.0.10", "127.0.0.10"),

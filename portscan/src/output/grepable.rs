@@ -1,0 +1,134 @@
+//! nmap's grepable output (-oG): a comment line at each end, and per host a `Status` line
+//! and a `Ports` line, `Host: ADDR (NAME)\tPorts: 22/open/tcp//ssh///, ...\tIgnored State:
+//! closed (998)`, which scripts written for nmap cut apart with grep, awk and cut. Fields
+//! are tab-separated and a port's subfields slash-separated, so the free text in them (a
+//! name, a service) is escaped to hold neither.
+
+use std::io::{self, Write};
+
+use common::contract::record::{HostState, PortState};
+use common::contract::text;
+use common::contract::timestamp::ctime_utc;
+
+use super::report::{Document, Ending, HostReport, HostStatus, Scan, hosts_scanned};
+use crate::TOOL;
+use crate::targets::Host;
+
+/// The grepable document; it keeps nothing between hosts.
+pub struct Grepable;
+
+impl Document for Grepable {
+    fn begin(&mut self, out: &mut dyn Write, scan: &Scan) -> io::Result<()> {
+        writeln!(
+            out,
+            "# {TOOL} {} scan initiated {} as: {}",
+            env!("CARGO_PKG_VERSION"),
+            ctime_utc(scan.start_time),
+            one_line(&scan.command_line)
+        )
+    }
+
+    fn host(
+        &mut self,
+        out: &mut dyn Write,
+        scan: &Scan,
+        host: &Host,
+        report: &HostReport,
+    ) -> io::Result<()> {
+        let who = who(host);
+        writeln!(out, "{who}\tStatus: Up")?;
+        let ports: Vec<String> = report
+            .listed_lines(scan.listed)
+            .iter()
+            .map(|line| {
+                // port/state/protocol/owner/service/rpc info/version/
+                format!(
+                    "{}/{}/{}//{}///",
+                    line.port.port,
+                    line.state.as_str(),
+                    line.port.proto,
+                    scan.service(line.port).map(field).unwrap_or_default()
+                )
+            })
+            .collect();
+        write!(out, "{who}\tPorts: {}", ports.join(", "))?;
+        // nmap names the one state it left out most of.
+        let mut ignored: Vec<(PortState, u64)> = Vec::new();
+        for ((state, _, _), count) in report.unlisted(scan.listed) {
+            match ignored.iter_mut().find(|(have, _)| *have == state) {
+                Some((_, total)) => *total += count,
+                None => ignored.push((state, count)),
+            }
+        }
+        if let Some((state, count)) = ignored.iter().max_by_key(|(_, count)| *count) {
+            write!(out, "\tIgnored State: {} ({count})", state.as_str())?;
+        }
+        writeln!(out)
+    }
+
+    fn status(
+        &mut self,
+        out: &mut dyn Write,
+        _scan: &Scan,
+        host: &Host,
+        status: &HostStatus,
+    ) -> io::Result<()> {
+        let state = match status.state {
+            HostState::Up => "Up",
+            HostState::Down => "Down",
+        };
+        writeln!(out, "{}\tStatus: {state}", who(host))
+    }
+
+    fn end(&mut self, out: &mut dyn Write, _scan: &Scan, ending: &Ending<'_>) -> io::Result<()> {
+        writeln!(
+            out,
+            "# {TOOL} {} at {} -- {}",
+            if ending.interrupted {
+                "interrupted"
+            } else {
+                "done"
+            },
+            ctime_utc(ending.time),
+            hosts_scanned(ending.said, ending.elapsed)
+        )
+    }
+}
+
+/// "Host: 127.0.0.1 (localhost)": the name in parentheses is the one given, empty where
+/// the target was an address.
+fn who(host: &Host) -> String {
+    let name = if host.label == host.address.to_string() {
+        String::new()
+    } else {
+        field(&host.label)
+    };
+    format!("Host: {} ({name})", host.address)
+}
+
+/// Free text in a field: escaped as the text format escapes a token (no whitespace, no
+/// control characters), and with nmap's `|` for the `/` that separates subfields.
+fn field(text: &str) -> String {
+    let mut escaped = String::new();
+    text::escape_token(text.as_bytes(), &mut escaped);
+    escaped.replace('/', "|")
+}
+
+/// The command line on the one comment line it has: line ends and control characters
+/// escaped.
+fn one_line(text: &str) -> String {
+    let mut escaped = String::new();
+    text::escape_free_text(text.as_bytes(), &mut escaped);
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_holds_no_separator() {
+        assert_eq!(field("a/b c\td"), r"a|b\x20c\td");
+        assert_eq!(one_line("portscan\n-p 1"), r"portscan\n-p 1");
+    }
+}

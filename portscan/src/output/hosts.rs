@@ -1,0 +1,102 @@
+//! With -sn, what host discovery finds goes to the output files too: each host's status
+//! into the report's documents (-oN, -oX, -oG), its host record into -oJ, beside the
+//! records stdout gets from [`Found`](crate::discovery::Found).
+
+use std::time::Duration;
+
+use common::contract::error::Result;
+use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::record::{HostState, Reason};
+
+use super::files::{self, Dest};
+use super::report::{HostStatus, Report};
+use crate::discovery::{Listener, host_record};
+use crate::targets::Host;
+
+/// A discovery listener that tells `inner` first, then the files.
+pub struct HostFiles<'a, 'l, L: Listener> {
+    inner: &'l mut L,
+    report: Option<Report<'a>>,
+    /// -oJ's writer, and its label for errors.
+    json: Option<(RecordWriter<Dest<'a>>, Option<String>)>,
+    /// Whether down hosts are written too (--all), as records are.
+    all: bool,
+}
+
+impl<'a, 'l, L: Listener> HostFiles<'a, 'l, L> {
+    pub fn new(
+        inner: &'l mut L,
+        report: Option<Report<'a>>,
+        json: Option<Dest<'a>>,
+        all: bool,
+    ) -> Self {
+        let json = json.map(|dest| {
+            let label = dest.label().map(str::to_owned);
+            let writer = RecordWriter::new(
+                dest,
+                Format::Json,
+                FlushPolicy::PerRecord,
+                TextOptions::default(),
+            );
+            (writer, label)
+        });
+        Self {
+            inner,
+            report,
+            json,
+            all,
+        }
+    }
+
+    /// Ends every file, the XML closed even if `interrupted`.
+    pub fn finish(self, interrupted: bool) -> Result<()> {
+        let json = self.json.map_or(Ok(()), |(writer, label)| {
+            writer
+                .finish()
+                .map_err(|e| files::relabel(label.as_deref(), e))
+        });
+        let report = self
+            .report
+            .map_or(Ok(()), |report| report.finish(interrupted));
+        json.and(report)
+    }
+}
+
+impl<L: Listener> Listener for HostFiles<'_, '_, L> {
+    fn host(
+        &mut self,
+        host: &Host,
+        state: HostState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        self.inner.host(host, state, reason, rtt)?;
+        let shown = state == HostState::Up || self.all;
+        if let Some(report) = &mut self.report {
+            report.status(host, HostStatus { state, reason, rtt }, shown)?;
+        }
+        if let Some((writer, label)) = &mut self.json
+            && shown
+        {
+            writer
+                .write(&host_record(host, state, reason, rtt))
+                .map_err(|e| files::relabel(label.as_deref(), e))?;
+        }
+        Ok(())
+    }
+
+    fn host_failed(&mut self, host: &Host, why: &str) {
+        self.inner.host_failed(host, why);
+        if let Some(report) = &mut self.report {
+            report.unscanned(0, 1);
+        }
+    }
+
+    fn phase(&mut self, what: &'static str, hosts: u64) {
+        self.inner.phase(what, hosts);
+    }
+
+    fn deferred(&mut self) {
+        self.inner.deferred();
+    }
+}

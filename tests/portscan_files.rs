@@ -1,0 +1,381 @@
+//! End-to-end tests of portscan's output files (-oN, -oX, -oG, -oJ, -oA): real listeners on
+//! 127.0.0.1 and ::1 and a refused port, and the files read by the tools written for
+//! nmap's: xmllint against nmap's DTD, ndiff, xsltproc with nmap.xsl, and nmap's own
+//! grepable file of the same ports.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::fixtures::{TempDir, require_program, wait_for_stderr};
+use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
+
+const DTD: &str = "/usr/share/nmap/nmap.dtd";
+const XSL: &str = "/usr/share/nmap/nmap.xsl";
+
+/// A listening port on `address`, and a port of it that refuses (bound, then released).
+fn open_and_closed(address: &str) -> (TcpListener, u16, u16) {
+    let open = TcpListener::bind((address, 0)).unwrap();
+    let closed = TcpListener::bind((address, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port = open.local_addr().unwrap().port();
+    (open, port, closed)
+}
+
+/// Runs portscan with `args`, which must succeed; its stdout.
+fn portscan(args: &[&str]) -> String {
+    let output = run(tool("portscan").args(args), LIMIT);
+    assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+    stdout_text(&output)
+}
+
+/// Runs `program` with `args`; its status and stdout.
+fn external(program: &str, args: &[&str]) -> (i32, String) {
+    let output = run(Command::new(program).args(args), LIMIT);
+    (code(&output), stdout_text(&output))
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Fails the test unless xmllint finds `file` valid against nmap's DTD.
+fn assert_valid(file: &Path) {
+    require_program("xmllint", &["--version"]);
+    let output = run(
+        Command::new("xmllint").args(["--noout", "--dtdvalid", DTD, path(file)]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+}
+
+#[test]
+fn the_xml_is_valid_and_ndiff_and_nmaps_stylesheet_read_it() {
+    let dir = TempDir::new("of-xml");
+    let (open4, port4, closed4) = open_and_closed("127.0.0.1");
+    let (_open6, port6, closed6) = open_and_closed("::1");
+    let ports = format!("{port4},{closed4},{port6},{closed6}");
+    let (before, after) = (dir.join("before.xml"), dir.join("after.xml"));
+    let scan = |file: &Path| {
+        portscan(&[
+            "-Pn",
+            "-p",
+            &ports,
+            "-oX",
+            path(file),
+            "127.0.0.1",
+            "::1",
+            "localhost",
+        ])
+    };
+    scan(&before);
+    assert_valid(&before);
+    let xml = std::fs::read_to_string(&before).unwrap();
+    for expected in [
+        format!(r#"<port protocol="tcp" portid="{port4}"><state state="open" reason="syn-ack""#),
+        format!(
+            r#"<port protocol="tcp" portid="{closed6}"><state state="closed" reason="conn-refused""#
+        ),
+        r#"<address addr="::1" addrtype="ipv6"/>"#.to_owned(),
+        r#"<hostname name="localhost" type="user"/>"#.to_owned(),
+        r#"<hosts up="3" down="0" total="3"/>"#.to_owned(),
+        r#"exit="success""#.to_owned(),
+    ] {
+        assert!(xml.contains(&expected), "{expected} in\n{xml}");
+    }
+    assert!(xml.ends_with("</runstats>\n</nmaprun>\n"), "{xml}");
+
+    // The port closes between two runs: ndiff says so (status 1: they differ).
+    drop(open4);
+    scan(&after);
+    assert_valid(&after);
+    require_program("ndiff", &["--help"]);
+    let (status, diff) = external("ndiff", &[path(&before), path(&after)]);
+    assert_eq!(status, 1, "{diff}");
+    assert!(
+        diff.contains(&format!("-{port4}/tcp open"))
+            && diff.contains(&format!("+{port4}/tcp closed")),
+        "{diff}"
+    );
+    let (status, same) = external("ndiff", &[path(&after), path(&after)]);
+    assert_eq!(status, 0, "{same}");
+
+    require_program("xsltproc", &["--version"]);
+    let (status, html) = external("xsltproc", &[XSL, path(&before)]);
+    assert_eq!(status, 0);
+    assert!(
+        html.contains("<html") && html.contains(&port4.to_string()),
+        "{html}"
+    );
+}
+
+#[test]
+fn the_grepable_file_has_a_host_line_with_every_port_as_nmaps() {
+    let dir = TempDir::new("of-grepable");
+    let (_open, port, closed) = open_and_closed("127.0.0.1");
+    let ports = format!("{port},{closed}");
+    let ours = dir.join("ours.gnmap");
+    portscan(&["-Pn", "-p", &ports, "-oG", path(&ours), "127.0.0.1", "::1"]);
+    let text = std::fs::read_to_string(&ours).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("# portscan "), "{text}");
+    assert!(
+        lines.last().unwrap().starts_with("# portscan done at "),
+        "{text}"
+    );
+    // Each host: a Status line and a Ports line, cut apart as nmap's users do.
+    let ports_of = |text: &str, address: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|line| {
+                line.starts_with(&format!("Host: {address} (")) && line.contains("\tPorts: ")
+            })
+            .unwrap_or_else(|| panic!("no Ports line for {address} in\n{text}"));
+        let field = line
+            .split('\t')
+            .find_map(|f| f.strip_prefix("Ports: "))
+            .unwrap();
+        // port/state/proto, without the service: nmap's table names ports ours may not.
+        field
+            .split(", ")
+            .map(|port| port.split('/').take(3).collect::<Vec<_>>().join("/"))
+            .collect()
+    };
+    assert!(text.contains("Host: 127.0.0.1 ()\tStatus: Up\n"), "{text}");
+    assert!(text.contains("Host: ::1 ()\tStatus: Up\n"), "{text}");
+    let mut expected = vec![format!("{port}/open/tcp"), format!("{closed}/closed/tcp")];
+    expected.sort_by_key(|entry| entry.split('/').next().unwrap().parse::<u16>().unwrap());
+    assert_eq!(ports_of(&text, "127.0.0.1"), expected);
+    assert_eq!(ports_of(&text, "::1").len(), 2);
+
+    // nmap's own file of the same ports says the same.
+    require_program("nmap", &["--version"]);
+    let (status, nmap) = external(
+        "nmap",
+        &["-sT", "-Pn", "-n", "-p", &ports, "-oG", "-", "127.0.0.1"],
+    );
+    assert_eq!(status, 0, "{nmap}");
+    assert_eq!(ports_of(&nmap, "127.0.0.1"), expected, "{nmap}");
+}
+
+#[test]
+fn all_writes_four_files_and_json_holds_the_records_of_json() {
+    let dir = TempDir::new("of-all");
+    let (_open, port, closed) = open_and_closed("127.0.0.1");
+    let ports = format!("{port},{closed}");
+    let base = dir.join("scan");
+    let stdout = portscan(&[
+        "-Pn",
+        "--all",
+        "--json",
+        "-p",
+        &ports,
+        "-oA",
+        path(&base),
+        "127.0.0.1",
+    ]);
+    for extension in ["nmap", "xml", "gnmap", "json"] {
+        let file = dir.join(&format!("scan.{extension}"));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        assert!(!text.is_empty(), "{file:?}");
+    }
+    assert_valid(&dir.join("scan.xml"));
+    let json = std::fs::read_to_string(dir.join("scan.json")).unwrap();
+    assert_eq!(json, stdout, "the very records --json printed");
+    assert_eq!(json.lines().count(), 2);
+    for line in json.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}
+
+#[test]
+fn xml_to_stdout_and_the_normal_file_is_the_report() {
+    let dir = TempDir::new("of-stdout");
+    let (_open, port, closed) = open_and_closed("127.0.0.1");
+    let ports = format!("{port},{closed}");
+    let xml = portscan(&["-Pn", "-p", &ports, "-oX", "-", "127.0.0.1"]);
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\""),
+        "stdout gets the XML alone:\n{xml}"
+    );
+    let file = dir.join("stdout.xml");
+    std::fs::write(&file, &xml).unwrap();
+    assert_valid(&file);
+    let no_sheet = portscan(&[
+        "-Pn",
+        "-p",
+        &ports,
+        "--no-stylesheet",
+        "-oX",
+        "-",
+        "127.0.0.1",
+    ]);
+    assert!(!no_sheet.contains("xml-stylesheet") && xml.contains("xml-stylesheet"));
+
+    let normal = dir.join("report.nmap");
+    let report = portscan(&[
+        "-Pn",
+        "--report",
+        "-p",
+        &ports,
+        "-oN",
+        path(&normal),
+        "127.0.0.1",
+    ]);
+    assert!(
+        report.starts_with("portscan report for 127.0.0.1\n"),
+        "{report}"
+    );
+    assert_eq!(std::fs::read_to_string(&normal).unwrap(), report);
+}
+
+#[test]
+fn a_file_that_cannot_be_written_is_an_error() {
+    // At the start: a usage error, before any probe.
+    let output = run(
+        tool("portscan").args(["-p", "1", "-oG", "/nonexistent/x.gnmap", "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr_text(&output)
+            .starts_with("portscan: -oG /nonexistent/x.gnmap: No such file or directory\n"),
+        "{}",
+        stderr_text(&output)
+    );
+    // Part way: reported, status 1.
+    for flag in ["-oN", "-oX", "-oG", "-oJ"] {
+        let (_open, port, _) = open_and_closed("127.0.0.1");
+        let output = run(
+            tool("portscan").args([
+                "-Pn",
+                "-p",
+                &port.to_string(),
+                flag,
+                "/dev/full",
+                "127.0.0.1",
+            ]),
+            LIMIT,
+        );
+        assert_eq!(code(&output), 1, "{flag}");
+        assert_eq!(
+            stderr_text(&output),
+            format!("portscan: writing {flag} /dev/full: No space left on device\n")
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_scan_still_closes_its_xml() {
+    let dir = TempDir::new("of-interrupt");
+    let file = dir.join("interrupted.xml");
+    // -T2 paces the probes, so the scan is still going when the signal comes.
+    let mut child = tool("portscan")
+        .args([
+            "-T2",
+            "-Pn",
+            "--all",
+            "--json",
+            "-p",
+            "1-1000",
+            "-oX",
+            path(&file),
+        ])
+        .arg("127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let (code, stderr) = wait_for_stderr(child);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr, "portscan: interrupted\n");
+    assert_valid(&file);
+    let xml = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        xml.contains(r#"exit="error" errormsg="interrupted""#) && xml.ends_with("</nmaprun>\n"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn host_discovery_alone_writes_each_host_into_the_files() {
+    let dir = TempDir::new("of-ping");
+    let base = dir.join("hosts");
+    let stdout = portscan(&["-sn", "--json", "-oA", path(&base), "127.0.0.1", "::1"]);
+    let xml = dir.join("hosts.xml");
+    assert_valid(&xml);
+    let xml = std::fs::read_to_string(&xml).unwrap();
+    assert_eq!(
+        xml.matches("<host><status state=\"up\"").count(),
+        2,
+        "{xml}"
+    );
+    assert!(!xml.contains("<scaninfo"), "no port is scanned:\n{xml}");
+    assert!(
+        xml.contains(r#"<hosts up="2" down="0" total="2"/>"#),
+        "{xml}"
+    );
+    let grepable = std::fs::read_to_string(dir.join("hosts.gnmap")).unwrap();
+    for address in ["127.0.0.1", "::1"] {
+        assert!(
+            grepable.contains(&format!("Host: {address} ()\tStatus: Up\n")),
+            "{grepable}"
+        );
+    }
+    let normal = std::fs::read_to_string(dir.join("hosts.nmap")).unwrap();
+    assert!(
+        normal.contains("portscan report for ::1\nHost is up ("),
+        "{normal}"
+    );
+    assert!(
+        normal.contains("portscan done: 2 IP addresses (2 hosts up)"),
+        "{normal}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hosts.json")).unwrap(),
+        stdout
+    );
+}
+
+#[test]
+fn a_host_not_scanned_to_the_end_is_an_error_in_the_xml() {
+    let dir = TempDir::new("of-timeout");
+    let file = dir.join("timeout.xml");
+    // -T2 waits 400 ms between probes to a host: 20 ports outlast the 1 s host timeout.
+    let output = run(
+        tool("portscan").args([
+            "-T2",
+            "-Pn",
+            "--host-timeout",
+            "1s",
+            "-p",
+            "1-20",
+            "-oX",
+            path(&file),
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1, "{}", stderr_text(&output));
+    assert_valid(&file);
+    let xml = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        xml.contains(r#"exit="error" errormsg="1 host not scanned to the end""#),
+        "{xml}"
+    );
+    assert!(!xml.contains("<host "), "a failed host is left out:\n{xml}");
+}
