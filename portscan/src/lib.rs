@@ -20,6 +20,7 @@ mod limits;
 mod order;
 mod output;
 mod probe;
+mod service;
 mod source;
 mod target_spec;
 mod targets;
@@ -48,6 +49,7 @@ use engine::{Plan, TargetPort};
 use order::{Permutation, Shard};
 use output::{Listed, Printer, Report};
 use probe::ScanProber;
+use service::Deferred;
 use targets::Targets;
 use timing::Profile;
 
@@ -92,6 +94,26 @@ pub struct Config {
     pub echo_only: bool,
     /// With -sn: a record for down hosts too (--all).
     pub all_hosts: bool,
+    /// -sV: probe open TCP ports for their services.
+    pub version: Option<VersionOptions>,
+}
+
+/// How -sV probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionOptions {
+    pub intensity: u8,
+    /// --allports: the printer ports too.
+    pub all_ports: bool,
+}
+
+impl VersionOptions {
+    /// `None` without -sV.
+    fn from_cli(cli: &Cli) -> Option<Self> {
+        cli.service_version.then_some(Self {
+            intensity: cli.version_intensity,
+            all_ports: cli.allports,
+        })
+    }
 }
 
 /// What stdout gets.
@@ -154,6 +176,7 @@ impl Config {
                 "--min-rate {min} is above --max-rate {max}"
             )));
         }
+        let version = VersionOptions::from_cli(&cli);
         let mut excluded: Vec<TargetSpec> = cli.exclude.into_iter().flatten().collect();
         for path in &cli.exclude_files {
             targets::read_list(path, &mut excluded)?;
@@ -205,6 +228,7 @@ impl Config {
             },
             echo_only: cli.ping_echo,
             all_hosts: cli.all,
+            version,
         })
     }
 }
@@ -447,9 +471,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         printer.show_notices();
     }
     printer.unscanned(discovery_down, discovery_failed);
-    let prober = ScanProber::default();
     let mut driver = Epoller::new(Some(&signal_fd))?;
-    let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;
+    let outcome = scan(config, &plan, &mut driver, &mut printer)?;
     let hosts_failed = printer.hosts_failed();
     let counts = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
@@ -465,6 +488,37 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     Ok(Status {
         had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
     })
+}
+
+/// Scans, and with -sV probes the open TCP ports the scan found.
+fn scan<W: io::Write>(
+    config: &Config,
+    plan: &Plan,
+    driver: &mut Epoller,
+    printer: &mut Printer<W>,
+) -> Result<engine::Summary> {
+    let prober = ScanProber::default();
+    let Some(version) = config.version else {
+        return engine::run(plan, prober, driver, printer);
+    };
+    printer.version_columns();
+    let options = service::Options {
+        db: service::builtin(),
+        intensity: version.intensity,
+        all_ports: version.all_ports,
+    };
+    let mut deferred = Deferred::new(printer, &options);
+    let mut outcome = engine::run(plan, prober, driver, &mut deferred)?;
+    if outcome.interrupted {
+        deferred.release()?;
+        return Ok(outcome);
+    }
+    let table = ServiceDb::load(&services::Options::default())?;
+    // Each port probed at once holds a socket: half the budget, since the system's other
+    // uses of descriptors are not counted in it.
+    let parallel = (plan.budget / 2).max(1);
+    outcome.interrupted = !deferred.probe(driver, parallel, &table)?;
+    Ok(outcome)
 }
 
 /// The printer of a port scan: the report a person reads, or records; and which it is.

@@ -16,6 +16,7 @@ use common::contract::timestamp::rfc3339;
 
 use crate::TOOL;
 use crate::engine::{Observer, TargetPort};
+use crate::service::{Identified, Identity};
 use crate::targets::Host;
 
 pub use report::{Listed, Report};
@@ -33,6 +34,8 @@ pub struct Printer<W: Write> {
     /// Whether notices (a host's ICMP ration) go to stderr: on a terminal, or with -v.
     notices: bool,
     progress_shown: bool,
+    /// A -sV run: its records carry the -sV columns in CSV.
+    version_columns: bool,
     /// When the progress line was first asked for: the start of the pace it shows.
     first_progress: Option<Instant>,
     last_progress: Option<Instant>,
@@ -76,9 +79,15 @@ impl<W: Write> Printer<W> {
             progress: io::stderr().is_terminal(),
             notices: io::stderr().is_terminal(),
             progress_shown: false,
+            version_columns: false,
             first_progress: None,
             last_progress: None,
         }
+    }
+
+    /// Gives every record the -sV columns in CSV (a -sV run).
+    pub fn version_columns(&mut self) {
+        self.version_columns = true;
     }
 
     /// Shows notices even where stderr is no terminal (-v).
@@ -143,26 +152,28 @@ fn sort_key(address: IpAddr) -> (u8, u128) {
     }
 }
 
-impl<W: Write> Observer for Printer<W> {
-    fn result(
+impl<W: Write> Printer<W> {
+    /// Prints (or holds) a port's result, with what version detection found of it, if it
+    /// was asked.
+    fn emit(
         &mut self,
         host: &Host,
         port: TargetPort,
-        state: PortState,
-        reason: Reason,
+        (state, reason): (PortState, Reason),
         rtt: Option<Duration>,
+        identity: Option<Identity>,
     ) -> Result<()> {
         let index = state.index();
         self.counts[index] += 1;
         let (writer, held) = match &mut self.sink {
             Sink::Report(report) => {
-                report.result(host, port, state, reason, rtt);
+                report.result(host, port, state, reason, rtt, identity);
                 return Ok(());
             }
             Sink::Records { show, .. } if !show[index] => return Ok(()),
             Sink::Records { writer, held, .. } => (writer, held),
         };
-        let record = PortRecord {
+        let mut record = PortRecord {
             host: host.label.clone(),
             address: host.address,
             port: port.port,
@@ -172,13 +183,52 @@ impl<W: Write> Observer for Printer<W> {
             // Microsecond resolution: finer is noise from the loop itself.
             rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
             time: rfc3339(SystemTime::now()),
+            version_columns: self.version_columns,
+            ..PortRecord::default()
         };
+        if let Some(identity) = identity {
+            record.service = Some(identity.service);
+            record.product = identity.product;
+            record.version = identity.version;
+            record.extra_info = identity.extra_info;
+            record.tunnel = identity.tunnel;
+            record.cpe = identity.cpe;
+            record.banner = identity.banner;
+            record.method = Some(identity.method);
+            record.confidence = Some(identity.confidence);
+        }
         if let Some(held) = held {
             held.push(record);
             return Ok(());
         }
         clear_progress(&mut self.progress_shown);
         writer.write(&record)
+    }
+}
+
+impl<W: Write> Identified for Printer<W> {
+    fn identified(
+        &mut self,
+        host: &Host,
+        port: TargetPort,
+        rtt: Option<Duration>,
+        identity: Option<Identity>,
+    ) -> Result<()> {
+        let open = (PortState::Open, Reason::SynAck);
+        self.emit(host, port, open, rtt, identity)
+    }
+}
+
+impl<W: Write> Observer for Printer<W> {
+    fn result(
+        &mut self,
+        host: &Host,
+        port: TargetPort,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        self.emit(host, port, (state, reason), rtt, None)
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {

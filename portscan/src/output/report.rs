@@ -22,6 +22,7 @@ use common::services::ports::Proto;
 use super::{STATES, sort_key};
 use crate::TOOL;
 use crate::engine::TargetPort;
+use crate::service::Identity;
 use crate::targets::Host;
 
 /// nmap lists every port of a state with at most this many ports on the host, and counts
@@ -40,11 +41,13 @@ pub enum Listed {
 }
 
 /// One port as the report lists it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Line {
     port: TargetPort,
     state: PortState,
     reason: Reason,
+    /// What -sV found, for the SERVICE and VERSION columns.
+    identity: Option<Identity>,
 }
 
 /// What the report knows of one host until it is done.
@@ -198,12 +201,14 @@ impl<W: Write> Report<W> {
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
+        identity: Option<Identity>,
     ) {
         let listed = self.listed;
         let line = Line {
             port,
             state,
             reason,
+            identity,
         };
         self.entry(host).add(line, rtt, listed);
     }
@@ -300,7 +305,7 @@ fn write_host(
         .lines
         .iter()
         .filter(|line| report.is_listed(line.state, listed))
-        .copied()
+        .cloned()
         .collect();
     if lines.is_empty() {
         let total = report.total();
@@ -339,13 +344,25 @@ fn table(lines: &[Line], reason: bool, services: &ServiceDb) -> Vec<Vec<String>>
     if reason {
         header.push("REASON".to_owned());
     }
+    // nmap's -sV adds a VERSION column, last since it holds spaces.
+    let versions = lines.iter().any(|line| line.identity.is_some());
+    if versions {
+        header.push("VERSION".to_owned());
+    }
     let mut rows = vec![header];
     for line in lines {
         let TargetPort { proto, port } = line.port;
         let mut service = String::new();
-        match services.by_port(port, proto) {
-            Some(found) => text::escape_token(found.name.as_bytes(), &mut service),
-            None => service.push_str("unknown"),
+        match (&line.identity, services.by_port(port, proto)) {
+            (Some(identity), _) => {
+                let name = match &identity.tunnel {
+                    Some(tunnel) => format!("{tunnel}/{}", identity.service),
+                    None => identity.service.clone(),
+                };
+                text::escape_token(name.as_bytes(), &mut service);
+            }
+            (None, Some(found)) => text::escape_token(found.name.as_bytes(), &mut service),
+            (None, None) => service.push_str("unknown"),
         }
         let mut row = vec![
             format!("{port}/{proto}"),
@@ -354,6 +371,22 @@ fn table(lines: &[Line], reason: bool, services: &ServiceDb) -> Vec<Vec<String>>
         ];
         if reason {
             row.push(line.reason.as_str().to_owned());
+        }
+        if versions {
+            let mut version = String::new();
+            if let Some(identity) = &line.identity {
+                let words: Vec<String> = [&identity.product, &identity.version]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .chain(identity.extra_info.as_ref().map(|info| format!("({info})")))
+                    .collect();
+                text::escape_free_text(words.join(" ").as_bytes(), &mut version);
+            }
+            // An empty last cell would leave padding at the end of the line.
+            if !version.is_empty() {
+                row.push(version);
+            }
         }
         rows.push(row);
     }
@@ -448,7 +481,7 @@ mod tests {
         for (i, (port, (state, why))) in results.iter().enumerate() {
             let rtt = (*why != Reason::NoResponse)
                 .then(|| Duration::from_micros(140 + u64::try_from(i).unwrap()));
-            report.result(host, *port, *state, *why, rtt);
+            report.result(host, *port, *state, *why, rtt, None);
         }
         report.host_done(host).unwrap();
         report.finish(false).unwrap();
@@ -507,7 +540,14 @@ mod tests {
         );
         report.unscanned(down, unreachable);
         for (host, port, (state, why)) in results {
-            report.result(host, *port, *state, *why, Some(Duration::from_micros(140)));
+            report.result(
+                host,
+                *port,
+                *state,
+                *why,
+                Some(Duration::from_micros(140)),
+                None,
+            );
         }
         for (host, _, _) in results {
             report.host_done(host).unwrap();
@@ -515,6 +555,52 @@ mod tests {
         report.finish(false).unwrap();
         let text = String::from_utf8(out).unwrap();
         text.split(" scanned in ").next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn version_detection_adds_a_version_column() {
+        let host = host("localhost", "127.0.0.1");
+        let mut out = Vec::new();
+        let mut report = Report::new(
+            &mut out,
+            services(),
+            Listed::Nmap,
+            false,
+            false,
+            Instant::now(),
+        );
+        let ssh = Identity {
+            service: "ssh".into(),
+            product: Some("OpenSSH".into()),
+            version: Some("9.2p1 Debian 2+deb12u10".into()),
+            extra_info: Some("protocol 2.0".into()),
+            tunnel: None,
+            cpe: None,
+            banner: None,
+            method: common::contract::record::Method::Probed,
+            confidence: 10,
+        };
+        let odd = Identity {
+            service: "unknown".into(),
+            product: None,
+            version: None,
+            extra_info: None,
+            method: common::contract::record::Method::Table,
+            confidence: 3,
+            ..ssh.clone()
+        };
+        report.result(&host, tcp(22), OPEN.0, OPEN.1, None, Some(ssh));
+        report.result(&host, tcp(4444), OPEN.0, OPEN.1, None, Some(odd));
+        report.host_done(&host).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "PORT     STATE SERVICE VERSION\n\
+                 22/tcp   open  ssh     OpenSSH 9.2p1 Debian 2+deb12u10 (protocol 2.0)\n\
+                 4444/tcp open  unknown\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -683,6 +769,7 @@ mod tests {
                     OPEN.0,
                     OPEN.1,
                     Some(Duration::from_millis(50)),
+                    None,
                 );
             }
             report.host_failed(&failed);
