@@ -196,6 +196,12 @@ impl<W: Write> Printer<W> {
             record.banner = identity.banner;
             record.method = Some(identity.method);
             record.confidence = Some(identity.confidence);
+            if let Some(certificate) = identity.certificate {
+                record.cert_subject = Some(certificate.subject);
+                record.cert_issuer = Some(certificate.issuer);
+                record.cert_names = Some(certificate.names.join(" "));
+                record.cert_not_after = Some(certificate.not_after);
+            }
         }
         if let Some(held) = held {
             held.push(record);

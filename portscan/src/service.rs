@@ -8,6 +8,7 @@
 
 mod db;
 mod stage;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -51,6 +52,8 @@ pub struct Identity {
     pub banner: Option<OsText>,
     pub method: Method,
     pub confidence: u8,
+    /// The TLS server's certificate, in a tunnel.
+    pub certificate: Option<tls::Certificate>,
 }
 
 impl Identity {
@@ -61,22 +64,28 @@ impl Identity {
         if probed.wrapped {
             return Self::named("tcpwrapped", Method::Probed, WRAPPED_CONFIDENCE, banner);
         }
+        let tunnel = probed.tunnel.then(|| "ssl".to_owned());
         let Some(found) = probed.found else {
             let name = table
                 .by_port(port, Proto::Tcp)
                 .map_or("unknown", |service| service.name);
-            return Self::named(name, Method::Table, TABLE_CONFIDENCE, banner);
+            return Self {
+                tunnel,
+                certificate: probed.certificate,
+                ..Self::named(name, Method::Table, TABLE_CONFIDENCE, banner)
+            };
         };
         Self {
             service: found.service,
             product: found.product,
             version: found.version,
             extra_info: found.extra_info,
-            tunnel: None,
+            tunnel,
             cpe: (!found.cpe.is_empty()).then(|| found.cpe.join(" ")),
             banner,
             method: Method::Probed,
             confidence: PROBED_CONFIDENCE,
+            certificate: probed.certificate,
         }
     }
 
@@ -91,6 +100,7 @@ impl Identity {
             banner,
             method,
             confidence,
+            certificate: None,
         }
     }
 }

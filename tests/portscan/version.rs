@@ -407,3 +407,56 @@ fn debian_servers_are_named_as_nmap_names_them() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tls_is_a_tunnel_probed_inside_with_its_certificate_read() {
+    require_program("openssl", &["version"]);
+    let dir = std::env::temp_dir().join(format!("sv-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=sv-test"])
+        .args(["-addext", "subjectAltName=DNS:sv.test,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let port = free_port();
+    let mut command = Command::new("openssl");
+    command
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key);
+    let _server = start(&mut command, port, "openssl s_server");
+
+    let (records, _) = probe(&[port], &[]);
+    let record = record_of(&records, port);
+    assert_eq!(record["tunnel"], "ssl", "{record}");
+    assert_eq!(record["service"], "http", "{record}");
+    assert_eq!(record["method"], "probed");
+    // The answer inside the tunnel, in plain text: s_server -www's page.
+    let banner = record["banner"].as_str().unwrap();
+    assert!(banner.starts_with("HTTP/1.0 200 ok\r\n"), "{banner}");
+    assert_eq!(record["cert_subject"], "CN=sv-test");
+    assert_eq!(record["cert_issuer"], "CN=sv-test");
+    assert_eq!(record["cert_names"], "sv.test 127.0.0.1");
+    let expiry = record["cert_not_after"].as_str().unwrap();
+    assert!(expiry.ends_with('Z') && expiry.len() == 24, "{expiry}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -579,6 +579,7 @@ mod tests {
             banner: None,
             method: common::contract::record::Method::Probed,
             confidence: 10,
+            certificate: None,
         };
         let odd = Identity {
             service: "unknown".into(),

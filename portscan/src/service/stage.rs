@@ -10,16 +10,19 @@
 use std::io::{self, Read, Write};
 use std::mem;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
+use rustls::{ClientConfig, ClientConnection};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use common::services::ports::Proto;
 
 use crate::driver::{Driver, Wakeup};
 use crate::service::db::{Found, ProbeDb};
+use crate::service::tls::{self, Certificate};
 
 /// The most bytes of one answer read and matched: an endless banner is cut here.
 pub const ANSWER_CAP: usize = 16 * 1024;
@@ -39,7 +42,12 @@ pub struct Probed {
     /// The port accepted and hung up at once, without a word (nmap's `tcpwrapped`).
     pub wrapped: bool,
     /// The first answer, the NULL probe's greeting if there was one, cut at [`BANNER_CAP`].
+    /// Inside a TLS tunnel, the first answer inside it.
     pub banner: Vec<u8>,
+    /// The service answered a TLS ClientHello: the probes went again inside TLS.
+    pub tunnel: bool,
+    /// The certificate the TLS server showed.
+    pub certificate: Option<Certificate>,
 }
 
 /// Where one port's identification stands.
@@ -47,7 +55,8 @@ pub struct Probed {
 /// `Waiting` → `Connecting` (a socket of the budget is free) → `Reading` (connected, the
 /// probe's bytes sent) → `Waiting` again for the next probe (no match, and probes left),
 /// or `Done` (a match, `tcpwrapped`, or no probes left). A failed or timed-out connect
-/// moves to the next probe as an unanswered one does.
+/// moves to the next probe as an unanswered one does. A match of `ssl` starts the probes
+/// again from the first, each `Reading` then through a TLS client on its connection.
 enum Step {
     Waiting,
     Connecting {
@@ -55,6 +64,9 @@ enum Step {
     },
     Reading {
         socket: Socket,
+        /// In a TLS tunnel: the client, whose handshake goes on while the probe waits in
+        /// its send buffer.
+        tls: Option<Box<ClientConnection>>,
         connected: Instant,
         answer: Vec<u8>,
     },
@@ -70,6 +82,8 @@ struct Job {
     step: Step,
     deadline: Instant,
     result: Probed,
+    /// The port's probes without the TLS probe, for a second pass inside the tunnel.
+    tunnel_plan: Vec<usize>,
 }
 
 impl Job {
@@ -98,15 +112,30 @@ pub fn identify<D: Driver<Socket>>(
     driver: &mut D,
 ) -> io::Result<Option<Vec<Probed>>> {
     let now = driver.now();
+    let tls = tls::client_config();
     let mut jobs: Vec<Job> = ports
         .iter()
-        .map(|&address| Job {
-            address,
-            plan: plan(db, address.port(), choice.intensity),
-            next: 0,
-            step: Step::Waiting,
-            deadline: now,
-            result: Probed::default(),
+        .map(|&address| {
+            let plan = plan(db, address.port(), choice.intensity);
+            let tunnel_plan = plan
+                .iter()
+                .copied()
+                .filter(|&index| {
+                    !db.probes[index]
+                        .matches
+                        .iter()
+                        .any(|rule| rule.service == "ssl")
+                })
+                .collect();
+            Job {
+                address,
+                plan,
+                next: 0,
+                step: Step::Waiting,
+                deadline: now,
+                result: Probed::default(),
+                tunnel_plan,
+            }
         })
         .collect();
     let mut waiting: Vec<usize> = (0..jobs.len()).rev().collect();
@@ -143,12 +172,13 @@ pub fn identify<D: Driver<Socket>>(
             }
             let step = mem::replace(&mut job.step, Step::Done);
             job.step = match step {
-                Step::Connecting { socket } => connected(db, job, socket, token, driver)?,
+                Step::Connecting { socket } => connected(db, &tls, job, socket, token, driver)?,
                 Step::Reading {
                     socket,
+                    tls,
                     connected,
                     answer,
-                } => read(db, job, socket, connected, answer, token, driver)?,
+                } => read(db, job, (socket, tls), connected, answer, token, driver)?,
                 other => other,
             };
             settle(job, &mut active, &mut waiting, token);
@@ -252,6 +282,7 @@ fn is_shortage(error: &io::Error) -> bool {
 /// The connect() finished: on success the probe's bytes go out and the answer is awaited.
 fn connected<D: Driver<Socket>>(
     db: &ProbeDb,
+    config: &Arc<ClientConfig>,
     job: &mut Job,
     socket: Socket,
     token: usize,
@@ -261,19 +292,90 @@ fn connected<D: Driver<Socket>>(
         return Ok(next_probe(db, job));
     }
     let probe = &db.probes[job.plan[job.next]];
-    // A payload is a few hundred bytes at most: it fits the empty send buffer of a new
-    // connection, so one non-blocking write sends it whole, or the peer is gone.
-    if !probe.payload.is_empty() && (&socket).write_all(&probe.payload).is_err() {
+    let mut tls = None;
+    if job.result.tunnel {
+        let name = tls::server_name(job.address.ip());
+        let Ok(mut client) = ClientConnection::new(Arc::clone(config), name) else {
+            return Ok(next_probe(db, job));
+        };
+        // Held by rustls until the handshake is done, then sent encrypted.
+        client.writer().write_all(&probe.payload)?;
+        if flush_tls(&mut client, &socket).is_err() {
+            return Ok(next_probe(db, job));
+        }
+        tls = Some(Box::new(client));
+    } else if !probe.payload.is_empty() && (&socket).write_all(&probe.payload).is_err() {
+        // A payload is a few hundred bytes at most: it fits the empty send buffer of a new
+        // connection, so one non-blocking write sends it whole, or the peer is gone.
         return Ok(next_probe(db, job));
     }
     let now = driver.now();
     job.deadline = now + Duration::from_millis(probe.wait_ms);
-    driver.rearm(&socket, token, EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP)?;
+    driver.rearm(&socket, token, interest(tls.as_deref()))?;
     Ok(Step::Reading {
         socket,
+        tls,
         connected: now,
         answer: Vec::new(),
     })
+}
+
+/// What a reading socket waits for: its answer, and room to send what TLS has to send.
+fn interest(tls: Option<&ClientConnection>) -> EpollFlags {
+    let read = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP;
+    if tls.is_some_and(|client| client.wants_write()) {
+        read | EpollFlags::EPOLLOUT
+    } else {
+        read
+    }
+}
+
+/// Sends what the TLS client has to send, as far as the socket takes it now.
+fn flush_tls(client: &mut ClientConnection, socket: &Socket) -> io::Result<()> {
+    while client.wants_write() {
+        match client.write_tls(&mut &*socket) {
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// Reads what a TLS connection has into `answer`: records from the socket, the plaintext
+/// they hold, and what the handshake has to say back. `true` when the connection is over
+/// (closed, reset, or a TLS error).
+fn read_tls(client: &mut ClientConnection, socket: &Socket, answer: &mut Vec<u8>) -> bool {
+    let mut closed = false;
+    loop {
+        match client.read_tls(&mut &*socket) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {
+                if client.process_new_packets().is_err() {
+                    return true;
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    let mut chunk = [0u8; 4096];
+    while answer.len() < ANSWER_CAP {
+        match client.reader().read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(n) => answer.extend_from_slice(&chunk[..n.min(ANSWER_CAP - answer.len())]),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => return true,
+        }
+    }
+    closed || flush_tls(client, socket).is_err()
 }
 
 /// Reads what the socket has. A hard match, the peer's close or the cap ends the probe; else
@@ -281,7 +383,7 @@ fn connected<D: Driver<Socket>>(
 fn read<D: Driver<Socket>>(
     db: &ProbeDb,
     job: &mut Job,
-    socket: Socket,
+    (socket, mut tls): (Socket, Option<Box<ClientConnection>>),
     connected: Instant,
     mut answer: Vec<u8>,
     token: usize,
@@ -289,7 +391,14 @@ fn read<D: Driver<Socket>>(
 ) -> io::Result<Step> {
     let mut closed = false;
     let mut chunk = [0u8; 4096];
-    while answer.len() < ANSWER_CAP {
+    if let Some(client) = tls.as_deref_mut() {
+        closed = read_tls(client, &socket, &mut answer);
+        if job.result.certificate.is_none() {
+            let der = client.peer_certificates().and_then(|chain| chain.first());
+            job.result.certificate = der.and_then(|der| Certificate::read(der));
+        }
+    }
+    while tls.is_none() && answer.len() < ANSWER_CAP {
         match (&socket).read(&mut chunk) {
             Ok(0) => {
                 closed = true;
@@ -309,9 +418,10 @@ fn read<D: Driver<Socket>>(
     if let Some(step) = judge(db, job, &answer, connected, driver.now(), complete) {
         return Ok(step);
     }
-    driver.rearm(&socket, token, EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP)?;
+    driver.rearm(&socket, token, interest(tls.as_deref()))?;
     Ok(Step::Reading {
         socket,
+        tls,
         connected,
         answer,
     })
@@ -339,7 +449,7 @@ fn judge(
             now.saturating_duration_since(connected) < Duration::from_millis(probe.tcpwrapped_ms);
         // Closed at once without a word: something accepts and hangs up (nmap's
         // tcpwrapped); a deadline passing is silence, not that.
-        if null && quick && job.deadline > now {
+        if null && quick && job.deadline > now && !job.result.tunnel {
             job.result.wrapped = true;
             return Some(Step::Done);
         }
@@ -352,6 +462,14 @@ fn judge(
     }
     if job.result.banner.is_empty() {
         job.result.banner = answer[..answer.len().min(BANNER_CAP)].to_vec();
+    }
+    if hard && !job.result.tunnel && found.as_ref().is_some_and(|f| f.service == "ssl") {
+        // TLS: the probes again, from the first, inside the tunnel.
+        job.result.tunnel = true;
+        job.result.banner.clear();
+        job.plan = mem::take(&mut job.tunnel_plan);
+        job.next = 0;
+        return Some(Step::Waiting);
     }
     if hard {
         job.result.found = found;

@@ -52,6 +52,19 @@ pub struct PortRecord {
     /// With -sV: how sure the name is, 0 to 10 (nmap's `conf`: 10 probed, 3 table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<u8>,
+    /// With -sV, in a TLS tunnel: the server certificate's subject (`CN=example`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_subject: Option<String>,
+    /// With -sV, in a TLS tunnel: the certificate's issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<String>,
+    /// With -sV, in a TLS tunnel: the certificate's subject alternative names (DNS names
+    /// and addresses), separated by spaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_names: Option<String>,
+    /// With -sV, in a TLS tunnel: when the certificate expires (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<String>,
     /// Whether CSV has the -sV columns: set on every record of a -sV run, so that its rows
     /// are all as wide as its header, and on no other, so that a plain scan's CSV keeps its
     /// columns. (JSON leaves out a -sV field that is null.)
@@ -100,6 +113,10 @@ impl Default for PortRecord {
             banner: None,
             method: None,
             confidence: None,
+            cert_subject: None,
+            cert_issuer: None,
+            cert_names: None,
+            cert_not_after: None,
             version_columns: false,
         }
     }
@@ -231,7 +248,7 @@ struct CsvPort<'a>(&'a PortRecord);
 impl Serialize for CsvPort<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let fields = if r.version_columns { 17 } else { 8 };
+        let fields = if r.version_columns { 21 } else { 8 };
         let mut s = serializer.serialize_struct("PortRecord", fields)?;
         s.serialize_field("host", &r.host)?;
         s.serialize_field("address", &r.address)?;
@@ -253,6 +270,10 @@ impl Serialize for CsvPort<'_> {
         s.serialize_field("banner", &r.banner.as_ref().map(OsText::escaped))?;
         s.serialize_field("method", &r.method)?;
         s.serialize_field("confidence", &r.confidence)?;
+        s.serialize_field("cert_subject", &r.cert_subject)?;
+        s.serialize_field("cert_issuer", &r.cert_issuer)?;
+        s.serialize_field("cert_names", &r.cert_names)?;
+        s.serialize_field("cert_not_after", &r.cert_not_after)?;
         s.end()
     }
 }
@@ -317,7 +338,7 @@ mod tests {
         assert_eq!(back, record);
         let csv = formatted(&record, Format::Csv);
         assert!(
-            csv.contains(",SSH-2.0-OpenSSH_9.2p1\\r\\n,probed,10\n"),
+            csv.contains(",SSH-2.0-OpenSSH_9.2p1\\r\\n,probed,10,,,,\n"),
             "{csv}"
         );
         let bare = PortRecord {
@@ -335,7 +356,7 @@ mod tests {
         assert!(json.get("service").is_none(), "{json}");
         let csv = formatted(&bare, Format::Csv);
         assert!(csv.starts_with("host,address,port,proto,state,reason,rtt_ms,time,service,"));
-        assert!(csv.ends_with(",,,,,,,,\n"), "{csv}");
+        assert!(csv.ends_with(",,,,,,,,,,,,\n"), "{csv}");
     }
 
     #[test]
