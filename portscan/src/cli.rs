@@ -211,6 +211,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u8).range(0..=9))]
     pub version_intensity: u8,
 
+    /// With -sV: whose probes and rules: portscan's own, compiled in, or nmap's
+    /// (/usr/share/nmap/nmap-service-probes, read at run time where nmap is installed).
+    #[arg(long, value_name = "DB", value_enum, default_value_t = ProbeDbChoice::Builtin)]
+    pub probe_db: ProbeDbChoice,
+
     /// With -sV: probe the printer ports 9100-9107 too, which are left alone otherwise
     /// since printers print whatever they receive (nmap's --allports).
     #[arg(long)]
@@ -241,6 +246,15 @@ pub struct Cli {
     /// (-vv), which says no more for now.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// Where -sV's probes and rules come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeDbChoice {
+    /// portscan's own file, compiled in.
+    Builtin,
+    /// nmap's nmap-service-probes.
+    Nmap,
 }
 
 /// A state `--show` can select, spelled as records spell it.

@@ -42,7 +42,7 @@ pub use discovery::Discovery;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-pub use cli::{Cli, ShowState, command};
+pub use cli::{Cli, ProbeDbChoice, ShowState, command};
 use discovery::Found;
 use driver::Epoller;
 use engine::{Plan, TargetPort};
@@ -104,6 +104,7 @@ pub struct VersionOptions {
     pub intensity: u8,
     /// --allports: the printer ports too.
     pub all_ports: bool,
+    pub db: ProbeDbChoice,
 }
 
 impl VersionOptions {
@@ -112,6 +113,7 @@ impl VersionOptions {
         cli.service_version.then_some(Self {
             intensity: cli.version_intensity,
             all_ports: cli.allports,
+            db: cli.probe_db,
         })
     }
 }
@@ -503,7 +505,10 @@ fn scan<W: io::Write>(
     };
     printer.version_columns();
     let options = service::Options {
-        db: service::builtin(),
+        db: match version.db {
+            ProbeDbChoice::Builtin => service::builtin(),
+            ProbeDbChoice::Nmap => service::nmap_db()?,
+        },
         intensity: version.intensity,
         all_ports: version.all_ports,
     };

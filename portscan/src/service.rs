@@ -13,7 +13,7 @@ mod tls;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::contract::error::Result;
+use common::contract::error::{Error, Result};
 use common::contract::record::{Method, OsText, PortState, Reason};
 use common::services::ServiceDb;
 use common::services::ports::Proto;
@@ -38,6 +38,16 @@ const WRAPPED_CONFIDENCE: u8 = 8;
 /// The probes and rules compiled into portscan.
 pub fn builtin() -> ProbeDb {
     ProbeDb::parse(BUILTIN.as_bytes()).expect("the built-in probes file parses (a unit test)")
+}
+
+/// Where nmap keeps its probes (Debian's nmap-common).
+const NMAP_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
+
+/// nmap's probes and rules, read now (`--probe-db nmap`), so users get its signatures
+/// without our copying them.
+pub fn nmap_db() -> Result<ProbeDb> {
+    let text = std::fs::read(NMAP_PROBES).map_err(|e| Error::io(NMAP_PROBES, e))?;
+    ProbeDb::parse(&text).map_err(|why| Error::failed(format!("{NMAP_PROBES}: {why}")))
 }
 
 /// What version detection says of one port: the fields of its record.
@@ -172,7 +182,7 @@ impl<'a, O: Identified> Deferred<'a, O> {
             parallel,
         };
         let found = stage::identify(&self.options.db, &addresses, choice, driver)
-            .map_err(|e| common::contract::error::Error::io("probing services", e))?;
+            .map_err(|e| Error::io("probing services", e))?;
         let complete = found.is_some();
         let mut found = found.map(Vec::into_iter);
         for held in self.held {

@@ -82,8 +82,6 @@ struct Job {
     step: Step,
     deadline: Instant,
     result: Probed,
-    /// The port's probes without the TLS probe, for a second pass inside the tunnel.
-    tunnel_plan: Vec<usize>,
 }
 
 impl Job {
@@ -115,27 +113,13 @@ pub fn identify<D: Driver<Socket>>(
     let tls = tls::client_config();
     let mut jobs: Vec<Job> = ports
         .iter()
-        .map(|&address| {
-            let plan = plan(db, address.port(), choice.intensity);
-            let tunnel_plan = plan
-                .iter()
-                .copied()
-                .filter(|&index| {
-                    !db.probes[index]
-                        .matches
-                        .iter()
-                        .any(|rule| rule.service == "ssl")
-                })
-                .collect();
-            Job {
-                address,
-                plan,
-                next: 0,
-                step: Step::Waiting,
-                deadline: now,
-                result: Probed::default(),
-                tunnel_plan,
-            }
+        .map(|&address| Job {
+            address,
+            plan: plan(db, address.port(), choice.intensity),
+            next: 0,
+            step: Step::Waiting,
+            deadline: now,
+            result: Probed::default(),
         })
         .collect();
     let mut waiting: Vec<usize> = (0..jobs.len()).rev().collect();
@@ -464,10 +448,11 @@ fn judge(
         job.result.banner = answer[..answer.len().min(BANNER_CAP)].to_vec();
     }
     if hard && !job.result.tunnel && found.as_ref().is_some_and(|f| f.service == "ssl") {
-        // TLS: the probes again, from the first, inside the tunnel.
+        // TLS: the probes again, from the first, inside the tunnel, but the one that
+        // found it.
         job.result.tunnel = true;
         job.result.banner.clear();
-        job.plan = mem::take(&mut job.tunnel_plan);
+        job.plan.remove(job.next);
         job.next = 0;
         return Some(Step::Waiting);
     }
@@ -486,12 +471,12 @@ fn judge(
 pub(super) fn best_match(db: &ProbeDb, probe_index: usize, answer: &[u8]) -> Option<Found> {
     let probe = &db.probes[probe_index];
     let mut sources = vec![probe_index];
-    sources.extend(
-        probe
-            .fallback
-            .iter()
-            .filter_map(|name| db.probe(probe.proto, name)),
-    );
+    // A fallback may name a probe of the other protocol: nmap keeps the rules for DNS over
+    // TCP under its UDP probe (DNSVersionBindReqTCP falls back to DNSVersionBindReq).
+    sources.extend(probe.fallback.iter().filter_map(|name| {
+        db.probe(probe.proto, name)
+            .or_else(|| db.probes.iter().position(|other| other.name == *name))
+    }));
     sources.extend(db.probe(Proto::Tcp, "NULL"));
     let mut soft = None;
     for source in sources {
