@@ -211,6 +211,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u8).range(0..=9))]
     pub version_intensity: u8,
 
+    /// With -sV: probe the open TCP ports of an earlier scan's NDJSON records (--json) in
+    /// FILE (- is stdin) instead of scanning: a fast wide scan feeds a slow deep one.
+    #[arg(long, value_name = "FILE", requires = "service_version", conflicts_with_all = ["targets", "input_lists"])]
+    pub from: Option<String>,
+
     /// With -sV: whose probes and rules: portscan's own, compiled in, or nmap's
     /// (/usr/share/nmap/nmap-service-probes, read at run time where nmap is installed).
     #[arg(long, value_name = "DB", value_enum, default_value_t = ProbeDbChoice::Builtin)]

@@ -34,8 +34,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::target_spec::TargetSpec;
 use common::Status;
 use common::contract::error::{Error, Result, warn};
+use common::contract::input::{LineRead, LineSource};
 use common::contract::output::{FlushPolicy, Format, OutputArgs, RecordWriter, TextOptions};
-use common::contract::record::PortState;
+use common::contract::record::{PortRecord, PortState, Reason};
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
 pub use discovery::Discovery;
@@ -45,7 +46,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 pub use cli::{Cli, ProbeDbChoice, ShowState, command};
 use discovery::Found;
 use driver::Epoller;
-use engine::{Plan, TargetPort};
+use engine::{Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
 use output::{Listed, Printer, Report};
 use probe::ScanProber;
@@ -96,6 +97,8 @@ pub struct Config {
     pub all_hosts: bool,
     /// -sV: probe open TCP ports for their services.
     pub version: Option<VersionOptions>,
+    /// --from: the records whose open ports -sV probes, instead of a scan.
+    pub from: Option<String>,
 }
 
 /// How -sV probes.
@@ -108,6 +111,17 @@ pub struct VersionOptions {
 }
 
 impl VersionOptions {
+    fn options(self) -> Result<service::Options> {
+        Ok(service::Options {
+            db: match self.db {
+                ProbeDbChoice::Builtin => service::builtin(),
+                ProbeDbChoice::Nmap => service::nmap_db()?,
+            },
+            intensity: self.intensity,
+            all_ports: self.all_ports,
+        })
+    }
+
     /// `None` without -sV.
     fn from_cli(cli: &Cli) -> Option<Self> {
         cli.service_version.then_some(Self {
@@ -131,21 +145,9 @@ pub enum Layout {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self> {
-        let mut targets = Vec::new();
-        for operand in &cli.targets {
-            if operand == "-" {
-                targets::read_list("-", &mut targets)?;
-            } else {
-                let spec = TargetSpec::parse(operand)
-                    .map_err(|why| Error::usage(format!("target '{operand}': {why}")))?;
-                targets.push(spec);
-            }
-        }
-        for path in &cli.input_lists {
-            targets::read_list(path, &mut targets)?;
-        }
+        let targets = targets_of(&cli)?;
         // An empty list is the same mistake as no operand, wherever the list came from.
-        if targets.is_empty() {
+        if targets.is_empty() && cli.from.is_none() {
             return Err(Error::usage("no target given"));
         }
         if cli.ipv6
@@ -231,8 +233,27 @@ impl Config {
             echo_only: cli.ping_echo,
             all_hosts: cli.all,
             version,
+            from: cli.from,
         })
     }
+}
+
+/// The targets of the operands and of the -iL lists, in order.
+fn targets_of(cli: &Cli) -> Result<Vec<TargetSpec>> {
+    let mut targets = Vec::new();
+    for operand in &cli.targets {
+        if operand == "-" {
+            targets::read_list("-", &mut targets)?;
+        } else {
+            let spec = TargetSpec::parse(operand)
+                .map_err(|why| Error::usage(format!("target '{operand}': {why}")))?;
+            targets.push(spec);
+        }
+    }
+    for path in &cli.input_lists {
+        targets::read_list(path, &mut targets)?;
+    }
+    Ok(targets)
 }
 
 /// The ports a scan probes, a protocol at a time (TCP first), each in port order: `-p`'s,
@@ -420,6 +441,10 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         .map_err(|e| Error::io("watching for signals", e.into()))?;
 
     let budget = limits::socket_budget();
+    if let (Some(path), Some(version)) = (&config.from, config.version) {
+        let mut driver = Epoller::new(Some(&signal_fd))?;
+        return probe_found(config, version, path, out, &mut driver, budget, started);
+    }
     let summaries = config.verbose || io::stderr().is_terminal();
     let discovery_options = config.discovery_options(budget);
     if config.discovery == Discovery::Only {
@@ -504,14 +529,7 @@ fn scan<W: io::Write>(
         return engine::run(plan, prober, driver, printer);
     };
     printer.version_columns();
-    let options = service::Options {
-        db: match version.db {
-            ProbeDbChoice::Builtin => service::builtin(),
-            ProbeDbChoice::Nmap => service::nmap_db()?,
-        },
-        intensity: version.intensity,
-        all_ports: version.all_ports,
-    };
+    let options = version.options()?;
     let mut deferred = Deferred::new(printer, &options);
     let mut outcome = engine::run(plan, prober, driver, &mut deferred)?;
     if outcome.interrupted {
@@ -524,6 +542,83 @@ fn scan<W: io::Write>(
     let parallel = (plan.budget / 2).max(1);
     outcome.interrupted = !deferred.probe(driver, parallel, &table)?;
     Ok(outcome)
+}
+
+/// `-sV --from FILE`: probes the open TCP ports of the records in FILE, as if a scan had
+/// just found them, and prints their records anew with the -sV fields. A line that is not
+/// a port record is reported and skipped.
+fn probe_found<W: io::Write>(
+    config: &Config,
+    version: VersionOptions,
+    path: &str,
+    out: W,
+    driver: &mut Epoller,
+    budget: usize,
+    started: Instant,
+) -> Result<Status> {
+    let options = version.options()?;
+    let mut source = LineSource::open(path)?;
+    let mut found: Vec<(targets::Host, TargetPort, Option<std::time::Duration>)> = Vec::new();
+    let mut hosts: Vec<targets::Host> = Vec::new();
+    let mut skipped = false;
+    let mut line = Vec::new();
+    while source.read_line(&mut line)? != LineRead::End {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let record: PortRecord = match serde_json::from_slice(&line) {
+            Ok(record) => record,
+            Err(why) => {
+                let place = format!("{}: line {}", source.name(), source.line_number());
+                warn(TOOL, format_args!("{place}: not a port record: {why}"));
+                skipped = true;
+                continue;
+            }
+        };
+        if record.state != PortState::Open || record.proto != Proto::Tcp {
+            continue;
+        }
+        let known = hosts
+            .iter()
+            .find(|host| host.label == record.host && host.address == record.address);
+        let host = if let Some(host) = known {
+            host.clone()
+        } else {
+            let host = targets::Host {
+                label: record.host.clone(),
+                address: record.address,
+                index: hosts.len() as u64,
+            };
+            hosts.push(host.clone());
+            host
+        };
+        let port = TargetPort {
+            proto: Proto::Tcp,
+            port: record.port,
+        };
+        let rtt = record
+            .rtt_ms
+            .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1e3).ok());
+        found.push((host, port, rtt));
+    }
+    let (mut printer, _) = printer_for(config, out, started)?;
+    printer.version_columns();
+    let mut deferred = Deferred::new(&mut printer, &options);
+    for (host, port, rtt) in &found {
+        deferred.result(host, *port, PortState::Open, Reason::SynAck, *rtt)?;
+    }
+    for host in &hosts {
+        deferred.host_done(host)?;
+    }
+    let table = ServiceDb::load(&services::Options::default())?;
+    let complete = deferred.probe(driver, (budget / 2).max(1), &table)?;
+    printer.finish(!complete)?;
+    if !complete {
+        return Err(Error::failed("interrupted"));
+    }
+    Ok(Status {
+        had_errors: skipped,
+    })
 }
 
 /// The printer of a port scan: the report a person reads, or records; and which it is.

@@ -464,3 +464,39 @@ fn tls_is_a_tunnel_probed_inside_with_its_certificate_read() {
     assert!(expiry.ends_with('Z') && expiry.len() == 24, "{expiry}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn from_probes_only_what_an_earlier_scan_found_open() {
+    let ssh = Listener::start(Behaviour::Greets(b"SSH-2.0-OpenSSH_9.6\r\n"));
+    let closed = free_port();
+    let ports = format!("{},{closed}", ssh.port);
+    let scan = run(
+        tool("portscan").args(["--json", "--all", "-p", &ports, "127.0.0.1"]),
+        SCAN_LIMIT,
+    );
+    assert_eq!(code(&scan), 0, "{}", stderr_text(&scan));
+    let mut input = scan.stdout.clone();
+    input.extend_from_slice(b"not a record\n");
+    let output = crate::util::run_with_input(
+        tool("portscan").args(["-sV", "--json", "--from", "-"]),
+        &input,
+        SCAN_LIMIT,
+    );
+    // The line that is not a record is reported, the rest goes on: status 1.
+    assert_eq!(code(&output), 1, "{}", stderr_text(&output));
+    assert_eq!(
+        stderr_text(&output),
+        "portscan: stdin: line 3: not a port record: expected ident at line 1 column 2\n"
+    );
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "only the open port: {records:?}");
+    assert_eq!(records[0]["port"], ssh.port);
+    assert_eq!(records[0]["product"], "OpenSSH");
+    assert_eq!(records[0]["version"], "9.6");
+
+    let alone = run(tool("portscan").args(["--from", "-"]), SCAN_LIMIT);
+    assert_eq!(code(&alone), 2, "--from needs -sV");
+}
