@@ -71,16 +71,14 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "portscan",
-        &["-sV", "127.0.0.1"],
-        &[
-            "-sV (version detection) is not supported; pipe open ports to svcname to name their services",
-        ],
+        &["-sV", "--version-intensity", "10", "127.0.0.1"],
+        &["invalid value '10' for '--version-intensity <N>': 10 is not in 0..=9"],
     ),
     (
         "portscan",
         &["-A", "127.0.0.1"],
         &[
-            "-A (OS and version detection, scripts, traceroute) is not supported; pipe open ports to svcname to name their services",
+            "-A (OS and version detection, scripts, traceroute) is not supported; -sV probes open ports for their services",
         ],
     ),
     (

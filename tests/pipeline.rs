@@ -117,6 +117,7 @@ fn port_records(format: Format) -> Vec<u8> {
             reason: Reason::NoResponse,
             rtt_ms: None,
             time: "2026-11-27T17:14:54.123Z".into(),
+            ..PortRecord::default()
         };
         writer.write(&record).unwrap();
     }

@@ -15,6 +15,8 @@ use crate::fixtures::{
 };
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
+mod version;
+
 /// Listeners on `count` free ports of `address`, and `count` ports that were free a moment
 /// ago and are closed now (bound, then released).
 fn listeners(address: std::net::IpAddr, count: usize) -> (Vec<TcpListener>, Vec<u16>) {

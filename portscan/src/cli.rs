@@ -38,7 +38,7 @@ nmap's -sT, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --exclu
 -v/-vv and service names in -p (-p ssh,http, -p U:domain) are portscan's too, and --reason
 in the report, -PE (echo alone), and the output files -oN, -oX (with --stylesheet and
 --no-stylesheet), -oG and -oA; -oJ is ours (NDJSON), and -oA writes it too. -n is accepted
-and changes nothing (no reverse DNS). Every other option of nmap's (-sS, -sV, -PS, -A, -O,
+and changes nothing (no reverse DNS). Every other option of nmap's (-sS, -PS, -A, -O,
 --script...) is refused, with what to use instead.
 
 Host discovery: before the port scan of more than one address, portscan finds which hosts
@@ -204,6 +204,32 @@ pub struct Cli {
     #[arg(long, conflicts_with_all = ["show", "all"])]
     pub open: bool,
 
+    /// Probe each open TCP port for the service behind it, its software and version, as
+    /// nmap's -sV: the fields service, product, version, extra_info, cpe, banner, method
+    /// and confidence. Also spelled -sV.
+    #[arg(long)]
+    pub service_version: bool,
+
+    /// With -sV: probes rarer than N (1-9, nmap's rarity) are sent only to the ports they
+    /// name, as nmap's --version-intensity.
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u8).range(0..=9))]
+    pub version_intensity: u8,
+
+    /// With -sV: probe the open TCP ports of an earlier scan's NDJSON records (--json) in
+    /// FILE (- is stdin) instead of scanning: a fast wide scan feeds a slow deep one.
+    #[arg(long, value_name = "FILE", requires = "service_version", conflicts_with_all = ["targets", "input_lists"])]
+    pub from: Option<String>,
+
+    /// With -sV: whose probes and rules: portscan's own, compiled in, or nmap's
+    /// (/usr/share/nmap/nmap-service-probes, read at run time where nmap is installed).
+    #[arg(long, value_name = "DB", value_enum, default_value_t = ProbeDbChoice::Builtin)]
+    pub probe_db: ProbeDbChoice,
+
+    /// With -sV: probe the printer ports 9100-9107 too, which are left alone otherwise
+    /// since printers print whatever they receive (nmap's --allports).
+    #[arg(long)]
+    pub allports: bool,
+
     /// Add a REASON column to the report, as nmap's --reason; every record carries its
     /// reason already.
     #[arg(long)]
@@ -269,6 +295,15 @@ pub struct Cli {
     /// The command line as given, which the output files record as nmap's do.
     #[arg(skip)]
     pub command_line: Vec<String>,
+}
+
+/// Where -sV's probes and rules come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeDbChoice {
+    /// portscan's own file, compiled in.
+    Builtin,
+    /// nmap's nmap-service-probes.
+    Nmap,
 }
 
 /// A state `--show` can select, spelled as records spell it.
@@ -365,17 +400,12 @@ const UNSUPPORTED: &[(&str, bool, &str)] = &[
         false,
         "-sI (idle scan) is not supported; -sT is the connect scan",
     ),
-    (
-        "-sV",
-        false,
-        "-sV (version detection) is not supported; pipe open ports to svcname to name their services",
-    ),
     ("-sC", false, "-sC (scripts) is not supported"),
     ("--script", true, "--script is not supported"),
     (
         "-A",
         false,
-        "-A (OS and version detection, scripts, traceroute) is not supported; pipe open ports to svcname to name their services",
+        "-A (OS and version detection, scripts, traceroute) is not supported; -sV probes open ports for their services",
     ),
     ("-O", false, "-O (OS detection) is not supported"),
     ("-oS", true, "-oS is not supported"),
@@ -450,9 +480,9 @@ pub fn unsupported_nmap_option(args: &[OsString]) -> Option<String> {
     None
 }
 
-/// `-iL`, `-sT`, `-sU`, `-sn`, `-Pn` and `-PE` are two letters after one dash, which clap
-/// cannot declare; they become `--input-list`, `--tcp`, `--udp`, `--ping-only`, `--no-ping`
-/// and `--ping-echo`.
+/// `-iL`, `-sT`, `-sU`, `-sn`, `-Pn`, `-PE` and `-sV` are two letters after one dash, which
+/// clap cannot declare; they become `--input-list`, `--tcp`, `--udp`, `--ping-only`,
+/// `--no-ping`, `--ping-echo` and `--service-version`.
 pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut options_done = false;
@@ -475,6 +505,7 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             // -sP is nmap's older spelling of -sn.
             Some("-sn" | "-sP") => out.push("--ping-only".into()),
             Some("-PE") => out.push("--ping-echo".into()),
+            Some("-sV") => out.push("--service-version".into()),
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {
                 out.push(format!("--input-list={}", &text[3..]).into());
             }

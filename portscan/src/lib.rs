@@ -20,6 +20,7 @@ mod limits;
 mod order;
 mod output;
 mod probe;
+mod service;
 mod source;
 mod target_spec;
 mod targets;
@@ -34,22 +35,24 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::target_spec::TargetSpec;
 use common::Status;
 use common::contract::error::{Error, Result, warn};
+use common::contract::input::{LineRead, LineSource};
 use common::contract::output::{FlushPolicy, Format, OutputArgs, RecordWriter, TextOptions};
-use common::contract::record::PortState;
+use common::contract::record::{PortRecord, PortState, Reason};
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
 pub use discovery::Discovery;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-pub use cli::{Cli, ShowState, command};
+pub use cli::{Cli, ProbeDbChoice, ShowState, command};
 use discovery::Found;
 use driver::Epoller;
-use engine::{Plan, TargetPort};
+use engine::{Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
 use output::files::{self, Dest, Kind};
 use output::{Grepable, HostFiles, Listed, Normal, Printer, Records, Report, Scan, Xml};
 use probe::ScanProber;
+use service::Deferred;
 use targets::Targets;
 use timing::Profile;
 
@@ -98,6 +101,41 @@ pub struct Config {
     pub verbosity: u8,
     /// The output files (-oN, -oX, -oG, -oJ, -oA).
     pub files: files::Wanted,
+    /// -sV: probe open TCP ports for their services.
+    pub version: Option<VersionOptions>,
+    /// --from: the records whose open ports -sV probes, instead of a scan.
+    pub from: Option<String>,
+}
+
+/// How -sV probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionOptions {
+    pub intensity: u8,
+    /// --allports: the printer ports too.
+    pub all_ports: bool,
+    pub db: ProbeDbChoice,
+}
+
+impl VersionOptions {
+    fn options(self) -> Result<service::Options> {
+        Ok(service::Options {
+            db: match self.db {
+                ProbeDbChoice::Builtin => service::builtin(),
+                ProbeDbChoice::Nmap => service::nmap_db()?,
+            },
+            intensity: self.intensity,
+            all_ports: self.all_ports,
+        })
+    }
+
+    /// `None` without -sV.
+    fn from_cli(cli: &Cli) -> Option<Self> {
+        cli.service_version.then_some(Self {
+            intensity: cli.version_intensity,
+            all_ports: cli.allports,
+            db: cli.probe_db,
+        })
+    }
 }
 
 /// What stdout gets.
@@ -115,21 +153,9 @@ impl Config {
     pub fn from_cli(mut cli: Cli) -> Result<Self> {
         let files = output_files(&mut cli)?;
         let show = shown_states(&cli);
-        let mut targets = Vec::new();
-        for operand in &cli.targets {
-            if operand == "-" {
-                targets::read_list("-", &mut targets)?;
-            } else {
-                let spec = TargetSpec::parse(operand)
-                    .map_err(|why| Error::usage(format!("target '{operand}': {why}")))?;
-                targets.push(spec);
-            }
-        }
-        for path in &cli.input_lists {
-            targets::read_list(path, &mut targets)?;
-        }
+        let targets = targets_of(&cli)?;
         // An empty list is the same mistake as no operand, wherever the list came from.
-        if targets.is_empty() {
+        if targets.is_empty() && cli.from.is_none() {
             return Err(Error::usage("no target given"));
         }
         if cli.ipv6
@@ -162,6 +188,7 @@ impl Config {
                 "--min-rate {min} is above --max-rate {max}"
             )));
         }
+        let version = VersionOptions::from_cli(&cli);
         let mut excluded: Vec<TargetSpec> = cli.exclude.into_iter().flatten().collect();
         for path in &cli.exclude_files {
             targets::read_list(path, &mut excluded)?;
@@ -206,6 +233,8 @@ impl Config {
             all_hosts: cli.all,
             verbosity: cli.verbose,
             files,
+            version,
+            from: cli.from,
         })
     }
 }
@@ -238,6 +267,24 @@ fn output_files(cli: &mut Cli) -> Result<files::Wanted> {
         cli.no_stylesheet,
         shell_words(&cli.command_line),
     )
+}
+
+/// The targets of the operands and of the -iL lists, in order.
+fn targets_of(cli: &Cli) -> Result<Vec<TargetSpec>> {
+    let mut targets = Vec::new();
+    for operand in &cli.targets {
+        if operand == "-" {
+            targets::read_list("-", &mut targets)?;
+        } else {
+            let spec = TargetSpec::parse(operand)
+                .map_err(|why| Error::usage(format!("target '{operand}': {why}")))?;
+            targets.push(spec);
+        }
+    }
+    for path in &cli.input_lists {
+        targets::read_list(path, &mut targets)?;
+    }
+    Ok(targets)
 }
 
 /// The ports a scan probes, a protocol at a time (TCP first), each in port order: `-p`'s,
@@ -415,19 +462,25 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     for problem in &problems {
         warn(TOOL, problem);
     }
-    // Ctrl-C and kill arrive on a descriptor the loop watches, so the scan stops between
-    // two records and never halfway through a line. (Until here they simply end the
-    // process: nothing has been printed, and name resolution cannot be interrupted.)
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals
-        .thread_block()
-        .map_err(|e| Error::io("blocking signals", e.into()))?;
-    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Error::io("watching for signals", e.into()))?;
+    // (Until here SIGINT and SIGTERM simply end the process: nothing has been printed, and
+    // name resolution cannot be interrupted.)
+    let signal_fd = watch_signals()?;
 
     let budget = limits::socket_budget();
+    if let (Some(path), Some(version)) = (&config.from, config.version) {
+        let mut driver = Epoller::new(Some(&signal_fd))?;
+        let scan = config.scan(started, start_time, HashMap::new())?;
+        return probe_found(
+            config,
+            version,
+            path,
+            stdout,
+            &mut dests,
+            scan,
+            &mut driver,
+            budget,
+        );
+    }
     let summaries = config.verbose || io::stderr().is_terminal();
     let discovery_options = config.discovery_options(budget);
     if config.discovery == Discovery::Only {
@@ -478,9 +531,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         printer.show_notices();
     }
     printer.unscanned(discovery_down, discovery_failed);
-    let prober = ScanProber::default();
     let mut driver = Epoller::new(Some(&signal_fd))?;
-    let outcome = engine::run(&plan, prober, &mut driver, &mut printer)?;
+    let outcome = scan_ports(config, &plan, &mut driver, &mut printer)?;
     let hosts_failed = printer.hosts_failed();
     let counts = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
@@ -495,6 +547,125 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     }
     Ok(Status {
         had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
+    })
+}
+
+/// Ctrl-C and kill arrive from now on at a descriptor the loops watch, so that a scan stops
+/// between two records and never halfway through a line.
+fn watch_signals() -> Result<SignalFd> {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals
+        .thread_block()
+        .map_err(|e| Error::io("blocking signals", e.into()))?;
+    SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::io("watching for signals", e.into()))
+}
+
+/// Scans, and with -sV probes the open TCP ports the scan found.
+fn scan_ports<W: io::Write>(
+    config: &Config,
+    plan: &Plan,
+    driver: &mut Epoller,
+    printer: &mut Printer<'_, W>,
+) -> Result<engine::Summary> {
+    let prober = ScanProber::default();
+    let Some(version) = config.version else {
+        return engine::run(plan, prober, driver, printer);
+    };
+    printer.version_columns();
+    let options = version.options()?;
+    let mut deferred = Deferred::new(printer, &options);
+    let mut outcome = engine::run(plan, prober, driver, &mut deferred)?;
+    if outcome.interrupted {
+        deferred.release()?;
+        return Ok(outcome);
+    }
+    let table = ServiceDb::load(&services::Options::default())?;
+    // Each port probed at once holds a socket: half the budget, since the system's other
+    // uses of descriptors are not counted in it.
+    let parallel = (plan.budget / 2).max(1);
+    outcome.interrupted = !deferred.probe(driver, parallel, &table)?;
+    Ok(outcome)
+}
+
+/// `-sV --from FILE`: probes the open TCP ports of the records in FILE, as if a scan had
+/// just found them, and prints their records anew with the -sV fields. A line that is not
+/// a port record is reported and skipped.
+#[expect(clippy::too_many_arguments, reason = "the run's parts, each used once")]
+fn probe_found<'a, W: io::Write + 'a>(
+    config: &Config,
+    version: VersionOptions,
+    path: &str,
+    stdout: Option<W>,
+    dests: &mut [Option<Dest<'a>>; 4],
+    scan: Scan,
+    driver: &mut Epoller,
+    budget: usize,
+) -> Result<Status> {
+    let options = version.options()?;
+    let mut source = LineSource::open(path)?;
+    let mut found: Vec<(targets::Host, TargetPort, Option<std::time::Duration>)> = Vec::new();
+    let mut hosts: Vec<targets::Host> = Vec::new();
+    let mut skipped = false;
+    let mut line = Vec::new();
+    while source.read_line(&mut line)? != LineRead::End {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let record: PortRecord = match serde_json::from_slice(&line) {
+            Ok(record) => record,
+            Err(why) => {
+                let place = format!("{}: line {}", source.name(), source.line_number());
+                warn(TOOL, format_args!("{place}: not a port record: {why}"));
+                skipped = true;
+                continue;
+            }
+        };
+        if record.state != PortState::Open || record.proto != Proto::Tcp {
+            continue;
+        }
+        let known = hosts
+            .iter()
+            .find(|host| host.label == record.host && host.address == record.address);
+        let host = if let Some(host) = known {
+            host.clone()
+        } else {
+            let host = targets::Host {
+                label: record.host.clone(),
+                address: record.address,
+                index: hosts.len() as u64,
+            };
+            hosts.push(host.clone());
+            host
+        };
+        let port = TargetPort {
+            proto: Proto::Tcp,
+            port: record.port,
+        };
+        let rtt = record
+            .rtt_ms
+            .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1e3).ok());
+        found.push((host, port, rtt));
+    }
+    let (mut printer, _) = printer_for(config, stdout, dests, scan)?;
+    printer.version_columns();
+    let mut deferred = Deferred::new(&mut printer, &options);
+    for (host, port, rtt) in &found {
+        deferred.result(host, *port, PortState::Open, Reason::SynAck, *rtt)?;
+    }
+    for host in &hosts {
+        deferred.host_done(host)?;
+    }
+    let table = ServiceDb::load(&services::Options::default())?;
+    let complete = deferred.probe(driver, (budget / 2).max(1), &table)?;
+    printer.finish(!complete)?;
+    if !complete {
+        return Err(Error::failed("interrupted"));
+    }
+    Ok(Status {
+        had_errors: skipped,
     })
 }
 
@@ -638,7 +809,7 @@ impl Config {
         &self,
         started: Instant,
         start_time: SystemTime,
-        up_reasons: HashMap<targets::Host, common::contract::record::Reason>,
+        up_reasons: HashMap<targets::Host, Reason>,
     ) -> Result<Scan> {
         Ok(Scan {
             services: ServiceDb::load(&services::Options::default())?,

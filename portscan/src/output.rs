@@ -21,6 +21,7 @@ use common::contract::timestamp::rfc3339;
 
 use crate::TOOL;
 use crate::engine::{Observer, TargetPort};
+use crate::service::{Identified, Identity};
 use crate::targets::Host;
 
 use files::Dest;
@@ -42,6 +43,8 @@ pub struct Printer<'a, W: Write> {
     progress: ProgressLine,
     /// Whether notices (a host's ICMP ration) go to stderr: on a terminal, or with -v.
     notices: bool,
+    /// A -sV run: its records carry the -sV columns in CSV.
+    version_columns: bool,
 }
 
 /// Where records go, and which.
@@ -140,7 +143,13 @@ impl<'a, W: Write> Printer<'a, W> {
             hosts_failed: 0,
             progress: ProgressLine::on_terminal(),
             notices: io::stderr().is_terminal(),
+            version_columns: false,
         }
+    }
+
+    /// Gives every record the -sV columns in CSV (a -sV run).
+    pub fn version_columns(&mut self) {
+        self.version_columns = true;
     }
 
     /// Shows notices even where stderr is no terminal (-v).
@@ -188,23 +197,25 @@ fn sort_key(address: IpAddr) -> (u8, u128) {
     }
 }
 
-impl<W: Write> Observer for Printer<'_, W> {
-    fn result(
+impl<W: Write> Printer<'_, W> {
+    /// Prints (or holds) a port's result, with what version detection found of it, if it
+    /// was asked.
+    fn emit(
         &mut self,
         host: &Host,
         port: TargetPort,
-        state: PortState,
-        reason: Reason,
+        (state, reason): (PortState, Reason),
         rtt: Option<Duration>,
+        identity: Option<Identity>,
     ) -> Result<()> {
         self.counts[state.index()] += 1;
         if let Some(report) = &mut self.report {
-            report.result(host, port, state, reason, rtt);
+            report.result(host, port, state, reason, rtt, identity.clone());
         }
         if self.records.is_none() && self.json_file.is_none() {
             return Ok(());
         }
-        let record = PortRecord {
+        let mut record = PortRecord {
             host: host.label.clone(),
             address: host.address,
             port: port.port,
@@ -214,7 +225,26 @@ impl<W: Write> Observer for Printer<'_, W> {
             // Microsecond resolution: finer is noise from the loop itself.
             rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
             time: rfc3339(SystemTime::now()),
+            version_columns: self.version_columns,
+            ..PortRecord::default()
         };
+        if let Some(identity) = identity {
+            record.service = Some(identity.service);
+            record.product = identity.product;
+            record.version = identity.version;
+            record.extra_info = identity.extra_info;
+            record.tunnel = identity.tunnel;
+            record.cpe = identity.cpe;
+            record.banner = identity.banner;
+            record.method = Some(identity.method);
+            record.confidence = Some(identity.confidence);
+            if let Some(certificate) = identity.certificate {
+                record.cert_subject = Some(certificate.subject);
+                record.cert_issuer = Some(certificate.issuer);
+                record.cert_names = Some(certificate.names.join(" "));
+                record.cert_not_after = Some(certificate.not_after);
+            }
+        }
         if let Some(json_file) = &mut self.json_file {
             json_file.write(&record)?;
         }
@@ -223,6 +253,32 @@ impl<W: Write> Observer for Printer<'_, W> {
             records.write(&record)?;
         }
         Ok(())
+    }
+}
+
+impl<W: Write> Identified for Printer<'_, W> {
+    fn identified(
+        &mut self,
+        host: &Host,
+        port: TargetPort,
+        rtt: Option<Duration>,
+        identity: Option<Identity>,
+    ) -> Result<()> {
+        let open = (PortState::Open, Reason::SynAck);
+        self.emit(host, port, open, rtt, identity)
+    }
+}
+
+impl<W: Write> Observer for Printer<'_, W> {
+    fn result(
+        &mut self,
+        host: &Host,
+        port: TargetPort,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        self.emit(host, port, (state, reason), rtt, None)
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {

@@ -8,7 +8,6 @@
 /// glued on (`-g53`), as nmap takes them; none of portscan's own options starts with one.
 const NMAP_ONLY: &[(&str, &str)] = &[
     ("--adler32", "portscan sends no SCTP"),
-    ("--allports", ""),
     (
         "--append-output",
         "portscan writes to stdout: redirect it with >>",
@@ -106,7 +105,6 @@ const NMAP_ONLY: &[(&str, &str)] = &[
     ("--unique", ""),
     ("--unprivileged", "portscan is always unprivileged"),
     ("--version-all", ""),
-    ("--version-intensity", ""),
     ("--version-light", ""),
     ("--version-trace", ""),
     ("--versiondb", ""),

@@ -1075,7 +1075,7 @@ fn other_hosts_go_on_at_full_speed_while_one_rations_its_errors() {
         last_try_to("192.0.2.2")
     );
     assert!(last_try_to("192.0.2.1") > Some(29 * SECOND));
-    assert_eq!(network.withheld("192.0.2.2"), []);
+    assert!(network.withheld("192.0.2.2").is_empty());
 }
 
 #[test]

@@ -43,11 +43,18 @@ impl Document for Grepable {
             .map(|line| {
                 // port/state/protocol/owner/service/rpc info/version/
                 format!(
-                    "{}/{}/{}//{}///",
+                    "{}/{}/{}//{}//{}/",
                     line.port.port,
                     line.state.as_str(),
                     line.port.proto,
-                    scan.service(line.port).map(field).unwrap_or_default()
+                    line.service_name(scan)
+                        .as_deref()
+                        .map(field)
+                        .unwrap_or_default(),
+                    line.version_text()
+                        .as_deref()
+                        .map(field)
+                        .unwrap_or_default()
                 )
             })
             .collect();

@@ -28,6 +28,7 @@ use super::files::Dest;
 use super::{STATES, sort_key};
 use crate::TOOL;
 use crate::engine::TargetPort;
+use crate::service::Identity;
 use crate::targets::Host;
 
 /// nmap lists every port of a state with at most this many ports on the host, and counts
@@ -49,11 +50,39 @@ pub enum Listed {
 }
 
 /// One port as the report lists it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Line {
     pub port: TargetPort,
     pub state: PortState,
     pub reason: Reason,
+    /// What -sV found, for the SERVICE and VERSION columns and the files' service fields.
+    pub identity: Option<Identity>,
+}
+
+impl Line {
+    /// The port's service name as nmap shows it: -sV's (behind its tunnel, `ssl/http`),
+    /// else the service table's.
+    pub fn service_name(&self, scan: &Scan) -> Option<String> {
+        match &self.identity {
+            Some(identity) => Some(match &identity.tunnel {
+                Some(tunnel) => format!("{tunnel}/{}", identity.service),
+                None => identity.service.clone(),
+            }),
+            None => scan.service(self.port).map(str::to_owned),
+        }
+    }
+
+    /// -sV's product, version and extra information, as nmap's VERSION column shows them.
+    pub fn version_text(&self) -> Option<String> {
+        let identity = self.identity.as_ref()?;
+        let words: Vec<String> = [&identity.product, &identity.version]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(identity.extra_info.as_ref().map(|info| format!("({info})")))
+            .collect();
+        (!words.is_empty()).then(|| words.join(" "))
+    }
 }
 
 /// What the report knows of one host until it is done.
@@ -146,7 +175,7 @@ impl HostReport {
             .lines
             .iter()
             .filter(|line| self.is_listed(line.state, listed))
-            .copied()
+            .cloned()
             .collect();
         lines.sort_by_key(|line| (line.port.proto, line.port.port));
         lines
@@ -339,12 +368,14 @@ impl<'a> Report<'a> {
         state: PortState,
         reason: Reason,
         rtt: Option<Duration>,
+        identity: Option<Identity>,
     ) {
         let listed = self.scan.listed;
         let line = Line {
             port,
             state,
             reason,
+            identity,
         };
         self.entry(host).add(line, rtt, listed);
     }
@@ -555,11 +586,16 @@ fn table(lines: &[Line], scan: &Scan) -> Vec<Vec<String>> {
     if reason {
         header.push("REASON".to_owned());
     }
+    // nmap's -sV adds a VERSION column, last since it holds spaces.
+    let versions = lines.iter().any(|line| line.identity.is_some());
+    if versions {
+        header.push("VERSION".to_owned());
+    }
     let mut rows = vec![header];
     for line in lines {
         let TargetPort { proto, port } = line.port;
         let mut service = String::new();
-        match scan.service(line.port) {
+        match line.service_name(scan) {
             Some(name) => text::escape_token(name.as_bytes(), &mut service),
             None => service.push_str("unknown"),
         }
@@ -570,6 +606,12 @@ fn table(lines: &[Line], scan: &Scan) -> Vec<Vec<String>> {
         ];
         if reason {
             row.push(line.reason.as_str().to_owned());
+        }
+        // An empty last cell would leave padding at the end of the line.
+        if let Some(words) = line.version_text().filter(|_| versions) {
+            let mut version = String::new();
+            text::escape_free_text(words.as_bytes(), &mut version);
+            row.push(version);
         }
         rows.push(row);
     }
@@ -691,7 +733,7 @@ mod tests {
         for (i, (port, (state, why))) in results.iter().enumerate() {
             let rtt = (*why != Reason::NoResponse)
                 .then(|| Duration::from_micros(140 + u64::try_from(i).unwrap()));
-            report.result(host, *port, *state, *why, rtt);
+            report.result(host, *port, *state, *why, rtt, None);
         }
         report.host_done(host).unwrap();
         report.finish(false).unwrap();
@@ -743,7 +785,14 @@ mod tests {
         let mut report = report_into(&mut out, Listed::Nmap, false, false);
         report.unscanned(down, unreachable);
         for (host, port, (state, why)) in results {
-            report.result(host, *port, *state, *why, Some(Duration::from_micros(140)));
+            report.result(
+                host,
+                *port,
+                *state,
+                *why,
+                Some(Duration::from_micros(140)),
+                None,
+            );
         }
         for (host, _, _) in results {
             report.host_done(host).unwrap();
@@ -912,6 +961,7 @@ mod tests {
                     OPEN.0,
                     OPEN.1,
                     Some(Duration::from_millis(50)),
+                    None,
                 );
             }
             report.host_failed(&failed);

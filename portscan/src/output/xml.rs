@@ -19,6 +19,7 @@ use common::services::ports::Proto;
 use super::report::{Document, Ending, HostReport, HostStatus, Scan, hosts_scanned};
 use crate::TOOL;
 use crate::engine::TargetPort;
+use crate::service::Identity;
 use crate::targets::Host;
 
 /// The version of nmap's XML format this follows.
@@ -215,6 +216,8 @@ pub struct Service<'a> {
     pub method: &'static str,
     /// nmap's confidence, 0 to 10.
     pub conf: u8,
+    /// What -sV found beyond the name.
+    pub found: Option<&'a Identity>,
 }
 
 impl<'a> Service<'a> {
@@ -224,20 +227,51 @@ impl<'a> Service<'a> {
             name,
             method: "table",
             conf: 3,
+            found: None,
+        }
+    }
+
+    /// A service as version detection named it.
+    pub fn detected(identity: &'a Identity) -> Self {
+        Self {
+            name: &identity.service,
+            method: identity.method.as_str(),
+            conf: identity.confidence,
+            found: Some(identity),
         }
     }
 
     fn write(&self, out: &mut dyn Write) -> io::Result<()> {
-        element(
-            out,
-            "service",
-            &[
-                ("name", &self.name),
-                ("method", &self.method),
-                ("conf", &self.conf),
-            ],
-            Close::Empty,
-        )
+        let mut attributes: Vec<(&str, &dyn Display)> = vec![("name", &self.name)];
+        let found = self.found;
+        let optional = [
+            ("product", found.and_then(|f| f.product.as_ref())),
+            ("version", found.and_then(|f| f.version.as_ref())),
+            ("extrainfo", found.and_then(|f| f.extra_info.as_ref())),
+        ];
+        for (name, value) in &optional {
+            if let Some(value) = value {
+                attributes.push((name, value));
+            }
+        }
+        attributes.push(("method", &self.method));
+        attributes.push(("conf", &self.conf));
+        let tunnel = found.and_then(|f| f.tunnel.as_ref());
+        if let Some(tunnel) = &tunnel {
+            attributes.push(("tunnel", tunnel));
+        }
+        let cpes: Vec<&str> = found
+            .and_then(|f| f.cpe.as_deref())
+            .map(|cpe| cpe.split(' ').filter(|c| !c.is_empty()).collect())
+            .unwrap_or_default();
+        if cpes.is_empty() {
+            return element(out, "service", &attributes, Close::Empty);
+        }
+        element(out, "service", &attributes, Close::Open)?;
+        for cpe in cpes {
+            writeln!(out, "<cpe>{}</cpe>", escape(cpe))?;
+        }
+        writeln!(out, "</service>")
     }
 }
 
@@ -335,7 +369,9 @@ fn ports(out: &mut dyn Write, scan: &Scan, report: &HostReport) -> io::Result<()
             ],
             Close::Empty,
         )?;
-        if let Some(name) = scan.service(line.port) {
+        if let Some(identity) = &line.identity {
+            Service::detected(identity).write(out)?;
+        } else if let Some(name) = scan.service(line.port) {
             Service::from_table(name).write(out)?;
         }
         writeln!(out, "</port>")?;

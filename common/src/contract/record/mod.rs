@@ -12,7 +12,7 @@ mod socket;
 
 pub use host::{HostRecord, HostState};
 pub use os_text::OsText;
-pub use port::{PortRecord, PortState, Reason};
+pub use port::{Method, PortRecord, PortState, Reason};
 pub use process::{CsvProcess, DENIED, ListenPort, ProcessRecord, ports_suffix};
 pub use service::{PortRange, ServiceRecord};
 pub use socket::{Family, OwnerStatus, SockType, SocketProto, SocketRecord, SocketState};

@@ -2,9 +2,11 @@
 
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::contract::output::{Record, TextRow};
+use crate::contract::record::os_text::OsText;
 use crate::services::ports::Proto;
 
 /// What a port scan found out about one (address, port, protocol).
@@ -22,6 +24,114 @@ pub struct PortRecord {
     pub rtt_ms: Option<f64>,
     /// When the state became final (RFC 3339, UTC).
     pub time: String,
+    /// With -sV (open TCP ports): the service's name (`ssh`, `http`, `tcpwrapped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// With -sV: the software (`OpenSSH`), where a rule names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// With -sV: the software's version (`9.2p1 Debian 2+deb12u3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// With -sV: what else the rule tells (`protocol 2.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_info: Option<String>,
+    /// With -sV: `ssl` where the service speaks inside TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<String>,
+    /// With -sV: CPE names of the software, separated by spaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpe: Option<String>,
+    /// With -sV: the first bytes the service said (at most 1 KiB), exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<OsText>,
+    /// With -sV: how the service was named: `probed` (an answer matched a rule) or
+    /// `table` (only the port number's usual service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    /// With -sV: how sure the name is, 0 to 10 (nmap's `conf`: 10 probed, 3 table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<u8>,
+    /// With -sV, in a TLS tunnel: the server certificate's subject (`CN=example`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_subject: Option<String>,
+    /// With -sV, in a TLS tunnel: the certificate's issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<String>,
+    /// With -sV, in a TLS tunnel: the certificate's subject alternative names (DNS names
+    /// and addresses), separated by spaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_names: Option<String>,
+    /// With -sV, in a TLS tunnel: when the certificate expires (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<String>,
+    /// Whether CSV has the -sV columns: set on every record of a -sV run, so that its rows
+    /// are all as wide as its header, and on no other, so that a plain scan's CSV keeps its
+    /// columns. (JSON leaves out a -sV field that is null.)
+    #[serde(skip)]
+    pub version_columns: bool,
+}
+
+/// How version detection named a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// An answer to a probe matched a rule.
+    Probed,
+    /// Nothing matched: the port number's usual service.
+    Table,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Probed => "probed",
+            Self::Table => "table",
+        }
+    }
+}
+
+/// A record with every field empty (`0.0.0.0`, port 0), to fill with struct update syntax:
+/// most records leave the -sV fields out.
+impl Default for PortRecord {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            address: IpAddr::from([0, 0, 0, 0]),
+            port: 0,
+            proto: Proto::Tcp,
+            state: PortState::Open,
+            reason: Reason::SynAck,
+            rtt_ms: None,
+            time: String::new(),
+            service: None,
+            product: None,
+            version: None,
+            extra_info: None,
+            tunnel: None,
+            cpe: None,
+            banner: None,
+            method: None,
+            confidence: None,
+            cert_subject: None,
+            cert_issuer: None,
+            cert_names: None,
+            cert_not_after: None,
+            version_columns: false,
+        }
+    }
+}
+
+impl PortRecord {
+    /// The version column of nmap's report: product, version and extra information
+    /// (`OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)`); empty where none is known.
+    pub fn version_line(&self) -> String {
+        let mut words: Vec<String> = Vec::new();
+        words.extend(self.product.clone());
+        words.extend(self.version.clone());
+        words.extend(self.extra_info.as_ref().map(|info| format!("({info})")));
+        words.join(" ")
+    }
 }
 
 /// Port states as nmap defines them.
@@ -108,11 +218,63 @@ impl Reason {
 impl Record for PortRecord {
     const TEXT_HEADER: &'static [&'static str] = &["host", "port/proto", "state", "reason"];
 
+    /// With -sV, the service and its version line follow, free text last.
     fn write_text(&self, row: &mut TextRow) {
         row.field(&self.host)
             .field(format_args!("{}/{}", self.port, self.proto))
             .field(self.state.as_str())
             .field(self.reason.as_str());
+        if let Some(service) = &self.service {
+            match &self.tunnel {
+                Some(tunnel) => row.bytes(format!("{tunnel}/{service}").as_bytes()),
+                None => row.bytes(service.as_bytes()),
+            };
+            let version = self.version_line();
+            if !version.is_empty() {
+                row.free_text(version.as_bytes());
+            }
+        }
+    }
+
+    fn csv(&self) -> impl Serialize + '_ {
+        CsvPort(self)
+    }
+}
+
+/// [`PortRecord`] for CSV: the banner escaped as in text (`\r`, `\n`, `\xHH`), since a
+/// cell holds text, not bytes.
+struct CsvPort<'a>(&'a PortRecord);
+
+impl Serialize for CsvPort<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let fields = if r.version_columns { 21 } else { 8 };
+        let mut s = serializer.serialize_struct("PortRecord", fields)?;
+        s.serialize_field("host", &r.host)?;
+        s.serialize_field("address", &r.address)?;
+        s.serialize_field("port", &r.port)?;
+        s.serialize_field("proto", &r.proto)?;
+        s.serialize_field("state", &r.state)?;
+        s.serialize_field("reason", &r.reason)?;
+        s.serialize_field("rtt_ms", &r.rtt_ms)?;
+        s.serialize_field("time", &r.time)?;
+        if !r.version_columns {
+            return s.end();
+        }
+        s.serialize_field("service", &r.service)?;
+        s.serialize_field("product", &r.product)?;
+        s.serialize_field("version", &r.version)?;
+        s.serialize_field("extra_info", &r.extra_info)?;
+        s.serialize_field("tunnel", &r.tunnel)?;
+        s.serialize_field("cpe", &r.cpe)?;
+        s.serialize_field("banner", &r.banner.as_ref().map(OsText::escaped))?;
+        s.serialize_field("method", &r.method)?;
+        s.serialize_field("confidence", &r.confidence)?;
+        s.serialize_field("cert_subject", &r.cert_subject)?;
+        s.serialize_field("cert_issuer", &r.cert_issuer)?;
+        s.serialize_field("cert_names", &r.cert_names)?;
+        s.serialize_field("cert_not_after", &r.cert_not_after)?;
+        s.end()
     }
 }
 
@@ -133,6 +295,7 @@ mod tests {
             reason: Reason::SynAck,
             rtt_ms: Some(0.05),
             time: "2026-11-27T17:14:54.123Z".into(),
+            ..PortRecord::default()
         };
         assert_eq!(text_of(&record), "localhost 22/tcp open syn-ack\n");
         let json = serde_json::to_value(&record).unwrap();
@@ -141,6 +304,59 @@ mod tests {
         assert_eq!(json["proto"], "tcp");
         let back: PortRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, record);
+    }
+
+    #[test]
+    fn version_fields_follow_in_text_and_the_banner_is_exact_in_json() {
+        let record = PortRecord {
+            host: "localhost".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            port: 22,
+            service: Some("ssh".into()),
+            product: Some("OpenSSH".into()),
+            version: Some("9.2p1".into()),
+            extra_info: Some("protocol 2.0".into()),
+            banner: Some(OsText::from(&b"SSH-2.0-OpenSSH_9.2p1\r\n"[..])),
+            method: Some(Method::Probed),
+            confidence: Some(10),
+            version_columns: true,
+            ..PortRecord::default()
+        };
+        assert_eq!(
+            text_of(&record),
+            "localhost 22/tcp open syn-ack ssh OpenSSH 9.2p1 (protocol 2.0)\n"
+        );
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["banner"], "SSH-2.0-OpenSSH_9.2p1\r\n");
+        assert_eq!(json["method"], "probed");
+        let back: PortRecord = serde_json::from_value(json).unwrap();
+        // The CSV width is the run's, not the record's: it does not travel in JSON.
+        let back = PortRecord {
+            version_columns: true,
+            ..back
+        };
+        assert_eq!(back, record);
+        let csv = formatted(&record, Format::Csv);
+        assert!(
+            csv.contains(",SSH-2.0-OpenSSH_9.2p1\\r\\n,probed,10,,,,\n"),
+            "{csv}"
+        );
+        let bare = PortRecord {
+            service: None,
+            product: None,
+            version: None,
+            extra_info: None,
+            banner: None,
+            method: None,
+            confidence: None,
+            ..record
+        };
+        assert_eq!(text_of(&bare), "localhost 22/tcp open syn-ack\n");
+        let json = serde_json::to_value(&bare).unwrap();
+        assert!(json.get("service").is_none(), "{json}");
+        let csv = formatted(&bare, Format::Csv);
+        assert!(csv.starts_with("host,address,port,proto,state,reason,rtt_ms,time,service,"));
+        assert!(csv.ends_with(",,,,,,,,,,,,\n"), "{csv}");
     }
 
     #[test]
@@ -155,6 +371,7 @@ mod tests {
                 reason: Reason::NoResponse,
                 rtt_ms: None,
                 time: "2026-11-27T17:14:54.123Z".into(),
+                ..PortRecord::default()
             };
             let name = state.as_str();
             assert_eq!(text_of(&record), format!("h 53/udp {name} no-response\n"));

@@ -1,0 +1,317 @@
+//! Version detection (`-sV`, issue #12): what runs behind each open TCP port, told by its
+//! answers to probes matched against rules (`db`, in nmap's grammar), the probing done by
+//! an event loop of its own (`stage`) once the port scan is over.
+//!
+//! The scan's results for open TCP ports are held ([`Deferred`]) while the scan runs, so
+//! that each is printed once, with its service, when probing is done; every other result
+//! goes out as it comes.
+
+mod db;
+mod stage;
+mod tls;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::contract::error::{Error, Result};
+use common::contract::record::{Method, OsText, PortState, Reason};
+use common::services::ServiceDb;
+use common::services::ports::Proto;
+use socket2::Socket;
+
+use crate::driver::Driver;
+use crate::engine::{Observer, TargetPort};
+use crate::targets::Host;
+
+pub use db::ProbeDb;
+pub use stage::Choice;
+
+/// portscan's own probes and rules, compiled in.
+const BUILTIN: &str = include_str!("service/probes.txt");
+
+/// nmap's confidence in a name an answer matched, and in one from the port table.
+const PROBED_CONFIDENCE: u8 = 10;
+const TABLE_CONFIDENCE: u8 = 3;
+/// nmap's confidence in `tcpwrapped`.
+const WRAPPED_CONFIDENCE: u8 = 8;
+
+/// The probes and rules compiled into portscan.
+pub fn builtin() -> ProbeDb {
+    ProbeDb::parse(BUILTIN.as_bytes()).expect("the built-in probes file parses (a unit test)")
+}
+
+/// Where nmap keeps its probes (Debian's nmap-common).
+const NMAP_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
+
+/// nmap's probes and rules, read now (`--probe-db nmap`), so users get its signatures
+/// without our copying them.
+pub fn nmap_db() -> Result<ProbeDb> {
+    let text = std::fs::read(NMAP_PROBES).map_err(|e| Error::io(NMAP_PROBES, e))?;
+    ProbeDb::parse(&text).map_err(|why| Error::failed(format!("{NMAP_PROBES}: {why}")))
+}
+
+/// What version detection says of one port: the fields of its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub service: String,
+    pub product: Option<String>,
+    pub version: Option<String>,
+    pub extra_info: Option<String>,
+    pub tunnel: Option<String>,
+    pub cpe: Option<String>,
+    pub banner: Option<OsText>,
+    pub method: Method,
+    pub confidence: u8,
+    /// The TLS server's certificate, in a tunnel.
+    pub certificate: Option<tls::Certificate>,
+}
+
+impl Identity {
+    /// The identity of a port from what probing found, or, where nothing matched, from
+    /// the port number's usual service in `table`.
+    fn of(probed: stage::Probed, port: u16, table: &ServiceDb) -> Self {
+        let banner = (!probed.banner.is_empty()).then(|| OsText::from(probed.banner));
+        if probed.wrapped {
+            return Self::named("tcpwrapped", Method::Probed, WRAPPED_CONFIDENCE, banner);
+        }
+        let tunnel = probed.tunnel.then(|| "ssl".to_owned());
+        let Some(found) = probed.found else {
+            let name = table
+                .by_port(port, Proto::Tcp)
+                .map_or("unknown", |service| service.name);
+            return Self {
+                tunnel,
+                certificate: probed.certificate,
+                ..Self::named(name, Method::Table, TABLE_CONFIDENCE, banner)
+            };
+        };
+        Self {
+            service: found.service,
+            product: found.product,
+            version: found.version,
+            extra_info: found.extra_info,
+            tunnel,
+            cpe: (!found.cpe.is_empty()).then(|| found.cpe.join(" ")),
+            banner,
+            method: Method::Probed,
+            confidence: PROBED_CONFIDENCE,
+            certificate: probed.certificate,
+        }
+    }
+
+    fn named(service: &str, method: Method, confidence: u8, banner: Option<OsText>) -> Self {
+        Self {
+            service: service.to_owned(),
+            product: None,
+            version: None,
+            extra_info: None,
+            tunnel: None,
+            cpe: None,
+            banner,
+            method,
+            confidence,
+            certificate: None,
+        }
+    }
+}
+
+/// What -sV was asked to do.
+#[derive(Debug)]
+pub struct Options {
+    pub db: ProbeDb,
+    pub intensity: u8,
+    /// nmap's `--allports`: probe the ports the file excludes (printers) too.
+    pub all_ports: bool,
+}
+
+/// An open TCP port held for probing.
+struct Held {
+    host: Host,
+    port: TargetPort,
+    rtt: Option<Duration>,
+}
+
+/// The results a printer will get once probing is done, with or without service fields.
+pub trait Identified: Observer {
+    /// An open TCP port, with what version detection found (`None`: not probed).
+    fn identified(
+        &mut self,
+        host: &Host,
+        port: TargetPort,
+        rtt: Option<Duration>,
+        identity: Option<Identity>,
+    ) -> Result<()>;
+}
+
+/// An observer between the scan and the printer that holds back the open TCP ports to
+/// probe, and the end of each host that has some, passing everything else on.
+pub struct Deferred<'a, O> {
+    inner: &'a mut O,
+    options: &'a Options,
+    held: Vec<Held>,
+    /// Hosts whose scan is done, in order, with ports held.
+    done: Vec<Host>,
+}
+
+impl<'a, O: Identified> Deferred<'a, O> {
+    pub fn new(inner: &'a mut O, options: &'a Options) -> Self {
+        Self {
+            inner,
+            options,
+            held: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Probes the held ports, and gives the printer each with its identity, then the hosts'
+    /// ends. `false` if a signal stopped the probing (the held ports are printed without
+    /// their services).
+    pub fn probe<D: Driver<Socket>>(
+        self,
+        driver: &mut D,
+        parallel: usize,
+        table: &ServiceDb,
+    ) -> Result<bool> {
+        let addresses: Vec<SocketAddr> = self
+            .held
+            .iter()
+            .map(|held| SocketAddr::new(held.host.address, held.port.port))
+            .collect();
+        let choice = Choice {
+            intensity: self.options.intensity,
+            parallel,
+        };
+        let found = stage::identify(&self.options.db, &addresses, choice, driver)
+            .map_err(|e| Error::io("probing services", e))?;
+        let complete = found.is_some();
+        let mut found = found.map(Vec::into_iter);
+        for held in self.held {
+            let identity = found
+                .as_mut()
+                .and_then(Iterator::next)
+                .map(|probed| Identity::of(probed, held.port.port, table));
+            self.inner
+                .identified(&held.host, held.port, held.rtt, identity)?;
+        }
+        for host in self.done {
+            self.inner.host_done(&host)?;
+        }
+        Ok(complete)
+    }
+}
+
+impl<O: Identified> Deferred<'_, O> {
+    /// Gives the printer the held ports without probing them (the scan was interrupted),
+    /// then the hosts' ends.
+    pub fn release(self) -> Result<()> {
+        for held in self.held {
+            self.inner
+                .identified(&held.host, held.port, held.rtt, None)?;
+        }
+        for host in self.done {
+            self.inner.host_done(&host)?;
+        }
+        Ok(())
+    }
+}
+
+impl<O: Identified> Observer for Deferred<'_, O> {
+    fn result(
+        &mut self,
+        host: &Host,
+        port: TargetPort,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        let excluded = !self.options.all_ports && self.options.db.excludes(port.port);
+        if state == PortState::Open && port.proto == Proto::Tcp && !excluded {
+            self.held.push(Held {
+                host: host.clone(),
+                port,
+                rtt,
+            });
+            return Ok(());
+        }
+        if state == PortState::Open && port.proto == Proto::Tcp {
+            return self.inner.identified(host, port, rtt, None);
+        }
+        self.inner.result(host, port, state, reason, rtt)
+    }
+
+    fn host_failed(&mut self, host: &Host, why: &str) {
+        self.inner.host_failed(host, why);
+    }
+
+    fn icmp_limited(&mut self, host: &Host, interval: Duration, remaining: Duration) {
+        self.inner.icmp_limited(host, interval, remaining);
+    }
+
+    fn host_done(&mut self, host: &Host) -> Result<()> {
+        if self.held.iter().any(|held| held.host == *host) {
+            self.done.push(host.clone());
+            return Ok(());
+        }
+        self.inner.host_done(host)
+    }
+
+    fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()> {
+        self.inner.progress(now, done, total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_probes_parse_and_exclude_printers() {
+        let db = builtin();
+        assert!(db.excludes(9100) && db.excludes(9107) && !db.excludes(9108));
+        let null = db.probe(Proto::Tcp, "NULL").unwrap();
+        assert_eq!(null, 0, "the NULL probe comes first");
+        assert!(db.probes.len() >= 8);
+    }
+
+    /// Each rule of the built-in file against a greeting of the software it names, with
+    /// the product and version nmap -sV reports for it.
+    #[test]
+    fn builtin_rules_name_the_usual_servers() {
+        // (probe, answer, service, product, version)
+        type Case<'a> = (&'a str, &'a [u8], &'a str, Option<&'a str>, Option<&'a str>);
+        let db = builtin();
+        let table: &[Case<'_>] = &[
+            ("NULL", b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n", "ssh", Some("OpenSSH"), Some("9.2p1 Debian 2+deb12u10")),
+            ("NULL", b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n", "ssh", Some("OpenSSH"), Some("8.9p1 Ubuntu 3ubuntu0.6")),
+            ("NULL", b"SSH-2.0-OpenSSH_9.6\r\n", "ssh", Some("OpenSSH"), Some("9.6")),
+            ("NULL", b"SSH-2.0-dropbear_2022.83\r\n", "ssh", Some("Dropbear sshd"), Some("2022.83")),
+            ("NULL", b"220 (vsFTPd 3.0.3)\r\n", "ftp", Some("vsftpd"), Some("3.0.3")),
+            ("NULL", b"220 ProFTPD 1.3.8 Server (Debian) [::ffff:127.0.0.1]\r\n", "ftp", Some("ProFTPD"), Some("1.3.8")),
+            ("NULL", b"220 mail.example ESMTP Postfix (Debian/GNU)\r\n", "smtp", Some("Postfix smtpd"), None),
+            ("NULL", b"220 mail.example ESMTP Exim 4.96 Sat, 05 Dec 2026\r\n", "smtp", Some("Exim smtpd"), Some("4.96")),
+            ("NULL", b"+OK Dovecot (Debian) ready.\r\n", "pop3", Some("Dovecot pop3d"), None),
+            ("NULL", b"* OK [CAPABILITY IMAP4rev1 SASL-IR] Dovecot (Debian) ready.\r\n", "imap", Some("Dovecot imapd"), None),
+            ("NULL", b"Y\0\0\0\x0a5.5.5-10.11.6-MariaDB-0+deb12u1\0\x08\0\0\0", "mysql", Some("MariaDB"), Some("10.11.6")),
+            ("NULL", b"J\0\0\0\x0a8.0.36\0\x08\0\0\0", "mysql", Some("MySQL"), Some("8.0.36")),
+            ("GetRequest", b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: x\r\n\r\n", "http", Some("nginx"), Some("1.22.1")),
+            ("GetRequest", b"HTTP/1.1 200 OK\r\nDate: x\r\nServer: Apache/2.4.62 (Debian)\r\n\r\n", "http", Some("Apache httpd"), Some("2.4.62")),
+            ("GetRequest", b"HTTP/1.0 200 OK\r\nServer: lighttpd/1.4.69\r\n\r\n", "http", Some("lighttpd"), Some("1.4.69")),
+            ("RedisInfo", b"$3500\r\n# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:0\r\n", "redis", Some("Redis key-value store"), Some("7.0.15")),
+            ("MemcachedVersion", b"VERSION 1.6.18\r\n", "memcached", Some("Memcached"), Some("1.6.18")),
+            ("PostgresStartup", b"E\0\0\0\x54SFATAL\0VFATAL\0C28000\0Mrole \"sv\" does not exist\0\0", "postgresql", Some("PostgreSQL DB"), None),
+            ("MongoIsMaster", b"\x20\x01\0\0\x05\0\0\0\x01\0\0\0\x01\0\0\0\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\0\0\0\x08ismaster\0\x01\x10maxWireVersion\0\x11\0\0\0", "mongodb", Some("MongoDB"), None),
+            ("DNSVersionBindReqTCP", b"\0\x2b\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x0d\x0cdnsmasq-2.90", "domain", Some("dnsmasq"), Some("2.90")),
+            ("DNSVersionBindReqTCP", b"\0\x2b\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x11\x109.18.28-1-Debian", "domain", Some("ISC BIND"), Some("9.18.28-1-Debian")),
+            ("SSLSessionReq", b"\x16\x03\x03\0\x51\x02\0\0\x4d\x03\x03", "ssl", None, None),
+        ];
+        for &(probe, answer, service, product, version) in table {
+            let index = db.probe(Proto::Tcp, probe).unwrap();
+            let found = stage::best_match(&db, index, answer)
+                .unwrap_or_else(|| panic!("{probe}: {}", String::from_utf8_lossy(answer)));
+            assert!(!found.soft, "{probe}: {found:?}");
+            assert_eq!(found.service, service, "{found:?}");
+            assert_eq!(found.product.as_deref(), product, "{found:?}");
+            assert_eq!(found.version.as_deref(), version, "{found:?}");
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! portscan -sV against real servers on 127.0.0.1: listeners written here for the cases a
+//! server rarely shows (silence, a hang-up, an answer only to a probe, an endless banner),
+//! and, as root, Debian's sshd, nginx, vsftpd and dnsmasq, each started with a config of
+//! the test's own, whose product and version must be what nmap -sV says of them.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::fixtures::{require_program, require_root};
+use crate::util::{code, run, stderr_text, stdout_text, tool};
+
+/// Long enough for the slowest port: a silent one gets every probe in turn (the NULL
+/// probe's 5 s, then 3 s for each of four), in parallel with the others; with nmap's file,
+/// dnsmasq on a port of no name hears six probes of 5-6 s before the DNS one.
+const SCAN_LIMIT: Duration = Duration::from_secs(120);
+
+/// How a listener of the test's own behaves once it accepts a connection.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// Reads and says nothing, until the test ends.
+    Silent,
+    /// Closes at once: nmap's `tcpwrapped`.
+    HangsUp,
+    /// Answers an HTTP request, and only that.
+    HttpOnRequest,
+    /// Sends bytes until the peer goes away (or 10 s pass).
+    Endless,
+    /// Greets with these bytes, as SSH does.
+    Greets(&'static [u8]),
+}
+
+/// A listener on a free port of 127.0.0.1, serving each connection on a thread of its own
+/// until the test drops it.
+struct Listener {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Listener {
+    fn start(behaviour: Behaviour) -> Self {
+        Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), behaviour)
+    }
+
+    fn on(listener: TcpListener, behaviour: Behaviour) -> Self {
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        thread::spawn(move || {
+            let until = Instant::now() + SCAN_LIMIT;
+            while !stopped.load(Ordering::Relaxed) && Instant::now() < until {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let stopped = Arc::clone(&stopped);
+                        thread::spawn(move || serve(stream, behaviour, &stopped));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(mut stream: TcpStream, behaviour: Behaviour, stop: &AtomicBool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    match behaviour {
+        Behaviour::HangsUp => {}
+        Behaviour::Greets(greeting) => {
+            let _ = stream.write_all(greeting);
+        }
+        Behaviour::Silent => {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut sink = [0u8; 1024];
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                if let Ok(0) = stream.read(&mut sink) {
+                    break;
+                }
+            }
+        }
+        Behaviour::HttpOnRequest => {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut request = [0u8; 1024];
+            if let Ok(n) = stream.read(&mut request)
+                && request[..n].starts_with(b"GET ")
+            {
+                let _ = stream.write_all(
+                    b"HTTP/1.0 200 OK\r\nServer: lighttpd/1.4.69\r\nContent-Length: 0\r\n\r\n",
+                );
+            }
+        }
+        Behaviour::Endless => {
+            let chunk = [b'x'; 4096];
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                if stream.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `portscan -sV --json` on 127.0.0.1's `ports`, returning each port's record and the
+/// time the run took.
+fn probe(ports: &[u16], extra: &[&str]) -> (Vec<Value>, Duration) {
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let started = Instant::now();
+    let output = run(
+        tool("portscan")
+            .args(["-sV", "--json", "-p", &list.join(",")])
+            .args(extra)
+            .arg("127.0.0.1"),
+        SCAN_LIMIT,
+    );
+    let took = started.elapsed();
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(stderr_text(&output), "");
+    let records = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (records, took)
+}
+
+fn record_of(records: &[Value], port: u16) -> &Value {
+    records
+        .iter()
+        .find(|record| record["port"] == port)
+        .unwrap_or_else(|| panic!("no record of port {port}: {records:?}"))
+}
+
+#[test]
+fn silence_hangups_probe_only_answers_and_endless_banners() {
+    let silent = Listener::start(Behaviour::Silent);
+    let hangs_up = Listener::start(Behaviour::HangsUp);
+    let http = Listener::start(Behaviour::HttpOnRequest);
+    let endless = Listener::start(Behaviour::Endless);
+    let ports = [silent.port, hangs_up.port, http.port, endless.port];
+    let (records, took) = probe(&ports, &[]);
+    assert_eq!(records.len(), 4, "{records:?}");
+
+    let wrapped = record_of(&records, hangs_up.port);
+    assert_eq!(wrapped["service"], "tcpwrapped", "{wrapped}");
+    assert_eq!(
+        (wrapped["method"].as_str(), wrapped["confidence"].as_u64()),
+        (Some("probed"), Some(8))
+    );
+
+    // Nothing before the GET; its answer names the server (nmap: "lighttpd 1.4.69").
+    let web = record_of(&records, http.port);
+    assert_eq!(web["service"], "http", "{web}");
+    assert_eq!(web["product"], "lighttpd");
+    assert_eq!(web["version"], "1.4.69");
+    assert_eq!(web["method"], "probed");
+    assert!(
+        web["banner"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP/1.0 200 OK\r\n")
+    );
+
+    // Silence: named from the port table, with no banner.
+    let quiet = record_of(&records, silent.port);
+    assert_eq!(quiet["method"], "table", "{quiet}");
+    assert_eq!(quiet["confidence"], 3);
+    assert_eq!(quiet["banner"], Value::Null);
+
+    // An endless banner is read up to a bound and cut; the port costs no more than others.
+    let flood = record_of(&records, endless.port);
+    let banner = flood["banner"].as_str().unwrap();
+    assert!(
+        banner.len() == 1024 && banner.bytes().all(|b| b == b'x'),
+        "{flood}"
+    );
+
+    // The four ports are probed at once: the run takes about as long as the silent port's
+    // probes (5 s, then 3 s each for 4 more), not the sum of every port's waits.
+    assert!(took < Duration::from_secs(25), "{took:?}");
+}
+
+#[test]
+fn printer_ports_are_left_alone_unless_allports() {
+    // Printers print what they receive: 9100-9107 get no probe without --allports. The
+    // port may be taken on this machine; then there is nothing to check.
+    let Ok(bound) = TcpListener::bind("127.0.0.1:9103") else {
+        return;
+    };
+    let _printer = Listener::on(bound, Behaviour::Greets(b"SSH-2.0-OpenSSH_9.6\r\n"));
+    let (records, _) = probe(&[9103], &[]);
+    assert_eq!(records[0]["state"], "open", "{records:?}");
+    assert_eq!(records[0]["service"], Value::Null, "{records:?}");
+    let (records, _) = probe(&[9103], &["--allports"]);
+    assert_eq!(records[0]["product"], "OpenSSH", "{records:?}");
+    assert_eq!(records[0]["version"], "9.6", "{records:?}");
+}
+
+/// A server process of the test's, ended (by its pid) when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port that was free a moment ago, for a server to listen on.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port` (bounded).
+fn wait_for_listener(port: u16, what: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < until,
+            "{what} did not start listening on {port}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start(command: &mut Command, port: u16, what: &str) -> Server {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    let server = Server(child);
+    wait_for_listener(port, what);
+    server
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// What nmap -sV says of each port: (port, service, product, version), from its XML.
+fn nmap_versions(ports: &[u16]) -> Vec<(u16, String, String, String)> {
+    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let output = run(
+        Command::new("nmap").args([
+            "-sV",
+            "-Pn",
+            "-n",
+            "-oX",
+            "-",
+            "-p",
+            &list.join(","),
+            "127.0.0.1",
+        ]),
+        Duration::from_secs(120),
+    );
+    let xml = stdout_text(&output);
+    let attribute = |element: &str, name: &str| -> String {
+        let key = format!(" {name}=\"");
+        element
+            .find(&key)
+            .map(|at| {
+                let rest = &element[at + key.len()..];
+                rest[..rest.find('"').unwrap()].to_owned()
+            })
+            .unwrap_or_default()
+    };
+    xml.split("<port protocol=\"tcp\"")
+        .skip(1)
+        .map(|element| {
+            let port = attribute(element, "portid").parse().unwrap();
+            let service = &element[element.find("<service").unwrap()..];
+            let service = &service[..service.find('>').unwrap()];
+            (
+                port,
+                attribute(service, "name"),
+                attribute(service, "product"),
+                attribute(service, "version"),
+            )
+        })
+        .collect()
+}
+
+/// sshd with a config and host key of the test's, on a free port.
+fn start_sshd(dir: &Path) -> (Server, u16) {
+    let port = free_port();
+    let key = dir.join("host_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\n",
+        key.display()
+    );
+    let config = write(dir, "sshd_config", &config);
+    let mut command = Command::new("/usr/sbin/sshd");
+    command.arg("-D").arg("-f").arg(&config);
+    (start(&mut command, port, "sshd"), port)
+}
+
+fn start_nginx(dir: &Path) -> (Server, u16) {
+    let port = free_port();
+    let config = format!(
+        "daemon off;\npid {0}/nginx.pid;\nerror_log {0}/nginx.log;\nevents {{}}\n\
+         http {{ access_log off; server {{ listen 127.0.0.1:{port}; \
+         location / {{ return 200 \"hi\\n\"; }} }} }}\n",
+        dir.display()
+    );
+    let config = write(dir, "nginx.conf", &config);
+    let mut command = Command::new("nginx");
+    command.arg("-c").arg(&config).arg("-p").arg(dir);
+    (start(&mut command, port, "nginx"), port)
+}
+
+fn start_vsftpd(dir: &Path) -> (Server, u16) {
+    let port = free_port();
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let config = format!(
+        "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
+         anonymous_enable=YES\nno_anon_password=YES\nanon_root={0}/empty\n\
+         ftp_username=nobody\nlocal_enable=NO\nsecure_chroot_dir={0}/empty\n\
+         seccomp_sandbox=NO\n",
+        dir.display()
+    );
+    let config = write(dir, "vsftpd.conf", &config);
+    let mut command = Command::new("vsftpd");
+    command.arg(&config);
+    (start(&mut command, port, "vsftpd"), port)
+}
+
+/// dnsmasq answering DNS (over TCP too) on a free port, with no upstream.
+fn start_dnsmasq() -> (Server, u16) {
+    let port = free_port();
+    let mut command = Command::new("dnsmasq");
+    command.args([
+        "-k",
+        "--conf-file=/dev/null",
+        &format!("--port={port}"),
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        "--user=root",
+    ]);
+    (start(&mut command, port, "dnsmasq"), port)
+}
+
+#[test]
+#[ignore = "needs root: sshd, vsftpd and dnsmasq start as root"]
+fn debian_servers_are_named_as_nmap_names_them() {
+    require_root();
+    for program in [
+        "/usr/sbin/sshd",
+        "/usr/sbin/nginx",
+        "/usr/sbin/vsftpd",
+        "/usr/sbin/dnsmasq",
+        "/usr/bin/nmap",
+        "/usr/bin/ssh-keygen",
+    ] {
+        require_program("test", &["-x", program]);
+    }
+    let dir = std::env::temp_dir().join(format!("sv-servers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_sshd, ssh) = start_sshd(&dir);
+    let (_nginx, http) = start_nginx(&dir);
+    let (_vsftpd, ftp) = start_vsftpd(&dir);
+    let (_dnsmasq, dns) = start_dnsmasq();
+
+    let ports = [ssh, http, ftp, dns];
+    let nmap = nmap_versions(&ports);
+    assert_eq!(nmap.len(), 4, "{nmap:?}");
+    // Our rules, and nmap's own file read at run time: both must say what nmap says.
+    for db in ["builtin", "nmap"] {
+        let (records, _) = probe(&ports, &["--probe-db", db]);
+        for (port, service, product, version) in &nmap {
+            let ours = record_of(&records, *port);
+            assert!(!product.is_empty(), "nmap named no product on {port}");
+            assert_eq!(ours["service"], service.as_str(), "{db}: {ours}");
+            assert_eq!(ours["product"], product.as_str(), "{db}: {ours}");
+            assert_eq!(ours["version"], version.as_str(), "{db}: {ours}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tls_is_a_tunnel_probed_inside_with_its_certificate_read() {
+    require_program("openssl", &["version"]);
+    let dir = std::env::temp_dir().join(format!("sv-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=sv-test"])
+        .args(["-addext", "subjectAltName=DNS:sv.test,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let port = free_port();
+    let mut command = Command::new("openssl");
+    command
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key);
+    let _server = start(&mut command, port, "openssl s_server");
+
+    let (records, _) = probe(&[port], &[]);
+    let record = record_of(&records, port);
+    assert_eq!(record["tunnel"], "ssl", "{record}");
+    assert_eq!(record["service"], "http", "{record}");
+    assert_eq!(record["method"], "probed");
+    // The answer inside the tunnel, in plain text: s_server -www's page.
+    let banner = record["banner"].as_str().unwrap();
+    assert!(banner.starts_with("HTTP/1.0 200 ok\r\n"), "{banner}");
+    assert_eq!(record["cert_subject"], "CN=sv-test");
+    assert_eq!(record["cert_issuer"], "CN=sv-test");
+    assert_eq!(record["cert_names"], "sv.test 127.0.0.1");
+    let expiry = record["cert_not_after"].as_str().unwrap();
+    assert!(expiry.ends_with('Z') && expiry.len() == 24, "{expiry}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn from_probes_only_what_an_earlier_scan_found_open() {
+    let ssh = Listener::start(Behaviour::Greets(b"SSH-2.0-OpenSSH_9.6\r\n"));
+    let closed = free_port();
+    let ports = format!("{},{closed}", ssh.port);
+    let scan = run(
+        tool("portscan").args(["--json", "--all", "-p", &ports, "127.0.0.1"]),
+        SCAN_LIMIT,
+    );
+    assert_eq!(code(&scan), 0, "{}", stderr_text(&scan));
+    let mut input = scan.stdout.clone();
+    input.extend_from_slice(b"not a record\n");
+    let output = crate::util::run_with_input(
+        tool("portscan").args(["-sV", "--json", "--from", "-"]),
+        &input,
+        SCAN_LIMIT,
+    );
+    // The line that is not a record is reported, the rest goes on: status 1.
+    assert_eq!(code(&output), 1, "{}", stderr_text(&output));
+    assert_eq!(
+        stderr_text(&output),
+        "portscan: stdin: line 3: not a port record: expected ident at line 1 column 2\n"
+    );
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "only the open port: {records:?}");
+    assert_eq!(records[0]["port"], ssh.port);
+    assert_eq!(records[0]["product"], "OpenSSH");
+    assert_eq!(records[0]["version"], "9.6");
+
+    let alone = run(tool("portscan").args(["--from", "-"]), SCAN_LIMIT);
+    assert_eq!(code(&alone), 2, "--from needs -sV");
+}
