@@ -379,3 +379,44 @@ fn a_host_not_scanned_to_the_end_is_an_error_in_the_xml() {
     );
     assert!(!xml.contains("<host "), "a failed host is left out:\n{xml}");
 }
+
+/// What -sV finds reaches the files: the XML's `<service>` (valid against nmap's DTD)
+/// names the product and version, and the grepable line's version field holds them with
+/// their spaces, as nmap writes both.
+#[test]
+fn version_detection_fills_the_files_service_fields() {
+    let dir = TempDir::new("of-version");
+    let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // An SSH server's greeting, sent to each connection: the NULL probe's answer.
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
+        }
+    });
+    let (xml, grepable) = (dir.join("sv.xml"), dir.join("sv.gnmap"));
+    let ports = port.to_string();
+    let args = [
+        "-sV",
+        "-p",
+        &ports,
+        "-oX",
+        path(&xml),
+        "-oG",
+        path(&grepable),
+    ];
+    portscan(&[&args[..], &["127.0.0.1"]].concat());
+    assert_valid(&xml);
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert!(
+        text.contains(r#"<service name="ssh" product="OpenSSH" version="9.2p1 Debian 2+deb12u3""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"method="probed" conf="10""#), "{text}");
+    let text = std::fs::read_to_string(&grepable).unwrap();
+    let expected = format!("Ports: {port}/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3");
+    assert!(text.contains(&expected), "{text}");
+    drop(server);
+}

@@ -490,7 +490,9 @@ fn unprivileged_run_marks_what_it_may_not_read() {
     for line in text.lines() {
         assert_eq!(line.split_whitespace().nth(2), Some("nobody"), "{text}");
     }
-    let this_run = text.lines().filter(|line| line.ends_with(" --flat --user nobody"));
+    let this_run = text
+        .lines()
+        .filter(|line| line.ends_with(" --flat --user nobody"));
     assert_eq!(this_run.count(), 1, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -53,7 +53,7 @@ impl Document for Grepable {
                         .unwrap_or_default(),
                     line.version_text()
                         .as_deref()
-                        .map(field)
+                        .map(free_field)
                         .unwrap_or_default()
                 )
             })
@@ -115,6 +115,14 @@ fn who(host: &Host) -> String {
 
 /// Free text in a field: escaped as the text format escapes a token (no whitespace, no
 /// control characters), and with nmap's `|` for the `/` that separates subfields.
+/// A field of words, as nmap writes the version: spaces kept, the rest escaped as free
+/// text, and `/` (the field separator) as `|`.
+fn free_field(text: &str) -> String {
+    let mut escaped = String::new();
+    text::escape_free_text(text.as_bytes(), &mut escaped);
+    escaped.replace('/', "|")
+}
+
 fn field(text: &str) -> String {
     let mut escaped = String::new();
     text::escape_token(text.as_bytes(), &mut escaped);
