@@ -173,6 +173,22 @@ pub fn wait_for_stderr(mut child: Child) -> (Option<i32>, String) {
     (status.code(), reader.join().unwrap())
 }
 
+/// Sends SIGINT to a running child as soon as it has printed its first line on stdout
+/// (piped, as its stderr), then reads the rest: the output, the exit code, and stderr.
+pub fn interrupt_after_first_line(mut child: Child) -> (String, Option<i32>, String) {
+    let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut output = String::new();
+    reader.read_line(&mut output).unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    reader.read_to_string(&mut output).unwrap();
+    let (code, stderr) = wait_for_stderr(child);
+    (output, code, stderr)
+}
+
 /// A directory of the test's own under the system's temporary directory, removed with
 /// everything in it however the test ends.
 pub struct TempDir(PathBuf);

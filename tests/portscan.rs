@@ -2,7 +2,7 @@
 //! pipes; as root, a pair of network namespaces with nftables dropping and rejecting ports.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::fixtures::{
-    Netns, assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, exclusive, require_program,
-    require_root, sh, wait_for_stderr,
+    Netns, assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, exclusive,
+    interrupt_after_first_line, require_program, require_root, sh, wait_for_stderr,
 };
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
@@ -344,26 +344,16 @@ fn a_closed_pipe_ends_quietly() {
 
 #[test]
 fn an_interrupt_stops_between_records() {
-    let mut child = tool("portscan")
+    let child = tool("portscan")
         .args(["-T2", "--all", "--json", "-p", "1-1000", "127.0.0.1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    reader.read_line(&mut first).unwrap();
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    let (code, stderr) = wait_for_stderr(child);
+    let (output, code, stderr) = interrupt_after_first_line(child);
     assert_eq!(code, Some(1));
     assert_eq!(stderr, "portscan: interrupted\n");
-    let records = json_lines(&(first + &rest));
+    let records = json_lines(&output);
     assert!(
         !records.is_empty() && records.len() < 1000,
         "{}",

@@ -3,12 +3,11 @@
 //! nmap's: xmllint against nmap's DTD, ndiff, xsltproc with nmap.xsl, and nmap's own
 //! grepable file of the same ports.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::fixtures::{TempDir, require_program, wait_for_stderr};
+use crate::fixtures::{TempDir, interrupt_after_first_line, require_program};
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
 const DTD: &str = "/usr/share/nmap/nmap.dtd";
@@ -274,7 +273,7 @@ fn an_interrupted_scan_still_closes_its_xml() {
     let dir = TempDir::new("of-interrupt");
     let file = dir.join("interrupted.xml");
     // -T2 paces the probes, so the scan is still going when the signal comes.
-    let mut child = tool("portscan")
+    let child = tool("portscan")
         .args([
             "-T2",
             "-Pn",
@@ -290,17 +289,7 @@ fn an_interrupted_scan_still_closes_its_xml() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    reader.read_line(&mut first).unwrap();
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    let (code, stderr) = wait_for_stderr(child);
+    let (_, code, stderr) = interrupt_after_first_line(child);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stderr, "portscan: interrupted\n");
     assert_valid(&file);
