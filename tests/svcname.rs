@@ -311,8 +311,9 @@ fn annotates_ndjson_keeping_every_field_in_order() {
         "records without ports pass unchanged"
     );
     assert_eq!(
-        lines[3], r#"{"port":"443/tcp","service":"https","z":true,"range":"well-known"}"#,
-        "a field svcname adds is replaced where it stands"
+        lines[3], r#"{"port":"443/tcp","service":"stale","z":true,"range":"well-known"}"#,
+        "a service the record names is its own (portscan -sV's); the other fields svcname \
+         adds are replaced where they stand"
     );
 }
 
@@ -1316,4 +1317,24 @@ impl XorShift {
     fn below(&mut self, bound: u64) -> u64 {
         self.next() % bound
     }
+}
+
+/// portscan -sV's records name their services by probing: svcname keeps that name (8000
+/// stays http, not the table's irdmi) and adds only what was asked beside it; a record
+/// whose service is null gets the table's.
+#[test]
+fn a_probed_service_in_a_record_is_kept() {
+    let probed = r#"{"port":8000,"proto":"tcp","state":"open","service":"http","product":"SimpleHTTPServer"}"#;
+    let unnamed = r#"{"port":8000,"proto":"tcp","service":null}"#;
+    let output = filter(&["-r"], &format!("{probed}\n{unnamed}\n"));
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records[0]["service"], "http", "{}", records[0]);
+    assert_eq!(records[0]["product"], "SimpleHTTPServer");
+    assert_eq!(records[0]["range"], "registered", "{}", records[0]);
+    assert_ne!(records[1]["service"], Value::Null, "{}", records[1]);
+    assert_ne!(records[1]["service"], "http", "{}", records[1]);
 }

@@ -562,7 +562,14 @@ impl<'a, W: Write> Annotator<'a, W> {
             let answer = answer
                 .map(|(port, proto)| Answer::of(self.db, port, proto, self.config.additions).0);
             let values = json_values(answer.as_ref(), self.config.additions);
-            for (name, value) in self.added_names[index].iter().zip(values) {
+            for (position, (name, value)) in self.added_names[index].iter().zip(values).enumerate()
+            {
+                // A service named already (portscan -sV's, found by probing) is the
+                // record's word on it; only what is added beside it is svcname's.
+                let named = object.get(name).is_some_and(|old| !old.is_null());
+                if position == 0 && named {
+                    continue;
+                }
                 object.insert(name.clone(), value);
             }
         }
