@@ -446,22 +446,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let (started, start_time) = (Instant::now(), SystemTime::now());
     // Before anything is sent: a file that cannot be written is a usage error.
     let (mut dests, stdout) = files::open(&config.files, out)?;
-    let (targets, problems) = Targets::build(
-        config.targets.clone(),
-        config.excluded.clone(),
-        config.all_addresses,
-        |name| {
-            let addresses = targets::system_resolve(name)?;
-            if config.ipv6_only {
-                ipv6_only(addresses)
-            } else {
-                Ok(addresses)
-            }
-        },
-    )?;
-    for problem in &problems {
-        warn(TOOL, problem);
-    }
+    let (targets, problems) = resolve_targets(config)?;
+    let unscanned_addresses = targets.unscanned_addresses();
     // (Until here SIGINT and SIGTERM simply end the process: nothing has been printed, and
     // name resolution cannot be interrupted.)
     let signal_fd = watch_signals()?;
@@ -525,7 +511,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         min_rate: config.min_rate,
         budget,
     };
-    let scan = config.scan(started, start_time, up_reasons)?;
+    let mut scan = config.scan(started, start_time, up_reasons)?;
+    scan.unscanned_addresses = unscanned_addresses;
     let (mut printer, report) = printer_for(config, stdout, &mut dests, scan)?;
     if config.verbose {
         printer.show_notices();
@@ -548,6 +535,28 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     Ok(Status {
         had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
     })
+}
+
+/// The scan's hosts, names resolved (to IPv6 alone with -6); what could not be resolved
+/// is reported, and listed in the problems.
+fn resolve_targets(config: &Config) -> Result<(Targets, targets::Problems)> {
+    let (targets, problems) = Targets::build(
+        config.targets.clone(),
+        config.excluded.clone(),
+        config.all_addresses,
+        |name| {
+            let addresses = targets::system_resolve(name)?;
+            if config.ipv6_only {
+                ipv6_only(addresses)
+            } else {
+                Ok(addresses)
+            }
+        },
+    )?;
+    for problem in &problems {
+        warn(TOOL, problem);
+    }
+    Ok((targets, problems))
 }
 
 /// Ctrl-C and kill arrive from now on at a descriptor the loops watch, so that a scan stops
@@ -832,6 +841,7 @@ impl Config {
             verbose: self.verbosity,
             stylesheet: self.files.stylesheet.clone(),
             up_reasons,
+            unscanned_addresses: HashMap::new(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! Names are resolved up front through the system resolver; a name that does not resolve
 //! is reported and skipped, and the rest of the scan goes on.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
 use crate::target_spec::TargetSpec;
@@ -39,6 +40,8 @@ enum Group {
     Resolved {
         name: String,
         addresses: Vec<IpAddr>,
+        /// The name's other addresses, left out without --resolve-all.
+        unscanned: Vec<IpAddr>,
     },
 }
 
@@ -113,10 +116,16 @@ impl Targets {
                 TargetSpec::Name(name) => match resolve(&name) {
                     Ok(mut addresses) if !addresses.is_empty() => {
                         dedup_in_order(&mut addresses);
-                        if !all_addresses {
-                            addresses.truncate(1);
+                        let unscanned = if all_addresses {
+                            Vec::new()
+                        } else {
+                            addresses.split_off(1)
+                        };
+                        Group::Resolved {
+                            name,
+                            addresses,
+                            unscanned,
                         }
-                        Group::Resolved { name, addresses }
                     }
                     Ok(_) => {
                         problems.push(format!("{name}: the name has no address"));
@@ -160,6 +169,7 @@ impl Targets {
             targets.groups.push(Group::Resolved {
                 name: host.label,
                 addresses: vec![host.address],
+                unscanned: Vec::new(),
             });
         }
         targets
@@ -169,6 +179,24 @@ impl Targets {
     pub fn without(mut self, skipped: IndexSet) -> Self {
         self.skipped = Some(skipped);
         self
+    }
+
+    /// Each name's addresses that are not scanned (all but the first, without
+    /// --resolve-all), which the report mentions as nmap's does.
+    pub fn unscanned_addresses(&self) -> HashMap<String, Vec<IpAddr>> {
+        let mut unscanned = HashMap::new();
+        for group in &self.groups {
+            if let Group::Resolved {
+                name,
+                unscanned: addresses,
+                ..
+            } = group
+                && !addresses.is_empty()
+            {
+                unscanned.insert(name.clone(), addresses.clone());
+            }
+        }
+        unscanned
     }
 
     /// How many hosts, excluded ones included.
@@ -192,7 +220,9 @@ impl Targets {
                     index,
                 }
             }
-            Group::Resolved { name, addresses } => Host {
+            Group::Resolved {
+                name, addresses, ..
+            } => Host {
                 label: name.clone(),
                 address: addresses[usize::try_from(offset).expect("a resolved list is small")],
                 index,
@@ -327,6 +357,14 @@ mod tests {
         );
         let (all, _) = Targets::build(vec![spec("two.test")], vec![], true, fake_resolve).unwrap();
         assert_eq!(hosts(&all), ["two.test 198.18.0.7", "two.test 2001:db8::7"]);
+        // The address left out is kept for the report's "Other addresses" line.
+        let unscanned = targets.unscanned_addresses();
+        assert_eq!(unscanned.len(), 1);
+        assert_eq!(
+            unscanned["two.test"],
+            ["2001:db8::7".parse::<IpAddr>().unwrap()]
+        );
+        assert!(all.unscanned_addresses().is_empty());
     }
 
     #[test]

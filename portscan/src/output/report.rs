@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::contract::error::Result;
@@ -250,6 +251,9 @@ pub struct Scan {
     /// Why host discovery found each host it found up; a host without one was scanned
     /// without it, as the user said.
     pub up_reasons: HashMap<Host, Reason>,
+    /// Each name's addresses left out of the scan (all but the first without
+    /// --resolve-all), by name.
+    pub unscanned_addresses: HashMap<String, Vec<IpAddr>>,
 }
 
 impl Scan {
@@ -549,6 +553,16 @@ fn write_host(
         (true, None) => writeln!(out, "Host is up.")?,
         (false, _) => writeln!(out, "No answer from the host.")?,
     }
+    if let Some(others) = scan.unscanned_addresses.get(&host.label) {
+        let mut label = String::new();
+        text::escape_token(host.label.as_bytes(), &mut label);
+        let others: Vec<String> = others.iter().map(ToString::to_string).collect();
+        writeln!(
+            out,
+            "Other addresses for {label} (not scanned): {}",
+            others.join(" ")
+        )?;
+    }
     let lines = report.listed_lines(scan.listed);
     if lines.is_empty() {
         let total = report.total();
@@ -678,7 +692,11 @@ mod tests {
 
     /// A report in the shape of the terminal's, into `out`.
     fn report_into(out: &mut Vec<u8>, listed: Listed, reason: bool, sort: bool) -> Report<'_> {
-        let mut report = Report::new(Scan {
+        report_of_scan(out, scan(listed, reason, sort))
+    }
+
+    fn scan(listed: Listed, reason: bool, sort: bool) -> Scan {
+        Scan {
             services: services(),
             listed,
             reason,
@@ -690,9 +708,38 @@ mod tests {
             verbose: 0,
             stylesheet: None,
             up_reasons: HashMap::new(),
-        });
+            unscanned_addresses: HashMap::new(),
+        }
+    }
+
+    fn report_of_scan(out: &mut Vec<u8>, scan: Scan) -> Report<'_> {
+        let mut report = Report::new(scan);
         report.add(Box::new(Normal), Dest::stdout(out)).unwrap();
         report
+    }
+
+    /// A name's addresses left out of the scan are said under its header, as nmap does.
+    #[test]
+    fn a_names_other_addresses_are_mentioned() {
+        let mut with_others = scan(Listed::Nmap, false, false);
+        let others = vec!["::1".parse().unwrap()];
+        with_others
+            .unscanned_addresses
+            .insert("localhost".into(), others);
+        let mut out = Vec::new();
+        let mut report = report_of_scan(&mut out, with_others);
+        let localhost = host("localhost", "127.0.0.1");
+        report.result(&localhost, tcp(22), OPEN.0, OPEN.1, None, None);
+        report.host_done(&localhost).unwrap();
+        report.finish(false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "portscan report for localhost (127.0.0.1)\nHost is up.\n\
+                 Other addresses for localhost (not scanned): ::1\n"
+            ),
+            "{text}"
+        );
     }
 
     fn host(label: &str, address: &str) -> Host {
