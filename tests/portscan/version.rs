@@ -326,10 +326,12 @@ fn start_sshd(dir: &Path) -> (Server, u16) {
     (start(&mut command, port, "sshd"), port)
 }
 
+/// nginx as one process (no master and workers), so that killing it leaves nothing behind.
 fn start_nginx(dir: &Path) -> (Server, u16) {
     let port = free_port();
     let config = format!(
-        "daemon off;\npid {0}/nginx.pid;\nerror_log {0}/nginx.log;\nevents {{}}\n\
+        "daemon off;\nmaster_process off;\npid {0}/nginx.pid;\nerror_log {0}/nginx.log;\n\
+         events {{}}\n\
          http {{ access_log off; server {{ listen 127.0.0.1:{port}; \
          location / {{ return 200 \"hi\\n\"; }} }} }}\n",
         dir.display()
