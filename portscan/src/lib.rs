@@ -30,6 +30,7 @@ mod udp_payloads;
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::target_spec::TargetSpec;
@@ -513,13 +514,14 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     };
     let mut scan = config.scan(started, start_time, up_reasons)?;
     scan.unscanned_addresses = unscanned_addresses;
+    let services = Arc::clone(&scan.services);
     let (mut printer, report) = printer_for(config, stdout, &mut dests, scan)?;
     if config.verbose {
         printer.show_notices();
     }
     printer.unscanned(discovery_down, discovery_failed);
     let mut driver = Epoller::new(Some(&signal_fd))?;
-    let outcome = scan_ports(config, &plan, &mut driver, &mut printer)?;
+    let outcome = scan_ports(config, &plan, &mut driver, &mut printer, &services)?;
     let hosts_failed = printer.hosts_failed();
     let counts = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
@@ -578,6 +580,7 @@ fn scan_ports<W: io::Write>(
     plan: &Plan,
     driver: &mut Epoller,
     printer: &mut Printer<'_, W>,
+    services: &ServiceDb,
 ) -> Result<engine::Summary> {
     let prober = ScanProber::default();
     let Some(version) = config.version else {
@@ -591,11 +594,10 @@ fn scan_ports<W: io::Write>(
         deferred.release()?;
         return Ok(outcome);
     }
-    let table = ServiceDb::load(&services::Options::default())?;
     // Each port probed at once holds a socket: half the budget, since the system's other
     // uses of descriptors are not counted in it.
     let parallel = (plan.budget / 2).max(1);
-    outcome.interrupted = !deferred.probe(driver, parallel, &table)?;
+    outcome.interrupted = !deferred.probe(driver, parallel, services)?;
     Ok(outcome)
 }
 
@@ -616,7 +618,9 @@ fn probe_found<'a, W: io::Write + 'a>(
     let options = version.options()?;
     let mut source = LineSource::open(path)?;
     let mut found: Vec<(targets::Host, TargetPort, Option<std::time::Duration>)> = Vec::new();
+    // Each host once, in the order met, and where each (label, address) stands.
     let mut hosts: Vec<targets::Host> = Vec::new();
+    let mut host_index: HashMap<(String, IpAddr), usize> = HashMap::new();
     let mut skipped = false;
     let mut line = Vec::new();
     while source.read_line(&mut line)? != LineRead::End {
@@ -635,20 +639,18 @@ fn probe_found<'a, W: io::Write + 'a>(
         if record.state != PortState::Open || record.proto != Proto::Tcp {
             continue;
         }
-        let known = hosts
-            .iter()
-            .find(|host| host.label == record.host && host.address == record.address);
-        let host = if let Some(host) = known {
-            host.clone()
-        } else {
-            let host = targets::Host {
-                label: record.host.clone(),
-                address: record.address,
-                index: hosts.len() as u64,
-            };
-            hosts.push(host.clone());
-            host
-        };
+        let key = (record.host, record.address);
+        let index = *host_index
+            .entry(key)
+            .or_insert_with_key(|(label, address)| {
+                hosts.push(targets::Host {
+                    label: label.clone(),
+                    address: *address,
+                    index: hosts.len() as u64,
+                });
+                hosts.len() - 1
+            });
+        let host = hosts[index].clone();
         let port = TargetPort {
             proto: Proto::Tcp,
             port: record.port,
@@ -658,6 +660,7 @@ fn probe_found<'a, W: io::Write + 'a>(
             .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1e3).ok());
         found.push((host, port, rtt));
     }
+    let services = Arc::clone(&scan.services);
     let (mut printer, _) = printer_for(config, stdout, dests, scan)?;
     printer.version_columns();
     let mut deferred = Deferred::new(&mut printer, &options);
@@ -667,8 +670,7 @@ fn probe_found<'a, W: io::Write + 'a>(
     for host in &hosts {
         deferred.host_done(host)?;
     }
-    let table = ServiceDb::load(&services::Options::default())?;
-    let complete = deferred.probe(driver, (budget / 2).max(1), &table)?;
+    let complete = deferred.probe(driver, (budget / 2).max(1), &services)?;
     printer.finish(!complete)?;
     if !complete {
         return Err(Error::failed("interrupted"));
@@ -821,7 +823,7 @@ impl Config {
         up_reasons: HashMap<targets::Host, Reason>,
     ) -> Result<Scan> {
         Ok(Scan {
-            services: ServiceDb::load(&services::Options::default())?,
+            services: Arc::new(ServiceDb::load(&services::Options::default())?),
             listed: if self.show_chosen {
                 Listed::States(self.show)
             } else {

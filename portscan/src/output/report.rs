@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::contract::error::Result;
@@ -232,7 +233,8 @@ impl HostReport {
 
 /// What every document is told of the scan it reports.
 pub struct Scan {
-    pub services: ServiceDb,
+    /// Shared with -sV, which names what its probes do not.
+    pub services: Arc<ServiceDb>,
     pub listed: Listed,
     /// A REASON column, as nmap's --reason adds.
     pub reason: bool,
@@ -697,7 +699,7 @@ mod tests {
 
     fn scan(listed: Listed, reason: bool, sort: bool) -> Scan {
         Scan {
-            services: services(),
+            services: Arc::new(services()),
             listed,
             reason,
             sort,
