@@ -479,14 +479,11 @@ impl<W: Write> Found<W> {
     }
 }
 
-impl<W: Write> Listener for Found<W> {
-    fn host(
-        &mut self,
-        host: &Host,
-        state: HostState,
-        reason: Reason,
-        rtt: Option<Duration>,
-    ) -> Result<()> {
+impl<W: Write> Found<W> {
+    /// Takes a host's state as its record says it, and prints the record if it is shown:
+    /// the one record, stamped once, that other outputs (-oJ) get too.
+    pub fn take(&mut self, host: &Host, record: &HostRecord) -> Result<()> {
+        let (state, reason) = (record.state, record.reason);
         match state {
             HostState::Up => {
                 self.live.push(host.clone());
@@ -501,13 +498,24 @@ impl<W: Write> Listener for Found<W> {
         if state == HostState::Down && !*all {
             return Ok(());
         }
-        let record = host_record(host, state, reason, rtt);
         if let Some(held) = &mut self.held {
-            held.push(record);
+            held.push(record.clone());
             return Ok(());
         }
         self.progress.clear();
-        writer.write(&record)
+        writer.write(record)
+    }
+}
+
+impl<W: Write> Listener for Found<W> {
+    fn host(
+        &mut self,
+        host: &Host,
+        state: HostState,
+        reason: Reason,
+        rtt: Option<Duration>,
+    ) -> Result<()> {
+        self.take(host, &host_record(host, state, reason, rtt))
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {

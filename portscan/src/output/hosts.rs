@@ -2,6 +2,7 @@
 //! into the report's documents (-oN, -oX, -oG), its host record into -oJ, beside the
 //! records stdout gets from [`Found`](crate::discovery::Found).
 
+use std::io::Write;
 use std::time::Duration;
 
 use common::contract::error::Result;
@@ -10,12 +11,12 @@ use common::contract::record::{HostState, Reason};
 
 use super::files::{self, Dest};
 use super::report::{HostStatus, Report};
-use crate::discovery::{Listener, host_record};
+use crate::discovery::{Found, Listener, host_record};
 use crate::targets::Host;
 
-/// A discovery listener that tells `inner` first, then the files.
-pub struct HostFiles<'a, 'l, L: Listener> {
-    inner: &'l mut L,
+/// A discovery listener that tells `inner` first, then the files, the same record to all.
+pub struct HostFiles<'a, 'l, W: Write> {
+    inner: &'l mut Found<W>,
     report: Option<Report<'a>>,
     /// -oJ's writer, and its label for errors.
     json: Option<(RecordWriter<Dest<'a>>, Option<String>)>,
@@ -23,9 +24,9 @@ pub struct HostFiles<'a, 'l, L: Listener> {
     all: bool,
 }
 
-impl<'a, 'l, L: Listener> HostFiles<'a, 'l, L> {
+impl<'a, 'l, W: Write> HostFiles<'a, 'l, W> {
     pub fn new(
-        inner: &'l mut L,
+        inner: &'l mut Found<W>,
         report: Option<Report<'a>>,
         json: Option<Dest<'a>>,
         all: bool,
@@ -62,7 +63,7 @@ impl<'a, 'l, L: Listener> HostFiles<'a, 'l, L> {
     }
 }
 
-impl<L: Listener> Listener for HostFiles<'_, '_, L> {
+impl<W: Write> Listener for HostFiles<'_, '_, W> {
     fn host(
         &mut self,
         host: &Host,
@@ -70,7 +71,8 @@ impl<L: Listener> Listener for HostFiles<'_, '_, L> {
         reason: Reason,
         rtt: Option<Duration>,
     ) -> Result<()> {
-        self.inner.host(host, state, reason, rtt)?;
+        let record = host_record(host, state, reason, rtt);
+        self.inner.take(host, &record)?;
         let shown = state == HostState::Up || self.all;
         if let Some(report) = &mut self.report {
             report.status(host, HostStatus { state, reason, rtt }, shown)?;
@@ -79,7 +81,7 @@ impl<L: Listener> Listener for HostFiles<'_, '_, L> {
             && shown
         {
             writer
-                .write(&host_record(host, state, reason, rtt))
+                .write(&record)
                 .map_err(|e| files::relabel(label.as_deref(), e))?;
         }
         Ok(())
