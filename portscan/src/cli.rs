@@ -204,9 +204,10 @@ pub struct Cli {
     #[arg(long, conflicts_with_all = ["show", "all"])]
     pub open: bool,
 
-    /// Probe each open TCP port for the service behind it, its software and version, as
-    /// nmap's -sV: the fields service, product, version, extra_info, cpe, banner, method
-    /// and confidence. Also spelled -sV.
+    /// Probe each open port (TCP; with -sU, UDP open or open|filtered) for the service
+    /// behind it, its software and version, as nmap's -sV, while the scan goes on: the
+    /// fields service, product, version, extra_info, cpe, banner, method and confidence.
+    /// Also spelled -sV.
     #[arg(long)]
     pub service_version: bool,
 
@@ -215,8 +216,9 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(u8).range(0..=9))]
     pub version_intensity: u8,
 
-    /// With -sV: probe the open TCP ports of an earlier scan's NDJSON records (--json) in
-    /// FILE (- is stdin) instead of scanning: a fast wide scan feeds a slow deep one.
+    /// With -sV: probe the open ports (TCP; UDP open or open|filtered) of an earlier scan's
+    /// NDJSON records (--json) in FILE (- is stdin) instead of scanning: a fast wide scan
+    /// feeds a slow deep one.
     #[arg(long, value_name = "FILE", requires = "service_version", conflicts_with_all = ["targets", "input_lists"])]
     pub from: Option<String>,
 

@@ -32,7 +32,7 @@ use nix::sys::signalfd::SignalFd;
 
 use crate::TOOL;
 use crate::driver::Epoller;
-use crate::engine::{self, Observer, Plan, TargetPort};
+use crate::engine::{self, FollowUp, Observer, Plan, TargetPort};
 use crate::order::{Permutation, Shard};
 use crate::output::ProgressLine;
 use crate::probe::TcpConnect;
@@ -286,6 +286,8 @@ struct Connects<'a, L: Listener> {
     /// Hosts with a port still being probed: ports concluded, and whether one answered.
     pending: HashMap<Host, (usize, bool)>,
 }
+
+impl<L: Listener, S> FollowUp<S> for Connects<'_, L> {}
 
 impl<L: Listener> Observer for Connects<'_, L> {
     fn result(

@@ -112,6 +112,33 @@ pub trait Observer {
     fn progress(&mut self, now: Instant, done: u64, total: u64) -> Result<()>;
 }
 
+/// Work an observer does on the loop's own epoll instance beside the scan's probes:
+/// service detection probing the open ports the scan has found, while it goes on. Its
+/// sockets' tokens are [`FOLLOW_UP_TOKENS`] and up, and they count against the scan's
+/// socket ceiling. Observers with no such work take the defaults: none.
+pub trait FollowUp<S> {
+    /// Sockets it holds now.
+    fn sockets(&self) -> usize {
+        0
+    }
+    /// Whether it has work left: the loop runs until it has none.
+    fn busy(&self) -> bool {
+        false
+    }
+    /// Called on every turn of the loop: ends what has timed out, starts what it can,
+    /// says what is finished; returns when it next needs the clock.
+    fn turn<D: Driver<S>>(&mut self, _driver: &mut D) -> Result<Option<Instant>> {
+        Ok(None)
+    }
+    /// One of its sockets, armed with `token`, has something to say.
+    fn ready<D: Driver<S>>(&mut self, _token: usize, _driver: &mut D) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The lowest token of a [`FollowUp`]'s sockets: far above any slab index of the scan's.
+pub const FOLLOW_UP_TOKENS: usize = 1 << (usize::BITS - 2);
+
 /// How a scan ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
@@ -164,7 +191,7 @@ const LOCAL_ATTEMPTS: u32 = 250;
 /// the whole scan, and so did Ctrl-C. A turn this long takes well under a millisecond.
 const LAUNCHES_PER_TURN: usize = 64;
 
-struct Scan<'a, O: Observer, P: Prober> {
+struct Scan<'a, O: Observer + FollowUp<P::Socket>, P: Prober> {
     plan: &'a Plan,
     observer: &'a mut O,
     prober: P,
@@ -196,7 +223,7 @@ pub fn run<P: Prober>(
     plan: &Plan,
     prober: P,
     driver: &mut impl Driver<P::Socket>,
-    observer: &mut impl Observer,
+    observer: &mut (impl Observer + FollowUp<P::Socket>),
 ) -> Result<Summary> {
     debug_assert!(
         plan.ports
@@ -240,12 +267,15 @@ pub fn run<P: Prober>(
     })
 }
 
-impl<O: Observer, P: Prober> Scan<'_, O, P> {
+impl<O: Observer + FollowUp<P::Socket>, P: Prober> Scan<'_, O, P> {
     fn run(&mut self, driver: &mut impl Driver<P::Socket>) -> Result<bool> {
         loop {
             let now = driver.now();
-            let wake = self.send(now, driver)?;
-            if self.watched == 0 && self.exhausted() {
+            let mut wake = self.send(now, driver)?;
+            if let Some(at) = self.observer.turn(driver)? {
+                earliest(at, &mut wake);
+            }
+            if self.watched == 0 && self.exhausted() && !self.observer.busy() {
                 return Ok(false);
             }
             self.observer.progress(now, self.done, self.total)?;
@@ -259,6 +289,9 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
             for wakeup in woken.drain(..) {
                 match wakeup {
                     Wakeup::Signal => return Ok(true),
+                    Wakeup::Answer(token) if token >= FOLLOW_UP_TOKENS => {
+                        self.observer.ready(token, driver)?;
+                    }
                     Wakeup::Answer(slot) => self.complete(slot, now, driver)?,
                 }
             }
@@ -294,7 +327,7 @@ impl<O: Observer, P: Prober> Scan<'_, O, P> {
         let mut parked = std::mem::take(&mut self.parked);
         let mut launched = 0;
         loop {
-            if self.watched >= self.ceiling {
+            if self.watched + self.observer.sockets() >= self.ceiling {
                 break;
             }
             if launched == LAUNCHES_PER_TURN {

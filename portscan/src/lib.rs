@@ -588,22 +588,28 @@ fn scan_ports<W: io::Write>(
     };
     printer.version_columns();
     let options = version.options()?;
-    let mut deferred = Deferred::new(printer, &options);
-    let mut outcome = engine::run(plan, prober, driver, &mut deferred)?;
+    // Each port probed at once holds a socket: half the budget at most, shared with the
+    // scan's probes while it runs.
+    let parallel = (plan.budget / 2).max(1);
+    let mut deferred = Deferred::new(printer, &options, services, parallel);
+    let outcome = engine::run(plan, prober, driver, &mut deferred)?;
     if outcome.interrupted {
         deferred.release()?;
-        return Ok(outcome);
     }
-    // Each port probed at once holds a socket: half the budget, since the system's other
-    // uses of descriptors are not counted in it.
-    let parallel = (plan.budget / 2).max(1);
-    outcome.interrupted = !deferred.probe(driver, parallel, services)?;
     Ok(outcome)
 }
 
-/// `-sV --from FILE`: probes the open TCP ports of the records in FILE, as if a scan had
-/// just found them, and prints their records anew with the -sV fields. A line that is not
-/// a port record is reported and skipped.
+/// A port read back from an earlier scan's record: its host, number, state and round trip.
+type FoundPort = (
+    targets::Host,
+    TargetPort,
+    (PortState, Reason),
+    Option<std::time::Duration>,
+);
+
+/// `-sV --from FILE`: probes the open TCP ports (and the open or open|filtered UDP ports)
+/// of the records in FILE, as if a scan had just found them, and prints their records anew
+/// with the -sV fields. A line that is not a port record is reported and skipped.
 #[expect(clippy::too_many_arguments, reason = "the run's parts, each used once")]
 fn probe_found<'a, W: io::Write + 'a>(
     config: &Config,
@@ -617,7 +623,7 @@ fn probe_found<'a, W: io::Write + 'a>(
 ) -> Result<Status> {
     let options = version.options()?;
     let mut source = LineSource::open(path)?;
-    let mut found: Vec<(targets::Host, TargetPort, Option<std::time::Duration>)> = Vec::new();
+    let mut found: Vec<FoundPort> = Vec::new();
     // Each host once, in the order met, and where each (label, address) stands.
     let mut hosts: Vec<targets::Host> = Vec::new();
     let mut host_index: HashMap<(String, IpAddr), usize> = HashMap::new();
@@ -636,7 +642,12 @@ fn probe_found<'a, W: io::Write + 'a>(
                 continue;
             }
         };
-        if record.state != PortState::Open || record.proto != Proto::Tcp {
+        let maybe_open = match record.proto {
+            Proto::Tcp => record.state == PortState::Open,
+            Proto::Udp => matches!(record.state, PortState::Open | PortState::OpenFiltered),
+            _ => false,
+        };
+        if !maybe_open {
             continue;
         }
         let key = (record.host, record.address);
@@ -652,25 +663,25 @@ fn probe_found<'a, W: io::Write + 'a>(
             });
         let host = hosts[index].clone();
         let port = TargetPort {
-            proto: Proto::Tcp,
+            proto: record.proto,
             port: record.port,
         };
         let rtt = record
             .rtt_ms
             .and_then(|ms| std::time::Duration::try_from_secs_f64(ms / 1e3).ok());
-        found.push((host, port, rtt));
+        found.push((host, port, (record.state, record.reason), rtt));
     }
     let services = Arc::clone(&scan.services);
     let (mut printer, _) = printer_for(config, stdout, dests, scan)?;
     printer.version_columns();
-    let mut deferred = Deferred::new(&mut printer, &options);
-    for (host, port, rtt) in &found {
-        deferred.result(host, *port, PortState::Open, Reason::SynAck, *rtt)?;
+    let mut deferred = Deferred::new(&mut printer, &options, &services, (budget / 2).max(1));
+    for (host, port, (state, reason), rtt) in &found {
+        deferred.result(host, *port, *state, *reason, *rtt)?;
     }
     for host in &hosts {
         deferred.host_done(host)?;
     }
-    let complete = deferred.probe(driver, (budget / 2).max(1), &services)?;
+    let complete = deferred.run(driver)?;
     printer.finish(!complete)?;
     if !complete {
         return Err(Error::failed("interrupted"));

@@ -20,7 +20,7 @@ use common::contract::record::{PortRecord, PortState, Reason};
 use common::contract::timestamp::rfc3339;
 
 use crate::TOOL;
-use crate::engine::{Observer, TargetPort};
+use crate::engine::{FollowUp, Observer, TargetPort};
 use crate::service::{Identified, Identity};
 use crate::targets::Host;
 
@@ -261,13 +261,15 @@ impl<W: Write> Identified for Printer<'_, W> {
         &mut self,
         host: &Host,
         port: TargetPort,
+        state: (PortState, Reason),
         rtt: Option<Duration>,
         identity: Option<Identity>,
     ) -> Result<()> {
-        let open = (PortState::Open, Reason::SynAck);
-        self.emit(host, port, open, rtt, identity)
+        self.emit(host, port, state, rtt, identity)
     }
 }
+
+impl<W: Write, S> FollowUp<S> for Printer<'_, W> {}
 
 impl<W: Write> Observer for Printer<'_, W> {
     fn result(

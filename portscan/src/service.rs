@@ -1,15 +1,17 @@
-//! Version detection (`-sV`, issue #12): what runs behind each open TCP port, told by its
+//! Version detection (`-sV`, issue #12): what runs behind each open port, told by its
 //! answers to probes matched against rules (`db`, in nmap's grammar), the probing done by
-//! an event loop of its own (`stage`) once the port scan is over.
+//! state machines (`stage`) on the scan's own event loop, each port as soon as the scan
+//! finds it open.
 //!
-//! The scan's results for open TCP ports are held ([`Deferred`]) while the scan runs, so
-//! that each is printed once, with its service, when probing is done; every other result
-//! goes out as it comes.
+//! The results of the ports being probed are held ([`Deferred`]) until each is identified,
+//! so that each is printed once, with its service; every other result goes out as it
+//! comes.
 
 mod db;
 mod stage;
 mod tls;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -19,12 +21,12 @@ use common::services::ServiceDb;
 use common::services::ports::Proto;
 use socket2::Socket;
 
-use crate::driver::Driver;
-use crate::engine::{Observer, TargetPort};
+use crate::driver::{Driver, Wakeup};
+use crate::engine::{FollowUp, Observer, TargetPort};
 use crate::targets::Host;
 
 pub use db::ProbeDb;
-pub use stage::Choice;
+use stage::{Choice, Identifier};
 
 /// portscan's own probes and rules, compiled in.
 const BUILTIN: &str = include_str!("service/probes.txt");
@@ -69,7 +71,7 @@ pub struct Identity {
 impl Identity {
     /// The identity of a port from what probing found, or, where nothing matched, from
     /// the port number's usual service in `table`.
-    fn of(probed: stage::Probed, port: u16, table: &ServiceDb) -> Self {
+    fn of(probed: stage::Probed, port: TargetPort, table: &ServiceDb) -> Self {
         let banner = (!probed.banner.is_empty()).then(|| OsText::from(probed.banner));
         if probed.wrapped {
             return Self::named("tcpwrapped", Method::Probed, WRAPPED_CONFIDENCE, banner);
@@ -77,7 +79,7 @@ impl Identity {
         let tunnel = probed.tunnel.then(|| "ssl".to_owned());
         let Some(found) = probed.found else {
             let name = table
-                .by_port(port, Proto::Tcp)
+                .by_port(port.port, port.proto)
                 .map_or("unknown", |service| service.name);
             return Self {
                 tunnel,
@@ -124,94 +126,184 @@ pub struct Options {
     pub all_ports: bool,
 }
 
-/// An open TCP port held for probing.
+/// A port held while it is probed.
 struct Held {
     host: Host,
     port: TargetPort,
+    /// What the scan found: open, or for UDP perhaps open|filtered.
+    scanned: (PortState, Reason),
     rtt: Option<Duration>,
 }
 
-/// The results a printer will get once probing is done, with or without service fields.
+/// The results a printer gets as probing goes, with or without service fields.
 pub trait Identified: Observer {
-    /// An open TCP port, with what version detection found (`None`: not probed).
+    /// A port version detection probed, in the state probing leaves it in (a UDP port
+    /// whose probe drew an answer is open), with what was found (`None`: not probed).
     fn identified(
         &mut self,
         host: &Host,
         port: TargetPort,
+        state: (PortState, Reason),
         rtt: Option<Duration>,
         identity: Option<Identity>,
     ) -> Result<()>;
 }
 
-/// An observer between the scan and the printer that holds back the open TCP ports to
-/// probe, and the end of each host that has some, passing everything else on.
+/// An observer between the scan and the printer that probes the ports worth probing as
+/// the scan finds them, on the scan's own loop ([`FollowUp`]), holding back each until it
+/// is identified and the end of each host until its ports are; everything else passes on
+/// as it comes. Without a scan (`--from`), [`run`](Self::run) probes alone.
 pub struct Deferred<'a, O> {
     inner: &'a mut O,
     options: &'a Options,
-    held: Vec<Held>,
-    /// Hosts whose scan is done, in order, with ports held.
+    table: &'a ServiceDb,
+    identifier: Identifier<'a>,
+    /// The ports handed to the identifier, by their number there; `None` once printed.
+    held: Vec<Option<Held>>,
+    /// Per host (its index), the ports not yet identified.
+    pending: HashMap<u64, usize>,
+    /// Hosts whose scan is done while some of their ports are still probed.
     done: Vec<Host>,
 }
 
+/// The first token of probing's sockets, apart from the scan's.
+const TOKEN_BASE: usize = crate::engine::FOLLOW_UP_TOKENS;
+
 impl<'a, O: Identified> Deferred<'a, O> {
-    pub fn new(inner: &'a mut O, options: &'a Options) -> Self {
+    /// `parallel`: the most ports probed at once, each holding a socket.
+    pub fn new(
+        inner: &'a mut O,
+        options: &'a Options,
+        table: &'a ServiceDb,
+        parallel: usize,
+    ) -> Self {
+        let choice = Choice {
+            intensity: options.intensity,
+            parallel,
+        };
         Self {
             inner,
             options,
+            table,
+            identifier: Identifier::new(&options.db, choice, TOKEN_BASE),
             held: Vec::new(),
+            pending: HashMap::new(),
             done: Vec::new(),
         }
     }
 
-    /// Probes the held ports, and gives the printer each with its identity, then the hosts'
-    /// ends. `false` if a signal stopped the probing (the held ports are printed without
-    /// their services).
-    pub fn probe<D: Driver<Socket>>(
-        self,
-        driver: &mut D,
-        parallel: usize,
-        table: &ServiceDb,
-    ) -> Result<bool> {
-        let addresses: Vec<SocketAddr> = self
-            .held
-            .iter()
-            .map(|held| SocketAddr::new(held.host.address, held.port.port))
-            .collect();
-        let choice = Choice {
-            intensity: self.options.intensity,
-            parallel,
+    /// Whether a port in this state is probed: open TCP ports, and UDP ports that may be
+    /// open (a probe's answer tells), but not the printers' unless asked.
+    fn worth_probing(&self, port: TargetPort, state: PortState) -> bool {
+        let excluded = !self.options.all_ports && self.options.db.excludes(port.port);
+        let maybe_open = match port.proto {
+            Proto::Tcp => state == PortState::Open,
+            Proto::Udp => matches!(state, PortState::Open | PortState::OpenFiltered),
+            _ => false,
         };
-        let found = stage::identify(&self.options.db, &addresses, choice, driver)
-            .map_err(|e| Error::io("probing services", e))?;
-        let complete = found.is_some();
-        let mut found = found.map(Vec::into_iter);
-        for held in self.held {
-            let identity = found
-                .as_mut()
-                .and_then(Iterator::next)
-                .map(|probed| Identity::of(probed, held.port.port, table));
+        maybe_open && !excluded
+    }
+
+    /// Prints the ports identified since the last call, and the ends of the hosts that
+    /// have none left.
+    fn report_finished(&mut self) -> Result<()> {
+        let finished: Vec<(usize, stage::Probed)> = self.identifier.finished().collect();
+        for (number, probed) in finished {
+            let held = self.held[number]
+                .take()
+                .expect("each port is identified once");
+            let state = match held.port.proto {
+                Proto::Udp if probed.refused => (PortState::Closed, Reason::PortUnreach),
+                Proto::Udp if probed.answered => (PortState::Open, Reason::UdpResponse),
+                _ => held.scanned,
+            };
+            let identity =
+                (state.0 != PortState::Closed).then(|| Identity::of(probed, held.port, self.table));
             self.inner
-                .identified(&held.host, held.port, held.rtt, identity)?;
+                .identified(&held.host, held.port, state, held.rtt, identity)?;
+            self.port_settled(&held.host)?;
         }
-        for host in self.done {
+        Ok(())
+    }
+
+    /// One port of `host` is printed: if it was the last, and the host's scan is done, so
+    /// is the host.
+    fn port_settled(&mut self, host: &Host) -> Result<()> {
+        let left = self.pending.get_mut(&host.index).expect("a held host");
+        *left -= 1;
+        if *left > 0 {
+            return Ok(());
+        }
+        self.pending.remove(&host.index);
+        if let Some(at) = self.done.iter().position(|done| done == host) {
+            let host = self.done.remove(at);
             self.inner.host_done(&host)?;
         }
-        Ok(complete)
+        Ok(())
     }
-}
 
-impl<O: Identified> Deferred<'_, O> {
-    /// Gives the printer the held ports without probing them (the scan was interrupted),
-    /// then the hosts' ends.
-    pub fn release(self) -> Result<()> {
-        for held in self.held {
+    /// Probes what was handed over, alone on `driver`: for ports read from a file, with no
+    /// scan. `false` if a signal stopped it (the ports left are printed without services).
+    pub fn run<D: Driver<Socket>>(mut self, driver: &mut D) -> Result<bool> {
+        loop {
+            self.turn(driver)?;
+            if !self.identifier.busy() {
+                return Ok(true);
+            }
+            let now = driver.now();
+            let until = self.identifier.deadline().unwrap_or(now);
+            driver
+                .wait(until.saturating_duration_since(now))
+                .map_err(|e| Error::io("probing services", e))?;
+            let ready: Vec<Wakeup> = driver.ready().collect();
+            for wakeup in ready {
+                match wakeup {
+                    Wakeup::Signal => {
+                        self.release()?;
+                        return Ok(false);
+                    }
+                    Wakeup::Answer(token) => self.ready(token, driver)?,
+                }
+            }
+        }
+    }
+
+    /// Gives the printer the ports not identified yet without their services (a signal
+    /// stopped the run), then the ends of the hosts held.
+    pub fn release(mut self) -> Result<()> {
+        self.report_finished()?;
+        for held in self.held.into_iter().flatten() {
             self.inner
-                .identified(&held.host, held.port, held.rtt, None)?;
+                .identified(&held.host, held.port, held.scanned, held.rtt, None)?;
         }
         for host in self.done {
             self.inner.host_done(&host)?;
         }
         Ok(())
+    }
+}
+
+impl<O: Identified> FollowUp<Socket> for Deferred<'_, O> {
+    fn sockets(&self) -> usize {
+        self.identifier.sockets()
+    }
+
+    fn busy(&self) -> bool {
+        self.identifier.busy()
+    }
+
+    fn turn<D: Driver<Socket>>(&mut self, driver: &mut D) -> Result<Option<Instant>> {
+        let probing = |e| Error::io("probing services", e);
+        self.identifier.expire(driver.now());
+        self.identifier.start(driver).map_err(probing)?;
+        self.report_finished()?;
+        Ok(self.identifier.deadline())
+    }
+
+    fn ready<D: Driver<Socket>>(&mut self, token: usize, driver: &mut D) -> Result<()> {
+        self.identifier
+            .ready(token, driver)
+            .map_err(|e| Error::io("probing services", e))
     }
 }
 
@@ -224,17 +316,25 @@ impl<O: Identified> Observer for Deferred<'_, O> {
         reason: Reason,
         rtt: Option<Duration>,
     ) -> Result<()> {
-        let excluded = !self.options.all_ports && self.options.db.excludes(port.port);
-        if state == PortState::Open && port.proto == Proto::Tcp && !excluded {
-            self.held.push(Held {
+        if self.worth_probing(port, state) {
+            let address = SocketAddr::new(host.address, port.port);
+            // The scan's clock is the driver's, which this observer does not see; a job's
+            // first deadline is set when it starts.
+            let number = self.identifier.add(address, port.proto, Instant::now());
+            debug_assert_eq!(number, self.held.len());
+            self.held.push(Some(Held {
                 host: host.clone(),
                 port,
+                scanned: (state, reason),
                 rtt,
-            });
+            }));
+            *self.pending.entry(host.index).or_default() += 1;
             return Ok(());
         }
         if state == PortState::Open && port.proto == Proto::Tcp {
-            return self.inner.identified(host, port, rtt, None);
+            return self
+                .inner
+                .identified(host, port, (state, reason), rtt, None);
         }
         self.inner.result(host, port, state, reason, rtt)
     }
@@ -248,7 +348,7 @@ impl<O: Identified> Observer for Deferred<'_, O> {
     }
 
     fn host_done(&mut self, host: &Host) -> Result<()> {
-        if self.held.iter().any(|held| held.host == *host) {
+        if self.pending.contains_key(&host.index) {
             self.done.push(host.clone());
             return Ok(());
         }

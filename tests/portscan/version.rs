@@ -262,11 +262,18 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// What nmap -sV says of each port: (port, service, product, version), from its XML.
+/// What nmap -sV says of each TCP port: (port, service, product, version), from its XML.
 fn nmap_versions(ports: &[u16]) -> Vec<(u16, String, String, String)> {
+    nmap_versions_of("tcp", ports)
+}
+
+/// As [`nmap_versions`], of `proto`'s ports ("udp": nmap -sU -sV).
+fn nmap_versions_of(proto: &str, ports: &[u16]) -> Vec<(u16, String, String, String)> {
     let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let scan = if proto == "udp" { "-sU" } else { "-sT" };
     let output = run(
         Command::new("nmap").args([
+            scan,
             "-sV",
             "-Pn",
             "-n",
@@ -289,7 +296,7 @@ fn nmap_versions(ports: &[u16]) -> Vec<(u16, String, String, String)> {
             })
             .unwrap_or_default()
     };
-    xml.split("<port protocol=\"tcp\"")
+    xml.split(&format!("<port protocol=\"{proto}\""))
         .skip(1)
         .map(|element| {
             let port = attribute(element, "portid").parse().unwrap();
@@ -358,7 +365,7 @@ fn start_vsftpd(dir: &Path) -> (Server, u16) {
     (start(&mut command, port, "vsftpd"), port)
 }
 
-/// dnsmasq answering DNS (over TCP too) on a free port, with no upstream.
+/// dnsmasq answering DNS (over UDP and TCP) on a free port, with no upstream.
 fn start_dnsmasq() -> (Server, u16) {
     let port = free_port();
     let mut command = Command::new("dnsmasq");
@@ -501,4 +508,79 @@ fn from_probes_only_what_an_earlier_scan_found_open() {
 
     let alone = run(tool("portscan").args(["--from", "-"]), SCAN_LIMIT);
     assert_eq!(code(&alone), 2, "--from needs -sV");
+}
+
+#[test]
+fn open_ports_are_probed_while_the_scan_goes_on() {
+    // The open port comes first in a slow sequential scan of 300 ports: its record, with
+    // its service, must come out long before the scan's last ports are done, not after
+    // them as when probing waited for the scan's end.
+    let ssh = Listener::start(Behaviour::Greets(b"SSH-2.0-OpenSSH_9.6\r\n"));
+    let first = ssh.port.saturating_sub(1).max(1);
+    let ports = format!("{first}-{}", u32::from(first) + 299);
+    let output = run(
+        tool("portscan").args([
+            "-sV",
+            "--json",
+            "--all",
+            "--sequential",
+            "--max-rate",
+            "100",
+            "-p",
+            &ports,
+            "127.0.0.1",
+        ]),
+        SCAN_LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 300, "every port once");
+    let at = records
+        .iter()
+        .position(|record| record["port"] == ssh.port)
+        .unwrap();
+    assert_eq!(records[at]["product"], "OpenSSH", "{}", records[at]);
+    assert!(at < 150, "the open port came out at {at} of 300");
+}
+
+#[test]
+#[ignore = "needs root: dnsmasq starts as root"]
+fn udp_ports_are_probed_and_named_as_nmap_names_them() {
+    require_root();
+    for program in ["/usr/sbin/dnsmasq", "/usr/bin/nmap"] {
+        require_program("test", &["-x", program]);
+    }
+    let (_dnsmasq, dns) = start_dnsmasq();
+    // A socket that takes datagrams and never answers, and a port where nothing listens.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let quiet = silent.local_addr().unwrap().port();
+    let closed = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let ports = [dns, quiet, closed];
+    let nmap = nmap_versions_of("udp", &[dns]);
+    assert_eq!(nmap.len(), 1, "{nmap:?}");
+    let (_, service, product, version) = &nmap[0];
+    assert!(!product.is_empty(), "nmap named no product: {nmap:?}");
+    let db = "nmap";
+    let (records, _) = probe(&ports, &["-sU", "--all", "--probe-db", db]);
+    let ours = record_of(&records, dns);
+    assert_eq!(ours["proto"], "udp", "{ours}");
+    assert_eq!(ours["state"], "open", "{db}: {ours}");
+    assert_eq!(ours["service"], service.as_str(), "{db}: {ours}");
+    assert_eq!(ours["product"], product.as_str(), "{db}: {ours}");
+    assert_eq!(ours["version"], version.as_str(), "{db}: {ours}");
+    assert_eq!(ours["method"], "probed", "{db}: {ours}");
+    // Silence keeps the scan's open|filtered, named from the table as nmap does.
+    let unanswered = record_of(&records, quiet);
+    assert_eq!(unanswered["state"], "open|filtered", "{db}: {unanswered}");
+    assert_eq!(unanswered["method"], "table", "{db}: {unanswered}");
+    let refused = record_of(&records, closed);
+    assert_eq!(refused["state"], "closed", "{db}: {refused}");
+    assert_eq!(refused["service"], Value::Null, "not probed: {refused}");
+    drop(silent);
 }

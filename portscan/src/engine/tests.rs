@@ -49,6 +49,8 @@ struct Report {
     done: Vec<(IpAddr, usize)>,
 }
 
+impl<S> FollowUp<S> for Report {}
+
 impl Observer for Report {
     fn result(
         &mut self,

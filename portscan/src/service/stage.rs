@@ -1,12 +1,16 @@
-//! The event loop of version detection: every open port's probes on one epoll instance,
-//! each port a small state machine (wait for a socket, connect, send, read the answer until
-//! a match, its close, a size cap or its deadline, then the next probe on a fresh
-//! connection), so that a silent service costs time on its own port only.
+//! The state machines of version detection: each open port a small one (wait for a socket,
+//! connect, send, read the answer until a match, its close, a size cap or its deadline,
+//! then the next probe on a fresh connection), all of them on the scan's own epoll
+//! instance, so that a port is probed as soon as the scan finds it open, and a silent
+//! service costs time on its own port only.
 //!
-//! It runs after the port scan, on the ports it found open, through the scan's own
-//! [`Driver`] (the clock and the epoll wait), in the scan loop's style: a slab of jobs
-//! indexed by the epoll token, and a loop body that matches on what came.
+//! An [`Identifier`] takes ports as they come and is driven by the loop that owns the
+//! [`Driver`] (the scan's, or one of its own for ports read from a file): it starts
+//! what its share of sockets allows, takes the wakeups of its tokens, and expires its
+//! deadlines; finished ports are collected with [`Identifier::finished`]. Its tokens are
+//! its job numbers plus a base, apart from those of the loop's own sockets.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::mem;
 use std::net::SocketAddr;
@@ -20,7 +24,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use common::services::ports::Proto;
 
-use crate::driver::{Driver, Wakeup};
+use crate::driver::Driver;
 use crate::service::db::{Found, ProbeDb};
 use crate::service::tls::{self, Certificate};
 
@@ -32,6 +36,10 @@ pub const BANNER_CAP: usize = 1024;
 
 /// How long a connection may take to open before the probe counts as unanswered.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long to wait before trying again when the system had no socket to give and none of
+/// ours is open to free one.
+const SHORTAGE_BACKOFF: Duration = Duration::from_millis(20);
 
 /// What probing one port found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,6 +56,10 @@ pub struct Probed {
     pub tunnel: bool,
     /// The certificate the TLS server showed.
     pub certificate: Option<Certificate>,
+    /// UDP: a datagram came back from the port, so something listens there.
+    pub answered: bool,
+    /// UDP: a probe drew an ICMP port unreachable, so nothing listens there.
+    pub refused: bool,
 }
 
 /// Where one port's identification stands.
@@ -56,7 +68,9 @@ pub struct Probed {
 /// probe's bytes sent) → `Waiting` again for the next probe (no match, and probes left),
 /// or `Done` (a match, `tcpwrapped`, or no probes left). A failed or timed-out connect
 /// moves to the next probe as an unanswered one does. A match of `ssl` starts the probes
-/// again from the first, each `Reading` then through a TLS client on its connection.
+/// again from the first, each `Reading` then through a TLS client on its connection. A UDP
+/// port goes from `Waiting` straight to `Reading`, every probe's datagram sent at once, and
+/// is `Done` at the first hard match, an ICMP error or the longest probe's wait.
 enum Step {
     Waiting,
     Connecting {
@@ -76,6 +90,7 @@ enum Step {
 /// One port: its probes in the order they are tried, and what came so far.
 struct Job {
     address: SocketAddr,
+    proto: Proto,
     plan: Vec<usize>,
     /// The index in `plan` of the probe in flight, or of the next to send.
     next: usize,
@@ -101,121 +116,227 @@ pub struct Choice {
     pub parallel: usize,
 }
 
-/// Identifies the service behind each of `ports`; the results come in their order. Stops
-/// early, returning `None`, when a signal comes.
-pub fn identify<D: Driver<Socket>>(
-    db: &ProbeDb,
-    ports: &[SocketAddr],
+/// The ports being identified, each a [`Job`] numbered in the order it came.
+pub struct Identifier<'db> {
+    db: &'db ProbeDb,
+    tls: Arc<ClientConfig>,
     choice: Choice,
-    driver: &mut D,
-) -> io::Result<Option<Vec<Probed>>> {
-    let now = driver.now();
-    let tls = tls::client_config();
-    let mut jobs: Vec<Job> = ports
-        .iter()
-        .map(|&address| Job {
+    /// A job's token is its number plus this.
+    token_base: usize,
+    jobs: Vec<Job>,
+    /// Jobs waiting for a socket; one between two probes goes first, so that a port once
+    /// begun is finished before others are begun.
+    waiting: VecDeque<usize>,
+    /// Jobs holding a socket.
+    active: usize,
+    /// Jobs not yet done.
+    unfinished: usize,
+    /// Done jobs whose results are not collected yet.
+    done: Vec<usize>,
+    /// When the system had no socket to give: no start is tried before this.
+    short_until: Option<Instant>,
+}
+
+impl<'db> Identifier<'db> {
+    /// Tokens from `token_base` up are its own; the loop's other sockets use lower ones.
+    pub fn new(db: &'db ProbeDb, choice: Choice, token_base: usize) -> Self {
+        Self {
+            db,
+            tls: tls::client_config(),
+            choice,
+            token_base,
+            jobs: Vec::new(),
+            waiting: VecDeque::new(),
+            active: 0,
+            unfinished: 0,
+            done: Vec::new(),
+            short_until: None,
+        }
+    }
+
+    /// Queues a port to identify; its number is the order it came in, from 0. A port with
+    /// no probe of its protocol to try is done at once, with nothing found.
+    pub fn add(&mut self, address: SocketAddr, proto: Proto, now: Instant) -> usize {
+        let number = self.jobs.len();
+        let plan = plan(self.db, proto, address.port(), self.choice.intensity);
+        let step = if plan.is_empty() {
+            self.done.push(number);
+            Step::Done
+        } else {
+            self.unfinished += 1;
+            self.waiting.push_back(number);
+            Step::Waiting
+        };
+        self.jobs.push(Job {
             address,
-            plan: plan(db, address.port(), choice.intensity),
+            proto,
+            plan,
             next: 0,
-            step: Step::Waiting,
+            step,
             deadline: now,
             result: Probed::default(),
-        })
-        .collect();
-    let mut waiting: Vec<usize> = (0..jobs.len()).rev().collect();
-    let mut active = 0usize;
-    loop {
-        while active < choice.parallel.max(1) {
-            let Some(token) = waiting.pop() else { break };
-            if start(&mut jobs[token], token, driver)? {
-                active += 1;
-            } else {
-                waiting.push(token);
-            }
-        }
-        if active == 0 && waiting.is_empty() {
-            break;
-        }
+        });
+        number
+    }
+
+    /// Whether some port is not identified yet.
+    pub fn busy(&self) -> bool {
+        self.unfinished > 0
+    }
+
+    /// The sockets its probes hold now.
+    pub fn sockets(&self) -> usize {
+        self.active
+    }
+
+    /// Starts the waiting ports' next probes, as many as its share of sockets allows.
+    pub fn start<D: Driver<Socket>>(&mut self, driver: &mut D) -> io::Result<()> {
         let now = driver.now();
-        let soonest = jobs
-            .iter()
-            .filter(|job| job.busy())
-            .map(|job| job.deadline)
-            .min()
-            .unwrap_or(now);
-        driver.wait(soonest.saturating_duration_since(now))?;
-        let ready: Vec<Wakeup> = driver.ready().collect();
-        for wakeup in ready {
-            let token = match wakeup {
-                Wakeup::Signal => return Ok(None),
-                Wakeup::Answer(token) => token,
-            };
-            let job = &mut jobs[token];
-            if !job.busy() {
-                continue;
-            }
-            let step = mem::replace(&mut job.step, Step::Done);
-            job.step = match step {
-                Step::Connecting { socket } => connected(db, &tls, job, socket, token, driver)?,
-                Step::Reading {
-                    socket,
-                    tls,
-                    connected,
-                    answer,
-                } => read(db, job, (socket, tls), connected, answer, token, driver)?,
-                other => other,
-            };
-            settle(job, &mut active, &mut waiting, token);
+        if self.short_until.is_some_and(|until| until > now) {
+            return Ok(());
         }
-        let now = driver.now();
-        for (token, job) in jobs.iter_mut().enumerate() {
+        self.short_until = None;
+        while self.active < self.choice.parallel.max(1) {
+            let Some(number) = self.waiting.pop_front() else {
+                break;
+            };
+            let token = number + self.token_base;
+            let job = &mut self.jobs[number];
+            let started = match job.proto {
+                Proto::Udp => send_datagram(self.db, job, token, driver)?,
+                _ => connect(job, token, driver)?,
+            };
+            if !started {
+                self.waiting.push_front(number);
+                self.short_until = Some(now + SHORTAGE_BACKOFF);
+                break;
+            }
+            self.settle(number, false);
+        }
+        Ok(())
+    }
+
+    /// A socket of its own (`token`) has something to say.
+    pub fn ready<D: Driver<Socket>>(&mut self, token: usize, driver: &mut D) -> io::Result<()> {
+        let number = token - self.token_base;
+        let Some(job) = self.jobs.get_mut(number) else {
+            return Ok(());
+        };
+        if !job.busy() {
+            return Ok(());
+        }
+        let step = mem::replace(&mut job.step, Step::Done);
+        job.step = match step {
+            Step::Connecting { socket } => {
+                connected(self.db, &self.tls, job, socket, token, driver)?
+            }
+            Step::Reading { socket, .. } if job.proto == Proto::Udp => {
+                read_datagrams(self.db, job, socket, token, driver)?
+            }
+            Step::Reading {
+                socket,
+                tls,
+                connected,
+                answer,
+            } => read(
+                self.db,
+                job,
+                (socket, tls),
+                connected,
+                answer,
+                token,
+                driver,
+            )?,
+            other => other,
+        };
+        self.settle(number, true);
+        Ok(())
+    }
+
+    /// Ends the probes whose deadlines have passed.
+    pub fn expire(&mut self, now: Instant) {
+        for number in 0..self.jobs.len() {
+            let job = &mut self.jobs[number];
             if !job.busy() || job.deadline > now {
                 continue;
             }
             let step = mem::replace(&mut job.step, Step::Done);
             job.step = match step {
-                Step::Connecting { .. } => next_probe(db, job),
+                Step::Connecting { .. } => next_probe(self.db, job),
+                // Every UDP probe went at once: the wait for their answers is over.
+                Step::Reading { .. } if job.proto == Proto::Udp => Step::Done,
                 Step::Reading {
                     answer, connected, ..
-                } => judge(db, job, &answer, connected, now, true)
+                } => judge(self.db, job, &answer, connected, now, true)
                     .expect("a complete answer is judged"),
                 other => other,
             };
-            settle(job, &mut active, &mut waiting, token);
+            self.settle(number, true);
         }
     }
-    Ok(Some(jobs.into_iter().map(|job| job.result).collect()))
-}
 
-/// Counts a job that gave up its socket, and queues it again if it has probes left.
-fn settle(job: &Job, active: &mut usize, waiting: &mut Vec<usize>, token: usize) {
-    match job.step {
-        Step::Waiting => {
-            *active -= 1;
-            waiting.push(token);
+    /// When it next needs the clock: its soonest deadline, or the end of a shortage.
+    pub fn deadline(&self) -> Option<Instant> {
+        let soonest = self
+            .jobs
+            .iter()
+            .filter(|job| job.busy())
+            .map(|job| job.deadline)
+            .min();
+        match (soonest, self.short_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        Step::Done => *active -= 1,
-        Step::Connecting { .. } | Step::Reading { .. } => {}
+    }
+
+    /// The ports identified since the last call: their numbers and what was found.
+    pub fn finished(&mut self) -> impl Iterator<Item = (usize, Probed)> + '_ {
+        self.done.drain(..).map(|number| {
+            let job = &mut self.jobs[number];
+            job.plan = Vec::new();
+            (number, mem::take(&mut job.result))
+        })
+    }
+
+    /// Counts a job that moved (`was_busy`: it held a socket before): one that took or
+    /// gave up a socket, queued again if it has probes left, or done.
+    fn settle(&mut self, number: usize, was_busy: bool) {
+        let job = &self.jobs[number];
+        match (was_busy, job.busy()) {
+            (false, true) => self.active += 1,
+            (true, false) => self.active -= 1,
+            _ => {}
+        }
+        match job.step {
+            Step::Waiting => self.waiting.push_front(number),
+            Step::Done => {
+                self.unfinished -= 1;
+                self.done.push(number);
+            }
+            Step::Connecting { .. } | Step::Reading { .. } => {}
+        }
     }
 }
 
-/// The probes to try on `port`, in order: NULL (listen), those whose `ports` name it, then
-/// the rest no rarer than `intensity`, commonest first. Printers' ports (`Exclude`) are the
-/// caller's to leave out.
-fn plan(db: &ProbeDb, port: u16, intensity: u8) -> Vec<usize> {
-    let tcp = |&(_, probe): &(usize, &crate::service::db::Probe)| probe.proto == Proto::Tcp;
-    let null = db.probe(Proto::Tcp, "NULL");
+/// The probes to try on `port` of `proto`, in order: NULL (listen; TCP only), those whose
+/// `ports` name it, then the rest no rarer than `intensity`, commonest first. Printers'
+/// ports (`Exclude`) are the caller's to leave out.
+fn plan(db: &ProbeDb, proto: Proto, port: u16, intensity: u8) -> Vec<usize> {
+    let null = db.probe(Proto::Tcp, "NULL").filter(|_| proto == Proto::Tcp);
     let mut plan: Vec<usize> = null.into_iter().collect();
-    let probes = || db.probes.iter().enumerate().filter(tcp);
+    let probes = || {
+        db.probes
+            .iter()
+            .enumerate()
+            .filter(move |(index, probe)| probe.proto == proto && Some(*index) != null)
+    };
     plan.extend(
         probes()
-            .filter(|(index, probe)| Some(*index) != null && probe.likes(port))
+            .filter(|(_, probe)| probe.likes(port))
             .map(|(index, _)| index),
     );
     let mut rest: Vec<(u8, usize)> = probes()
-        .filter(|(index, probe)| {
-            Some(*index) != null && !probe.likes(port) && probe.rarity <= intensity
-        })
+        .filter(|(_, probe)| !probe.likes(port) && probe.rarity <= intensity)
         .map(|(index, probe)| (probe.rarity, index))
         .collect();
     rest.sort_unstable();
@@ -225,7 +346,7 @@ fn plan(db: &ProbeDb, port: u16, intensity: u8) -> Vec<usize> {
 
 /// Opens a connection for the job's next probe; `false` when the system has no socket to
 /// give now (the job waits for another's).
-fn start<D: Driver<Socket>>(job: &mut Job, token: usize, driver: &mut D) -> io::Result<bool> {
+fn connect<D: Driver<Socket>>(job: &mut Job, token: usize, driver: &mut D) -> io::Result<bool> {
     let socket = match open(job.address) {
         Ok(socket) => socket,
         Err(error) if is_shortage(&error) => return Ok(false),
@@ -252,6 +373,103 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
         // epoll reports it.
         _ => Ok(socket),
     }
+}
+
+/// Sends every UDP probe of the job's plan at once, from one socket of its own, connected
+/// so that the kernel hands it only the port's answers and its ICMP errors: with no
+/// connection to set up, waiting out each probe's silence in turn (as nmap does) would
+/// cost a silent port the sum of their waits. `false` when the system has no socket to
+/// give now.
+fn send_datagram<D: Driver<Socket>>(
+    db: &ProbeDb,
+    job: &mut Job,
+    token: usize,
+    driver: &mut D,
+) -> io::Result<bool> {
+    let socket = match udp_socket(job.address) {
+        Ok(socket) => socket,
+        Err(error) if is_shortage(&error) => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let now = driver.now();
+    let mut wait = Duration::ZERO;
+    for &index in &job.plan {
+        let probe = &db.probes[index];
+        wait = wait.max(Duration::from_millis(probe.wait_ms));
+        // Any other error is an ICMP error to an earlier probe, which the read finds too.
+        if let Err(error) = socket.send(&probe.payload)
+            && is_shortage(&error)
+        {
+            return Ok(false);
+        }
+    }
+    driver.register(&socket, token, EpollFlags::EPOLLIN)?;
+    job.deadline = now + wait;
+    job.step = Step::Reading {
+        socket,
+        tls: None,
+        connected: now,
+        answer: Vec::new(),
+    };
+    Ok(true)
+}
+
+/// Reads the datagrams that came back, each a whole answer, matched against the rules of
+/// every probe sent: a hard match ends the job, as does an ICMP port unreachable.
+fn read_datagrams<D: Driver<Socket>>(
+    db: &ProbeDb,
+    job: &mut Job,
+    socket: Socket,
+    token: usize,
+    driver: &mut D,
+) -> io::Result<Step> {
+    let mut datagram = vec![0u8; ANSWER_CAP];
+    loop {
+        let answer = match (&socket).read(&mut datagram) {
+            Ok(n) => &datagram[..n],
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                // An ICMP port unreachable before any answer: nothing listens there.
+                job.result.refused =
+                    !job.result.answered && error.kind() == io::ErrorKind::ConnectionRefused;
+                return Ok(Step::Done);
+            }
+        };
+        job.result.answered = true;
+        if job.result.banner.is_empty() {
+            job.result.banner = answer[..answer.len().min(BANNER_CAP)].to_vec();
+        }
+        for &index in &job.plan {
+            match best_match(db, index, answer) {
+                Some(found) if !found.soft => {
+                    job.result.found = Some(found);
+                    return Ok(Step::Done);
+                }
+                Some(found) if job.result.found.is_none() => job.result.found = Some(found),
+                _ => {}
+            }
+        }
+    }
+    driver.rearm(&socket, token, EpollFlags::EPOLLIN)?;
+    Ok(Step::Reading {
+        socket,
+        tls: None,
+        connected: driver.now(),
+        answer: Vec::new(),
+    })
+}
+
+fn udp_socket(address: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    socket.connect(&address.into())?;
+    Ok(socket)
 }
 
 /// Errors that mean "no socket now", not "no service there".
@@ -447,7 +665,8 @@ fn judge(
     if job.result.banner.is_empty() {
         job.result.banner = answer[..answer.len().min(BANNER_CAP)].to_vec();
     }
-    if hard && !job.result.tunnel && found.as_ref().is_some_and(|f| f.service == "ssl") {
+    let tls = found.as_ref().is_some_and(|f| f.service == "ssl");
+    if hard && tls && job.proto == Proto::Tcp && !job.result.tunnel {
         // TLS: the probes again, from the first, inside the tunnel, but the one that
         // found it.
         job.result.tunnel = true;
@@ -477,7 +696,9 @@ pub(super) fn best_match(db: &ProbeDb, probe_index: usize, answer: &[u8]) -> Opt
         db.probe(probe.proto, name)
             .or_else(|| db.probes.iter().position(|other| other.name == *name))
     }));
-    sources.extend(db.probe(Proto::Tcp, "NULL"));
+    if probe.proto == Proto::Tcp {
+        sources.extend(db.probe(Proto::Tcp, "NULL"));
+    }
     let mut soft = None;
     for source in sources {
         for rule in &db.probes[source].matches {
