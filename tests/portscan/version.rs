@@ -584,3 +584,42 @@ fn udp_ports_are_probed_and_named_as_nmap_names_them() {
     assert_eq!(refused["service"], Value::Null, "not probed: {refused}");
     drop(silent);
 }
+
+#[test]
+fn the_text_header_names_the_version_columns() {
+    let ssh = Listener::start(Behaviour::Greets(b"SSH-2.0-OpenSSH_9.6\r\n"));
+    let ports = ssh.port.to_string();
+    let output = run(
+        tool("portscan").args(["-sV", "--header", "--records", "-p", &ports, "127.0.0.1"]),
+        SCAN_LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "host",
+            "port/proto",
+            "state",
+            "reason",
+            "service",
+            "version"
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("127.0.0.1 {ports}/tcp open syn-ack ssh OpenSSH 9.6 (protocol 2.0)"),
+        "{text}"
+    );
+    // Without -sV the header stops at the reason.
+    let plain = run(
+        tool("portscan").args(["--header", "--records", "-p", &ports, "127.0.0.1"]),
+        SCAN_LIMIT,
+    );
+    assert_eq!(
+        stdout_text(&plain).lines().next(),
+        Some("host port/proto state reason")
+    );
+}

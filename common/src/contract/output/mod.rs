@@ -85,7 +85,13 @@ pub trait Record: Serialize {
     /// (a column may join two fields, as `port/proto` does).
     const TEXT_HEADER: &'static [&'static str];
 
-    /// Fills one text line, in the order of [`Record::TEXT_HEADER`].
+    /// The column names of this record's text line: [`Record::TEXT_HEADER`], unless the
+    /// run adds columns to every record (portscan -sV's service and version).
+    fn text_header(&self) -> &'static [&'static str] {
+        Self::TEXT_HEADER
+    }
+
+    /// Fills one text line, in the order of [`Record::text_header`].
     fn write_text(&self, row: &mut TextRow);
 
     /// What the CSV format serializes: the record itself, unless a field needs a form of

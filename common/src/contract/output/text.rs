@@ -131,8 +131,13 @@ impl Formatter for Text {
         record.write_text(&mut self.row);
         if self.options.align {
             if self.header_pending {
-                self.held_rows
-                    .push(R::TEXT_HEADER.iter().map(|s| (*s).to_owned()).collect());
+                self.held_rows.push(
+                    record
+                        .text_header()
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .collect(),
+                );
                 self.header_pending = false;
             }
             self.held_rows
@@ -140,7 +145,7 @@ impl Formatter for Text {
             return Ok(());
         }
         if self.header_pending {
-            writeln!(out, "{}", R::TEXT_HEADER.join(" ")).map_err(Error::output)?;
+            writeln!(out, "{}", record.text_header().join(" ")).map_err(Error::output)?;
             self.header_pending = false;
         }
         let line = self.row.line.as_bytes();

@@ -218,6 +218,23 @@ impl Reason {
 impl Record for PortRecord {
     const TEXT_HEADER: &'static [&'static str] = &["host", "port/proto", "state", "reason"];
 
+    /// With -sV two more: the service (`ssl/http` in a tunnel), and the version line that
+    /// joins product, version and extra_info, as nmap's VERSION column does.
+    fn text_header(&self) -> &'static [&'static str] {
+        if self.version_columns {
+            &[
+                "host",
+                "port/proto",
+                "state",
+                "reason",
+                "service",
+                "version",
+            ]
+        } else {
+            Self::TEXT_HEADER
+        }
+    }
+
     /// With -sV, the service and its version line follow, free text last.
     fn write_text(&self, row: &mut TextRow) {
         row.field(&self.host)
