@@ -3,6 +3,7 @@
 
 mod util;
 
+mod baseline;
 mod edges;
 mod errors;
 mod fixtures;

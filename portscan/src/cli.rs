@@ -241,6 +241,23 @@ pub struct Cli {
     #[arg(long)]
     pub sort: bool,
 
+    /// Compare with an earlier run's --json output in FILE and print only what changed:
+    /// records marked added, removed or changed (with the old values); exit status 3 when
+    /// something did. Ports are matched by address, protocol and number.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["report", "from"])]
+    pub baseline: Option<std::path::PathBuf>,
+
+    /// With --baseline: then rewrite FILE with this run's records (atomically); a missing
+    /// FILE is then an empty baseline.
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+
+    /// The ports that must be open on every host scanned (-p's syntax): other open ports
+    /// are printed as added, listed ones not open as changed (or removed if not scanned),
+    /// and the exit status is 3 unless none is.
+    #[arg(long, value_name = "LIST", value_parser = parse_ports, conflicts_with_all = ["baseline", "report", "from"])]
+    pub expect_open: Option<Ports>,
+
     /// Print the report a person reads (nmap's normal output: a block per host, a port
     /// table) even where stdout is not a terminal. It is the default on a terminal.
     #[arg(long, conflicts_with_all = ["records", "json", "csv", "header"])]

@@ -106,6 +106,8 @@ pub struct Config {
     pub version: Option<VersionOptions>,
     /// --from: the records whose open ports -sV probes, instead of a scan.
     pub from: Option<String>,
+    /// --baseline or --expect-open: stdout gets how the result differs, not the result.
+    pub comparison: Option<output::Comparison>,
 }
 
 /// How -sV probes.
@@ -204,6 +206,17 @@ impl Config {
         } else {
             Layout::Terminal
         };
+        let comparison = match (&cli.baseline, &cli.expect_open) {
+            (Some(path), _) => Some(output::Comparison::Baseline {
+                path: path.clone(),
+                update: cli.update_baseline,
+                earlier: Vec::new(),
+            }),
+            (None, Some(list)) => {
+                Some(output::Comparison::ExpectOpen(expected_open(list, &ports)?))
+            }
+            (None, None) => None,
+        };
         Ok(Self {
             targets,
             excluded,
@@ -219,6 +232,7 @@ impl Config {
             show_chosen: cli.open || cli.all || !cli.show.is_empty(),
             reason: cli.reason,
             sort: cli.sort,
+            comparison,
             layout,
             format,
             header: cli.output.header,
@@ -306,6 +320,32 @@ fn ports_to_scan(cli: &Cli) -> Result<Vec<TargetPort>> {
         }
     }
     Ok(ports)
+}
+
+/// The ports of `--expect-open`'s list, of the protocols the scan probes; each must be one
+/// the scan covers, or the expectation could never be met.
+fn expected_open(list: &cli::Ports, scanned: &[TargetPort]) -> Result<Vec<TargetPort>> {
+    let mut expected = Vec::new();
+    for proto in [Proto::Tcp, Proto::Udp] {
+        if !scanned.iter().any(|port| port.proto == proto) {
+            continue;
+        }
+        let set = match proto {
+            Proto::Udp => list.udp.ports(proto),
+            _ => list.tcp.ports(proto),
+        };
+        for port in set.iter() {
+            let port = TargetPort { proto, port };
+            if !scanned.contains(&port) {
+                return Err(Error::usage(format!(
+                    "--expect-open: {}/{} is not among the ports scanned",
+                    port.port, port.proto
+                )));
+            }
+            expected.push(port);
+        }
+    }
+    Ok(expected)
 }
 
 /// The ports `-p`, `--top-ports` or `-F` and the scan types choose, before
@@ -447,6 +487,11 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let (started, start_time) = (Instant::now(), SystemTime::now());
     // Before anything is sent: a file that cannot be written is a usage error.
     let (mut dests, stdout) = files::open(&config.files, out)?;
+    let mut config = config.clone();
+    if let Some(comparison) = &mut config.comparison {
+        comparison.load()?;
+    }
+    let config = &config;
     let (targets, problems) = resolve_targets(config)?;
     let unscanned_addresses = targets.unscanned_addresses();
     // (Until here SIGINT and SIGTERM simply end the process: nothing has been printed, and
@@ -476,6 +521,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         let failed = ping_only(config, targets, stdout, files, &signal_fd, summaries)?;
         return Ok(Status {
             had_errors: !problems.is_empty() || failed > 0,
+            ..Status::default()
         });
     }
     let (mut discovery_failed, mut discovery_down) = (0, 0);
@@ -523,7 +569,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = scan_ports(config, &plan, &mut driver, &mut printer, &services)?;
     let hosts_failed = printer.hosts_failed();
-    let counts = printer.finish(outcome.interrupted)?;
+    let (counts, changed) = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
     if config.verbose || (!report && summaries) {
         warn(
@@ -536,6 +582,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     }
     Ok(Status {
         had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
+        changed,
     })
 }
 
@@ -688,6 +735,7 @@ fn probe_found<'a, W: io::Write + 'a>(
     }
     Ok(Status {
         had_errors: skipped,
+        ..Status::default()
     })
 }
 
@@ -701,6 +749,7 @@ fn printer_for<'a, W: io::Write + 'a>(
     scan: Scan,
 ) -> Result<(Printer<'a, io::BufWriter<W>>, bool)> {
     let report_on_stdout = stdout.is_some()
+        && config.comparison.is_none()
         && match config.layout {
             Layout::Terminal => io::stdout().is_terminal(),
             Layout::Report => true,
@@ -715,7 +764,11 @@ fn printer_for<'a, W: io::Write + 'a>(
             }
             _ => {
                 let writer = record_writer(config, out);
-                records = Some(Records::new(writer, config.show, config.sort));
+                let mut printed = Records::new(writer, config.show, config.sort);
+                if let Some(comparison) = &config.comparison {
+                    printed = printed.compared(comparison.clone());
+                }
+                records = Some(printed);
             }
         }
     }

@@ -14,6 +14,7 @@ use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::contract::baseline::{self, ChangeRecord};
 use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::{PortRecord, PortState, Reason};
@@ -56,6 +57,97 @@ pub struct Records<W: Write> {
     held: Option<Vec<PortRecord>>,
     /// What a failed write is said to be about: "-oJ scan.json"; stdout's own if `None`.
     label: Option<String>,
+    /// With `--baseline` or `--expect-open`: every port's record, of every state, held to
+    /// be compared at the end; only the differences are written.
+    compared: Option<(Comparison, Vec<PortRecord>)>,
+}
+
+/// What a scan's result is compared with.
+#[derive(Debug, Clone)]
+pub enum Comparison {
+    /// An earlier run's records (read before the scan starts); `update`: rewrite `path`
+    /// with this run's.
+    Baseline {
+        path: std::path::PathBuf,
+        update: bool,
+        earlier: Vec<PortRecord>,
+    },
+    /// The ports that must be open on every host scanned, and no others.
+    ExpectOpen(Vec<TargetPort>),
+}
+
+impl Comparison {
+    /// Reads the baseline, before anything is sent: a file that is not one is a usage
+    /// error, and so is a missing one unless it is to be made.
+    pub fn load(&mut self) -> Result<()> {
+        if let Self::Baseline {
+            path,
+            update,
+            earlier,
+        } = self
+        {
+            *earlier = match baseline::read::<PortRecord>(path)? {
+                Some(records) => records,
+                None if *update => Vec::new(),
+                None => {
+                    return Err(Error::usage(format!(
+                        "--baseline {}: no such file (--update-baseline makes it)",
+                        path.display()
+                    )));
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// What differs between `now` (every port scanned) and what was expected; a record of
+    /// `now` counts as added only in a state `show` prints.
+    fn changes(
+        self,
+        now: &[PortRecord],
+        show: [bool; STATES],
+    ) -> Result<Vec<ChangeRecord<PortRecord>>> {
+        let shown = |record: &PortRecord| show[record.state.index()];
+        match self {
+            Self::Baseline {
+                path,
+                update,
+                earlier,
+            } => {
+                let changes = baseline::compare(earlier, now, shown);
+                if update {
+                    let kept: Vec<&PortRecord> = now.iter().filter(|r| shown(r)).collect();
+                    baseline::write(&path, &kept)?;
+                }
+                Ok(changes)
+            }
+            Self::ExpectOpen(ports) => {
+                // Every host scanned, once, in the order met.
+                let mut hosts: Vec<(&str, IpAddr)> = Vec::new();
+                for record in now {
+                    let host = (record.host.as_str(), record.address);
+                    if !hosts.contains(&host) {
+                        hosts.push(host);
+                    }
+                }
+                let expected: Vec<PortRecord> = hosts
+                    .iter()
+                    .flat_map(|&(host, address)| {
+                        ports.iter().map(move |port| PortRecord {
+                            host: host.to_owned(),
+                            address,
+                            port: port.port,
+                            proto: port.proto,
+                            state: PortState::Open,
+                            ..PortRecord::default()
+                        })
+                    })
+                    .collect();
+                let open = |record: &PortRecord| record.state == PortState::Open;
+                Ok(baseline::compare(expected, now, open))
+            }
+        }
+    }
 }
 
 impl<W: Write> Records<W> {
@@ -65,6 +157,15 @@ impl<W: Write> Records<W> {
             show,
             held: sort.then(Vec::new),
             label: None,
+            compared: None,
+        }
+    }
+
+    /// Writes how the result differs from `comparison`, instead of the result.
+    pub fn compared(self, comparison: Comparison) -> Self {
+        Self {
+            compared: Some((comparison, Vec::new())),
+            ..self
         }
     }
 
@@ -73,6 +174,10 @@ impl<W: Write> Records<W> {
     }
 
     fn write(&mut self, record: &PortRecord) -> Result<()> {
+        if let Some((_, now)) = &mut self.compared {
+            now.push(record.clone());
+            return Ok(());
+        }
         if !self.show[record.state.index()] {
             return Ok(());
         }
@@ -85,15 +190,21 @@ impl<W: Write> Records<W> {
         }
     }
 
-    fn finish(mut self) -> Result<()> {
+    /// Writes what is held, and ends the output; `true` if a comparison found changes. An
+    /// `interrupted` scan is compared with nothing: what it did not reach is no change.
+    fn finish(mut self, interrupted: bool) -> Result<bool> {
+        let mut changed = false;
+        if let Some((comparison, mut now)) = self.compared.take().filter(|_| !interrupted) {
+            // In order, as --sort prints them: the changes, and the rewritten baseline.
+            now.sort_by(in_order);
+            let changes = comparison.changes(&now, self.show)?;
+            changed = !changes.is_empty();
+            for change in &changes {
+                self.writer.write(change).map_err(|e| self.relabel(e))?;
+            }
+        }
         if let Some(mut held) = self.held.take() {
-            held.sort_by(|a, b| {
-                sort_key(a.address)
-                    .cmp(&sort_key(b.address))
-                    .then_with(|| a.host.cmp(&b.host))
-                    .then(a.proto.cmp(&b.proto))
-                    .then(a.port.cmp(&b.port))
-            });
+            held.sort_by(in_order);
             for record in &held {
                 self.writer.write(record).map_err(|e| self.relabel(e))?;
             }
@@ -101,7 +212,8 @@ impl<W: Write> Records<W> {
         let label = self.label.take();
         self.writer
             .finish()
-            .map_err(|e| files::relabel(label.as_deref(), e))
+            .map_err(|e| files::relabel(label.as_deref(), e))?;
+        Ok(changed)
     }
 }
 
@@ -172,21 +284,35 @@ impl<'a, W: Write> Printer<'a, W> {
     /// Prints what is held (sorted records; the report's last hosts and its closing lines,
     /// which say whether the scan was `interrupted`) and flushes; the summary line is the
     /// caller's to ask for.
-    pub fn finish(mut self, interrupted: bool) -> Result<[u64; STATES]> {
+    /// Returns the counts of ports in each state, and whether a comparison (--baseline,
+    /// --expect-open) found changes.
+    pub fn finish(mut self, interrupted: bool) -> Result<([u64; STATES], bool)> {
         self.progress.clear();
         // Every output is ended, the XML closed, even when one of them fails; the first
         // failure is the run's.
-        let ended = [
-            self.records.map_or(Ok(()), Records::finish),
-            self.json_file.map_or(Ok(()), Records::finish),
-            self.report
-                .map_or(Ok(()), |report| report.finish(interrupted)),
-        ];
-        for outcome in ended {
-            outcome?;
-        }
-        Ok(self.counts)
+        let finish_records = |records: Records<_>| records.finish(interrupted);
+        let (stdout, json_file) = (
+            self.records.map_or(Ok(false), finish_records),
+            self.json_file
+                .map_or(Ok(false), |file| file.finish(interrupted)),
+        );
+        let report = self
+            .report
+            .map_or(Ok(()), |report| report.finish(interrupted));
+        let changed = stdout?;
+        json_file?;
+        report?;
+        Ok((self.counts, changed))
     }
+}
+
+/// Records in (address, host, proto, port) order.
+fn in_order(a: &PortRecord, b: &PortRecord) -> std::cmp::Ordering {
+    sort_key(a.address)
+        .cmp(&sort_key(b.address))
+        .then_with(|| a.host.cmp(&b.host))
+        .then(a.proto.cmp(&b.proto))
+        .then(a.port.cmp(&b.port))
 }
 
 /// IPv4 before IPv6, each in numeric order.
@@ -388,7 +514,7 @@ mod tests {
                 .result(&host(address), port, state, Reason::SynAck, None)
                 .unwrap();
         }
-        assert_eq!(printer.finish(false).unwrap(), [4, 1, 1, 1]);
+        assert_eq!(printer.finish(false).unwrap(), ([4, 1, 1, 1], false));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "127.0.0.2 22/tcp open syn-ack\n127.0.0.2 443/tcp open syn-ack\n\

@@ -119,6 +119,23 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
 
+    /// Compare with an earlier run's --json output in FILE and print only what changed:
+    /// records marked added, removed or changed (with the old values); exit status 3 when
+    /// something did. Sockets are matched by local end and owner's command.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<std::path::PathBuf>,
+
+    /// With --baseline: then rewrite FILE with this run's sockets (atomically); a missing
+    /// FILE is then an empty baseline.
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+
+    /// The ports that must have a listener (TCP, U:53 for UDP; nmap's port list syntax):
+    /// listeners on other ports are printed as added, ports without one as removed, and
+    /// the exit status is 3 unless none is.
+    #[arg(long, value_name = "PORTS", conflicts_with = "baseline")]
+    pub expect_listen: Option<String>,
+
     // --header matters only when stdout is not a terminal: on one, text has its header.
     #[command(flatten)]
     pub output: OutputArgs,

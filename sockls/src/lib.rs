@@ -11,12 +11,14 @@ use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
 
 use common::Status;
+use common::contract::baseline::{self, Change, ChangeRecord};
 use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::contract::record::{OsText, OwnerStatus, SocketRecord};
+use common::contract::record::{OsText, OwnerStatus, SocketProto, SocketRecord, SocketState};
 use common::host::owners::{self, OwnerMap};
 use common::host::sockets::{self, Query, Source};
 use common::host::users::Users;
+use common::services::ports::{PortList, Proto};
 
 pub use cli::{Cli, SourceArg, command};
 use filter::Filter;
@@ -36,6 +38,20 @@ pub struct Config {
     pub header: bool,
     /// `--netns` (one) or `--all-netns` (every one); empty for our own namespace alone.
     pub namespaces: Namespaces,
+    /// `--baseline` or `--expect-listen`: print how the listing differs, not the listing.
+    pub comparison: Option<Comparison>,
+}
+
+/// What the listing is compared with.
+#[derive(Debug, Clone)]
+pub enum Comparison {
+    /// An earlier run's NDJSON; `update`: rewrite it with this run's.
+    Baseline {
+        path: std::path::PathBuf,
+        update: bool,
+    },
+    /// The ports that must have a listener, and no others.
+    ExpectListen(PortList),
 }
 
 /// Which network namespaces to list.
@@ -48,10 +64,6 @@ pub enum Namespaces {
 }
 
 impl Config {
-    #[expect(
-        clippy::needless_pass_by_value,
-        reason = "every tool's from_cli takes its Cli as common::contract::entry hands it over"
-    )]
     pub fn from_cli(cli: Cli) -> Result<Self> {
         let format = cli.output.format();
         let query = filter::query(&cli)?;
@@ -71,6 +83,17 @@ impl Config {
                 (None, true) => Namespaces::All,
                 (None, false) => Namespaces::Own,
             },
+            comparison: match (cli.baseline, cli.expect_listen) {
+                (Some(path), _) => Some(Comparison::Baseline {
+                    path,
+                    update: cli.update_baseline,
+                }),
+                (None, Some(list)) => Some(Comparison::ExpectListen(
+                    PortList::parse(&list, Proto::Tcp)
+                        .map_err(|why| Error::usage(format!("--expect-listen: '{list}': {why}")))?,
+                )),
+                (None, None) => None,
+            },
         })
     }
 }
@@ -88,11 +111,19 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     let mut status = Status::default();
     let mut users = Users::default();
     let mut writer = RecordWriter::new(out, config.format, FlushPolicy::Block, options);
+    // Compared, the listing is held whole, and only its differences printed.
+    let mut held: Option<Vec<SocketRecord>> = config.comparison.as_ref().map(|_| Vec::new());
     let mut write = |mut record: SocketRecord| {
         if let Some(uid) = record.uid {
             record.user = users.name(uid).map(str::to_owned);
         }
-        writer.write(&record)
+        match &mut held {
+            Some(held) => {
+                held.push(record);
+                Ok(())
+            }
+            None => writer.write(&record),
+        }
     };
     let listing = match &config.namespaces {
         // Without owners to find first, each socket is printed as it comes: a host's
@@ -148,8 +179,90 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
             write(record)?;
         }
     }
+    if let (Some(comparison), Some(held)) = (&config.comparison, held) {
+        status.changed = print_changes(comparison, &held, &mut writer)?;
+    }
     writer.finish()?;
     Ok(status)
+}
+
+/// Prints how `sockets` differ from the baseline or the expected listeners (rewriting the
+/// baseline if asked); `true` if they do.
+fn print_changes<W: Write>(
+    comparison: &Comparison,
+    sockets: &[SocketRecord],
+    writer: &mut RecordWriter<W>,
+) -> Result<bool> {
+    let changes = match comparison {
+        Comparison::Baseline { path, update } => {
+            let earlier = match baseline::read::<SocketRecord>(path)? {
+                Some(earlier) => earlier,
+                None if *update => Vec::new(),
+                None => {
+                    return Err(Error::usage(format!(
+                        "--baseline {}: no such file (--update-baseline makes it)",
+                        path.display()
+                    )));
+                }
+            };
+            let changes = baseline::compare(earlier, sockets, |_| true);
+            if *update {
+                baseline::write(path, sockets)?;
+            }
+            changes
+        }
+        Comparison::ExpectListen(ports) => expected_listeners(ports, sockets),
+    };
+    for change in &changes {
+        writer.write(change)?;
+    }
+    Ok(!changes.is_empty())
+}
+
+/// How the listeners differ from `ports`: a listener on a port not in the list is added,
+/// a port of the list with none is removed (a record with only its port and protocol).
+fn expected_listeners(
+    ports: &PortList,
+    sockets: &[SocketRecord],
+) -> Vec<ChangeRecord<SocketRecord>> {
+    let proto_of = |record: &SocketRecord| match record.proto {
+        SocketProto::Tcp => Some(Proto::Tcp),
+        SocketProto::Udp => Some(Proto::Udp),
+        _ => None,
+    };
+    let listening = |record: &SocketRecord| {
+        matches!(
+            (record.proto, record.state),
+            (SocketProto::Tcp, SocketState::Listen) | (SocketProto::Udp, SocketState::Unconn)
+        )
+    };
+    let mut heard: HashSet<(Proto, u16)> = HashSet::new();
+    let mut changes = Vec::new();
+    for record in sockets.iter().filter(|record| listening(record)) {
+        let (Some(proto), Some(port)) = (proto_of(record), record.local_port) else {
+            continue;
+        };
+        heard.insert((proto, port));
+        if !ports.ports(proto).contains(port) {
+            changes.push(ChangeRecord {
+                change: Change::Added,
+                record: record.clone(),
+                old: None,
+            });
+        }
+    }
+    for proto in [Proto::Tcp, Proto::Udp] {
+        for port in ports.ports(proto).iter() {
+            if !heard.contains(&(proto, port)) {
+                changes.push(ChangeRecord {
+                    change: Change::Removed,
+                    record: SocketRecord::expected_listener(proto, port),
+                    old: None,
+                });
+            }
+        }
+    }
+    changes
 }
 
 /// Writes one record per (socket, owning fd), or the socket with the reason none is known.

@@ -12,6 +12,8 @@ pub const EXIT_SUCCESS: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// The command line (or a value in it) is malformed.
 pub const EXIT_USAGE: u8 = 2;
+/// The run worked, and found its result differs from a baseline or an expectation.
+pub const EXIT_CHANGED: u8 = 3;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -125,12 +127,19 @@ pub fn describe_io_error(error: &io::Error) -> String {
 pub struct Status {
     /// Something was skipped or could not be handled, and was reported on stderr.
     pub had_errors: bool,
+    /// The result differs from a baseline or an expectation (`--baseline`,
+    /// `--expect-open`, `--expect-listen`), and the differences were printed.
+    pub changed: bool,
 }
 
 impl Status {
+    /// A failure says more than a change: both are worth a look, and the failure may
+    /// be why things look changed.
     pub fn exit_code(self) -> u8 {
         if self.had_errors {
             EXIT_FAILURE
+        } else if self.changed {
+            EXIT_CHANGED
         } else {
             EXIT_SUCCESS
         }
@@ -192,6 +201,15 @@ mod tests {
     #[test]
     fn status_reports_skipped_input() {
         assert_eq!(Status::default().exit_code(), 0);
-        assert_eq!(Status { had_errors: true }.exit_code(), 1);
+        let failed = Status {
+            had_errors: true,
+            changed: true,
+        };
+        assert_eq!(failed.exit_code(), 1);
+        let changed = Status {
+            changed: true,
+            ..Status::default()
+        };
+        assert_eq!(changed.exit_code(), 3);
     }
 }

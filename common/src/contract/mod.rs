@@ -3,6 +3,7 @@
 //! names (docs/FORMAT.md), untrusted bytes escaped by one rule, lines read the same way by
 //! every tool that reads them, and one error type whose kind decides the exit status.
 
+pub mod baseline;
 mod clap_error;
 pub mod entry;
 pub mod error;

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::contract::baseline::Baselined;
 use crate::contract::output::{Record, TextRow};
 use crate::contract::record::os_text::OsText;
 use crate::services::ports::Proto;
@@ -255,6 +256,23 @@ impl Record for PortRecord {
 
     fn csv(&self) -> impl Serialize + '_ {
         CsvPort(self)
+    }
+}
+
+/// A scanned port is the same from run to run by its address, protocol and number; its
+/// state, and with -sV in both runs its service, product and version, are compared.
+impl Baselined for PortRecord {
+    const COMPARED: &'static [&'static str] = &["state", "service", "product", "version"];
+    const CHANGE_HEADER: &'static [&'static str] =
+        &["change", "was", "host", "port/proto", "state", "reason"];
+    const NAME: &'static str = "port";
+
+    fn identity(&self) -> String {
+        format!("{} {}/{}", self.address, self.port, self.proto)
+    }
+
+    fn compares(&self, earlier: &Self, field: &str) -> bool {
+        field == "state" || (self.method.is_some() && earlier.method.is_some())
     }
 }
 

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::contract::baseline::Baselined;
 use crate::contract::output::{Record, TextRow};
 use crate::contract::record::OsText;
 
@@ -297,6 +298,96 @@ impl SocketRecord {
             (SocketProto::Unix, _) => "u_seq",
             (proto, _) => proto.as_str(),
         }
+    }
+}
+
+impl SocketRecord {
+    /// The listener `--expect-listen` wanted on `port` and did not find: only its protocol,
+    /// port and state are known, the rest is absent.
+    pub fn expected_listener(proto: crate::services::ports::Proto, port: u16) -> Self {
+        let udp = proto == crate::services::ports::Proto::Udp;
+        Self {
+            proto: if udp {
+                SocketProto::Udp
+            } else {
+                SocketProto::Tcp
+            },
+            family: Family::Ipv4,
+            sock_type: if udp {
+                SockType::Dgram
+            } else {
+                SockType::Stream
+            },
+            state: if udp {
+                SocketState::Unconn
+            } else {
+                SocketState::Listen
+            },
+            local_address: None,
+            local_port: Some(port),
+            remote_address: None,
+            remote_port: None,
+            recv_q: 0,
+            send_q: 0,
+            uid: None,
+            user: None,
+            inode: 0,
+            cookie: None,
+            path: None,
+            peer: None,
+            owner: None,
+            pid: None,
+            comm: None,
+            fd: None,
+            rtt_ms: None,
+            rttvar_ms: None,
+            cwnd: None,
+            retransmits: None,
+            delivery_rate: None,
+            congestion: None,
+            rmem_alloc: None,
+            rcvbuf: None,
+            wmem_alloc: None,
+            sndbuf: None,
+            fwd_alloc: None,
+            wmem_queued: None,
+            optmem: None,
+            backlog: None,
+            drops: None,
+            netns: None,
+        }
+    }
+}
+
+/// A socket is the same from run to run by its local end (protocol, namespace, address
+/// and port, or path) and its owner's command, never by its inode, cookie or the owner's
+/// pid, which a restart changes; its state and user are compared.
+impl Baselined for SocketRecord {
+    const COMPARED: &'static [&'static str] = &["state", "user", "uid"];
+    const CHANGE_HEADER: &'static [&'static str] = &[
+        "change", "was", "proto", "state", "recv_q", "send_q", "local", "remote", "user", "inode",
+        "owner", "comm", "netns",
+    ];
+    const NAME: &'static str = "socket";
+
+    fn identity(&self) -> String {
+        let path = self
+            .path
+            .as_ref()
+            .map(|path| path.as_bytes().escape_ascii().to_string());
+        let comm = self
+            .comm
+            .as_ref()
+            .map(|comm| comm.as_bytes().escape_ascii().to_string());
+        format!(
+            "{} {:?} {:?} {:?} {:?} {:?}",
+            self.text_proto(),
+            self.netns,
+            self.local_address,
+            self.local_port,
+            path,
+            comm
+        )
     }
 }
 

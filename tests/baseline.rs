@@ -1,0 +1,324 @@
+//! Baselines and expectations for unattended runs: `portscan --baseline`/`--expect-open`
+//! and `sockls --baseline`/`--expect-listen` against listeners the tests open and close on
+//! 127.0.0.1, checking the change records, the exit status 3, the atomic rewrite, and the
+//! refusal of a file that is not a baseline.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{code, run, stderr_text, stdout_text, tool};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A directory of the test's own, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Four ports of 127.0.0.1 in a row, the first two listening; the listeners stay open as
+/// long as the vector lives. Retries until such a row is free.
+fn listeners() -> (Vec<TcpListener>, u16) {
+    for _ in 0..50 {
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = first.local_addr().unwrap().port();
+        if base > 65530 {
+            continue;
+        }
+        let Ok(second) = TcpListener::bind(("127.0.0.1", base + 1)) else {
+            continue;
+        };
+        let free = (2..4).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
+        if free {
+            return (vec![first, second], base);
+        }
+    }
+    panic!("no four free ports in a row on 127.0.0.1");
+}
+
+fn portscan(args: &[&str], ports: &str) -> std::process::Output {
+    run(
+        tool("portscan").args(args).args(["-p", ports, "127.0.0.1"]),
+        LIMIT,
+    )
+}
+
+fn records(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn portscan_prints_only_what_changed_since_its_baseline() {
+    let scratch = Scratch::new("baseline-portscan");
+    let (mut open, base) = listeners();
+    let ports = format!("{base}-{}", base + 3);
+    let baseline = scratch.file("scan.json");
+    let first = portscan(&["--json"], &ports);
+    assert_eq!(code(&first), 0, "{}", stderr_text(&first));
+    std::fs::write(&baseline, &first.stdout).unwrap();
+    let path = baseline.to_str().unwrap();
+
+    // Nothing changed: nothing printed, status 0.
+    let same = portscan(&["--baseline", path], &ports);
+    assert_eq!(
+        (code(&same), stdout_text(&same)),
+        (0, String::new()),
+        "{}",
+        stderr_text(&same)
+    );
+
+    // One listener closes, another opens: a change and an addition, status 3.
+    open.remove(1);
+    let third = TcpListener::bind(("127.0.0.1", base + 2)).unwrap();
+    let changed = portscan(&["--baseline", path, "--json"], &ports);
+    assert_eq!(code(&changed), 3, "{}", stderr_text(&changed));
+    let changes = records(&stdout_text(&changed));
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    let closed = changes.iter().find(|c| c["port"] == base + 1).unwrap();
+    assert_eq!(closed["change"], "changed");
+    assert_eq!(closed["state"], "closed");
+    assert_eq!(closed["old"]["state"], "open");
+    let added = changes.iter().find(|c| c["port"] == base + 2).unwrap();
+    assert_eq!(added["change"], "added");
+    assert_eq!(added["state"], "open");
+    assert!(
+        stdout_text(&changed).starts_with("{\"change\":"),
+        "the change comes first"
+    );
+
+    // Text: the change, the old values, the record's own line.
+    let text = portscan(&["--baseline", path], &ports);
+    assert_eq!(code(&text), 3);
+    let lines = stdout_text(&text);
+    assert!(
+        lines.contains(&format!(
+            "changed state=open 127.0.0.1 {}/tcp closed conn-refused\n",
+            base + 1
+        )),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(&format!(
+            "added - 127.0.0.1 {}/tcp open syn-ack\n",
+            base + 2
+        )),
+        "{lines}"
+    );
+
+    // --update-baseline reports, then takes this run as the new baseline.
+    let update = portscan(&["--baseline", path, "--update-baseline"], &ports);
+    assert_eq!(code(&update), 3, "{}", stderr_text(&update));
+    let after = portscan(&["--baseline", path], &ports);
+    assert_eq!((code(&after), stdout_text(&after)), (0, String::new()));
+    let rewritten = records(&std::fs::read_to_string(&baseline).unwrap());
+    let open_ports: Vec<&Value> = rewritten.iter().map(|r| &r["port"]).collect();
+    assert_eq!(open_ports, [&Value::from(base), &Value::from(base + 2)]);
+    let left: Vec<_> = std::fs::read_dir(&scratch.0).unwrap().collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "no temporary file is left beside the baseline"
+    );
+    drop(third);
+}
+
+#[test]
+fn a_file_that_is_not_a_whole_baseline_is_refused() {
+    let scratch = Scratch::new("baseline-bad");
+    let (_open, base) = listeners();
+    let ports = base.to_string();
+    let good = portscan(&["--json"], &ports);
+    let text = stdout_text(&good);
+
+    let cut = scratch.file("cut.json");
+    std::fs::write(&cut, &text[..text.len() - 5]).unwrap();
+    let output = portscan(&["--baseline", cut.to_str().unwrap()], &ports);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr_text(&output).starts_with(&format!(
+            "portscan: {}: line 1: cut short (no newline at the end): not a whole baseline\n",
+            cut.display()
+        )),
+        "{}",
+        stderr_text(&output)
+    );
+    assert_eq!(stdout_text(&output), "", "nothing is reported as removed");
+
+    let report = scratch.file("report.txt");
+    std::fs::write(&report, "127.0.0.1 22/tcp open syn-ack\n").unwrap();
+    let output = portscan(&["--baseline", report.to_str().unwrap()], &ports);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr_text(&output).contains("line 1: not a port record of --json"),
+        "{}",
+        stderr_text(&output)
+    );
+
+    // A socket listing is not a scan's baseline either.
+    let sockets = scratch.file("sockets.json");
+    let listing = run(tool("sockls").args(["-tl", "--json"]), LIMIT);
+    std::fs::write(&sockets, &listing.stdout).unwrap();
+    if !listing.stdout.is_empty() {
+        let output = portscan(&["--baseline", sockets.to_str().unwrap()], &ports);
+        assert_eq!(code(&output), 2, "{}", stderr_text(&output));
+    }
+
+    let missing = scratch.file("missing.json");
+    let output = portscan(&["--baseline", missing.to_str().unwrap()], &ports);
+    assert_eq!(code(&output), 2);
+    assert!(stderr_text(&output).contains("no such file (--update-baseline makes it)"));
+    let made = portscan(
+        &["--baseline", missing.to_str().unwrap(), "--update-baseline"],
+        &ports,
+    );
+    assert_eq!(
+        code(&made),
+        3,
+        "everything open is new: {}",
+        stderr_text(&made)
+    );
+    assert!(missing.exists());
+}
+
+#[test]
+fn expect_open_says_how_reality_differs() {
+    let (_open, base) = listeners();
+    let ports = format!("{base}-{}", base + 3);
+    let met = portscan(&["--expect-open", &format!("{base},{}", base + 1)], &ports);
+    assert_eq!(
+        (code(&met), stdout_text(&met)),
+        (0, String::new()),
+        "{}",
+        stderr_text(&met)
+    );
+
+    let unmet = portscan(
+        &["--expect-open", &format!("{base},{}", base + 2), "--json"],
+        &ports,
+    );
+    assert_eq!(code(&unmet), 3, "{}", stderr_text(&unmet));
+    let changes = records(&stdout_text(&unmet));
+    let by_port = |port: u16| changes.iter().find(|c| c["port"] == port).unwrap();
+    assert_eq!(by_port(base + 1)["change"], "added", "open, not expected");
+    assert_eq!(by_port(base + 2)["change"], "changed", "expected, not open");
+    assert_eq!(by_port(base + 2)["old"]["state"], "open");
+    assert_eq!(by_port(base + 2)["state"], "closed");
+    assert_eq!(changes.len(), 2, "{changes:?}");
+
+    let outside = portscan(&["--expect-open", "1"], &ports);
+    assert_eq!(code(&outside), 2);
+    assert!(
+        stderr_text(&outside)
+            .starts_with("portscan: --expect-open: 1/tcp is not among the ports scanned\n")
+    );
+}
+
+fn sockls(args: &[&str]) -> std::process::Output {
+    run(tool("sockls").args(args), LIMIT)
+}
+
+#[test]
+fn sockls_matches_sockets_by_local_end_and_owner_not_inode() {
+    let scratch = Scratch::new("baseline-sockls");
+    let (open, base) = listeners();
+    let range = format!("{base}-{}", base + 3);
+    let baseline = scratch.file("sockets.json");
+    let path = baseline.to_str().unwrap();
+    let first = sockls(&["-tlp", "--sport", &range, "--json"]);
+    assert_eq!(code(&first), 0, "{}", stderr_text(&first));
+    assert_eq!(records(&stdout_text(&first)).len(), 2);
+    std::fs::write(&baseline, &first.stdout).unwrap();
+
+    // The same listeners, closed and opened again: new inodes and cookies, no change.
+    drop(open);
+    let again = [
+        TcpListener::bind(("127.0.0.1", base)).unwrap(),
+        TcpListener::bind(("127.0.0.1", base + 1)).unwrap(),
+    ];
+    let same = sockls(&["-tlp", "--sport", &range, "--baseline", path]);
+    assert_eq!(
+        (code(&same), stdout_text(&same)),
+        (0, String::new()),
+        "{}",
+        stderr_text(&same)
+    );
+
+    // One goes away.
+    let [kept, closed] = again;
+    drop(closed);
+    let gone = sockls(&["-tlp", "--sport", &range, "--baseline", path, "--json"]);
+    assert_eq!(code(&gone), 3, "{}", stderr_text(&gone));
+    let changes = records(&stdout_text(&gone));
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["change"], "removed");
+    assert_eq!(changes[0]["local_port"], base + 1);
+    drop(kept);
+}
+
+#[test]
+fn sockls_expect_listen_names_missing_and_unexpected_listeners() {
+    let (_open, base) = listeners();
+    let range = format!("{base}-{}", base + 3);
+    let met = sockls(&[
+        "-tl",
+        "--sport",
+        &range,
+        "--expect-listen",
+        &format!("{base},{}", base + 1),
+    ]);
+    assert_eq!(
+        (code(&met), stdout_text(&met)),
+        (0, String::new()),
+        "{}",
+        stderr_text(&met)
+    );
+    let unmet = sockls(&[
+        "-tl",
+        "--sport",
+        &range,
+        "--expect-listen",
+        &format!("{base},{}", base + 2),
+        "--json",
+    ]);
+    assert_eq!(code(&unmet), 3, "{}", stderr_text(&unmet));
+    let changes = records(&stdout_text(&unmet));
+    let summary: Vec<(String, u64)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c["change"].as_str().unwrap().to_owned(),
+                c["local_port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("added".to_owned(), u64::from(base + 1)),
+            ("removed".to_owned(), u64::from(base + 2))
+        ]
+    );
+    let bad = sockls(&["--expect-listen", "http-x"]);
+    assert_eq!(code(&bad), 2, "{}", stderr_text(&bad));
+}
