@@ -10,7 +10,7 @@ use common::services::ports::Proto;
 use serde_json::Value;
 
 use crate::util::{
-    LIMIT, code, run_with_input, stderr_text, stdout_text, tool, wait_with_deadline,
+    LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool, wait_with_deadline,
 };
 
 /// Runs `first | second` and returns the second's output and the first's exit code.
@@ -33,7 +33,7 @@ fn pipe(mut first: Command, mut second: Command) -> (Output, i32) {
 
 /// What svcname says the service on `port`/tcp is, asked directly.
 fn service_of(port: u16) -> String {
-    let output = crate::util::run(tool("svcname").args(["--json", &port.to_string()]), LIMIT);
+    let output = run(tool("svcname").args(["--json", &port.to_string()]), LIMIT);
     let record: Value = serde_json::from_str(stdout_text(&output).trim()).unwrap();
     record["service"].as_str().unwrap().to_owned()
 }
@@ -85,7 +85,7 @@ fn sockls_text_through_svcname_appends_the_service() {
 
 #[test]
 fn proctree_records_pass_through_svcname_unchanged() {
-    let proctree = crate::util::run(tool("proctree").args(["--json", "--pid", "1"]), LIMIT);
+    let proctree = run(tool("proctree").args(["--json", "--pid", "1"]), LIMIT);
     assert_eq!(code(&proctree), 0, "{}", stderr_text(&proctree));
     assert!(!proctree.stdout.is_empty());
     let output = run_with_input(&mut tool("svcname"), &proctree.stdout, LIMIT);
@@ -172,4 +172,78 @@ fn port_records_in_every_state_through_svcname_get_their_service() {
             (state, service)
         );
     }
+}
+
+/// `--hostname-field` puts the machine's name first in every tool's records, in each
+/// format, so that many machines' output merges; it is the name `hostname` prints.
+#[test]
+fn every_tool_names_the_machine_with_hostname_field() {
+    let name = String::from_utf8(
+        Command::new("hostname")
+            .output()
+            .expect("hostname runs")
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let pid = std::process::id().to_string();
+    let runs: [(&str, Vec<&str>); 4] = [
+        ("portscan", vec!["-p", &port, "127.0.0.1"]),
+        ("sockls", vec!["-tl", "--sport", &port]),
+        ("proctree", vec!["--pid", &pid]),
+        ("svcname", vec!["22"]),
+    ];
+    for (name_of_tool, args) in &runs {
+        let json = run(
+            tool(name_of_tool)
+                .args(args)
+                .args(["--hostname-field", "--json"]),
+            LIMIT,
+        );
+        let first = stdout_text(&json);
+        let first = first
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("{name_of_tool}: no record"));
+        assert!(
+            first.starts_with(&format!("{{\"hostname\":\"{name}\",")),
+            "{name_of_tool}: {first}"
+        );
+        let csv = run(
+            tool(name_of_tool)
+                .args(args)
+                .args(["--hostname-field", "--csv"]),
+            LIMIT,
+        );
+        let text = stdout_text(&csv);
+        let mut lines = text.lines();
+        assert!(
+            lines.next().unwrap().starts_with("hostname,"),
+            "{name_of_tool}: {text}"
+        );
+        assert!(
+            lines.next().unwrap().starts_with(&format!("{name},")),
+            "{name_of_tool}: {text}"
+        );
+        let plain = run(
+            tool(name_of_tool)
+                .args(args)
+                .args(["--hostname-field", "--header"]),
+            LIMIT,
+        );
+        let text = stdout_text(&plain);
+        let mut lines = text.lines();
+        assert!(
+            lines.next().unwrap().starts_with("hostname "),
+            "{name_of_tool}: {text}"
+        );
+        assert!(
+            lines.next().unwrap().starts_with(&format!("{name} ")),
+            "{name_of_tool}: {text}"
+        );
+    }
+    drop(listener);
 }

@@ -92,6 +92,8 @@ pub struct Config {
     pub layout: Layout,
     pub format: Format,
     pub header: bool,
+    /// `--hostname-field`: every record names the machine.
+    pub hostname_field: bool,
     pub verbose: bool,
     pub discovery: Discovery,
     /// Discovery by ICMP echo alone (-PE).
@@ -236,6 +238,7 @@ impl Config {
             layout,
             format,
             header: cli.output.header,
+            hostname_field: cli.output.hostname_field,
             verbose: cli.verbose > 0,
             discovery: if cli.ping_only {
                 Discovery::Only
@@ -777,7 +780,7 @@ fn printer_for<'a, W: io::Write + 'a>(
     }
     let json_file = dests[Kind::Json.index()]
         .take()
-        .map(|dest| Records::into_file(dest, config.show, config.sort));
+        .map(|dest| Records::into_file(dest, config.show, config.sort, config.hostname_field));
     Ok((Printer::new(records, report, json_file), report_on_stdout))
 }
 
@@ -874,6 +877,7 @@ fn record_writer<W: io::Write>(config: &Config, out: W) -> RecordWriter<io::BufW
         align: false,
     };
     RecordWriter::new(io::BufWriter::new(out), config.format, policy, options)
+        .with_hostname(config.hostname_field)
 }
 
 impl Config {

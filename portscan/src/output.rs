@@ -219,7 +219,8 @@ impl<W: Write> Records<W> {
 
 impl<'a> Records<Dest<'a>> {
     /// NDJSON records into an output file (-oJ), whose failures name it.
-    pub fn into_file(dest: Dest<'a>, show: [bool; STATES], sort: bool) -> Self {
+    /// `hostname`: each names the machine (`--hostname-field`).
+    pub fn into_file(dest: Dest<'a>, show: [bool; STATES], sort: bool, hostname: bool) -> Self {
         let label = dest.label().map(str::to_owned);
         // Records in a file trickle in as in a pipe: each is whole on disk when written,
         // so that `tail -f` and a Ctrl-C leave complete lines.
@@ -228,7 +229,8 @@ impl<'a> Records<Dest<'a>> {
         } else {
             FlushPolicy::PerRecord
         };
-        let writer = RecordWriter::new(dest, Format::Json, policy, TextOptions::default());
+        let writer = RecordWriter::new(dest, Format::Json, policy, TextOptions::default())
+            .with_hostname(hostname);
         Self {
             label,
             ..Self::new(writer, show, sort)

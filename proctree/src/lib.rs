@@ -48,6 +48,8 @@ pub struct Config {
     pub filter: Filter,
     pub threads: bool,
     pub header: bool,
+    /// `--hostname-field`: every record names the machine.
+    pub hostname_field: bool,
     /// Find the ports each process listens on.
     pub ports: bool,
 }
@@ -81,6 +83,7 @@ impl Config {
             },
             threads: cli.threads,
             header: cli.output.header,
+            hostname_field: cli.output.hostname_field,
             ports: cli.ports,
         })
     }
@@ -144,7 +147,8 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         align: true,
     };
     let out = BufWriter::with_capacity(64 * 1024, out);
-    let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options);
+    let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options)
+        .with_hostname(config.hostname_field);
     match config.view {
         View::Tree => print_tree(
             config,

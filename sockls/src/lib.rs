@@ -36,6 +36,8 @@ pub struct Config {
     pub owners: bool,
     pub format: Format,
     pub header: bool,
+    /// `--hostname-field`: every record names the machine.
+    pub hostname_field: bool,
     /// `--netns` (one) or `--all-netns` (every one); empty for our own namespace alone.
     pub namespaces: Namespaces,
     /// `--baseline` or `--expect-listen`: print how the listing differs, not the listing.
@@ -78,6 +80,7 @@ impl Config {
             owners: cli.processes || cli.pid.is_some(),
             format,
             header: cli.output.header,
+            hostname_field: cli.output.hostname_field,
             namespaces: match (&cli.netns, cli.all_netns) {
                 (Some(spec), _) => Namespaces::One(netns::resolve(spec)?),
                 (None, true) => Namespaces::All,
@@ -110,7 +113,8 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     let out = io::BufWriter::with_capacity(64 * 1024, out);
     let mut status = Status::default();
     let mut users = Users::default();
-    let mut writer = RecordWriter::new(out, config.format, FlushPolicy::Block, options);
+    let mut writer = RecordWriter::new(out, config.format, FlushPolicy::Block, options)
+        .with_hostname(config.hostname_field);
     // Compared, the listing is held whole, and only its differences printed.
     let mut held: Option<Vec<SocketRecord>> = config.comparison.as_ref().map(|_| Vec::new());
     let mut write = |mut record: SocketRecord| {

@@ -41,6 +41,8 @@ pub struct Config {
     pub data: services::Options,
     pub format: Format,
     pub header: bool,
+    /// `--hostname-field`: every record names the machine.
+    pub hostname_field: bool,
 }
 
 impl Config {
@@ -95,6 +97,7 @@ impl Config {
             },
             format,
             header: cli.output.header,
+            hostname_field: cli.output.hostname_field,
         })
     }
 }
@@ -112,13 +115,16 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         align: false,
     };
     let outcome = if !config.queries.is_empty() {
-        let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options);
+        let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options)
+            .with_hostname(config.hostname_field);
         look_up(config, &db, writer)
     } else if config.read_queries {
-        let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options);
+        let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options)
+            .with_hostname(config.hostname_field);
         look_up_input(config, &db, writer)
     } else {
-        let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options);
+        let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options)
+            .with_hostname(config.hostname_field);
         annotate(config, &db, writer)
     };
     report_warnings(&db, &mut status);

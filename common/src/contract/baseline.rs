@@ -17,7 +17,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::contract::error::{Error, Result};
-use crate::contract::output::{Record, TextRow};
+use crate::contract::output::{Record, TextRow, static_name};
 
 /// A record that can be compared with the same thing's record in an earlier run.
 pub trait Baselined: Record + DeserializeOwned {
@@ -140,25 +140,10 @@ impl<R: Baselined> Serialize for CsvChange<'_, R> {
         row.serialize_field("change", self.0.change.as_str())?;
         row.serialize_field("was", &was)?;
         for (key, value) in &cells {
-            row.serialize_field(field_name(key), value)?;
+            row.serialize_field(static_name(key), value)?;
         }
         row.end()
     }
-}
-
-/// A record field's name as the `'static` one serde's structs want: each distinct name is
-/// kept once for the life of the process (the record types have a few dozen).
-fn field_name(key: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut names = NAMES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(name) = names.iter().find(|name| **name == key) {
-        return name;
-    }
-    let name: &'static str = Box::leak(key.to_owned().into_boxed_str());
-    names.push(name);
-    name
 }
 
 /// Reads a baseline: every line an NDJSON record of `R`, as `--json` prints them. A file

@@ -6,6 +6,7 @@
 
 mod csv;
 mod json;
+mod stamped;
 mod text;
 
 use std::io::{self, IsTerminal, Write};
@@ -16,6 +17,8 @@ use crate::contract::error::{Error, Result};
 
 pub use self::csv::Csv;
 pub use self::json::Json;
+pub(crate) use self::stamped::static_name;
+pub use self::stamped::{Stamped, hostname};
 pub use self::text::{Text, TextOptions, TextRow, write_aligned};
 
 /// The output formats every tool offers.
@@ -45,6 +48,11 @@ pub struct OutputArgs {
     /// Print a line of column names before text records.
     #[arg(long)]
     pub header: bool,
+
+    /// Give every record the machine's name (the hostname field, first), so that the
+    /// output of many machines merges.
+    #[arg(long)]
+    pub hostname_field: bool,
 }
 
 impl OutputArgs {
@@ -165,6 +173,8 @@ pub struct RecordWriter<W: Write, F: Formatter = Builtin> {
     formatter: F,
     policy: FlushPolicy,
     begun: bool,
+    /// `--hostname-field`: the machine's name, given to every record.
+    hostname: Option<String>,
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -182,12 +192,28 @@ impl<W: Write, F: Formatter> RecordWriter<W, F> {
             formatter,
             policy,
             begun: false,
+            hostname: None,
+        }
+    }
+
+    /// Gives every record the machine's name, if `wanted` (`--hostname-field`).
+    #[must_use]
+    pub fn with_hostname(self, wanted: bool) -> Self {
+        Self {
+            hostname: wanted.then(hostname),
+            ..self
         }
     }
 
     pub fn write<R: Record>(&mut self, record: &R) -> Result<()> {
         self.begin()?;
-        self.formatter.record(&mut self.out, record)?;
+        match &self.hostname {
+            Some(hostname) => {
+                let stamped = Stamped { hostname, record };
+                self.formatter.record(&mut self.out, &stamped)?;
+            }
+            None => self.formatter.record(&mut self.out, record)?,
+        }
         if self.policy == FlushPolicy::PerRecord {
             self.flush()?;
         }
