@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::target_spec::TargetSpec;
 use clap::{CommandFactory, Parser, ValueEnum};
+use common::contract::input::parse_duration;
 use common::contract::output::OutputArgs;
 use common::contract::record::PortState;
 use common::services::ports::{PortList, Proto};
@@ -641,28 +642,6 @@ fn parse_rate(text: &str) -> Result<f64, String> {
             "'{text}' is not a positive number of probes a second"
         )),
     }
-}
-
-/// `250ms`, `2s`, `1.5s`, `5m`, `1h`; a bare number is seconds, as in nmap.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("'{text}' is not a time (such as 500ms, 2s, 5m, 1h)");
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(bad()),
-    };
-    let seconds = value * scale;
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// The clap definition, for man pages and completions.

@@ -17,7 +17,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::contract::error::{Error, Result};
-use crate::contract::output::{Record, TextRow, static_name};
+use crate::contract::output::{Record, TextRow, prefixed, static_name};
 
 /// A record that can be compared with the same thing's record in an earlier run.
 pub trait Baselined: Record + DeserializeOwned {
@@ -33,9 +33,6 @@ pub trait Baselined: Record + DeserializeOwned {
     fn compares(&self, _earlier: &Self, _field: &str) -> bool {
         true
     }
-
-    /// The text header of a change line: `change`, `was`, then the record's own columns.
-    const CHANGE_HEADER: &'static [&'static str];
 
     /// What the records of this kind are called in an error (`port`, `socket`).
     const NAME: &'static str;
@@ -91,8 +88,13 @@ impl<R: Serialize> Serialize for ChangeRecord<R> {
     }
 }
 
-impl<R: Baselined> Record for ChangeRecord<R> {
-    const TEXT_HEADER: &'static [&'static str] = R::CHANGE_HEADER;
+impl<R: Record> Record for ChangeRecord<R> {
+    const TEXT_HEADER: &'static [&'static str] = R::TEXT_HEADER;
+
+    /// `change`, `was`, then the record's own columns.
+    fn text_header(&self) -> &'static [&'static str] {
+        prefixed(&["change", "was"], self.record.text_header())
+    }
 
     /// `changed state=filtered,reason=no-response 127.0.0.1 22/tcp open syn-ack`: the
     /// change, the earlier values (`-` for none), then the record's own line.
@@ -124,7 +126,7 @@ impl<R: Baselined> Record for ChangeRecord<R> {
 /// CSV: `change` and `was` (as in text) before the record's own columns.
 struct CsvChange<'a, R>(&'a ChangeRecord<R>);
 
-impl<R: Baselined> Serialize for CsvChange<'_, R> {
+impl<R: Record> Serialize for CsvChange<'_, R> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let mut row = TextRow::default();
         self.0.write_text(&mut row);

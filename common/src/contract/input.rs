@@ -309,6 +309,29 @@ impl LineSource {
     }
 }
 
+/// A time on a command line: `250ms`, `2s`, `1.5s`, `5m`, `1h`; a bare number is seconds,
+/// as in nmap (portscan's timing options, sockls's and proctree's --watch).
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let bad = || format!("'{text}' is not a time (such as 500ms, 2s, 5m, 1h)");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(bad()),
+    };
+    let seconds = value * scale;
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,8 @@ use crate::contract::error::{Error, Result};
 
 pub use self::csv::Csv;
 pub use self::json::Json;
-pub(crate) use self::stamped::static_name;
 pub use self::stamped::{Stamped, hostname};
+pub(crate) use self::stamped::{prefixed, static_name};
 pub use self::text::{Text, TextOptions, TextRow, write_aligned};
 
 /// The output formats every tool offers.

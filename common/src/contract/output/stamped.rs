@@ -93,17 +93,33 @@ pub(crate) fn static_name(key: &str) -> &'static str {
     name
 }
 
-/// `header` with `hostname` before it, made once per distinct header.
+/// `header` with `hostname` before it.
 fn with_hostname(header: &'static [&'static str]) -> &'static [&'static str] {
-    type Made = (&'static [&'static str], &'static [&'static str]);
+    prefixed(&["hostname"], header)
+}
+
+/// `header` with `prefix` before it, made once per distinct pair for the life of the
+/// process (a run prints one or two kinds of record), since a header is `'static`.
+pub(crate) fn prefixed(
+    prefix: &'static [&'static str],
+    header: &'static [&'static str],
+) -> &'static [&'static str] {
+    type Made = (
+        &'static [&'static str],
+        &'static [&'static str],
+        &'static [&'static str],
+    );
     static MADE: Mutex<Vec<Made>> = Mutex::new(Vec::new());
     let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, stamped)) = made.iter().find(|(of, _)| *of == header) {
-        return stamped;
+    if let Some((_, _, joined)) = made
+        .iter()
+        .find(|(before, of, _)| *before == prefix && *of == header)
+    {
+        return joined;
     }
-    let mut columns = vec!["hostname"];
+    let mut columns = prefix.to_vec();
     columns.extend_from_slice(header);
-    let stamped: &'static [&'static str] = Box::leak(columns.into_boxed_slice());
-    made.push((header, stamped));
-    stamped
+    let joined: &'static [&'static str] = Box::leak(columns.into_boxed_slice());
+    made.push((prefix, header, joined));
+    joined
 }

@@ -263,8 +263,6 @@ impl Record for PortRecord {
 /// state, and with -sV in both runs its service, product and version, are compared.
 impl Baselined for PortRecord {
     const COMPARED: &'static [&'static str] = &["state", "service", "product", "version"];
-    const CHANGE_HEADER: &'static [&'static str] =
-        &["change", "was", "host", "port/proto", "state", "reason"];
     const NAME: &'static str = "port";
 
     fn identity(&self) -> String {

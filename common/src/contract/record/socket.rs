@@ -364,10 +364,6 @@ impl SocketRecord {
 /// pid, which a restart changes; its state and user are compared.
 impl Baselined for SocketRecord {
     const COMPARED: &'static [&'static str] = &["state", "user", "uid"];
-    const CHANGE_HEADER: &'static [&'static str] = &[
-        "change", "was", "proto", "state", "recv_q", "send_q", "local", "remote", "user", "inode",
-        "owner", "comm", "netns",
-    ];
     const NAME: &'static str = "socket";
 
     fn identity(&self) -> String {
