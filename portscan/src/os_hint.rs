@@ -458,10 +458,12 @@ fn banner_evidence(port: u16, identity: &Identity) -> Option<Evidence> {
         server,
     ];
     let (family, distribution) = system_named(&fields)?;
-    let said: Vec<&str> = fields[..3]
-        .iter()
-        .copied()
-        .filter(|field| !field.is_empty())
+    // As the report's VERSION column says it: product, version, (extra info).
+    let said: Vec<String> = [&identity.product, &identity.version]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .chain(identity.extra_info.as_ref().map(|info| format!("({info})")))
         .collect();
     let said = if said.is_empty() {
         first_line.trim().to_owned()
