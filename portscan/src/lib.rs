@@ -608,7 +608,7 @@ fn scan_ports<W: io::Write>(
     printer.os_columns();
     let mut hinting = Hinting::new(printer, signals);
     let mut outcome = probe_services(plan, driver, &mut hinting, &options, services)?;
-    outcome.interrupted |= hinting.interrupted();
+    outcome.interrupted |= hinting.finish(outcome.interrupted)?;
     Ok(outcome)
 }
 

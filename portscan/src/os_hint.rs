@@ -10,8 +10,9 @@
 //!
 //! The inference ([`infer`]) is a pure function of the evidence; the gathering
 //! (`gather`) holds the sockets; [`Hinting`] is the observer between -sV's `Deferred`
-//! and the printer that holds each host's open ports until the host is done, gathers its
-//! evidence then, and hands the printer the hint before the ports.
+//! and the printer that holds each host's open ports and end until scanning and probing
+//! are over (the scan's loop must not wait on it), then gathers each host's evidence, and
+//! hands the printer the hint before the ports.
 
 mod gather;
 mod tcp;
@@ -492,14 +493,17 @@ struct HeldPort {
 }
 
 /// The observer between -sV's `Deferred` and the printer: holds each host's open TCP
-/// ports (with their identities) until the host is done, then gathers its evidence, and
-/// gives the printer the hint, the ports and the end, in that order.
+/// ports (with their identities) and its end, and once the scan and the probing are over
+/// ([`finish`](Hinting::finish)) gathers each host's evidence, and gives the printer the
+/// hint, the ports and the end, in that order.
 pub struct Hinting<'a, O> {
     inner: &'a mut O,
     gatherer: gather::Gatherer<'a>,
     held: HashMap<Host, Vec<HeldPort>>,
-    /// Hosts that answered some probe without an open TCP port (yet).
+    /// Hosts that answered some probe, with their quickest round trip.
     answered: HashMap<Host, Option<Duration>>,
+    /// Hosts whose end came, in order, waiting for [`finish`](Hinting::finish).
+    done: Vec<Host>,
 }
 
 impl<'a, O: Hinted> Hinting<'a, O> {
@@ -510,14 +514,72 @@ impl<'a, O: Hinted> Hinting<'a, O> {
             gatherer: gather::Gatherer::new(signals),
             held: HashMap::new(),
             answered: HashMap::new(),
+            done: Vec::new(),
         }
     }
 }
 
-impl<O> Hinting<'_, O> {
-    /// Whether a signal stopped the gathering: the run was interrupted.
-    pub fn interrupted(&self) -> bool {
-        self.gatherer.interrupted()
+impl<O: Hinted> Hinting<'_, O> {
+    /// Once scanning and probing are over: gathers the evidence of each host that is done
+    /// and gives the printer its hint, its open ports and its end, host by host (unless
+    /// the run was `interrupted`: then the ports and ends alone). What is still held goes
+    /// on too, without a hint (after an interrupt, hosts in progress). Whether a signal
+    /// stopped the gathering.
+    pub fn finish(mut self, interrupted: bool) -> Result<bool> {
+        for host in std::mem::take(&mut self.done) {
+            let held = self.held.remove(&host).unwrap_or_default();
+            let answered = self.answered.remove(&host);
+            if !interrupted && !self.gatherer.interrupted() {
+                let evidence = self.evidence(&host, &held, answered.flatten());
+                if !self.gatherer.interrupted() {
+                    self.inner.os_hint(&host, infer(&evidence))?;
+                }
+            }
+            for port in held {
+                self.inner
+                    .identified(&host, port.port, port.rtt, port.identity)?;
+            }
+            self.inner.host_done(&host)?;
+        }
+        for (host, held) in std::mem::take(&mut self.held) {
+            for port in held {
+                self.inner
+                    .identified(&host, port.port, port.rtt, port.identity)?;
+            }
+        }
+        Ok(self.gatherer.interrupted())
+    }
+
+    /// What can be seen of `host`, whose open ports are `held`, and whose quickest
+    /// answer otherwise took `answered`.
+    fn evidence(
+        &mut self,
+        host: &Host,
+        held: &[HeldPort],
+        answered: Option<Duration>,
+    ) -> Vec<Evidence> {
+        let mut open: Vec<u16> = held
+            .iter()
+            .filter(|held| held.port.proto == Proto::Tcp)
+            .map(|held| held.port.port)
+            .collect();
+        open.sort_unstable();
+        let rtt = held
+            .iter()
+            .filter_map(|held| held.rtt)
+            .chain(answered)
+            .min();
+        let mut evidence = self.gatherer.gather(host.address, &open, rtt);
+        if open.is_empty() {
+            evidence.push(Evidence::Unseen(
+                "no open TCP port: no SYN-ACK or banner to read".to_owned(),
+            ));
+        }
+        evidence.extend(
+            held.iter()
+                .filter_map(|held| banner_evidence(held.port.port, held.identity.as_ref()?)),
+        );
+        evidence
     }
 }
 
@@ -565,38 +627,12 @@ impl<O: Hinted> Observer for Hinting<'_, O> {
         self.inner.icmp_limited(host, interval, remaining);
     }
 
+    /// A host with something to look at waits for [`finish`](Hinting::finish): its end
+    /// may come while the scan still runs, whose loop must not wait on the gathering.
     fn host_done(&mut self, host: &Host) -> Result<()> {
-        let held = self.held.remove(host).unwrap_or_default();
-        let answered = self.answered.remove(host);
-        if !held.is_empty() || answered.is_some() {
-            let mut open: Vec<u16> = held
-                .iter()
-                .filter(|held| held.port.proto == Proto::Tcp)
-                .map(|held| held.port.port)
-                .collect();
-            open.sort_unstable();
-            let rtt = held
-                .iter()
-                .filter_map(|held| held.rtt)
-                .chain(answered.flatten())
-                .min();
-            let mut evidence = self.gatherer.gather(host.address, &open, rtt);
-            if open.is_empty() {
-                evidence.push(Evidence::Unseen(
-                    "no open TCP port: no SYN-ACK or banner to read".to_owned(),
-                ));
-            }
-            evidence.extend(
-                held.iter()
-                    .filter_map(|held| banner_evidence(held.port.port, held.identity.as_ref()?)),
-            );
-            if !self.gatherer.interrupted() {
-                self.inner.os_hint(host, infer(&evidence))?;
-            }
-        }
-        for port in held {
-            self.inner
-                .identified(host, port.port, port.rtt, port.identity)?;
+        if self.held.contains_key(host) || self.answered.contains_key(host) {
+            self.done.push(host.clone());
+            return Ok(());
         }
         self.inner.host_done(host)
     }
@@ -642,6 +678,117 @@ mod tests {
             said: text.to_owned(),
             family,
             distribution,
+        }
+    }
+
+    /// A printer that writes down what it is given, in order.
+    #[derive(Default)]
+    struct Written(Vec<String>);
+
+    impl Observer for Written {
+        fn result(
+            &mut self,
+            host: &Host,
+            port: TargetPort,
+            state: PortState,
+            _reason: Reason,
+            _rtt: Option<Duration>,
+        ) -> Result<()> {
+            let state = state.as_str();
+            self.0.push(format!("{} {} {state}", host.label, port.port));
+            Ok(())
+        }
+        fn host_failed(&mut self, _host: &Host, _why: &str) {}
+        fn icmp_limited(&mut self, _host: &Host, _interval: Duration, _remaining: Duration) {}
+        fn host_done(&mut self, host: &Host) -> Result<()> {
+            self.0.push(format!("{} done", host.label));
+            Ok(())
+        }
+        fn progress(&mut self, _now: Instant, _done: u64, _total: u64) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Identified for Written {
+        fn identified(
+            &mut self,
+            host: &Host,
+            port: TargetPort,
+            _rtt: Option<Duration>,
+            identity: Option<Identity>,
+        ) -> Result<()> {
+            let product = identity.and_then(|identity| identity.product);
+            self.0
+                .push(format!("{} {} open {product:?}", host.label, port.port));
+            Ok(())
+        }
+    }
+
+    impl Hinted for Written {
+        fn os_hint(&mut self, host: &Host, hint: Hint) -> Result<()> {
+            self.0.push(format!("{} hint {}", host.label, hint.name()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn hints_come_after_the_scan_before_each_hosts_ports_and_end() {
+        use common::contract::record::Method;
+        use nix::sys::signal::SigSet;
+
+        let host = |label: &str, address: &str| Host {
+            label: label.to_owned(),
+            address: address.parse().unwrap(),
+            index: 0,
+        };
+        let (quiet, shown) = (host("quiet", "127.0.0.3"), host("shown", "127.0.0.2"));
+        let tcp = |port| TargetPort {
+            proto: Proto::Tcp,
+            port,
+        };
+        let identity = Identity {
+            service: "ssh".to_owned(),
+            product: Some("OpenSSH".to_owned()),
+            version: Some("9.2p1 Debian 2+deb12u3".to_owned()),
+            extra_info: None,
+            tunnel: None,
+            cpe: None,
+            banner: None,
+            method: Method::Probed,
+            confidence: 10,
+            certificate: None,
+        };
+        // No signal ever comes to this descriptor.
+        let signals = SignalFd::new(&SigSet::empty()).unwrap();
+        let rtt = Some(Duration::from_millis(1));
+        for interrupted in [false, true] {
+            let mut written = Written::default();
+            let mut hinting = Hinting::new(&mut written, &signals);
+            hinting
+                .result(&quiet, tcp(1), PortState::Closed, Reason::ConnRefused, rtt)
+                .unwrap();
+            hinting.host_done(&quiet).unwrap();
+            // Port 1 of 127.0.0.2 refuses: no SYN-ACK, but the banner names Debian.
+            hinting
+                .identified(&shown, tcp(1), rtt, Some(identity.clone()))
+                .unwrap();
+            hinting.host_done(&shown).unwrap();
+            let never_done = host("cut", "127.0.0.4");
+            hinting.identified(&never_done, tcp(2), rtt, None).unwrap();
+            assert!(!hinting.finish(interrupted).unwrap());
+            let mut expected = vec![
+                "quiet 1 closed",
+                "quiet hint unknown",
+                "quiet done",
+                "shown hint Linux (Debian)",
+                "shown 1 open Some(\"OpenSSH\")",
+                "shown done",
+                "cut 2 open None",
+            ];
+            if interrupted {
+                expected.retain(|line| !line.contains(" hint "));
+            }
+            assert_eq!(written.0, expected, "interrupted: {interrupted}");
         }
     }
 
