@@ -214,6 +214,44 @@ fn the_hint_is_in_every_file_and_the_xml_is_valid() {
 }
 
 #[test]
+#[ignore = "needs root: a network namespace whose ping_group_range admits root's group"]
+fn the_echo_ttl_comes_through_a_datagram_socket_too() {
+    // Without CAP_NET_RAW, in a namespace whose net.ipv4.ping_group_range (which governs
+    // ICMPv6 too) admits group 0: the echo goes through an ICMP datagram socket, whose
+    // reply's TTL or hop limit comes only as ancillary data.
+    require_root();
+    require_program("setpriv", &["--version"]);
+    let namespace = Netns::new("osh-ping");
+    let allowed = namespace
+        .exec("sysctl")
+        .args(["-qw", "net.ipv4.ping_group_range=0 0"])
+        .status()
+        .unwrap();
+    assert!(allowed.success());
+    for address in ["127.0.0.1", "::1"] {
+        let mut portscan = namespace.exec("setpriv");
+        portscan
+            .args(["--bounding-set=-net_raw", "--inh-caps=-net_raw", "--"])
+            .arg(tool_path("portscan"));
+        // Port 1 refuses: the host answered, with no open port.
+        let output = run(portscan.args(["-A", "--report", "-p", "1", address]), LIMIT);
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        let report = stdout_text(&output);
+        assert!(
+            report.contains("OS hint: unknown (too little evidence)\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "  ICMP echo reply TTL 64 (initial 64, 0 hops) -> Linux or BSD or macOS\n"
+            ),
+            "{address}: {report}"
+        );
+        assert!(report.contains("Network Distance: 0 hops\n"), "{report}");
+    }
+}
+
+#[test]
 #[ignore = "needs root: a network namespace, and sshd starts as root"]
 fn debian_sshd_in_a_namespace_is_linux_debian() {
     require_root();

@@ -5,6 +5,7 @@
 //! signal stops it, as it stops the scan; what cannot be had is said as evidence
 //! unseen, never an error.
 
+use std::cell::OnceCell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
@@ -38,12 +39,12 @@ enum Waited {
     Signal,
 }
 
-/// The sockets, kept from host to host: the echo sockets, and each family's raw TCP
-/// socket from its first host on.
+/// The sockets, opened when first needed and kept for the next hosts.
 pub struct Gatherer<'a> {
     signals: &'a SignalFd,
-    /// The echo sockets, if this process may open any.
-    pinger: Option<Pinger>,
+    /// The echo sockets, if this process may open any, opened at the first host: a raw
+    /// one would otherwise fill with every ICMP message of the scan.
+    pinger: OnceCell<Option<Pinger>>,
     /// Whether each family's echo socket hands over TTLs yet (IPv4, IPv6).
     ttls_asked: [bool; 2],
     /// Each family's raw TCP socket, or why there is none, once tried.
@@ -56,7 +57,7 @@ impl<'a> Gatherer<'a> {
     pub fn new(signals: &'a SignalFd) -> Self {
         Self {
             signals,
-            pinger: Pinger::open(run_token()),
+            pinger: OnceCell::new(),
             ttls_asked: [false; 2],
             raw: [None, None],
             seq: 0,
@@ -96,7 +97,7 @@ impl<'a> Gatherer<'a> {
     /// The TTL of `address`'s reply to one echo request.
     fn echo(&mut self, address: IpAddr, wait: Duration) -> Evidence {
         let unseen = |why: String| Evidence::Unseen(format!("ICMP echo: {why}"));
-        let Some(pinger) = &self.pinger else {
+        let Some(pinger) = self.pinger.get_or_init(|| Pinger::open(run_token())) else {
             return unseen(
                 "no ICMP socket (net.ipv4.ping_group_range leaves out this user's groups, \
                  and a raw one needs CAP_NET_RAW)"
