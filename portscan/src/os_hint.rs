@@ -17,7 +17,7 @@
 mod gather;
 mod tcp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::contract::error::Result;
@@ -500,8 +500,8 @@ pub struct Hinting<'a, O> {
     inner: &'a mut O,
     gatherer: gather::Gatherer<'a>,
     held: HashMap<Host, Vec<HeldPort>>,
-    /// Hosts that answered some probe, with their quickest round trip.
-    answered: HashMap<Host, Option<Duration>>,
+    /// Hosts that answered some probe: up, with or without an open port.
+    answered: HashSet<Host>,
     /// Hosts whose end came, in order, waiting for [`finish`](Hinting::finish).
     done: Vec<Host>,
 }
@@ -513,7 +513,7 @@ impl<'a, O: Hinted> Hinting<'a, O> {
             inner,
             gatherer: gather::Gatherer::new(signals),
             held: HashMap::new(),
-            answered: HashMap::new(),
+            answered: HashSet::new(),
             done: Vec::new(),
         }
     }
@@ -528,9 +528,9 @@ impl<O: Hinted> Hinting<'_, O> {
     pub fn finish(mut self, interrupted: bool) -> Result<bool> {
         for host in std::mem::take(&mut self.done) {
             let held = self.held.remove(&host).unwrap_or_default();
-            let answered = self.answered.remove(&host);
+            self.answered.remove(&host);
             if !interrupted && !self.gatherer.interrupted() {
-                let evidence = self.evidence(&host, &held, answered.flatten());
+                let evidence = self.evidence(&host, &held);
                 if !self.gatherer.interrupted() {
                     self.inner.os_hint(&host, infer(&evidence))?;
                 }
@@ -550,31 +550,24 @@ impl<O: Hinted> Hinting<'_, O> {
         Ok(self.gatherer.interrupted())
     }
 
-    /// What can be seen of `host`, whose open ports are `held`, and whose quickest
-    /// answer otherwise took `answered`.
-    fn evidence(
-        &mut self,
-        host: &Host,
-        held: &[HeldPort],
-        answered: Option<Duration>,
-    ) -> Vec<Evidence> {
+    /// What can be seen of `host`, whose open ports are `held`.
+    fn evidence(&mut self, host: &Host, held: &[HeldPort]) -> Vec<Evidence> {
         let mut open: Vec<u16> = held
             .iter()
             .filter(|held| held.port.proto == Proto::Tcp)
             .map(|held| held.port.port)
             .collect();
         open.sort_unstable();
-        let rtt = held
-            .iter()
-            .filter_map(|held| held.rtt)
-            .chain(answered)
-            .min();
-        let mut evidence = self.gatherer.gather(host.address, &open, rtt);
         if open.is_empty() {
-            evidence.push(Evidence::Unseen(
-                "no open TCP port: no SYN-ACK or banner to read".to_owned(),
-            ));
+            // An echo's TTL alone names no family: it is not worth a wait per host.
+            return vec![Evidence::Unseen(
+                "no open TCP port: no SYN-ACK or banner to read, and a TTL alone would name \
+                 no family"
+                    .to_owned(),
+            )];
         }
+        let rtt = held.iter().filter_map(|held| held.rtt).min();
+        let mut evidence = self.gatherer.gather(host.address, &open, rtt);
         evidence.extend(
             held.iter()
                 .filter_map(|held| banner_evidence(held.port.port, held.identity.as_ref()?)),
@@ -610,11 +603,7 @@ impl<O: Hinted> Observer for Hinting<'_, O> {
         rtt: Option<Duration>,
     ) -> Result<()> {
         if reason != Reason::NoResponse {
-            let quickest = self.answered.entry(host.clone()).or_default();
-            *quickest = match (*quickest, rtt) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            self.answered.insert(host.clone());
         }
         self.inner.result(host, port, state, reason, rtt)
     }
@@ -630,7 +619,7 @@ impl<O: Hinted> Observer for Hinting<'_, O> {
     /// A host with something to look at waits for [`finish`](Hinting::finish): its end
     /// may come while the scan still runs, whose loop must not wait on the gathering.
     fn host_done(&mut self, host: &Host) -> Result<()> {
-        if self.held.contains_key(host) || self.answered.contains_key(host) {
+        if self.held.contains_key(host) || self.answered.contains(host) {
             self.done.push(host.clone());
             return Ok(());
         }

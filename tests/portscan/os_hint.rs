@@ -228,15 +228,60 @@ fn the_echo_ttl_comes_through_a_datagram_socket_too() {
         .status()
         .unwrap();
     assert!(allowed.success());
+    // A greeter on port 2222 of both loopback addresses, inside the namespace, that
+    // names no system; it ends on its own after 30 s, and is killed by its pid before.
+    // (`ip netns exec` runs python in its own place, so that pid is python's.)
+    let greeter = "import socket, time\n\
+        server = socket.create_server(('', 2222), family=socket.AF_INET6, dualstack_ipv6=True)\n\
+        server.settimeout(1)\n\
+        end = time.monotonic() + 30\n\
+        while time.monotonic() < end:\n\
+        \x20   try:\n\
+        \x20       connection, _ = server.accept()\n\
+        \x20       connection.sendall(b'SSH-2.0-OpenSSH_9.6\\r\\n')\n\
+        \x20       connection.close()\n\
+        \x20   except OSError:\n\
+        \x20       pass\n";
+    let mut server = namespace
+        .exec("python3")
+        .args(["-c", greeter])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let listening = || {
+        namespace
+            .exec("bash")
+            .args(["-c", "exec 3<>/dev/tcp/127.0.0.1/2222"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    while !listening() {
+        assert!(
+            Instant::now() < until,
+            "the greeter did not start listening"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let mut reports = Vec::new();
     for address in ["127.0.0.1", "::1"] {
         let mut portscan = namespace.exec("setpriv");
         portscan
             .args(["--bounding-set=-net_raw", "--inh-caps=-net_raw", "--"])
             .arg(tool_path("portscan"));
-        // Port 1 refuses: the host answered, with no open port.
-        let output = run(portscan.args(["-A", "--report", "-p", "1", address]), LIMIT);
+        let output = run(
+            portscan.args(["-A", "--report", "-p", "2222", address]),
+            LIMIT,
+        );
         assert_eq!(code(&output), 0, "{}", stderr_text(&output));
-        let report = stdout_text(&output);
+        reports.push((address, stdout_text(&output)));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    for (address, report) in reports {
+        // The TTL alone, with no SYN-ACK to read: too little.
         assert!(
             report.contains("OS hint: unknown (too little evidence)\n"),
             "{report}"
@@ -247,6 +292,7 @@ fn the_echo_ttl_comes_through_a_datagram_socket_too() {
             ),
             "{address}: {report}"
         );
+        assert!(report.contains("no raw TCP socket"), "{report}");
         assert!(report.contains("Network Distance: 0 hops\n"), "{report}");
     }
 }
