@@ -76,15 +76,15 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "portscan",
-        &["-A", "127.0.0.1"],
-        &[
-            "-A (OS and version detection, scripts, traceroute) is not supported; -sV probes open ports for their services",
-        ],
+        &["-A", "--from", "-"],
+        &["the argument '--os-hint' cannot be used with '--from <FILE>'"],
     ),
     (
         "portscan",
         &["-O", "127.0.0.1"],
-        &["-O (OS detection) is not supported"],
+        &[
+            "-O (OS detection) is not supported; -A gives an OS hint from the echo reply's TTL, the SYN-ACK and the banners",
+        ],
     ),
     (
         "portscan",

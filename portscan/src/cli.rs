@@ -28,6 +28,7 @@ Examples:
   portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
   portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
   portscan -sn 198.18.0.0/24             which hosts of the block are up
+  portscan -A -p 22,80 localhost         services, and a hint of the system with its evidence
   portscan -p- -oA scan 127.0.0.1        also scan.nmap, scan.xml, scan.gnmap, scan.json
   portscan -oX - localhost | xsltproc /usr/share/nmap/nmap.xsl - > scan.html
 
@@ -39,8 +40,11 @@ nmap's -sT, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --exclu
 -v/-vv and service names in -p (-p ssh,http, -p U:domain) are portscan's too, and --reason
 in the report, -PE (echo alone), and the output files -oN, -oX (with --stylesheet and
 --no-stylesheet), -oG and -oA; -oJ is ours (NDJSON), and -oA writes it too. -n is accepted
-and changes nothing (no reverse DNS). Every other option of nmap's (-sS, -PS, -A, -O,
---script...) is refused, with what to use instead.
+and changes nothing (no reverse DNS). -sV names the services of open ports; -A is -sV plus
+an OS hint per host (the echo reply's TTL, the SYN-ACK's window and options as root, and
+banners that name a system, with the evidence and a confidence), without nmap's scripts
+and traceroute. Every other option of nmap's (-sS, -PS, -O, --script...) is refused,
+with what to use instead.
 
 Host discovery: before the port scan of more than one address, portscan finds which hosts
 are up, as nmap does, and scans those alone: ICMP echo through an ICMP datagram socket
@@ -211,6 +215,14 @@ pub struct Cli {
     /// Also spelled -sV.
     #[arg(long)]
     pub service_version: bool,
+
+    /// -sV, plus a hint of each host's operating system told from what it shows: the TTL
+    /// of its ICMP echo reply, the window and options of a SYN-ACK (where a raw socket may
+    /// be opened: root or CAP_NET_RAW), and banners that name a system; with the evidence
+    /// and a confidence, or "unknown" where the evidence is thin. Also spelled -A; unlike
+    /// nmap's -A it runs no scripts and no traceroute, and sends no crafted probes as -O.
+    #[arg(long, conflicts_with = "from")]
+    pub os_hint: bool,
 
     /// With -sV: probes rarer than N (1-9, nmap's rarity) are sent only to the ports they
     /// name, as nmap's --version-intensity.
@@ -423,11 +435,10 @@ const UNSUPPORTED: &[(&str, bool, &str)] = &[
     ("-sC", false, "-sC (scripts) is not supported"),
     ("--script", true, "--script is not supported"),
     (
-        "-A",
+        "-O",
         false,
-        "-A (OS and version detection, scripts, traceroute) is not supported; -sV probes open ports for their services",
+        "-O (OS detection) is not supported; -A gives an OS hint from the echo reply's TTL, the SYN-ACK and the banners",
     ),
-    ("-O", false, "-O (OS detection) is not supported"),
     ("-oS", true, "-oS is not supported"),
     (
         "-PS",
@@ -500,9 +511,10 @@ pub fn unsupported_nmap_option(args: &[OsString]) -> Option<String> {
     None
 }
 
-/// `-iL`, `-sT`, `-sU`, `-sn`, `-Pn`, `-PE` and `-sV` are two letters after one dash, which
-/// clap cannot declare; they become `--input-list`, `--tcp`, `--udp`, `--ping-only`,
-/// `--no-ping`, `--ping-echo` and `--service-version`.
+/// `-iL`, `-sT`, `-sU`, `-sn`, `-Pn`, `-PE`, `-sV` and `-A` are nmap's spellings, which clap
+/// cannot declare (two letters after one dash, or a short option nmap gives no long one);
+/// they become `--input-list`, `--tcp`, `--udp`, `--ping-only`, `--no-ping`, `--ping-echo`,
+/// `--service-version` and `--os-hint`.
 pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut options_done = false;
@@ -526,6 +538,7 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             Some("-sn" | "-sP") => out.push("--ping-only".into()),
             Some("-PE") => out.push("--ping-echo".into()),
             Some("-sV") => out.push("--service-version".into()),
+            Some("-A") => out.push("--os-hint".into()),
             Some(text) if text.starts_with("-iL") && text.len() > 3 => {
                 out.push(format!("--input-list={}", &text[3..]).into());
             }
@@ -804,8 +817,11 @@ mod tests {
                 &["--script=banner", "::1"],
                 Some("--script is not supported"),
             ),
-            (&["-A", "::1"], Some("-A (OS and version")),
-            (&["-O", "::1"], Some("-O (OS detection)")),
+            (&["-A", "::1"], None),
+            (
+                &["-O", "::1"],
+                Some("-O (OS detection) is not supported; -A gives an OS hint"),
+            ),
             (
                 &["-sT", "-sU", "-Pn", "-n", "-F", "-vv", "--open", "::1"],
                 None,

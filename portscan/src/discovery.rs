@@ -18,6 +18,8 @@
 mod echo;
 mod ping;
 
+pub use ping::Pinger;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
@@ -137,7 +139,7 @@ pub fn run(
     signals: &SignalFd,
     listener: &mut impl Listener,
 ) -> Result<Outcome> {
-    let Some(pinger) = ping::Pinger::open(run_token()) else {
+    let Some(pinger) = Pinger::open(run_token()) else {
         listener.phase(CONNECT_PHASE, targets.len());
         let interrupted = connect_sweep(targets, options, options.profile, signals, listener)?;
         return Ok(Outcome {
@@ -339,7 +341,7 @@ impl<L: Listener> Observer for Connects<'_, L> {
 
 /// A token for this run's echo requests: it only needs to differ from other ping
 /// programs', so the clock and the process id do.
-fn run_token() -> u64 {
+pub(crate) fn run_token() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

@@ -18,6 +18,7 @@ mod driver;
 mod engine;
 mod limits;
 mod order;
+mod os_hint;
 mod output;
 mod probe;
 mod service;
@@ -50,10 +51,11 @@ use discovery::Found;
 use driver::Epoller;
 use engine::{Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
+use os_hint::Hinting;
 use output::files::{self, Dest, Kind};
 use output::{Grepable, HostFiles, Listed, Normal, Printer, Records, Report, Scan, Xml};
 use probe::ScanProber;
-use service::Deferred;
+use service::{Deferred, Identified};
 use targets::Targets;
 use timing::Profile;
 
@@ -106,6 +108,8 @@ pub struct Config {
     pub files: files::Wanted,
     /// -sV: probe open TCP ports for their services.
     pub version: Option<VersionOptions>,
+    /// -A: -sV, and a hint of each host's operating system.
+    pub os_hint: bool,
     /// --from: the records whose open ports -sV probes, instead of a scan.
     pub from: Option<String>,
     /// --baseline or --expect-open: stdout gets how the result differs, not the result.
@@ -135,7 +139,7 @@ impl VersionOptions {
 
     /// `None` without -sV.
     fn from_cli(cli: &Cli) -> Option<Self> {
-        cli.service_version.then_some(Self {
+        (cli.service_version || cli.os_hint).then_some(Self {
             intensity: cli.version_intensity,
             all_ports: cli.allports,
             db: cli.probe_db,
@@ -252,6 +256,7 @@ impl Config {
             verbosity: cli.verbose,
             files,
             version,
+            os_hint: cli.os_hint,
             from: cli.from,
         })
     }
@@ -490,11 +495,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let (started, start_time) = (Instant::now(), SystemTime::now());
     // Before anything is sent: a file that cannot be written is a usage error.
     let (mut dests, stdout) = files::open(&config.files, out)?;
-    let mut config = config.clone();
-    if let Some(comparison) = &mut config.comparison {
-        comparison.load()?;
-    }
-    let config = &config;
+    let config = &with_baseline_read(config)?;
     let (targets, problems) = resolve_targets(config)?;
     let unscanned_addresses = targets.unscanned_addresses();
     // (Until here SIGINT and SIGTERM simply end the process: nothing has been printed, and
@@ -570,7 +571,14 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     }
     printer.unscanned(discovery_down, discovery_failed);
     let mut driver = Epoller::new(Some(&signal_fd))?;
-    let outcome = scan_ports(config, &plan, &mut driver, &mut printer, &services)?;
+    let outcome = scan_ports(
+        config,
+        &plan,
+        &mut driver,
+        &mut printer,
+        &services,
+        &signal_fd,
+    )?;
     let hosts_failed = printer.hosts_failed();
     let (counts, changed) = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
@@ -587,6 +595,16 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
         changed,
     })
+}
+
+/// `config` with its `--baseline` read, before anything is sent: a file that is not a
+/// baseline is a usage error, not a scan that reports everything as removed.
+fn with_baseline_read(config: &Config) -> Result<Config> {
+    let mut config = config.clone();
+    if let Some(comparison) = &mut config.comparison {
+        comparison.load()?;
+    }
+    Ok(config)
 }
 
 /// The scan's hosts, names resolved (to IPv6 alone with -6); what could not be resolved
@@ -624,13 +642,15 @@ fn watch_signals() -> Result<SignalFd> {
         .map_err(|e| Error::io("watching for signals", e.into()))
 }
 
-/// Scans, and with -sV probes the open TCP ports the scan found.
+/// Scans, and with -sV probes the open TCP ports the scan found; with -A the hint of each
+/// host's system goes between the probing and the printer.
 fn scan_ports<W: io::Write>(
     config: &Config,
     plan: &Plan,
     driver: &mut Epoller,
     printer: &mut Printer<'_, W>,
     services: &ServiceDb,
+    signals: &SignalFd,
 ) -> Result<engine::Summary> {
     let prober = ScanProber::default();
     let Some(version) = config.version else {
@@ -638,11 +658,30 @@ fn scan_ports<W: io::Write>(
     };
     printer.version_columns();
     let options = version.options()?;
+    if !config.os_hint {
+        return probe_services(plan, driver, printer, &options, services);
+    }
+    printer.os_columns();
+    let mut hinting = Hinting::new(printer, signals);
+    let mut outcome = probe_services(plan, driver, &mut hinting, &options, services)?;
+    outcome.interrupted |= hinting.finish(outcome.interrupted)?;
+    Ok(outcome)
+}
+
+/// Scans, holding the open TCP ports the scan finds, then probes them for their services
+/// and gives them to `observer`.
+fn probe_services<O: Identified>(
+    plan: &Plan,
+    driver: &mut Epoller,
+    observer: &mut O,
+    options: &service::Options,
+    services: &ServiceDb,
+) -> Result<engine::Summary> {
     // Each port probed at once holds a socket: half the budget at most, shared with the
     // scan's probes while it runs.
     let parallel = (plan.budget / 2).max(1);
-    let mut deferred = Deferred::new(printer, &options, services, parallel);
-    let outcome = engine::run(plan, prober, driver, &mut deferred)?;
+    let mut deferred = Deferred::new(observer, options, services, parallel);
+    let outcome = engine::run(plan, ScanProber::default(), driver, &mut deferred)?;
     if outcome.interrupted {
         deferred.release()?;
     }

@@ -10,6 +10,7 @@ mod progress;
 mod report;
 mod xml;
 
+use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,9 +20,11 @@ use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::{PortRecord, PortState, Reason};
 use common::contract::timestamp::rfc3339;
+use common::services::ports::Proto;
 
 use crate::TOOL;
 use crate::engine::{FollowUp, Observer, TargetPort};
+use crate::os_hint::{Hint, Hinted};
 use crate::service::{Identified, Identity};
 use crate::targets::Host;
 
@@ -46,6 +49,10 @@ pub struct Printer<'a, W: Write> {
     notices: bool,
     /// A -sV run: its records carry the -sV columns in CSV.
     version_columns: bool,
+    /// A -A run: its records carry the OS columns in CSV.
+    os_columns: bool,
+    /// The OS hint of each host whose open ports are being printed (-A), until it is done.
+    os_hints: HashMap<Host, Hint>,
 }
 
 /// Where records go, and which.
@@ -258,12 +265,19 @@ impl<'a, W: Write> Printer<'a, W> {
             progress: ProgressLine::on_terminal(),
             notices: io::stderr().is_terminal(),
             version_columns: false,
+            os_columns: false,
+            os_hints: HashMap::new(),
         }
     }
 
     /// Gives every record the -sV columns in CSV (a -sV run).
     pub fn version_columns(&mut self) {
         self.version_columns = true;
+    }
+
+    /// Gives every record the -A columns in CSV (a -A run).
+    pub fn os_columns(&mut self) {
+        self.os_columns = true;
     }
 
     /// Shows notices even where stderr is no terminal (-v).
@@ -354,8 +368,18 @@ impl<W: Write> Printer<'_, W> {
             rtt_ms: rtt.map(|rtt| (rtt.as_secs_f64() * 1e6).round() / 1e3),
             time: rfc3339(SystemTime::now()),
             version_columns: self.version_columns,
+            os_columns: self.os_columns,
             ..PortRecord::default()
         };
+        if let Some(hint) = self.os_hints.get(host)
+            && state == PortState::Open
+            && port.proto == Proto::Tcp
+        {
+            record.os_family = Some(hint.family_name().to_owned());
+            record.os_distribution = hint.distribution.map(str::to_owned);
+            record.os_accuracy = Some(hint.accuracy);
+            record.os_evidence = Some(hint.evidence_line());
+        }
         if let Some(identity) = identity {
             record.service = Some(identity.service);
             record.product = identity.product;
@@ -398,6 +422,16 @@ impl<W: Write> Identified for Printer<'_, W> {
 }
 
 impl<W: Write, S> FollowUp<S> for Printer<'_, W> {}
+
+impl<W: Write> Hinted for Printer<'_, W> {
+    fn os_hint(&mut self, host: &Host, hint: Hint) -> Result<()> {
+        if let Some(report) = &mut self.report {
+            report.os_hint(host, hint.clone());
+        }
+        self.os_hints.insert(host.clone(), hint);
+        Ok(())
+    }
+}
 
 impl<W: Write> Observer for Printer<'_, W> {
     fn result(
@@ -443,6 +477,7 @@ impl<W: Write> Observer for Printer<'_, W> {
     }
 
     fn host_done(&mut self, host: &Host) -> Result<()> {
+        self.os_hints.remove(host);
         if let Some(report) = &mut self.report {
             self.progress.clear();
             report.host_done(host)?;
@@ -479,7 +514,6 @@ pub fn summary(counts: [u64; STATES], elapsed: Duration, sent: u64, interrupted:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::services::ports::Proto;
 
     fn host(text: &str) -> Host {
         Host {

@@ -23,7 +23,9 @@ use common::contract::error::{Error, Result};
 use common::contract::record::{HostState, Reason};
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
-use nix::sys::socket::{MsgFlags, SockaddrStorage, recvfrom, sendto};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvfrom, recvmsg, sendto, setsockopt, sockopt,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::Listener;
@@ -109,6 +111,82 @@ impl Pinger {
     /// Whether `echo` answers one of this run's requests.
     fn ours(&self, echo: Echo) -> bool {
         echo.token == self.token && (self.kind == Kind::Datagram || echo.id == self.id)
+    }
+
+    /// The socket of `ipv6`'s family, or why there is none.
+    pub fn socket(&self, ipv6: bool) -> std::result::Result<&Socket, &io::Error> {
+        self.sockets[usize::from(ipv6)].as_ref()
+    }
+
+    /// Asks the kernel to hand each message read on `ipv6`'s socket its TTL (IP_RECVTTL)
+    /// or hop limit (IPV6_RECVHOPLIMIT) as ancillary data, for the OS hint
+    /// (`crate::os_hint`): an ICMPv6 socket never reads the IPv6 header, and a datagram
+    /// ICMP socket reads no IPv4 header either, so this is the one way that works for
+    /// every kind (ip(7), ipv6(7)).
+    pub fn read_ttls(&self, ipv6: bool) -> io::Result<()> {
+        let socket = self
+            .socket(ipv6)
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+        if ipv6 {
+            setsockopt(socket, sockopt::Ipv6RecvHopLimit, &true)?;
+        } else {
+            setsockopt(socket, sockopt::Ipv4RecvTtl, &true)?;
+        }
+        Ok(())
+    }
+
+    /// Sends one echo request to `address`, numbered `seq`.
+    pub fn send_one(&self, address: IpAddr, seq: u16) -> io::Result<()> {
+        match self.send(address, seq) {
+            Ok(()) => Ok(()),
+            Err(SendError::NoSocket(e)) => Err(io::Error::new(e.kind(), e.to_string())),
+            Err(SendError::Refused(errno)) => Err(errno.into()),
+        }
+    }
+
+    /// Reads the messages waiting on `address`'s family's socket: the TTL or hop limit
+    /// of the reply from `address` to request `seq`, if it is among them (after
+    /// [`read_ttls`](Self::read_ttls)).
+    pub fn reply_ttl(&self, address: IpAddr, seq: u16) -> io::Result<Option<u8>> {
+        let ipv6 = address.is_ipv6();
+        let socket = self
+            .socket(ipv6)
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+        let ip_header = self.kind == Kind::Raw && !ipv6;
+        let mut buffer = [0; READ_SIZE];
+        loop {
+            let mut space = nix::cmsg_space!(i32);
+            let mut parts = [io::IoSliceMut::new(&mut buffer)];
+            let message = match recvmsg::<SockaddrStorage>(
+                socket.as_raw_fd(),
+                &mut parts,
+                Some(&mut space),
+                MsgFlags::empty(),
+            ) {
+                Ok(message) => message,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(error) => return Err(error.into()),
+            };
+            let from = message.address.as_ref().and_then(address_of);
+            let ttl = message.cmsgs().ok().and_then(|mut found| {
+                found.find_map(|cmsg| match cmsg {
+                    ControlMessageOwned::Ipv4Ttl(ttl) | ControlMessageOwned::Ipv6HopLimit(ttl) => {
+                        u8::try_from(ttl).ok()
+                    }
+                    _ => None,
+                })
+            });
+            let length = message.bytes.min(READ_SIZE);
+            let echo = echo::parse_reply(ipv6, ip_header, &buffer[..length]);
+            if from == Some(address)
+                && let Some(echo) = echo
+                && echo.seq == seq
+                && self.ours(echo)
+            {
+                return Ok(ttl);
+            }
+        }
     }
 }
 

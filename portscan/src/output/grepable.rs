@@ -70,6 +70,10 @@ impl Document for Grepable {
         if let Some((state, count)) = ignored.iter().max_by_key(|(_, count)| *count) {
             write!(out, "\tIgnored State: {} ({count})", state.as_str())?;
         }
+        // nmap's `OS:` field names its best match, and is left out where there is none.
+        if let Some(hint) = report.os_hint.as_ref().filter(|hint| hint.verdict.is_ok()) {
+            write!(out, "\tOS: {}", free_field(&hint.name()))?;
+        }
         writeln!(out)
     }
 

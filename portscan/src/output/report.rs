@@ -30,6 +30,7 @@ use super::files::Dest;
 use super::{STATES, sort_key};
 use crate::TOOL;
 use crate::engine::TargetPort;
+use crate::os_hint::{Hint, Unknown};
 use crate::service::Identity;
 use crate::targets::Host;
 
@@ -108,6 +109,8 @@ pub struct HostReport {
     /// When its first result came, and when it was done.
     pub started: SystemTime,
     pub ended: Option<SystemTime>,
+    /// With -A, what its system likely is.
+    pub os_hint: Option<Hint>,
 }
 
 impl HostReport {
@@ -122,6 +125,7 @@ impl HostReport {
             failed: false,
             started: SystemTime::now(),
             ended: None,
+            os_hint: None,
         }
     }
 
@@ -390,6 +394,11 @@ impl<'a> Report<'a> {
         self.entry(host).failed = true;
     }
 
+    /// The OS hint of `host` (-A), said with its ports.
+    pub fn os_hint(&mut self, host: &Host, hint: Hint) {
+        self.entry(host).os_hint = Some(hint);
+    }
+
     /// Says the host's block now, or holds it for the end with `--sort`.
     pub fn host_done(&mut self, host: &Host) -> Result<()> {
         let Some(mut report) = self.hosts.remove(host) else {
@@ -579,7 +588,40 @@ fn write_host(
     if !lines.is_empty() {
         write_aligned(&mut out, &table(&lines, scan))?;
     }
+    if let Some(hint) = &report.os_hint {
+        write_os_hint(out, hint)?;
+    }
     writeln!(out)
+}
+
+/// The OS hint's lines, where nmap's -A says its OS guesses, the distance and "Service
+/// Info": `OS hint: Linux (Debian), 98% sure`, or `OS hint: unknown (...)`, then each
+/// piece of evidence on a line of its own.
+fn write_os_hint(out: &mut dyn Write, hint: &Hint) -> io::Result<()> {
+    match hint.verdict {
+        Ok(_) => writeln!(out, "OS hint: {}, {}% sure", hint.name(), hint.accuracy)?,
+        Err(Unknown::Thin) => writeln!(out, "OS hint: unknown (too little evidence)")?,
+        Err(Unknown::Contradictory) => {
+            writeln!(out, "OS hint: unknown (the evidence disagrees)")?;
+        }
+    }
+    writeln!(out, "OS evidence:")?;
+    for piece in &hint.evidence {
+        let mut line = String::new();
+        text::escape_free_text(piece.as_bytes(), &mut line);
+        writeln!(out, "  {line}")?;
+    }
+    if let Some(hops) = hint.distance {
+        let unit = if hops == 1 { "hop" } else { "hops" };
+        writeln!(out, "Network Distance: {hops} {unit}")?;
+    }
+    if let Some(family) = hint.service_family {
+        match family.cpe() {
+            Some(cpe) => writeln!(out, "Service Info: OS: {}; CPE: {cpe}", family.name())?,
+            None => writeln!(out, "Service Info: OS: {}", family.name())?,
+        }
+    }
+    Ok(())
 }
 
 /// "localhost (127.0.0.1)", or the address alone when it is the target as given; a name

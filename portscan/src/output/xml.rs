@@ -19,6 +19,7 @@ use common::services::ports::Proto;
 use super::report::{Document, Ending, HostReport, HostStatus, Scan, hosts_scanned};
 use crate::TOOL;
 use crate::engine::TargetPort;
+use crate::os_hint::Hint;
 use crate::service::Identity;
 use crate::targets::Host;
 
@@ -123,6 +124,9 @@ impl Document for Xml {
         status(out, "up", scan.up_reason(host))?;
         names(out, host)?;
         ports(out, scan, report)?;
+        if let Some(hint) = &report.os_hint {
+            os(out, hint)?;
+        }
         let (srtt, rttvar, timeout) = report.times();
         element(
             out,
@@ -377,6 +381,67 @@ fn ports(out: &mut dyn Write, scan: &Scan, report: &HostReport) -> io::Result<()
         writeln!(out, "</port>")?;
     }
     writeln!(out, "</ports>")
+}
+
+/// `<os>` (-A): the port whose SYN-ACK was read as `<portused>`, the hint as an
+/// `<osmatch>` with its `<osclass>` (none when it is "unknown", as nmap writes no match),
+/// and the evidence where nmap puts its fingerprint, `<osfingerprint>`; then `<distance>`,
+/// the hops the TTL tells. `line` is nmap's line in its OS database: 0, since the hint
+/// comes from none.
+fn os(out: &mut dyn Write, hint: &Hint) -> io::Result<()> {
+    writeln!(out, "<os>")?;
+    if let Some(port) = hint.port_used {
+        element(
+            out,
+            "portused",
+            &[("state", &"open"), ("proto", &"tcp"), ("portid", &port)],
+            Close::Empty,
+        )?;
+        writeln!(out)?;
+    }
+    if let Ok(family) = hint.verdict {
+        element(
+            out,
+            "osmatch",
+            &[
+                ("name", &hint.name()),
+                ("accuracy", &hint.accuracy),
+                ("line", &0),
+            ],
+            Close::Open,
+        )?;
+        writeln!(out)?;
+        let (vendor, osfamily, kind) = family.nmap_class();
+        element(
+            out,
+            "osclass",
+            &[
+                ("type", &kind),
+                ("vendor", &vendor),
+                ("osfamily", &osfamily),
+                ("accuracy", &hint.accuracy),
+            ],
+            Close::Open,
+        )?;
+        if let Some(cpe) = family.cpe() {
+            write!(out, "<cpe>{}</cpe>", escape(cpe))?;
+        }
+        writeln!(out, "</osclass>")?;
+        writeln!(out, "</osmatch>")?;
+    }
+    element(
+        out,
+        "osfingerprint",
+        &[("fingerprint", &hint.evidence_line())],
+        Close::Empty,
+    )?;
+    writeln!(out)?;
+    writeln!(out, "</os>")?;
+    if let Some(hops) = hint.distance {
+        element(out, "distance", &[("value", &hops)], Close::Empty)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// How an element written by [`element`] ends.

@@ -66,6 +66,24 @@ pub struct PortRecord {
     /// With -sV, in a TLS tunnel: when the certificate expires (RFC 3339, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_not_after: Option<String>,
+    /// With -A, on an open TCP port: the host's operating-system family as the hint
+    /// names it (`Linux`, `Windows`, `BSD`, `macOS`, `Solaris`, `network device`), or
+    /// `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_family: Option<String>,
+    /// With -A: the distribution (or BSD) a banner names, where it agrees (`Debian`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_distribution: Option<String>,
+    /// With -A: how sure the hint is, in percent; 0 for `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_accuracy: Option<u8>,
+    /// With -A: what the hint was told from (and what could not be seen), `; ` between
+    /// the pieces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_evidence: Option<String>,
+    /// Whether CSV has the -A columns, as `version_columns` for -sV's.
+    #[serde(skip)]
+    pub os_columns: bool,
     /// Whether CSV has the -sV columns: set on every record of a -sV run, so that its rows
     /// are all as wide as its header, and on no other, so that a plain scan's CSV keeps its
     /// columns. (JSON leaves out a -sV field that is null.)
@@ -118,6 +136,11 @@ impl Default for PortRecord {
             cert_issuer: None,
             cert_names: None,
             cert_not_after: None,
+            os_family: None,
+            os_distribution: None,
+            os_accuracy: None,
+            os_evidence: None,
+            os_columns: false,
             version_columns: false,
         }
     }
@@ -281,7 +304,11 @@ struct CsvPort<'a>(&'a PortRecord);
 impl Serialize for CsvPort<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let fields = if r.version_columns { 21 } else { 8 };
+        let fields = match (r.version_columns, r.os_columns) {
+            (_, true) => 25,
+            (true, false) => 21,
+            (false, false) => 8,
+        };
         let mut s = serializer.serialize_struct("PortRecord", fields)?;
         s.serialize_field("host", &r.host)?;
         s.serialize_field("address", &r.address)?;
@@ -307,6 +334,12 @@ impl Serialize for CsvPort<'_> {
         s.serialize_field("cert_issuer", &r.cert_issuer)?;
         s.serialize_field("cert_names", &r.cert_names)?;
         s.serialize_field("cert_not_after", &r.cert_not_after)?;
+        if r.os_columns {
+            s.serialize_field("os_family", &r.os_family)?;
+            s.serialize_field("os_distribution", &r.os_distribution)?;
+            s.serialize_field("os_accuracy", &r.os_accuracy)?;
+            s.serialize_field("os_evidence", &r.os_evidence)?;
+        }
         s.end()
     }
 }
@@ -390,6 +423,58 @@ mod tests {
         let csv = formatted(&bare, Format::Csv);
         assert!(csv.starts_with("host,address,port,proto,state,reason,rtt_ms,time,service,"));
         assert!(csv.ends_with(",,,,,,,,,,,,\n"), "{csv}");
+    }
+
+    #[test]
+    fn os_fields_follow_the_version_fields_in_json_and_csv_only() {
+        let record = PortRecord {
+            host: "localhost".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            port: 22,
+            service: Some("ssh".into()),
+            os_family: Some("Linux".into()),
+            os_distribution: Some("Debian".into()),
+            os_accuracy: Some(98),
+            os_evidence: Some("ICMP echo reply TTL 64; 22/tcp names a system".into()),
+            version_columns: true,
+            os_columns: true,
+            ..PortRecord::default()
+        };
+        // Text records keep -sV's shape: the evidence is the report's.
+        assert_eq!(text_of(&record), "localhost 22/tcp open syn-ack ssh\n");
+        let json = serde_json::to_value(&record).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys[keys.len() - 4..],
+            ["os_family", "os_distribution", "os_accuracy", "os_evidence"]
+        );
+        assert_eq!(json["os_accuracy"], 98);
+        let csv = formatted(&record, Format::Csv);
+        let (header, row) = csv.split_once('\n').unwrap();
+        assert!(
+            header.ends_with(",cert_not_after,os_family,os_distribution,os_accuracy,os_evidence"),
+            "{header}"
+        );
+        assert!(
+            row.ends_with(",Linux,Debian,98,ICMP echo reply TTL 64; 22/tcp names a system\n"),
+            "{row}"
+        );
+        // Without -A, neither JSON nor CSV has them.
+        let plain = PortRecord {
+            os_family: None,
+            os_distribution: None,
+            os_accuracy: None,
+            os_evidence: None,
+            os_columns: false,
+            ..record
+        };
+        assert!(
+            serde_json::to_value(&plain)
+                .unwrap()
+                .get("os_family")
+                .is_none()
+        );
+        assert!(!formatted(&plain, Format::Csv).contains("os_family"));
     }
 
     #[test]
