@@ -13,3 +13,4 @@ mod portscan_files;
 mod proctree;
 mod sockls;
 mod svcname;
+mod watch;

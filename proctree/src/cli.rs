@@ -1,6 +1,7 @@
 //! proctree's command line, shared by the binary, the man page and the completions.
 
 use clap::{CommandFactory, Parser};
+use common::contract::input::parse_duration;
 use common::contract::output::OutputArgs;
 
 const AFTER_HELP: &str = "\
@@ -72,6 +73,16 @@ pub struct Cli {
     /// Show the TCP and UDP ports each process listens on (reads every process's fd table).
     #[arg(long)]
     pub ports: bool,
+
+    /// Keep running: read the processes again every INTERVAL (2s, 500ms; a number is
+    /// seconds) and print a record for each that started (change: added) or ended
+    /// (removed), until interrupted or --count intervals; the tree becomes flat lines.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_duration)]
+    pub watch: Option<std::time::Duration>,
+
+    /// With --watch: stop after N intervals.
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 
     // --json and --csv print process records (with ppid and depth) in tree order.
     #[command(flatten)]

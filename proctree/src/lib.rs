@@ -17,7 +17,8 @@ use std::path::Path;
 use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
-use common::contract::record::ports_suffix;
+use common::contract::record::{ProcessRecord, ports_suffix};
+use common::contract::watch::{self, Watch};
 
 pub use cli::{Cli, command};
 use ports::Ports;
@@ -52,11 +53,15 @@ pub struct Config {
     pub hostname_field: bool,
     /// Find the ports each process listens on.
     pub ports: bool,
+    /// `--watch`: read again every interval, printing what started and ended.
+    pub watch: Option<Watch>,
 }
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self> {
-        let view = match (cli.flat, cli.output.format()) {
+        let view = match (cli.flat || cli.watch.is_some(), cli.output.format()) {
+            (true, Format::Text) => View::Flat,
+            (true, records) if cli.watch.is_some() => View::Records(records),
             (true, _) => View::Flat,
             (false, Format::Text) => View::Tree,
             (false, records) => View::Records(records),
@@ -85,6 +90,10 @@ impl Config {
             header: cli.output.header,
             hostname_field: cli.output.hostname_field,
             ports: cli.ports,
+            watch: cli.watch.map(|interval| Watch {
+                interval,
+                count: cli.count,
+            }),
         })
     }
 
@@ -114,6 +123,9 @@ fn utf8_locale() -> bool {
 /// Reads /proc once and prints the selected processes to `out`, block-buffered: a process
 /// list is a snapshot, wanted whole.
 pub fn run(config: &Config, out: impl Write) -> Result<Status> {
+    if let Some(watch) = config.watch {
+        return watch_processes(config, watch, out);
+    }
     let snapshot = read::read_all(Path::new("/proc"), config.want())
         .map_err(|e| Error::input("reading /proc", e))?;
     let mut status = Status::default();
@@ -220,6 +232,57 @@ fn print_tree<W: Write>(
     outcome
 }
 
+/// `--watch`: the processes the filters take, read every interval, and a change record for
+/// each that started or ended since the last (a process is its pid and start time, a
+/// thread its tid too, so that a reused pid is a new process).
+fn watch_processes(config: &Config, watch: Watch, out: impl Write) -> Result<Status> {
+    let format = match config.view {
+        View::Records(format) => format,
+        View::Tree | View::Flat => Format::Text,
+    };
+    let text_options = TextOptions {
+        header: config.header,
+        align: false,
+    };
+    let mut writer = RecordWriter::new(
+        BufWriter::new(out),
+        format,
+        FlushPolicy::Block,
+        text_options,
+    )
+    .with_hostname(config.hostname_field);
+    let take = || {
+        let snapshot = read::read_all(Path::new("/proc"), config.want())
+            .map_err(|e| Error::input("reading /proc", e))?;
+        let processes = &snapshot.processes;
+        let forest = Forest::new(processes);
+        let (selection, _) = tree::select(&forest, processes, &config.filter);
+        let ports = if config.ports {
+            Some(Ports::read()?.0)
+        } else {
+            None
+        };
+        let mut records = Vec::new();
+        for_each_record(
+            config,
+            processes,
+            &forest,
+            &selection,
+            ports.as_ref(),
+            |record| {
+                records.push(record);
+                Ok(())
+            },
+        )?;
+        Ok(records)
+    };
+    let key =
+        |record: &ProcessRecord| format!("{} {:?} {}", record.pid, record.tid, record.start_time);
+    watch::run(watch, &mut writer, take, key)?;
+    writer.finish()?;
+    Ok(Status::default())
+}
+
 fn print_records<W: Write>(
     config: &Config,
     processes: &[Process],
@@ -227,6 +290,20 @@ fn print_records<W: Write>(
     selection: &Selection,
     ports: Option<&Ports>,
     writer: &mut RecordWriter<W>,
+) -> Result<()> {
+    for_each_record(config, processes, forest, selection, ports, |record| {
+        writer.write(&record)
+    })
+}
+
+/// Each record the view prints, in its order: processes and their threads.
+fn for_each_record(
+    config: &Config,
+    processes: &[Process],
+    forest: &Forest,
+    selection: &Selection,
+    ports: Option<&Ports>,
+    mut each: impl FnMut(ProcessRecord) -> Result<()>,
 ) -> Result<()> {
     let mut visits = Vec::new();
     forest.walk(&selection.shown, |visit| {
@@ -249,9 +326,14 @@ fn print_records<W: Write>(
             Some(ports::Of::Known(known)) => record.ports = Some(known.to_vec()),
             Some(ports::Of::Denied) => record.denied.push("ports".to_owned()),
         }
-        writer.write(&record)?;
-        for task in &process.tasks {
-            writer.write(&context.thread_record(&record, task))?;
+        let threads: Vec<ProcessRecord> = process
+            .tasks
+            .iter()
+            .map(|task| context.thread_record(&record, task))
+            .collect();
+        each(record)?;
+        for thread in threads {
+            each(thread)?;
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! sockls's command line, shared by the binary, the man page and the completions.
 
 use clap::{CommandFactory, Parser, ValueEnum};
+use common::contract::input::parse_duration;
 use common::contract::output::OutputArgs;
 
 const AFTER_HELP: &str = "\
@@ -118,6 +119,16 @@ pub struct Cli {
     /// Where the sockets are read from.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
+
+    /// Keep running: list the sockets again every INTERVAL (2s, 500ms; a number is
+    /// seconds) and print a record for each that appeared (change: added) or went away
+    /// (removed), until interrupted or --count intervals.
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_duration, conflicts_with_all = ["baseline", "expect_listen"])]
+    pub watch: Option<std::time::Duration>,
+
+    /// With --watch: stop after N intervals.
+    #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 
     /// Compare with an earlier run's --json output in FILE and print only what changed:
     /// records marked added, removed or changed (with the old values); exit status 3 when

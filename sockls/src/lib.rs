@@ -15,6 +15,7 @@ use common::contract::baseline::{self, Change, ChangeRecord};
 use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::{OsText, OwnerStatus, SocketProto, SocketRecord, SocketState};
+use common::contract::watch::{self, Watch};
 use common::host::owners::{self, OwnerMap};
 use common::host::sockets::{self, Query, Source};
 use common::host::users::Users;
@@ -42,6 +43,8 @@ pub struct Config {
     pub namespaces: Namespaces,
     /// `--baseline` or `--expect-listen`: print how the listing differs, not the listing.
     pub comparison: Option<Comparison>,
+    /// `--watch`: list again every interval, printing what appeared and went away.
+    pub watch: Option<Watch>,
 }
 
 /// What the listing is compared with.
@@ -86,6 +89,10 @@ impl Config {
                 (None, true) => Namespaces::All,
                 (None, false) => Namespaces::Own,
             },
+            watch: cli.watch.map(|interval| Watch {
+                interval,
+                count: cli.count,
+            }),
             comparison: match (cli.baseline, cli.expect_listen) {
                 (Some(path), _) => Some(Comparison::Baseline {
                     path,
@@ -115,6 +122,18 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     let mut users = Users::default();
     let mut writer = RecordWriter::new(out, config.format, FlushPolicy::Block, options)
         .with_hostname(config.hostname_field);
+    if let Some(watch) = config.watch {
+        let take = || {
+            let (records, problems) = snapshot(config, &mut users)?;
+            for problem in problems {
+                warn(TOOL, problem);
+            }
+            Ok(records)
+        };
+        watch::run(watch, &mut writer, take, socket_key)?;
+        writer.finish()?;
+        return Ok(status);
+    }
     // Compared, the listing is held whole, and only its differences printed.
     let mut held: Option<Vec<SocketRecord>> = config.comparison.as_ref().map(|_| Vec::new());
     let mut write = |mut record: SocketRecord| {
@@ -154,21 +173,7 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
                 problems,
             }
         }
-        Namespaces::Own => sockets::list(&config.query, config.source),
-        Namespaces::One(namespace) => netns::list(namespace, &config.query, config.source)?,
-        Namespaces::All => {
-            let mut all = sockets::Listing::default();
-            for namespace in netns::all()? {
-                match netns::list(&namespace, &config.query, config.source) {
-                    Ok(listing) => {
-                        all.records.extend(listing.records);
-                        all.problems.extend(listing.problems);
-                    }
-                    Err(error) => all.problems.push(error.to_string()),
-                }
-            }
-            all
-        }
+        _ => listing(config)?,
     };
     for problem in &listing.problems {
         warn(TOOL, problem);
@@ -267,6 +272,74 @@ fn expected_listeners(
         }
     }
     changes
+}
+
+/// The sockets of the namespaces asked for, all at once.
+fn listing(config: &Config) -> Result<sockets::Listing> {
+    Ok(match &config.namespaces {
+        Namespaces::Own => sockets::list(&config.query, config.source),
+        Namespaces::One(namespace) => netns::list(namespace, &config.query, config.source)?,
+        Namespaces::All => {
+            let mut all = sockets::Listing::default();
+            for namespace in netns::all()? {
+                match netns::list(&namespace, &config.query, config.source) {
+                    Ok(listing) => {
+                        all.records.extend(listing.records);
+                        all.problems.extend(listing.problems);
+                    }
+                    Err(error) => all.problems.push(error.to_string()),
+                }
+            }
+            all
+        }
+    })
+}
+
+/// Every socket the filters take, with its owners and user, held whole (one interval of
+/// `--watch`), and the problems met.
+fn snapshot(config: &Config, users: &mut Users) -> Result<(Vec<SocketRecord>, Vec<String>)> {
+    let listing = listing(config)?;
+    let mut records = listing.records;
+    records.retain(|record| config.filter.matches(record));
+    let mut taken = Vec::with_capacity(records.len());
+    let mut keep = |mut record: SocketRecord| {
+        if let Some(uid) = record.uid {
+            record.user = users.name(uid).map(str::to_owned);
+        }
+        taken.push(record);
+        Ok(())
+    };
+    if config.owners {
+        write_with_owners(records, &config.filter, &mut keep)?;
+    } else {
+        for record in records {
+            keep(record)?;
+        }
+    }
+    Ok((taken, listing.problems))
+}
+
+/// What tells one socket from another between two listings of `--watch`: its ends, its
+/// inode (or cookie: a socket in TIME-WAIT has no inode) and its owner's pid and fd.
+fn socket_key(record: &SocketRecord) -> String {
+    let path = record
+        .path
+        .as_ref()
+        .map(|path| path.as_bytes().escape_ascii().to_string());
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
+        record.proto,
+        record.netns,
+        record.local_address,
+        record.local_port,
+        path,
+        record.remote_address,
+        record.remote_port,
+        record.inode,
+        record.cookie,
+        record.pid,
+        record.fd
+    )
 }
 
 /// Writes one record per (socket, owning fd), or the socket with the reason none is known.

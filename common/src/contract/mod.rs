@@ -12,3 +12,4 @@ pub mod output;
 pub mod record;
 pub mod text;
 pub mod timestamp;
+pub mod watch;
