@@ -45,7 +45,7 @@ pub use discovery::Discovery;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-pub use cli::{Cli, ProbeDbChoice, ShowState, command};
+pub use cli::{Cli, MANUAL, ProbeDbChoice, ShowState, command};
 use discovery::Found;
 use driver::Epoller;
 use engine::{Observer, Plan, TargetPort};

@@ -19,7 +19,7 @@ use common::contract::error::{Error, Result, warn};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::ports_suffix;
 
-pub use cli::{Cli, command};
+pub use cli::{Cli, MANUAL, command};
 use ports::Ports;
 use read::{Process, Want};
 use tree::{Filter, Forest, Glob, Selection};

@@ -18,7 +18,7 @@ use common::host::owners::{self, OwnerMap};
 use common::host::sockets::{self, Query, Source};
 use common::host::users::Users;
 
-pub use cli::{Cli, SourceArg, command};
+pub use cli::{Cli, MANUAL, SourceArg, command};
 use filter::Filter;
 
 /// The name messages start with.

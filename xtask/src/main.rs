@@ -55,11 +55,20 @@ fn commands() -> Vec<clap::Command> {
 
 fn man(dir: &Path) -> Result<(), String> {
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for command in commands() {
-        let path = dir.join(format!("{}.1", command.get_name()));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(command)
-            .render(&mut page)
+    let tools = xtask::manual::tools();
+    let names: Vec<String> = tools
+        .iter()
+        .map(|tool| tool.command.get_name().to_owned())
+        .collect();
+    for tool in &tools {
+        let name = tool.command.get_name();
+        let path = dir.join(format!("{name}.1"));
+        let others: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|other| *other != name)
+            .collect();
+        let page = xtask::manual::man_page(tool, &others)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         fs::write(&path, page).map_err(|e| format!("{}: {e}", path.display()))?;
     }
