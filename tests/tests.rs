@@ -6,6 +6,7 @@ mod util;
 mod edges;
 mod errors;
 mod fixtures;
+mod manuals;
 mod pipeline;
 mod portscan;
 mod portscan_files;
