@@ -201,9 +201,11 @@ impl Page {
 /// The RECORD FIELDS section: each table's fields with their type and meaning.
 fn record_fields(roff: &mut Roff, headings: &[&str]) -> Result<(), String> {
     roff.control("SH", ["RECORD FIELDS"]).text([roman(
-        "Text, NDJSON (--json) and CSV (--csv) records carry these fields, in this order, \
-         under these names; absent values are null in JSON and empty in CSV. The full \
-         contract is docs/FORMAT.md.",
+        "NDJSON (--json) and CSV (--csv) records carry these fields, in this order, under \
+         these names; absent values are null in JSON and empty in CSV. Text records show \
+         some of them, in the columns --header names. The whole contract is docs/FORMAT.md \
+         in the source (/usr/share/doc/nettools/FORMAT.md where the Debian package is \
+         installed).",
     )]);
     for heading in headings {
         let record = heading.trim_start_matches('#').trim();
