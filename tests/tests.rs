@@ -7,6 +7,8 @@ mod baseline;
 mod edges;
 mod errors;
 mod fixtures;
+mod manuals;
+mod many_machines;
 mod pipeline;
 mod portscan;
 mod portscan_files;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::target_spec::TargetSpec;
 use clap::{CommandFactory, Parser, ValueEnum};
 use common::contract::input::parse_duration;
+use common::contract::manual::{Example, Manual};
 use common::contract::output::OutputArgs;
 use common::contract::record::PortState;
 use common::services::ports::{PortList, Proto};
@@ -16,26 +17,73 @@ use common::services::{self, ServiceDb};
 use crate::order::Shard;
 use crate::probe::ScanProber;
 
-const AFTER_HELP: &str = "\
-Examples:
-  portscan localhost                     the 1000 most common ports; open ones only
-  portscan -p- --all 127.0.0.1           every port, every state
-  portscan -p 22,80,443 198.18.0.0/24 --json | jq -r 'select(.state==\"open\") | .host'
-  portscan localhost | svcname           name the services behind open ports
-  portscan -iL hosts.txt --sort > today  diff-able from run to run
-  portscan --shard 2/3 --seed 7 ...      the second third of a scan split over three machines
-  portscan -sU --top-ports 20 localhost  the 20 most common UDP ports
-  portscan -sT -sU -p 53 198.18.0.1      53/tcp and 53/udp
-  portscan -F --open -Pn 198.18.0.1      nmap's spellings: the top 100 ports, open ones
-  portscan -sn 198.18.0.0/24             which hosts of the block are up
-  portscan -A -p 22,80 localhost         services, and a hint of the system with its evidence
-  portscan -p- -oA scan 127.0.0.1        also scan.nmap, scan.xml, scan.gnmap, scan.json
-  portscan -oX - localhost | xsltproc /usr/share/nmap/nmap.xsl - > scan.html
-
+/// What --help says after the options; the man page's EXAMPLES, DESCRIPTION notes and
+/// EXIT STATUS.
+pub const MANUAL: Manual = Manual {
+    examples: &[
+        Example {
+            command: "portscan localhost",
+            does: "the 1000 most common ports; open ones only",
+        },
+        Example {
+            command: "portscan -p- --all 127.0.0.1",
+            does: "every port, every state",
+        },
+        Example {
+            command: "portscan -p 22,80,443 198.18.0.0/24 --json | jq -r 'select(.state==\"open\") | .host'",
+            does: "",
+        },
+        Example {
+            command: "portscan localhost | svcname",
+            does: "name the services behind open ports",
+        },
+        Example {
+            command: "portscan -iL hosts.txt --sort > today",
+            does: "diff-able from run to run",
+        },
+        Example {
+            command: "portscan --shard 2/3 --seed 7 ...",
+            does: "the second third of a scan split over three machines",
+        },
+        Example {
+            command: "portscan -sU --top-ports 20 localhost",
+            does: "the 20 most common UDP ports",
+        },
+        Example {
+            command: "portscan -sT -sU -p 53 198.18.0.1",
+            does: "53/tcp and 53/udp",
+        },
+        Example {
+            command: "portscan -F --open -Pn 198.18.0.1",
+            does: "nmap's spellings: the top 100 ports, open ones",
+        },
+        Example {
+            command: "portscan -sn 198.18.0.0/24",
+            does: "which hosts of the block are up",
+        },
+        Example {
+            command: "portscan -A -p 22,80 localhost",
+            does: "services, and a hint of the system with its evidence",
+        },
+        Example {
+            command: "portscan --baseline scan.json -p- host || mail ...",
+            does: "cron: print and say (status 3) what changed",
+        },
+        Example {
+            command: "portscan -p- -oA scan 127.0.0.1",
+            does: "also scan.nmap, scan.xml, scan.gnmap, scan.json",
+        },
+        Example {
+            command: "portscan -oX - localhost | xsltproc /usr/share/nmap/nmap.xsl - > scan.html",
+            does: "",
+        },
+    ],
+    notes: &[
+        "\
 On a terminal portscan prints a report, as nmap does: per host its address and latency,
 a \"Not shown\" count, and a PORT STATE SERVICE table (REASON with --reason). A pipe or a
-file gets records, one port a line; --records and --report choose either anywhere.
-
+file gets records, one port a line; --records and --report choose either anywhere.",
+        "\
 nmap's -sT, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --excludefile,
 -v/-vv and service names in -p (-p ssh,http, -p U:domain) are portscan's too, and --reason
 in the report, -PE (echo alone), and the output files -oN, -oX (with --stylesheet and
@@ -44,31 +92,42 @@ and changes nothing (no reverse DNS). -sV names the services of open ports; -A i
 an OS hint per host (the echo reply's TTL, the SYN-ACK's window and options as root, and
 banners that name a system, with the evidence and a confidence), without nmap's scripts
 and traceroute. Every other option of nmap's (-sS, -PS, -O, --script...) is refused,
-with what to use instead.
-
+with what to use instead.",
+        "\
 Host discovery: before the port scan of more than one address, portscan finds which hosts
 are up, as nmap does, and scans those alone: ICMP echo through an ICMP datagram socket
 where net.ipv4.ping_group_range admits the user's group, else through a raw socket when
 privileged, and TCP connects to ports 80 and 443 of the hosts silent to it, or of every
 host where no ICMP socket may be opened (accepted or refused, the host is up).
 -Pn scans every address without it; -sn does it alone and prints a host record per host
-that is up (HOST up REASON).
-
+that is up (HOST up REASON).",
+        "\
 TARGET is an address, a CIDR block (198.18.0.0/24), a range (198.18.0.1-20,
-198.18.0.0-198.18.1.255), or a host name; - reads targets from stdin, one or more a line.
-
+198.18.0.0-198.18.1.255), or a host name; - reads targets from stdin, one or more a line.",
+        "\
 States and reasons are nmap's: open (syn-ack), closed (conn-refused), filtered (no-response,
 host-unreach, net-unreach, admin-prohibited); for UDP (-sU, or U: items in -p) open
 (udp-response), closed (port-unreach), filtered (the ICMP reasons) and open|filtered
 (no-response). A local shortage (descriptors, local ports,
-buffers) is never a state: the scan slows down and tries again.
-
-Exit status: 0 every target scanned; 1 some target could not be (unresolvable, no route,
-host timeout) or output failed, after scanning the rest; 2 usage error.";
+buffers) is never a state: the scan slows down and tries again.",
+    ],
+    exit_status: &[
+        (0, "every target scanned"),
+        (
+            1,
+            "some target could not be (unresolvable, no route, host timeout) or output failed, after scanning the rest",
+        ),
+        (2, "usage error"),
+        (
+            3,
+            "with --baseline or --expect-open: the scan worked and its result differs (the differences are printed)",
+        ),
+    ],
+};
 
 /// An adaptive, unprivileged TCP connect and UDP scanner for shell pipelines.
 #[derive(Debug, Parser)]
-#[command(name = "portscan", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "portscan", version, about, after_long_help = MANUAL.help_text(), max_term_width = 100)]
 pub struct Cli {
     /// Hosts to scan: addresses, CIDR blocks, ranges, names; - reads them from stdin.
     #[arg(value_name = "TARGET")]

@@ -46,7 +46,7 @@ pub use discovery::Discovery;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-pub use cli::{Cli, ProbeDbChoice, ShowState, command};
+pub use cli::{Cli, MANUAL, ProbeDbChoice, ShowState, command, nmap_spellings};
 use discovery::Found;
 use driver::Epoller;
 use engine::{Observer, Plan, TargetPort};
@@ -997,7 +997,7 @@ mod tests {
 
     fn ports(args: &[&str]) -> Result<Vec<(Proto, u16)>> {
         let args = ["portscan"].iter().chain(args).chain(&["::1"]);
-        let cli = Cli::try_parse_from(cli::nmap_spellings(args.map(OsString::from)))
+        let cli = Cli::try_parse_from(nmap_spellings(args.map(OsString::from)))
             .map_err(|error| Error::usage(error.to_string()))?;
         let ports = ports_to_scan(&cli)?;
         Ok(ports
@@ -1151,7 +1151,7 @@ mod tests {
 
     fn config(args: &[&str]) -> Config {
         let args = ["portscan"].iter().chain(args).chain(&["::1"]);
-        let cli = Cli::try_parse_from(cli::nmap_spellings(args.map(OsString::from))).unwrap();
+        let cli = Cli::try_parse_from(nmap_spellings(args.map(OsString::from))).unwrap();
         Config::from_cli(cli).unwrap()
     }
 

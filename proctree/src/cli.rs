@@ -2,35 +2,72 @@
 
 use clap::{CommandFactory, Parser};
 use common::contract::input::parse_duration;
+use common::contract::manual::{Example, Manual};
 use common::contract::output::OutputArgs;
 
-const AFTER_HELP: &str = "\
-Examples:
-  proctree                        the whole tree, like pstree -p and ps -ejH
-  proctree -a --pid 1234 -s       1234's subtree with command lines, and the chain above it
-  proctree --name 'ssh*'          ssh processes with their ancestors and descendants
-  proctree --user www-data --flat the flat list, like ps -elf, of one user's processes
-  proctree --ports --name nginx   which nginx process listens where
-  proctree --json | jq -r 'select(.ppid == 1) | .pid'
-  proctree --csv > processes.csv
-
+/// What --help says after the options; the man page's EXAMPLES, DESCRIPTION notes and
+/// EXIT STATUS.
+pub const MANUAL: Manual = Manual {
+    examples: &[
+        Example {
+            command: "proctree",
+            does: "the whole tree, like pstree -p and ps -ejH",
+        },
+        Example {
+            command: "proctree --watch 1s --user www-data",
+            does: "each process of a user as it starts and ends",
+        },
+        Example {
+            command: "proctree -a --pid 1234 -s",
+            does: "1234's subtree with command lines, and the chain above it",
+        },
+        Example {
+            command: "proctree --name 'ssh*'",
+            does: "ssh processes with their ancestors and descendants",
+        },
+        Example {
+            command: "proctree --user www-data --flat",
+            does: "the flat list, like ps -elf, of one user's processes",
+        },
+        Example {
+            command: "proctree --ports --name nginx",
+            does: "which nginx process listens where",
+        },
+        Example {
+            command: "proctree --json | jq -r 'select(.ppid == 1) | .pid'",
+            does: "the pids of init's children",
+        },
+        Example {
+            command: "proctree --csv > processes.csv",
+            does: "every process, for a spreadsheet",
+        },
+    ],
+    notes: &[
+        "\
 A process is identified by (pid, start_time): start_time is in clock ticks since boot.
 JSON and CSV records carry ppid and depth, so the tree can be rebuilt from them. Names and
 arguments that are not valid UTF-8 are kept: in JSON as {\"base64\": ..., \"lossy\": ...}, in
 text and CSV escaped (\\n, \\\\, \\xHH). A field that may not be read (the executable of
-another user's process) is null in JSON and ? in text.
-
+another user's process) is null in JSON and ? in text.",
+        "\
 --ports ends each line with the TCP ports in LISTEN and the bound, unconnected UDP ports the
 process holds, as `ports: tcp 0.0.0.0:22 udp [::]:53` (svcname annotates the first); a
 process whose fds may not be read shows `ports: ?`. Only the sockets of proctree's own
-network namespace are seen.
-
-Exit status: 0 success; 1 some process could not be read (reported on stderr) or a --pid
-does not exist; 2 usage error.";
+network namespace are seen.",
+    ],
+    exit_status: &[
+        (0, "success"),
+        (
+            1,
+            "some process could not be read (reported on stderr) or a --pid does not exist",
+        ),
+        (2, "usage error"),
+    ],
+};
 
 /// Processes and their family tree: pstree's drawing, ps's fields, JSON and CSV for scripts.
 #[derive(Debug, Parser)]
-#[command(name = "proctree", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "proctree", version, about, after_long_help = MANUAL.help_text(), max_term_width = 100)]
 pub struct Cli {
     /// Print a flat list with the fields ps -elf users expect, instead of the tree.
     #[arg(long, conflicts_with_all = ["json", "csv"])]

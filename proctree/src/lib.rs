@@ -20,7 +20,7 @@ use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
 use common::contract::record::{ProcessRecord, ports_suffix};
 use common::contract::watch::{self, Watch};
 
-pub use cli::{Cli, command};
+pub use cli::{Cli, MANUAL, command};
 use ports::Ports;
 use read::{Process, Want};
 use tree::{Filter, Forest, Glob, Selection};

@@ -2,35 +2,74 @@
 
 use clap::{CommandFactory, Parser, ValueEnum};
 use common::contract::input::parse_duration;
+use common::contract::manual::{Example, Manual};
 use common::contract::output::OutputArgs;
 
-const AFTER_HELP: &str = "\
-Examples:
-  sockls                       connected TCP, UDP, raw and UNIX sockets
-  sockls -tlp                  listening TCP sockets and the processes holding them
-  sockls -tan --port 22,443    every TCP socket on either end of port 22 or 443
-  sockls -l | svcname          listening sockets with their service names
-  sockls -ti --json | jq -r 'select(.rtt_ms > 10) | .remote_address'
-
+/// What --help says after the options; the man page's EXAMPLES, DESCRIPTION notes and
+/// EXIT STATUS.
+pub const MANUAL: Manual = Manual {
+    examples: &[
+        Example {
+            command: "sockls",
+            does: "connected TCP, UDP, raw and UNIX sockets",
+        },
+        Example {
+            command: "sockls -tlp --baseline listeners.json",
+            does: "what listens now that did not (status 3 if anything changed)",
+        },
+        Example {
+            command: "sockls -tl --watch 2s",
+            does: "each listener as it appears and goes away",
+        },
+        Example {
+            command: "sockls -tlp",
+            does: "listening TCP sockets and the processes holding them",
+        },
+        Example {
+            command: "sockls -tan --port 22,443",
+            does: "every TCP socket on either end of port 22 or 443",
+        },
+        Example {
+            command: "sockls -l | svcname",
+            does: "listening sockets with their service names",
+        },
+        Example {
+            command: "sockls -ti --json | jq -r 'select(.rtt_ms > 10) | .remote_address'",
+            does: "",
+        },
+    ],
+    notes: &[
+        "\
 States: established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, unconn,
 close-wait, last-ack, listen, closing, new-syn-recv; also 'connected' (all but listen,
-unconn, time-wait, syn-recv), 'all'. With no -a, -l or --state: connected sockets only, as ss.
-
+unconn, time-wait, syn-recv), 'all'. With no -a, -l or --state: connected sockets only, as ss.",
+        "\
 With -p, a socket held by several processes gives one record per process (as lsof does);
 'owner' says known, none (no process holds it), denied (some fd tables were unreadable) or
-gone (the process ended while being read).
-
+gone (the process ended while being read).",
+        "\
 The sockets come from the kernel over NETLINK_SOCK_DIAG, as ss gets them; where netlink is
 unavailable, from /proc/net (--source proc forces it), which lacks cookies, UNIX peers and
 -i/-m data. State and port filters are run by the kernel; port filters select TCP and UDP
-sockets only.
-
-Exit status: 0 success; 1 something could not be listed or read (reported on stderr);
-2 usage error.";
+sockets only.",
+    ],
+    exit_status: &[
+        (0, "success"),
+        (
+            1,
+            "something could not be listed or read (reported on stderr)",
+        ),
+        (2, "usage error"),
+        (
+            3,
+            "with --baseline or --expect-listen: the listing differs (the differences are printed)",
+        ),
+    ],
+};
 
 /// Every socket on the host, with its owner: TCP, UDP, raw and UNIX, IPv4 and IPv6.
 #[derive(Debug, Parser)]
-#[command(name = "sockls", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "sockls", version, about, after_long_help = MANUAL.help_text(), max_term_width = 100)]
 pub struct Cli {
     /// TCP sockets.
     #[arg(short, long)]

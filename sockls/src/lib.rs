@@ -21,7 +21,7 @@ use common::host::sockets::{self, Query, Source};
 use common::host::users::Users;
 use common::services::ports::{PortList, Proto};
 
-pub use cli::{Cli, SourceArg, command};
+pub use cli::{Cli, MANUAL, SourceArg, command};
 use filter::Filter;
 
 /// The name messages start with.

@@ -3,19 +3,42 @@
 use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser};
+use common::contract::manual::{Example, Manual};
 use common::contract::output::OutputArgs;
 use common::services::Names;
 use common::services::ports::Proto;
 
-const AFTER_HELP: &str = "\
-Examples:
-  svcname 22 53/udp ssh          look up ports and names
-  svcname --risk 21-25           what each port is, and why attackers want it
-  portscan localhost | svcname   name the services behind open ports
-  sockls -l --json | svcname | jq -r '.local_service'
-  ss -tn | svcname               annotate another tool's output
-  cut -d' ' -f1 ports.txt | svcname -q --json    look up a list of queries
-
+/// What --help says after the options; the man page's EXAMPLES, DESCRIPTION notes and
+/// EXIT STATUS.
+pub const MANUAL: Manual = Manual {
+    examples: &[
+        Example {
+            command: "svcname 22 53/udp ssh",
+            does: "look up ports and names",
+        },
+        Example {
+            command: "svcname --risk 21-25",
+            does: "what each port is, and why attackers want it",
+        },
+        Example {
+            command: "portscan localhost | svcname",
+            does: "name the services behind open ports",
+        },
+        Example {
+            command: "sockls -l --json | svcname | jq -r '.local_service'",
+            does: "",
+        },
+        Example {
+            command: "ss -tn | svcname",
+            does: "annotate another tool's output",
+        },
+        Example {
+            command: "cut -d' ' -f1 ports.txt | svcname -q --json",
+            does: "look up a list of queries",
+        },
+    ],
+    notes: &[
+        "\
 With no QUERY (or with -), svcname is a filter: it reads lines from stdin (or --input files)
 and writes one line for each line read, byte for byte as it came (a CR, trailing blanks, a
 last line without a newline), adding only what it knows: NDJSON objects get a \"service\" field
@@ -28,18 +51,22 @@ line that names its service already (nmap's report, ss without -n, svcname's own
 ADDRESS:PORT tokens side by side (a connection's ends), the port that has a name is named, or
 the lower if both or neither have one: `127.0.0.1:44744 127.0.0.1:443` gets https. --json, --csv and
 --header shape lookups only; a filter keeps each line's own format. With --queries, the input
-lines are instead lists of queries, answered as operands are.
-
+lines are instead lists of queries, answered as operands are.",
+        "\
 Data, first match wins: --services files, /etc/services, the IANA registry built in; with
 --names nmap, nmap's nmap-services (where installed, for the ports it names) before
-/etc/services. nmap's table also gives --frequency.
-
-Exit status: 0 success; 1 a name was not found or an input line could not be read (each
-reported on stderr with its line number); 2 usage error.";
+/etc/services. nmap's table also gives --frequency.",
+    ],
+    exit_status: &[
+        (0, "success"),
+        (1, "a name was not found or an input line could not be read (each reported on stderr with its line number)"),
+        (2, "usage error"),
+    ],
+};
 
 /// Port numbers to service names and back, alone or as a filter in a pipeline.
 #[derive(Debug, Default, Parser)]
-#[command(name = "svcname", version, about, after_long_help = AFTER_HELP, max_term_width = 100)]
+#[command(name = "svcname", version, about, after_long_help = MANUAL.help_text(), max_term_width = 100)]
 pub struct Cli {
     /// Ports (22, 53/udp, 20-25, T:80,U:53) or service names (ssh) to look up. With none,
     /// or a lone -, lines are read from stdin and annotated (or looked up, with --queries).

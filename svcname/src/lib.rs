@@ -19,7 +19,7 @@ use common::services::ports::{Proto, ProtoNames};
 use common::services::{self, Extras, ServiceDb};
 
 pub use annotate::Additions;
-pub use cli::{Cli, command};
+pub use cli::{Cli, MANUAL, command};
 use lookup::Query;
 
 /// The name messages start with.

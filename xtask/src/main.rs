@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use std::{env, fs};
 
-use clap_complete::Shell;
+use xtask::completion;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -44,22 +44,22 @@ const USAGE: &str = "usage: xtask man DIR | completions DIR | listen SECONDS POR
     | impair SECONDS DELAY_MS JITTER_MS LOSS_PERCENT TUN_A TUN_B \
     [--rate PACKETS_PER_SECOND --queue PACKETS] [--counts FILE]";
 
-fn commands() -> Vec<clap::Command> {
-    vec![
-        portscan::command(),
-        proctree::command(),
-        sockls::command(),
-        svcname::command(),
-    ]
-}
-
 fn man(dir: &Path) -> Result<(), String> {
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for command in commands() {
-        let path = dir.join(format!("{}.1", command.get_name()));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(command)
-            .render(&mut page)
+    let tools = xtask::manual::tools();
+    let names: Vec<String> = tools
+        .iter()
+        .map(|tool| tool.command.get_name().to_owned())
+        .collect();
+    for tool in &tools {
+        let name = tool.command.get_name();
+        let path = dir.join(format!("{name}.1"));
+        let others: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|other| *other != name)
+            .collect();
+        let page = xtask::manual::man_page(tool, &others)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         fs::write(&path, page).map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -67,13 +67,13 @@ fn man(dir: &Path) -> Result<(), String> {
 }
 
 fn completions(dir: &Path) -> Result<(), String> {
-    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+    for shell in completion::SHELLS {
         let shell_dir: PathBuf = dir.join(shell.to_string());
         fs::create_dir_all(&shell_dir).map_err(|e| format!("{}: {e}", shell_dir.display()))?;
-        for mut command in commands() {
-            let name = command.get_name().to_owned();
-            clap_complete::generate_to(shell, &mut command, &name, &shell_dir)
-                .map_err(|e| format!("{}: {e}", shell_dir.display()))?;
+        for tool in xtask::manual::tools() {
+            let path = shell_dir.join(completion::file_name(shell, tool.command.get_name()));
+            let script = completion::tool_script(shell, tool.command);
+            fs::write(&path, script).map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ mod clap_error;
 pub mod entry;
 pub mod error;
 pub mod input;
+pub mod manual;
 pub mod output;
 pub mod record;
 pub mod text;
