@@ -43,8 +43,7 @@ use common::contract::record::{PortRecord, PortState, Reason};
 use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
 pub use discovery::Discovery;
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signalfd::SignalFd;
 
 pub use cli::{Cli, MANUAL, ProbeDbChoice, ShowState, command, nmap_spellings};
 use discovery::Found;
@@ -500,7 +499,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let unscanned_addresses = targets.unscanned_addresses();
     // (Until here SIGINT and SIGTERM simply end the process: nothing has been printed, and
     // name resolution cannot be interrupted.)
-    let signal_fd = watch_signals()?;
+    let signal_fd = common::contract::watch::interrupts()?;
 
     let budget = limits::socket_budget();
     if let (Some(path), Some(version)) = (&config.from, config.version) {
@@ -627,19 +626,6 @@ fn resolve_targets(config: &Config) -> Result<(Targets, targets::Problems)> {
         warn(TOOL, problem);
     }
     Ok((targets, problems))
-}
-
-/// Ctrl-C and kill arrive from now on at a descriptor the loops watch, so that a scan stops
-/// between two records and never halfway through a line.
-fn watch_signals() -> Result<SignalFd> {
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals
-        .thread_block()
-        .map_err(|e| Error::io("blocking signals", e.into()))?;
-    SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Error::io("watching for signals", e.into()))
 }
 
 /// Scans, and with -sV probes the open TCP ports the scan found; with -A the hint of each

@@ -37,7 +37,7 @@ pub fn run<R: Record + Clone, W: Write>(
     mut list: impl FnMut() -> Result<Vec<R>>,
     key: impl Fn(&R) -> String,
 ) -> Result<()> {
-    let signals = block_signals()?;
+    let signals = interrupts()?;
     let mut before = list()?;
     let mut known: HashSet<String> = before.iter().map(&key).collect();
     let mut next = Instant::now() + watch.interval;
@@ -73,9 +73,10 @@ fn event<R: Clone>(change: Change, record: &R) -> ChangeRecord<R> {
     }
 }
 
-/// SIGINT and SIGTERM, held back and read from a descriptor, so that they end the watch
-/// between two listings rather than in the middle of a record.
-fn block_signals() -> Result<SignalFd> {
+/// SIGINT and SIGTERM, held back from now on and read from a descriptor, so that they end
+/// a watch (or a scan, in portscan's loop) between two records rather than in the middle
+/// of one.
+pub fn interrupts() -> Result<SignalFd> {
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);

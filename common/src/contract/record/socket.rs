@@ -305,57 +305,23 @@ impl SocketRecord {
     /// The listener `--expect-listen` wanted on `port` and did not find: only its protocol,
     /// port and state are known, the rest is absent.
     pub fn expected_listener(proto: crate::services::ports::Proto, port: u16) -> Self {
-        let udp = proto == crate::services::ports::Proto::Udp;
-        Self {
-            proto: if udp {
-                SocketProto::Udp
-            } else {
-                SocketProto::Tcp
-            },
-            family: Family::Ipv4,
-            sock_type: if udp {
-                SockType::Dgram
-            } else {
-                SockType::Stream
-            },
-            state: if udp {
-                SocketState::Unconn
-            } else {
-                SocketState::Listen
-            },
-            local_address: None,
-            local_port: Some(port),
-            remote_address: None,
-            remote_port: None,
-            recv_q: 0,
-            send_q: 0,
-            uid: None,
-            user: None,
-            inode: 0,
-            cookie: None,
-            path: None,
-            peer: None,
-            owner: None,
-            pid: None,
-            comm: None,
-            fd: None,
-            rtt_ms: None,
-            rttvar_ms: None,
-            cwnd: None,
-            retransmits: None,
-            delivery_rate: None,
-            congestion: None,
-            rmem_alloc: None,
-            rcvbuf: None,
-            wmem_alloc: None,
-            sndbuf: None,
-            fwd_alloc: None,
-            wmem_queued: None,
-            optmem: None,
-            backlog: None,
-            drops: None,
-            netns: None,
-        }
+        let mut record = if proto == crate::services::ports::Proto::Udp {
+            Self::new(
+                SocketProto::Udp,
+                Family::Ipv4,
+                SockType::Dgram,
+                SocketState::Unconn,
+            )
+        } else {
+            Self::new(
+                SocketProto::Tcp,
+                Family::Ipv4,
+                SockType::Stream,
+                SocketState::Listen,
+            )
+        };
+        record.local_port = Some(port);
+        record
     }
 }
 
