@@ -51,7 +51,9 @@ use driver::Epoller;
 use engine::{Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
 use output::files::{self, Dest, Kind};
-use output::{Grepable, HostFiles, Listed, Normal, Printer, Records, Report, Scan, Xml};
+use output::{
+    Grepable, HostFiles, Listed, Normal, NormalFile, Printer, Records, Report, Scan, Xml,
+};
 use probe::ScanProber;
 use service::Deferred;
 use targets::Targets;
@@ -724,7 +726,7 @@ fn add_file_documents<'a>(
 ) -> Result<()> {
     for (kind, dest) in Kind::ALL.into_iter().zip(dests.iter_mut()) {
         let document: Box<dyn output::Document> = match kind {
-            Kind::Normal => Box::new(Normal),
+            Kind::Normal => Box::new(NormalFile),
             Kind::Xml => Box::new(Xml),
             Kind::Grepable => Box::new(Grepable),
             Kind::Json => continue,

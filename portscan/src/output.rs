@@ -6,6 +6,7 @@
 pub mod files;
 mod grepable;
 mod hosts;
+mod normal_file;
 mod progress;
 mod report;
 mod xml;
@@ -26,6 +27,7 @@ use crate::targets::Host;
 
 use files::Dest;
 pub use hosts::HostFiles;
+pub use normal_file::NormalFile;
 pub use progress::ProgressLine;
 pub use report::{Document, Listed, Normal, Report, Scan};
 pub use {grepable::Grepable, xml::Xml};
@@ -285,7 +287,7 @@ impl<W: Write> Observer for Printer<'_, W> {
         self.progress.clear();
         self.hosts_failed += 1;
         if let Some(report) = &mut self.report {
-            report.host_failed(host);
+            report.host_failed(host, why);
         }
         warn(TOOL, format_args!("{}: {why}", host.describe()));
     }
