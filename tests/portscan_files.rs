@@ -503,3 +503,59 @@ fn version_detection_fills_the_files_service_fields() {
     assert!(text.contains(&expected), "{text}");
     drop(server);
 }
+
+/// With --sort every file has its hosts in the order stdout has them, address order, for
+/// a port scan and for host discovery alone (-sn) alike, whatever order they were given in.
+#[test]
+fn sort_orders_the_files_hosts_as_stdout() {
+    let dir = TempDir::new("of-sort");
+    let targets = ["127.0.0.3", "::1", "127.0.0.1", "127.0.0.2"];
+    let sorted = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "::1"];
+    for (name, mode) in [("ping", "-sn"), ("ports", "-Pn")] {
+        let base = dir.join(name);
+        let mut args = vec![mode, "--sort", "--all", "-p", "1", "-oA", path(&base)];
+        if mode == "-sn" {
+            args.retain(|arg| *arg != "-p" && *arg != "1");
+        }
+        args.extend(targets);
+        let stdout = portscan(&args);
+        let in_order = |text: &str, before: &str, after: &str| -> Vec<String> {
+            let mut found: Vec<String> = Vec::new();
+            for piece in text.split(before).skip(1) {
+                let address = piece[..piece.find(after).unwrap()].to_owned();
+                if found.last() != Some(&address) {
+                    found.push(address);
+                }
+            }
+            found
+        };
+        // Text records on stdout: the host first on each line.
+        let mut stdout_hosts: Vec<&str> = stdout
+            .lines()
+            .map(|line| line.split(' ').next().unwrap())
+            .collect();
+        stdout_hosts.dedup();
+        assert_eq!(stdout_hosts, sorted, "{name}: stdout:\n{stdout}");
+        let read = |ext: &str| std::fs::read_to_string(dir.join(&format!("{name}.{ext}"))).unwrap();
+        assert_eq!(
+            in_order(&read("xml"), "<address addr=\"", "\""),
+            sorted,
+            "{name}.xml"
+        );
+        assert_eq!(
+            in_order(&read("gnmap"), "Host: ", " "),
+            sorted,
+            "{name}.gnmap"
+        );
+        assert_eq!(
+            in_order(&read("nmap"), "portscan report for ", "\n"),
+            sorted,
+            "{name}.nmap"
+        );
+        assert_eq!(
+            in_order(&read("json"), "\"host\":\"", "\""),
+            sorted,
+            "{name}.json"
+        );
+    }
+}

@@ -766,7 +766,7 @@ fn ping_only<'a, W: io::Write + 'a>(
         None => Found::quiet(),
     };
     let options = config.discovery_options(limits::socket_budget());
-    let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts);
+    let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts, config.sort);
     let outcome = discovery::run(targets, &options, signals, &mut listener)?;
     listener.finish(outcome.interrupted)?;
     let found = found.finish()?;
