@@ -299,7 +299,6 @@ pub trait Document {
     fn begin(&mut self, out: &mut dyn Write, scan: &Scan) -> io::Result<()>;
     /// A host that is done, or that failed ([`HostReport::failure`]): each host's fate is in
     /// every document, as nmap's files have a host it gave up on.
-    /// closing counts.
     fn host(
         &mut self,
         out: &mut dyn Write,
