@@ -1,5 +1,5 @@
 #!/bin/sh
-# portscan against nmap -sT on the same machine, with hyperfine.
+# portscan against nmap -sT (and -sV) on the same machine, with hyperfine.
 #
 # 1. All 65535 ports of 127.0.0.1 with 30 listeners: both must find the same open set;
 #    the goal is at most half of nmap's time. RustScan too, where it is installed.
@@ -25,22 +25,39 @@
 #    bottleneck of 2000 packets a second with a 100-packet queue: every state right, and at
 #    most 5% of the probes dropped by the queue once the scan settled (from 2 s in:
 #    a few round trips to find the bottleneck); nmap -sT -T4 beside it.
+# 10. As root: -sV of Debian's sshd, nginx, vsftpd and dnsmasq on their usual ports of a
+#    namespace host, each started here with a config of the bench's own: the same product
+#    and version as nmap -sV wherever nmap names one (a printed FAIL otherwise, and status
+#    1 at the end), in at most 0.3 of its time.
+# 11. As root: -sV of 25 open ports of that host: those servers (sshd and nginx on two
+#    ports each), Python's HTTP server, an echo, a port that hangs up at once and 16 silent
+#    ones: the same check, in at most 0.1 of nmap's time; nmap runs once (minutes).
+#    Cases 10 and 11 run before 6 to 9, which need /dev/net/tun.
 #
 # Needs python3 (the listeners), nmap and hyperfine (installed with apt-get if missing),
-# and iproute2 and nftables for the second case. PORTSCAN may name a built binary;
-# otherwise a release build is made. Set RUNS to change the number of timed runs
-# (SLOW_RUNS for cases 6 to 9), and CASES to run only some cases ("1 2 7": the numbers
-# above; cases 3 to 5 set up case 2's namespaces but do not time it).
+# iproute2 and nftables for the second case, and for cases 10 and 11 openssh-server,
+# nginx-light, vsftpd and dnsmasq-base, installed as .ci/run installs them. PORTSCAN may
+# name a built binary; otherwise a release build is made. Set RUNS to change the number of
+# timed runs (SLOW_RUNS for cases 6 to 9, nmap's in case 10 and portscan's in case 11),
+# CASES to run only some cases ("1 2 7": the numbers above; cases 3 to 5 set up case 2's
+# namespaces but do not time it), and NS_PREFIX to name the namespaces otherwise than
+# psbench-*.
 set -eu
 
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
+SLOW_RUNS=${SLOW_RUNS:-3}
 TMP=$(mktemp -d)
 PIDS=""
-NS_A="psbench-a-$$"
-NS_B="psbench-b-$$"
-NS_SLOW_A="psbench-sa-$$"
-NS_SLOW_B="psbench-sb-$$"
+NS_PREFIX=${NS_PREFIX:-psbench}
+NS_A="${NS_PREFIX}-a-$$"
+NS_B="${NS_PREFIX}-b-$$"
+NS_SLOW_A="${NS_PREFIX}-sa-$$"
+NS_SLOW_B="${NS_PREFIX}-sb-$$"
+NS_SV_A="${NS_PREFIX}-sva-$$"
+NS_SV_B="${NS_PREFIX}-svb-$$"
+# The cases that failed a check without stopping the bench (-sV's version comparisons).
+FAILED=""
 LINE_PID=""
 
 # Whether case $1 is to run: all of them unless CASES names some.
@@ -54,9 +71,19 @@ cleanup() {
     ip netns del "$NS_B" 2>/dev/null || true
     ip netns del "$NS_SLOW_A" 2>/dev/null || true
     ip netns del "$NS_SLOW_B" 2>/dev/null || true
+    # sshd and vsftpd fork a child per connection: what is left of them goes too.
+    ip netns pids "$NS_SV_B" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    ip netns del "$NS_SV_A" 2>/dev/null || true
+    ip netns del "$NS_SV_B" 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+
+# Ends the bench: status 1 if a case failed a check it went on after.
+finish() {
+    [ -z "$FAILED" ] || { echo "bench/portscan.sh: failed cases:$FAILED" >&2; exit 1; }
+    exit 0
+}
 trap 'exit 130' INT TERM
 
 need() {
@@ -335,9 +362,173 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$TMP/nmap.json" \
 compare "UDP loopback, all ports" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.50"
 fi
 
-[ -e /dev/net/tun ] || { echo "== slow-link cases skipped: /dev/net/tun is missing"; exit 0; }
+# Version detection (-sV) against Debian's servers, each started here with a config of
+# the bench's own on its usual port of 198.18.2.2 in NS_SV_B, and scanned from NS_SV_A.
+SV_HOST=198.18.2.2
+if want 10 || want 11; then
+# Not installed here: their packages start system services as they install (.ci/run
+# installs them with those kept from starting).
+for program in /usr/sbin/sshd /usr/sbin/nginx /usr/sbin/vsftpd /usr/sbin/dnsmasq /usr/bin/ssh-keygen; do
+    [ -x "$program" ] || { echo "bench/portscan.sh: $program is missing; install it as .ci/run does" >&2; exit 1; }
+done
+ip netns add "$NS_SV_A"
+ip netns add "$NS_SV_B"
+ip link add "pva$$" netns "$NS_SV_A" type veth peer name "pvb$$" netns "$NS_SV_B"
+ip -n "$NS_SV_A" addr add 198.18.2.1/24 dev "pva$$"
+ip -n "$NS_SV_B" addr add "$SV_HOST/24" dev "pvb$$"
+for ns in "$NS_SV_A" "$NS_SV_B"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_SV_A" link set "pva$$" up
+ip -n "$NS_SV_B" link set "pvb$$" up
+sv="ip netns exec $NS_SV_B"
+# sshd on 22 and 2222, with a host key of the bench's.
+ssh-keygen -q -t ed25519 -N '' -f "$TMP/ssh_host_key"
+mkdir -p /run/sshd
+printf 'Port 22\nPort 2222\nListenAddress %s\nHostKey %s\nPidFile none\nUsePAM no\n' \
+    "$SV_HOST" "$TMP/ssh_host_key" > "$TMP/sshd_config"
+$sv /usr/sbin/sshd -D -f "$TMP/sshd_config" &
+PIDS="$PIDS $!"
+# nginx on 80 and 8080, as one process (no master, no workers): its pid is all of it.
+cat > "$TMP/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx.log;
+events {}
+http {
+    access_log off;
+    server { listen $SV_HOST:80; listen $SV_HOST:8080; location / { return 200 "hi\n"; } }
+}
+NGINX
+$sv nginx -c "$TMP/nginx.conf" -p "$TMP" 2>/dev/null &
+PIDS="$PIDS $!"
+# vsftpd on 21, anonymous, in the foreground.
+mkdir -m 755 "$TMP/ftp"
+cat > "$TMP/vsftpd.conf" <<VSFTPD
+listen=YES
+listen_address=$SV_HOST
+listen_port=21
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root=$TMP/ftp
+ftp_username=nobody
+local_enable=NO
+secure_chroot_dir=$TMP/ftp
+seccomp_sandbox=NO
+VSFTPD
+$sv vsftpd "$TMP/vsftpd.conf" &
+PIDS="$PIDS $!"
+# dnsmasq on 53 (UDP and TCP), with no upstream and nothing to read.
+$sv dnsmasq -k --conf-file=/dev/null --pid-file="$TMP/dnsmasq.pid" --port=53 \
+    --listen-address="$SV_HOST" --bind-interfaces --no-resolv --no-hosts --user=root &
+PIDS="$PIDS $!"
+# Python's HTTP server on 8000, which speaks only when asked.
+mkdir "$TMP/www"
+$sv python3 -m http.server --bind "$SV_HOST" --directory "$TMP/www" 8000 >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+# Services of the bench's own: an echo on 7, a port that hangs up at once (nmap's
+# tcpwrapped) on 4444, and sixteen silent ones (they accept, read and never speak), some on
+# ports whose probes nmap and portscan try first.
+SV_SILENT="25 110 143 443 993 1433 3306 3389 5432 5900 6379 11211 27017 40001 40002 40003"
+# shellcheck disable=SC2086 # one argument per port
+$sv python3 -c '
+import selectors, socket, sys, time
+selector = selectors.DefaultSelector()
+for item in sys.argv[2:]:
+    role, port = item.split(":")
+    server = socket.create_server((sys.argv[1], int(port)), backlog=128)
+    selector.register(server, selectors.EVENT_READ, ("listen", role))
+end = time.monotonic() + 3600
+while time.monotonic() < end:
+    for key, _ in selector.select(1):
+        kind, role = key.data
+        if kind == "listen":
+            connection, _ = key.fileobj.accept()
+            if role == "hangup":
+                connection.close()
+            else:
+                selector.register(connection, selectors.EVENT_READ, ("talk", role))
+            continue
+        try:
+            data = key.fileobj.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            selector.unregister(key.fileobj)
+            key.fileobj.close()
+        elif role == "echo":
+            key.fileobj.sendall(data)
+' "$SV_HOST" echo:7 hangup:4444 $(for port in $SV_SILENT; do printf 'silent:%s ' "$port"; done) &
+PIDS="$PIDS $!"
+for port in 21 22 53 80 2222 8080 8000 7 4444 $SV_SILENT; do
+    tries=0
+    until $sv python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()' "$SV_HOST" "$port" 2>/dev/null; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 50 ] || { echo "nothing listens on $SV_HOST:$port" >&2; exit 1; }
+        sleep 0.2
+    done
+done
+fi
+
+# Compares the services of portscan's -oJ records with those of nmap -sV's -oX for each
+# port: a product or version of nmap's that portscan does not report alike is a FAIL.
+# Prints a line per port, nmap's view beside ours; `false` when one failed.
+check_versions() { # name ours.json nmap.xml
+    python3 - "$@" <<'PY'
+import json, sys
+import xml.etree.ElementTree as ET
+name, ours_path, nmap_path = sys.argv[1:]
+ours = {}
+for line in open(ours_path):
+    record = json.loads(line)
+    if record.get("state") == "open":
+        ours[record["port"]] = record
+failed = 0
+for port in ET.parse(nmap_path).getroot().iter("port"):
+    number = int(port.get("portid"))
+    service = port.find("service")
+    theirs = {key: (service.get(key) if service is not None else None) or ""
+              for key in ("name", "product", "version")}
+    record = ours.get(number, {})
+    mine = {"name": record.get("service") or "", "product": record.get("product") or "",
+            "version": record.get("version") or ""}
+    verdict = "same"
+    if theirs["product"] and (mine["product"], mine["version"]) != (theirs["product"], theirs["version"]):
+        verdict, failed = "FAIL", failed + 1
+    elif mine != theirs:
+        verdict = "differs (nmap names no product)"
+    show = lambda s: " ".join(s[k] for k in ("name", "product", "version") if s[k]) or "-"
+    print(f"{name}: {number}/tcp nmap: {show(theirs)}; portscan: {show(mine)}: {verdict}")
+sys.exit(1 if failed else 0)
+PY
+}
+
+if want 10; then
+echo "== -sV of sshd, nginx, vsftpd and dnsmasq, nmap -sV"
+SV_PORTS=21,22,53,80
+hyperfine -N --runs "$RUNS" --export-json "$TMP/ours.json" \
+    "ip netns exec $NS_SV_A $PORTSCAN -sV -Pn -p $SV_PORTS -oJ $TMP/sv-ours.json $SV_HOST" >/dev/null
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_SV_A nmap -sV -Pn -n -p $SV_PORTS -oX $TMP/sv-nmap.xml $SV_HOST" >/dev/null
+check_versions "four servers" "$TMP/sv-ours.json" "$TMP/sv-nmap.xml" || FAILED="$FAILED 10"
+compare "-sV, four servers" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.30"
+fi
+
+if want 11; then
+echo "== -sV of 25 open ports, 16 of them silent, nmap -sV"
+SV_PORTS=$(echo 21 22 53 80 2222 8080 8000 7 4444 $SV_SILENT | tr ' ' ,)
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/ours.json" \
+    "ip netns exec $NS_SV_A $PORTSCAN -sV -Pn -p $SV_PORTS -oJ $TMP/sv-ours.json $SV_HOST" >/dev/null
+# One run: nmap waits on each silent port's probes in turn, for minutes.
+hyperfine -N --runs 1 --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_SV_A nmap -sV -Pn -n -p $SV_PORTS -oX $TMP/sv-nmap.xml $SV_HOST" >/dev/null
+check_versions "25 ports" "$TMP/sv-ours.json" "$TMP/sv-nmap.xml" || FAILED="$FAILED 11"
+compare "-sV, 25 ports, 16 silent" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.10"
+fi
+
+want 6 || want 7 || want 8 || want 9 || finish
+[ -e /dev/net/tun ] || { echo "== slow-link cases skipped: /dev/net/tun is missing"; finish; }
 cargo build --release -j1 -q -p xtask
-SLOW_RUNS=${SLOW_RUNS:-3}
 
 # A host 198.18.1.2 in NS_SLOW_B behind xtask's impairment line from NS_SLOW_A, listening
 # on `open` ports and dropping `dropped` (nft syntax); the line's counts go to
@@ -510,3 +701,4 @@ print(f"bottleneck: nmap -sT -T4 {float(sys.argv[3]):.2f}s; the queue dropped {d
 PY
 slow_link_down
 fi
+finish

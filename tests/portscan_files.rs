@@ -229,7 +229,21 @@ fn xml_to_stdout_and_the_normal_file_is_the_report() {
         report.starts_with("portscan report for 127.0.0.1\n"),
         "{report}"
     );
-    assert_eq!(std::fs::read_to_string(&normal).unwrap(), report);
+    // The file is the report between nmap's comment lines, the last in place of the
+    // report's closing line.
+    let file = std::fs::read_to_string(&normal).unwrap();
+    let (first, rest) = file.split_once('\n').unwrap();
+    assert!(first.starts_with("# portscan "), "{file}");
+    assert!(first.contains(" scan initiated "), "{file}");
+    let (body, last) = rest.trim_end().rsplit_once('\n').unwrap();
+    let (report_body, closing) = report.trim_end().rsplit_once('\n').unwrap();
+    assert_eq!(body, report_body);
+    assert!(closing.starts_with("portscan done: "), "{report}");
+    assert!(
+        last.starts_with("# portscan done at ")
+            && last.ends_with(closing.trim_start_matches("portscan done: ")),
+        "{file}"
+    );
 }
 
 #[test]
@@ -331,7 +345,7 @@ fn host_discovery_alone_writes_each_host_into_the_files() {
         "{normal}"
     );
     assert!(
-        normal.contains("portscan done: 2 IP addresses (2 hosts up)"),
+        normal.contains(" -- 2 IP addresses (2 hosts up) scanned in "),
         "{normal}"
     );
     assert_eq!(
@@ -353,8 +367,8 @@ fn a_host_not_scanned_to_the_end_is_an_error_in_the_xml() {
             "1s",
             "-p",
             "1-20",
-            "-oX",
-            path(&file),
+            "-oA",
+            path(&dir.join("timeout")),
             "127.0.0.1",
         ]),
         LIMIT,
@@ -366,7 +380,87 @@ fn a_host_not_scanned_to_the_end_is_an_error_in_the_xml() {
         xml.contains(r#"exit="error" errormsg="1 host not scanned to the end""#),
         "{xml}"
     );
-    assert!(!xml.contains("<host "), "a failed host is left out:\n{xml}");
+    // The host is in the file as nmap writes one its --host-timeout ended: marked, with
+    // its status and times and no ports; and in the other files, each in its way.
+    assert!(
+        xml.contains(r#" timedout="true" comment="host timeout"><status state="up""#),
+        "{xml}"
+    );
+    assert!(!xml.contains("<ports>"), "{xml}");
+    assert!(
+        xml.contains(r#"<hosts up="1" down="0" total="1"/>"#),
+        "{xml}"
+    );
+    let grepable = std::fs::read_to_string(dir.join("timeout.gnmap")).unwrap();
+    assert!(
+        grepable.contains("Host: 127.0.0.1 ()\tStatus: Up\nHost: 127.0.0.1 ()\tStatus: Timeout\n"),
+        "{grepable}"
+    );
+    let normal = std::fs::read_to_string(dir.join("timeout.nmap")).unwrap();
+    assert!(
+        normal.contains("Skipping host 127.0.0.1: host timeout\n"),
+        "{normal}"
+    );
+}
+
+/// The files' times are local, as nmap's are (C's localtime: TZ, else /etc/localtime):
+/// each the `date` of the XML's own epoch seconds in the zone TZ names.
+#[test]
+fn the_files_times_follow_tz() {
+    let dir = TempDir::new("of-tz");
+    let (_open, port, _) = open_and_closed("127.0.0.1");
+    let base = dir.join("tz");
+    // JST-9 is TZ's POSIX form: nine hours east of UTC, no tzdata needed to read it.
+    let output = run(
+        tool("portscan").env("TZ", "JST-9").args([
+            "-Pn",
+            "-p",
+            &port.to_string(),
+            "-oA",
+            path(&base),
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let xml = std::fs::read_to_string(dir.join("tz.xml")).unwrap();
+    let attribute = |name: &str| {
+        let key = format!(" {name}=\"");
+        let at = xml.find(&key).unwrap_or_else(|| panic!("no {name}: {xml}")) + key.len();
+        xml[at..at + xml[at..].find('"').unwrap()].to_owned()
+    };
+    let date = |zone: &str, seconds: &str| {
+        let output = run(
+            Command::new("date")
+                .env("TZ", zone)
+                .args([&format!("--date=@{seconds}"), "+%a %b %e %H:%M:%S %Y"]),
+            LIMIT,
+        );
+        stdout_text(&output).trim_end().to_owned()
+    };
+    let (start, end) = (attribute("start"), attribute("time"));
+    let (started, ended) = (date("JST-9", &start), date("JST-9", &end));
+    assert_ne!(started, date("UTC0", &start), "the zone changes the time");
+    assert_eq!(attribute("startstr"), started, "{xml}");
+    assert_eq!(attribute("timestr"), ended, "{xml}");
+    for file in ["tz.nmap", "tz.gnmap"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with(&format!(
+                "# portscan {} scan initiated {started} as: ",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{file}: {text}"
+        );
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with(&format!(
+                "# portscan done at {ended} -- 1 IP address (1 host up) scanned in "
+            )),
+            "{file}: {text}"
+        );
+    }
 }
 
 /// What -sV finds reaches the files: the XML's `<service>` (valid against nmap's DTD)
@@ -408,4 +502,60 @@ fn version_detection_fills_the_files_service_fields() {
     let expected = format!("Ports: {port}/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3");
     assert!(text.contains(&expected), "{text}");
     drop(server);
+}
+
+/// With --sort every file has its hosts in the order stdout has them, address order, for
+/// a port scan and for host discovery alone (-sn) alike, whatever order they were given in.
+#[test]
+fn sort_orders_the_files_hosts_as_stdout() {
+    let dir = TempDir::new("of-sort");
+    let targets = ["127.0.0.3", "::1", "127.0.0.1", "127.0.0.2"];
+    let sorted = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "::1"];
+    for (name, mode) in [("ping", "-sn"), ("ports", "-Pn")] {
+        let base = dir.join(name);
+        let mut args = vec![mode, "--sort", "--all", "-p", "1", "-oA", path(&base)];
+        if mode == "-sn" {
+            args.retain(|arg| *arg != "-p" && *arg != "1");
+        }
+        args.extend(targets);
+        let stdout = portscan(&args);
+        let in_order = |text: &str, before: &str, after: &str| -> Vec<String> {
+            let mut found: Vec<String> = Vec::new();
+            for piece in text.split(before).skip(1) {
+                let address = piece[..piece.find(after).unwrap()].to_owned();
+                if found.last() != Some(&address) {
+                    found.push(address);
+                }
+            }
+            found
+        };
+        // Text records on stdout: the host first on each line.
+        let mut stdout_hosts: Vec<&str> = stdout
+            .lines()
+            .map(|line| line.split(' ').next().unwrap())
+            .collect();
+        stdout_hosts.dedup();
+        assert_eq!(stdout_hosts, sorted, "{name}: stdout:\n{stdout}");
+        let read = |ext: &str| std::fs::read_to_string(dir.join(&format!("{name}.{ext}"))).unwrap();
+        assert_eq!(
+            in_order(&read("xml"), "<address addr=\"", "\""),
+            sorted,
+            "{name}.xml"
+        );
+        assert_eq!(
+            in_order(&read("gnmap"), "Host: ", " "),
+            sorted,
+            "{name}.gnmap"
+        );
+        assert_eq!(
+            in_order(&read("nmap"), "portscan report for ", "\n"),
+            sorted,
+            "{name}.nmap"
+        );
+        assert_eq!(
+            in_order(&read("json"), "\"host\":\"", "\""),
+            sorted,
+            "{name}.json"
+        );
+    }
 }

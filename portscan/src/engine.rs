@@ -89,6 +89,10 @@ pub fn scannable<P: Prober>(list: &PortList) -> std::result::Result<Vec<TargetPo
     Ok(ports)
 }
 
+/// Why a host failed when --host-timeout ran out, as [`Observer::host_failed`] says it:
+/// nmap's files mark such a host `timedout`.
+pub const HOST_TIMEOUT: &str = "host timeout";
+
 /// Where the loop reports what it finds.
 pub trait Observer {
     fn result(
@@ -374,7 +378,7 @@ impl<O: Observer + FollowUp<P::Socket>, P: Prober> Scan<'_, O, P> {
                 timing.window_open().then(|| timing.next_send_at(now))
             };
             if timed_out {
-                self.fail_host(host_index, "host timeout");
+                self.fail_host(host_index, HOST_TIMEOUT);
                 self.abandon(probe)?;
                 continue;
             }

@@ -52,7 +52,9 @@ use engine::{Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
 use os_hint::Hinting;
 use output::files::{self, Dest, Kind};
-use output::{Grepable, HostFiles, Listed, Normal, Printer, Records, Report, Scan, Xml};
+use output::{
+    Grepable, HostFiles, Listed, Normal, NormalFile, Printer, Records, Report, Scan, Xml,
+};
 use probe::ScanProber;
 use service::{Deferred, Identified};
 use targets::Targets;
@@ -816,7 +818,7 @@ fn add_file_documents<'a>(
 ) -> Result<()> {
     for (kind, dest) in Kind::ALL.into_iter().zip(dests.iter_mut()) {
         let document: Box<dyn output::Document> = match kind {
-            Kind::Normal => Box::new(Normal),
+            Kind::Normal => Box::new(NormalFile),
             Kind::Xml => Box::new(Xml),
             Kind::Grepable => Box::new(Grepable),
             Kind::Json => continue,
@@ -856,7 +858,7 @@ fn ping_only<'a, W: io::Write + 'a>(
         None => Found::quiet(),
     };
     let options = config.discovery_options(limits::socket_budget());
-    let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts);
+    let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts, config.sort);
     let outcome = discovery::run(targets, &options, signals, &mut listener)?;
     listener.finish(outcome.interrupted)?;
     let found = found.finish()?;

@@ -6,6 +6,7 @@
 pub mod files;
 mod grepable;
 mod hosts;
+mod normal_file;
 mod progress;
 mod report;
 mod xml;
@@ -30,6 +31,7 @@ use crate::targets::Host;
 
 use files::Dest;
 pub use hosts::HostFiles;
+pub use normal_file::NormalFile;
 pub use progress::ProgressLine;
 pub use report::{Document, Listed, Normal, Report, Scan};
 pub use {grepable::Grepable, xml::Xml};
@@ -449,7 +451,7 @@ impl<W: Write> Observer for Printer<'_, W> {
         self.progress.clear();
         self.hosts_failed += 1;
         if let Some(report) = &mut self.report {
-            report.host_failed(host);
+            report.host_failed(host, why);
         }
         warn(TOOL, format_args!("{}: {why}", host.describe()));
     }

@@ -380,7 +380,10 @@ mod tests {
         // (probe, answer, service, product, version)
         type Case<'a> = (&'a str, &'a [u8], &'a str, Option<&'a str>, Option<&'a str>);
         let db = builtin();
-        let table: &[Case<'_>] = &[
+        let (samba, samba_without_smb1) = (samba_negotiate_answer(), samba_refusal());
+        let snmp = snmp_answer();
+        let ntp = [&b"\x24\x02\x06\xe9"[..], &[0; 44]].concat();
+        let tcp: &[Case<'_>] = &[
             ("NULL", b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n", "ssh", Some("OpenSSH"), Some("9.2p1 Debian 2+deb12u10")),
             ("NULL", b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n", "ssh", Some("OpenSSH"), Some("8.9p1 Ubuntu 3ubuntu0.6")),
             ("NULL", b"SSH-2.0-OpenSSH_9.6\r\n", "ssh", Some("OpenSSH"), Some("9.6")),
@@ -403,9 +406,32 @@ mod tests {
             ("DNSVersionBindReqTCP", b"\0\x2b\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x0d\x0cdnsmasq-2.90", "domain", Some("dnsmasq"), Some("2.90")),
             ("DNSVersionBindReqTCP", b"\0\x2b\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x11\x109.18.28-1-Debian", "domain", Some("ISC BIND"), Some("9.18.28-1-Debian")),
             ("SSLSessionReq", b"\x16\x03\x03\0\x51\x02\0\0\x4d\x03\x03", "ssl", None, None),
+            ("GenericLines", b"\r\n\r\n", "echo", None, None),
+            ("RTSPOptions", b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: VLC/3.0.18\r\nContent-Length: 0\r\nPublic: DESCRIBE,SETUP,TEARDOWN,PLAY,PAUSE,GET_PARAMETER\r\n\r\n", "rtsp", Some("VLC rtspd"), Some("3.0.18")),
+            ("RTSPOptions", b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nDate: Sat, Dec 05 2026 08:00:00 GMT\r\nPublic: OPTIONS, DESCRIBE, SETUP, TEARDOWN, PLAY, PAUSE\r\nServer: LIVE555 Streaming Media v2020.08.19\r\n\r\n", "rtsp", Some("LIVE555 Streaming Media"), Some("2020.08.19")),
+            ("RTSPOptions", b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: OPTIONS, DESCRIBE, ANNOUNCE, GET_PARAMETER, PAUSE, PLAY, RECORD, SETUP, SET_PARAMETER, TEARDOWN\r\nServer: GStreamer RTSP server\r\n\r\n", "rtsp", Some("GStreamer rtspd"), None),
+            ("SIPOptions", b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP portscan.invalid;branch=z9hG4bK-portscan-1;received=198.18.2.1\r\nFrom: <sip:portscan@portscan.invalid>;tag=ps1\r\nTo: <sip:portscan@portscan.invalid>;tag=as1a2b3c4d\r\nCall-ID: 1@portscan.invalid\r\nCSeq: 1 OPTIONS\r\nServer: Asterisk PBX 20.6.0\r\nAllow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, INFO, PUBLISH, MESSAGE\r\nContent-Length: 0\r\n\r\n", "sip", Some("Asterisk"), Some("20.6.0")),
+            ("SIPOptions", b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP portscan.invalid;branch=z9hG4bK-portscan-1\r\nCSeq: 1 OPTIONS\r\nServer: kamailio (5.6.3 (x86_64/linux))\r\nContent-Length: 0\r\n\r\n", "sip", Some("Kamailio"), Some("5.6.3")),
+            ("SIPOptions", b"SIP/2.0 200 OK\r\nCall-ID: 1@portscan.invalid\r\nCSeq: 1 OPTIONS\r\nUser-Agent: FreeSWITCH-mod_sofia/1.10.9-release~64bit\r\nAllow: INVITE, ACK, BYE\r\nContent-Length: 0\r\n\r\n", "sip", Some("FreeSWITCH mod_sofia"), Some("1.10.9-release~64bit")),
+            ("SMBNegotiate", &samba, "netbios-ssn", Some("Samba smbd"), Some("3.X - 4.X")),
+            ("SMBNegotiate", &samba_without_smb1, "netbios-ssn", Some("Samba smbd"), Some("4.X")),
         ];
-        for &(probe, answer, service, product, version) in table {
-            let index = db.probe(Proto::Tcp, probe).unwrap();
+        let udp: &[Case<'_>] = &[
+            ("DNSVersionBindReq", b"\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x0d\x0cdnsmasq-2.90", "domain", Some("dnsmasq"), Some("2.90")),
+            ("DNSVersionBindReq", b"\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x11\x109.18.28-1-Debian", "domain", Some("ISC BIND"), Some("9.18.28-1-Debian")),
+            ("DNSVersionBindReq", b"\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x0f\x0eunbound 1.17.1", "domain", Some("Unbound"), Some("1.17.1")),
+            ("NTPRequest", &ntp, "ntp", Some("NTP"), Some("v4")),
+            ("SNMPv1Public", &snmp, "snmp", Some("SNMPv1 server"), None),
+            ("MemcachedVersionUDP", b"\x70\x73\0\0\0\x01\0\0VERSION 1.6.18\r\n", "memcached", Some("Memcached"), Some("1.6.18")),
+            ("SIPOptionsUDP", b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP portscan.invalid;branch=z9hG4bK-portscan-1;rport=5060\r\nCSeq: 1 OPTIONS\r\nServer: Asterisk PBX 18.10.0~dfsg+~cs6.10.40431411-2\r\nContent-Length: 0\r\n\r\n", "sip", Some("Asterisk"), Some("18.10.0~dfsg+~cs6.10.40431411-2")),
+        ];
+        let cases = tcp.iter().map(|case| (Proto::Tcp, case));
+        for (proto, &(probe, answer, service, product, version)) in
+            cases.chain(udp.iter().map(|case| (Proto::Udp, case)))
+        {
+            let index = db
+                .probe(proto, probe)
+                .unwrap_or_else(|| panic!("no {proto:?} probe {probe}"));
             let found = stage::best_match(&db, index, answer)
                 .unwrap_or_else(|| panic!("{probe}: {}", String::from_utf8_lossy(answer)));
             assert!(!found.soft, "{probe}: {found:?}");
@@ -413,5 +439,80 @@ mod tests {
             assert_eq!(found.product.as_deref(), product, "{found:?}");
             assert_eq!(found.version.as_deref(), version, "{found:?}");
         }
+    }
+
+    /// Samba's answer to the SMB negotiate: NT LM 0.12 (dialect 0) chosen, no extended
+    /// security, an 8-byte challenge, then the workgroup and server names in UTF-16.
+    fn samba_negotiate_answer() -> Vec<u8> {
+        let utf16 = |name: &str| -> Vec<u8> {
+            let mut bytes: Vec<u8> = name.bytes().flat_map(|b| [b, 0]).collect();
+            bytes.extend([0, 0]);
+            bytes
+        };
+        let mut words = vec![0x11, 0, 0, 0x03, 0x32, 0, 0x01, 0];
+        words.extend([
+            0x04, 0x41, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0xfc, 0xe3, 0x01, 0x80,
+        ]);
+        words.extend([0x80, 0x6e, 0x1d, 0x25, 0x9b, 0x61, 0xdc, 0x01, 0, 0, 0x08]);
+        let names = [utf16("WORKGROUP"), utf16("SAMBAHOST")].concat();
+        let count = u16::try_from(8 + names.len()).unwrap();
+        words.extend(count.to_le_bytes());
+        words.extend([0x5a, 0x11, 0x90, 0x07, 0xc3, 0x00, 0x2e, 0x41]);
+        smb_reply(&[words, names].concat())
+    }
+
+    /// Samba's answer where SMB1 is off: one word, dialect index 0xffff, no bytes.
+    fn samba_refusal() -> Vec<u8> {
+        smb_reply(&[0x01, 0xff, 0xff, 0, 0])
+    }
+
+    /// An SMB1 NEGOTIATE reply as Samba frames it (flags 0x88) around `body`.
+    fn smb_reply(body: &[u8]) -> Vec<u8> {
+        let mut smb = b"\xffSMBr\0\0\0\0\x88\x01\xc0".to_vec();
+        smb.extend([0; 14]);
+        smb.extend([0xff, 0xfe, 0, 0, 0, 0]);
+        smb.extend(body);
+        let length = u32::try_from(smb.len()).unwrap().to_be_bytes();
+        [&length[..], &smb].concat()
+    }
+
+    /// A net-snmp agent's GetResponse to SNMPv1Public: sysDescr.0, "Linux sv 6.1.0".
+    fn snmp_answer() -> Vec<u8> {
+        let text = b"Linux sv 6.1.0";
+        let mut varbind = b"\x06\x08\x2b\x06\x01\x02\x01\x01\x01\x00\x04".to_vec();
+        varbind.push(u8::try_from(text.len()).unwrap());
+        varbind.extend(text);
+        let sequence =
+            |tag: u8, body: &[u8]| [&[tag, u8::try_from(body.len()).unwrap()][..], body].concat();
+        let list = sequence(0x30, &sequence(0x30, &varbind));
+        let pdu = [&b"\x02\x04psv1\x02\x01\x00\x02\x01\x00"[..], &list].concat();
+        let message = [&b"\x02\x01\x00\x04\x06public"[..], &sequence(0xa2, &pdu)].concat();
+        sequence(0x30, &message)
+    }
+
+    /// The probes whose payloads carry their own length: each says the length it has.
+    #[test]
+    fn builtin_payloads_are_well_formed() {
+        let db = builtin();
+        let payload = |proto, name| &db.probes[db.probe(proto, name).unwrap()].payload;
+        let smb = payload(Proto::Tcp, "SMBNegotiate");
+        assert_eq!(
+            u32::from_be_bytes(smb[..4].try_into().unwrap()) as usize,
+            smb.len() - 4
+        );
+        let dns = payload(Proto::Tcp, "DNSVersionBindReqTCP");
+        assert_eq!(u16::from_be_bytes([dns[0], dns[1]]) as usize, dns.len() - 2);
+        assert_eq!(
+            &dns[2..],
+            payload(Proto::Udp, "DNSVersionBindReq").as_slice()
+        );
+        let snmp = payload(Proto::Udp, "SNMPv1Public");
+        assert_eq!(usize::from(snmp[1]), snmp.len() - 2);
+        let pdu = snmp.iter().position(|&b| b == 0xa0).unwrap();
+        assert_eq!(usize::from(snmp[pdu + 1]), snmp.len() - pdu - 2);
+        let ntp = payload(Proto::Udp, "NTPRequest");
+        assert_eq!((ntp.len(), ntp[0] & 0x07), (48, 3), "48 bytes, mode 3");
+        let memcached = payload(Proto::Udp, "MemcachedVersionUDP");
+        assert_eq!(&memcached[8..], b"version\r\n");
     }
 }

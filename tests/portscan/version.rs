@@ -566,22 +566,23 @@ fn udp_ports_are_probed_and_named_as_nmap_names_them() {
     assert_eq!(nmap.len(), 1, "{nmap:?}");
     let (_, service, product, version) = &nmap[0];
     assert!(!product.is_empty(), "nmap named no product: {nmap:?}");
-    let db = "nmap";
-    let (records, _) = probe(&ports, &["-sU", "--all", "--probe-db", db]);
-    let ours = record_of(&records, dns);
-    assert_eq!(ours["proto"], "udp", "{ours}");
-    assert_eq!(ours["state"], "open", "{db}: {ours}");
-    assert_eq!(ours["service"], service.as_str(), "{db}: {ours}");
-    assert_eq!(ours["product"], product.as_str(), "{db}: {ours}");
-    assert_eq!(ours["version"], version.as_str(), "{db}: {ours}");
-    assert_eq!(ours["method"], "probed", "{db}: {ours}");
-    // Silence keeps the scan's open|filtered, named from the table as nmap does.
-    let unanswered = record_of(&records, quiet);
-    assert_eq!(unanswered["state"], "open|filtered", "{db}: {unanswered}");
-    assert_eq!(unanswered["method"], "table", "{db}: {unanswered}");
-    let refused = record_of(&records, closed);
-    assert_eq!(refused["state"], "closed", "{db}: {refused}");
-    assert_eq!(refused["service"], Value::Null, "not probed: {refused}");
+    for db in ["nmap", "builtin"] {
+        let (records, _) = probe(&ports, &["-sU", "--all", "--probe-db", db]);
+        let ours = record_of(&records, dns);
+        assert_eq!(ours["proto"], "udp", "{ours}");
+        assert_eq!(ours["state"], "open", "{db}: {ours}");
+        assert_eq!(ours["service"], service.as_str(), "{db}: {ours}");
+        assert_eq!(ours["product"], product.as_str(), "{db}: {ours}");
+        assert_eq!(ours["version"], version.as_str(), "{db}: {ours}");
+        assert_eq!(ours["method"], "probed", "{db}: {ours}");
+        // Silence keeps the scan's open|filtered, named from the table as nmap does.
+        let unanswered = record_of(&records, quiet);
+        assert_eq!(unanswered["state"], "open|filtered", "{db}: {unanswered}");
+        assert_eq!(unanswered["method"], "table", "{db}: {unanswered}");
+        let refused = record_of(&records, closed);
+        assert_eq!(refused["state"], "closed", "{db}: {refused}");
+        assert_eq!(refused["service"], Value::Null, "not probed: {refused}");
+    }
     drop(silent);
 }
 

@@ -1,7 +1,11 @@
 //! RFC 3339 timestamps in UTC for records (`2026-11-27T17:14:54.123Z`): sortable as text,
-//! read by jq's `fromdate` family, and the same on every machine of a fleet.
+//! read by jq's `fromdate` family, and the same on every machine of a fleet; and the local
+//! `ctime` form nmap's output files give their times in.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 /// Formats a point in time as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
 pub fn rfc3339(time: SystemTime) -> String {
@@ -18,29 +22,20 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
-/// Formats a point in time as C's `ctime` does, in UTC: `Sat Dec  5 05:19:58 2026`, the
-/// form nmap's output files give their times in.
-pub fn ctime_utc(time: SystemTime) -> String {
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let days = seconds / 86_400;
-    let (year, month, day) = civil_from_days(days);
-    let of_day = seconds % 86_400;
-    format!(
-        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
-        // 1970-01-01 was a Thursday.
-        WEEKDAYS[usize::try_from(days % 7).expect("below 7")],
-        MONTHS[usize::try_from(month - 1).expect("a month")],
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-    )
+/// Formats a point in time as C's `ctime` does, in local time: `Sat Dec  5 08:00:00 2026`,
+/// the form nmap's output files give their times in, and the zone nmap gives them in
+/// (`localtime`: the TZ variable, else /etc/localtime; UTC where neither says).
+pub fn ctime_local(time: SystemTime) -> String {
+    ctime_in(time, TimeZone::system())
+}
+
+fn ctime_in(time: SystemTime, zone: TimeZone) -> String {
+    // Every SystemTime a clock gives is in jiff's range (years -9999 to 9999).
+    let instant = Timestamp::try_from(time).unwrap_or(Timestamp::UNIX_EPOCH);
+    instant
+        .to_zoned(zone)
+        .strftime("%a %b %e %H:%M:%S %Y")
+        .to_string()
 }
 
 /// Days since 1970-01-01 to a (year, month, day) date in the proleptic Gregorian calendar
@@ -81,9 +76,15 @@ mod tests {
 
     #[test]
     fn ctime_as_nmap_prints_it() {
-        let at = |secs: u64| ctime_utc(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "Thu Jan  1 00:00:00 1970");
-        assert_eq!(at(1_796_447_998), "Sat Dec  5 05:19:58 2026");
-        assert_eq!(at(951_782_400), "Tue Feb 29 00:00:00 2000");
+        let at = |secs: u64, zone: TimeZone| ctime_in(UNIX_EPOCH + Duration::from_secs(secs), zone);
+        assert_eq!(at(0, TimeZone::UTC), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(at(1_796_447_998, TimeZone::UTC), "Sat Dec  5 05:19:58 2026");
+        assert_eq!(at(951_782_400, TimeZone::UTC), "Tue Feb 29 00:00:00 2000");
+        // A zone east of UTC moves the date on; TZ's POSIX rules, with summer time.
+        let tokyo = TimeZone::posix("JST-9").unwrap();
+        assert_eq!(at(1_796_447_998, tokyo), "Sat Dec  5 14:19:58 2026");
+        let new_york = || TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap();
+        assert_eq!(at(1_796_447_998, new_york()), "Sat Dec  5 00:19:58 2026");
+        assert_eq!(at(1_783_000_000, new_york()), "Thu Jul  2 09:46:40 2026");
     }
 }

@@ -8,10 +8,9 @@ use std::io::{self, Write};
 
 use common::contract::record::{HostState, PortState};
 use common::contract::text;
-use common::contract::timestamp::ctime_utc;
 
-use super::report::{Document, Ending, HostReport, HostStatus, Scan, hosts_scanned};
-use crate::TOOL;
+use super::normal_file::{ended, initiated};
+use super::report::{Document, Ending, HostReport, HostStatus, Scan};
 use crate::targets::Host;
 
 /// The grepable document; it keeps nothing between hosts.
@@ -19,13 +18,7 @@ pub struct Grepable;
 
 impl Document for Grepable {
     fn begin(&mut self, out: &mut dyn Write, scan: &Scan) -> io::Result<()> {
-        writeln!(
-            out,
-            "# {TOOL} {} scan initiated {} as: {}",
-            env!("CARGO_PKG_VERSION"),
-            ctime_utc(scan.start_time),
-            one_line(&scan.command_line)
-        )
+        writeln!(out, "{}", initiated(scan))
     }
 
     fn host(
@@ -37,6 +30,16 @@ impl Document for Grepable {
     ) -> io::Result<()> {
         let who = who(host);
         writeln!(out, "{who}\tStatus: Up")?;
+        // A host given up on: nmap's line for one its --host-timeout ended, and no ports;
+        // "Unknown" (nmap's word for a state it could not tell) where something else ended it.
+        if report.failure().is_some() {
+            let fate = if report.timed_out() {
+                "Timeout"
+            } else {
+                "Unknown"
+            };
+            return writeln!(out, "{who}\tStatus: {fate}");
+        }
         let ports: Vec<String> = report
             .listed_lines(scan.listed)
             .iter()
@@ -92,17 +95,7 @@ impl Document for Grepable {
     }
 
     fn end(&mut self, out: &mut dyn Write, _scan: &Scan, ending: &Ending<'_>) -> io::Result<()> {
-        writeln!(
-            out,
-            "# {TOOL} {} at {} -- {}",
-            if ending.interrupted {
-                "interrupted"
-            } else {
-                "done"
-            },
-            ctime_utc(ending.time),
-            hosts_scanned(ending.said, ending.elapsed)
-        )
+        writeln!(out, "{}", ended(ending))
     }
 }
 
@@ -133,14 +126,6 @@ fn field(text: &str) -> String {
     escaped.replace('/', "|")
 }
 
-/// The command line on the one comment line it has: line ends and control characters
-/// escaped.
-fn one_line(text: &str) -> String {
-    let mut escaped = String::new();
-    text::escape_free_text(text.as_bytes(), &mut escaped);
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +133,5 @@ mod tests {
     #[test]
     fn free_text_holds_no_separator() {
         assert_eq!(field("a/b c\td"), r"a|b\x20c\td");
-        assert_eq!(one_line("portscan\n-p 1"), r"portscan\n-p 1");
     }
 }

@@ -29,7 +29,7 @@ use common::services::ports::Proto;
 use super::files::Dest;
 use super::{STATES, sort_key};
 use crate::TOOL;
-use crate::engine::TargetPort;
+use crate::engine::{HOST_TIMEOUT, TargetPort};
 use crate::os_hint::{Hint, Unknown};
 use crate::service::Identity;
 use crate::targets::Host;
@@ -105,7 +105,8 @@ pub struct HostReport {
     rtt: Option<(Duration, Duration)>,
     /// Whether anything came back from the host (a refusal is an answer too).
     pub answered: bool,
-    failed: bool,
+    /// Why the host could not be scanned to the end, if it could not.
+    failure: Option<String>,
     /// When its first result came, and when it was done.
     pub started: SystemTime,
     pub ended: Option<SystemTime>,
@@ -122,7 +123,7 @@ impl HostReport {
             latency: None,
             rtt: None,
             answered: false,
-            failed: false,
+            failure: None,
             started: SystemTime::now(),
             ended: None,
             os_hint: None,
@@ -221,6 +222,17 @@ impl HostReport {
         Some(said.join(", "))
     }
 
+    /// Why the host could not be scanned to the end: its ports are not listed, as nmap
+    /// lists none of a host it gave up on.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Whether --host-timeout ended the host's scan (nmap's `timedout`).
+    pub fn timed_out(&self) -> bool {
+        self.failure() == Some(HOST_TIMEOUT)
+    }
+
     fn total(&self) -> u64 {
         self.per_state.iter().sum()
     }
@@ -289,8 +301,8 @@ pub struct Ending<'a> {
 /// One document-shaped output: a beginning, a block per host, an end.
 pub trait Document {
     fn begin(&mut self, out: &mut dyn Write, scan: &Scan) -> io::Result<()>;
-    /// A host that is done; failed hosts are left to their message on stderr and the
-    /// closing counts.
+    /// A host that is done, or that failed ([`HostReport::failure`]): each host's fate is in
+    /// every document, as nmap's files have a host it gave up on.
     fn host(
         &mut self,
         out: &mut dyn Write,
@@ -390,8 +402,8 @@ impl<'a> Report<'a> {
         self.entry(host).add(line, rtt, listed);
     }
 
-    pub fn host_failed(&mut self, host: &Host) {
-        self.entry(host).failed = true;
+    pub fn host_failed(&mut self, host: &Host, why: &str) {
+        self.entry(host).failure = Some(why.to_owned());
     }
 
     /// The OS hint of `host` (-A), said with its ports.
@@ -478,11 +490,9 @@ impl<'a> Report<'a> {
     /// Writes one host into every document, counting it.
     fn say(&mut self, host: &Host, report: &HostReport) -> Result<()> {
         self.said.hosts += 1;
-        if report.failed {
+        if report.failure.is_some() {
             self.said.failed += 1;
-            return Ok(());
-        }
-        if report.answered {
+        } else if report.answered {
             self.said.up += 1;
         }
         for (document, dest) in &mut self.documents {
@@ -573,6 +583,11 @@ fn write_host(
             "Other addresses for {label} (not scanned): {}",
             others.join(" ")
         )?;
+    }
+    if let Some(why) = report.failure() {
+        // nmap: "Skipping host localhost (127.0.0.1) due to host timeout", and no ports.
+        writeln!(out, "Skipping host {name}: {why}")?;
+        return writeln!(out);
     }
     let lines = report.listed_lines(scan.listed);
     if lines.is_empty() {
@@ -1055,7 +1070,7 @@ mod tests {
                     None,
                 );
             }
-            report.host_failed(&failed);
+            report.host_failed(&failed, HOST_TIMEOUT);
             report.host_done(&early).unwrap();
             report.host_done(&failed).unwrap();
             // `late` is still in progress at the end (interrupted).
@@ -1065,18 +1080,28 @@ mod tests {
                 .lines()
                 .filter(|line| line.starts_with("portscan report for"))
                 .collect();
+            // The failed host has its block, without its ports.
             let expected = if sort {
                 [
+                    "portscan report for 127.0.0.3",
                     "portscan report for 127.0.0.9",
                     "portscan report for 127.0.0.10",
                 ]
             } else {
                 [
                     "portscan report for 127.0.0.10",
+                    "portscan report for 127.0.0.3",
                     "portscan report for 127.0.0.9",
                 ]
             };
             assert_eq!(headers, expected, "sort: {sort}");
+            assert!(
+                text.contains(
+                    "portscan report for 127.0.0.3\nHost is up (0.050s latency).\n\
+                     Skipping host 127.0.0.3: host timeout\n\n"
+                ),
+                "{text}"
+            );
             assert!(text.contains("Host is up (0.050s latency).\n"), "{text}");
             let closing = text.lines().last().unwrap();
             assert!(

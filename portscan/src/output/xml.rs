@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::contract::record::PortState;
-use common::contract::timestamp::ctime_utc;
+use common::contract::timestamp::ctime_local;
 use common::services::ports::Proto;
 
 use super::report::{Document, Ending, HostReport, HostStatus, Scan, hosts_scanned};
@@ -32,7 +32,7 @@ pub struct Xml;
 impl Document for Xml {
     fn begin(&mut self, out: &mut dyn Write, scan: &Scan) -> io::Result<()> {
         let version = env!("CARGO_PKG_VERSION");
-        let start = ctime_utc(scan.start_time);
+        let start = ctime_local(scan.start_time);
         writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
         writeln!(out, "<!DOCTYPE nmaprun>")?;
         if let Some(stylesheet) = &scan.stylesheet {
@@ -112,18 +112,24 @@ impl Document for Xml {
         report: &HostReport,
     ) -> io::Result<()> {
         let ended = report.ended.unwrap_or_else(SystemTime::now);
-        element(
-            out,
-            "host",
-            &[
-                ("starttime", &unix(report.started)),
-                ("endtime", &unix(ended)),
-            ],
-            Close::Open,
-        )?;
+        let (started, ended) = (unix(report.started), unix(ended));
+        let mut attributes: Vec<(&str, &dyn Display)> =
+            vec![("starttime", &started), ("endtime", &ended)];
+        // A host given up on is written as nmap writes one its --host-timeout ended: its
+        // status and times, no ports; why, in the comment the DTD has for it.
+        if report.timed_out() {
+            attributes.push(("timedout", &"true"));
+        }
+        let failure = report.failure();
+        if let Some(why) = &failure {
+            attributes.push(("comment", why));
+        }
+        element(out, "host", &attributes, Close::Open)?;
         status(out, "up", scan.up_reason(host))?;
         names(out, host)?;
-        ports(out, scan, report)?;
+        if failure.is_none() {
+            ports(out, scan, report)?;
+        }
         if let Some(hint) = &report.os_hint {
             os(out, hint)?;
         }
@@ -158,7 +164,7 @@ impl Document for Xml {
 
     fn end(&mut self, out: &mut dyn Write, _scan: &Scan, ending: &Ending<'_>) -> io::Result<()> {
         let said = ending.said;
-        let timestr = ctime_utc(ending.time);
+        let timestr = ctime_local(ending.time);
         let elapsed = format!("{:.2}", ending.elapsed.as_secs_f64());
         let summary = format!(
             "{TOOL} done at {timestr}; {}",
@@ -193,14 +199,12 @@ impl Document for Xml {
         }
         element(out, "finished", &finished, Close::Empty)?;
         let total = said.hosts + said.down + said.unreachable;
+        // A host given up on is in the file as "up", as nmap has one: counted so here too.
+        let up = said.up + said.failed;
         element(
             out,
             "hosts",
-            &[
-                ("up", &said.up),
-                ("down", &(total - said.up)),
-                ("total", &total),
-            ],
+            &[("up", &up), ("down", &(total - up)), ("total", &total)],
             Close::Empty,
         )?;
         writeln!(out)?;

@@ -471,6 +471,29 @@ fallback NULL
     }
 
     #[test]
+    fn udp_probes_are_their_own_beside_tcp_ones_of_the_same_name() {
+        let db = db(r"
+Probe TCP SIPOptions q|OPTIONS sip:a SIP/2.0\r\n\r\n|
+match sip m|^SIP/2\.0 | p/tcp/
+Probe UDP SIPOptions q|OPTIONS sip:a SIP/2.0\r\n\r\n|
+rarity 5
+ports U:5060,5070-5071
+match sip m|^SIP/2\.0 | p/udp/
+Probe UDP NTPRequest q|\x23\0\0\0|
+");
+        let tcp = db.probe(Proto::Tcp, "SIPOptions").unwrap();
+        let udp = db.probe(Proto::Udp, "SIPOptions").unwrap();
+        assert_eq!((tcp, udp), (0, 1));
+        let sip = &db.probes[udp];
+        assert_eq!((sip.proto, sip.rarity), (Proto::Udp, 5));
+        assert_eq!(sip.ports, vec![(5060, 5060), (5070, 5071)]);
+        let found = sip.matches[0].apply(b"SIP/2.0 200 OK\r\n").unwrap();
+        assert_eq!(found.product.as_deref(), Some("udp"));
+        assert_eq!(db.probes[2].payload, b"\x23\0\0\0");
+        assert_eq!(db.probe(Proto::Tcp, "NTPRequest"), None);
+    }
+
+    #[test]
     fn payload_escapes_are_nmaps() {
         let table: &[(&str, &[u8])] = &[
             (r"a\r\n", b"a\r\n"),
