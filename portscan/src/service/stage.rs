@@ -37,6 +37,9 @@ pub const BANNER_CAP: usize = 1024;
 /// How long a connection may take to open before the probe counts as unanswered.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long to listen for a greeting before sending a probe made for the port.
+const GREETING_WAIT: Duration = Duration::from_secs(1);
+
 /// How long to wait before trying again when the system had no socket to give and none of
 /// ours is open to free one.
 const SHORTAGE_BACKOFF: Duration = Duration::from_millis(20);
@@ -512,7 +515,7 @@ fn connected<D: Driver<Socket>>(
         return Ok(next_probe(db, job));
     }
     let now = driver.now();
-    job.deadline = now + Duration::from_millis(probe.wait_ms);
+    job.deadline = now + wait_for(db, job);
     driver.rearm(&socket, token, interest(tls.as_deref()))?;
     Ok(Step::Reading {
         socket,
@@ -520,6 +523,27 @@ fn connected<D: Driver<Socket>>(
         connected: now,
         answer: Vec::new(),
     })
+}
+
+/// How long the probe in flight waits for its answer: its `totalwaitms`, but the greeting
+/// (the NULL probe) only [`GREETING_WAIT`] where a later probe is made for this port (GET on
+/// 80, a DNS query on 53): a server that speaks first does so within a round trip or two,
+/// and one that greets late still has its greeting matched, since every TCP probe's answer
+/// is tried against the NULL probe's rules too. nmap waits out the full 6 s on each such
+/// port before its first probe.
+fn wait_for(db: &ProbeDb, job: &Job) -> Duration {
+    let probe = &db.probes[job.plan[job.next]];
+    let wait = Duration::from_millis(probe.wait_ms);
+    let greeting = db.probe(Proto::Tcp, "NULL") == Some(job.plan[job.next]);
+    let port = job.address.port();
+    let made_for_port = job.plan[job.next + 1..]
+        .iter()
+        .any(|&index| db.probes[index].likes(port));
+    if greeting && made_for_port {
+        wait.min(GREETING_WAIT)
+    } else {
+        wait
+    }
 }
 
 /// What a reading socket waits for: its answer, and room to send what TLS has to send.
