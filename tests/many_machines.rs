@@ -15,7 +15,7 @@ const README: &str = include_str!("../README.md");
 
 /// The first line of the shell block after the README's `<!-- tested: NAME -->` marker,
 /// with its continuation lines (a trailing `|` or `\`) joined on.
-fn readme_recipe(name: &str) -> String {
+pub(crate) fn readme_recipe(name: &str) -> String {
     let marker = format!("<!-- tested: {name} -->");
     let after = README
         .split_once(&marker)
@@ -30,13 +30,13 @@ fn readme_recipe(name: &str) -> String {
 
 /// `text` with `from` replaced by `to`, failing the test if `from` is not there: a README
 /// edit that changes what the test relies on must be noticed.
-fn replaced(text: &str, from: &str, to: &str) -> String {
+pub(crate) fn replaced(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "'{from}' not in the recipe: {text}");
     text.replace(from, to)
 }
 
 /// PATH with the built tools first, so the recipes' bare `portscan` and `sockls` are ours.
-fn path_with_tools() -> String {
+pub(crate) fn path_with_tools() -> String {
     let tools = Path::new(env!("CARGO_BIN_EXE_portscan")).parent().unwrap();
     format!(
         "{}:{}",
@@ -67,7 +67,7 @@ fn run_recipe(namespace: &Netns, dir: &TempDir, script: &str) {
 
 /// Listeners on each (address, port) of namespace `name`, bound by a thread that enters it
 /// (setns changes only the calling thread).
-fn listen_in(name: &str, endpoints: &[(Ipv4Addr, u16)]) -> Vec<TcpListener> {
+pub(crate) fn listen_in(name: &str, endpoints: &[(Ipv4Addr, u16)]) -> Vec<TcpListener> {
     let path = format!("/var/run/netns/{name}");
     let endpoints = endpoints.to_vec();
     std::thread::spawn(move || {

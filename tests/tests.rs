@@ -13,6 +13,7 @@ mod pipeline;
 mod portscan;
 mod portscan_files;
 mod proctree;
+mod recipes;
 mod sockls;
 mod svcname;
 mod watch;
