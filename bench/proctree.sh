@@ -101,3 +101,7 @@ echo
 echo "proctree / ps -ejH:   $(ratio "$ours" "$ps_tree")   (goal: <= 0.5)"
 echo "proctree / pstree -p: $(ratio "$ours" "$pstree_p")   (goal: < 1)"
 echo "proctree --json / ps -e -o ...: $(ratio "$ours_json" "$ps_fields")"
+# What leaving --watch running costs: the CPU time of six readings (the first, then one each
+# of five intervals), per interval.
+watch_cpu=$(/usr/bin/time -f '%U %S' "$proctree" --watch 0.2 --count 5 2>&1 >/dev/null | tail -1)
+echo "proctree --watch: $(jq -n "($(echo "$watch_cpu" | tr ' ' '+')) / 6 * 1000 | round") ms of CPU per interval"
