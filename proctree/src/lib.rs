@@ -276,8 +276,7 @@ fn watch_processes(config: &Config, watch: Watch, out: impl Write) -> Result<Sta
         )?;
         Ok(records)
     };
-    let key =
-        |record: &ProcessRecord| format!("{} {:?} {}", record.pid, record.tid, record.start_time);
+    let key = |record: &ProcessRecord| (record.pid, record.tid, record.start_time);
     watch::run(watch, &mut writer, take, key)?;
     writer.finish()?;
     Ok(Status::default())

@@ -8,6 +8,7 @@ mod netns;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, IsTerminal, Write};
+use std::net::IpAddr;
 use std::ops::ControlFlow;
 
 use common::Status;
@@ -320,25 +321,31 @@ fn snapshot(config: &Config, users: &mut Users) -> Result<(Vec<SocketRecord>, Ve
 }
 
 /// What tells one socket from another between two listings of `--watch`: its ends, its
-/// inode (or cookie: a socket in TIME-WAIT has no inode) and its owner's pid and fd.
-fn socket_key(record: &SocketRecord) -> String {
-    let path = record
-        .path
-        .as_ref()
-        .map(|path| path.as_bytes().escape_ascii().to_string());
-    format!(
-        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {:?} {:?} {:?}",
+/// inode (or cookie: a socket in TIME-WAIT has no inode) and its owner's pid and fd. A
+/// tuple, hashed as it is: a string formatted per socket cost more than the diff needs.
+type SocketKey = (
+    SocketProto,
+    Option<String>,
+    Option<IpAddr>,
+    Option<u16>,
+    Option<Vec<u8>>,
+    Option<IpAddr>,
+    Option<u16>,
+    (u64, Option<u64>),
+    (Option<u32>, Option<u32>),
+);
+
+fn socket_key(record: &SocketRecord) -> SocketKey {
+    (
         record.proto,
-        record.netns,
+        record.netns.clone(),
         record.local_address,
         record.local_port,
-        path,
+        record.path.as_ref().map(|path| path.as_bytes().to_vec()),
         record.remote_address,
         record.remote_port,
-        record.inode,
-        record.cookie,
-        record.pid,
-        record.fd
+        (record.inode, record.cookie),
+        (record.pid, record.fd),
     )
 }
 

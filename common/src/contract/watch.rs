@@ -7,6 +7,7 @@
 //! became; one listing a second is cheap enough (docs/FORMAT.md, "Watch mode").
 
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -31,15 +32,15 @@ pub struct Watch {
 /// one to the next, identified by `key` (what tells one thing from another between two
 /// listings: an inode, a pid and its start time). Each interval's events are flushed at
 /// once. SIGINT and SIGTERM end it between two listings, with the output whole.
-pub fn run<R: Record + Clone, W: Write>(
+pub fn run<R: Record + Clone, W: Write, K: Hash + Eq>(
     watch: Watch,
     writer: &mut RecordWriter<W>,
     mut list: impl FnMut() -> Result<Vec<R>>,
-    key: impl Fn(&R) -> String,
+    key: impl Fn(&R) -> K,
 ) -> Result<()> {
     let signals = interrupts()?;
     let mut before = list()?;
-    let mut known: HashSet<String> = before.iter().map(&key).collect();
+    let mut known: HashSet<K> = before.iter().map(&key).collect();
     let mut next = Instant::now() + watch.interval;
     for _ in 0..watch.count.unwrap_or(u64::MAX) {
         if interrupted_before(&signals, next)? {
@@ -47,7 +48,7 @@ pub fn run<R: Record + Clone, W: Write>(
         }
         next += watch.interval;
         let now = list()?;
-        let current: HashSet<String> = now.iter().map(&key).collect();
+        let current: HashSet<K> = now.iter().map(&key).collect();
         for record in &now {
             if !known.contains(&key(record)) {
                 writer.write(&event(Change::Added, record))?;
