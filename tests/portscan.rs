@@ -16,6 +16,7 @@ use crate::fixtures::{
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
 mod os_hint;
+mod scope;
 mod version;
 
 /// Listeners on `count` free ports of `address`, and `count` ports that were free a moment

@@ -142,6 +142,11 @@ pub struct Cli {
     #[arg(long, value_name = "TARGETS", value_parser = parse_targets)]
     pub exclude: Vec<Vec<TargetSpec>>,
 
+    /// Scan more than a /8 of public addresses (0.0.0.0/0...) with no exclusion list:
+    /// without this, such a scan is refused, since it is most often a mistyped prefix.
+    #[arg(long)]
+    pub i_mean_it: bool,
+
     /// Leave out the targets listed in FILE ('-' for stdin), as with -iL; may be repeated.
     #[arg(
         long = "excludefile",

@@ -21,6 +21,7 @@ mod order;
 mod os_hint;
 mod output;
 mod probe;
+mod scope;
 mod service;
 mod source;
 mod target_spec;
@@ -203,6 +204,7 @@ impl Config {
         for path in &cli.exclude_files {
             targets::read_list(path, &mut excluded)?;
         }
+        refuse_the_internet(&targets, &excluded, cli.i_mean_it)?;
         let shard = cli.shard.unwrap_or(Shard::WHOLE);
         let seed = order_seed(cli.seed, cli.sequential, shard, &targets, &excluded, &ports);
         let format = cli.output.format();
@@ -329,6 +331,27 @@ fn ports_to_scan(cli: &Cli) -> Result<Vec<TargetPort>> {
         }
     }
     Ok(ports)
+}
+
+/// Refuses a scan of more than a /8 of public addresses (`0.0.0.0/0`, a prefix mistyped)
+/// unless it names an exclusion list or says `--i-mean-it`, as masscan does.
+fn refuse_the_internet(targets: &[TargetSpec], excluded: &[TargetSpec], meant: bool) -> Result<()> {
+    if meant || !excluded.is_empty() {
+        return Ok(());
+    }
+    let public: u128 = targets.iter().map(scope::public_count).sum();
+    if public <= scope::MOST_PUBLIC {
+        return Ok(());
+    }
+    let widest = targets
+        .iter()
+        .max_by_key(|spec| scope::public_count(spec))
+        .expect("some target holds them");
+    Err(Error::usage(format!(
+        "target '{widest}': the targets hold {public} public addresses, more than a /8's; a \
+         scan this wide must name what to leave out (--exclude, --excludefile) or say \
+         --i-mean-it"
+    )))
 }
 
 /// The ports of `--expect-open`'s list, of the protocols the scan probes; each must be one

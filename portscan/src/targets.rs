@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
+use crate::scope;
 use crate::target_spec::TargetSpec;
 use common::contract::error::{Error, Result};
 use common::contract::input::{LineRead, LineSource};
@@ -214,6 +215,11 @@ impl Targets {
         let host = match &self.groups[group] {
             Group::Spec(spec) => {
                 let address = spec.address(u128::from(offset))?;
+                // A range never means multicast, this network or the reserved block; an
+                // address named alone does.
+                if !matches!(spec, TargetSpec::Address(_)) && scope::never_meant(address) {
+                    return None;
+                }
                 Host {
                     label: address.to_string(),
                     address,
@@ -307,6 +313,27 @@ mod tests {
             .filter_map(|i| targets.get(i))
             .map(|h| format!("{} {}", h.label, h.address))
             .collect()
+    }
+
+    #[test]
+    fn ranges_leave_out_multicast_and_reserved_addresses_unless_named() {
+        let specs = vec![
+            spec("223.255.255.254-224.0.0.1"),
+            spec("0.0.0.0/31"),
+            spec("ff02::1-ff02::2"),
+            spec("224.0.0.251"),
+            spec("255.255.255.255"),
+        ];
+        let (targets, _) = Targets::build(specs, vec![], false, fake_resolve).unwrap();
+        assert_eq!(
+            hosts(&targets),
+            [
+                "223.255.255.254 223.255.255.254",
+                "223.255.255.255 223.255.255.255",
+                "224.0.0.251 224.0.0.251",
+                "255.255.255.255 255.255.255.255"
+            ]
+        );
     }
 
     #[test]
