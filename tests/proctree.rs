@@ -760,3 +760,34 @@ fn processes_that_end_while_they_are_read_are_skipped() {
         failures.join("\n")
     );
 }
+
+/// A process whose argument holds a terminal escape and a right-to-left override: the
+/// text lines carry them escaped, JSON exactly, CSV escaped.
+#[test]
+fn hostile_command_lines_are_escaped_in_text_and_csv() {
+    let mut child = Command::new("sleep")
+        .arg0("\u{202e}txt.exe\u{1b}]0;pwned\u{7}")
+        .arg("20")
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let dangerous = |text: &str| text.contains(['\u{1b}', '\u{7}', '\u{202e}']);
+    for args in [
+        &["-a", "--pid", &pid][..],
+        &["--flat", "--pid", &pid],
+        &["--csv", "--pid", &pid],
+    ] {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        let text = stdout_text(&output);
+        assert!(!dangerous(&text), "{args:?}: {text:?}");
+        assert!(
+            text.contains("\\xe2\\x80\\xaetxt.exe\\x1b]0;pwned\\x07"),
+            "{args:?}: {text}"
+        );
+    }
+    let json = records(&["--json", "--pid", &pid]);
+    assert_eq!(json[0]["args"][0], "\u{202e}txt.exe\u{1b}]0;pwned\u{7}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

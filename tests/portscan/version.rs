@@ -624,3 +624,48 @@ fn the_text_header_names_the_version_columns() {
         Some("host port/proto state reason")
     );
 }
+
+#[test]
+fn hostile_banners_cannot_reach_the_terminal_or_a_spreadsheet() {
+    // An escape that retitles the terminal and clears it, a bell, and a right-to-left
+    // override, in what a rule captures; and a version a spreadsheet would compute.
+    let escapes = Listener::start(Behaviour::Greets(
+        b"500 OOPS: vsftpd: \x1b]0;pwned\x07\x1b[2J\xe2\x80\xaeexe.txt\r\n",
+    ));
+    let formula = Listener::start(Behaviour::Greets(b"SSH-2.0-OpenSSH_-2+3\r\n"));
+    let ports = format!("{},{}", escapes.port, formula.port);
+    let dangerous = |text: &str| {
+        text.chars()
+            .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}')
+    };
+    let dir = std::env::temp_dir().join(format!("sv-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("scan");
+    for format in ["--report", "--records", "--csv"] {
+        let output = run(
+            tool("portscan")
+                .args(["-sV", format, "-p", &ports, "-oA"])
+                .arg(&base)
+                .arg("127.0.0.1"),
+            SCAN_LIMIT,
+        );
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        let text = stdout_text(&output);
+        assert!(!dangerous(&text), "{format}: {text:?}");
+        assert!(text.contains("\\x1b]0;pwned\\x07"), "{format}: {text}");
+        if format == "--csv" {
+            assert!(text.contains(",'-2+3,"), "a formula is made inert: {text}");
+        }
+        for file in ["nmap", "gnmap", "xml"] {
+            let written = std::fs::read_to_string(base.with_extension(file)).unwrap();
+            assert!(!dangerous(&written), "-o{file}: {written:?}");
+        }
+    }
+    // JSON keeps the bytes exactly, as data.
+    let (records, _) = probe(&[escapes.port], &[]);
+    assert_eq!(
+        records[0]["extra_info"],
+        "broken: \u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}exe.txt"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

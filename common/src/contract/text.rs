@@ -27,7 +27,7 @@ fn escape(bytes: &[u8], keep_spaces: bool, out: &mut String) {
                 '\n' => out.push_str("\\n"),
                 '\r' => out.push_str("\\r"),
                 ' ' if keep_spaces => out.push(' '),
-                c if c.is_control() || c.is_whitespace() => {
+                c if is_unsafe(c) || c.is_whitespace() => {
                     let mut utf8 = [0; 4];
                     for byte in c.encode_utf8(&mut utf8).bytes() {
                         let _ = write!(out, "\\x{byte:02x}");
@@ -42,12 +42,20 @@ fn escape(bytes: &[u8], keep_spaces: bool, out: &mut String) {
     }
 }
 
+/// Whether a character could change how a terminal shows what follows it: a control
+/// character (an escape sequence starts with one), or a bidirectional formatting one
+/// (U+202E turns the rest of a line around, making `exe.txt` read as `txt.exe`).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Whether a token needs no escaping (the common case, checked before copying).
 pub fn is_plain_token(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()
-            .all(|c| c != '\\' && !c.is_control() && !c.is_whitespace())
+            .all(|c| c != '\\' && !is_unsafe(c) && !c.is_whitespace())
 }
 
 #[cfg(test)]

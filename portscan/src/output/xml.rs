@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::contract::record::PortState;
+use common::contract::text;
 use common::contract::timestamp::ctime_local;
 use common::services::ports::Proto;
 
@@ -477,8 +478,9 @@ fn element(
 // Writing into a String cannot fail: the results of `write!` below are ignored.
 /// Text made safe inside an attribute value: markup characters as entities, tabs and
 /// line ends as character references (a parser would turn them into spaces), and the
-/// characters XML 1.0 cannot carry at all (most control characters) as `\xNN`, the way
-/// the text format escapes them.
+/// characters XML 1.0 cannot carry at all (most control characters), and those a terminal
+/// would act on (C1 controls, bidi overrides), as `\xNN`, the way the text format escapes
+/// them.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -491,13 +493,19 @@ fn escape(text: &str) -> String {
             '\t' | '\n' | '\r' => {
                 let _ = write!(out, "&#{};", u32::from(c));
             }
-            c if c < ' ' || c == '\u{7f}' || c == '\u{fffe}' || c == '\u{ffff}' => {
-                let _ = write!(out, "\\x{:02x}", u32::from(c));
-            }
+            c if text::is_unsafe(c) || c == '\u{fffe}' || c == '\u{ffff}' => hex(c, &mut out),
             c => out.push(c),
         }
     }
     out
+}
+
+/// `c` as the text format writes what a terminal would act on: `\xHH` for each byte.
+fn hex(c: char, out: &mut String) {
+    let mut utf8 = [0; 4];
+    for byte in c.encode_utf8(&mut utf8).bytes() {
+        let _ = write!(out, "\\x{byte:02x}");
+    }
 }
 
 /// Text made safe inside a comment, which cannot hold `--` nor end with `-`, and where
@@ -509,9 +517,7 @@ fn comment(text: &str) -> String {
             safe.push(' ');
         }
         match c {
-            c if c < ' ' || c == '\u{7f}' => {
-                let _ = write!(safe, "\\x{:02x}", u32::from(c));
-            }
+            c if text::is_unsafe(c) => hex(c, &mut safe),
             c => safe.push(c),
         }
     }

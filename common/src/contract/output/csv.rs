@@ -2,11 +2,15 @@
 //! record, each cell as [`Record::csv`] gives it.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::rc::Rc;
 
+use serde_json::Value;
+
 use super::{Formatter, Record};
 use crate::contract::error::{Error, Result};
+use crate::contract::text;
 
 /// The CSV formatter.
 pub struct Csv {
@@ -15,6 +19,8 @@ pub struct Csv {
     /// a filter's raw lines between records.
     encoder: csv::Writer<SharedBuffer>,
     encoded: SharedBuffer,
+    /// Whether the header row is out (before the first record).
+    header_written: bool,
 }
 
 impl Default for Csv {
@@ -23,13 +29,33 @@ impl Default for Csv {
         Self {
             encoder: csv::Writer::from_writer(encoded.clone()),
             encoded,
+            header_written: false,
         }
     }
 }
 
 impl Formatter for Csv {
+    /// Each cell made safe for whoever opens the file: in text from strangers (a banner's
+    /// capture, a process name) a control or bidi character is escaped as in text, so that
+    /// `cat` cannot move a cursor, and a cell that a spreadsheet would run as a formula
+    /// (`=`, `+`, `-`, `@`) gets a leading `'`, which makes it inert.
     fn record<R: Record>(&mut self, out: &mut impl Write, record: &R) -> Result<()> {
-        self.encoder.serialize(record.csv()).map_err(csv_error)?;
+        let cells = match serde_json::to_value(record.csv()) {
+            Ok(Value::Object(cells)) => cells,
+            Ok(_) => {
+                return Err(Error::failed(
+                    "writing output: CSV: a record is not an object",
+                ));
+            }
+            Err(error) => return Err(Error::failed(format!("writing output: CSV: {error}"))),
+        };
+        if !self.header_written {
+            self.encoder.write_record(cells.keys()).map_err(csv_error)?;
+            self.header_written = true;
+        }
+        self.encoder
+            .write_record(cells.values().map(cell))
+            .map_err(csv_error)?;
         self.encoder.flush().map_err(Error::output)?;
         let mut bytes = self.encoded.0.borrow_mut();
         out.write_all(&bytes).map_err(Error::output)?;
@@ -51,6 +77,42 @@ impl Write for SharedBuffer {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// One cell's text: nothing for null, numbers and booleans as JSON spells them, strings
+/// made inert.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => inert(text),
+        other => other.to_string(),
+    }
+}
+
+/// `text` safe in a cell (see [`Csv::record`]). Newlines and tabs stay, quoted as RFC 4180
+/// says; what a terminal would act on (an escape, a bidi override) becomes `\xHH`.
+fn inert(text: &str) -> String {
+    let acts = |c: char| text::is_unsafe(c) && !matches!(c, '\n' | '\r' | '\t');
+    let mut safe = if text.chars().any(acts) {
+        let mut escaped = String::with_capacity(text.len() + 8);
+        for c in text.chars() {
+            if acts(c) {
+                let mut utf8 = [0; 4];
+                for byte in c.encode_utf8(&mut utf8).bytes() {
+                    let _ = write!(escaped, "\\x{byte:02x}");
+                }
+            } else {
+                escaped.push(c);
+            }
+        }
+        escaped
+    } else {
+        text.to_owned()
+    };
+    if safe.len() > 1 && safe.starts_with(['=', '+', '-', '@']) {
+        safe.insert(0, '\'');
+    }
+    safe
 }
 
 fn csv_error(error: csv::Error) -> Error {
