@@ -186,6 +186,11 @@ pub struct Cli {
     #[arg(long, value_name = "PORTS", conflicts_with = "baseline")]
     pub expect_listen: Option<String>,
 
+    /// ss's filter: `state NAME` and `exclude NAME` words, then an expression of src, dst,
+    /// sport and dport conditions (see below); quoted whole or one word per argument.
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+
     // --header matters only when stdout is not a terminal: on one, text has its header.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -10,6 +10,7 @@ use common::host::sockets::{PortCondition, Query};
 use common::services::ports::{PortList, Proto};
 
 use crate::cli::Cli;
+use crate::expr::{self, Selection};
 
 /// The states ss calls "connected": all but listen, unconn, time-wait and syn-recv.
 const CONNECTED: u32 = Query::ALL_STATES & !(1 << 10 | 1 << 7 | 1 << 6 | 1 << 3);
@@ -39,7 +40,15 @@ pub fn query(cli: &Cli) -> Result<Query> {
         query.ipv4 = cli.ipv4;
         query.ipv6 = cli.ipv6;
     }
-    query.states = if cli.all {
+    let selection = Filter::from_cli(cli)?.selection;
+    query.states = if let Some(states) = selection.states {
+        if cli.state.is_some() {
+            return Err(Error::usage(
+                "filter: 'state' words and --state do not go together",
+            ));
+        }
+        states
+    } else if cli.all {
         Query::ALL_STATES
     } else if cli.listening {
         LISTENING
@@ -51,6 +60,7 @@ pub fn query(cli: &Cli) -> Result<Query> {
     query.tcp_info = cli.info;
     query.memory = cli.memory;
     query.ports = Filter::from_cli(cli)?.kernel_conditions();
+    query.expression = selection.expression;
     Ok(query)
 }
 
@@ -135,6 +145,8 @@ pub struct Filter {
     pub uids: Option<HashSet<u32>>,
     /// Applied to owners, once they are known.
     pub pids: Option<HashSet<u32>>,
+    /// ss's filter expression (its states are the query's).
+    pub selection: Selection,
 }
 
 impl Filter {
@@ -150,6 +162,8 @@ impl Filter {
             dport: ports("dport", &cli.dport)?,
             uids: cli.user.as_deref().map(parse_users).transpose()?,
             pids: cli.pid.as_deref().map(parse_pids).transpose()?,
+            selection: expr::parse(&cli.filter)
+                .map_err(|why| Error::usage(format!("filter: {why}")))?,
         })
     }
 
@@ -173,6 +187,9 @@ impl Filter {
     }
 
     pub fn matches(&self, record: &SocketRecord) -> bool {
+        if !self.selection.matches(record) {
+            return false;
+        }
         let proto = record.proto;
         if let Some(port) = &self.port {
             if !port.matches(proto, record.local_port) && !port.matches(proto, record.remote_port) {
