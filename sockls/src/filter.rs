@@ -40,8 +40,8 @@ pub fn query(cli: &Cli) -> Result<Query> {
         query.ipv4 = cli.ipv4;
         query.ipv6 = cli.ipv6;
     }
-    let selection = Filter::from_cli(cli)?.selection;
-    query.states = if let Some(states) = selection.states {
+    let filter = Filter::from_cli(cli)?;
+    query.states = if let Some(states) = filter.selection.states {
         if cli.state.is_some() {
             return Err(Error::usage(
                 "filter: 'state' words and --state do not go together",
@@ -59,8 +59,12 @@ pub fn query(cli: &Cli) -> Result<Query> {
     };
     query.tcp_info = cli.info;
     query.memory = cli.memory;
-    query.ports = Filter::from_cli(cli)?.kernel_conditions();
-    query.expression = selection.expression;
+    query.ports = filter.kernel_conditions();
+    if filter.selection.expression.is_some() {
+        // UNIX sockets have no addresses or ports: an expression selects none of them.
+        query.protos.retain(|&p| p != SocketProto::Unix);
+    }
+    query.expression = filter.selection.expression;
     Ok(query)
 }
 
