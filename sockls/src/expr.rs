@@ -133,10 +133,14 @@ fn token(word: &str) -> Token {
     }
 }
 
+/// Turns a service name (`https`) into its port, or says why it cannot.
+pub type PortNames<'a> = &'a dyn Fn(&str) -> Result<u16, String>;
+
 /// Parses the arguments after the options: `state`/`exclude` words first, then the
 /// expression. Each argument is split at blanks, so a quoted expression and one word per
-/// argument read alike. The error says why, for `sockls: filter: WHY`.
-pub fn parse(args: &[String]) -> Result<Selection, String> {
+/// argument read alike; ports given by name go through `names`. The error says why, for
+/// `sockls: filter: WHY`.
+pub fn parse(args: &[String], names: PortNames<'_>) -> Result<Selection, String> {
     let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
     let mut at = 0;
     let mut states = None;
@@ -158,7 +162,11 @@ pub fn parse(args: &[String]) -> Result<Selection, String> {
         at += 2;
     }
     let tokens: Vec<Token> = words[at..].iter().map(|w| token(w)).collect();
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        names,
+    };
     let expression = if parser.tokens.is_empty() {
         None
     } else {
@@ -172,12 +180,13 @@ pub fn parse(args: &[String]) -> Result<Selection, String> {
     Ok(Selection { states, expression })
 }
 
-struct Parser {
+struct Parser<'a> {
     tokens: Vec<Token>,
     at: usize,
+    names: PortNames<'a>,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn next(&mut self) -> Option<Token> {
         let token = self.tokens.get(self.at).cloned();
         self.at += 1;
@@ -219,7 +228,7 @@ impl Parser {
             Some(Token::Not) => Ok(Node::Not(Box::new(self.expr()?))),
             Some(Token::Host(side)) => {
                 let comparison = self.comparison();
-                let condition = host_condition(&self.operand(side, false)?)?;
+                let condition = host_condition(&self.operand(side, false)?, self.names)?;
                 let node = Node::Host(side, condition);
                 match comparison {
                     Comparison::Equal => Ok(node),
@@ -233,7 +242,7 @@ impl Parser {
             Some(Token::Port(side)) => {
                 let comparison = self.comparison();
                 let word = self.operand(side, true)?;
-                let port = port_operand(&word)?;
+                let port = port_operand(&word, self.names)?;
                 let node = match (comparison, port) {
                     (Comparison::Equal, port) => {
                         Node::Host(side, HostCondition { prefix: None, port })
@@ -302,21 +311,24 @@ fn side_name(side: Side, port: bool) -> &'static str {
     }
 }
 
-/// A port as `sport`/`dport` take it: `:22`, `22`, or `*` (any).
-fn port_operand(word: &str) -> Result<Option<u16>, String> {
-    let digits = word.strip_prefix(':').unwrap_or(word);
-    if digits.is_empty() || digits == "*" {
+/// A port as `sport`/`dport` take it: `:22`, `22`, `:ssh` (a service name), or `*` (any).
+fn port_operand(word: &str, names: PortNames<'_>) -> Result<Option<u16>, String> {
+    let port = word.strip_prefix(':').unwrap_or(word);
+    if port.is_empty() || port == "*" {
         return Ok(None);
     }
-    digits
-        .parse::<u16>()
-        .map(Some)
-        .map_err(|_| format!("'{word}' is not a port number"))
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        return port
+            .parse::<u16>()
+            .map(Some)
+            .map_err(|_| format!("'{word}' is not a port number"));
+    }
+    names(port).map(Some)
 }
 
 /// An address as `src`/`dst` take it: `ADDR[/LEN][:PORT]`, `[V6ADDR[/LEN]][:PORT]` (also
 /// `[V6ADDR]/LEN`), `*:PORT`, `:PORT`; `*` for any address or port.
-fn host_condition(word: &str) -> Result<HostCondition, String> {
+fn host_condition(word: &str, names: PortNames<'_>) -> Result<HostCondition, String> {
     let bad = |why: &str| format!("'{word}': {why}");
     let (address, port) = if let Some(rest) = word.strip_prefix('[') {
         let (inside, after) = rest.split_once(']').ok_or_else(|| bad("'[' without ']'"))?;
@@ -337,7 +349,7 @@ fn host_condition(word: &str) -> Result<HostCondition, String> {
         }
     };
     let port = match port {
-        Some(port) => port_operand(port).map_err(|why| bad(&why))?,
+        Some(port) => port_operand(port, names).map_err(|why| bad(&why))?,
         None => None,
     };
     let prefix = if address.is_empty() || address == "*" {
@@ -368,8 +380,16 @@ fn host_condition(word: &str) -> Result<HostCondition, String> {
 mod tests {
     use super::*;
 
+    /// A service table of one name.
+    fn names(name: &str) -> Result<u16, String> {
+        match name {
+            "https" => Ok(443),
+            _ => Err(format!("'{name}' is not a port number or service name")),
+        }
+    }
+
     fn parse_words(text: &str) -> Result<Selection, String> {
-        parse(&[text.to_owned()])
+        parse(&[text.to_owned()], &names)
     }
 
     fn host(side: Side, prefix: Option<(&str, u8)>, port: Option<u16>) -> Node {
@@ -409,17 +429,20 @@ mod tests {
 
     #[test]
     fn quoted_and_split_expressions_read_alike() {
-        let quoted = parse(&[
-            "state".into(),
-            "established".into(),
-            "( dport = :443 or sport = :22 )".into(),
-        ])
+        let quoted = parse(
+            &[
+                "state".into(),
+                "established".into(),
+                "( dport = :https or sport = :22 )".into(),
+            ],
+            &names,
+        )
         .unwrap();
         let split: Vec<String> = "state established ( dport == :443 || sport eq 22 )"
             .split(' ')
             .map(String::from)
             .collect();
-        assert_eq!(quoted, parse(&split).unwrap());
+        assert_eq!(quoted, parse(&split, &names).unwrap());
         assert_eq!(
             quoted.expression,
             Some(Node::Or(
@@ -511,7 +534,7 @@ mod tests {
             ("( sport = :22", "without ')'"),
             ("sport = :22 )", "without '('"),
             ("sport =", "needs a port"),
-            ("sport = :x", "not a port number"),
+            ("sport = :x", "not a port number or service name"),
             ("sport = :70000", "not a port number"),
             ("dst 10.0.0.0/33", "prefix length"),
             ("dst ::1", "not an address"),

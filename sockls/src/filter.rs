@@ -8,6 +8,7 @@ use common::contract::record::{SocketProto, SocketRecord, SocketState};
 use common::host::sockets::bytecode::{self, End};
 use common::host::sockets::{PortCondition, Query};
 use common::services::ports::{PortList, Proto};
+use common::services::{self, ServiceDb};
 
 use crate::cli::Cli;
 use crate::expr::{self, Selection};
@@ -166,7 +167,7 @@ impl Filter {
             dport: ports("dport", &cli.dport)?,
             uids: cli.user.as_deref().map(parse_users).transpose()?,
             pids: cli.pid.as_deref().map(parse_pids).transpose()?,
-            selection: expr::parse(&cli.filter)
+            selection: expr::parse(&cli.filter, &service_port)
                 .map_err(|why| Error::usage(format!("filter: {why}")))?,
         })
     }
@@ -220,6 +221,26 @@ impl Filter {
             }
         }
         true
+    }
+}
+
+/// A service name's port, as ss looks it up with getservbyname: from the service tables
+/// (/etc/services, then IANA's registry), for TCP or UDP, read only when a name is used.
+fn service_port(name: &str) -> std::result::Result<u16, String> {
+    let db = ServiceDb::load(&services::Options::default()).map_err(|e| e.to_string())?;
+    let mut ports: Vec<u16> = db
+        .by_name(name)
+        .into_iter()
+        .filter(|&(_, proto)| matches!(proto, Proto::Tcp | Proto::Udp))
+        .map(|(port, _)| port)
+        .collect();
+    ports.dedup();
+    match ports[..] {
+        [port] => Ok(port),
+        [] => Err(format!("'{name}' is not a port number or service name")),
+        _ => Err(format!(
+            "the service name '{name}' is ambiguous: ports {ports:?}"
+        )),
     }
 }
 
@@ -287,6 +308,13 @@ mod tests {
         };
         assert!(!filter.matches(&tcp(22, 5000)), "U: limits dport to UDP");
         assert!(PortFilter::parse("port", "0").is_err());
+    }
+
+    #[test]
+    fn service_names_are_ports() {
+        assert_eq!(service_port("https"), Ok(443));
+        assert_eq!(service_port("SSH"), Ok(22));
+        assert!(service_port("no-such-service").is_err());
     }
 
     #[test]
