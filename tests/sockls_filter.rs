@@ -295,6 +295,37 @@ fn filter_expressions_select_what_ss_selects() {
             theirs.difference(&ours).take(5).collect::<Vec<_>>(),
         );
     }
+    // --sport and --port hold along with the expression.
+    let theirs = ss_sockets(
+        &farm.netns,
+        "-Htn",
+        &[
+            "state",
+            "all",
+            "sport",
+            "=",
+            ":1003",
+            "and",
+            "dst",
+            "127.0.0.2",
+        ],
+    );
+    assert!(!theirs.is_empty());
+    let ours = sockls_sockets(
+        &farm.netns,
+        "-tn",
+        &[
+            "--sport",
+            "1003",
+            "--port",
+            "1000-1005",
+            "state",
+            "all",
+            "dst",
+            "127.0.0.2",
+        ],
+    );
+    assert_eq!(ours, theirs);
     // A quoted expression is one argument to both.
     let quoted = ["state", "established", "( dport = :1001 or sport = :1001 )"];
     let theirs = ss_sockets(&farm.netns, "-Htn", &quoted);

@@ -268,6 +268,36 @@ impl HostCondition {
 }
 
 impl Node {
+    /// "The port at `end` is in one of `ranges`"; None for no ranges.
+    pub fn port_ranges(end: End, ranges: &[(u16, u16)]) -> Option<Self> {
+        let sides: &[Side] = match end {
+            End::Local => &[Side::Local],
+            End::Remote => &[Side::Remote],
+            End::Either => &[Side::Local, Side::Remote],
+        };
+        sides
+            .iter()
+            .flat_map(|&side| {
+                ranges.iter().map(move |&(first, last)| {
+                    if first == last {
+                        Self::Host(
+                            side,
+                            HostCondition {
+                                prefix: None,
+                                port: Some(first),
+                            },
+                        )
+                    } else {
+                        Self::And(
+                            Box::new(Self::PortAtLeast(side, first)),
+                            Box::new(Self::PortAtMost(side, last)),
+                        )
+                    }
+                })
+            })
+            .reduce(|either, next| Self::Or(Box::new(either), Box::new(next)))
+    }
+
     /// Whether a socket with these ends (address, port) is one the expression selects, as
     /// the kernel would decide it.
     pub fn accepts(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> bool {
@@ -607,6 +637,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn port_ranges_as_nodes_mean_what_compile_does() {
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        for (end, ranges) in [
+            (End::Either, vec![(22, 22), (80, 90)]),
+            (End::Remote, vec![(1, 1024)]),
+        ] {
+            let node = Node::port_ranges(end, &ranges).unwrap();
+            let program = compile(&[(end, ranges.clone())]).unwrap();
+            for sport in [1, 22, 23, 85, 91, 1024, 1025] {
+                for dport in [1, 22, 23, 85, 91, 1024, 1025] {
+                    assert_eq!(
+                        node.accepts((loopback, sport), (loopback, dport)),
+                        run(&program, sport, dport),
+                        "{end:?} {ranges:?} {sport} {dport}"
+                    );
+                }
+            }
+        }
+        assert!(Node::port_ranges(End::Local, &[]).is_none());
     }
 
     #[test]

@@ -319,7 +319,7 @@ fn dump<T: Transport>(
             }
             let program = match (&query.expression, table.proto) {
                 (Some(expression), SocketProto::Tcp | SocketProto::Udp) => {
-                    bytecode::compile_expression(expression)
+                    expression_program(query, expression, table.proto)
                 }
                 _ => port_program(query, table.proto),
             };
@@ -352,6 +352,32 @@ fn kernel_states(states: u32, proto: SocketProto) -> u32 {
     } else {
         states
     }
+}
+
+/// The filter program for the expression and `proto`'s port conditions, all of which must
+/// hold; the expression's alone if the conditions make the program too large.
+fn expression_program(
+    query: &Query,
+    expression: &bytecode::Node,
+    proto: SocketProto,
+) -> Option<Vec<u8>> {
+    let whole = query
+        .ports
+        .iter()
+        .try_fold(expression.clone(), |whole, condition| {
+            let ranges = if proto == SocketProto::Tcp {
+                &condition.tcp
+            } else {
+                &condition.udp
+            };
+            Some(bytecode::Node::And(
+                Box::new(whole),
+                Box::new(bytecode::Node::port_ranges(condition.end, ranges)?),
+            ))
+        });
+    whole
+        .and_then(|whole| bytecode::compile_expression(&whole))
+        .or_else(|| bytecode::compile_expression(expression))
 }
 
 /// The filter program for `proto`'s port conditions, if there are any it can express.
