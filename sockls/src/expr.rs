@@ -263,8 +263,11 @@ impl Parser<'_> {
                 };
                 Ok(node)
             }
+            Some(Token::Word(word)) if matches!(word.as_str(), "state" | "exclude" | "excl") => {
+                Err(format!("'{word}' words come before the expression"))
+            }
             Some(Token::Word(word)) => Err(format!(
-                "'{word}' is not a condition (src, dst, sport, dport, state)"
+                "'{word}' is not a condition (src, dst, sport, dport)"
             )),
             Some(Token::Close) => Err("')' where a condition was expected".into()),
             Some(Token::And | Token::Or) => {
@@ -542,6 +545,7 @@ mod tests {
             ("sport < *", "needs a port number"),
             ("and sport = :1", "without a condition"),
             ("established", "not a condition"),
+            ("sport = :1 state listening", "come before the expression"),
         ] {
             let error = parse_words(text).unwrap_err();
             assert!(error.contains(why), "{text}: {error}");
