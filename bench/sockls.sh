@@ -3,10 +3,11 @@
 # hold CONNECTIONS loopback TCP connections (two sockets each; at most 9,000 connections a
 # process, to stay under a 20,000-fd hard limit) on two listeners each, and hyperfine
 # times sockls and ss side by side on the same sockets: the plain dump (-tan), every socket
-# with its owner (-tanp) and the listeners with their owners (-tlnp). Prints the ratios and
-# each command's peak RSS. Needs root (ip netns), hyperfine and GNU time (apt packages
+# with its owner (-tanp), the listeners with their owners (-tlnp) and an ss filter expression
+# the kernel runs (-tn state established '( dport = :900 or sport = :900 )', the first
+# helper's connections to its first listener). Prints the ratios and each command's peak RSS. Needs root (ip netns), hyperfine and GNU time (apt packages
 # hyperfine, time, iproute2, python3). Goals: sockls -tan <= ss -tan,
-# -tanp <= 1/4 of ss -tanp, -tlnp <= 1/5 of ss -tlnp.
+# -tanp <= 1/4 of ss -tanp, -tlnp <= 1/5 of ss -tlnp, the filter expression <= ss's.
 set -euo pipefail
 
 CONNECTIONS=${CONNECTIONS:-50000}
@@ -118,6 +119,10 @@ compare() {
 compare tan -tan -tan 1
 compare tanp -tanp -tanp 0.25
 compare tlnp -tlnp -tlnp 0.2
+# Split into words, as ss also takes an expression: the same argv for hyperfine and time.
+expression="state established ( dport = :900 or sport = :900 )"
+echo "filter lines: sockls $(ip netns exec "$ns" "$sockls" -tn $expression | wc -l), ss $(ip netns exec "$ns" ss -Htn $expression | wc -l)"
+compare filter "-tn $expression" "-tn $expression" 1
 # What leaving --watch running costs: the CPU time of six listings with their owners (the
 # first, then one each of five intervals), per interval.
 watch_cpu=$(/usr/bin/time -f '%U %S' ip netns exec "$ns" "$sockls" -tanp --watch 0.2 --count 5 2>&1 >/dev/null | tail -1)

@@ -140,7 +140,11 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     (
         "sockls",
         &["--bogus"],
-        &["unexpected argument '--bogus' found"],
+        // sockls takes positional arguments (its filter), hence clap's tip.
+        &[
+            "unexpected argument '--bogus' found",
+            "tip: to pass '--bogus' as a value, use '-- --bogus'",
+        ],
     ),
     (
         "sockls",
@@ -161,6 +165,16 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         "sockls",
         &["--port", "99999"],
         &["--port '99999': port 99999 is out of range 1-65535"],
+    ),
+    (
+        "sockls",
+        &["state", "established", "( dport = :443"],
+        &["filter: '(' without ')'"],
+    ),
+    (
+        "sockls",
+        &["dst", "::1"],
+        &["filter: '::1': not an address (10.0.0.0/8, [::1]:22, *:22, :22)"],
     ),
     ("proctree", &["foo"], &["unexpected argument 'foo' found"]),
     (

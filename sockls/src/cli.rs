@@ -30,6 +30,14 @@ pub const MANUAL: Manual = Manual {
             does: "every TCP socket on either end of port 22 or 443",
         },
         Example {
+            command: "sockls -tn 'dport = :443 or sport = :22'",
+            does: "TCP connections to port 443 or from port 22",
+        },
+        Example {
+            command: "sockls -tn state established dst 10.0.0.0/8",
+            does: "established TCP connections with a peer in 10.0.0.0/8",
+        },
+        Example {
             command: "sockls -l | svcname",
             does: "listening sockets with their service names",
         },
@@ -39,6 +47,14 @@ pub const MANUAL: Manual = Manual {
         },
     ],
     notes: &[
+        "\
+FILTER is ss's: 'state NAME' and 'exclude NAME' words first (established, syn-sent,
+syn-recv, fin-wait-1, fin-wait-2, time-wait, closed, close-wait, last-ack, listening,
+closing, and the groups all, connected, synchronized, bucket, big), then an expression:
+src ADDR, dst ADDR (10.0.0.0/8, 127.0.0.1:22, [::1], [2001:db8::/32]:443, *:22, :22);
+sport OP PORT, dport OP PORT with OP = == eq != ne < lt > gt <= le >= ge (PORT :22, 22, :ssh);
+and && or || not ! ( ), 'and' and 'or' grouping from the left. The kernel runs it, as it
+runs ss's; see docs/FORMAT.md.",
         "\
 States: established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, unconn,
 close-wait, last-ack, listen, closing, new-syn-recv; also 'connected' (all but listen,
@@ -185,6 +201,11 @@ pub struct Cli {
     /// the exit status is 3 unless none is.
     #[arg(long, value_name = "PORTS", conflicts_with = "baseline")]
     pub expect_listen: Option<String>,
+
+    /// ss's filter: `state NAME` and `exclude NAME` words, then an expression of src, dst,
+    /// sport and dport conditions (see below); quoted whole or one word per argument.
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
 
     // --header matters only when stdout is not a terminal: on one, text has its header.
     #[command(flatten)]

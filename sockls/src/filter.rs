@@ -8,8 +8,10 @@ use common::contract::record::{SocketProto, SocketRecord, SocketState};
 use common::host::sockets::bytecode::{self, End};
 use common::host::sockets::{PortCondition, Query};
 use common::services::ports::{PortList, Proto};
+use common::services::{self, ServiceDb};
 
 use crate::cli::Cli;
+use crate::expr::{self, Selection};
 
 /// The states ss calls "connected": all but listen, unconn, time-wait and syn-recv.
 const CONNECTED: u32 = Query::ALL_STATES & !(1 << 10 | 1 << 7 | 1 << 6 | 1 << 3);
@@ -39,7 +41,15 @@ pub fn query(cli: &Cli) -> Result<Query> {
         query.ipv4 = cli.ipv4;
         query.ipv6 = cli.ipv6;
     }
-    query.states = if cli.all {
+    let filter = Filter::from_cli(cli)?;
+    query.states = if let Some(states) = filter.selection.states {
+        if cli.state.is_some() {
+            return Err(Error::usage(
+                "filter: 'state' words and --state do not go together",
+            ));
+        }
+        states
+    } else if cli.all {
         Query::ALL_STATES
     } else if cli.listening {
         LISTENING
@@ -50,7 +60,12 @@ pub fn query(cli: &Cli) -> Result<Query> {
     };
     query.tcp_info = cli.info;
     query.memory = cli.memory;
-    query.ports = Filter::from_cli(cli)?.kernel_conditions();
+    query.ports = filter.kernel_conditions();
+    if filter.selection.expression.is_some() {
+        // UNIX sockets have no addresses or ports: an expression selects none of them.
+        query.protos.retain(|&p| p != SocketProto::Unix);
+    }
+    query.expression = filter.selection.expression;
     Ok(query)
 }
 
@@ -135,6 +150,8 @@ pub struct Filter {
     pub uids: Option<HashSet<u32>>,
     /// Applied to owners, once they are known.
     pub pids: Option<HashSet<u32>>,
+    /// ss's filter expression (its states are the query's).
+    pub selection: Selection,
 }
 
 impl Filter {
@@ -150,6 +167,8 @@ impl Filter {
             dport: ports("dport", &cli.dport)?,
             uids: cli.user.as_deref().map(parse_users).transpose()?,
             pids: cli.pid.as_deref().map(parse_pids).transpose()?,
+            selection: expr::parse(&cli.filter, &service_port)
+                .map_err(|why| Error::usage(format!("filter: {why}")))?,
         })
     }
 
@@ -173,6 +192,9 @@ impl Filter {
     }
 
     pub fn matches(&self, record: &SocketRecord) -> bool {
+        if !self.selection.matches(record) {
+            return false;
+        }
         let proto = record.proto;
         if let Some(port) = &self.port {
             if !port.matches(proto, record.local_port) && !port.matches(proto, record.remote_port) {
@@ -199,6 +221,26 @@ impl Filter {
             }
         }
         true
+    }
+}
+
+/// A service name's port, as ss looks it up with getservbyname: from the service tables
+/// (/etc/services, then IANA's registry), for TCP or UDP, read only when a name is used.
+fn service_port(name: &str) -> std::result::Result<u16, String> {
+    let db = ServiceDb::load(&services::Options::default()).map_err(|e| e.to_string())?;
+    let mut ports: Vec<u16> = db
+        .by_name(name)
+        .into_iter()
+        .filter(|&(_, proto)| matches!(proto, Proto::Tcp | Proto::Udp))
+        .map(|(port, _)| port)
+        .collect();
+    ports.dedup();
+    match ports[..] {
+        [port] => Ok(port),
+        [] => Err(format!("'{name}' is not a port number or service name")),
+        _ => Err(format!(
+            "the service name '{name}' is ambiguous: ports {ports:?}"
+        )),
     }
 }
 
@@ -266,6 +308,13 @@ mod tests {
         };
         assert!(!filter.matches(&tcp(22, 5000)), "U: limits dport to UDP");
         assert!(PortFilter::parse("port", "0").is_err());
+    }
+
+    #[test]
+    fn service_names_are_ports() {
+        assert_eq!(service_port("https"), Ok(443));
+        assert_eq!(service_port("SSH"), Ok(22));
+        assert!(service_port("no-such-service").is_err());
     }
 
     #[test]

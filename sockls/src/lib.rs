@@ -3,6 +3,7 @@
 //! process fd tables (`common::host::owners`); this crate holds the filters and the output.
 
 mod cli;
+mod expr;
 mod filter;
 mod netns;
 

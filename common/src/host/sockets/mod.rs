@@ -31,6 +31,9 @@ pub struct Query {
     /// a filter program. The caller still checks them: /proc/net and a program too large
     /// for the kernel get no filtering here.
     pub ports: Vec<PortCondition>,
+    /// A filter expression (ss's), handed to the kernel as a filter program for TCP and UDP
+    /// sockets in place of the port conditions; the caller still checks both.
+    pub expression: Option<bytecode::Node>,
 }
 
 /// "The port at `end` is in one of these ranges", per protocol.
@@ -60,6 +63,7 @@ impl Query {
             tcp_info: false,
             memory: false,
             ports: Vec::new(),
+            expression: None,
         }
     }
 
@@ -313,7 +317,12 @@ fn dump<T: Transport>(
             if query.memory {
                 ext |= codec::EXT_SKMEMINFO;
             }
-            let program = port_program(query, table.proto);
+            let program = match (&query.expression, table.proto) {
+                (Some(expression), SocketProto::Tcp | SocketProto::Udp) => {
+                    expression_program(query, expression, table.proto)
+                }
+                _ => port_program(query, table.proto),
+            };
             let states = kernel_states(query.states, table.proto);
             codec::inet_request(seq, family, protocol, ext, states, program.as_deref())
         }
@@ -343,6 +352,32 @@ fn kernel_states(states: u32, proto: SocketProto) -> u32 {
     } else {
         states
     }
+}
+
+/// The filter program for the expression and `proto`'s port conditions, all of which must
+/// hold; the expression's alone if the conditions make the program too large.
+fn expression_program(
+    query: &Query,
+    expression: &bytecode::Node,
+    proto: SocketProto,
+) -> Option<Vec<u8>> {
+    let whole = query
+        .ports
+        .iter()
+        .try_fold(expression.clone(), |whole, condition| {
+            let ranges = if proto == SocketProto::Tcp {
+                &condition.tcp
+            } else {
+                &condition.udp
+            };
+            Some(bytecode::Node::And(
+                Box::new(whole),
+                Box::new(bytecode::Node::port_ranges(condition.end, ranges)?),
+            ))
+        });
+    whole
+        .and_then(|whole| bytecode::compile_expression(&whole))
+        .or_else(|| bytecode::compile_expression(expression))
 }
 
 /// The filter program for `proto`'s port conditions, if there are any it can express.
