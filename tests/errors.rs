@@ -365,3 +365,45 @@ fn portscan_stops_at_an_unreadable_target_list() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// One rule for a thing named that is not there (docs/FORMAT.md, "Exit status"): it is
+/// reported once as `tool: what: why`, the rest is done, and the status is 1.
+#[test]
+fn a_missing_thing_is_reported_and_the_rest_is_done() {
+    let me = std::process::id().to_string();
+    let both = format!("999999,{me}");
+    let cases: [(&str, Vec<&str>, &str); 3] = [
+        (
+            "proctree",
+            vec!["--json", "--pid", "999999", "--pid", &me],
+            "proctree: --pid 999999: no such process\n",
+        ),
+        (
+            "sockls",
+            vec!["--json", "--pid", &both],
+            "sockls: --pid 999999: no such process\n",
+        ),
+        (
+            "svcname",
+            vec!["--services", "/nonexistent/services", "22"],
+            "svcname: reading /nonexistent/services: No such file or directory\n",
+        ),
+    ];
+    for (name, args, said) in &cases {
+        let output = run(tool(name).args(args), LIMIT);
+        assert_eq!(code(&output), 1, "{name}: {}", stderr_text(&output));
+        assert_eq!(stderr_text(&output), *said, "{name}");
+        if *name != "sockls" {
+            // The rest is done: the process that exists, the port the other tables know.
+            assert!(!stdout_text(&output).is_empty(), "{name}: nothing printed");
+        }
+    }
+    let answer = run(
+        tool("svcname").args(["--services", "/nonexistent/services", "22"]),
+        LIMIT,
+    );
+    assert_eq!(
+        stdout_text(&answer),
+        "22/tcp ssh well-known SSH Remote Login Protocol\n"
+    );
+}

@@ -121,6 +121,21 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     };
     let out = io::BufWriter::with_capacity(64 * 1024, out);
     let mut status = Status::default();
+    // A --pid that names no process is reported, as proctree and ps report it, and the
+    // rest is listed.
+    let mut missing: Vec<u32> = config
+        .filter
+        .pids
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .collect();
+    missing.sort_unstable();
+    for pid in missing {
+        warn(TOOL, format_args!("--pid {pid}: no such process"));
+        status.had_errors = true;
+    }
     let mut users = Users::default();
     let mut writer = RecordWriter::new(out, config.format, FlushPolicy::Block, options)
         .with_hostname(config.hostname_field);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::{fs, io};
 
-use crate::contract::error::{Error, Result};
+use crate::contract::error::Result;
 use crate::contract::record::{PortRange, ServiceRecord};
 use crate::services::ports::Proto;
 use file::{Flavor, LazyTable, Table};
@@ -99,14 +99,25 @@ pub struct ServiceDb {
 }
 
 impl ServiceDb {
-    /// Loads the tables. An unreadable user file is an error; problems inside files (and an
-    /// unreadable system file) are warnings, to be had from [`ServiceDb::take_warnings`].
+    /// Loads the tables. An unreadable file, the user's or the system's, and problems inside
+    /// files are warnings, to be had from [`ServiceDb::take_warnings`]: the other tables
+    /// still answer, as a missing thing is reported once and the rest is done
+    /// (docs/FORMAT.md, "Exit status").
     pub fn load(options: &Options) -> Result<Self> {
         let mut warnings = Vec::new();
         let mut user = Vec::new();
         for path in &options.user_files {
-            let text = read_text(path)
-                .map_err(|e| Error::input(format!("reading {}", path.display()), e))?;
+            let text = match read_text(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    warnings.push(format!(
+                        "reading {}: {}",
+                        path.display(),
+                        crate::contract::error::describe_io_error(&e)
+                    ));
+                    continue;
+                }
+            };
             user.push(parse_reporting(
                 text,
                 Flavor::EtcServices,
@@ -483,17 +494,18 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_user_file_is_an_error() {
-        let error = ServiceDb::load(&Options {
+    fn a_missing_user_file_is_reported_and_the_rest_answers() {
+        let db = ServiceDb::load(&Options {
             user_files: vec!["/nonexistent/services".into()],
             builtin_only: true,
             ..Options::default()
         })
-        .unwrap_err();
+        .unwrap();
         assert_eq!(
-            error.to_string(),
-            "reading /nonexistent/services: No such file or directory"
+            db.take_warnings(),
+            ["reading /nonexistent/services: No such file or directory"]
         );
+        assert_eq!(db.by_port(22, Proto::Tcp).unwrap().name, "ssh");
     }
 
     #[test]
