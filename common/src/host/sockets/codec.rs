@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use nix::libc::{self, c_int};
 
-use crate::contract::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
+use crate::contract::record::{
+    Family, OsText, SockType, SocketProto, SocketRecord, SocketState, SocketTimer,
+};
 
 /// The request and reply type of every sock_diag dump (linux/sock_diag.h; libc lacks it).
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -244,6 +246,20 @@ pub fn parse_inet(payload: &[u8], proto: SocketProto) -> Result<SocketRecord, De
         }
     }
     Ok(record)
+}
+
+/// Sets the timer fields (`-o`) from an `inet_diag_msg` that [`parse_inet`] accepted:
+/// idiag_timer, idiag_retrans and idiag_expires. Apart, so that a dump without `-o` reads
+/// nothing more.
+pub fn inet_timer(payload: &[u8], record: &mut SocketRecord) {
+    if payload.len() < INET_DIAG_MSG_LEN {
+        return;
+    }
+    record.timer = SocketTimer::from_number(payload[2]);
+    if record.timer.is_some() {
+        record.timer_retrans = Some(payload[3]);
+        record.timer_expires_ms = Some(u32_at(payload, 52));
+    }
 }
 
 /// Decodes a `unix_diag_msg` and its attributes.

@@ -27,6 +27,8 @@ pub struct Query {
     pub tcp_info: bool,
     /// Socket memory (sk_meminfo).
     pub memory: bool,
+    /// TCP timers (idiag_timer, idiag_expires, idiag_retrans).
+    pub timers: bool,
     /// Port conditions, all of which a TCP or UDP socket must meet, handed to the kernel as
     /// a filter program. The caller still checks them: /proc/net and a program too large
     /// for the kernel get no filtering here.
@@ -59,6 +61,7 @@ impl Query {
             states: Self::ALL_STATES,
             tcp_info: false,
             memory: false,
+            timers: false,
             ports: Vec::new(),
         }
     }
@@ -322,7 +325,11 @@ fn dump<T: Transport>(
         let record = if table.family == Family::Unix {
             codec::parse_unix(payload)?
         } else {
-            codec::parse_inet(payload, table.proto)?
+            let mut record = codec::parse_inet(payload, table.proto)?;
+            if query.timers {
+                codec::inet_timer(payload, &mut record);
+            }
+            record
         };
         // The kernel applies the state mask, except for the few protocols that ignore it.
         if query.wants_state(record.state) && seen.first(&record) {
