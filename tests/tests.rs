@@ -15,5 +15,6 @@ mod portscan_files;
 mod proctree;
 mod recipes;
 mod sockls;
+mod sockls_ss;
 mod svcname;
 mod watch;

@@ -122,7 +122,8 @@ impl Summary {
         for (name, ipv4, ipv6) in rows {
             writeln!(out, "{name}\t  {:<9} {ipv4:<9} {ipv6:<9}", ipv4 + ipv6)?;
         }
-        Ok(())
+        // ss ends with an empty line too.
+        writeln!(out)
     }
 }
 
@@ -204,7 +205,7 @@ mod tests {
              UDP\t  8         3         5        \n\
              TCP\t  6         2         4        \n\
              INET\t  15        6         9        \n\
-             FRAG\t  0         0         0        \n"
+             FRAG\t  0         0         0        \n\n"
         );
     }
 
