@@ -537,4 +537,28 @@ mod tests {
         bad_type[1] = 9;
         assert!(parse_unix(&bad_type).is_err());
     }
+
+    #[test]
+    fn timers_come_from_the_message_header_when_asked() {
+        let reply = bytes(TCP_REPLY);
+        let mut payload = only_socket(&reply).to_vec();
+        let mut record = parse_inet(&payload, SocketProto::Tcp).unwrap();
+        assert_eq!(record.timer, None, "parse_inet leaves timers to inet_timer");
+        inet_timer(&payload, &mut record);
+        assert_eq!(
+            (record.timer, record.timer_expires_ms, record.timer_retrans),
+            (None, None, None),
+            "the captured connection had no timer running"
+        );
+        payload[2] = 2;
+        payload[3] = 1;
+        payload[52..56].copy_from_slice(&7_140_000_u32.to_ne_bytes());
+        inet_timer(&payload, &mut record);
+        assert_eq!(record.timer, Some(SocketTimer::Keepalive));
+        assert_eq!(record.timer_expires_ms, Some(7_140_000));
+        assert_eq!(record.timer_retrans, Some(1));
+        payload[2] = 9;
+        inet_timer(&payload, &mut record);
+        assert_eq!(record.timer, Some(SocketTimer::Unknown));
+    }
 }
