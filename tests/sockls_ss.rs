@@ -2,10 +2,12 @@
 //! against ss itself on the sockets of a namespace the test makes, where nothing else moves.
 
 use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
 use std::process::Child;
+use std::time::Duration;
 
 use crate::fixtures::{Netns, require_program, require_root};
-use crate::util::{LIMIT, code, run, spawn_ready, stderr_text, stdout_text, tool_path};
+use crate::util::{LIMIT, code, run, spawn_ready, stderr_text, stdout_text, tool, tool_path};
 
 /// What `script` prints of `command` run on a terminal, without the terminal's carriage
 /// returns.
@@ -36,6 +38,49 @@ fn an_empty_listing_on_a_terminal_has_its_header_and_h_drops_it() {
     assert_eq!(on_a_terminal(&format!("{sockls} -H -t --port 1")), "");
     let listeners = on_a_terminal(&format!("{sockls} -H -tla"));
     assert!(!listeners.starts_with("proto "), "{listeners:?}");
+}
+
+#[test]
+fn watch_shows_the_columns_and_lines_of_e_o_i_m() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The connection is made once the first listing is taken, so that it is printed as added.
+    let connect = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let accepted = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(3500));
+        (client, accepted)
+    });
+    let port_list = port.to_string();
+    let output = run(
+        tool("sockls").args([
+            "-t", "-eoim", "--header", "--port", &port_list, "--watch", "300ms", "--count", "10",
+        ]),
+        LIMIT,
+    );
+    drop(connect.join().unwrap());
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "change was proto state recv_q send_q local remote user inode owner comm netns uid \
+         cookie timer"
+    );
+    // Both ends of the connection, each with its internals on the line after it.
+    let added: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("added - tcp established "))
+        .collect();
+    assert_eq!(added.len(), 2, "{text}");
+    for i in added {
+        assert_eq!(lines[i].split(' ').count(), 16, "{}", lines[i]);
+        let detail = lines[i + 1];
+        assert!(
+            detail.starts_with("\tskmem:(") && detail.contains(" cwnd:"),
+            "{text}"
+        );
+    }
 }
 
 /// A namespace with, on its loopback: a TCP listener on 7000 and a connection to it whose

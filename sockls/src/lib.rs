@@ -154,9 +154,15 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
             for problem in problems {
                 warn(TOOL, problem);
             }
-            Ok(records)
+            let extras = config.extras;
+            Ok(records
+                .into_iter()
+                .map(|record| Shown { record, extras })
+                .collect())
         };
-        watch::run(watch, &mut writer, take, socket_key)?;
+        watch::run(watch, &mut writer, take, |shown: &Shown| {
+            socket_key(&shown.record)
+        })?;
         writer.finish()?;
         return Ok(status);
     }
@@ -173,7 +179,7 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         }
         written += 1;
         writer.write(&Shown {
-            record: &record,
+            record,
             extras: config.extras,
         })
     };

@@ -48,18 +48,19 @@ impl Extras {
 }
 
 /// A socket as this run shows it.
-pub struct Shown<'a> {
-    pub record: &'a SocketRecord,
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub record: SocketRecord,
     pub extras: Extras,
 }
 
-impl Serialize for Shown<'_> {
+impl Serialize for Shown {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.record.serialize(serializer)
     }
 }
 
-impl Record for Shown<'_> {
+impl Record for Shown {
     const TEXT_HEADER: &'static [&'static str] = SocketRecord::TEXT_HEADER;
 
     fn text_header(&self) -> &'static [&'static str] {
@@ -67,7 +68,7 @@ impl Record for Shown<'_> {
     }
 
     fn write_text(&self, row: &mut TextRow) {
-        let record = self.record;
+        let record = &self.record;
         record.write_text(row);
         if self.extras.extended {
             row.optional(record.uid).optional(record.cookie);
@@ -85,7 +86,7 @@ impl Record for Shown<'_> {
     }
 
     fn text_detail(&self, line: &mut String) {
-        let record = self.record;
+        let record = &self.record;
         let item = |line: &mut String, args: std::fmt::Arguments<'_>| {
             if !line.is_empty() {
                 line.push(' ');
@@ -185,6 +186,7 @@ mod tests {
             FlushPolicy::Block,
             TextOptions::default(),
         );
+        let record = record.clone();
         writer.write(&Shown { record, extras }).unwrap();
         writer.finish().unwrap();
         String::from_utf8(out).unwrap()
