@@ -265,6 +265,27 @@ fn extended_timers_internals_and_memory_agree_with_ss() {
     }
     assert_eq!(ss.len(), ours.len());
     assert_eq!(keepalives, 1, "the client end has its keepalive timer");
+    // /proc/net/tcp has the same timers, as ss reads them when it falls back to it.
+    let timers = |source: &str| -> Vec<(u64, serde_json::Value, serde_json::Value)> {
+        let mut timers: Vec<_> = sockets
+            .output(sockls, &["-tao", "--json", "--source", source])
+            .lines()
+            .map(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                let inode = record["inode"].as_u64().unwrap();
+                (
+                    inode,
+                    record["timer"].clone(),
+                    record["timer_retrans"].clone(),
+                )
+            })
+            .collect();
+        timers.sort_by_key(|(inode, _, _)| *inode);
+        timers
+    };
+    let from_netlink = timers("netlink");
+    assert_eq!(from_netlink.len(), 4);
+    assert_eq!(from_netlink, timers("proc"));
 }
 
 /// The numbers of `ss -s`'s TCP line: total, estab, closed, orphaned, timewait.

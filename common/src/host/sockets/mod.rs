@@ -399,7 +399,13 @@ fn read_proc(
         procnet::parse_unix(&text)
     } else {
         // Hex and decimal numbers only: a byte that is not UTF-8 fails its line's parse.
-        procnet::parse_inet(&String::from_utf8_lossy(&text), table.proto, table.family)
+        let timers = query.timers.then(procnet::ticks_per_second);
+        procnet::parse_inet(
+            &String::from_utf8_lossy(&text),
+            table.proto,
+            table.family,
+            timers,
+        )
     }
     .map_err(|problem| format!("{path}: {problem}"))?;
     for record in parsed {
