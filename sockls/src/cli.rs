@@ -171,8 +171,8 @@ pub struct Cli {
     #[arg(short = 'o', long)]
     pub options: bool,
 
-    /// Print ss's summary of the host's sockets (from /proc/net/sockstat, sockstat6 and
-    /// snmp, as ss -s) instead of the sockets.
+    /// Print ss's summary instead of the sockets: counts per protocol and family, TCP per
+    /// state (from /proc/net/sockstat, sockstat6 and snmp, as ss -s).
     #[arg(short, long, conflicts_with_all = ["netns", "all_netns", "watch", "baseline", "expect_listen", "csv"])]
     pub summary: bool,
 
