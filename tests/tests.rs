@@ -16,5 +16,6 @@ mod proctree;
 mod recipes;
 mod sockls;
 mod sockls_filter;
+mod sockls_ss;
 mod svcname;
 mod watch;

@@ -45,6 +45,22 @@ pub const MANUAL: Manual = Manual {
             command: "sockls -ti --json | jq -r 'select(.rtt_ms > 10) | .remote_address'",
             does: "",
         },
+        Example {
+            command: "sockls -tim",
+            does: "connections, each followed by a tab-indented line of internals and memory",
+        },
+        Example {
+            command: "sockls -tao",
+            does: "every TCP socket with its timer (keepalive,119min,0), as ss -tao",
+        },
+        Example {
+            command: "sockls -s",
+            does: "ss's summary: sockets in use, TCP by state, per protocol and family",
+        },
+        Example {
+            command: "sockls -H -tl | wc -l",
+            does: "how many TCP listeners (no header, even on a terminal)",
+        },
     ],
     notes: &[
         "\
@@ -68,6 +84,12 @@ The sockets come from the kernel over NETLINK_SOCK_DIAG, as ss gets them; where 
 unavailable, from /proc/net (--source proc forces it), which lacks cookies, UNIX peers and
 -i/-m data. State and port filters are run by the kernel; port filters select TCP and UDP
 sockets only.",
+        "\
+-i and -m add a second line after a socket's, starting with a tab, as ss -ti does; the
+first line is the record as without them. Drop the second lines with grep -vP '^\\t', join
+each to its socket's with
+  awk '/^\\t/ { printf \" %s\", substr($0, 2); next } NR > 1 { print \"\" } { printf \"%s\", $0 } END { print \"\" }'
+or use --json, which keeps one object per socket with the same values as fields.",
     ],
     exit_status: &[
         (0, "success"),
@@ -149,13 +171,30 @@ pub struct Cli {
     pub processes: bool,
 
     /// TCP internals: rtt, rttvar, cwnd, retransmits, delivery rate, congestion control
-    /// (in JSON and CSV).
+    /// (in text on a second, tab-indented line after the socket's, as ss -i).
     #[arg(short, long)]
     pub info: bool,
 
-    /// Socket memory (in JSON and CSV).
+    /// Socket memory (in text as skmem:(...) on the second line, as ss -m).
     #[arg(short, long)]
     pub memory: bool,
+
+    /// Extended: in text, the uid and cookie columns too (ss -e's uid: and sk:).
+    #[arg(short, long)]
+    pub extended: bool,
+
+    /// TCP timers: the timer fields, and in text the timer column (ss -o's timer:(...)).
+    #[arg(short = 'o', long)]
+    pub options: bool,
+
+    /// Print ss's summary instead of the sockets: counts per protocol and family, TCP per
+    /// state (from /proc/net/sockstat, sockstat6 and snmp, as ss -s).
+    #[arg(short, long, conflicts_with_all = ["netns", "all_netns", "watch", "baseline", "expect_listen", "csv"])]
+    pub summary: bool,
+
+    /// No header line, even on a terminal (ss's -H).
+    #[arg(short = 'H', long, conflicts_with = "header")]
+    pub no_header: bool,
 
     /// Accepted for ss and netstat habits: sockls never resolves names.
     #[arg(short, long)]

@@ -6,6 +6,8 @@ mod cli;
 mod expr;
 mod filter;
 mod netns;
+mod shown;
+mod summary;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, IsTerminal, Write};
@@ -25,6 +27,7 @@ use common::services::ports::{PortList, Proto};
 
 pub use cli::{Cli, MANUAL, SourceArg, command};
 use filter::Filter;
+use shown::{Extras, Shown};
 
 /// The name messages start with.
 pub const TOOL: &str = "sockls";
@@ -38,7 +41,14 @@ pub struct Config {
     /// Resolve the owning processes.
     pub owners: bool,
     pub format: Format,
+    /// `--header`: a header line even when stdout is not a terminal.
     pub header: bool,
+    /// `-H`: no header line, even on a terminal.
+    pub no_header: bool,
+    /// `-e`, `-o`, `-i`, `-m`: what the text adds to each socket.
+    pub extras: Extras,
+    /// `-s`: ss's summary instead of the sockets.
+    pub summary: bool,
     /// `--hostname-field`: every record names the machine.
     pub hostname_field: bool,
     /// `--netns` (one) or `--all-netns` (every one); empty for our own namespace alone.
@@ -73,7 +83,9 @@ pub enum Namespaces {
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self> {
         let format = cli.output.format();
-        let query = filter::query(&cli)?;
+        let mut query = filter::query(&cli)?;
+        // Timers are read from each socket's message only when asked for.
+        query.timers = cli.options;
         Ok(Self {
             query,
             source: match cli.source {
@@ -85,6 +97,14 @@ impl Config {
             owners: cli.processes || cli.pid.is_some(),
             format,
             header: cli.output.header,
+            no_header: cli.no_header,
+            extras: Extras {
+                extended: cli.extended,
+                timers: cli.options,
+                info: cli.info,
+                memory: cli.memory,
+            },
+            summary: cli.summary,
             hostname_field: cli.output.hostname_field,
             namespaces: match (&cli.netns, cli.all_netns) {
                 (Some(spec), _) => Namespaces::One(netns::resolve(spec)?),
@@ -116,54 +136,43 @@ impl Config {
 pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     let terminal = io::stdout().is_terminal();
     let options = TextOptions {
-        header: config.header || terminal,
+        header: (config.header || terminal) && !config.no_header,
         align: terminal,
     };
-    let out = io::BufWriter::with_capacity(64 * 1024, out);
-    let mut status = Status::default();
-    // A --pid that names no process is reported, as proctree and ps report it, and the
-    // rest is listed.
-    let mut missing: Vec<u32> = config
-        .filter
-        .pids
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
-        .collect();
-    missing.sort_unstable();
-    for pid in missing {
-        warn(TOOL, format_args!("--pid {pid}: no such process"));
-        status.had_errors = true;
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    if config.summary {
+        summary::Summary::read()?.write(&mut out, config.format)?;
+        out.flush().map_err(Error::output)?;
+        return Ok(Status::default());
     }
+    let mut status = Status {
+        had_errors: report_missing_pids(config),
+        ..Status::default()
+    };
     let mut users = Users::default();
     let mut writer = RecordWriter::new(out, config.format, FlushPolicy::Block, options)
         .with_hostname(config.hostname_field);
     if let Some(watch) = config.watch {
-        let take = || {
-            let (records, problems) = snapshot(config, &mut users)?;
-            for problem in problems {
-                warn(TOOL, problem);
-            }
-            Ok(records)
-        };
-        watch::run(watch, &mut writer, take, socket_key)?;
+        watch_sockets(config, watch, &mut users, &mut writer)?;
         writer.finish()?;
         return Ok(status);
     }
     // Compared, the listing is held whole, and only its differences printed.
     let mut held: Option<Vec<SocketRecord>> = config.comparison.as_ref().map(|_| Vec::new());
+    let mut written = 0_usize;
     let mut write = |mut record: SocketRecord| {
         if let Some(uid) = record.uid {
             record.user = users.name(uid).map(str::to_owned);
         }
-        match &mut held {
-            Some(held) => {
-                held.push(record);
-                Ok(())
-            }
-            None => writer.write(&record),
+        if let Some(held) = &mut held {
+            held.push(record);
+            return Ok(());
         }
+        written += 1;
+        writer.write(&Shown {
+            record,
+            extras: config.extras,
+        })
     };
     let listing = match &config.namespaces {
         // Without owners to find first, each socket is printed as it comes: a host's
@@ -207,6 +216,15 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     }
     if let (Some(comparison), Some(held)) = (&config.comparison, held) {
         status.changed = print_changes(comparison, &held, &mut writer)?;
+    } else if written == 0 && options.header && config.format == Format::Text {
+        // An empty listing still says what it would have shown, as ss does.
+        let header = config.extras.header().join(" ");
+        let hostname = if config.hostname_field {
+            "hostname "
+        } else {
+            ""
+        };
+        writeln!(writer.raw(), "{hostname}{header}").map_err(Error::output)?;
     }
     writer.finish()?;
     Ok(status)
@@ -289,6 +307,47 @@ fn expected_listeners(
         }
     }
     changes
+}
+
+/// `--watch`: the listing again every interval, and what appeared and went away.
+fn watch_sockets<W: Write>(
+    config: &Config,
+    watch: Watch,
+    users: &mut Users,
+    writer: &mut RecordWriter<W>,
+) -> Result<()> {
+    let take = || {
+        let (records, problems) = snapshot(config, users)?;
+        for problem in problems {
+            warn(TOOL, problem);
+        }
+        let extras = config.extras;
+        Ok(records
+            .into_iter()
+            .map(|record| Shown { record, extras })
+            .collect())
+    };
+    watch::run(watch, writer, take, |shown: &Shown| {
+        socket_key(&shown.record)
+    })
+}
+
+/// Reports each --pid that names no process, as proctree and ps report it (the rest is
+/// listed); whether there was one.
+fn report_missing_pids(config: &Config) -> bool {
+    let mut missing: Vec<u32> = config
+        .filter
+        .pids
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .collect();
+    missing.sort_unstable();
+    for &pid in &missing {
+        warn(TOOL, format_args!("--pid {pid}: no such process"));
+    }
+    !missing.is_empty()
 }
 
 /// The sockets of the namespaces asked for, all at once.

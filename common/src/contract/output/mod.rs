@@ -102,6 +102,11 @@ pub trait Record: Serialize {
     /// Fills one text line, in the order of [`Record::text_header`].
     fn write_text(&self, row: &mut TextRow);
 
+    /// Appends the record's detail line, if it has one: printed after its text line,
+    /// indented by a tab, as `ss -i` prints a socket's internals. The text line stays whole,
+    /// so a line that does not start with a tab is always one record.
+    fn text_detail(&self, _line: &mut String) {}
+
     /// What the CSV format serializes: the record itself, unless a field needs a form of
     /// its own in a cell (bytes escaped as in text, a list joined into one cell).
     fn csv(&self) -> impl Serialize + '_ {

@@ -59,6 +59,10 @@ impl<R: Record> Record for Stamped<'_, R> {
         self.record.write_text(row);
     }
 
+    fn text_detail(&self, line: &mut String) {
+        self.record.text_detail(line);
+    }
+
     fn csv(&self) -> impl Serialize + '_ {
         CsvStamped(self)
     }

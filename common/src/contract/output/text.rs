@@ -112,7 +112,10 @@ pub struct Text {
     header_pending: bool,
     /// With `align`: every row, until the widths are known at the end.
     held_rows: Vec<Vec<String>>,
+    /// With `align`: the detail lines, each with the index of the row it follows.
+    held_details: Vec<(usize, String)>,
     row: TextRow,
+    detail: String,
 }
 
 impl Text {
@@ -129,6 +132,8 @@ impl Formatter for Text {
     fn record<R: Record>(&mut self, out: &mut impl Write, record: &R) -> Result<()> {
         self.row.clear();
         record.write_text(&mut self.row);
+        self.detail.clear();
+        record.text_detail(&mut self.detail);
         if self.options.align {
             if self.header_pending {
                 self.held_rows.push(
@@ -142,6 +147,10 @@ impl Formatter for Text {
             }
             self.held_rows
                 .push(self.row.fields().map(str::to_owned).collect());
+            if !self.detail.is_empty() {
+                self.held_details
+                    .push((self.held_rows.len() - 1, self.detail.clone()));
+            }
             return Ok(());
         }
         if self.header_pending {
@@ -158,17 +167,31 @@ impl Formatter for Text {
             out.write_all(&line[start..end]).map_err(Error::output)?;
             start = end;
         }
-        out.write_all(b"\n").map_err(Error::output)
+        out.write_all(b"\n").map_err(Error::output)?;
+        if !self.detail.is_empty() {
+            writeln!(out, "\t{}", self.detail).map_err(Error::output)?;
+        }
+        Ok(())
     }
 
     fn end(&mut self, out: &mut impl Write) -> Result<()> {
-        write_aligned(out, &self.held_rows).map_err(Error::output)
+        write_aligned_with_details(out, &self.held_rows, &self.held_details).map_err(Error::output)
     }
 }
 
 /// Pads every column but the last to its widest cell, as ps and ss do on a terminal (and
 /// nmap's port table, which portscan's report draws with it).
 pub fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<()> {
+    write_aligned_with_details(out, rows, &[])
+}
+
+/// [`write_aligned`], with each detail line after the row of its index, tab-indented.
+fn write_aligned_with_details(
+    out: &mut impl Write,
+    rows: &[Vec<String>],
+    details: &[(usize, String)],
+) -> io::Result<()> {
+    let mut details = details.iter().peekable();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
     for row in rows {
@@ -176,7 +199,7 @@ pub fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<(
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    for row in rows {
+    for (index, row) in rows.iter().enumerate() {
         let last = row.len().saturating_sub(1);
         for (i, cell) in row.iter().enumerate() {
             if i == last {
@@ -184,6 +207,9 @@ pub fn write_aligned(out: &mut impl Write, rows: &[Vec<String>]) -> io::Result<(
             } else {
                 write!(out, "{cell:<width$} ", width = widths[i])?;
             }
+        }
+        while let Some((_, detail)) = details.next_if(|(after, _)| *after == index) {
+            writeln!(out, "\t{detail}")?;
         }
     }
     Ok(())
@@ -199,5 +225,54 @@ mod tests {
         row.field(1)
             .words("├─ ", [&b"sh"[..], b"-c", b"echo hi\n", b"\xff"]);
         assert_eq!(row.line, "1├─ sh -c echo\\x20hi\\n \\xff");
+    }
+
+    /// A record with a detail line: `n` and, when `n` is odd, `odd n`.
+    #[derive(serde::Serialize)]
+    struct Detailed(u32);
+
+    impl Record for Detailed {
+        const TEXT_HEADER: &'static [&'static str] = &["n", "name"];
+
+        fn write_text(&self, row: &mut TextRow) {
+            row.field(self.0)
+                .field(if self.0 > 9 { "long" } else { "x" });
+        }
+
+        fn text_detail(&self, line: &mut String) {
+            if self.0 % 2 == 1 {
+                let _ = write!(line, "odd {}", self.0);
+            }
+        }
+    }
+
+    fn printed(options: TextOptions) -> String {
+        let mut text = Text::new(options);
+        let mut out = Vec::new();
+        for n in [1, 2, 11] {
+            text.record(&mut out, &Detailed(n)).unwrap();
+        }
+        text.end(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn detail_lines_follow_their_record_tab_indented() {
+        let options = TextOptions {
+            header: true,
+            align: false,
+        };
+        assert_eq!(
+            printed(options),
+            "n name\n1 x\n\todd 1\n2 x\n11 long\n\todd 11\n"
+        );
+        let aligned = TextOptions {
+            header: true,
+            align: true,
+        };
+        assert_eq!(
+            printed(aligned),
+            "n  name\n1  x\n\todd 1\n2  x\n11 long\n\todd 11\n"
+        );
     }
 }

@@ -15,7 +15,9 @@ pub use os_text::OsText;
 pub use port::{Method, PortRecord, PortState, Reason};
 pub use process::{CsvProcess, DENIED, ListenPort, ProcessRecord, ports_suffix};
 pub use service::{PortRange, ServiceRecord};
-pub use socket::{Family, OwnerStatus, SockType, SocketProto, SocketRecord, SocketState};
+pub use socket::{
+    Family, OwnerStatus, SockType, SocketProto, SocketRecord, SocketState, SocketTimer,
+};
 
 #[cfg(test)]
 pub(crate) mod test_support {

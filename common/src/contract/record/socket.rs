@@ -71,6 +71,52 @@ pub struct SocketRecord {
     /// With `--netns` or `--all-netns`: the network namespace, by name where it has one
     /// (`ip netns`), else `pid:N`, the path given, or `net:[INODE]`.
     pub netns: Option<String>,
+    /// `-o`, TCP: the timer pending on the socket, if any (the kernel's idiag_timer).
+    pub timer: Option<SocketTimer>,
+    /// `-o`: when that timer fires, in milliseconds from the dump (idiag_expires).
+    pub timer_expires_ms: Option<u32>,
+    /// `-o`: retransmissions (or, for `keepalive` and `persist`, probes) sent unanswered so
+    /// far (idiag_retrans).
+    pub timer_retrans: Option<u8>,
+}
+
+/// The timer pending on a TCP socket, named as `ss -o` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketTimer {
+    /// The retransmission timer (also the loss probe and reordering timers).
+    On,
+    Keepalive,
+    /// The time-wait timer.
+    Timewait,
+    /// The zero window probe timer.
+    Persist,
+    /// A number this version does not know.
+    Unknown,
+}
+
+impl SocketTimer {
+    /// The kernel's idiag_timer: 0 is none.
+    pub fn from_number(number: u8) -> Option<Self> {
+        match number {
+            0 => None,
+            1 => Some(Self::On),
+            2 => Some(Self::Keepalive),
+            3 => Some(Self::Timewait),
+            4 => Some(Self::Persist),
+            _ => Some(Self::Unknown),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Keepalive => "keepalive",
+            Self::Timewait => "timewait",
+            Self::Persist => "persist",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// The protocol of a socket, as `ss` and netstat name it.
@@ -287,6 +333,9 @@ impl SocketRecord {
             backlog: None,
             drops: None,
             netns: None,
+            timer: None,
+            timer_expires_ms: None,
+            timer_retrans: None,
         }
     }
 
@@ -405,7 +454,7 @@ pub struct CsvSocket<'a>(&'a SocketRecord);
 impl Serialize for CsvSocket<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut s = serializer.serialize_struct("SocketRecord", 36)?;
+        let mut s = serializer.serialize_struct("SocketRecord", 39)?;
         s.serialize_field("proto", &r.proto)?;
         s.serialize_field("family", &r.family)?;
         s.serialize_field("sock_type", &r.sock_type)?;
@@ -442,6 +491,9 @@ impl Serialize for CsvSocket<'_> {
         s.serialize_field("backlog", &r.backlog)?;
         s.serialize_field("drops", &r.drops)?;
         s.serialize_field("netns", &r.netns)?;
+        s.serialize_field("timer", &r.timer)?;
+        s.serialize_field("timer_expires_ms", &r.timer_expires_ms)?;
+        s.serialize_field("timer_retrans", &r.timer_retrans)?;
         s.end()
     }
 }
@@ -585,6 +637,9 @@ mod tests {
         record.rtt_ms = Some(0.25);
         record.congestion = Some("cubic".into());
         record.netns = Some("blue".into());
+        record.timer = Some(SocketTimer::Keepalive);
+        record.timer_expires_ms = Some(7_140_000);
+        record.timer_retrans = Some(0);
         assert_eq!(csv_of(record.csv()), csv_of(&record));
     }
 

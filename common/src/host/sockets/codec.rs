@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use nix::libc::{self, c_int};
 
-use crate::contract::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
+use crate::contract::record::{
+    Family, OsText, SockType, SocketProto, SocketRecord, SocketState, SocketTimer,
+};
 
 /// The request and reply type of every sock_diag dump (linux/sock_diag.h; libc lacks it).
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -244,6 +246,20 @@ pub fn parse_inet(payload: &[u8], proto: SocketProto) -> Result<SocketRecord, De
         }
     }
     Ok(record)
+}
+
+/// Sets the timer fields (`-o`) from an `inet_diag_msg` that [`parse_inet`] accepted:
+/// idiag_timer, idiag_retrans and idiag_expires. Apart, so that a dump without `-o` reads
+/// nothing more.
+pub fn inet_timer(payload: &[u8], record: &mut SocketRecord) {
+    if payload.len() < INET_DIAG_MSG_LEN {
+        return;
+    }
+    record.timer = SocketTimer::from_number(payload[2]);
+    if record.timer.is_some() {
+        record.timer_retrans = Some(payload[3]);
+        record.timer_expires_ms = Some(u32_at(payload, 52));
+    }
 }
 
 /// Decodes a `unix_diag_msg` and its attributes.
@@ -520,5 +536,29 @@ mod tests {
         let mut bad_type = unix[16..].to_vec();
         bad_type[1] = 9;
         assert!(parse_unix(&bad_type).is_err());
+    }
+
+    #[test]
+    fn timers_come_from_the_message_header_when_asked() {
+        let reply = bytes(TCP_REPLY);
+        let mut payload = only_socket(&reply).to_vec();
+        let mut record = parse_inet(&payload, SocketProto::Tcp).unwrap();
+        assert_eq!(record.timer, None, "parse_inet leaves timers to inet_timer");
+        inet_timer(&payload, &mut record);
+        assert_eq!(
+            (record.timer, record.timer_expires_ms, record.timer_retrans),
+            (None, None, None),
+            "the captured connection had no timer running"
+        );
+        payload[2] = 2;
+        payload[3] = 1;
+        payload[52..56].copy_from_slice(&7_140_000_u32.to_ne_bytes());
+        inet_timer(&payload, &mut record);
+        assert_eq!(record.timer, Some(SocketTimer::Keepalive));
+        assert_eq!(record.timer_expires_ms, Some(7_140_000));
+        assert_eq!(record.timer_retrans, Some(1));
+        payload[2] = 9;
+        inet_timer(&payload, &mut record);
+        assert_eq!(record.timer, Some(SocketTimer::Unknown));
     }
 }

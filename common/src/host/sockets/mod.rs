@@ -27,6 +27,8 @@ pub struct Query {
     pub tcp_info: bool,
     /// Socket memory (sk_meminfo).
     pub memory: bool,
+    /// TCP timers (idiag_timer, idiag_expires, idiag_retrans).
+    pub timers: bool,
     /// Port conditions, all of which a TCP or UDP socket must meet, handed to the kernel as
     /// a filter program. The caller still checks them: /proc/net and a program too large
     /// for the kernel get no filtering here.
@@ -62,6 +64,7 @@ impl Query {
             states: Self::ALL_STATES,
             tcp_info: false,
             memory: false,
+            timers: false,
             ports: Vec::new(),
             expression: None,
         }
@@ -331,7 +334,11 @@ fn dump<T: Transport>(
         let record = if table.family == Family::Unix {
             codec::parse_unix(payload)?
         } else {
-            codec::parse_inet(payload, table.proto)?
+            let mut record = codec::parse_inet(payload, table.proto)?;
+            if query.timers {
+                codec::inet_timer(payload, &mut record);
+            }
+            record
         };
         // The kernel applies the state mask, except for the few protocols that ignore it.
         if query.wants_state(record.state) && seen.first(&record) {
@@ -427,7 +434,13 @@ fn read_proc(
         procnet::parse_unix(&text)
     } else {
         // Hex and decimal numbers only: a byte that is not UTF-8 fails its line's parse.
-        procnet::parse_inet(&String::from_utf8_lossy(&text), table.proto, table.family)
+        let timers = query.timers.then(procnet::ticks_per_second);
+        procnet::parse_inet(
+            &String::from_utf8_lossy(&text),
+            table.proto,
+            table.family,
+            timers,
+        )
     }
     .map_err(|problem| format!("{path}: {problem}"))?;
     for record in parsed {

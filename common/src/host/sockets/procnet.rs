@@ -1,27 +1,62 @@
 //! The fallback source: the text tables of /proc/net, for kernels or sandboxes without
 //! sock_diag. They give the same records where they hold the same facts; they lack the
-//! cookie, the UNIX peer and uid, and the extras (`-i`, `-m`), which stay empty.
+//! cookie, the UNIX peer and uid, and the extras (`-i`, `-m`), which stay empty; the TCP
+//! timers (`-o`) are read as ss reads them when it falls back to these tables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::contract::record::{Family, OsText, SockType, SocketProto, SocketRecord, SocketState};
+use crate::contract::record::{
+    Family, OsText, SockType, SocketProto, SocketRecord, SocketState, SocketTimer,
+};
 
-/// Parses /proc/net/{tcp,udp,raw}{,6}: one socket a line after a header.
+/// Parses /proc/net/{tcp,udp,raw}{,6}: one socket a line after a header. With `timers`
+/// (`-o`), also the `tr:tm->when retrnsmt` columns, the timer with its time to go in clock
+/// ticks of `ticks_per_second`.
 pub fn parse_inet(
     text: &str,
     proto: SocketProto,
     family: Family,
+    timers: Option<u64>,
 ) -> Result<Vec<SocketRecord>, String> {
     let mut records = Vec::new();
     for (number, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
             continue;
         }
-        let record = parse_inet_line(line, proto, family)
-            .ok_or_else(|| format!("line {}: cannot parse '{}'", number + 1, line.trim()))?;
+        let cannot_parse = || format!("line {}: cannot parse '{}'", number + 1, line.trim());
+        let mut record = parse_inet_line(line, proto, family).ok_or_else(cannot_parse)?;
+        if let Some(ticks_per_second) = timers {
+            timer(line, ticks_per_second, &mut record).ok_or_else(cannot_parse)?;
+        }
         records.push(record);
     }
     Ok(records)
+}
+
+/// The clock ticks a second in which /proc/net/tcp counts `tm->when` (USER_HZ).
+pub fn ticks_per_second() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|ticks| u64::try_from(ticks).ok())
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
+}
+
+/// `02:000A7E5C 00000000`: the timer (the numbers of idiag_timer), its time to go in ticks,
+/// rounded up to milliseconds as ss rounds it, and the retransmissions.
+fn timer(line: &str, ticks_per_second: u64, record: &mut SocketRecord) -> Option<()> {
+    let mut fields = line.split_whitespace().skip(5);
+    let (kind, when) = fields.next()?.split_once(':')?;
+    let retransmits = u32::from_str_radix(fields.next()?, 16).ok()?;
+    record.timer = SocketTimer::from_number(u8::from_str_radix(kind, 16).ok()?);
+    if record.timer.is_some() {
+        let ticks = u64::from_str_radix(when, 16).ok()?;
+        let ms = (ticks * 1000).div_ceil(ticks_per_second);
+        record.timer_expires_ms = Some(u32::try_from(ms).unwrap_or(u32::MAX));
+        record.timer_retrans = Some(u8::try_from(retransmits).unwrap_or(u8::MAX));
+    }
+    Some(())
 }
 
 fn parse_inet_line(line: &str, proto: SocketProto, family: Family) -> Option<SocketRecord> {
@@ -155,9 +190,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timers_are_read_only_when_asked_in_milliseconds_rounded_up() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:0016 0100007F:9C40 01 00000000:00000000 02:000AE5FF 00000002   104        0 12345 1 0000000000000000 20 4 30 10 -1\n   1: 0100007F:0016 0100007F:9C41 06 00000000:00000000 03:00000E76 00000000     0        0 0 3 0000000000000000\n   2: 0100007F:0017 00000000:0000 0A 00000000:00000000 00:00000000 00000000   104        0 12346 1 0000000000000000 100 0 0 10 0\n";
+        let plain = parse_inet(text, SocketProto::Tcp, Family::Ipv4, None).unwrap();
+        assert!(plain.iter().all(|r| r.timer.is_none()));
+        let timed = parse_inet(text, SocketProto::Tcp, Family::Ipv4, Some(100)).unwrap();
+        let timers: Vec<_> = timed
+            .iter()
+            .map(|r| (r.timer, r.timer_expires_ms, r.timer_retrans))
+            .collect();
+        assert_eq!(
+            timers,
+            [
+                // 0xAE5FF = 714,239 ticks of 10 ms.
+                (Some(SocketTimer::Keepalive), Some(7_142_390), Some(2)),
+                (Some(SocketTimer::Timewait), Some(37_020), Some(0)),
+                (None, None, None),
+            ]
+        );
+        let odd_clock = parse_inet(text, SocketProto::Tcp, Family::Ipv4, Some(1024)).unwrap();
+        // 3702 ticks of 1/1024 s: 3615.23... ms, rounded up as ss does.
+        assert_eq!(odd_clock[1].timer_expires_ms, Some(3616));
+    }
+
+    #[test]
     fn tcp_lines_decode_host_order_hex() {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:0016 00000000:0000 0A 00000000:00000003 00:00000000 00000000   104        0 12345 1 0000000000000000 100 0 0 10 0\n";
-        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv4).unwrap();
+        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv4, None).unwrap();
         assert_eq!(records.len(), 1);
         let r = &records[0];
         assert_eq!(r.local_address, Some("127.0.0.1".parse().unwrap()));
@@ -171,7 +230,7 @@ mod tests {
     #[test]
     fn tcp6_lines_decode_four_words() {
         let text = "header\n   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1\n";
-        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv6).unwrap();
+        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv6, None).unwrap();
         assert_eq!(records[0].local_address, Some("::1".parse().unwrap()));
         assert_eq!(records[0].local_port, Some(8080));
     }
@@ -179,7 +238,7 @@ mod tests {
     #[test]
     fn a_garbled_line_is_an_error_not_a_skip() {
         let text = "header\n   0: 0100007F 00000000:0000 0A\n";
-        assert!(parse_inet(text, SocketProto::Tcp, Family::Ipv4).is_err());
+        assert!(parse_inet(text, SocketProto::Tcp, Family::Ipv4, None).is_err());
     }
 
     #[test]

@@ -1,0 +1,225 @@
+//! `-s`: ss's summary of the namespace's sockets. The counts are the kernel's own, from
+//! /proc/net/sockstat, sockstat6 and snmp, read as ss reads them, so that the numbers are
+//! ss's: a dump cannot give them (orphans, the sockets allocated but not hashed, fragments).
+
+use std::io::Write;
+
+use common::contract::error::{Error, Result};
+use common::contract::output::Format;
+use serde::Serialize;
+
+/// The counts `ss -s` prints; `tcp_total` and `tcp_closed` are derived as ss derives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Sockets of every kind in use ("sockets: used").
+    pub total: u64,
+    /// TCP sockets allocated, and those in time-wait (which are not).
+    pub tcp_total: u64,
+    /// TCP connections established or in close-wait (the snmp CurrEstab).
+    pub tcp_estab: u64,
+    /// Allocated TCP sockets that are not hashed: closed, never bound.
+    pub tcp_closed: u64,
+    pub tcp_orphaned: u64,
+    pub tcp_timewait: u64,
+    pub raw_ipv4: u64,
+    pub raw_ipv6: u64,
+    pub udp_ipv4: u64,
+    pub udp_ipv6: u64,
+    /// Hashed TCP sockets: bound, listening or connected.
+    pub tcp_ipv4: u64,
+    pub tcp_ipv6: u64,
+    /// Fragment reassembly queues.
+    pub frag_ipv4: u64,
+    pub frag_ipv6: u64,
+}
+
+/// The counts read from the files, before ss's arithmetic.
+#[derive(Debug, Default)]
+struct Sockstat {
+    used: u64,
+    tcp_inuse: u64,
+    tcp_orphan: u64,
+    tcp_tw: u64,
+    tcp_alloc: u64,
+    tcp6_inuse: u64,
+    udp: u64,
+    udp6: u64,
+    raw: u64,
+    raw6: u64,
+    frag: u64,
+    frag6: u64,
+}
+
+impl Summary {
+    /// Reads the counts of the namespace sockls runs in.
+    pub fn read() -> Result<Self> {
+        let read =
+            |path: &str| std::fs::read_to_string(path).map_err(|error| Error::input(path, error));
+        let mut counts = Sockstat::default();
+        counts.parse(&read("/proc/net/sockstat")?);
+        // Without IPv6 there is no sockstat6, and no IPv6 socket: zeros, as ss has.
+        if let Ok(text) = std::fs::read_to_string("/proc/net/sockstat6") {
+            counts.parse(&text);
+        }
+        let estab = current_established(&read("/proc/net/snmp")?);
+        Ok(Self::from_counts(&counts, estab))
+    }
+
+    fn from_counts(counts: &Sockstat, estab: u64) -> Self {
+        let hashed = counts.tcp_inuse + counts.tcp6_inuse;
+        Self {
+            total: counts.used,
+            tcp_total: counts.tcp_alloc + counts.tcp_tw,
+            tcp_estab: estab,
+            // Time-wait sockets are hashed but not allocated: ss's sum, which may dip below
+            // zero while the counters are read at different instants.
+            tcp_closed: (counts.tcp_alloc + counts.tcp_tw).saturating_sub(hashed),
+            tcp_orphaned: counts.tcp_orphan,
+            tcp_timewait: counts.tcp_tw,
+            raw_ipv4: counts.raw,
+            raw_ipv6: counts.raw6,
+            udp_ipv4: counts.udp,
+            udp_ipv6: counts.udp6,
+            tcp_ipv4: counts.tcp_inuse,
+            tcp_ipv6: counts.tcp6_inuse,
+            frag_ipv4: counts.frag,
+            frag_ipv6: counts.frag6,
+        }
+    }
+
+    /// Prints the summary: in text as ss lays it out, in JSON as one object.
+    pub fn write(&self, out: &mut impl Write, format: Format) -> Result<()> {
+        match format {
+            Format::Json => {
+                serde_json::to_writer(&mut *out, self)
+                    .map_err(|error| Error::output(std::io::Error::other(error)))?;
+                writeln!(out).map_err(Error::output)
+            }
+            Format::Text | Format::Csv => self.write_text(out).map_err(Error::output),
+        }
+    }
+
+    fn write_text(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(out, "Total: {}", self.total)?;
+        writeln!(
+            out,
+            "TCP:   {} (estab {}, closed {}, orphaned {}, timewait {})",
+            self.tcp_total, self.tcp_estab, self.tcp_closed, self.tcp_orphaned, self.tcp_timewait
+        )?;
+        writeln!(out)?;
+        writeln!(out, "Transport Total     IP        IPv6")?;
+        let rows = [
+            ("RAW", self.raw_ipv4, self.raw_ipv6),
+            ("UDP", self.udp_ipv4, self.udp_ipv6),
+            ("TCP", self.tcp_ipv4, self.tcp_ipv6),
+            (
+                "INET",
+                self.raw_ipv4 + self.udp_ipv4 + self.tcp_ipv4,
+                self.raw_ipv6 + self.udp_ipv6 + self.tcp_ipv6,
+            ),
+            ("FRAG", self.frag_ipv4, self.frag_ipv6),
+        ];
+        for (name, ipv4, ipv6) in rows {
+            writeln!(out, "{name}\t  {:<9} {ipv4:<9} {ipv6:<9}", ipv4 + ipv6)?;
+        }
+        // ss ends with an empty line too.
+        writeln!(out)
+    }
+}
+
+impl Sockstat {
+    /// Takes the counts from sockstat's or sockstat6's lines (`TCP: inuse 2 orphan 0 tw 244
+    /// alloc 10 mem 57`); a count the kernel does not print stays 0.
+    fn parse(&mut self, text: &str) {
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            let Some(kind) = words.next() else { continue };
+            let rest: Vec<&str> = words.collect();
+            let count = |name: &str| {
+                rest.windows(2)
+                    .find(|pair| pair[0] == name)
+                    .and_then(|pair| pair[1].parse().ok())
+                    .unwrap_or(0)
+            };
+            match kind {
+                "sockets:" => self.used = count("used"),
+                "TCP:" => {
+                    self.tcp_inuse = count("inuse");
+                    self.tcp_orphan = count("orphan");
+                    self.tcp_tw = count("tw");
+                    self.tcp_alloc = count("alloc");
+                }
+                "TCP6:" => self.tcp6_inuse = count("inuse"),
+                "UDP:" => self.udp = count("inuse"),
+                "UDP6:" => self.udp6 = count("inuse"),
+                "RAW:" => self.raw = count("inuse"),
+                "RAW6:" => self.raw6 = count("inuse"),
+                "FRAG:" => self.frag = count("inuse"),
+                "FRAG6:" => self.frag6 = count("inuse"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The `CurrEstab` of /proc/net/snmp's `Tcp:` lines (a line of names, then one of values).
+fn current_established(snmp: &str) -> u64 {
+    let mut tcp = snmp.lines().filter(|line| line.starts_with("Tcp:"));
+    let (Some(names), Some(values)) = (tcp.next(), tcp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "CurrEstab")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOCKSTAT: &str = "sockets: used 20\nTCP: inuse 2 orphan 1 tw 244 alloc 10 mem 57\n\
+                            UDP: inuse 3 mem 0\nUDPLITE: inuse 0\nRAW: inuse 1\n\
+                            FRAG: inuse 0 memory 0\n";
+    const SOCKSTAT6: &str = "TCP6: inuse 4\nUDP6: inuse 5\nUDPLITE6: inuse 0\nRAW6: inuse 0\n\
+                             FRAG6: inuse 0 memory 0\n";
+    const SNMP: &str = "Tcp: RtoAlgorithm RtoMin CurrEstab InSegs\nTcp: 1 200 7 66199243\n";
+
+    #[test]
+    fn the_text_is_ss_s_with_its_arithmetic() {
+        let mut counts = Sockstat::default();
+        counts.parse(SOCKSTAT);
+        counts.parse(SOCKSTAT6);
+        let summary = Summary::from_counts(&counts, current_established(SNMP));
+        let mut out = Vec::new();
+        summary.write(&mut out, Format::Text).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Total: 20\n\
+             TCP:   254 (estab 7, closed 248, orphaned 1, timewait 244)\n\
+             \n\
+             Transport Total     IP        IPv6\n\
+             RAW\t  1         1         0        \n\
+             UDP\t  8         3         5        \n\
+             TCP\t  6         2         4        \n\
+             INET\t  15        6         9        \n\
+             FRAG\t  0         0         0        \n\n"
+        );
+    }
+
+    #[test]
+    fn json_is_one_object_of_the_same_counts() {
+        let mut counts = Sockstat::default();
+        counts.parse(SOCKSTAT);
+        let summary = Summary::from_counts(&counts, 7);
+        let mut out = Vec::new();
+        summary.write(&mut out, Format::Json).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["tcp_total"], 254);
+        assert_eq!(json["tcp_estab"], 7);
+        assert_eq!(json["tcp_ipv6"], 0);
+        assert!(out.ends_with(b"}\n") && !out[..out.len() - 1].contains(&b'\n'));
+    }
+}

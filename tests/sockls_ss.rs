@@ -1,0 +1,346 @@
+//! sockls against ss's flags: the header on a terminal (-H), and -e, -o, -i, -m and -s held
+//! against ss itself on the sockets of a namespace the test makes, where nothing else moves.
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::process::Child;
+use std::time::Duration;
+
+use crate::fixtures::{Netns, require_program, require_root};
+use crate::util::{LIMIT, code, run, spawn_ready, stderr_text, stdout_text, tool, tool_path};
+
+/// What `script` prints of `command` run on a terminal, without the terminal's carriage
+/// returns.
+fn on_a_terminal(command: &str) -> String {
+    require_program("script", &["--version"]);
+    let output = run(
+        std::process::Command::new("script").args(["-qc", command, "/dev/null"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    stdout_text(&output).replace('\r', "")
+}
+
+#[test]
+fn an_empty_listing_on_a_terminal_has_its_header_and_h_drops_it() {
+    let sockls = tool_path("sockls");
+    // No connected socket has port 1 at either end here.
+    let empty = on_a_terminal(&format!("{sockls} -t --port 1"));
+    assert_eq!(
+        empty,
+        "proto state recv_q send_q local remote user inode owner comm netns\n"
+    );
+    let with_columns = on_a_terminal(&format!("{sockls} -t --port 1 -eo"));
+    assert!(
+        with_columns.trim_end().ends_with("netns uid cookie timer"),
+        "{with_columns:?}"
+    );
+    assert_eq!(on_a_terminal(&format!("{sockls} -H -t --port 1")), "");
+    let listeners = on_a_terminal(&format!("{sockls} -H -tla"));
+    assert!(!listeners.starts_with("proto "), "{listeners:?}");
+}
+
+#[test]
+fn watch_shows_the_columns_and_lines_of_e_o_i_m() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The connection is made once the first listing is taken, so that it is printed as added.
+    let connect = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let accepted = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(3500));
+        (client, accepted)
+    });
+    let port_list = port.to_string();
+    let output = run(
+        tool("sockls").args([
+            "-t", "-eoim", "--header", "--port", &port_list, "--watch", "300ms", "--count", "10",
+        ]),
+        LIMIT,
+    );
+    drop(connect.join().unwrap());
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "change was proto state recv_q send_q local remote user inode owner comm netns uid \
+         cookie timer"
+    );
+    // Both ends of the connection, each with its internals on the line after it.
+    let added: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("added - tcp established "))
+        .collect();
+    assert_eq!(added.len(), 2, "{text}");
+    for i in added {
+        assert_eq!(lines[i].split(' ').count(), 16, "{}", lines[i]);
+        let detail = lines[i + 1];
+        assert!(
+            detail.starts_with("\tskmem:(") && detail.contains(" cwnd:"),
+            "{text}"
+        );
+    }
+}
+
+/// A namespace with, on its loopback: a TCP listener on 7000 and a connection to it whose
+/// client end has keepalive on (a timer, two hours off), a TCP listener on [::1]:7001 and a
+/// UDP socket on 7002, held by a python process that ends by itself after 60 s.
+struct Sockets {
+    child: Child,
+    netns: Netns,
+}
+
+impl Drop for Sockets {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn namespace_with_sockets() -> Sockets {
+    require_root();
+    require_program("python3", &["-V"]);
+    require_program("ss", &["-V"]);
+    let netns = Netns::new("ssg-flags");
+    let (child, line) = spawn_ready(netns.exec("python3").arg("-c").arg(
+        "import socket, time\n\
+         l = socket.socket()\n\
+         l.bind(('127.0.0.1', 7000))\n\
+         l.listen()\n\
+         c = socket.socket()\n\
+         c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)\n\
+         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 7200)\n\
+         c.connect(('127.0.0.1', 7000))\n\
+         a, _ = l.accept()\n\
+         l6 = socket.socket(socket.AF_INET6)\n\
+         l6.bind(('::1', 7001))\n\
+         l6.listen()\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         u.bind(('127.0.0.1', 7002))\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)\n",
+    ));
+    let sockets = Sockets { child, netns };
+    assert_eq!(line.trim(), "ready");
+    sockets
+}
+
+impl Sockets {
+    /// `program args` run inside the namespace: its stdout.
+    fn output(&self, program: &str, args: &[&str]) -> String {
+        let output = run(self.netns.exec(program).args(args), LIMIT);
+        assert_eq!(
+            code(&output),
+            0,
+            "{program} {args:?}: {}",
+            stderr_text(&output)
+        );
+        stdout_text(&output)
+    }
+}
+
+/// One socket as a text listing shows it: its line, and the tab-indented line after it.
+#[derive(Debug, Default)]
+struct Shown {
+    line: String,
+    detail: String,
+}
+
+/// The sockets of a listing without a header, by inode (ss's `ino:N`, sockls's `inode`
+/// column).
+fn by_inode(text: &str, inode_of: impl Fn(&str) -> u64) -> HashMap<u64, Shown> {
+    let mut sockets = HashMap::new();
+    let mut last = None;
+    for line in text.lines() {
+        if let Some(detail) = line.strip_prefix('\t') {
+            let shown: &mut Shown = sockets
+                .get_mut(&last.expect("a detail after a socket"))
+                .unwrap();
+            detail.trim().clone_into(&mut shown.detail);
+            continue;
+        }
+        let inode = inode_of(line);
+        sockets.insert(
+            inode,
+            Shown {
+                line: line.to_owned(),
+                detail: String::new(),
+            },
+        );
+        last = Some(inode);
+    }
+    sockets
+}
+
+/// The value of ss's `name:VALUE` item on a line.
+fn ss_item<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(name)?.strip_prefix(':'))
+}
+
+/// The `-eo` columns of a sockls line: inode, uid, cookie, timer.
+fn sockls_columns(line: &str) -> (u64, String, u64, String) {
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields.len(), 14, "{line}");
+    (
+        fields[7].parse().unwrap(),
+        fields[11].to_owned(),
+        fields[12].parse().unwrap(),
+        fields[13].to_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn extended_timers_internals_and_memory_agree_with_ss() {
+    let sockets = namespace_with_sockets();
+    let sockls = tool_path("sockls");
+    let ss = by_inode(&sockets.output("ss", &["-tuaneoimH"]), |line| {
+        ss_item(line, "ino").unwrap().parse().unwrap()
+    });
+    let ours = by_inode(&sockets.output(sockls, &["-tuaeoimH"]), |line| {
+        sockls_columns(line).0
+    });
+    // The listeners, the two ends of the connection, the UDP socket.
+    assert_eq!(ours.len(), 5, "{ours:?}");
+    let mut keepalives = 0;
+    for (inode, theirs) in &ss {
+        let mine = ours
+            .get(inode)
+            .unwrap_or_else(|| panic!("ss has {theirs:?}, sockls not"));
+        let (_, uid, cookie, timer) = sockls_columns(&mine.line);
+        // -e: ss leaves out a uid of 0, and shows the cookie in hex.
+        assert_eq!(ss_item(&theirs.line, "uid").unwrap_or("0"), uid);
+        let sk = u64::from_str_radix(ss_item(&theirs.line, "sk").unwrap(), 16).unwrap();
+        assert_eq!(sk, cookie, "{theirs:?} {mine:?}");
+        // -o: the timer's name and count; its time to go moves between the two dumps.
+        match ss_item(&theirs.line, "timer") {
+            Some(ss_timer) => {
+                let ss_timer = ss_timer.trim_start_matches('(').trim_end_matches(')');
+                let (name, rest) = ss_timer.split_once(',').unwrap();
+                let ours: Vec<&str> = timer.split(',').collect();
+                assert_eq!(ours[0], name, "{theirs:?} {mine:?}");
+                assert_eq!(ours[2], rest.rsplit(',').next().unwrap());
+                if name == "keepalive" {
+                    keepalives += 1;
+                    assert!(ours[1].ends_with("min"), "two hours off: {timer}");
+                }
+            }
+            None => assert_eq!(timer, "-", "{theirs:?} {mine:?}"),
+        }
+        // -m: the buffer sizes, which idle sockets keep.
+        let skmem = |detail: &str| {
+            let items = ss_item(detail, "skmem").unwrap().to_owned();
+            let size = |key: &str| {
+                items
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .split(',')
+                    .find_map(|item| {
+                        item.strip_prefix(key)
+                            .filter(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+                    })
+                    .unwrap()
+                    .to_owned()
+            };
+            (size("rb"), size("tb"))
+        };
+        assert_eq!(skmem(&theirs.detail), skmem(&mine.detail), "{inode}");
+        // -i, TCP: the congestion control and the window.
+        if mine.line.starts_with("tcp ") {
+            let congestion = mine.detail.split(' ').nth(1).unwrap();
+            assert!(
+                theirs
+                    .detail
+                    .split_whitespace()
+                    .any(|word| word == congestion),
+                "{theirs:?} {mine:?}"
+            );
+            assert_eq!(
+                ss_item(&theirs.detail, "cwnd"),
+                ss_item(&mine.detail, "cwnd"),
+                "{theirs:?} {mine:?}"
+            );
+        }
+    }
+    assert_eq!(ss.len(), ours.len());
+    assert_eq!(keepalives, 1, "the client end has its keepalive timer");
+    // /proc/net/tcp has the same timers, as ss reads them when it falls back to it.
+    let timers = |source: &str| -> Vec<(u64, serde_json::Value, serde_json::Value)> {
+        let mut timers: Vec<_> = sockets
+            .output(sockls, &["-tao", "--json", "--source", source])
+            .lines()
+            .map(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                let inode = record["inode"].as_u64().unwrap();
+                (
+                    inode,
+                    record["timer"].clone(),
+                    record["timer_retrans"].clone(),
+                )
+            })
+            .collect();
+        timers.sort_by_key(|(inode, _, _)| *inode);
+        timers
+    };
+    let from_netlink = timers("netlink");
+    assert_eq!(from_netlink.len(), 4);
+    assert_eq!(from_netlink, timers("proc"));
+}
+
+/// The numbers of `ss -s`'s TCP line: total, estab, closed, orphaned, timewait.
+fn tcp_line(summary: &str) -> Vec<u64> {
+    let line = summary
+        .lines()
+        .find(|line| line.starts_with("TCP:"))
+        .unwrap();
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|word| !word.is_empty())
+        .map(|number| number.parse().unwrap())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn the_summary_is_ss_s() {
+    let sockets = namespace_with_sockets();
+    let sockls = tool_path("sockls");
+    let before = sockets.output("ss", &["-s"]);
+    let ours = sockets.output(sockls, &["-s"]);
+    let after = sockets.output("ss", &["-s"]);
+    // The namespace's own counts are ss's to the byte: one UDP socket, four TCP ones hashed
+    // (two listeners, two ends of a connection, one of them IPv6).
+    let without_tcp_line = |summary: &str| -> Vec<String> {
+        summary
+            .lines()
+            .filter(|line| !line.starts_with("TCP:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(without_tcp_line(&ours), without_tcp_line(&before), "{ours}");
+    assert!(
+        ours.contains("\nUDP\t  1         1         0        \n"),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("\nTCP\t  4         3         1        \n"),
+        "{ours}"
+    );
+    // The TCP line's allocated and orphaned sockets are the host's, which other programs'
+    // sockets move: ours lies between ss's before and after, or equals one of them.
+    let (before, ours, after) = (tcp_line(&before), tcp_line(&ours), tcp_line(&after));
+    assert_eq!(ours[1], 2, "estab: the namespace's connection, both ends");
+    assert_eq!(ours[4], 0, "no time-wait socket in the namespace");
+    for i in [0, 2, 3] {
+        let (low, high) = (before[i].min(after[i]), before[i].max(after[i]));
+        assert!(
+            (low..=high).contains(&ours[i]) || ours == before || ours == after,
+            "ss before {before:?}, sockls {ours:?}, ss after {after:?}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&sockets.output(sockls, &["-s", "--json"])).unwrap();
+    assert_eq!(json["tcp_ipv4"], 3);
+    assert_eq!(json["tcp_ipv6"], 1);
+    assert_eq!(json["tcp_estab"], 2);
+}
