@@ -760,3 +760,100 @@ fn processes_that_end_while_they_are_read_are_skipped() {
         failures.join("\n")
     );
 }
+
+/// Runs proctree with `args` on a pseudo-terminal (util-linux's `script`), as a person does;
+/// returns what the terminal showed, with `\r\n` made `\n`.
+fn on_a_terminal(args: &[&str]) -> String {
+    require_program("script", &["--version"]);
+    let words: Vec<String> = std::iter::once(crate::util::tool_path("proctree"))
+        .chain(args.iter().copied())
+        .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
+        .collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &words.join(" "), "/dev/null"]);
+    for (name, value) in tool("proctree").get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    let output = run(script.stdin(Stdio::null()), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stdout_text(&output));
+    stdout_text(&output).replace("\r\n", "\n")
+}
+
+/// What pstree and ps users type: a positional pid, pstree's -p, a header on a terminal,
+/// ps's short start times, and no padding after a path.
+#[test]
+fn pstree_and_ps_habits() {
+    let group = spawn_group(
+        scratch("habits"),
+        &format!("sleep {LIFETIME} & sleep {LIFETIME} & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| found.len() == 3);
+    // `proctree PID`, `-p PID` and `-p` before `--pid PID` are --pid PID.
+    let pids =
+        |args: &[&str]| -> Vec<Value> { records(args).iter().map(|r| r["pid"].clone()).collect() };
+    let expected = pids(&["--json", "--pid", &leader]);
+    assert_eq!(pids(&["--json", &leader]), expected);
+    assert_eq!(pids(&["--json", "-p", &leader]), expected);
+    assert_eq!(pids(&["--json", "-p", "--pid", &leader]), expected);
+    let output = run(tool("proctree").arg("-p"), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert!(
+        stdout_text(&output).starts_with("1 "),
+        "{}",
+        stdout_text(&output)
+    );
+    let output = run(tool("proctree").arg("-s"), LIMIT);
+    assert_eq!(code(&output), 2);
+    assert!(stderr_text(&output).starts_with("proctree: --ancestors: "));
+
+    // A header on a terminal, none in a pipe.
+    let shown = on_a_terminal(&[&leader]);
+    let mut lines = shown.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["pid", "pgid", "sid", "tty", "state", "tree"],
+        "{shown}"
+    );
+    assert!(
+        lines.next().unwrap().starts_with(&format!("{leader} ")),
+        "{shown}"
+    );
+    let piped = stdout_text(&run(tool("proctree").arg(&leader), LIMIT));
+    assert!(piped.starts_with(&format!("{leader} ")), "{piped}");
+    let shown = on_a_terminal(&["--flat", &leader]);
+    let header: Vec<&str> = shown.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..3], ["pid", "ppid", "user"], "{shown}");
+
+    // Start times as ps's STIME shows them, in the same time zone.
+    let output = Command::new("ps")
+        .args(["-o", "stime=", "-p", &leader])
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run ps");
+    let stime = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let flat = stdout_text(&run(tool("proctree").args(["--flat", &leader]), LIMIT));
+    let first: Vec<&str> = flat.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first[9], stime, "{flat}");
+
+    // The exe column is not padded: every line, `?` or a long path, is one space before
+    // its command (arguments are escaped tokens, single-spaced).
+    let flat = stdout_text(&run(tool("proctree").arg("--flat"), LIMIT));
+    for line in flat.lines() {
+        let mut rest = line;
+        for _ in 0..13 {
+            let (_, after) = rest
+                .trim_start()
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("too few columns: {line}"));
+            rest = after;
+        }
+        assert!(!rest.starts_with(' '), "padded exe: {line}");
+    }
+    drop(group);
+}

@@ -18,6 +18,10 @@ pub const MANUAL: Manual = Manual {
             does: "each process of a user as it starts and ends",
         },
         Example {
+            command: "proctree -p 1",
+            does: "init's tree, as pstree -p 1 draws it (pids are always shown)",
+        },
+        Example {
             command: "proctree -a --pid 1234 -s",
             does: "1234's subtree with command lines, and the chain above it",
         },
@@ -81,12 +85,13 @@ pub struct Cli {
     #[arg(long)]
     pub ascii: bool,
 
-    /// Show only process PID and its descendants; may be repeated.
-    #[arg(short, long = "pid", value_name = "PID")]
+    /// Show only process PID and its descendants, as `proctree PID` does; may be repeated.
+    /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing.
+    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1)]
     pub pids: Vec<u32>,
 
-    /// With --pid, also show the chain of ancestors up to the root (like pstree -s).
-    #[arg(short = 's', long, requires = "pids")]
+    /// With a PID, also show the chain of ancestors up to the root (like pstree -s).
+    #[arg(short = 's', long)]
     pub ancestors: bool,
 
     /// Show processes of USER (a name or a uid), with their ancestors and descendants; may
@@ -120,6 +125,10 @@ pub struct Cli {
     /// With --watch: stop after N intervals.
     #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+
+    /// Show only process PID and its descendants (pstree's positional pid: `proctree 1`).
+    #[arg(value_name = "PID")]
+    pub pid: Option<u32>,
 
     // --json and --csv print process records (with ppid and depth) in tree order.
     #[command(flatten)]

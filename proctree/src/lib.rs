@@ -4,15 +4,18 @@
 //! processes into records or tree lines (view).
 
 mod cli;
+mod columns;
 mod ports;
+mod pstime;
 mod read;
 pub mod stat;
 mod tree;
 mod tty;
 mod view;
 
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
+use std::time::SystemTime;
 
 use common::Status;
 use common::contract::error::{Error, Result, warn};
@@ -21,7 +24,9 @@ use common::contract::record::{ProcessRecord, ports_suffix};
 use common::contract::watch::{self, Watch};
 
 pub use cli::{Cli, MANUAL, command};
+use columns::{Clock, Table};
 use ports::Ports;
+use pstime::ShortTimes;
 use read::{Process, Want};
 use tree::{Filter, Forest, Glob, Selection};
 use view::{Context, Drawing, Label, TreeLine};
@@ -66,6 +71,11 @@ impl Config {
             (false, Format::Text) => View::Tree,
             (false, records) => View::Records(records),
         };
+        if cli.ancestors && cli.pids.is_empty() && cli.pid.is_none() {
+            return Err(Error::usage(
+                "--ancestors: needs a process (--pid PID or a PID argument)",
+            ));
+        }
         let uids = cli
             .users
             .iter()
@@ -80,14 +90,16 @@ impl Config {
                 Drawing::UNICODE
             },
             filter: Filter {
-                pids: cli.pids,
+                pids: cli.pids.into_iter().chain(cli.pid).collect(),
                 ancestors: cli.ancestors,
                 uids,
                 names: cli.names.iter().map(|n| Glob::new(n)).collect(),
                 hide_kthreads: cli.no_kernel,
             },
             threads: cli.threads,
-            header: cli.output.header,
+            // A person at a terminal is told what the columns are, as by ps and ss.
+            header: cli.output.header
+                || (matches!(view, View::Tree | View::Flat) && io::stdout().is_terminal()),
             hostname_field: cli.output.hostname_field,
             ports: cli.ports,
             watch: cli.watch.map(|interval| Watch {
@@ -170,7 +182,17 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
             ports.as_ref(),
             &mut writer,
         )?,
-        View::Flat | View::Records(_) => {
+        View::Flat => {
+            print_table(
+                config,
+                processes,
+                &forest,
+                &selection,
+                ports.as_ref(),
+                writer.raw(),
+            )?;
+        }
+        View::Records(_) => {
             print_records(
                 config,
                 processes,
@@ -280,6 +302,31 @@ fn watch_processes(config: &Config, watch: Watch, out: impl Write) -> Result<Sta
     watch::run(watch, &mut writer, take, key)?;
     writer.finish()?;
     Ok(Status::default())
+}
+
+/// The flat view: ps's columns, lined up once every row is known.
+fn print_table(
+    config: &Config,
+    processes: &[Process],
+    forest: &Forest,
+    selection: &Selection,
+    ports: Option<&Ports>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let hostname = config
+        .hostname_field
+        .then(common::contract::output::hostname);
+    let mut table = Table::new(columns::FLAT, hostname);
+    let context = Context::new();
+    let clock = Clock {
+        context: &context,
+        short_times: ShortTimes::new(SystemTime::now()),
+    };
+    for_each_record(config, processes, forest, selection, ports, |record| {
+        table.push(&record, &clock);
+        Ok(())
+    })?;
+    table.write(out, config.header)
 }
 
 fn print_records<W: Write>(

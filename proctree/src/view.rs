@@ -93,8 +93,12 @@ impl Context {
     }
 
     fn started(&self, ticks: u64) -> String {
-        let since_boot = Duration::from_millis(ticks * 1000 / self.ticks_per_second);
-        rfc3339(self.boot_time + since_boot)
+        rfc3339(self.start_instant(ticks))
+    }
+
+    /// When a task that started `ticks` after boot started.
+    pub fn start_instant(&self, ticks: u64) -> SystemTime {
+        self.boot_time + Duration::from_millis(ticks * 1000 / self.ticks_per_second)
     }
 }
 
