@@ -162,16 +162,20 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         &["--port", "99999"],
         &["--port '99999': port 99999 is out of range 1-65535"],
     ),
-    ("proctree", &["foo"], &["unexpected argument 'foo' found"]),
     (
         "proctree",
-        &["--pid"],
-        &["a value is required for '--pid <PID>' but none was supplied"],
+        &["foo"],
+        &["invalid value 'foo' for '[PID]': invalid digit found in string"],
+    ),
+    (
+        "proctree",
+        &["-s"],
+        &["--ancestors: needs a process (--pid PID or a PID argument)"],
     ),
     (
         "proctree",
         &["--pid", "abc"],
-        &["invalid value 'abc' for '--pid <PID>': invalid digit found in string"],
+        &["invalid value 'abc' for '--pid [<PID>]': invalid digit found in string"],
     ),
     (
         "proctree",

@@ -857,3 +857,47 @@ fn pstree_and_ps_habits() {
     }
     drop(group);
 }
+
+/// %CPU, %MEM and elapsed time: a busy loop shows its CPU, a sleeper none, and the
+/// memory share is RSS over MemTotal.
+#[test]
+fn cpu_memory_and_elapsed_time() {
+    let group = spawn_group(
+        scratch("usage"),
+        &format!("sleep {LIFETIME} & timeout {LIFETIME} sh -c 'while :; do :; done' & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| {
+        ["sleep", "sh"]
+            .iter()
+            .all(|comm| found.iter().any(|r| r["comm"] == *comm))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let found = records(&["--json", "--pid", &leader]);
+    let mem_total: f64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    for record in &found {
+        let elapsed = record["elapsed_s"].as_u64().unwrap();
+        assert!((1..=12).contains(&elapsed), "{record}");
+        let rss = record["rss_kib"].as_f64().unwrap();
+        let mem = record["mem_percent"].as_f64().unwrap();
+        assert!((mem - rss * 100.0 / mem_total).abs() <= 0.1, "{record}");
+    }
+    let cpu = |comm: &str| {
+        found
+            .iter()
+            .find(|r| r["comm"] == comm)
+            .unwrap_or_else(|| panic!("no {comm}: {found:#?}"))["cpu_percent"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(cpu("sleep") < 1.0, "{found:#?}");
+    // The loop shares two cores with the rest of the tests; it still gets a good part.
+    assert!(cpu("sh") > 10.0, "{found:#?}");
+    drop(group);
+}
