@@ -901,3 +901,129 @@ fn cpu_memory_and_elapsed_time() {
     assert!(cpu("sh") > 10.0, "{found:#?}");
     drop(group);
 }
+
+/// ps's column choice and sorting: -o with ps's names and headers (and ours), --sort with
+/// ps's keys, the chosen fields alone in JSON and CSV, %CPU over an interval.
+#[test]
+fn ps_columns_sorting_and_interval() {
+    let group = spawn_group(
+        scratch("columns"),
+        &format!("sleep {LIFETIME} & timeout {LIFETIME} sh -c 'while :; do :; done' & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| {
+        ["sleep", "sh"]
+            .iter()
+            .all(|comm| found.iter().any(|r| r["comm"] == *comm))
+    });
+    let text = |args: &[&str]| {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        stdout_text(&output)
+    };
+    let shown = text(&[
+        "--header",
+        "-o",
+        "pid,ppid,user,%cpu,%mem,rss,vsz,etimes,args",
+        &leader,
+    ]);
+    let header: Vec<&str> = shown.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "PID", "PPID", "USER", "%CPU", "%MEM", "RSS", "VSZ", "ELAPSED", "COMMAND"
+        ]
+    );
+    assert!(
+        shown
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_start()
+            .starts_with(&format!("{leader} "))
+    );
+    let shown = text(&["--header", "-o", "pid,rss_kib", "-o", "args=CMD", &leader]);
+    assert_eq!(
+        shown
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["PID", "rss_kib", "CMD"]
+    );
+    // ps's keys: - descending, + ascending, the next key breaking ties.
+    let column = |text: &str, n: usize| -> Vec<u64> {
+        text.lines()
+            .map(|line| line.split_whitespace().nth(n).unwrap().parse().unwrap())
+            .collect()
+    };
+    let rss = column(&text(&["-o", "rss,pid", "--sort", "-rss,+pid"]), 0);
+    assert!(rss.windows(2).all(|w| w[0] >= w[1]), "{rss:?}");
+    let pids = column(&text(&["-o", "pid", "--sort", "+pid"]), 0);
+    assert!(pids.windows(2).all(|w| w[0] < w[1]), "{pids:?}");
+    let pids = column(&text(&["-o", "pid", "--sort", "-pid"]), 0);
+    assert!(pids.windows(2).all(|w| w[0] > w[1]), "{pids:?}");
+    // JSON and CSV keep the chosen fields, under the records' names, in the given order.
+    let found = records(&[
+        "--json",
+        "-o",
+        "pid,%cpu,args",
+        "--sort",
+        "-etimes",
+        &leader,
+    ]);
+    for record in &found {
+        let keys: Vec<&String> = record.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["pid", "cpu_percent", "args"], "{record}");
+    }
+    assert_eq!(
+        found[0]["pid"].to_string(),
+        leader,
+        "the oldest first: {found:#?}"
+    );
+    let output = run(
+        tool("proctree").args(["--csv", "-o", "pid,etime,comm", &leader]),
+        LIMIT,
+    );
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["pid", "elapsed_s", "comm"]
+    );
+    // --interval: the loop is busy now, the sleeper is not.
+    let found = records(&["--json", "-o", "comm,%cpu", "--interval", "500ms", &leader]);
+    let cpu = |comm: &str| {
+        found.iter().find(|r| r["comm"] == comm).unwrap()["cpu_percent"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(cpu("sleep") < 1.0, "{found:#?}");
+    assert!(cpu("sh") > 10.0, "{found:#?}");
+    drop(group);
+}
+
+/// An unknown -o column or --sort key is a usage error that lists the valid ones.
+#[test]
+fn unknown_columns_and_sort_keys() {
+    for (args, start) in [
+        (
+            &["-o", "pid,nope"][..],
+            "proctree: -o 'nope': unknown column; valid ones are: pid ppid ",
+        ),
+        (
+            &["--sort", "-nope"][..],
+            "proctree: --sort '-nope': unknown key; valid ones",
+        ),
+    ] {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 2, "{args:?}");
+        assert!(
+            stderr_text(&output).starts_with(start),
+            "{}",
+            stderr_text(&output)
+        );
+        assert_eq!(stdout_text(&output), "");
+    }
+}

@@ -45,6 +45,10 @@ impl Context {
         }
     }
 
+    pub fn ticks_per_second(&self) -> u64 {
+        self.ticks_per_second
+    }
+
     /// Whole seconds since a task that started `ticks` after boot started, as ps's etimes.
     fn elapsed_s(&self, ticks: u64) -> u64 {
         #[expect(
