@@ -176,16 +176,20 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         &["dst", "::1"],
         &["filter: '::1': not an address (10.0.0.0/8, [::1]:22, *:22, :22)"],
     ),
-    ("proctree", &["foo"], &["unexpected argument 'foo' found"]),
     (
         "proctree",
-        &["--pid"],
-        &["a value is required for '--pid <PID>' but none was supplied"],
+        &["foo"],
+        &["invalid value 'foo' for '[PID]': invalid digit found in string"],
+    ),
+    (
+        "proctree",
+        &["-s"],
+        &["--ancestors: needs a process (--pid PID or a PID argument)"],
     ),
     (
         "proctree",
         &["--pid", "abc"],
-        &["invalid value 'abc' for '--pid <PID>': invalid digit found in string"],
+        &["invalid value 'abc' for '--pid [<PID>]': invalid digit found in string"],
     ),
     (
         "proctree",

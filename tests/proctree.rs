@@ -791,3 +791,270 @@ fn hostile_command_lines_are_escaped_in_text_and_csv() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Runs proctree with `args` on a pseudo-terminal (util-linux's `script`), as a person does;
+/// returns what the terminal showed, with `\r\n` made `\n`.
+fn on_a_terminal(args: &[&str]) -> String {
+    require_program("script", &["--version"]);
+    let words: Vec<String> = std::iter::once(crate::util::tool_path("proctree"))
+        .chain(args.iter().copied())
+        .map(|word| format!("'{}'", word.replace('\'', r"'\''")))
+        .collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &words.join(" "), "/dev/null"]);
+    for (name, value) in tool("proctree").get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    let output = run(script.stdin(Stdio::null()), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stdout_text(&output));
+    stdout_text(&output).replace("\r\n", "\n")
+}
+
+/// What pstree and ps users type: a positional pid, pstree's -p, a header on a terminal,
+/// ps's short start times, and no padding after a path.
+#[test]
+fn pstree_and_ps_habits() {
+    let group = spawn_group(
+        scratch("habits"),
+        &format!("sleep {LIFETIME} & sleep {LIFETIME} & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| found.len() == 3);
+    // `proctree PID`, `-p PID` and `-p` before `--pid PID` are --pid PID.
+    let pids =
+        |args: &[&str]| -> Vec<Value> { records(args).iter().map(|r| r["pid"].clone()).collect() };
+    let expected = pids(&["--json", "--pid", &leader]);
+    assert_eq!(pids(&["--json", &leader]), expected);
+    assert_eq!(pids(&["--json", "-p", &leader]), expected);
+    assert_eq!(pids(&["--json", "-p", "--pid", &leader]), expected);
+    let output = run(tool("proctree").arg("-p"), LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert!(
+        stdout_text(&output).starts_with("1 "),
+        "{}",
+        stdout_text(&output)
+    );
+    let output = run(tool("proctree").arg("-s"), LIMIT);
+    assert_eq!(code(&output), 2);
+    assert!(stderr_text(&output).starts_with("proctree: --ancestors: "));
+
+    // A header on a terminal, none in a pipe.
+    let shown = on_a_terminal(&[&leader]);
+    let mut lines = shown.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["pid", "pgid", "sid", "tty", "state", "tree"],
+        "{shown}"
+    );
+    assert!(
+        lines.next().unwrap().starts_with(&format!("{leader} ")),
+        "{shown}"
+    );
+    let piped = stdout_text(&run(tool("proctree").arg(&leader), LIMIT));
+    assert!(piped.starts_with(&format!("{leader} ")), "{piped}");
+    let shown = on_a_terminal(&["--flat", &leader]);
+    let header: Vec<&str> = shown.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[..3], ["pid", "ppid", "user"], "{shown}");
+
+    // Start times as ps's STIME shows them, in the same time zone.
+    let output = Command::new("ps")
+        .args(["-o", "stime=", "-p", &leader])
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run ps");
+    let stime = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let flat = stdout_text(&run(tool("proctree").args(["--flat", &leader]), LIMIT));
+    let first: Vec<&str> = flat.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(first[9], stime, "{flat}");
+
+    // The exe column is not padded: every line, `?` or a long path, is one space before
+    // its command (arguments are escaped tokens, single-spaced).
+    let flat = stdout_text(&run(tool("proctree").arg("--flat"), LIMIT));
+    for line in flat.lines() {
+        let mut rest = line;
+        for _ in 0..13 {
+            let (_, after) = rest
+                .trim_start()
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("too few columns: {line}"));
+            rest = after;
+        }
+        assert!(!rest.starts_with(' '), "padded exe: {line}");
+    }
+    drop(group);
+}
+
+/// %CPU, %MEM and elapsed time: a busy loop shows its CPU, a sleeper none, and the
+/// memory share is RSS over MemTotal.
+#[test]
+fn cpu_memory_and_elapsed_time() {
+    let group = spawn_group(
+        scratch("usage"),
+        &format!("sleep {LIFETIME} & timeout {LIFETIME} sh -c 'while :; do :; done' & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| {
+        ["sleep", "sh"]
+            .iter()
+            .all(|comm| found.iter().any(|r| r["comm"] == *comm))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let found = records(&["--json", "--pid", &leader]);
+    let mem_total: f64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    for record in &found {
+        let elapsed = record["elapsed_s"].as_u64().unwrap();
+        assert!((1..=12).contains(&elapsed), "{record}");
+        let rss = record["rss_kib"].as_f64().unwrap();
+        let mem = record["mem_percent"].as_f64().unwrap();
+        assert!((mem - rss * 100.0 / mem_total).abs() <= 0.1, "{record}");
+    }
+    let cpu = |comm: &str| {
+        found
+            .iter()
+            .find(|r| r["comm"] == comm)
+            .unwrap_or_else(|| panic!("no {comm}: {found:#?}"))["cpu_percent"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(cpu("sleep") < 1.0, "{found:#?}");
+    // The loop shares two cores with the rest of the tests; it still gets a good part.
+    assert!(cpu("sh") > 10.0, "{found:#?}");
+    drop(group);
+}
+
+/// ps's column choice and sorting: -o with ps's names and headers (and ours), --sort with
+/// ps's keys, the chosen fields alone in JSON and CSV, %CPU over an interval.
+#[test]
+fn ps_columns_sorting_and_interval() {
+    let group = spawn_group(
+        scratch("columns"),
+        &format!("sleep {LIFETIME} & timeout {LIFETIME} sh -c 'while :; do :; done' & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| {
+        ["sleep", "sh"]
+            .iter()
+            .all(|comm| found.iter().any(|r| r["comm"] == *comm))
+    });
+    let text = |args: &[&str]| {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        stdout_text(&output)
+    };
+    let shown = text(&[
+        "--header",
+        "-o",
+        "pid,ppid,user,%cpu,%mem,rss,vsz,etimes,args",
+        &leader,
+    ]);
+    let header: Vec<&str> = shown.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "PID", "PPID", "USER", "%CPU", "%MEM", "RSS", "VSZ", "ELAPSED", "COMMAND"
+        ]
+    );
+    assert!(
+        shown
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_start()
+            .starts_with(&format!("{leader} "))
+    );
+    let shown = text(&["--header", "-o", "pid,rss_kib", "-o", "args=CMD", &leader]);
+    assert_eq!(
+        shown
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["PID", "rss_kib", "CMD"]
+    );
+    // ps's keys: - descending, + ascending, the next key breaking ties.
+    let column = |text: &str, n: usize| -> Vec<u64> {
+        text.lines()
+            .map(|line| line.split_whitespace().nth(n).unwrap().parse().unwrap())
+            .collect()
+    };
+    let rss = column(&text(&["-o", "rss,pid", "--sort", "-rss,+pid"]), 0);
+    assert!(rss.windows(2).all(|w| w[0] >= w[1]), "{rss:?}");
+    let pids = column(&text(&["-o", "pid", "--sort", "+pid"]), 0);
+    assert!(pids.windows(2).all(|w| w[0] < w[1]), "{pids:?}");
+    let pids = column(&text(&["-o", "pid", "--sort", "-pid"]), 0);
+    assert!(pids.windows(2).all(|w| w[0] > w[1]), "{pids:?}");
+    // JSON and CSV keep the chosen fields, under the records' names, in the given order.
+    let found = records(&[
+        "--json",
+        "-o",
+        "pid,%cpu,args",
+        "--sort",
+        "-etimes",
+        &leader,
+    ]);
+    for record in &found {
+        let keys: Vec<&String> = record.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["pid", "cpu_percent", "args"], "{record}");
+    }
+    assert_eq!(
+        found[0]["pid"].to_string(),
+        leader,
+        "the oldest first: {found:#?}"
+    );
+    let output = run(
+        tool("proctree").args(["--csv", "-o", "pid,etime,comm", &leader]),
+        LIMIT,
+    );
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["pid", "elapsed_s", "comm"]
+    );
+    // --interval: the loop is busy now, the sleeper is not.
+    let found = records(&["--json", "-o", "comm,%cpu", "--interval", "500ms", &leader]);
+    let cpu = |comm: &str| {
+        found.iter().find(|r| r["comm"] == comm).unwrap()["cpu_percent"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(cpu("sleep") < 1.0, "{found:#?}");
+    assert!(cpu("sh") > 10.0, "{found:#?}");
+    drop(group);
+}
+
+/// An unknown -o column or --sort key is a usage error that lists the valid ones.
+#[test]
+fn unknown_columns_and_sort_keys() {
+    for (args, start) in [
+        (
+            &["-o", "pid,nope"][..],
+            "proctree: -o 'nope': unknown column; valid ones are: pid ppid ",
+        ),
+        (
+            &["--sort", "-nope"][..],
+            "proctree: --sort '-nope': unknown key; valid ones",
+        ),
+    ] {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 2, "{args:?}");
+        assert!(
+            stderr_text(&output).starts_with(start),
+            "{}",
+            stderr_text(&output)
+        );
+        assert_eq!(stdout_text(&output), "");
+    }
+}

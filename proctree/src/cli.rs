@@ -18,6 +18,10 @@ pub const MANUAL: Manual = Manual {
             does: "each process of a user as it starts and ends",
         },
         Example {
+            command: "proctree -p 1",
+            does: "init's tree, as pstree -p 1 draws it (pids are always shown)",
+        },
+        Example {
             command: "proctree -a --pid 1234 -s",
             does: "1234's subtree with command lines, and the chain above it",
         },
@@ -28,6 +32,18 @@ pub const MANUAL: Manual = Manual {
         Example {
             command: "proctree --user www-data --flat",
             does: "the flat list, like ps -elf, of one user's processes",
+        },
+        Example {
+            command: "proctree -o pid,user,%cpu,%mem,rss,etime,args --sort -%mem",
+            does: "what is eating this machine's memory, as ps -eo ... --sort -%mem",
+        },
+        Example {
+            command: "proctree -o pid,%cpu,args --sort -%cpu --interval 1s",
+            does: "the processes using CPU now, measured over a second as top does",
+        },
+        Example {
+            command: "proctree --json -o pid,rss_kib,args --sort -rss",
+            does: "records of the largest processes, with only those fields",
         },
         Example {
             command: "proctree --ports --name nginx",
@@ -81,12 +97,13 @@ pub struct Cli {
     #[arg(long)]
     pub ascii: bool,
 
-    /// Show only process PID and its descendants; may be repeated.
-    #[arg(short, long = "pid", value_name = "PID")]
+    /// Show only process PID and its descendants, as `proctree PID` does; may be repeated.
+    /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing.
+    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1)]
     pub pids: Vec<u32>,
 
-    /// With --pid, also show the chain of ancestors up to the root (like pstree -s).
-    #[arg(short = 's', long, requires = "pids")]
+    /// With a PID, also show the chain of ancestors up to the root (like pstree -s).
+    #[arg(short = 's', long)]
     pub ancestors: bool,
 
     /// Show processes of USER (a name or a uid), with their ancestors and descendants; may
@@ -120,6 +137,38 @@ pub struct Cli {
     /// With --watch: stop after N intervals.
     #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+
+    /// Print these columns, in this order, as ps -o does: ps's names (pid, ppid, pgid, sid,
+    /// user, uid, %cpu, %mem, rss, vsz, etime, etimes, stat, tty, comm, args, cmd, start,
+    /// stime, time, ni, pri, nlwp, ...) under ps's headers, or the records' field names
+    /// (cpu_percent, rss_kib, ...); `NAME=HEADER` renames one. Implies the flat list in
+    /// text; in JSON and CSV, keeps only those fields.
+    #[arg(
+        short = 'o',
+        long = "format",
+        value_name = "LIST",
+        conflicts_with = "watch"
+    )]
+    pub columns: Vec<String>,
+
+    /// Sort the flat list or the records by KEYS, as ps --sort does: column names separated
+    /// by commas, each optionally preceded by - (descending) or + (ascending): -%mem,+pid.
+    #[arg(
+        long,
+        value_name = "KEYS",
+        conflicts_with = "watch",
+        allow_hyphen_values = true
+    )]
+    pub sort: Vec<String>,
+
+    /// Measure %CPU over INTERVAL (1s, 500ms), as top does, instead of over each process's
+    /// life: the CPU time used between two reads that far apart.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "watch")]
+    pub interval: Option<std::time::Duration>,
+
+    /// Show only process PID and its descendants (pstree's positional pid: `proctree 1`).
+    #[arg(value_name = "PID")]
+    pub pid: Option<u32>,
 
     // --json and --csv print process records (with ppid and depth) in tree order.
     #[command(flatten)]

@@ -4,15 +4,19 @@
 //! processes into records or tree lines (view).
 
 mod cli;
+mod columns;
+mod interval;
 mod ports;
+mod pstime;
 mod read;
 pub mod stat;
 mod tree;
 mod tty;
 mod view;
 
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
+use std::time::SystemTime;
 
 use common::Status;
 use common::contract::error::{Error, Result, warn};
@@ -21,7 +25,10 @@ use common::contract::record::{ProcessRecord, ports_suffix};
 use common::contract::watch::{self, Watch};
 
 pub use cli::{Cli, MANUAL, command};
+use columns::{Clock, Column, Selected, SortKey, Spec, Table};
+use interval::{Baseline, Usage};
 use ports::Ports;
+use pstime::ShortTimes;
 use read::{Process, Want};
 use tree::{Filter, Forest, Glob, Selection};
 use view::{Context, Drawing, Label, TreeLine};
@@ -55,17 +62,35 @@ pub struct Config {
     pub ports: bool,
     /// `--watch`: read again every interval, printing what started and ended.
     pub watch: Option<Watch>,
+    /// `-o`: the columns of the flat list, the fields of the records.
+    pub columns: Option<Vec<Spec>>,
+    /// `--sort`: the order of the flat list and the records.
+    pub sort: Vec<SortKey>,
+    /// `--interval`: %CPU over this interval rather than over each process's life.
+    pub interval: Option<std::time::Duration>,
 }
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self> {
-        let view = match (cli.flat || cli.watch.is_some(), cli.output.format()) {
+        // ps's column, sort and interval options ask for ps's list.
+        let flat =
+            cli.flat || !cli.columns.is_empty() || !cli.sort.is_empty() || cli.interval.is_some();
+        let view = match (flat || cli.watch.is_some(), cli.output.format()) {
             (true, Format::Text) => View::Flat,
-            (true, records) if cli.watch.is_some() => View::Records(records),
-            (true, _) => View::Flat,
             (false, Format::Text) => View::Tree,
-            (false, records) => View::Records(records),
+            (_, records) => View::Records(records),
         };
+        if cli.ancestors && cli.pids.is_empty() && cli.pid.is_none() {
+            return Err(Error::usage(
+                "--ancestors: needs a process (--pid PID or a PID argument)",
+            ));
+        }
+        let columns = if cli.columns.is_empty() {
+            None
+        } else {
+            Some(columns::parse_list(&cli.columns)?)
+        };
+        let sort = columns::parse_sort(&cli.sort)?;
         let uids = cli
             .users
             .iter()
@@ -80,32 +105,65 @@ impl Config {
                 Drawing::UNICODE
             },
             filter: Filter {
-                pids: cli.pids,
+                pids: cli.pids.into_iter().chain(cli.pid).collect(),
                 ancestors: cli.ancestors,
                 uids,
                 names: cli.names.iter().map(|n| Glob::new(n)).collect(),
                 hide_kthreads: cli.no_kernel,
             },
             threads: cli.threads,
-            header: cli.output.header,
+            // A person at a terminal is told what the columns are, as by ps and ss.
+            header: cli.output.header
+                || (matches!(view, View::Tree | View::Flat) && io::stdout().is_terminal()),
             hostname_field: cli.output.hostname_field,
             ports: cli.ports,
             watch: cli.watch.map(|interval| Watch {
                 interval,
                 count: cli.count,
             }),
+            columns,
+            sort,
+            interval: cli.interval,
         })
     }
 
     /// The files to read: stat always, the rest only for what will be printed or filtered.
     fn want(&self) -> Want {
         let records = self.view != View::Tree;
+        let shown: Vec<Column> = match &self.columns {
+            // The flat list's default columns, or every field of a record.
+            None if records => {
+                return Want {
+                    status: true,
+                    cmdline: true,
+                    exe: true,
+                    threads: self.threads,
+                };
+            }
+            None => Vec::new(),
+            Some(columns) => columns.iter().map(|&(column, _)| column).collect(),
+        };
+        let used = || shown.iter().chain(self.sort.iter().map(|key| &key.column));
         Want {
-            status: records || !self.filter.uids.is_empty(),
-            cmdline: records || self.args || !self.filter.names.is_empty(),
-            exe: records,
+            status: !self.filter.uids.is_empty() || used().any(|c| c.needs_status()),
+            cmdline: self.args
+                || !self.filter.names.is_empty()
+                || used().any(|c| c.needs_cmdline()),
+            exe: used().any(|c| c.needs_exe()),
             threads: self.threads,
         }
+    }
+
+    /// The record fields `-o` keeps in JSON and CSV, each once, in the order first named.
+    fn fields(&self) -> Option<Vec<&'static str>> {
+        let columns = self.columns.as_ref()?;
+        let mut fields = Vec::new();
+        for (column, _) in columns {
+            if !fields.contains(&column.field()) {
+                fields.push(column.field());
+            }
+        }
+        Some(fields)
     }
 }
 
@@ -126,8 +184,24 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     if let Some(watch) = config.watch {
         return watch_processes(config, watch, out);
     }
+    let baseline = match config.interval {
+        Some(interval) => {
+            let first = Want {
+                threads: config.threads,
+                ..Want::default()
+            };
+            let snapshot = read::read_all(Path::new("/proc"), first)
+                .map_err(|e| Error::input("reading /proc", e))?;
+            let baseline = Baseline::of(&snapshot);
+            std::thread::sleep(interval);
+            Some(baseline)
+        }
+        None => None,
+    };
     let snapshot = read::read_all(Path::new("/proc"), config.want())
         .map_err(|e| Error::input("reading /proc", e))?;
+    let context = Context::new();
+    let usage = baseline.map(|b| b.until_now(context.ticks_per_second()));
     let mut status = Status::default();
     for problem in &snapshot.problems {
         warn(TOOL, problem);
@@ -171,14 +245,37 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
             &mut writer,
         )?,
         View::Flat | View::Records(_) => {
-            print_records(
+            let mut records = Vec::new();
+            for_each_record(
                 config,
                 processes,
                 &forest,
                 &selection,
                 ports.as_ref(),
-                &mut writer,
+                usage.as_ref(),
+                |record| {
+                    records.push(record);
+                    Ok(())
+                },
             )?;
+            if !config.sort.is_empty() {
+                // Stable: what the keys do not tell apart stays in pid (or tree) order.
+                records.sort_by(|a, b| columns::compare(&config.sort, a, b));
+            }
+            if config.view == View::Flat {
+                print_table(config, &context, &records, writer.raw())?;
+            } else if let Some(fields) = config.fields() {
+                for record in &records {
+                    writer.write(&Selected {
+                        record,
+                        fields: &fields,
+                    })?;
+                }
+            } else {
+                for record in &records {
+                    writer.write(record)?;
+                }
+            }
         }
     }
     writer.finish()?;
@@ -269,6 +366,7 @@ fn watch_processes(config: &Config, watch: Watch, out: impl Write) -> Result<Sta
             &forest,
             &selection,
             ports.as_ref(),
+            None,
             |record| {
                 records.push(record);
                 Ok(())
@@ -282,17 +380,32 @@ fn watch_processes(config: &Config, watch: Watch, out: impl Write) -> Result<Sta
     Ok(Status::default())
 }
 
-fn print_records<W: Write>(
+/// The flat view: ps's columns, lined up once every row is known.
+fn print_table(
     config: &Config,
-    processes: &[Process],
-    forest: &Forest,
-    selection: &Selection,
-    ports: Option<&Ports>,
-    writer: &mut RecordWriter<W>,
+    context: &Context,
+    records: &[ProcessRecord],
+    out: &mut impl Write,
 ) -> Result<()> {
-    for_each_record(config, processes, forest, selection, ports, |record| {
-        writer.write(&record)
-    })
+    let hostname = config
+        .hostname_field
+        .then(common::contract::output::hostname);
+    let default_columns;
+    let columns = if let Some(columns) = &config.columns {
+        columns
+    } else {
+        default_columns = columns::flat();
+        &default_columns
+    };
+    let mut table = Table::new(columns, hostname);
+    let clock = Clock {
+        context,
+        short_times: ShortTimes::new(SystemTime::now()),
+    };
+    for record in records {
+        table.push(record, &clock);
+    }
+    table.write(out, config.header)
 }
 
 /// Each record the view prints, in its order: processes and their threads.
@@ -302,6 +415,7 @@ fn for_each_record(
     forest: &Forest,
     selection: &Selection,
     ports: Option<&Ports>,
+    usage: Option<&Usage>,
     mut each: impl FnMut(ProcessRecord) -> Result<()>,
 ) -> Result<()> {
     let mut visits = Vec::new();
@@ -320,6 +434,10 @@ fn for_each_record(
     for (i, depth) in visits {
         let process = &processes[i];
         let mut record = context.record(process, depth, selection.matched[i]);
+        if let Some(usage) = usage {
+            let stat = &process.stat;
+            record.cpu_percent = usage.percent(stat.pid, stat.start_time, stat.utime + stat.stime);
+        }
         match ports.map(|ports| ports.of(process)) {
             None => {}
             Some(ports::Of::Known(known)) => record.ports = Some(known.to_vec()),
@@ -328,7 +446,14 @@ fn for_each_record(
         let threads: Vec<ProcessRecord> = process
             .tasks
             .iter()
-            .map(|task| context.thread_record(&record, task))
+            .map(|task| {
+                let mut thread = context.thread_record(&record, task);
+                if let Some(usage) = usage {
+                    thread.cpu_percent =
+                        usage.percent(task.pid, task.start_time, task.utime + task.stime);
+                }
+                thread
+            })
             .collect();
         each(record)?;
         for thread in threads {

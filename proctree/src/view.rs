@@ -18,6 +18,10 @@ pub struct Context {
     ticks_per_second: u64,
     page_kib: u64,
     boot_time: SystemTime,
+    /// Seconds since boot when the run began (/proc/uptime), for elapsed times.
+    uptime_s: f64,
+    /// The machine's memory (/proc/meminfo MemTotal), for %MEM.
+    mem_total_kib: u64,
 }
 
 impl Context {
@@ -30,13 +34,56 @@ impl Context {
             // makes that visible rather than plausible.
             boot_time: UNIX_EPOCH
                 + Duration::from_secs(procfs::boot_time_secs().unwrap_or_default()),
+            uptime_s: std::fs::read_to_string("/proc/uptime")
+                .ok()
+                .and_then(|text| parse_uptime(&text))
+                .unwrap_or_default(),
+            mem_total_kib: std::fs::read_to_string("/proc/meminfo")
+                .ok()
+                .and_then(|text| parse_mem_total(&text))
+                .unwrap_or_default(),
         }
+    }
+
+    pub fn ticks_per_second(&self) -> u64 {
+        self.ticks_per_second
+    }
+
+    /// Whole seconds since a task that started `ticks` after boot started, as ps's etimes.
+    fn elapsed_s(&self, ticks: u64) -> u64 {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "an uptime in seconds is far below 2^52, and floored at 0"
+        )]
+        let elapsed = (self.uptime_s - ticks as f64 / self.ticks_per_second as f64).max(0.0) as u64;
+        elapsed
+    }
+
+    /// ps's %CPU: CPU time over elapsed time, in whole tenths of a percent as ps computes
+    /// it (`pcpu` in procps `ps/output.c`).
+    fn cpu_percent(&self, cpu_ticks: u64, elapsed_s: u64) -> f64 {
+        if elapsed_s == 0 {
+            return 0.0;
+        }
+        tenths(cpu_ticks * 1000 / self.ticks_per_second / elapsed_s)
+    }
+
+    /// ps's %MEM: resident memory over MemTotal, in whole tenths of a percent.
+    fn mem_percent(&self, rss_kib: u64) -> f64 {
+        if self.mem_total_kib == 0 {
+            return 0.0;
+        }
+        tenths(rss_kib * 1000 / self.mem_total_kib)
     }
 
     /// The record of `process`, which was read with status, cmdline and exe.
     pub fn record(&mut self, process: &Process, depth: u32, matched: bool) -> ProcessRecord {
         let stat = &process.stat;
         let uid = process.uid.unwrap_or_default();
+        let elapsed_s = self.elapsed_s(stat.start_time);
+        let rss_kib = stat.rss_pages * self.page_kib;
         let (exe, denied) = match &process.exe {
             Exe::Path(path) => (Some(OsText::from(path.as_slice())), vec![]),
             Exe::Denied => (None, vec!["exe".to_owned()]),
@@ -58,7 +105,7 @@ impl Context {
             start_time: stat.start_time,
             started: self.started(stat.start_time),
             cpu_time_ms: (stat.utime + stat.stime) * 1000 / self.ticks_per_second,
-            rss_kib: stat.rss_pages * self.page_kib,
+            rss_kib,
             vsz_kib: stat.vsize / 1024,
             comm: OsText::from(stat.comm.as_slice()),
             args: process
@@ -72,6 +119,9 @@ impl Context {
             matched,
             tid: None,
             ports: None,
+            cpu_percent: self.cpu_percent(stat.utime + stat.stime, elapsed_s),
+            mem_percent: self.mem_percent(rss_kib),
+            elapsed_s,
         }
     }
 
@@ -86,6 +136,8 @@ impl Context {
             start_time: task.start_time,
             started: self.started(task.start_time),
             cpu_time_ms: (task.utime + task.stime) * 1000 / self.ticks_per_second,
+            cpu_percent: self.cpu_percent(task.utime + task.stime, self.elapsed_s(task.start_time)),
+            elapsed_s: self.elapsed_s(task.start_time),
             depth: process.depth + 1,
             tid: Some(task.pid),
             ..process.clone()
@@ -93,9 +145,38 @@ impl Context {
     }
 
     fn started(&self, ticks: u64) -> String {
-        let since_boot = Duration::from_millis(ticks * 1000 / self.ticks_per_second);
-        rfc3339(self.boot_time + since_boot)
+        rfc3339(self.start_instant(ticks))
     }
+
+    /// When a task that started `ticks` after boot started.
+    pub fn start_instant(&self, ticks: u64) -> SystemTime {
+        self.boot_time + Duration::from_millis(ticks * 1000 / self.ticks_per_second)
+    }
+}
+
+/// Tenths of a percent as a percentage.
+fn tenths(permille: u64) -> f64 {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a permille of CPU or memory is far below 2^52"
+    )]
+    let permille = permille as f64;
+    permille / 10.0
+}
+
+/// The seconds since boot: the first number of /proc/uptime (`350735.47 234388.90`).
+fn parse_uptime(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// MemTotal of /proc/meminfo, in KiB (`MemTotal:       16777216 kB`).
+fn parse_mem_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+    line["MemTotal:".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The characters the tree is drawn with.
@@ -220,6 +301,30 @@ impl Record for TreeLine<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uptime_and_memory_are_read_from_their_files() {
+        assert_eq!(parse_uptime("350735.47 234388.90\n"), Some(350_735.47));
+        assert_eq!(parse_uptime(""), None);
+        let meminfo = "MemTotal:       16377816 kB\nMemFree:         1234 kB\n";
+        assert_eq!(parse_mem_total(meminfo), Some(16_377_816));
+        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn percentages_are_truncated_to_tenths_as_ps_does() {
+        let mut context = Context::new();
+        context.ticks_per_second = 100;
+        context.mem_total_kib = 3000;
+        // 1.5 s of CPU over 7 s: 21.4...%, shown by ps as 21.4.
+        assert!((context.cpu_percent(150, 7) - 21.4).abs() < 1e-9);
+        assert!(context.cpu_percent(150, 0).abs() < 1e-9);
+        // 1999 KiB of 3000: 66.63%, ps shows 66.6.
+        assert!((context.mem_percent(1999) - 66.6).abs() < 1e-9);
+        context.uptime_s = 100.5;
+        assert_eq!(context.elapsed_s(2000), 80);
+        assert_eq!(context.elapsed_s(20_000), 0);
+    }
 
     #[test]
     fn leads() {

@@ -73,6 +73,13 @@ pub struct ProcessRecord {
     /// address) order; null without `--ports`, or when the fd table may not be read (then
     /// `denied` names it).
     pub ports: Option<Vec<ListenPort>>,
+    /// CPU time over the process's life (ps's %CPU: user plus system time over the time
+    /// since it started), to 0.1, as ps truncates it.
+    pub cpu_percent: f64,
+    /// Resident memory over the machine's memory (ps's %MEM: rss_kib over MemTotal), to 0.1.
+    pub mem_percent: f64,
+    /// Seconds since the process started (ps's etimes).
+    pub elapsed_s: u64,
 }
 
 /// A socket a process listens on: TCP in LISTEN, or UDP bound to a port and not connected.
@@ -193,7 +200,7 @@ impl Serialize for CsvProcess<'_> {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        let mut s = serializer.serialize_struct("ProcessRecord", 25)?;
+        let mut s = serializer.serialize_struct("ProcessRecord", 28)?;
         s.serialize_field("pid", &r.pid)?;
         s.serialize_field("ppid", &r.ppid)?;
         s.serialize_field("pgid", &r.pgid)?;
@@ -219,6 +226,9 @@ impl Serialize for CsvProcess<'_> {
         s.serialize_field("matched", &r.matched)?;
         s.serialize_field("tid", &r.tid)?;
         s.serialize_field("ports", &ports)?;
+        s.serialize_field("cpu_percent", &r.cpu_percent)?;
+        s.serialize_field("mem_percent", &r.mem_percent)?;
+        s.serialize_field("elapsed_s", &r.elapsed_s)?;
         s.end()
     }
 }
@@ -259,6 +269,9 @@ mod tests {
             matched: true,
             tid: None,
             ports: None,
+            cpu_percent: 1.5,
+            mem_percent: 0.2,
+            elapsed_s: 3600,
         }
     }
 
