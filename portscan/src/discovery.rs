@@ -19,6 +19,7 @@ mod echo;
 mod ping;
 
 pub use ping::Pinger;
+pub(crate) use ping::{Received, receive_with_ttl};
 
 use std::collections::HashMap;
 use std::fmt;

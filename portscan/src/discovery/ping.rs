@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use common::contract::error::{Error, Result};
@@ -155,29 +155,11 @@ impl Pinger {
         let ip_header = self.kind == Kind::Raw && !ipv6;
         let mut buffer = [0; READ_SIZE];
         loop {
-            let mut space = nix::cmsg_space!(i32);
-            let mut parts = [io::IoSliceMut::new(&mut buffer)];
-            let message = match recvmsg::<SockaddrStorage>(
-                socket.as_raw_fd(),
-                &mut parts,
-                Some(&mut space),
-                MsgFlags::empty(),
-            ) {
-                Ok(message) => message,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return Ok(None),
-                Err(error) => return Err(error.into()),
+            let Some(Received { from, length, ttl }) =
+                receive_with_ttl(socket.as_raw_fd(), &mut buffer)?
+            else {
+                return Ok(None);
             };
-            let from = message.address.as_ref().and_then(address_of);
-            let ttl = message.cmsgs().ok().and_then(|mut found| {
-                found.find_map(|cmsg| match cmsg {
-                    ControlMessageOwned::Ipv4Ttl(ttl) | ControlMessageOwned::Ipv6HopLimit(ttl) => {
-                        u8::try_from(ttl).ok()
-                    }
-                    _ => None,
-                })
-            });
-            let length = message.bytes.min(READ_SIZE);
             let echo = echo::parse_reply(ipv6, ip_header, &buffer[..length]);
             if from == Some(address)
                 && let Some(echo) = echo
@@ -187,6 +169,47 @@ impl Pinger {
                 return Ok(ttl);
             }
         }
+    }
+}
+
+/// A datagram read by [`receive_with_ttl`].
+pub(crate) struct Received {
+    pub from: Option<IpAddr>,
+    /// How much of the buffer it filled.
+    pub length: usize,
+    /// The TTL or hop limit the kernel reported with it (IP_RECVTTL, IPV6_RECVHOPLIMIT,
+    /// where the socket asked for them).
+    pub ttl: Option<u8>,
+}
+
+/// Receives one datagram from `fd` into `buffer`; `Ok(None)` when nothing waits. -A's raw
+/// TCP socket reads its SYN-ACKs this way too.
+pub(crate) fn receive_with_ttl(fd: RawFd, buffer: &mut [u8]) -> io::Result<Option<Received>> {
+    loop {
+        let mut space = nix::cmsg_space!(i32);
+        let mut parts = [io::IoSliceMut::new(buffer)];
+        let message =
+            match recvmsg::<SockaddrStorage>(fd, &mut parts, Some(&mut space), MsgFlags::empty()) {
+                Ok(message) => message,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(error) => return Err(error.into()),
+            };
+        let from = message.address.as_ref().and_then(address_of);
+        let ttl = message.cmsgs().ok().and_then(|mut found| {
+            found.find_map(|cmsg| match cmsg {
+                ControlMessageOwned::Ipv4Ttl(ttl) | ControlMessageOwned::Ipv6HopLimit(ttl) => {
+                    u8::try_from(ttl).ok()
+                }
+                _ => None,
+            })
+        });
+        let length = message.bytes;
+        return Ok(Some(Received {
+            from,
+            length: length.min(buffer.len()),
+            ttl,
+        }));
     }
 }
 

@@ -14,14 +14,12 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signalfd::SignalFd;
-use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
-};
+use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::Evidence;
 use super::tcp::{self, Segment};
-use crate::discovery::{Pinger, run_token};
+use crate::discovery::{Pinger, Received, receive_with_ttl, run_token};
 
 /// The least and the most time an answer is waited for: a few round trips of the host
 /// in between.
@@ -235,31 +233,14 @@ fn connect(target: SocketAddr) -> io::Result<Socket> {
 fn read_segment(raw: &Socket, ipv6: bool) -> io::Result<Option<(IpAddr, Option<u8>, Segment)>> {
     let mut buffer = [0; READ_SIZE];
     loop {
-        let mut space = nix::cmsg_space!(i32);
-        let mut parts = [io::IoSliceMut::new(&mut buffer)];
-        let message = match recvmsg::<SockaddrStorage>(
-            raw.as_raw_fd(),
-            &mut parts,
-            Some(&mut space),
-            MsgFlags::empty(),
-        ) {
-            Ok(message) => message,
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => return Ok(None),
-            Err(error) => return Err(error.into()),
+        let Some(Received {
+            from,
+            length,
+            ttl: hop_limit,
+        }) = receive_with_ttl(raw.as_raw_fd(), &mut buffer)?
+        else {
+            return Ok(None);
         };
-        let from = message
-            .address
-            .as_ref()
-            .and_then(|from| from.as_sockaddr_in6())
-            .map(|from| IpAddr::V6(from.ip()));
-        let hop_limit = message.cmsgs().ok().and_then(|mut found| {
-            found.find_map(|cmsg| match cmsg {
-                ControlMessageOwned::Ipv6HopLimit(limit) => u8::try_from(limit).ok(),
-                _ => None,
-            })
-        });
-        let length = message.bytes.min(READ_SIZE);
         let read = &buffer[..length];
         let parsed = if ipv6 {
             from.zip(tcp::parse_segment(read))
