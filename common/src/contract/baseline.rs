@@ -13,11 +13,11 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::contract::error::{Error, Result};
-use crate::contract::output::{Record, TextRow, prefixed, static_name};
+use crate::contract::output::{Record, TextRow, fields, prefixed};
 
 /// A record that can be compared with the same thing's record in an earlier run.
 pub trait Baselined: Record + DeserializeOwned {
@@ -71,11 +71,7 @@ pub struct ChangeRecord<R> {
 /// JSON: `change` first, the record's own fields, then `old` for a change.
 impl<R: Serialize> Serialize for ChangeRecord<R> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let fields = match serde_json::to_value(&self.record) {
-            Ok(Value::Object(fields)) => fields,
-            Ok(_) => return Err(serde::ser::Error::custom("a record is a JSON object")),
-            Err(error) => return Err(serde::ser::Error::custom(error)),
-        };
+        let fields = fields::<S>(&self.record)?;
         let mut map = serializer.serialize_map(Some(fields.len() + 2))?;
         map.serialize_entry("change", self.change.as_str())?;
         for (key, value) in &fields {
@@ -135,18 +131,13 @@ impl<R: Record> Serialize for CsvChange<'_, R> {
         let mut row = TextRow::default();
         self.0.write_text(&mut row);
         let was = row.fields().nth(1).unwrap_or_default().to_owned();
-        // The csv crate takes a header only from a struct's field names; the record's are
-        // known once it is serialized.
-        let cells = match serde_json::to_value(self.0.record.csv()) {
-            Ok(Value::Object(cells)) => cells,
-            Ok(_) => return Err(serde::ser::Error::custom("a record is a JSON object")),
-            Err(error) => return Err(serde::ser::Error::custom(error)),
-        };
-        let mut row = serializer.serialize_struct("ChangeRecord", cells.len() + 2)?;
-        row.serialize_field("change", self.0.change.as_str())?;
-        row.serialize_field("was", &was)?;
+        // A map: the CSV formatter takes its header from the keys.
+        let cells = fields::<S>(self.0.record.csv())?;
+        let mut row = serializer.serialize_map(Some(cells.len() + 2))?;
+        row.serialize_entry("change", self.0.change.as_str())?;
+        row.serialize_entry("was", &was)?;
         for (key, value) in &cells {
-            row.serialize_field(static_name(key), value)?;
+            row.serialize_entry(key, value)?;
         }
         row.end()
     }

@@ -18,7 +18,7 @@ use crate::contract::error::{Error, Result};
 pub use self::csv::Csv;
 pub use self::json::Json;
 pub use self::stamped::{Stamped, hostname};
-pub(crate) use self::stamped::{prefixed, static_name};
+pub(crate) use self::stamped::{fields, prefixed};
 pub use self::text::{Text, TextOptions, TextRow, write_aligned};
 
 /// The output formats every tool offers.

@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::contract::output::{Record, TextRow};
@@ -23,8 +23,8 @@ pub fn hostname() -> String {
     )
 }
 
-/// The fields of `value` (a record) as a JSON object.
-fn fields<S: Serializer>(
+/// The fields of `value` (a record) as a JSON object, for a record made of another's.
+pub(crate) fn fields<S: Serializer>(
     value: impl Serialize,
 ) -> Result<serde_json::Map<String, Value>, S::Error> {
     match serde_json::to_value(value) {
@@ -68,33 +68,20 @@ impl<R: Record> Record for Stamped<'_, R> {
     }
 }
 
-/// CSV: a `hostname` column before the record's own.
+/// CSV: a `hostname` column before the record's own. A map: the CSV formatter takes its
+/// header from the keys.
 struct CsvStamped<'a, 'r, R>(&'a Stamped<'r, R>);
 
 impl<R: Record> Serialize for CsvStamped<'_, '_, R> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let cells = fields::<S>(self.0.record.csv())?;
-        // The csv crate takes a header only from a struct's field names.
-        let mut row = serializer.serialize_struct("Stamped", cells.len() + 1)?;
-        row.serialize_field("hostname", self.0.hostname)?;
+        let mut row = serializer.serialize_map(Some(cells.len() + 1))?;
+        row.serialize_entry("hostname", self.0.hostname)?;
         for (key, value) in &cells {
-            row.serialize_field(static_name(key), value)?;
+            row.serialize_entry(key, value)?;
         }
         row.end()
     }
-}
-
-/// A record field's name as the `'static` one serde's structs want: each distinct name is
-/// kept once for the life of the process (the record types have a few dozen).
-pub(crate) fn static_name(key: &str) -> &'static str {
-    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(name) = names.iter().find(|name| **name == key) {
-        return name;
-    }
-    let name: &'static str = Box::leak(key.to_owned().into_boxed_str());
-    names.push(name);
-    name
 }
 
 /// `header` with `hostname` before it.
