@@ -36,20 +36,22 @@ impl Drop for Scratch {
 }
 
 /// Four ports of 127.0.0.1 in a row, the first two listening; the listeners stay open as
-/// long as the vector lives. Retries until such a row is free.
+/// long as the vector lives. They are taken below the ephemeral range (32768 and up), so
+/// that a port a test closes and binds again is not taken meanwhile as the source port of
+/// another test's connection. Each test starts its search at a place of its own.
 fn listeners() -> (Vec<TcpListener>, u16) {
-    for _ in 0..50 {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = first.local_addr().unwrap().port();
-        if base > 65530 {
-            continue;
-        }
-        let Ok(second) = TcpListener::bind(("127.0.0.1", base + 1)) else {
-            continue;
-        };
-        let free = (2..4).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok());
-        if free {
-            return (vec![first, second], base);
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 1000) as u16 * 8;
+    for _ in 0..200 {
+        let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = 20_000 + (start - 20_000 + step * 4) % 12_000;
+        let mut bound: Vec<TcpListener> = (0..4)
+            .map_while(|offset| TcpListener::bind(("127.0.0.1", base + offset)).ok())
+            .collect();
+        if bound.len() == 4 {
+            // The last two were bound only to see that they are free.
+            bound.truncate(2);
+            return (bound, base);
         }
     }
     panic!("no four free ports in a row on 127.0.0.1");
