@@ -55,6 +55,26 @@ pub fn sh(script: &str) {
     );
 }
 
+/// Writes an executable script through a child process. Written from the test process, the
+/// file would be open for writing in it while another test's thread forks, and the child's
+/// copy of that descriptor makes exec fail with "Text file busy" until it execs in turn.
+pub fn write_executable(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut writer = Command::new("sh")
+        .args(["-ec", "cat > \"$1\"; chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writer
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    assert!(writer.wait().unwrap().success(), "{}", path.display());
+}
+
 /// A network namespace of the test's own, with its loopback up; deleted (with its
 /// /etc/netns settings folder, if it has one) however the test ends.
 pub struct Netns {

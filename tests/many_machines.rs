@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::process::Command;
 
-use crate::fixtures::{Netns, TempDir, require_program, require_root, sh};
+use crate::fixtures::{Netns, TempDir, require_program, require_root, sh, write_executable};
 use crate::util::{LIMIT, run, stderr_text};
 
 const README: &str = include_str!("../README.md");
@@ -186,38 +186,35 @@ fn fleet_inventory_groups_each_server_s_listeners() {
     // parallel's --ssh names the program it logs in with: this one "logs in" to a server by
     // entering its namespace, and runs there what parallel sends (`HOST -- exec COMMAND`).
     let ssh = dir.join("netns-ssh");
-    std::fs::write(
+    write_executable(
         &ssh,
         "#!/bin/sh\nhost=$1; shift\n[ \"$1\" = -- ] && shift\nexec ip netns exec \"$host\" sh -c \"$*\"\n",
-    )
-    .unwrap();
-    sh(&format!("chmod +x {}", ssh.display()));
+    );
     let logins = format!("{},{}", servers[0].name, servers[1].name);
     let recipe = replaced(
         &recipe,
         "--sshlogin web1,web2,db1",
         &format!("--ssh {} --sshlogin {logins}", ssh.display()),
     );
+    // pipefail: a parallel that fails must fail the test with its own words, not leave jq
+    // an empty input to turn into an empty inventory.
     let output = run(
-        Command::new("sh")
-            .args(["-ec", &recipe])
+        Command::new("bash")
+            .args(["-o", "pipefail", "-ec", &recipe])
             .current_dir(dir.join(""))
             .env("PATH", path_with_tools())
             .env("HOME", dir.join(""))
             .env("LC_ALL", "C.UTF-8"),
         LIMIT,
     );
-    assert!(
-        output.status.success(),
-        "{recipe}: {}",
-        stderr_text(&output)
-    );
+    let stderr = stderr_text(&output);
+    assert!(output.status.success(), "{recipe}: {stderr}");
 
     let inventory: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("inventory.json")).unwrap())
             .unwrap();
     let hosts = inventory.as_array().unwrap();
-    assert_eq!(hosts.len(), 2, "{inventory}");
+    assert_eq!(hosts.len(), 2, "{inventory}; stderr: {stderr}");
     let pid = u64::from(std::process::id());
     let mut found = BTreeSet::new();
     for host in hosts {

@@ -3,9 +3,8 @@
 //! owns each reachable port, and the nightly diff by cron, with a stand-in `mail`.
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
 
-use crate::fixtures::{Netns, TempDir, require_program, require_root, sh};
+use crate::fixtures::{Netns, TempDir, require_program, require_root, sh, write_executable};
 use crate::many_machines::{listen_in, path_with_tools, readme_recipe, replaced};
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text};
 
@@ -101,8 +100,7 @@ fn the_nightly_diff_mails_only_changes() {
     );
     std::fs::create_dir_all(dir.join("bin")).unwrap();
     let mail = dir.join("bin/mail");
-    std::fs::write(&mail, "#!/bin/sh\necho \"$@\" >> mailed\ncat >> mailed\n").unwrap();
-    std::fs::set_permissions(&mail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&mail, "#!/bin/sh\necho \"$@\" >> mailed\ncat >> mailed\n");
     let mailed = || std::fs::read_to_string(dir.join("mailed")).unwrap_or_default();
 
     // The first night: every open port is new, and mailed.
