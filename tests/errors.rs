@@ -179,7 +179,7 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     (
         "proctree",
         &["foo"],
-        &["invalid value 'foo' for '[PID]': invalid digit found in string"],
+        &["invalid value 'foo' for '[PID]': 'foo' is not a process id (a number from 1)"],
     ),
     (
         "proctree",
@@ -188,13 +188,18 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "proctree",
-        &["--pid", "abc"],
-        &["invalid value 'abc' for '--pid [<PID>]': invalid digit found in string"],
+        &["--json", "--csv"],
+        &["the argument '--json' cannot be used with '--csv'"],
     ),
     (
         "proctree",
-        &["--json", "--csv"],
-        &["the argument '--json' cannot be used with '--csv'"],
+        &["--pid", "abc"],
+        &["invalid value 'abc' for '--pid [<PID>]': 'abc' is not a process id (a number from 1)"],
+    ),
+    (
+        "proctree",
+        &["0"],
+        &["invalid value '0' for '[PID]': '0' is not a process id (a number from 1)"],
     ),
     (
         "proctree",

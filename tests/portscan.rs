@@ -16,6 +16,7 @@ use crate::fixtures::{
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
 mod os_hint;
+mod privilege;
 mod scope;
 mod version;
 

@@ -383,8 +383,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_stylesheet: bool,
 
-    /// Print the summary line on stderr even when it is not a terminal; may be repeated
-    /// (-vv), which says no more for now.
+    /// Print the summary line on stderr even when it is not a terminal; -vv also says who
+    /// the run goes on as once its privileged sockets are open ("nobody").
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

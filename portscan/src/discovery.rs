@@ -137,10 +137,11 @@ const CONNECT_PHASE: &str = "TCP connects to 80 and 443";
 pub fn run(
     targets: Targets,
     options: &Options,
+    pinger: Option<&Pinger>,
     signals: &SignalFd,
     listener: &mut impl Listener,
 ) -> Result<Outcome> {
-    let Some(pinger) = Pinger::open(run_token()) else {
+    let Some(pinger) = pinger else {
         listener.phase(CONNECT_PHASE, targets.len());
         let interrupted = connect_sweep(targets, options, options.profile, signals, listener)?;
         return Ok(Outcome {
@@ -167,14 +168,13 @@ pub fn run(
         let mut driver = Epoller::new(Some(signals))?;
         ping::sweep(
             &targets,
-            &pinger,
+            pinger,
             options.profile,
             options.max_rate,
             &mut driver,
             &mut echo,
         )?
     };
-    drop(pinger);
     let (silent, known) = (echo.silent, echo.known);
     let outcome = Outcome {
         mechanism,

@@ -20,6 +20,7 @@ mod limits;
 mod order;
 mod os_hint;
 mod output;
+mod privilege;
 mod probe;
 mod scope;
 mod service;
@@ -48,10 +49,12 @@ use nix::sys::signalfd::SignalFd;
 
 pub use cli::{Cli, MANUAL, ProbeDbChoice, ShowState, command, nmap_spellings};
 use discovery::Found;
+use discovery::Pinger;
 use driver::Epoller;
 use engine::{Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
 use os_hint::Hinting;
+use os_hint::gather::HintSockets;
 use output::files::{self, Dest, Kind};
 use output::{
     Grepable, HostFiles, Listed, Normal, NormalFile, Printer, Records, Report, Scan, Xml,
@@ -525,6 +528,10 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     // (Until here SIGINT and SIGTERM simply end the process: nothing has been printed, and
     // name resolution cannot be interrupted.)
     let signal_fd = common::contract::watch::interrupts()?;
+    let hinting = config.os_hint && config.from.is_none();
+    let privilege::Privileged {
+        pinger, raw_tcp, ..
+    } = give_up_privilege(config, &targets, hinting)?;
 
     let budget = limits::socket_budget();
     if let (Some(path), Some(version)) = (&config.from, config.version) {
@@ -546,32 +553,38 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     if config.discovery == Discovery::Only {
         let scan = config.scan(started, start_time, HashMap::new())?;
         let files = DiscoveryFiles { dests, scan };
-        let failed = ping_only(config, targets, stdout, files, &signal_fd, summaries)?;
+        let failed = ping_only(
+            config,
+            targets,
+            pinger.as_ref(),
+            stdout,
+            files,
+            &signal_fd,
+            summaries,
+        )?;
         return Ok(Status {
             had_errors: !problems.is_empty() || failed > 0,
             ..Status::default()
         });
     }
-    let (mut discovery_failed, mut discovery_down) = (0, 0);
-    let mut up_reasons = HashMap::new();
+    let mut found = Found::<io::Sink>::quiet();
     let targets = if discovery::wanted(config.discovery, &targets) {
-        let found = Found::<io::Sink>::quiet();
-        let found = discover(
+        let sweep = (pinger.as_ref(), &signal_fd);
+        found = discover(
             targets,
             &discovery_options,
-            &signal_fd,
+            sweep,
             found,
             summaries,
             started,
         )?;
-        discovery_failed = found.failed;
-        discovery_down = found.down;
-        up_reasons = found.reasons;
-        Targets::from_hosts(found.live)
+        Targets::from_hosts(std::mem::take(&mut found.live))
     } else {
         targets
     };
 
+    // Only the hint reads the echo socket from here on.
+    let pinger = pinger.filter(|_| hinting);
     let pairs = targets
         .len()
         .checked_mul(config.ports.len() as u64)
@@ -586,14 +599,14 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         min_rate: config.min_rate,
         budget,
     };
-    let mut scan = config.scan(started, start_time, up_reasons)?;
+    let mut scan = config.scan(started, start_time, std::mem::take(&mut found.reasons))?;
     scan.unscanned_addresses = unscanned_addresses;
     let services = Arc::clone(&scan.services);
     let (mut printer, report) = printer_for(config, stdout, &mut dests, scan)?;
     if config.verbose {
         printer.show_notices();
     }
-    printer.unscanned(discovery_down, discovery_failed);
+    printer.unscanned(found.down, found.failed);
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = scan_ports(
         config,
@@ -601,7 +614,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         &mut driver,
         &mut printer,
         &services,
-        &signal_fd,
+        (&signal_fd, HintSockets { pinger, raw_tcp }),
     )?;
     let hosts_failed = printer.hosts_failed();
     let (counts, changed) = printer.finish(outcome.interrupted)?;
@@ -616,9 +629,32 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         return Err(Error::failed("interrupted"));
     }
     Ok(Status {
-        had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
+        had_errors: !problems.is_empty() || hosts_failed + found.failed > 0,
         changed,
     })
+}
+
+/// Opens the sockets the run needs privilege for (an echo socket to discover hosts or for
+/// -A, -A's raw TCP sockets), then gives up the privilege ([`privilege`]).
+fn give_up_privilege(
+    config: &Config,
+    targets: &Targets,
+    hinting: bool,
+) -> Result<privilege::Privileged> {
+    let discovering = config.discovery == Discovery::Only
+        || (config.from.is_none() && discovery::wanted(config.discovery, targets));
+    let privileged = privilege::open_then_drop(privilege::Needs {
+        pinger: discovering || hinting,
+        raw_tcp: hinting,
+        keeps_uid: matches!(
+            config.comparison,
+            Some(output::Comparison::Baseline { update: true, .. })
+        ),
+    })?;
+    if let (Some(now), true) = (privileged.now, config.verbosity > 1) {
+        warn(TOOL, format!("sockets opened; running on as {now}"));
+    }
+    Ok(privileged)
 }
 
 /// `config` with its `--baseline` read, before anything is sent: a file that is not a
@@ -661,7 +697,7 @@ fn scan_ports<W: io::Write>(
     driver: &mut Epoller,
     printer: &mut Printer<'_, W>,
     services: &ServiceDb,
-    signals: &SignalFd,
+    (signals, sockets): (&SignalFd, HintSockets),
 ) -> Result<engine::Summary> {
     let prober = ScanProber::default();
     let Some(version) = config.version else {
@@ -673,7 +709,7 @@ fn scan_ports<W: io::Write>(
         return probe_services(plan, driver, printer, &options, services);
     }
     printer.os_columns();
-    let mut hinting = Hinting::new(printer, signals);
+    let mut hinting = Hinting::new(printer, signals, sockets);
     let mut outcome = probe_services(plan, driver, &mut hinting, &options, services)?;
     outcome.interrupted |= hinting.finish(outcome.interrupted)?;
     Ok(outcome)
@@ -864,6 +900,7 @@ struct DiscoveryFiles<'a> {
 fn ping_only<'a, W: io::Write + 'a>(
     config: &Config,
     targets: Targets,
+    pinger: Option<&Pinger>,
     stdout: Option<W>,
     files: DiscoveryFiles<'a>,
     signals: &SignalFd,
@@ -882,7 +919,7 @@ fn ping_only<'a, W: io::Write + 'a>(
     };
     let options = config.discovery_options(limits::socket_budget());
     let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts, config.sort);
-    let outcome = discovery::run(targets, &options, signals, &mut listener)?;
+    let outcome = discovery::run(targets, &options, pinger, signals, &mut listener)?;
     listener.finish(outcome.interrupted)?;
     let found = found.finish()?;
     if summary {
@@ -983,12 +1020,12 @@ impl Config {
 fn discover<W: io::Write>(
     targets: Targets,
     options: &discovery::Options,
-    signals: &SignalFd,
+    (pinger, signals): (Option<&Pinger>, &SignalFd),
     mut found: Found<W>,
     summary: bool,
     started: Instant,
 ) -> Result<Found<W>> {
-    let outcome = discovery::run(targets, options, signals, &mut found)?;
+    let outcome = discovery::run(targets, options, pinger, signals, &mut found)?;
     let found = found.finish()?;
     if summary {
         warn(TOOL, found.summary(outcome, started.elapsed()));

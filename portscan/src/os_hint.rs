@@ -14,7 +14,7 @@
 //! are over (the scan's loop must not wait on it), then gathers each host's evidence, and
 //! hands the printer the hint before the ports.
 
-mod gather;
+pub mod gather;
 mod tcp;
 
 use std::collections::{HashMap, HashSet};
@@ -509,10 +509,10 @@ pub struct Hinting<'a, O> {
 
 impl<'a, O: Hinted> Hinting<'a, O> {
     /// Gathering stops at a signal on `signals`, as the scan does.
-    pub fn new(inner: &'a mut O, signals: &'a SignalFd) -> Self {
+    pub fn new(inner: &'a mut O, signals: &'a SignalFd, sockets: gather::HintSockets) -> Self {
         Self {
             inner,
-            gatherer: gather::Gatherer::new(signals),
+            gatherer: gather::Gatherer::new(signals, sockets),
             held: HashMap::new(),
             answered: HashSet::new(),
             done: Vec::new(),
@@ -757,7 +757,12 @@ mod tests {
         let open = (PortState::Open, Reason::SynAck);
         for interrupted in [false, true] {
             let mut written = Written::default();
-            let mut hinting = Hinting::new(&mut written, &signals);
+            // No socket: what the hint gathers is said unseen.
+            let sockets = gather::HintSockets {
+                pinger: None,
+                raw_tcp: [None, None],
+            };
+            let mut hinting = Hinting::new(&mut written, &signals, sockets);
             hinting
                 .result(&quiet, tcp(1), PortState::Closed, Reason::ConnRefused, rtt)
                 .unwrap();

@@ -1,7 +1,7 @@
 //! proctree's command line, shared by the binary, the man page and the completions.
 
 use clap::{CommandFactory, Parser};
-use common::contract::input::parse_duration;
+use common::contract::input::{parse_duration, parse_pid};
 use common::contract::manual::{Example, Manual};
 use common::contract::output::OutputArgs;
 
@@ -99,7 +99,7 @@ pub struct Cli {
 
     /// Show only process PID and its descendants, as `proctree PID` does; may be repeated.
     /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing.
-    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1)]
+    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1, value_parser = parse_pid)]
     pub pids: Vec<u32>,
 
     /// With a PID, also show the chain of ancestors up to the root (like pstree -s).
@@ -167,7 +167,7 @@ pub struct Cli {
     pub interval: Option<std::time::Duration>,
 
     /// Show only process PID and its descendants (pstree's positional pid: `proctree 1`).
-    #[arg(value_name = "PID")]
+    #[arg(value_name = "PID", value_parser = parse_pid)]
     pub pid: Option<u32>,
 
     // --json and --csv print process records (with ppid and depth) in tree order.

@@ -41,6 +41,9 @@ pub fn main<Cli, Config>(
         let closed = io::Error::from_raw_os_error(nix::libc::EBADF);
         return finish(tool, Err(Error::output(closed)));
     }
+    if let Some(refusal) = setuid_refusal() {
+        return finish(tool, Err(refusal));
+    }
     match parse() {
         Ok(cli) => finish(
             tool,
@@ -50,6 +53,28 @@ pub fn main<Cli, Config>(
         Err(answer) if !answer.use_stderr() => finish(tool, print_answer(&answer)),
         // A usage error, said as the tool's own are, with status 2.
         Err(error) => finish(tool, Err(Error::from_clap(&error))),
+    }
+}
+
+/// A setuid or setgid install would run on behalf of any user with the owner's power,
+/// reading files and command lines that user gave: refused before anything is read. A
+/// privileged user runs the tools as themselves; a scanner that needs raw sockets is given
+/// CAP_NET_RAW with setcap, which portscan gives up once its sockets are open.
+fn setuid_refusal() -> Option<Error> {
+    use nix::unistd::{getegid, geteuid, getgid, getuid};
+    let (uid, euid, gid, egid) = (getuid(), geteuid(), getgid(), getegid());
+    if uid != euid {
+        Some(Error::failed(format!(
+            "refusing to run setuid (user {uid}, effective user {euid}): \
+             remove the setuid bit (chmod u-s); grant capabilities with setcap instead"
+        )))
+    } else if gid != egid {
+        Some(Error::failed(format!(
+            "refusing to run setgid (group {gid}, effective group {egid}): \
+             remove the setgid bit (chmod g-s)"
+        )))
+    } else {
+        None
     }
 }
 

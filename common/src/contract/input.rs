@@ -332,6 +332,14 @@ pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, St
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
+/// A process id on a command line: a decimal number from 1, as ps and pstree take it.
+pub fn parse_pid(text: &str) -> std::result::Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(format!("'{text}' is not a process id (a number from 1)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

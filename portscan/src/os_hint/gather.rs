@@ -5,7 +5,6 @@
 //! signal stops it, as it stops the scan; what cannot be had is said as evidence
 //! unseen, never an error.
 
-use std::cell::OnceCell;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
@@ -19,7 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::Evidence;
 use super::tcp::{self, Segment};
-use crate::discovery::{Pinger, Received, receive_with_ttl, run_token};
+use crate::discovery::{Pinger, Received, receive_with_ttl};
 
 /// The least and the most time an answer is waited for: a few round trips of the host
 /// in between.
@@ -37,27 +36,35 @@ enum Waited {
     Signal,
 }
 
-/// The sockets, opened when first needed and kept for the next hosts.
+/// The sockets of the hint, opened with privilege before the scan began
+/// ([`crate::privilege`]).
+pub struct HintSockets {
+    /// The echo sockets, if this process could open any.
+    pub pinger: Option<Pinger>,
+    /// Each family's raw TCP socket (IPv4, IPv6), or why there is none; `None` where the
+    /// run asked for none.
+    pub raw_tcp: [Option<io::Result<Socket>>; 2],
+}
+
+/// The sockets, kept for every host.
 pub struct Gatherer<'a> {
     signals: &'a SignalFd,
-    /// The echo sockets, if this process may open any, opened at the first host: a raw
-    /// one would otherwise fill with every ICMP message of the scan.
-    pinger: OnceCell<Option<Pinger>>,
+    sockets: HintSockets,
     /// Whether each family's echo socket hands over TTLs yet (IPv4, IPv6).
     ttls_asked: [bool; 2],
-    /// Each family's raw TCP socket, or why there is none, once tried.
-    raw: [Option<io::Result<Socket>>; 2],
+    /// Whether each family's raw TCP socket has its idle filter taken off yet.
+    raw_listening: [bool; 2],
     seq: u16,
     interrupted: bool,
 }
 
 impl<'a> Gatherer<'a> {
-    pub fn new(signals: &'a SignalFd) -> Self {
+    pub fn new(signals: &'a SignalFd, sockets: HintSockets) -> Self {
         Self {
             signals,
-            pinger: OnceCell::new(),
+            sockets,
             ttls_asked: [false; 2],
-            raw: [None, None],
+            raw_listening: [false; 2],
             seq: 0,
             interrupted: false,
         }
@@ -95,7 +102,7 @@ impl<'a> Gatherer<'a> {
     /// The TTL of `address`'s reply to one echo request.
     fn echo(&mut self, address: IpAddr, wait: Duration) -> Evidence {
         let unseen = |why: String| Evidence::Unseen(format!("ICMP echo: {why}"));
-        let Some(pinger) = self.pinger.get_or_init(|| Pinger::open(run_token())) else {
+        let Some(pinger) = &self.sockets.pinger else {
             return unseen(
                 "no ICMP socket (net.ipv4.ping_group_range leaves out this user's groups, \
                  and a raw one needs CAP_NET_RAW)"
@@ -112,6 +119,9 @@ impl<'a> Gatherer<'a> {
         }
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
+        // The socket was open through the scan, and a raw one gets a copy of every ICMP
+        // message the host receives: reading away what waits leaves room for this reply.
+        let _ = pinger.reply_ttl(address, seq);
         if let Err(why) = pinger.send_one(address, seq) {
             return unseen(format!("not sent: {why}"));
         }
@@ -142,15 +152,23 @@ impl<'a> Gatherer<'a> {
         let port = target.port();
         let unseen = |why: String| Evidence::Unseen(format!("SYN-ACK from {port}/tcp: {why}"));
         let ipv6 = target.is_ipv6();
-        let raw = self.raw[usize::from(ipv6)].get_or_insert_with(|| open_raw(ipv6));
-        let raw = match raw {
-            Ok(raw) => &*raw,
-            Err(why) => {
+        let raw = match &self.sockets.raw_tcp[usize::from(ipv6)] {
+            Some(Ok(raw)) => raw,
+            None => return unseen("not read: no raw TCP socket was opened".to_owned()),
+            Some(Err(why)) => {
                 return unseen(format!(
                     "not read: no raw TCP socket ({why}; it needs root or CAP_NET_RAW)"
                 ));
             }
         };
+        if !self.raw_listening[usize::from(ipv6)] {
+            if let Err(why) = raw.detach_filter() {
+                return unseen(format!(
+                    "not read: the raw TCP socket stays filtered ({why})"
+                ));
+            }
+            self.raw_listening[usize::from(ipv6)] = true;
+        }
         // What came before is another connection's.
         while let Ok(Some(_)) = read_segment(raw, ipv6) {}
         let probe = match connect(target) {
@@ -201,7 +219,7 @@ impl<'a> Gatherer<'a> {
 /// A raw TCP socket of `ipv6`'s family, which sees a copy of every TCP segment the host
 /// receives (raw(7)); an IPv6 one is told to hand over each segment's hop limit, since it
 /// reads no IPv6 header.
-fn open_raw(ipv6: bool) -> io::Result<Socket> {
+pub fn open_raw(ipv6: bool) -> io::Result<Socket> {
     let domain = if ipv6 { Domain::IPV6 } else { Domain::IPV4 };
     let socket = Socket::new(
         domain,
