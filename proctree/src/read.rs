@@ -12,7 +12,7 @@ use crate::stat::{self, NoStat, Stat};
 /// Which files to read beyond stat.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Want {
-    /// /proc/PID/status, for the effective uid.
+    /// /proc/PID/status, for the effective uid and gid and the locked memory.
     pub status: bool,
     /// /proc/PID/cmdline, for the argument vector.
     pub cmdline: bool,
@@ -38,6 +38,12 @@ pub enum Exe {
 pub struct Process {
     pub stat: Stat,
     pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Memory locked into RAM (VmLck), ps's `L` flag; false when status was not read.
+    pub locked: bool,
+    /// Resident memory in KiB as status counts it (VmRSS, exact), which stat's rss field
+    /// only estimates (per-CPU counters not yet folded in); 0 for a task without memory.
+    pub rss_kib: Option<u64>,
     pub args: Vec<Vec<u8>>,
     pub exe: Exe,
     /// The threads (other than the main one) when asked for, ordered by tid.
@@ -121,8 +127,8 @@ impl Reader {
 
     fn try_process(&mut self, pid: u32, want: Want) -> Result<Process, (&'static str, Failure)> {
         let stat = self.stat(pid, None).map_err(|f| ("stat", f))?;
-        let uid = if want.status {
-            Some(self.uid(pid).map_err(|f| ("status", f))?)
+        let ids = if want.status {
+            Some(self.status(pid).map_err(|f| ("status", f))?)
         } else {
             None
         };
@@ -148,7 +154,10 @@ impl Reader {
         };
         Ok(Process {
             stat,
-            uid,
+            uid: ids.map(|ids| ids.uid),
+            gid: ids.map(|ids| ids.gid),
+            locked: ids.is_some_and(|ids| ids.locked),
+            rss_kib: ids.map(|ids| ids.rss_kib),
             args,
             exe,
             tasks,
@@ -209,10 +218,13 @@ impl Reader {
         })
     }
 
-    fn uid(&mut self, pid: u32) -> Result<u32, Failure> {
+    fn status(&mut self, pid: u32) -> Result<Ids, Failure> {
         self.read(pid, "status")?;
-        effective_uid(self.data()).ok_or_else(|| {
-            Failure::Other(io::Error::new(io::ErrorKind::InvalidData, "no Uid line"))
+        parse_status(self.data()).ok_or_else(|| {
+            Failure::Other(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no Uid or Gid line",
+            ))
         })
     }
 
@@ -259,16 +271,49 @@ fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
     bytes.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
-/// The effective uid: the second number of the `Uid:` line of /proc/PID/status.
-fn effective_uid(status: &[u8]) -> Option<u32> {
-    let line = status
-        .split(|&b| b == b'\n')
-        .find(|line| line.starts_with(b"Uid:"))?;
-    let mut numbers = line[4..]
-        .split(u8::is_ascii_whitespace)
-        .filter(|f| !f.is_empty());
-    numbers.next()?;
-    std::str::from_utf8(numbers.next()?).ok()?.parse().ok()
+/// What proctree takes from /proc/PID/status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ids {
+    uid: u32,
+    gid: u32,
+    locked: bool,
+    rss_kib: u64,
+}
+
+/// The effective uid and gid (the second numbers of the `Uid:` and `Gid:` lines), whether
+/// `VmLck:` is above 0 kB, and `VmRSS:` (kernel threads and zombies have no Vm lines).
+fn parse_status(status: &[u8]) -> Option<Ids> {
+    let (mut uid, mut gid, mut locked, mut rss_kib) = (None, None, false, 0);
+    for line in status.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let mut numbers = line[colon + 1..]
+            .split(u8::is_ascii_whitespace)
+            .filter(|f| !f.is_empty());
+        let mut second = || -> Option<u32> {
+            numbers.next()?;
+            std::str::from_utf8(numbers.next()?).ok()?.parse().ok()
+        };
+        match &line[..colon] {
+            b"Uid" => uid = second(),
+            b"Gid" => gid = second(),
+            b"VmLck" => locked = numbers.next().is_some_and(|kib| kib != b"0"),
+            b"VmRSS" => {
+                rss_kib = numbers
+                    .next()
+                    .and_then(|kib| std::str::from_utf8(kib).ok()?.parse().ok())
+                    .unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+    Some(Ids {
+        uid: uid?,
+        gid: gid?,
+        locked,
+        rss_kib,
+    })
 }
 
 #[cfg(test)]
@@ -328,9 +373,23 @@ mod tests {
     }
 
     #[test]
-    fn the_effective_uid_is_the_second() {
-        let status = b"Name:\tsu\nUmask:\t0022\nState:\tS\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
-        assert_eq!(effective_uid(status), Some(0));
-        assert_eq!(effective_uid(b"Name:\tx\n"), None);
+    fn the_effective_ids_are_the_second() {
+        let status =
+            b"Name:\tsu\nUmask:\t0022\nState:\tS\nUid:\t1000\t0\t0\t0\nGid:\t100\t5\t5\t5\n";
+        let ids = |uid, gid, locked, rss_kib| {
+            Some(Ids {
+                uid,
+                gid,
+                locked,
+                rss_kib,
+            })
+        };
+        assert_eq!(parse_status(status), ids(0, 5, false, 0));
+        let locked = b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmPeak:\t  46620 kB\n\
+                       VmLck:\t   10288 kB\nVmRSS:\t   11196 kB\n";
+        assert_eq!(parse_status(locked), ids(0, 0, true, 11_196));
+        let unlocked = b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmLck:\t       0 kB\n";
+        assert_eq!(parse_status(unlocked), ids(0, 0, false, 0));
+        assert_eq!(parse_status(b"Name:\tx\nUid:\t0\t0\t0\t0\n"), None);
     }
 }
