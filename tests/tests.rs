@@ -13,6 +13,7 @@ mod pipeline;
 mod portscan;
 mod portscan_files;
 mod proctree;
+mod proctree_ps;
 mod recipes;
 mod sockls;
 mod sockls_filter;

@@ -139,8 +139,9 @@ pub struct Cli {
     pub count: Option<u64>,
 
     /// Print these columns, in this order, as ps -o does: ps's names (pid, ppid, pgid, sid,
-    /// user, uid, %cpu, %mem, rss, vsz, etime, etimes, stat, tty, comm, args, cmd, start,
-    /// stime, time, ni, pri, nlwp, ...) under ps's headers, or the records' field names
+    /// uid, user, gid, group, tty, stat, ni, pri, cls, %cpu, %mem, rss, vsz, etime, etimes,
+    /// time, start, lstart, stime, comm, args, cmd, nlwp, ...) under ps's headers and in
+    /// ps's forms, or the records' field names
     /// (cpu_percent, rss_kib, ...); `NAME=HEADER` renames one. Implies the flat list in
     /// text; in JSON and CSV, keeps only those fields.
     #[arg(

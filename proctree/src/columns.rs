@@ -57,6 +57,24 @@ pub enum Column {
     ElapsedS,
     /// ps's ELAPSED: `[[dd-]hh:]mm:ss`.
     Elapsed,
+    /// ps's STAT: the state letter and its flags.
+    Stat,
+    Gid,
+    Group,
+    /// ps's TT: the terminal, `?` for none.
+    PsTty,
+    /// ps's NI: the nice value, `-` for a policy that has none (real-time, idle, deadline).
+    PsNice,
+    Policy,
+    /// ps's CLS: the policy as `TS`, `FF`, `RR`, `B`, `IDL`, `DLN`.
+    Class,
+    /// ps's START (`start_time`): the short form of [`Column::Started`], under the
+    /// record's `start_time`.
+    StartTimeShort,
+    /// ps's STARTED (`start`): `hh:mm:ss` within a day, `Mmm dd` before.
+    Start,
+    /// ps's STARTED (`lstart`): `Sat Dec  5 11:40:18 2026`.
+    Lstart,
 }
 
 /// How a column's cells line up.
@@ -79,28 +97,36 @@ const NAMES: &[(&str, Column, &str)] = &[
     ("sid", Column::Sid, "SID"),
     ("sess", Column::Sid, "SESS"),
     ("session", Column::Sid, "SESS"),
-    ("tty", Column::Tty, "TT"),
-    ("tt", Column::Tty, "TT"),
-    ("tname", Column::Tty, "TTY"),
+    ("tty", Column::PsTty, "TT"),
+    ("tt", Column::PsTty, "TT"),
+    ("tname", Column::PsTty, "TTY"),
     ("uid", Column::Uid, "UID"),
     ("euid", Column::Uid, "EUID"),
     ("user", Column::User, "USER"),
     ("euser", Column::User, "EUSER"),
     ("uname", Column::User, "USER"),
-    ("stat", Column::State, "STAT"),
+    ("gid", Column::Gid, "GID"),
+    ("egid", Column::Gid, "EGID"),
+    ("group", Column::Group, "GROUP"),
+    ("egroup", Column::Group, "EGROUP"),
+    ("stat", Column::Stat, "STAT"),
     ("s", Column::State, "S"),
     ("state", Column::State, "S"),
     ("kthread", Column::Kthread, "kthread"),
-    ("nice", Column::Nice, "NI"),
-    ("ni", Column::Nice, "NI"),
+    ("nice", Column::PsNice, "NI"),
+    ("ni", Column::PsNice, "NI"),
     ("priority", Column::Priority, "priority"),
     ("pri", Column::PsPriority, "PRI"),
+    ("policy", Column::Policy, "policy"),
+    ("cls", Column::Class, "CLS"),
+    ("class", Column::Class, "CLS"),
     ("nlwp", Column::Threads, "NLWP"),
     ("thcount", Column::Threads, "THCNT"),
     ("threads", Column::Threads, "threads"),
-    ("start_time", Column::StartTime, "start_time"),
+    ("start_time", Column::StartTimeShort, "START"),
     ("started", Column::Started, "started"),
-    ("start", Column::Started, "STARTED"),
+    ("start", Column::Start, "STARTED"),
+    ("lstart", Column::Lstart, "STARTED"),
     ("stime", Column::Started, "STIME"),
     ("cpu_time_ms", Column::CpuTimeMs, "cpu_time_ms"),
     ("time", Column::CpuTime, "TIME"),
@@ -260,16 +286,16 @@ impl Column {
             Self::Ppid => "ppid",
             Self::Pgid => "pgid",
             Self::Sid => "sid",
-            Self::Tty => "tty",
+            Self::Tty | Self::PsTty => "tty",
             Self::Uid => "uid",
             Self::User => "user",
             Self::State => "state",
             Self::Kthread => "kthread",
-            Self::Nice => "nice",
+            Self::Nice | Self::PsNice => "nice",
             Self::Priority | Self::PsPriority => "priority",
             Self::Threads => "threads",
-            Self::StartTime => "start_time",
-            Self::Started => "started",
+            Self::StartTime | Self::StartTimeShort => "start_time",
+            Self::Started | Self::Start | Self::Lstart => "started",
             Self::CpuTimeMs | Self::CpuTime => "cpu_time_ms",
             Self::Rss => "rss_kib",
             Self::Vsz => "vsz_kib",
@@ -284,12 +310,26 @@ impl Column {
             Self::CpuPercent => "cpu_percent",
             Self::MemPercent => "mem_percent",
             Self::ElapsedS | Self::Elapsed => "elapsed_s",
+            Self::Stat => "stat",
+            Self::Gid => "gid",
+            Self::Group => "group",
+            Self::Policy | Self::Class => "policy",
         }
     }
 
-    /// Whether showing this column needs /proc/PID/status (the uid).
+    /// Whether showing this column needs /proc/PID/status: the uid and gid, the locked
+    /// memory of STAT's `L`, and the resident memory that stat only estimates.
     pub fn needs_status(self) -> bool {
-        matches!(self, Self::Uid | Self::User)
+        matches!(
+            self,
+            Self::Uid
+                | Self::User
+                | Self::Gid
+                | Self::Group
+                | Self::Stat
+                | Self::Rss
+                | Self::MemPercent
+        )
     }
 
     /// Whether showing this column needs /proc/PID/cmdline.
@@ -305,10 +345,17 @@ impl Column {
     fn align(self) -> Align {
         match self {
             Self::Tty
+            | Self::PsTty
             | Self::User
+            | Self::Group
             | Self::State
+            | Self::Stat
+            | Self::Class
             | Self::Kthread
             | Self::Started
+            | Self::StartTimeShort
+            | Self::Start
+            | Self::Lstart
             | Self::Comm
             | Self::Denied
             | Self::Matched => Align::Left,
@@ -319,6 +366,7 @@ impl Column {
 
     fn compare(self, a: &ProcessRecord, b: &ProcessRecord) -> Ordering {
         let user = |r: &ProcessRecord| r.user.clone().unwrap_or_else(|| r.uid.to_string());
+        let group = |r: &ProcessRecord| r.group.clone().unwrap_or_else(|| r.gid.to_string());
         let args = |r: &ProcessRecord| -> Vec<u8> {
             let mut out = String::new();
             command(r, &mut out);
@@ -329,16 +377,22 @@ impl Column {
             Self::Ppid => a.ppid.cmp(&b.ppid),
             Self::Pgid => a.pgid.cmp(&b.pgid),
             Self::Sid => a.sid.cmp(&b.sid),
-            Self::Tty => a.tty.cmp(&b.tty),
+            Self::Tty | Self::PsTty => a.tty.cmp(&b.tty),
             Self::Uid => a.uid.cmp(&b.uid),
             Self::User => user(a).cmp(&user(b)),
+            Self::Gid => a.gid.cmp(&b.gid),
+            Self::Group => group(a).cmp(&group(b)),
             Self::State => a.state.cmp(&b.state),
+            Self::Stat => a.stat.cmp(&b.stat),
             Self::Kthread => a.kthread.cmp(&b.kthread),
-            Self::Nice => a.nice.cmp(&b.nice),
+            Self::Nice | Self::PsNice => a.nice.cmp(&b.nice),
+            Self::Policy | Self::Class => a.policy.cmp(&b.policy),
             Self::Priority => a.priority.cmp(&b.priority),
             Self::PsPriority => b.priority.cmp(&a.priority),
             Self::Threads => a.threads.cmp(&b.threads),
-            Self::StartTime | Self::Started => a.start_time.cmp(&b.start_time),
+            Self::StartTime | Self::StartTimeShort | Self::Started | Self::Start | Self::Lstart => {
+                a.start_time.cmp(&b.start_time)
+            }
             Self::CpuTimeMs | Self::CpuTime => a.cpu_time_ms.cmp(&b.cpu_time_ms),
             // As ps: %MEM by the resident memory itself, which the truncated share hides.
             Self::Rss | Self::MemPercent => a.rss_kib.cmp(&b.rss_kib),
@@ -368,7 +422,21 @@ impl Column {
             Self::Pgid => number(record.pgid, out),
             Self::Sid => number(record.sid, out),
             Self::Tty => token(record.tty.as_deref().unwrap_or_default().as_bytes(), out),
+            Self::PsTty => match &record.tty {
+                Some(tty) => token(tty.as_bytes(), out),
+                None => out.push('?'),
+            },
             Self::Uid => number(record.uid, out),
+            Self::Gid => number(record.gid, out),
+            Self::Group => match &record.group {
+                Some(group) => token(group.as_bytes(), out),
+                None => number(record.gid, out),
+            },
+            Self::Stat => token(record.stat.as_bytes(), out),
+            Self::Policy => number(record.policy, out),
+            Self::Class => out.push_str(class(record.policy)),
+            Self::PsNice if has_nice(record.policy) => number(record.nice, out),
+            Self::PsNice => out.push('-'),
             Self::User => match &record.user {
                 Some(user) => token(user.as_bytes(), out),
                 None => number(record.uid, out),
@@ -380,9 +448,19 @@ impl Column {
             Self::PsPriority => number(39 - record.priority, out),
             Self::Threads => number(record.threads, out),
             Self::StartTime => number(record.start_time, out),
-            Self::Started => {
+            Self::Started | Self::StartTimeShort => {
                 let start = clock.context.start_instant(record.start_time);
                 token(clock.short_times.start(start).as_bytes(), out);
+            }
+            // Spaced as ps spaces them (`Dec 05`, `Sat Dec  5 11:40:18 2026`): a reader that
+            // splits on blanks counts them as ps's users do.
+            Self::Start => {
+                let start = clock.context.start_instant(record.start_time);
+                out.push_str(&clock.short_times.started(start));
+            }
+            Self::Lstart => {
+                let start = clock.context.start_instant(record.start_time);
+                out.push_str(&clock.short_times.long(start));
             }
             Self::CpuTimeMs => number(record.cpu_time_ms, out),
             Self::CpuTime => out.push_str(&pstime::cpu_time(record.cpu_time_ms)),
@@ -410,11 +488,35 @@ impl Column {
                 let words = words.get(1..).unwrap_or_default();
                 token(words.join(" ").as_bytes(), out);
             }
+            // ps drops the tenths from 100% on (a multi-threaded process's share).
+            Self::CpuPercent if record.cpu_percent >= 100.0 => {
+                number(format_args!("{:.0}", record.cpu_percent.trunc()), out);
+            }
             Self::CpuPercent => number(format_args!("{:.1}", record.cpu_percent), out),
             Self::MemPercent => number(format_args!("{:.1}", record.mem_percent), out),
             Self::ElapsedS => number(record.elapsed_s, out),
             Self::Elapsed => out.push_str(&pstime::elapsed(record.elapsed_s)),
         }
+    }
+}
+
+/// Whether tasks of this scheduling policy have a nice value: normal and batch ones
+/// (sched(7)), the two ps shows one for (`pr_nice` in procps `ps/output.c`).
+fn has_nice(policy: u32) -> bool {
+    matches!(policy, 0 | 3)
+}
+
+/// ps's CLS for a scheduling policy (procps `SCHED_CLASSSTR`).
+fn class(policy: u32) -> &'static str {
+    match policy {
+        0 => "TS",
+        1 => "FF",
+        2 => "RR",
+        3 => "B",
+        4 => "ISO",
+        5 => "IDL",
+        6 => "DLN",
+        _ => "?",
     }
 }
 
@@ -628,7 +730,7 @@ mod tests {
             ("user,args=COMMAND LINE", "user:USER args:COMMAND LINE"),
             (
                 "stat,cmd,nlwp,pri",
-                "state:STAT args:CMD threads:NLWP priority:PRI",
+                "stat:STAT args:CMD threads:NLWP priority:PRI",
             ),
         ];
         for (input, expected) in cases {

@@ -12,7 +12,7 @@ use crate::stat::{self, NoStat, Stat};
 /// Which files to read beyond stat.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Want {
-    /// /proc/PID/status, for the effective uid.
+    /// /proc/PID/status, for the effective uid and gid and the locked memory.
     pub status: bool,
     /// /proc/PID/cmdline, for the argument vector.
     pub cmdline: bool,
@@ -38,6 +38,12 @@ pub enum Exe {
 pub struct Process {
     pub stat: Stat,
     pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Memory locked into RAM (VmLck), ps's `L` flag; false when status was not read.
+    pub locked: bool,
+    /// Resident memory in KiB as status counts it (VmRSS, exact), which stat's rss field
+    /// only estimates (per-CPU counters not yet folded in); 0 for a task without memory.
+    pub rss_kib: Option<u64>,
     pub args: Vec<Vec<u8>>,
     pub exe: Exe,
     /// The threads (other than the main one) when asked for, ordered by tid.
@@ -52,27 +58,64 @@ pub struct Snapshot {
     pub problems: Vec<String>,
 }
 
-/// Reads every process under `root` (normally /proc).
+/// Reads every process under `root` (normally /proc). A few thousand processes are read
+/// by up to four threads, each a run of pids: the reads are system calls that run in
+/// parallel, and most of proctree's time with `-o` (status and cmdline are as costly
+/// as stat each).
 pub fn read_all(root: &Path, want: Want) -> io::Result<Snapshot> {
     let mut pids: Vec<u32> = fs::read_dir(root)?
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     pids.sort_unstable();
-    let mut reader = Reader {
-        path: root.to_path_buf(),
-        buffer: vec![0; 4096],
-        filled: 0,
-    };
-    let mut snapshot = Snapshot::default();
-    for pid in pids {
-        match reader.process(pid, want) {
-            Ok(Some(process)) => snapshot.processes.push(process),
-            Ok(None) => {}
-            Err(problem) => snapshot.problems.push(problem),
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(4)
+        .min(pids.len() / PIDS_PER_THREAD)
+        .max(1);
+    let read = |pids: &[u32]| {
+        let mut reader = Reader {
+            path: root.to_path_buf(),
+            buffer: vec![0; 4096],
+            filled: 0,
+        };
+        let mut snapshot = Snapshot::default();
+        for &pid in pids {
+            match reader.process(pid, want) {
+                Ok(Some(process)) => snapshot.processes.push(process),
+                Ok(None) => {}
+                Err(problem) => snapshot.problems.push(problem),
+            }
         }
+        snapshot
+    };
+    if threads == 1 {
+        return Ok(read(&pids));
+    }
+    let parts: Vec<Snapshot> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pids
+            .chunks(pids.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || read(chunk)))
+            .collect();
+        // A reader does not panic; should one, its panic is carried on here.
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            })
+            .collect()
+    });
+    let mut snapshot = Snapshot::default();
+    for part in parts {
+        snapshot.processes.extend(part.processes);
+        snapshot.problems.extend(part.problems);
     }
     Ok(snapshot)
 }
+
+/// Below this many processes a thread, starting threads costs more than they save.
+const PIDS_PER_THREAD: usize = 500;
 
 /// Reads with one buffer reused for every file.
 struct Reader {
@@ -121,8 +164,8 @@ impl Reader {
 
     fn try_process(&mut self, pid: u32, want: Want) -> Result<Process, (&'static str, Failure)> {
         let stat = self.stat(pid, None).map_err(|f| ("stat", f))?;
-        let uid = if want.status {
-            Some(self.uid(pid).map_err(|f| ("status", f))?)
+        let ids = if want.status {
+            Some(self.status(pid).map_err(|f| ("status", f))?)
         } else {
             None
         };
@@ -148,7 +191,10 @@ impl Reader {
         };
         Ok(Process {
             stat,
-            uid,
+            uid: ids.map(|ids| ids.uid),
+            gid: ids.map(|ids| ids.gid),
+            locked: ids.is_some_and(|ids| ids.locked),
+            rss_kib: ids.map(|ids| ids.rss_kib),
             args,
             exe,
             tasks,
@@ -209,10 +255,13 @@ impl Reader {
         })
     }
 
-    fn uid(&mut self, pid: u32) -> Result<u32, Failure> {
+    fn status(&mut self, pid: u32) -> Result<Ids, Failure> {
         self.read(pid, "status")?;
-        effective_uid(self.data()).ok_or_else(|| {
-            Failure::Other(io::Error::new(io::ErrorKind::InvalidData, "no Uid line"))
+        parse_status(self.data()).ok_or_else(|| {
+            Failure::Other(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no Uid or Gid line",
+            ))
         })
     }
 
@@ -259,16 +308,49 @@ fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
     bytes.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
-/// The effective uid: the second number of the `Uid:` line of /proc/PID/status.
-fn effective_uid(status: &[u8]) -> Option<u32> {
-    let line = status
-        .split(|&b| b == b'\n')
-        .find(|line| line.starts_with(b"Uid:"))?;
-    let mut numbers = line[4..]
-        .split(u8::is_ascii_whitespace)
-        .filter(|f| !f.is_empty());
-    numbers.next()?;
-    std::str::from_utf8(numbers.next()?).ok()?.parse().ok()
+/// What proctree takes from /proc/PID/status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ids {
+    uid: u32,
+    gid: u32,
+    locked: bool,
+    rss_kib: u64,
+}
+
+/// The effective uid and gid (the second numbers of the `Uid:` and `Gid:` lines), whether
+/// `VmLck:` is above 0 kB, and `VmRSS:` (kernel threads and zombies have no Vm lines).
+fn parse_status(status: &[u8]) -> Option<Ids> {
+    let (mut uid, mut gid, mut locked, mut rss_kib) = (None, None, false, 0);
+    for line in status.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let mut numbers = line[colon + 1..]
+            .split(u8::is_ascii_whitespace)
+            .filter(|f| !f.is_empty());
+        let mut second = || -> Option<u32> {
+            numbers.next()?;
+            std::str::from_utf8(numbers.next()?).ok()?.parse().ok()
+        };
+        match &line[..colon] {
+            b"Uid" => uid = second(),
+            b"Gid" => gid = second(),
+            b"VmLck" => locked = numbers.next().is_some_and(|kib| kib != b"0"),
+            b"VmRSS" => {
+                rss_kib = numbers
+                    .next()
+                    .and_then(|kib| std::str::from_utf8(kib).ok()?.parse().ok())
+                    .unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+    Some(Ids {
+        uid: uid?,
+        gid: gid?,
+        locked,
+        rss_kib,
+    })
 }
 
 #[cfg(test)]
@@ -327,10 +409,47 @@ mod tests {
         );
     }
 
+    /// Enough processes for several reading threads: every one read, in pid order.
     #[test]
-    fn the_effective_uid_is_the_second() {
-        let status = b"Name:\tsu\nUmask:\t0022\nState:\tS\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
-        assert_eq!(effective_uid(status), Some(0));
-        assert_eq!(effective_uid(b"Name:\tx\n"), None);
+    fn many_processes_are_read_in_parallel_and_kept_in_order() {
+        let root = std::env::temp_dir().join(format!("proctree-many-{}", std::process::id()));
+        let count = PIDS_PER_THREAD * 4 + 7;
+        for pid in 1..=count {
+            let dir = root.join(pid.to_string());
+            fs::create_dir_all(&dir).unwrap();
+            let line =
+                format!("{pid} (p) S 1 {pid} {pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0");
+            fs::write(dir.join("stat"), line).unwrap();
+        }
+        let snapshot = read_all(&root, Want::default()).unwrap();
+        fs::remove_dir_all(&root).unwrap();
+        let pids: Vec<usize> = snapshot
+            .processes
+            .iter()
+            .map(|p| usize::try_from(p.stat.pid).unwrap())
+            .collect();
+        assert_eq!(pids, (1..=count).collect::<Vec<_>>());
+        assert!(snapshot.problems.is_empty());
+    }
+
+    #[test]
+    fn the_effective_ids_are_the_second() {
+        let status =
+            b"Name:\tsu\nUmask:\t0022\nState:\tS\nUid:\t1000\t0\t0\t0\nGid:\t100\t5\t5\t5\n";
+        let ids = |uid, gid, locked, rss_kib| {
+            Some(Ids {
+                uid,
+                gid,
+                locked,
+                rss_kib,
+            })
+        };
+        assert_eq!(parse_status(status), ids(0, 5, false, 0));
+        let locked = b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmPeak:\t  46620 kB\n\
+                       VmLck:\t   10288 kB\nVmRSS:\t   11196 kB\n";
+        assert_eq!(parse_status(locked), ids(0, 0, true, 11_196));
+        let unlocked = b"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nVmLck:\t       0 kB\n";
+        assert_eq!(parse_status(unlocked), ids(0, 0, false, 0));
+        assert_eq!(parse_status(b"Name:\tx\nUid:\t0\t0\t0\t0\n"), None);
     }
 }

@@ -12,6 +12,8 @@ pub struct Stat {
     pub pgid: u32,
     pub sid: u32,
     pub tty_nr: u32,
+    /// The foreground process group of the terminal; -1 without one (ps's `+` flag).
+    pub tpgid: i32,
     pub flags: u32,
     pub utime: u64,
     pub stime: u64,
@@ -21,6 +23,9 @@ pub struct Stat {
     pub start_time: u64,
     pub vsize: u64,
     pub rss_pages: u64,
+    /// The scheduling policy (field 41): 0 normal, 1 FIFO, 2 round robin, 3 batch, 5 idle,
+    /// 6 deadline; 0 when a kernel before 2.5.19 leaves it out.
+    pub policy: u32,
 }
 
 /// The kernel's flag for a kernel thread, as stat's unsigned field holds it.
@@ -79,7 +84,7 @@ fn fields(line: &[u8]) -> Result<Option<Stat>, &'static str> {
     let sid = number(session).ok_or("session")?;
     // tty_nr is printed as a signed int; a terminal's device number is never negative.
     let tty_nr = signed(next("tty_nr")?).ok_or("tty_nr")?;
-    let _tpgid = next("tpgid")?;
+    let tpgid = signed(next("tpgid")?).ok_or("tpgid")?;
     let flags = number(next("flags")?).ok_or("flags")?;
     for name in ["minflt", "cminflt", "majflt", "cmajflt"] {
         next(name)?;
@@ -95,6 +100,11 @@ fn fields(line: &[u8]) -> Result<Option<Stat>, &'static str> {
     let start_time = number(next("starttime")?).ok_or("starttime")?;
     let vsize = number(next("vsize")?).ok_or("vsize")?;
     let rss_pages = number(next("rss")?).ok_or("rss")?;
+    // Fields 25 (rsslim) to 40 (rt_priority) lie between rss and the policy.
+    let policy = match fields.nth(16) {
+        Some(policy) => number(policy.trim_ascii()).ok_or("policy")?,
+        None => 0,
+    };
     Ok(Some(Stat {
         pid,
         comm,
@@ -103,6 +113,7 @@ fn fields(line: &[u8]) -> Result<Option<Stat>, &'static str> {
         pgid,
         sid,
         tty_nr: u32::try_from(tty_nr).unwrap_or(0),
+        tpgid,
         flags,
         utime,
         stime,
@@ -112,6 +123,7 @@ fn fields(line: &[u8]) -> Result<Option<Stat>, &'static str> {
         start_time,
         vsize,
         rss_pages,
+        policy,
     }))
 }
 
@@ -173,6 +185,7 @@ mod tests {
                 (154_003, 3_133_440, 363)
             );
             assert!(!stat.is_kthread());
+            assert_eq!((stat.tpgid, stat.policy), (4240, 0));
         }
     }
 
@@ -194,7 +207,13 @@ mod tests {
               18446744073709551615",
         )
         .unwrap();
-        assert_eq!((stat.priority, stat.nice), (-100, -20));
+        assert_eq!((stat.priority, stat.nice, stat.policy), (-100, -20, 0));
+        let stat = parse(
+            b"18 (migration/0) S 2 0 0 0 -1 69238848 0 0 0 0 0 5 0 0 -100 0 1 0 3 0 0 \
+              18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 0 99 1 0 0 0",
+        )
+        .unwrap();
+        assert_eq!((stat.tpgid, stat.policy), (-1, 1));
     }
 
     #[test]

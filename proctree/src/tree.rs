@@ -281,6 +281,9 @@ mod tests {
                 ..Stat::default()
             },
             uid: Some(uid),
+            gid: None,
+            locked: false,
+            rss_kib: None,
             args: vec![format!("/usr/bin/{comm}").into_bytes()],
             exe: Exe::NotRead,
             tasks: Vec::new(),

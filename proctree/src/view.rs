@@ -49,25 +49,43 @@ impl Context {
         self.ticks_per_second
     }
 
+    /// Seconds since a task that started `ticks` after boot started, with their fraction,
+    /// as ps's TIME_ELAPSED (procps `library/pids.c`).
+    fn elapsed(&self, ticks: u64) -> f64 {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "ticks since boot are far below 2^52"
+        )]
+        let started = ticks as f64 / self.ticks_per_second as f64;
+        (self.uptime_s - started).max(0.0)
+    }
+
     /// Whole seconds since a task that started `ticks` after boot started, as ps's etimes.
     fn elapsed_s(&self, ticks: u64) -> u64 {
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
             reason = "an uptime in seconds is far below 2^52, and floored at 0"
         )]
-        let elapsed = (self.uptime_s - ticks as f64 / self.ticks_per_second as f64).max(0.0) as u64;
+        let elapsed = self.elapsed(ticks) as u64;
         elapsed
     }
 
-    /// ps's %CPU: CPU time over elapsed time, in whole tenths of a percent as ps computes
-    /// it (`pcpu` in procps `ps/output.c`).
-    fn cpu_percent(&self, cpu_ticks: u64, elapsed_s: u64) -> f64 {
-        if elapsed_s == 0 {
+    /// ps's %CPU: CPU time over the time since the task started, to its fraction of a
+    /// second, in whole tenths of a percent as ps computes it (`pr_pcpu` in procps
+    /// `ps/output.c`): 0 for a task younger than a clock tick.
+    fn cpu_percent(&self, cpu_ticks: u64, start_ticks: u64) -> f64 {
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "ticks of uptime are far below 2^52, and floored at 0"
+        )]
+        let life_ticks = (self.elapsed(start_ticks) * self.ticks_per_second as f64) as u64;
+        if life_ticks == 0 {
             return 0.0;
         }
-        tenths(cpu_ticks * 1000 / self.ticks_per_second / elapsed_s)
+        tenths(cpu_ticks * 1000 / life_ticks)
     }
 
     /// ps's %MEM: resident memory over MemTotal, in whole tenths of a percent.
@@ -82,8 +100,10 @@ impl Context {
     pub fn record(&mut self, process: &Process, depth: u32, matched: bool) -> ProcessRecord {
         let stat = &process.stat;
         let uid = process.uid.unwrap_or_default();
+        let gid = process.gid.unwrap_or_default();
         let elapsed_s = self.elapsed_s(stat.start_time);
-        let rss_kib = stat.rss_pages * self.page_kib;
+        // As ps: status's exact count when it was read, stat's estimate otherwise.
+        let rss_kib = process.rss_kib.unwrap_or(stat.rss_pages * self.page_kib);
         let (exe, denied) = match &process.exe {
             Exe::Path(path) => (Some(OsText::from(path.as_slice())), vec![]),
             Exe::Denied => (None, vec!["exe".to_owned()]),
@@ -119,9 +139,13 @@ impl Context {
             matched,
             tid: None,
             ports: None,
-            cpu_percent: self.cpu_percent(stat.utime + stat.stime, elapsed_s),
+            cpu_percent: self.cpu_percent(stat.utime + stat.stime, stat.start_time),
             mem_percent: self.mem_percent(rss_kib),
             elapsed_s,
+            stat: ps_stat(stat, stat.pid, process.locked),
+            gid,
+            group: self.users.group(gid).map(str::to_owned),
+            policy: stat.policy,
         }
     }
 
@@ -136,8 +160,10 @@ impl Context {
             start_time: task.start_time,
             started: self.started(task.start_time),
             cpu_time_ms: (task.utime + task.stime) * 1000 / self.ticks_per_second,
-            cpu_percent: self.cpu_percent(task.utime + task.stime, self.elapsed_s(task.start_time)),
+            cpu_percent: self.cpu_percent(task.utime + task.stime, task.start_time),
             elapsed_s: self.elapsed_s(task.start_time),
+            stat: ps_stat(task, process.pid, process.stat.contains('L')),
+            policy: task.policy,
             depth: process.depth + 1,
             tid: Some(task.pid),
             ..process.clone()
@@ -152,6 +178,24 @@ impl Context {
     pub fn start_instant(&self, ticks: u64) -> SystemTime {
         self.boot_time + Duration::from_millis(ticks * 1000 / self.ticks_per_second)
     }
+}
+
+/// ps's STAT (`pr_stat` in procps `ps/output.c`): the state letter and its flags, in
+/// ps's order, from the stat of the process or of one of its threads (`tgid`: the
+/// process's pid, which leads a session when it equals the session id).
+fn ps_stat(stat: &Stat, tgid: u32, locked: bool) -> String {
+    let mut out = String::with_capacity(7);
+    out.push(char::from(stat.state));
+    let flags = [
+        (stat.nice < 0, '<'),
+        (stat.nice > 0, 'N'),
+        (locked, 'L'),
+        (stat.sid == tgid, 's'),
+        (stat.threads > 1, 'l'),
+        (i64::from(stat.pgid) == i64::from(stat.tpgid), '+'),
+    ];
+    out.extend(flags.iter().filter(|(set, _)| *set).map(|&(_, flag)| flag));
+    out
 }
 
 /// Tenths of a percent as a percentage.
@@ -316,12 +360,13 @@ mod tests {
         let mut context = Context::new();
         context.ticks_per_second = 100;
         context.mem_total_kib = 3000;
-        // 1.5 s of CPU over 7 s: 21.4...%, shown by ps as 21.4.
-        assert!((context.cpu_percent(150, 7) - 21.4).abs() < 1e-9);
-        assert!(context.cpu_percent(150, 0).abs() < 1e-9);
+        context.uptime_s = 100.5;
+        // 1.5 s of CPU over 7 s: 21.4...%, shown by ps as 21.4; over 0.5 s, 300%.
+        assert!((context.cpu_percent(150, 9350) - 21.4).abs() < 1e-9);
+        assert!((context.cpu_percent(150, 10_000) - 300.0).abs() < 1e-9);
+        assert!(context.cpu_percent(150, 10_050).abs() < 1e-9);
         // 1999 KiB of 3000: 66.63%, ps shows 66.6.
         assert!((context.mem_percent(1999) - 66.6).abs() < 1e-9);
-        context.uptime_s = 100.5;
         assert_eq!(context.elapsed_s(2000), 80);
         assert_eq!(context.elapsed_s(20_000), 0);
     }

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
-use nix::unistd::{Uid, User};
+use nix::unistd::{Gid, Group, Uid, User};
 
-/// Names looked up so far.
+/// Names looked up so far: of users, and of groups.
 #[derive(Debug, Default)]
 pub struct Users {
     names: HashMap<u32, Option<String>>,
+    groups: HashMap<u32, Option<String>>,
 }
 
 impl Users {
@@ -22,6 +23,19 @@ impl Users {
                     .ok()
                     .flatten()
                     .map(|user| user.name)
+            })
+            .as_deref()
+    }
+
+    /// The name of the group `gid`, or `None` if it has none.
+    pub fn group(&mut self, gid: u32) -> Option<&str> {
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| {
+                Group::from_gid(Gid::from_raw(gid))
+                    .ok()
+                    .flatten()
+                    .map(|group| group.name)
             })
             .as_deref()
     }
@@ -49,5 +63,7 @@ mod tests {
         let mut users = Users::default();
         assert_eq!(users.name(0), Some("root"));
         assert_eq!(users.name(4_000_000_000), None);
+        assert_eq!(users.group(0), Some("root"));
+        assert_eq!(users.group(4_000_000_000), None);
     }
 }

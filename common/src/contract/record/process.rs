@@ -80,6 +80,17 @@ pub struct ProcessRecord {
     pub mem_percent: f64,
     /// Seconds since the process started (ps's etimes).
     pub elapsed_s: u64,
+    /// ps's STAT: the state letter, then `<` (nice below 0), `N` (above 0), `L` (memory
+    /// locked), `s` (session leader), `l` (multi-threaded), `+` (in the terminal's
+    /// foreground group).
+    pub stat: String,
+    /// The effective group id.
+    pub gid: u32,
+    /// The effective group's name; null if the gid has none.
+    pub group: Option<String>,
+    /// The scheduling policy (sched(7)): 0 normal, 1 FIFO, 2 round robin, 3 batch, 5 idle,
+    /// 6 deadline. ps shows no nice value (`-`) outside normal and batch.
+    pub policy: u32,
 }
 
 /// A socket a process listens on: TCP in LISTEN, or UDP bound to a port and not connected.
@@ -200,7 +211,7 @@ impl Serialize for CsvProcess<'_> {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        let mut s = serializer.serialize_struct("ProcessRecord", 28)?;
+        let mut s = serializer.serialize_struct("ProcessRecord", 32)?;
         s.serialize_field("pid", &r.pid)?;
         s.serialize_field("ppid", &r.ppid)?;
         s.serialize_field("pgid", &r.pgid)?;
@@ -229,6 +240,10 @@ impl Serialize for CsvProcess<'_> {
         s.serialize_field("cpu_percent", &r.cpu_percent)?;
         s.serialize_field("mem_percent", &r.mem_percent)?;
         s.serialize_field("elapsed_s", &r.elapsed_s)?;
+        s.serialize_field("stat", &r.stat)?;
+        s.serialize_field("gid", &r.gid)?;
+        s.serialize_field("group", &r.group)?;
+        s.serialize_field("policy", &r.policy)?;
         s.end()
     }
 }
@@ -272,6 +287,10 @@ mod tests {
             cpu_percent: 1.5,
             mem_percent: 0.2,
             elapsed_s: 3600,
+            stat: "Ss+".into(),
+            gid: 65534,
+            group: Some("nogroup".into()),
+            policy: 0,
         }
     }
 
