@@ -613,7 +613,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         );
     }
     if outcome.interrupted {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(Status {
         had_errors: !problems.is_empty() || hosts_failed + discovery_failed > 0,
@@ -784,7 +784,7 @@ fn probe_found<'a, W: io::Write + 'a>(
     let complete = deferred.run(driver)?;
     printer.finish(!complete)?;
     if !complete {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(Status {
         had_errors: skipped,
@@ -889,7 +889,7 @@ fn ping_only<'a, W: io::Write + 'a>(
         warn(TOOL, found.summary(outcome, started.elapsed()));
     }
     if outcome.interrupted {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(found.failed)
 }
@@ -994,7 +994,7 @@ fn discover<W: io::Write>(
         warn(TOOL, found.summary(outcome, started.elapsed()));
     }
     if outcome.interrupted {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(found)
 }
