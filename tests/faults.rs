@@ -249,8 +249,8 @@ fn portscan_with_32_descriptors_gets_every_state_right() {
     }
 }
 
-/// Replies to every datagram on `count` UDP sockets of namespace `netns` (or here), until
-/// dropped.
+/// Replies to every datagram on UDP sockets bound to `addresses` (port 0: one the kernel
+/// picks) in namespace `netns` (or here), until dropped.
 struct UdpResponders {
     ports: Vec<u16>,
     stop: Arc<AtomicBool>,
@@ -258,14 +258,15 @@ struct UdpResponders {
 }
 
 impl UdpResponders {
-    fn start(netns: Option<&str>, count: usize) -> Self {
+    fn start(netns: Option<&str>, addresses: Vec<SocketAddr>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let (ready, ports) = mpsc::channel();
         let work = move || {
-            let sockets: Vec<UdpSocket> = (0..count)
-                .map(|_| {
-                    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let sockets: Vec<UdpSocket> = addresses
+                .iter()
+                .map(|address| {
+                    let socket = UdpSocket::bind(address).unwrap();
                     socket.set_nonblocking(true).unwrap();
                     socket
                 })
@@ -314,38 +315,73 @@ impl Drop for UdpResponders {
     }
 }
 
-/// With 100 local ports (a per-namespace setting), connect() runs out of them
-/// (EADDRNOTAVAIL for TCP, EAGAIN for UDP's bind on connect): the scan must wait and try
-/// again, never call a port anything for it.
+/// Sockets of namespace `name` bound to each port of `ports`, UDP and TCP, taking those
+/// local ports from whatever connects there.
+fn hold_ports(name: &str, ports: std::ops::Range<u16>) -> (Vec<UdpSocket>, Vec<TcpListener>) {
+    in_netns(name, move || {
+        let udp = ports
+            .clone()
+            .map(|port| UdpSocket::bind(("0.0.0.0", port)).unwrap())
+            .collect();
+        let tcp = ports
+            .map(|port| TcpListener::bind(("0.0.0.0", port)).unwrap())
+            .collect();
+        (udp, tcp)
+    })
+    .join()
+    .unwrap()
+}
+
+/// With 100 local ports (a per-namespace setting), 97 of them held by the test: each
+/// connected UDP socket takes a local port of its own, and connect() runs out of them
+/// (EAGAIN) as soon as a few tries are in flight. The scan must wait and try again, never
+/// call a port anything for it; strace shows that the shortage happened. (TCP connections
+/// to different ends share a local port, so TCP is scanned on 3 ports, and does not run
+/// out.) The target is an address of the namespace other than loopback, which portscan
+/// would probe on one unconnected UDP socket.
 #[test]
 #[ignore = "needs root: a network namespace with its own local port range"]
-fn portscan_with_100_local_ports_gets_every_state_right() {
+fn portscan_with_3_free_local_ports_gets_every_state_right() {
     require_root();
+    require_program("strace", &["-o", "/dev/null", "true"]);
     let namespace = Netns::new("faults-ports");
     let name = namespace.name.clone();
     sh(&format!(
-        "ip netns exec {name} sysctl -q -w net.ipv4.ip_local_port_range='40000 40099'"
+        "ip netns exec {name} sysctl -q -w net.ipv4.ip_local_port_range='40000 40099'\n\
+         ip -n {name} address add 198.18.0.1/32 dev lo"
     ));
+    let _held = hold_ports(&name, 40000..40097);
     let tcp_open: Vec<u16> = (1..=2000).step_by(97).collect();
     let addresses = tcp_open
         .iter()
-        .map(|port| SocketAddr::from(([127, 0, 0, 1], *port)))
+        .map(|port| SocketAddr::from(([198, 18, 0, 1], *port)))
         .collect();
     let _servers = Servers::start(Some(&name), addresses, Peer::Greets);
-    // UDP sockets take a local port each (TCP's share one among destinations): more
-    // than 100 in flight is more than the range.
-    let responders = UdpResponders::start(Some(&name), 5);
-    let udp_closed: Vec<u16> = (3000..3300).collect();
-    let udp_ports = port_list(responders.ports.iter().chain(&udp_closed).copied());
-    let list = format!("T:1-2000,U:{udp_ports}");
+    let udp_open: Vec<u16> = (5000..5050).collect();
+    let addresses = udp_open
+        .iter()
+        .map(|port| SocketAddr::from(([198, 18, 0, 1], *port)))
+        .collect();
+    let _responders = UdpResponders::start(Some(&name), addresses);
+    let udp_closed: Vec<u16> = (3000..3200).collect();
+    let list = "T:1-2000,U:5000-5049,3000-3199";
+    let dir = TempDir::new("faults-ports");
+    let log = dir.join("trace");
     let output = run(
         namespace
-            .exec(tool_path("portscan"))
-            .args(["--all", "--json", "-p", &list, "127.0.0.1"]),
+            .exec("strace")
+            .arg("-o")
+            .arg(&log)
+            .args(["-qq", "-e", "trace=connect", "-e", "status=failed"])
+            .arg(tool_path("portscan"))
+            .args(["--all", "--json", "-p", list, "198.18.0.1"]),
         SCAN_LIMIT,
     );
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
     assert_eq!(stderr_text(&output), "");
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let short = trace.matches("= -1 EAGAIN").count() + trace.matches("= -1 EADDRNOTAVAIL").count();
+    assert!(short > 0, "the local ports never ran out:\n{trace}");
     let records = json_lines(&stdout_text(&output));
     let tcp = port_states(&records, "tcp");
     assert_eq!(tcp.len(), 2000);
@@ -354,13 +390,14 @@ fn portscan_with_100_local_ports_gets_every_state_right() {
         assert_eq!(state, if open { "open" } else { "closed" }, "{port}/tcp");
     }
     let udp = port_states(&records, "udp");
-    assert_eq!(udp.len(), 305);
-    for port in &responders.ports {
+    assert_eq!(udp.len(), 250);
+    for port in &udp_open {
         assert_eq!(udp[&u64::from(*port)], "open", "{port}/udp");
     }
     for port in &udp_closed {
         assert_eq!(udp[&u64::from(*port)], "closed", "{port}/udp");
     }
+    eprintln!("{short} connect() calls found no local port");
 }
 
 /// Runs portscan under strace, failing the syscalls `inject` names as it says; the trace
@@ -393,7 +430,7 @@ fn portscan_under_strace(inject: &str, args: &[&str]) -> (Vec<Value>, usize) {
 fn portscan_retries_what_enobufs_and_enomem_stopped() {
     require_program("strace", &["-o", "/dev/null", "true"]);
     let servers = Servers::start(None, vec!["127.0.0.1:0".parse().unwrap(); 5], Peer::Greets);
-    let responders = UdpResponders::start(None, 3);
+    let responders = UdpResponders::start(None, vec!["127.0.0.1:0".parse().unwrap(); 3]);
     let closed = released_ports(200);
     let tcp = port_list(servers.ports.iter().chain(&closed).copied());
     let (records, injected) = portscan_under_strace(
