@@ -96,7 +96,7 @@ fn in_netns<T: Send + 'static>(
 }
 
 /// What a server of the test's own does with each connection it accepts.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Peer {
     /// Sends a greeting and closes.
     Greets,
@@ -438,6 +438,7 @@ fn portscan_retries_what_enobufs_and_enomem_stopped() {
         &["--all", "--json", "-p", &tcp, "127.0.0.1"],
     );
     assert!(injected > 50, "{injected}");
+    eprintln!("{injected} connect() calls failed with ENOBUFS");
     let states = port_states(&records, "tcp");
     assert_eq!(states.len(), 205);
     for port in &servers.ports {
@@ -465,6 +466,7 @@ fn portscan_retries_what_enobufs_and_enomem_stopped() {
         &["--all", "--json", "-p", &udp, "127.0.0.1"],
     );
     assert!(injected > 20, "{injected}");
+    eprintln!("{injected} sendto() calls failed with ENOMEM");
     let states = port_states(&records, "udp");
     assert_eq!(states.len(), 103);
     for port in &responders.ports {
@@ -525,6 +527,7 @@ fn portscan_sv_against_stalling_and_flooding_peers_ends_in_bounded_memory() {
         // hold what loopback delivers in seconds, gigabytes.
         let kb = max_rss_kb(&rss);
         assert!(kb < 64 * 1024, "{kb} kB");
+        eprintln!("{peer:?}: 200 ports, max RSS {kb} kB");
     }
 }
 
