@@ -6,6 +6,7 @@ mod util;
 mod baseline;
 mod edges;
 mod errors;
+mod faults;
 mod fixtures;
 mod manuals;
 mod many_machines;

@@ -115,7 +115,7 @@ buffers) is never a state: the scan slows down and tries again.",
         (0, "every target scanned"),
         (
             1,
-            "some target could not be (unresolvable, no route, host timeout) or output failed, after scanning the rest",
+            "some target could not be (unresolvable, no route, host timeout) or output failed, after scanning the rest; or SIGINT or SIGTERM interrupted the scan",
         ),
         (2, "usage error"),
         (

@@ -626,7 +626,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         );
     }
     if outcome.interrupted {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(Status {
         had_errors: !problems.is_empty() || hosts_failed + found.failed > 0,
@@ -820,7 +820,7 @@ fn probe_found<'a, W: io::Write + 'a>(
     let complete = deferred.run(driver)?;
     printer.finish(!complete)?;
     if !complete {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(Status {
         had_errors: skipped,
@@ -926,7 +926,7 @@ fn ping_only<'a, W: io::Write + 'a>(
         warn(TOOL, found.summary(outcome, started.elapsed()));
     }
     if outcome.interrupted {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(found.failed)
 }
@@ -1031,7 +1031,7 @@ fn discover<W: io::Write>(
         warn(TOOL, found.summary(outcome, started.elapsed()));
     }
     if outcome.interrupted {
-        return Err(Error::failed("interrupted"));
+        return Err(Error::Interrupted);
     }
     Ok(found)
 }

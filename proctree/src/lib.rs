@@ -233,8 +233,10 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         align: true,
     };
     let out = BufWriter::with_capacity(64 * 1024, out);
+    // SIGINT and SIGTERM end the listing between two records (docs/FORMAT.md, "Signals and standard input").
     let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options)
-        .with_hostname(config.hostname_field);
+        .with_hostname(config.hostname_field)
+        .stop_on(watch::interrupts()?);
     match config.view {
         View::Tree => print_tree(
             config,

@@ -95,7 +95,7 @@ or use --json, which keeps one object per socket with the same values as fields.
         (0, "success"),
         (
             1,
-            "something could not be listed or read (reported on stderr)",
+            "something could not be listed or read (reported on stderr), or SIGINT or SIGTERM stopped the listing (a --watch ends with 0)",
         ),
         (2, "usage error"),
         (

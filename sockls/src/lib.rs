@@ -157,6 +157,8 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         writer.finish()?;
         return Ok(status);
     }
+    // SIGINT and SIGTERM end the listing between two records (docs/FORMAT.md, "Signals and standard input").
+    let mut writer = writer.stop_on(watch::interrupts()?);
     // Compared, the listing is held whole, and only its differences printed.
     let mut held: Option<Vec<SocketRecord>> = config.comparison.as_ref().map(|_| Vec::new());
     let mut written = 0_usize;

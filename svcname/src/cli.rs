@@ -59,7 +59,7 @@ Data, first match wins: --services files, /etc/services, the IANA registry built
     ],
     exit_status: &[
         (0, "success"),
-        (1, "a name was not found or an input line could not be read (each reported on stderr with its line number)"),
+        (1, "a name was not found or an input line could not be read (each reported on stderr with its line number), or SIGINT or SIGTERM stopped the reading of input (after the lines before it)"),
         (2, "usage error"),
     ],
 };

@@ -10,11 +10,15 @@ mod lookup;
 mod sniff;
 
 use std::io::{BufWriter, Write};
+use std::rc::Rc;
+
+use nix::sys::signalfd::SignalFd;
 
 use common::Status;
 use common::contract::error::{Error, Result, warn};
 use common::contract::input::{LineRead, LineSource, MAX_LINE};
 use common::contract::output::{FlushPolicy, Format, RecordWriter, TextOptions};
+use common::contract::watch::interrupts;
 use common::services::ports::{Proto, ProtoNames};
 use common::services::{self, Extras, ServiceDb};
 
@@ -114,18 +118,25 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         header: config.header,
         align: false,
     };
-    let outcome = if !config.queries.is_empty() {
+    let outcome = if config.queries.is_empty() {
+        // Reading input, SIGINT and SIGTERM stop the run between two lines, with what was
+        // read handled and out (docs/FORMAT.md, "Signals and standard input"); a lookup
+        // is over at once.
+        let signals = Rc::new(interrupts()?);
+        if config.read_queries {
+            let writer =
+                RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options)
+                    .with_hostname(config.hostname_field);
+            look_up_input(config, &db, writer, &signals)
+        } else {
+            let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options)
+                .with_hostname(config.hostname_field);
+            annotate(config, &db, writer, &signals)
+        }
+    } else {
         let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options)
             .with_hostname(config.hostname_field);
         look_up(config, &db, writer)
-    } else if config.read_queries {
-        let writer = RecordWriter::new(out, config.format, FlushPolicy::for_stdout(), text_options)
-            .with_hostname(config.hostname_field);
-        look_up_input(config, &db, writer)
-    } else {
-        let writer = RecordWriter::new(out, config.format, FlushPolicy::Block, text_options)
-            .with_hostname(config.hostname_field);
-        annotate(config, &db, writer)
     };
     report_warnings(&db, &mut status);
     let run_status = outcome?;
@@ -172,6 +183,7 @@ fn look_up_input<W: Write>(
     config: &Config,
     db: &ServiceDb,
     mut out: RecordWriter<W>,
+    signals: &Rc<SignalFd>,
 ) -> Result<Status> {
     fn problem(status: &mut Status, source: &LineSource, why: std::fmt::Arguments<'_>) {
         warn(
@@ -183,7 +195,10 @@ fn look_up_input<W: Write>(
     let mut status = Status::default();
     for input in &config.inputs {
         let mut source = match LineSource::open(input) {
-            Ok(source) => source,
+            Ok(mut source) => {
+                source.stop_on(Rc::clone(signals));
+                source
+            }
             Err(error) => {
                 warn(TOOL, &error);
                 status.had_errors = true;
@@ -210,6 +225,10 @@ fn look_up_input<W: Write>(
                     warn(TOOL, &error);
                     status.had_errors = true;
                     break;
+                }
+                Err(Error::Interrupted) => {
+                    out.finish()?;
+                    return Err(Error::Interrupted);
                 }
                 Err(error) => return Err(error),
             }
@@ -263,25 +282,38 @@ fn answer<W: Write>(
     Ok(!pairs.is_empty() || !matches!(query, Query::Name { .. }))
 }
 
-fn annotate<W: Write>(config: &Config, db: &ServiceDb, out: RecordWriter<W>) -> Result<Status> {
+fn annotate<W: Write>(
+    config: &Config,
+    db: &ServiceDb,
+    out: RecordWriter<W>,
+    signals: &Rc<SignalFd>,
+) -> Result<Status> {
     let mut annotator = annotate::Annotator::new(db, config, out);
     let mut status = Status::default();
     for input in &config.inputs {
-        match LineSource::open(input) {
-            Ok(mut source) => match annotator.run(&mut source) {
-                Ok(()) => {}
-                // An input that cannot be read is reported and the others are still read;
-                // a failure to write ends the run.
-                Err(error @ Error::Input { .. }) => {
-                    warn(TOOL, &error);
-                    status.had_errors = true;
-                }
-                Err(error) => return Err(error),
-            },
+        let mut source = match LineSource::open(input) {
+            Ok(source) => source,
             Err(error) => {
                 warn(TOOL, &error);
                 status.had_errors = true;
+                continue;
             }
+        };
+        source.stop_on(Rc::clone(signals));
+        match annotator.run(&mut source) {
+            Ok(()) => {}
+            // An input that cannot be read is reported and the others are still read;
+            // a failure to write ends the run.
+            Err(error @ Error::Input { .. }) => {
+                warn(TOOL, &error);
+                status.had_errors = true;
+            }
+            // What was read is out, whole, before the run ends.
+            Err(Error::Interrupted) => {
+                annotator.finish()?;
+                return Err(Error::Interrupted);
+            }
+            Err(error) => return Err(error),
         }
     }
     let run_status = annotator.finish()?;

@@ -14,15 +14,27 @@ use crate::contract::error::{Error, Result, Status, finish};
 /// vanish without an error. Only a constructor, run before the runtime's, can still see it.
 static STDOUT_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
 
+/// The same for file descriptor 0 (`tool <&-`): read, the runtime's /dev/null would pass
+/// for an empty input.
+static STDIN_CLOSED_AT_START: AtomicBool = AtomicBool::new(false);
+
 // The one piece of code in the workspace that needs `unsafe`: code that runs before `main`
-// cannot be declared any other way. It only asks whether /proc/self/fd/1 exists (a
-// metadata call: no allocation worth naming, no output, no panic).
+// cannot be declared any other way. It only asks whether /proc/self/fd/0 and 1 exist
+// (metadata calls: no allocation worth naming, no output, no panic).
 #[allow(unsafe_code)]
 #[ctor::ctor(unsafe)]
-fn note_whether_stdout_is_closed() {
-    let closed = std::fs::symlink_metadata("/proc/self/fd/1")
-        .is_err_and(|error| error.kind() == io::ErrorKind::NotFound);
-    STDOUT_CLOSED_AT_START.store(closed, Ordering::Relaxed);
+fn note_whether_stdin_and_stdout_are_closed() {
+    let closed = |path| {
+        std::fs::symlink_metadata(path).is_err_and(|error| error.kind() == io::ErrorKind::NotFound)
+    };
+    STDIN_CLOSED_AT_START.store(closed("/proc/self/fd/0"), Ordering::Relaxed);
+    STDOUT_CLOSED_AT_START.store(closed("/proc/self/fd/1"), Ordering::Relaxed);
+}
+
+/// Whether stdin was closed when the process started (`tool <&-`): a tool that reads it
+/// reports it as an input that cannot be read, as cat does, rather than reading nothing.
+pub fn stdin_closed_at_start() -> bool {
+    STDIN_CLOSED_AT_START.load(Ordering::Relaxed)
 }
 
 /// Runs a tool, each of which has the same three steps: `parse` reads its command line

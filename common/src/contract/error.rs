@@ -38,6 +38,9 @@ pub enum Error {
     Io { context: String, source: io::Error },
     /// Any other reason the run cannot go on.
     Failed(String),
+    /// SIGINT or SIGTERM stopped a run before its end, between two records: status 1,
+    /// said as `tool: interrupted` (docs/FORMAT.md, "Signals and standard input").
+    Interrupted,
 }
 
 impl Error {
@@ -76,9 +79,11 @@ impl Error {
         match self {
             Self::Usage { .. } => EXIT_USAGE,
             Self::Output(_) if self.is_broken_pipe() => EXIT_SUCCESS,
-            Self::Input { .. } | Self::Output(_) | Self::Io { .. } | Self::Failed(_) => {
-                EXIT_FAILURE
-            }
+            Self::Input { .. }
+            | Self::Output(_)
+            | Self::Io { .. }
+            | Self::Failed(_)
+            | Self::Interrupted => EXIT_FAILURE,
         }
     }
 
@@ -97,6 +102,7 @@ impl fmt::Display for Error {
                 write!(f, "{context}: {}", describe_io_error(source))
             }
             Self::Output(source) => write!(f, "writing output: {}", describe_io_error(source)),
+            Self::Interrupted => f.write_str("interrupted"),
         }
     }
 }
@@ -107,7 +113,7 @@ impl std::error::Error for Error {
             Self::Input { source, .. } | Self::Output(source) | Self::Io { source, .. } => {
                 Some(source)
             }
-            Self::Usage { .. } | Self::Failed(_) => None,
+            Self::Usage { .. } | Self::Failed(_) | Self::Interrupted => None,
         }
     }
 }
@@ -182,6 +188,8 @@ mod tests {
     fn exit_codes_follow_the_contract() {
         assert_eq!(Error::usage("x").exit_code(), 2);
         assert_eq!(Error::failed("x").exit_code(), 1);
+        assert_eq!(Error::Interrupted.exit_code(), 1);
+        assert_eq!(Error::Interrupted.to_string(), "interrupted");
         let full = Error::output(io::Error::from_raw_os_error(28));
         assert_eq!(full.exit_code(), 1);
         assert_eq!(full.to_string(), "writing output: No space left on device");

@@ -5,9 +5,12 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
+use std::rc::Rc;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signalfd::SignalFd;
 
+use crate::contract::entry::stdin_closed_at_start;
 use crate::contract::error::{Error, Result};
 
 /// Lines longer than this are not kept in memory whole: a reader gets the first part and
@@ -43,6 +46,9 @@ pub struct LineSource {
     line_number: usize,
     /// The current line is the head of an overlong line, whose rest is still to be read.
     in_long_line: bool,
+    /// SIGINT and SIGTERM, held back and read here: a read that would wait, or the next
+    /// block of a file, gives way to them ([`LineSource::stop_on`]).
+    interrupts: Option<Rc<SignalFd>>,
 }
 
 /// Finds newlines: memchr's AVX2 searcher, chosen once where the CPU has one and called
@@ -88,6 +94,10 @@ impl LineSource {
     /// Opens a file, or stdin for `-`.
     pub fn open(path: &str) -> Result<Self> {
         if path == "-" {
+            if stdin_closed_at_start() {
+                let closed = io::Error::from_raw_os_error(nix::libc::EBADF);
+                return Err(Error::input("reading stdin", closed));
+            }
             let mut source = Self::from_reader("stdin", Box::new(io::stdin()));
             source.stdin = Some(io::stdin());
             return Ok(source);
@@ -111,7 +121,16 @@ impl LineSource {
             eof: false,
             line_number: 0,
             in_long_line: false,
+            interrupts: None,
         }
+    }
+
+    /// Ends reading with [`Error::Interrupted`] once SIGINT or SIGTERM is pending on
+    /// `signals` ([`crate::contract::watch::interrupts`]): checked before each block is
+    /// read, and while stdin is waited for, so that a run stops between two lines, with
+    /// every line before handled, even when its input is a pipe that has gone quiet.
+    pub fn stop_on(&mut self, signals: Rc<SignalFd>) {
+        self.interrupts = Some(signals);
     }
 
     /// The source's name for messages: a path, or `stdin`.
@@ -297,6 +316,7 @@ impl LineSource {
             let size = (self.buffer.len() * 2).max(BLOCK);
             self.buffer.resize(size, 0);
         }
+        self.wait_for_input()?;
         loop {
             match self.reader.read(&mut self.buffer[self.end..]) {
                 Ok(0) => self.eof = true,
@@ -306,6 +326,40 @@ impl LineSource {
             }
             return Ok(());
         }
+    }
+}
+
+impl LineSource {
+    /// With [`LineSource::stop_on`]: waits until stdin has something to read (a file
+    /// always has), or a signal came, which is [`Error::Interrupted`].
+    fn wait_for_input(&self) -> Result<()> {
+        let Some(signals) = &self.interrupts else {
+            return Ok(());
+        };
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(stdin) = &self.stdin {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        // Stdin's end (POLLHUP) and errors wake it too: the read then tells them.
+        let wait = if self.stdin.is_some() {
+            PollTimeout::NONE
+        } else {
+            PollTimeout::ZERO
+        };
+        loop {
+            match poll(&mut fds, wait) {
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(Error::io("waiting for input", e.into())),
+            }
+        }
+        if fds[0]
+            .revents()
+            .is_some_and(|events| events.contains(PollFlags::POLLIN))
+        {
+            return Err(Error::Interrupted);
+        }
+        Ok(())
     }
 }
 

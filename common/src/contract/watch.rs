@@ -88,6 +88,12 @@ pub fn interrupts() -> Result<SignalFd> {
         .map_err(|e| Error::io("watching for signals", e.into()))
 }
 
+/// Whether a signal is waiting on `signals` (it stays there, to be seen again).
+pub fn pending(signals: &SignalFd) -> bool {
+    let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0)
+}
+
 /// Sleeps until `deadline`; `true` if a signal came first.
 fn interrupted_before(signals: &SignalFd, deadline: Instant) -> Result<bool> {
     loop {

@@ -11,9 +11,11 @@ mod text;
 
 use std::io::{self, IsTerminal, Write};
 
+use nix::sys::signalfd::SignalFd;
 use serde::Serialize;
 
 use crate::contract::error::{Error, Result};
+use crate::contract::watch::pending;
 
 pub use self::csv::Csv;
 pub use self::json::Json;
@@ -180,6 +182,8 @@ pub struct RecordWriter<W: Write, F: Formatter = Builtin> {
     begun: bool,
     /// `--hostname-field`: the machine's name, given to every record.
     hostname: Option<String>,
+    /// SIGINT and SIGTERM, held back: looked at before each record ([`RecordWriter::stop_on`]).
+    interrupts: Option<SignalFd>,
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -198,6 +202,19 @@ impl<W: Write, F: Formatter> RecordWriter<W, F> {
             policy,
             begun: false,
             hostname: None,
+            interrupts: None,
+        }
+    }
+
+    /// Ends the run between two records once SIGINT or SIGTERM is pending on `signals`
+    /// ([`crate::contract::watch::interrupts`]): what was written before is flushed, and
+    /// [`RecordWriter::write`] fails with [`Error::Interrupted`]. For a run with an end of
+    /// its own (a listing); a watch, which has none, ends between listings instead.
+    #[must_use]
+    pub fn stop_on(self, signals: SignalFd) -> Self {
+        Self {
+            interrupts: Some(signals),
+            ..self
         }
     }
 
@@ -211,6 +228,10 @@ impl<W: Write, F: Formatter> RecordWriter<W, F> {
     }
 
     pub fn write<R: Record>(&mut self, record: &R) -> Result<()> {
+        if self.interrupts.as_ref().is_some_and(pending) {
+            self.flush()?;
+            return Err(Error::Interrupted);
+        }
         self.begin()?;
         match &self.hostname {
             Some(hostname) => {
