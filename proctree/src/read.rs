@@ -251,7 +251,7 @@ impl Reader {
 
 /// The argument vector of /proc/PID/cmdline: NUL-terminated arguments (a process that
 /// rewrote its title may leave one unterminated string).
-fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
+pub fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
     let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
     if bytes.is_empty() {
         return Vec::new();
@@ -260,7 +260,7 @@ fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// The effective uid: the second number of the `Uid:` line of /proc/PID/status.
-fn effective_uid(status: &[u8]) -> Option<u32> {
+pub fn effective_uid(status: &[u8]) -> Option<u32> {
     let line = status
         .split(|&b| b == b'\n')
         .find(|line| line.starts_with(b"Uid:"))?;
