@@ -37,12 +37,14 @@ bench: release
 # the stable compiler take them, so no nightly toolchain is needed. The seeds in
 # fuzz/corpus/TARGET are read, never written: what a run finds goes to a temporary
 # directory, removed after it. services_file's readers keep each text for the life of the
-# process (leaked on purpose), so the address sanitizer's leak check is off for it; svcname_filter reports
-# each odd line on stderr, as svcname does, so its stderr is closed. A failure's input is
-# replayed alone, which shows the panic's message, and fails the run.
+# process (leaked on purpose), so the address sanitizer's leak check is off for it;
+# svcname_filter reports each odd line on stderr, as svcname does, so its stderr is closed.
+# A failure's input is replayed alone, which shows the panic's message, and fails the run.
 FUZZ_TARGETS := ports targets services_file svcname_line svcname_filter records \
 	proc_stat proc_files sock_diag packets service_match probe_db
 FUZZ_TIME ?= 60
+# More libFuzzer options for every target (CI quiets the progress lines: -verbosity=0).
+FUZZ_ARGS ?=
 FUZZ_CARGO ?= env RUSTC_BOOTSTRAP=1 cargo
 fuzz:
 	cd fuzz && $(FUZZ_CARGO) fuzz build
@@ -54,7 +56,7 @@ fuzz:
 	  esac; \
 	  found=$$(mktemp -d) && rm -rf artifacts/$$target && \
 	  ASAN_OPTIONS=detect_leaks=$$leaks $(FUZZ_CARGO) fuzz run $$target $$found corpus/$$target -- \
-	    -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 $$flags; \
+	    -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 $$flags $(FUZZ_ARGS); \
 	  status=$$?; rm -rf $$found; \
 	  if [ $$status -ne 0 ]; then \
 	    for input in artifacts/$$target/*; do \
