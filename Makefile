@@ -32,14 +32,39 @@ fmt:
 bench: release
 	bash bench/run
 
-# Each fuzz target in turn for FUZZ_TIME seconds; needs a nightly toolchain and cargo-fuzz
-# (README, "Fuzzing"). Not part of `make test`: fuzz/ is outside the workspace.
-FUZZ_TARGETS := proc_stat sock_diag svcname_line
+# Each fuzz target in turn for FUZZ_TIME seconds (README, "Fuzzing"). cargo-fuzz passes
+# rustc -Z flags (the address sanitizer, libFuzzer's coverage hooks): RUSTC_BOOTSTRAP=1 lets
+# the stable compiler take them, so no nightly toolchain is needed. The seeds in
+# fuzz/corpus/TARGET are read, never written: what a run finds goes to a temporary
+# directory, removed after it. services_file's readers keep each text for the life of the
+# process (leaked on purpose), so the address sanitizer's leak check is off for it;
+# svcname_filter reports each odd line on stderr, as svcname does, so its stderr is closed.
+# A failure's input is replayed alone, which shows the panic's message, and fails the run.
+FUZZ_TARGETS := ports targets services_file svcname_line svcname_filter records \
+	proc_stat proc_files sock_diag packets service_match probe_db
 FUZZ_TIME ?= 60
-FUZZ_CARGO ?= cargo +nightly
+# More libFuzzer options for every target (CI quiets the progress lines: -verbosity=0).
+FUZZ_ARGS ?=
+FUZZ_CARGO ?= env RUSTC_BOOTSTRAP=1 cargo
 fuzz:
+	cd fuzz && $(FUZZ_CARGO) fuzz build
 	cd fuzz && for target in $(FUZZ_TARGETS); do \
-		$(FUZZ_CARGO) fuzz run $$target -- -max_total_time=$(FUZZ_TIME) || exit 1; \
+	  leaks=1; flags=; \
+	  case $$target in \
+	    services_file) leaks=0 ;; \
+	    svcname_filter) flags=-close_fd_mask=2 ;; \
+	  esac; \
+	  found=$$(mktemp -d) && rm -rf artifacts/$$target && \
+	  ASAN_OPTIONS=detect_leaks=$$leaks $(FUZZ_CARGO) fuzz run $$target $$found corpus/$$target -- \
+	    -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 $$flags $(FUZZ_ARGS); \
+	  status=$$?; rm -rf $$found; \
+	  if [ $$status -ne 0 ]; then \
+	    for input in artifacts/$$target/*; do \
+	      [ -f "$$input" ] && ASAN_OPTIONS=detect_leaks=$$leaks $(FUZZ_CARGO) fuzz run $$target "$$input"; \
+	      echo "fuzz: $$target failed on fuzz/$$input"; \
+	    done; \
+	    exit 1; \
+	  fi; \
 	done
 
 man:

@@ -15,7 +15,7 @@
 //! waiting as long as the round trips of the hosts that answered say, not the initial
 //! timeout; `-PE` asks for the echo alone.
 
-mod echo;
+pub(crate) mod echo;
 mod ping;
 
 pub use ping::Pinger;

@@ -16,6 +16,8 @@ mod cli;
 mod discovery;
 mod driver;
 mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod order;
 mod os_hint;

@@ -15,7 +15,7 @@
 //! hands the printer the hint before the ports.
 
 pub mod gather;
-mod tcp;
+pub(crate) mod tcp;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};

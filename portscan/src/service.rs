@@ -7,8 +7,8 @@
 //! so that each is printed once, with its service; every other result goes out as it
 //! comes.
 
-mod db;
-mod stage;
+pub(crate) mod db;
+pub(crate) mod stage;
 mod tls;
 
 use std::collections::HashMap;

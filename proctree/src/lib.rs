@@ -25,11 +25,15 @@ use common::contract::record::{ProcessRecord, ports_suffix};
 use common::contract::watch::{self, Watch};
 
 pub use cli::{Cli, MANUAL, command};
+// The parsers of /proc/PID/cmdline and status, for the fuzz target in fuzz/ (`proc_files`);
+// not part of the interface.
 use columns::{Clock, Column, Selected, SortKey, Spec, Table};
 use interval::{Baseline, Usage};
 use ports::Ports;
 use pstime::ShortTimes;
 use read::{Process, Want};
+#[doc(hidden)]
+pub use read::{effective_uid, split_args};
 use tree::{Filter, Forest, Glob, Selection};
 use view::{Context, Drawing, Label, TreeLine};
 

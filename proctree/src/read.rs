@@ -300,12 +300,18 @@ impl Reader {
 
 /// The argument vector of /proc/PID/cmdline: NUL-terminated arguments (a process that
 /// rewrote its title may leave one unterminated string).
-fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
+pub fn split_args(bytes: &[u8]) -> Vec<Vec<u8>> {
     let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
     if bytes.is_empty() {
         return Vec::new();
     }
     bytes.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// The effective uid of a /proc/PID/status text, as proctree reads it (for the fuzz
+/// target of /proc files).
+pub fn effective_uid(status: &[u8]) -> Option<u32> {
+    parse_status(status).map(|ids| ids.uid)
 }
 
 /// What proctree takes from /proc/PID/status.

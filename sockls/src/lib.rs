@@ -26,8 +26,12 @@ use common::host::users::Users;
 use common::services::ports::{PortList, Proto};
 
 pub use cli::{Cli, MANUAL, SourceArg, command};
+// The reader of /proc/net/sockstat and snmp, for the fuzz target in fuzz/ (`proc_files`);
+// not part of the interface.
 use filter::Filter;
 use shown::{Extras, Shown};
+#[doc(hidden)]
+pub use summary::Summary;
 
 /// The name messages start with.
 pub const TOOL: &str = "sockls";
@@ -141,7 +145,7 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     };
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     if config.summary {
-        summary::Summary::read()?.write(&mut out, config.format)?;
+        Summary::read()?.write(&mut out, config.format)?;
         out.flush().map_err(Error::output)?;
         return Ok(Status::default());
     }

@@ -55,14 +55,22 @@ impl Summary {
     pub fn read() -> Result<Self> {
         let read =
             |path: &str| std::fs::read_to_string(path).map_err(|error| Error::input(path, error));
-        let mut counts = Sockstat::default();
-        counts.parse(&read("/proc/net/sockstat")?);
+        let sockstat = read("/proc/net/sockstat")?;
         // Without IPv6 there is no sockstat6, and no IPv6 socket: zeros, as ss has.
-        if let Ok(text) = std::fs::read_to_string("/proc/net/sockstat6") {
-            counts.parse(&text);
-        }
-        let estab = current_established(&read("/proc/net/snmp")?);
-        Ok(Self::from_counts(&counts, estab))
+        let sockstat6 = std::fs::read_to_string("/proc/net/sockstat6").unwrap_or_default();
+        Ok(Self::from_texts(
+            &sockstat,
+            &sockstat6,
+            &read("/proc/net/snmp")?,
+        ))
+    }
+
+    /// The counts in the texts of /proc/net/sockstat, sockstat6 and snmp.
+    pub fn from_texts(sockstat: &str, sockstat6: &str, snmp: &str) -> Self {
+        let mut counts = Sockstat::default();
+        counts.parse(sockstat);
+        counts.parse(sockstat6);
+        Self::from_counts(&counts, current_established(snmp))
     }
 
     fn from_counts(counts: &Sockstat, estab: u64) -> Self {

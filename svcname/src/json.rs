@@ -525,13 +525,21 @@ impl<'a> Scanner<'a> {
             self.at += 1;
             self.digits()?;
         }
+        let mut exponent = false;
         if matches!(self.peek(), Some(b'e' | b'E')) {
             whole = false;
+            exponent = true;
             self.at += 1;
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.at += 1;
             }
             self.digits()?;
+        }
+        // serde_json refuses a number beyond a double's range (`2.2e1332`, or some 310
+        // digits), as readers that keep numbers as doubles must; only a number that could be
+        // one (an exponent, or very long) is parsed to find out (found by fuzz/svcname_line).
+        if (exponent || self.at - start > 300) && !self.is_finite(start) {
+            return Err(self.error_before("number out of range"));
         }
         if !whole || !keep {
             return Ok(None);
@@ -549,6 +557,15 @@ impl<'a> Scanner<'a> {
             }
         }
         Ok(Some(value))
+    }
+
+    /// Whether the number from `start` to here is within a double's range.
+    #[cold]
+    fn is_finite(&self, start: usize) -> bool {
+        std::str::from_utf8(&self.bytes[start..self.at])
+            .ok()
+            .and_then(|text| text.parse::<f64>().ok())
+            .is_some_and(f64::is_finite)
     }
 
     fn digits(&mut self) -> Result<(), ScanError> {
@@ -744,6 +761,32 @@ mod tests {
         }
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
         assert!(scan_one(deep.as_bytes()).is_err());
+    }
+
+    /// Found by the fuzz target `svcname_line`: a number beyond a double's range is not
+    /// JSON to serde_json (nor so to the scanner); one that only underflows is.
+    #[test]
+    fn numbers_beyond_a_doubles_range_are_refused_as_serde_json_refuses_them() {
+        let huge_integer = format!("{{\"n\":{}}}", "9".repeat(400));
+        let long_integer = format!("{{\"n\":{}}}", "9".repeat(305));
+        for line in [
+            &b"{\"pit\":2.2e1332\n}"[..],
+            b"{\"port\":22,\"x\":-1E+400}",
+            huge_integer.as_bytes(),
+            b"{\"x\":1e-400,\"y\":0e99999999999999999999}",
+            b"{\"x\":1.7976931348623157e308}",
+            long_integer.as_bytes(),
+        ] {
+            let theirs =
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line).is_ok();
+            assert_eq!(
+                scan_one(line).is_ok(),
+                theirs,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert!(scan_one(b"{\"pit\":2.2e1332\n}").is_err());
     }
 
     /// The scanner accepts exactly what serde_json accepts, over a few thousand mutations

@@ -158,6 +158,24 @@ pub fn scan_json_port(line: &[u8]) -> std::result::Result<Option<u64>, String> {
     })
 }
 
+/// The filter run over `input` as if it were stdin, with `config` and the data `db`: what
+/// it writes, and its status. For the fuzz target in fuzz/ (`svcname_filter`); not part of
+/// the tool's interface. Problems with lines are reported on stderr, as in a real run.
+#[doc(hidden)]
+pub fn annotate_bytes(config: &Config, db: &ServiceDb, input: &[u8]) -> Result<(Vec<u8>, Status)> {
+    let mut out = Vec::new();
+    let text_options = TextOptions {
+        header: config.header,
+        align: false,
+    };
+    let writer = RecordWriter::new(&mut out, config.format, FlushPolicy::Block, text_options);
+    let mut annotator = annotate::Annotator::new(db, config, writer);
+    let reader = Box::new(std::io::Cursor::new(input.to_vec()));
+    annotator.run(&mut LineSource::from_reader("stdin", reader))?;
+    let status = annotator.finish()?;
+    Ok((out, status))
+}
+
 fn look_up<W: Write>(config: &Config, db: &ServiceDb, mut out: RecordWriter<W>) -> Result<Status> {
     // All are read before any is answered: a bad one is a usage error, with no output.
     let mut queries = Vec::with_capacity(config.queries.len());

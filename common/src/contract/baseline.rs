@@ -154,14 +154,18 @@ pub fn read<R: Baselined>(path: &Path) -> Result<Option<Vec<R>>> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(Error::input(name, error)),
     };
-    let mut reader = BufReader::new(file);
+    read_from(&name, BufReader::new(file)).map(Some)
+}
+
+/// Reads a baseline's records from `reader`, named `name` in messages, as [`read`] does.
+pub fn read_from<R: Baselined>(name: &str, mut reader: impl BufRead) -> Result<Vec<R>> {
     let mut records = Vec::new();
     let mut line = Vec::new();
     for number in 1.. {
         line.clear();
         let read = reader
             .read_until(b'\n', &mut line)
-            .map_err(|error| Error::input(name.clone(), error))?;
+            .map_err(|error| Error::input(name, error))?;
         if read == 0 {
             break;
         }
@@ -181,7 +185,7 @@ pub fn read<R: Baselined>(path: &Path) -> Result<Option<Vec<R>>> {
         })?;
         records.push(record);
     }
-    Ok(Some(records))
+    Ok(records)
 }
 
 /// Rewrites the baseline with `records`, as NDJSON, atomically: into a file beside it,

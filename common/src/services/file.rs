@@ -10,7 +10,7 @@ use crate::services::ports::{Proto, parse_port};
 
 /// One table entry, borrowing from the file's text.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Entry {
+pub struct Entry {
     pub name: &'static str,
     /// The aliases, separated by whitespace, as they stand in the file.
     pub aliases: &'static str,
@@ -24,8 +24,11 @@ pub(crate) struct Entry {
 /// process (the tables are loaded once), so loading allocates no string per line: that
 /// keeps a single lookup's start-up as cheap as getent's.
 #[derive(Debug, Default)]
-pub(crate) struct Table {
+pub struct Table {
     by_port: Vec<((u16, Proto), Entry)>,
+    /// The later entries for a (port, protocol) already taken: no port lookup sees them,
+    /// but their names still stand for the port, as getservbyname(3) reads every line.
+    shadowed: Vec<((u16, Proto), Entry)>,
     /// Names and aliases, sorted; built at the first name lookup (a port lookup, the
     /// common case, never needs it).
     by_name: OnceLock<Vec<(&'static str, (u16, Proto))>>,
@@ -33,14 +36,14 @@ pub(crate) struct Table {
 
 /// Which of the two formats a file is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavor {
+pub enum Flavor {
     EtcServices,
     NmapServices,
 }
 
 /// A line that could not be read, with its 1-based number.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
+pub struct Problem {
     pub line: usize,
     pub why: String,
 }
@@ -72,7 +75,7 @@ fn data_lines(text: &'static str) -> impl Iterator<Item = (usize, &'static str)>
 /// line and parses that one, which keeps `svcname 22` as quick to start as getent; from the
 /// fifth lookup on (a filter), the whole file is indexed once.
 #[derive(Debug)]
-pub(crate) struct LazyTable {
+pub struct LazyTable {
     text: &'static str,
     flavor: Flavor,
     scans_left: AtomicU8,
@@ -122,9 +125,15 @@ impl LazyTable {
         // line for each protocol of this port is its answer, as in getservbyport(3).
         let wanted = format!("{port}/");
         let mut entries = [None; 4];
-        for at in memchr::memmem::find_iter(self.text.as_bytes(), &wanted) {
-            // The port begins a token (not the end of 1522/tcp).
-            if at == 0 || !self.text.as_bytes()[at - 1].is_ascii_whitespace() {
+        let bytes = self.text.as_bytes();
+        for at in memchr::memmem::find_iter(bytes, &wanted) {
+            // The port begins a token, after any leading zeros `parse_port` reads past
+            // (`022/tcp` is 22/tcp; 1522/tcp is not).
+            let token = bytes[..at]
+                .iter()
+                .rposition(|&b| b != b'0')
+                .map_or(0, |i| i + 1);
+            if token == 0 || !bytes[token - 1].is_ascii_whitespace() {
                 continue;
             }
             let start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
@@ -217,11 +226,20 @@ impl Table {
                 Err(why) => problems.push(Problem { line: index, why }),
             }
         }
-        // A stable sort keeps file order among equal keys, so dedup keeps the first.
+        // A stable sort keeps file order among equal keys, so the first is kept.
         by_port.sort_by_key(|(key, _)| *key);
-        by_port.dedup_by_key(|(key, _)| *key);
+        let mut kept: Vec<((u16, Proto), Entry)> = Vec::with_capacity(by_port.len());
+        let mut shadowed = Vec::new();
+        for item in by_port {
+            if kept.last().is_some_and(|(key, _)| *key == item.0) {
+                shadowed.push(item);
+            } else {
+                kept.push(item);
+            }
+        }
         let table = Self {
-            by_port,
+            by_port: kept,
+            shadowed,
             by_name: OnceLock::new(),
         };
         (table, problems)
@@ -240,6 +258,7 @@ impl Table {
             let mut by_name: Vec<(&'static str, (u16, Proto))> = self
                 .by_port
                 .iter()
+                .chain(&self.shadowed)
                 .flat_map(|(key, entry)| {
                     std::iter::once(entry.name)
                         .chain(entry.aliases.split_ascii_whitespace())
@@ -381,6 +400,35 @@ rtmp		1/ddp				# Routing Table Maintenance Protocol
             assert_eq!(lazy.by_name("MAIL"), [(25, Proto::Tcp), (26, Proto::Tcp)]);
         }
         assert!(lazy.table.get().is_some(), "indexed after a few lookups");
+    }
+
+    /// Found by the fuzz target `services_file`: a port written with leading zeros is the
+    /// port to the indexed table (`parse_port` reads `06` as 6), and was missed by the scan.
+    #[test]
+    fn lazy_port_lookups_read_leading_zeros_as_the_indexed_table_does() {
+        let text = "# Transfer\nssh\t22/tcp\t0.182\ndomain\t06/udp\t0.213\t# DNS\nx 1006/udp 0.1\n";
+        for flavor in [Flavor::EtcServices, Flavor::NmapServices] {
+            let lazy = LazyTable::new(text.to_owned(), flavor);
+            let (table, _) = Table::parse(text.to_owned(), flavor);
+            let scanned = lazy.by_port(6, Proto::Udp);
+            assert_eq!(scanned.map(|entry| entry.name), Some("domain"));
+            assert_eq!(scanned, table.by_port(6, Proto::Udp).copied());
+        }
+    }
+
+    /// Found by the fuzz target `services_file`: a name on a later line for a port already
+    /// named still stands for that port, to the indexed table as to the scan (as
+    /// getservbyname(3) reads every line), though the port keeps its first name.
+    #[test]
+    fn a_later_name_for_a_named_port_still_stands_for_it() {
+        let text = "tcpmux\t1/tcp\nctpmux\t1/tcp # later\nother 2/tcp ctpmux\n";
+        let lazy = LazyTable::new(text.to_owned(), Flavor::EtcServices);
+        let scanned = lazy.by_name("ctpmux");
+        let (table, _) = Table::parse(text.to_owned(), Flavor::EtcServices);
+        let indexed: Vec<_> = table.by_name("CTPMUX").collect();
+        assert_eq!(indexed, [(1, Proto::Tcp), (2, Proto::Tcp)]);
+        assert_eq!(scanned, indexed);
+        assert_eq!(table.by_port(1, Proto::Tcp).unwrap().name, "tcpmux");
     }
 
     /// A name is found wherever it stands in a long file, across the pieces the text is

@@ -4,7 +4,10 @@
 //! ([`ports`]). svcname is the command-line face of this part; portscan takes its
 //! `--top-ports` from it. The order of precedence is in docs/FORMAT.md, "Service data".
 
-mod file;
+// Public only for the fuzz target in fuzz/ (`services_file`), which holds the indexed
+// reader and the lazy scans to the same answers; not part of the interface.
+#[doc(hidden)]
+pub mod file;
 mod iana;
 pub mod ports;
 pub mod risk;

@@ -711,7 +711,7 @@ fn judge(
 
 /// The first hard match of `answer` among the probe's rules, its fallbacks' and the NULL
 /// probe's, in that order; else the first softmatch.
-pub(super) fn best_match(db: &ProbeDb, probe_index: usize, answer: &[u8]) -> Option<Found> {
+pub fn best_match(db: &ProbeDb, probe_index: usize, answer: &[u8]) -> Option<Found> {
     let probe = &db.probes[probe_index];
     let mut sources = vec![probe_index];
     // A fallback may name a probe of the other protocol: nmap keeps the rules for DNS over

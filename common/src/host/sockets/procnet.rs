@@ -52,7 +52,8 @@ fn timer(line: &str, ticks_per_second: u64, record: &mut SocketRecord) -> Option
     record.timer = SocketTimer::from_number(u8::from_str_radix(kind, 16).ok()?);
     if record.timer.is_some() {
         let ticks = u64::from_str_radix(when, 16).ok()?;
-        let ms = (ticks * 1000).div_ceil(ticks_per_second);
+        // A time beyond u64 milliseconds is no real timer's; it saturates, as below.
+        let ms = ticks.saturating_mul(1000).div_ceil(ticks_per_second);
         record.timer_expires_ms = Some(u32::try_from(ms).unwrap_or(u32::MAX));
         record.timer_retrans = Some(u8::try_from(retransmits).unwrap_or(u8::MAX));
     }
@@ -188,6 +189,15 @@ fn ascii(field: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz target `proc_files`: a timer's ticks near u64::MAX overflowed
+    /// their conversion to milliseconds.
+    #[test]
+    fn a_huge_timer_saturates() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt\n   0: 0100007F:0016 0100007F:9C40 01 00000000:00000000 02:FFFFFFFFFFFFFFFF 00000002   104        0 12345\n";
+        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv4, Some(100)).unwrap();
+        assert_eq!(records[0].timer_expires_ms, Some(u32::MAX));
+    }
 
     #[test]
     fn timers_are_read_only_when_asked_in_milliseconds_rounded_up() {
