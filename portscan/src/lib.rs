@@ -555,15 +555,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     if config.discovery == Discovery::Only {
         let scan = config.scan(started, start_time, HashMap::new())?;
         let files = DiscoveryFiles { dests, scan };
-        let failed = ping_only(
-            config,
-            targets,
-            pinger.as_ref(),
-            stdout,
-            files,
-            &signal_fd,
-            summaries,
-        )?;
+        let sweep = (pinger.as_ref(), &signal_fd);
+        let failed = ping_only(config, targets, sweep, stdout, files, summaries)?;
         return Ok(Status {
             had_errors: !problems.is_empty() || failed > 0,
             ..Status::default()
@@ -902,10 +895,9 @@ struct DiscoveryFiles<'a> {
 fn ping_only<'a, W: io::Write + 'a>(
     config: &Config,
     targets: Targets,
-    pinger: Option<&Pinger>,
+    (pinger, signals): (Option<&Pinger>, &SignalFd),
     stdout: Option<W>,
     files: DiscoveryFiles<'a>,
-    signals: &SignalFd,
     summary: bool,
 ) -> Result<u64> {
     let DiscoveryFiles { mut dests, scan } = files;
