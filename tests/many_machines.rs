@@ -185,10 +185,13 @@ fn fleet_inventory_groups_each_server_s_listeners() {
     let dir = TempDir::new("ops-fleet");
     // parallel's --ssh names the program it logs in with: this one "logs in" to a server by
     // entering its namespace, and runs there what parallel sends (`HOST -- exec COMMAND`).
+    // It sets SHELL as sshd does: parallel's remote wrapper runs the command with $SHELL, and
+    // where SHELL is unset (CI's environment) it runs nothing, prints nothing and exits 0.
     let ssh = dir.join("netns-ssh");
     write_executable(
         &ssh,
-        "#!/bin/sh\nhost=$1; shift\n[ \"$1\" = -- ] && shift\nexec ip netns exec \"$host\" sh -c \"$*\"\n",
+        "#!/bin/sh\nhost=$1; shift\n[ \"$1\" = -- ] && shift\n\
+         SHELL=/bin/sh exec ip netns exec \"$host\" sh -c \"$*\"\n",
     );
     let logins = format!("{},{}", servers[0].name, servers[1].name);
     let recipe = replaced(
