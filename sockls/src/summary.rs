@@ -74,14 +74,16 @@ impl Summary {
     }
 
     fn from_counts(counts: &Sockstat, estab: u64) -> Self {
-        let hashed = counts.tcp_inuse + counts.tcp6_inuse;
+        // Saturating: the counts are the kernel's text, parsed, and never worth a panic.
+        let hashed = counts.tcp_inuse.saturating_add(counts.tcp6_inuse);
+        let tcp_total = counts.tcp_alloc.saturating_add(counts.tcp_tw);
         Self {
             total: counts.used,
-            tcp_total: counts.tcp_alloc + counts.tcp_tw,
+            tcp_total,
             tcp_estab: estab,
             // Time-wait sockets are hashed but not allocated: ss's sum, which may dip below
             // zero while the counters are read at different instants.
-            tcp_closed: (counts.tcp_alloc + counts.tcp_tw).saturating_sub(hashed),
+            tcp_closed: tcp_total.saturating_sub(hashed),
             tcp_orphaned: counts.tcp_orphan,
             tcp_timewait: counts.tcp_tw,
             raw_ipv4: counts.raw,
@@ -122,13 +124,21 @@ impl Summary {
             ("TCP", self.tcp_ipv4, self.tcp_ipv6),
             (
                 "INET",
-                self.raw_ipv4 + self.udp_ipv4 + self.tcp_ipv4,
-                self.raw_ipv6 + self.udp_ipv6 + self.tcp_ipv6,
+                self.raw_ipv4
+                    .saturating_add(self.udp_ipv4)
+                    .saturating_add(self.tcp_ipv4),
+                self.raw_ipv6
+                    .saturating_add(self.udp_ipv6)
+                    .saturating_add(self.tcp_ipv6),
             ),
             ("FRAG", self.frag_ipv4, self.frag_ipv6),
         ];
         for (name, ipv4, ipv6) in rows {
-            writeln!(out, "{name}\t  {:<9} {ipv4:<9} {ipv6:<9}", ipv4 + ipv6)?;
+            writeln!(
+                out,
+                "{name}\t  {:<9} {ipv4:<9} {ipv6:<9}",
+                ipv4.saturating_add(ipv6)
+            )?;
         }
         // ss ends with an empty line too.
         writeln!(out)
@@ -229,5 +239,27 @@ mod tests {
         assert_eq!(json["tcp_estab"], 7);
         assert_eq!(json["tcp_ipv6"], 0);
         assert!(out.ends_with(b"}\n") && !out[..out.len() - 1].contains(&b'\n'));
+    }
+
+    #[test]
+    fn counts_at_the_edge_of_u64_saturate_rather_than_panic() {
+        let max = u64::MAX;
+        let mut counts = Sockstat::default();
+        counts.parse(&format!(
+            "sockets: used {max}\nTCP: inuse {max} orphan 0 tw {max} alloc {max}\n\
+             UDP: inuse {max}\nRAW: inuse {max}\n"
+        ));
+        counts.parse(&format!(
+            "TCP6: inuse {max}\nUDP6: inuse {max}\nRAW6: inuse {max}\n"
+        ));
+        let summary = Summary::from_counts(&counts, 0);
+        let mut out = Vec::new();
+        summary.write(&mut out, Format::Text).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(&format!("TCP:   {max} (estab 0, closed 0,")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("INET\t  {max}")), "{text}");
     }
 }
