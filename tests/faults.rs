@@ -108,35 +108,29 @@ enum Peer {
 
 const GREETING: &[u8] = b"SSH-2.0-OpenSSH_9.6p1 Debian-3\r\n";
 
-/// TCP listeners served by one thread, non-blocking, until dropped (or `SCAN_LIMIT`).
-struct Servers {
+/// Sockets of the test's own, served by one thread until dropped (or `SCAN_LIMIT`): the
+/// ports they were bound to, and the thread's stop flag.
+struct Background {
     ports: Vec<u16>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Servers {
-    /// Listens on each of `addresses` (port 0: one the kernel picks), inside namespace
-    /// `netns` if given.
-    fn start(netns: Option<&str>, addresses: Vec<SocketAddr>, peer: Peer) -> Self {
+impl Background {
+    /// Binds with `bind` (inside namespace `netns` if given), then serves the sockets with
+    /// `serve` until told to stop.
+    fn start<S: Send + 'static>(
+        netns: Option<&str>,
+        bind: impl FnOnce() -> (Vec<u16>, S) + Send + 'static,
+        serve: impl FnOnce(S, &AtomicBool) + Send + 'static,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let (ready, ports) = mpsc::channel();
         let work = move || {
-            let listeners: Vec<TcpListener> = addresses
-                .iter()
-                .map(|address| {
-                    let listener = TcpListener::bind(address).unwrap();
-                    listener.set_nonblocking(true).unwrap();
-                    listener
-                })
-                .collect();
-            let bound = listeners
-                .iter()
-                .map(|l| l.local_addr().unwrap().port())
-                .collect::<Vec<_>>();
+            let (bound, sockets) = bind();
             ready.send(bound).unwrap();
-            serve(&listeners, peer, &stopped);
+            serve(sockets, &stopped);
         };
         let thread = match netns {
             Some(name) => in_netns(name, work),
@@ -150,13 +144,36 @@ impl Servers {
     }
 }
 
-impl Drop for Servers {
+impl Drop for Background {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
+}
+
+/// TCP listeners, non-blocking, on each of `addresses` (port 0: one the kernel picks),
+/// inside namespace `netns` if given; each connection is served as `peer` says.
+fn tcp_servers(netns: Option<&str>, addresses: Vec<SocketAddr>, peer: Peer) -> Background {
+    let bind = move || {
+        let listeners: Vec<TcpListener> = addresses
+            .iter()
+            .map(|address| {
+                let listener = TcpListener::bind(address).unwrap();
+                listener.set_nonblocking(true).unwrap();
+                listener
+            })
+            .collect();
+        let ports = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        (ports, listeners)
+    };
+    Background::start(netns, bind, move |listeners, stop| {
+        serve(&listeners, peer, stop);
+    })
 }
 
 fn serve(listeners: &[TcpListener], peer: Peer, stop: &AtomicBool) {
@@ -218,7 +235,7 @@ fn with_32_descriptors(program: &str, args: &[&str]) -> Command {
 /// connections come from the same descriptors).
 #[test]
 fn portscan_with_32_descriptors_gets_every_state_right() {
-    let servers = Servers::start(None, vec!["127.0.0.1:0".parse().unwrap(); 10], Peer::Greets);
+    let servers = tcp_servers(None, vec!["127.0.0.1:0".parse().unwrap(); 10], Peer::Greets);
     let closed = released_ports(300);
     let ports = port_list(servers.ports.iter().chain(&closed).copied());
     for extra in [&[][..], &["-sV"][..]] {
@@ -251,68 +268,38 @@ fn portscan_with_32_descriptors_gets_every_state_right() {
 
 /// Replies to every datagram on UDP sockets bound to `addresses` (port 0: one the kernel
 /// picks) in namespace `netns` (or here), until dropped.
-struct UdpResponders {
-    ports: Vec<u16>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl UdpResponders {
-    fn start(netns: Option<&str>, addresses: Vec<SocketAddr>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let (ready, ports) = mpsc::channel();
-        let work = move || {
-            let sockets: Vec<UdpSocket> = addresses
-                .iter()
-                .map(|address| {
-                    let socket = UdpSocket::bind(address).unwrap();
-                    socket.set_nonblocking(true).unwrap();
-                    socket
-                })
-                .collect();
-            ready
-                .send(
-                    sockets
-                        .iter()
-                        .map(|s| s.local_addr().unwrap().port())
-                        .collect(),
-                )
-                .unwrap();
-            let until = Instant::now() + SCAN_LIMIT;
-            let mut buffer = [0u8; 2048];
-            while !stopped.load(Ordering::Relaxed) && Instant::now() < until {
-                let mut busy = false;
-                for socket in &sockets {
-                    while let Ok((_, from)) = socket.recv_from(&mut buffer) {
-                        busy = true;
-                        let _ = socket.send_to(b"pong", from);
-                    }
-                }
-                if !busy {
-                    thread::sleep(Duration::from_millis(1));
+fn udp_responders(netns: Option<&str>, addresses: Vec<SocketAddr>) -> Background {
+    let bind = move || {
+        let sockets: Vec<UdpSocket> = addresses
+            .iter()
+            .map(|address| {
+                let socket = UdpSocket::bind(address).unwrap();
+                socket.set_nonblocking(true).unwrap();
+                socket
+            })
+            .collect();
+        let ports = sockets
+            .iter()
+            .map(|s| s.local_addr().unwrap().port())
+            .collect();
+        (ports, sockets)
+    };
+    Background::start(netns, bind, |sockets, stop| {
+        let until = Instant::now() + SCAN_LIMIT;
+        let mut buffer = [0u8; 2048];
+        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+            let mut busy = false;
+            for socket in &sockets {
+                while let Ok((_, from)) = socket.recv_from(&mut buffer) {
+                    busy = true;
+                    let _ = socket.send_to(b"pong", from);
                 }
             }
-        };
-        let thread = match netns {
-            Some(name) => in_netns(name, work),
-            None => thread::spawn(work),
-        };
-        Self {
-            ports: ports.recv().unwrap(),
-            stop,
-            thread: Some(thread),
+            if !busy {
+                thread::sleep(Duration::from_millis(1));
+            }
         }
-    }
-}
-
-impl Drop for UdpResponders {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    })
 }
 
 /// Sockets of namespace `name` bound to each port of `ports`, UDP and TCP, taking those
@@ -356,13 +343,13 @@ fn portscan_with_3_free_local_ports_gets_every_state_right() {
         .iter()
         .map(|port| SocketAddr::from(([198, 18, 0, 1], *port)))
         .collect();
-    let _servers = Servers::start(Some(&name), addresses, Peer::Greets);
+    let _servers = tcp_servers(Some(&name), addresses, Peer::Greets);
     let udp_open: Vec<u16> = (5000..5050).collect();
     let addresses = udp_open
         .iter()
         .map(|port| SocketAddr::from(([198, 18, 0, 1], *port)))
         .collect();
-    let _responders = UdpResponders::start(Some(&name), addresses);
+    let _responders = udp_responders(Some(&name), addresses);
     let udp_closed: Vec<u16> = (3000..3200).collect();
     let list = "T:1-2000,U:5000-5049,3000-3199";
     let dir = TempDir::new("faults-ports");
@@ -429,8 +416,8 @@ fn portscan_under_strace(inject: &str, args: &[&str]) -> (Vec<Value>, usize) {
 #[test]
 fn portscan_retries_what_enobufs_and_enomem_stopped() {
     require_program("strace", &["-o", "/dev/null", "true"]);
-    let servers = Servers::start(None, vec!["127.0.0.1:0".parse().unwrap(); 5], Peer::Greets);
-    let responders = UdpResponders::start(None, vec!["127.0.0.1:0".parse().unwrap(); 3]);
+    let servers = tcp_servers(None, vec!["127.0.0.1:0".parse().unwrap(); 5], Peer::Greets);
+    let responders = udp_responders(None, vec!["127.0.0.1:0".parse().unwrap(); 3]);
     let closed = released_ports(200);
     let tcp = port_list(servers.ports.iter().chain(&closed).copied());
     let (records, injected) = portscan_under_strace(
@@ -477,6 +464,52 @@ fn portscan_retries_what_enobufs_and_enomem_stopped() {
     }
 }
 
+/// A system that refuses every try (connect() always ENOBUFS, sendto() always ENOMEM) is
+/// not a scan of closed ports: portscan gives up after its bounded backoff, with the
+/// system's reason in one line and status 1, and prints no state it did not see.
+#[test]
+fn portscan_gives_up_with_the_reason_when_every_try_is_refused() {
+    require_program("strace", &["-o", "/dev/null", "true"]);
+    let cases = [
+        (
+            "inject=connect:error=ENOBUFS",
+            "40000-40009",
+            "No buffer space available",
+        ),
+        (
+            "inject=sendto:error=ENOMEM",
+            "U:40000-40009",
+            "Cannot allocate memory",
+        ),
+    ];
+    for (inject, ports, reason) in cases {
+        let output = run(
+            Command::new("strace")
+                .args([
+                    "-o",
+                    "/dev/null",
+                    "-qq",
+                    "-e",
+                    "trace=connect,sendto",
+                    "-e",
+                    inject,
+                ])
+                .arg(tool_path("portscan"))
+                .args(["--json", "-p", ports, "127.0.0.1"])
+                .env("LC_ALL", "C.UTF-8")
+                .stdin(Stdio::null()),
+            SCAN_LIMIT,
+        );
+        assert_eq!(code(&output), 1, "{inject}: {}", stderr_text(&output));
+        assert_eq!(
+            stderr_text(&output),
+            format!("portscan: opening sockets: {reason}\n"),
+            "{inject}"
+        );
+        assert_eq!(stdout_text(&output), "", "{inject}");
+    }
+}
+
 /// Every port of a target accepts (a NAT rule sends ports 1-200 to one server) and then
 /// stalls, or floods: -sV ends, with every port's record, in bounded memory.
 #[test]
@@ -493,7 +526,7 @@ fn portscan_sv_against_stalling_and_flooding_peers_ends_in_bounded_memory() {
              add chain ip faults out {{ type nat hook output priority -100; }}; \
              add rule ip faults out ip daddr 127.0.0.1 tcp dport 1-200 redirect to :9999'"
         ));
-        let _servers = Servers::start(Some(&name), vec!["127.0.0.1:9999".parse().unwrap()], peer);
+        let _servers = tcp_servers(Some(&name), vec!["127.0.0.1:9999".parse().unwrap()], peer);
         let dir = TempDir::new("faults-rss");
         let rss = dir.join("rss");
         let output = run(
@@ -752,18 +785,12 @@ fn read_until(reader: &mut impl BufRead, text: &mut String, wanted: impl Fn(&str
 /// Starts `command` (stdout and stderr piped), waits for its first record, sends
 /// `signal`, and returns everything it printed, its status and its stderr.
 fn signal_after_first_line(command: &mut Command, sent: Signal) -> (String, Option<i32>, String) {
-    let mut child = command
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut text = String::new();
-    read_until(&mut reader, &mut text, |_| true);
-    signal(&child, sent);
-    reader.read_to_string(&mut text).unwrap();
-    let (code, stderr) = wait_for_stderr(child);
-    (text, code, stderr)
+    crate::fixtures::signal_after_first_line(child, sent)
 }
 
 /// A scan slowed by --max-rate, stopped by SIGTERM: the records so far, whole, and the

@@ -195,15 +195,21 @@ pub fn wait_for_stderr(mut child: Child) -> (Option<i32>, String) {
 
 /// Sends SIGINT to a running child as soon as it has printed its first line on stdout
 /// (piped, as its stderr), then reads the rest: the output, the exit code, and stderr.
-pub fn interrupt_after_first_line(mut child: Child) -> (String, Option<i32>, String) {
+pub fn interrupt_after_first_line(child: Child) -> (String, Option<i32>, String) {
+    signal_after_first_line(child, nix::sys::signal::Signal::SIGINT)
+}
+
+/// Sends `sent` to a running child as soon as it has printed its first line on stdout
+/// (piped, as its stderr), then reads the rest: the output, the exit code, and stderr.
+pub fn signal_after_first_line(
+    mut child: Child,
+    sent: nix::sys::signal::Signal,
+) -> (String, Option<i32>, String) {
     let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
     let mut output = String::new();
     reader.read_line(&mut output).unwrap();
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, sent).unwrap();
     reader.read_to_string(&mut output).unwrap();
     let (code, stderr) = wait_for_stderr(child);
     (output, code, stderr)

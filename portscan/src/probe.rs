@@ -214,6 +214,10 @@ pub struct Started<S> {
 pub struct TcpConnect {
     /// Sockets ready to connect again, for IPv4 and IPv6 ([`reusable`]).
     spares: [Vec<Spare>; 2],
+    /// The errno of the last connect() that failed at once for a local reason (ENOBUFS,
+    /// EADDRNOTAVAIL, ...): the socket holds no error to ask for, and a scan that gives up
+    /// on its sockets says why.
+    last_local: Option<i32>,
 }
 
 /// A socket whose connect() was refused, ready for another.
@@ -260,7 +264,8 @@ impl Prober for TcpConnect {
             })
         });
         let registered = spare.as_ref().is_some_and(|spare| spare.registered);
-        let (socket, verdict) = start(address, spare.map(|spare| spare.socket))?;
+        let (socket, verdict, local_errno) = start(address, spare.map(|spare| spare.socket))?;
+        self.last_local = local_errno;
         Ok(Started {
             socket,
             registered,
@@ -274,7 +279,9 @@ impl Prober for TcpConnect {
 
     fn local_error(&self, socket: &Socket) -> io::Error {
         let error = socket.take_error().ok().flatten();
-        error.unwrap_or_else(|| io::Error::other("connect failed"))
+        error
+            .or_else(|| self.last_local.map(io::Error::from_raw_os_error))
+            .unwrap_or_else(|| io::Error::other("connect failed"))
     }
 
     fn recycle(
@@ -297,9 +304,12 @@ impl Prober for TcpConnect {
 }
 
 /// Starts connecting, on `spare` if given (a socket [`reset`] returned), else on a new
-/// non-blocking socket. `Ok(None)` means the connection is under way; `Ok(Some(_))` that
-/// the answer came at once.
-fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Option<Verdict>)> {
+/// non-blocking socket. A verdict of `None` means the connection is under way; `Some(_)`
+/// that the answer came at once, with connect()'s errno where it was a local failure.
+fn start(
+    address: SocketAddr,
+    spare: Option<Socket>,
+) -> io::Result<(Socket, Option<Verdict>, Option<i32>)> {
     let socket = match spare {
         Some(socket) => socket,
         None => open(address)?,
@@ -307,7 +317,7 @@ fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Opti
     match socket.connect(&address.into()) {
         Ok(()) => {
             let verdict = accepted(&socket);
-            Ok((socket, Some(verdict)))
+            Ok((socket, Some(verdict), None))
         }
         // Loopback answers within the call, the handshake or the reset included: asking
         // now gives the answer its own moment (not that of the loop's next turn) and saves
@@ -317,22 +327,25 @@ fn start(address: SocketAddr, spare: Option<Socket>) -> io::Result<(Socket, Opti
                 match socket.take_error() {
                     Ok(Some(error)) => {
                         let verdict = refused(&socket, &error, address.port());
-                        return Ok((socket, Some(verdict)));
+                        return Ok((socket, Some(verdict), None));
                     }
                     // Connected: a peer address exists only once the handshake is done
                     // (a firewall's drop leaves it trying, and unconnected).
                     Ok(None) if socket.peer_addr().is_ok() => {
                         let verdict = accepted(&socket);
-                        return Ok((socket, Some(verdict)));
+                        return Ok((socket, Some(verdict), None));
                     }
                     _ => {}
                 }
             }
-            Ok((socket, None))
+            Ok((socket, None, None))
         }
         Err(error) => {
             let verdict = classify_immediate(Errno::from_raw(error.raw_os_error().unwrap_or(0)));
-            Ok((socket, Some(verdict)))
+            let local_errno = (verdict == Verdict::Local)
+                .then(|| error.raw_os_error())
+                .flatten();
+            Ok((socket, Some(verdict), local_errno))
         }
     }
 }
@@ -638,7 +651,7 @@ mod tests {
             (open, Verdict::Final(PortState::Open, Reason::SynAck)),
             (closed, CLOSED),
         ] {
-            let (socket, verdict) = start(address, None).unwrap();
+            let (socket, verdict, _) = start(address, None).unwrap();
             let verdict = verdict.unwrap_or_else(|| {
                 let mut poll = [nix::poll::PollFd::new(
                     std::os::fd::AsFd::as_fd(&socket),
@@ -695,14 +708,14 @@ mod tests {
             let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             spare.local_addr().unwrap()
         };
-        let (socket, verdict) = start(closed, None).unwrap();
+        let (socket, verdict, _) = start(closed, None).unwrap();
         assert_eq!(verdict, Some(CLOSED));
         assert!(reusable(CLOSED));
         let socket = reset(socket, closed).unwrap();
-        let (socket, verdict) = start(closed, Some(socket)).unwrap();
+        let (socket, verdict, _) = start(closed, Some(socket)).unwrap();
         assert_eq!(verdict, Some(CLOSED), "refused again, not aborted");
         let socket = reset(socket, open).unwrap();
-        let (socket, verdict) = start(open, Some(socket)).unwrap();
+        let (socket, verdict, _) = start(open, Some(socket)).unwrap();
         let verdict = verdict.unwrap_or_else(|| {
             let mut poll = [nix::poll::PollFd::new(
                 std::os::fd::AsFd::as_fd(&socket),
