@@ -551,11 +551,14 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         );
     }
     let summaries = config.verbose || io::stderr().is_terminal();
+    let sweep = Sweep {
+        pinger: pinger.as_ref(),
+        signals: &signal_fd,
+    };
     let discovery_options = config.discovery_options(budget);
     if config.discovery == Discovery::Only {
         let scan = config.scan(started, start_time, HashMap::new())?;
         let files = DiscoveryFiles { dests, scan };
-        let sweep = (pinger.as_ref(), &signal_fd);
         let failed = ping_only(config, targets, sweep, stdout, files, summaries)?;
         return Ok(Status {
             had_errors: !problems.is_empty() || failed > 0,
@@ -564,7 +567,6 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     }
     let mut found = Found::<io::Sink>::quiet();
     let targets = if discovery::wanted(config.discovery, &targets) {
-        let sweep = (pinger.as_ref(), &signal_fd);
         found = discover(
             targets,
             &discovery_options,
@@ -580,20 +582,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
 
     // Only the hint reads the echo socket from here on.
     let pinger = pinger.filter(|_| hinting);
-    let pairs = targets
-        .len()
-        .checked_mul(config.ports.len() as u64)
-        .ok_or_else(|| Error::usage("more than 2^64 (host, port) pairs to scan"))?;
-    let plan = Plan {
-        targets,
-        ports: config.ports.clone(),
-        order: Permutation::new(pairs, HOST_GROUP * config.ports.len() as u64, config.seed),
-        shard: config.shard,
-        profile: config.profile,
-        max_rate: config.max_rate,
-        min_rate: config.min_rate,
-        budget,
-    };
+    let plan = config.plan(targets, budget)?;
     let mut scan = config.scan(started, start_time, std::mem::take(&mut found.reasons))?;
     scan.unscanned_addresses = unscanned_addresses;
     let services = Arc::clone(&scan.services);
@@ -609,7 +598,10 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         &mut driver,
         &mut printer,
         &services,
-        (&signal_fd, HintSockets { pinger, raw_tcp }),
+        HintInputs {
+            signals: &signal_fd,
+            sockets: HintSockets { pinger, raw_tcp },
+        },
     )?;
     let hosts_failed = printer.hosts_failed();
     let (counts, changed) = printer.finish(outcome.interrupted)?;
@@ -692,7 +684,7 @@ fn scan_ports<W: io::Write>(
     driver: &mut Epoller,
     printer: &mut Printer<'_, W>,
     services: &ServiceDb,
-    (signals, sockets): (&SignalFd, HintSockets),
+    hint: HintInputs<'_>,
 ) -> Result<engine::Summary> {
     let prober = ScanProber::default();
     let Some(version) = config.version else {
@@ -704,7 +696,7 @@ fn scan_ports<W: io::Write>(
         return probe_services(plan, driver, printer, &options, services);
     }
     printer.os_columns();
-    let mut hinting = Hinting::new(printer, signals, sockets);
+    let mut hinting = Hinting::new(printer, hint.signals, hint.sockets);
     let mut outcome = probe_services(plan, driver, &mut hinting, &options, services)?;
     outcome.interrupted |= hinting.finish(outcome.interrupted)?;
     Ok(outcome)
@@ -884,6 +876,21 @@ fn add_file_documents<'a>(
     Ok(())
 }
 
+/// What host discovery sends and listens with: the echo socket opened before privilege was
+/// given up (none where it could not be), and the signals that end the sweep early.
+#[derive(Clone, Copy)]
+struct Sweep<'a> {
+    pinger: Option<&'a Pinger>,
+    signals: &'a SignalFd,
+}
+
+/// What -A's operating-system hint reads from: its sockets, opened before privilege was
+/// given up, and the signals that end its wait early.
+struct HintInputs<'a> {
+    signals: &'a SignalFd,
+    sockets: HintSockets,
+}
+
 /// The output files of a -sn run, opened, and what they are told of it.
 struct DiscoveryFiles<'a> {
     dests: [Option<Dest<'a>>; 4],
@@ -895,7 +902,7 @@ struct DiscoveryFiles<'a> {
 fn ping_only<'a, W: io::Write + 'a>(
     config: &Config,
     targets: Targets,
-    (pinger, signals): (Option<&Pinger>, &SignalFd),
+    sweep: Sweep<'_>,
     stdout: Option<W>,
     files: DiscoveryFiles<'a>,
     summary: bool,
@@ -913,7 +920,13 @@ fn ping_only<'a, W: io::Write + 'a>(
     };
     let options = config.discovery_options(limits::socket_budget());
     let mut listener = HostFiles::new(&mut found, report, json, config.all_hosts, config.sort);
-    let outcome = discovery::run(targets, &options, pinger, signals, &mut listener)?;
+    let outcome = discovery::run(
+        targets,
+        &options,
+        sweep.pinger,
+        sweep.signals,
+        &mut listener,
+    )?;
     listener.finish(outcome.interrupted)?;
     let found = found.finish()?;
     if summary {
@@ -996,6 +1009,25 @@ impl Config {
         })
     }
 
+    /// The port scan of `targets`: every (host, port) pair in the seeded order, with this
+    /// run's shard, timing and rates.
+    fn plan(&self, targets: Targets, budget: usize) -> Result<Plan> {
+        let pairs = targets
+            .len()
+            .checked_mul(self.ports.len() as u64)
+            .ok_or_else(|| Error::usage("more than 2^64 (host, port) pairs to scan"))?;
+        Ok(Plan {
+            targets,
+            ports: self.ports.clone(),
+            order: Permutation::new(pairs, HOST_GROUP * self.ports.len() as u64, self.seed),
+            shard: self.shard,
+            profile: self.profile,
+            max_rate: self.max_rate,
+            min_rate: self.min_rate,
+            budget,
+        })
+    }
+
     /// Discovery goes as fast and tries as often as the port scan.
     fn discovery_options(&self, budget: usize) -> discovery::Options {
         discovery::Options {
@@ -1014,12 +1046,12 @@ impl Config {
 fn discover<W: io::Write>(
     targets: Targets,
     options: &discovery::Options,
-    (pinger, signals): (Option<&Pinger>, &SignalFd),
+    sweep: Sweep<'_>,
     mut found: Found<W>,
     summary: bool,
     started: Instant,
 ) -> Result<Found<W>> {
-    let outcome = discovery::run(targets, options, pinger, signals, &mut found)?;
+    let outcome = discovery::run(targets, options, sweep.pinger, sweep.signals, &mut found)?;
     let found = found.finish()?;
     if summary {
         warn(TOOL, found.summary(outcome, started.elapsed()));
