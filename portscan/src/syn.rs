@@ -24,7 +24,7 @@ use common::contract::record::{PortState, Reason};
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
 use nix::sys::socket::{MsgFlags, SockaddrStorage, recvfrom, sendto};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use crate::driver::{Driver, Wakeup};
 use crate::engine::{HOST_TIMEOUT, Observer, Plan, Summary, TargetPort, pairs_of};
@@ -58,8 +58,13 @@ impl SynSockets {
             Ok::<_, io::Error>(socket)
         };
         let v4 = raw(Domain::IPV4, Protocol::TCP)?;
+        v4.attach_filter(&ACKS_V4)?;
+        let v6 = raw(Domain::IPV6, Protocol::TCP).and_then(|v6| {
+            v6.attach_filter(&ACKS_V6)?;
+            Ok(v6)
+        });
         Ok(Self {
-            tcp: [Ok(v4), raw(Domain::IPV6, Protocol::TCP)],
+            tcp: [Ok(v4), v6],
             icmp: [
                 raw(Domain::IPV4, Protocol::ICMPV4).ok(),
                 raw(Domain::IPV6, Protocol::ICMPV6).ok(),
@@ -67,6 +72,25 @@ impl SynSockets {
         })
     }
 }
+
+/// Classic BPF programs that take only the TCP segments with the ACK flag (a SYN-ACK, a
+/// reset that answers a SYN): a raw TCP socket gets a copy of every segment the host
+/// receives, and on a busy host the rest would crowd the replies out of its buffer. IPv4's
+/// raw socket sees the IP header first (its length in the low nibble of byte 0, BPF's
+/// `ldxb 4*([0]&0xf)`), IPv6's the TCP header alone; the flags are byte 13 of TCP's.
+const ACKS_V4: [SockFilter; 5] = [
+    SockFilter::new(0xb1, 0, 0, 0),      // ldxb 4*([0]&0xf)
+    SockFilter::new(0x50, 0, 0, 13),     // ldb [x + 13]
+    SockFilter::new(0x45, 0, 1, 0x10),   // jset #ACK, take, drop
+    SockFilter::new(0x06, 0, 0, 0xffff), // ret: take
+    SockFilter::new(0x06, 0, 0, 0),      // ret: drop
+];
+const ACKS_V6: [SockFilter; 4] = [
+    SockFilter::new(0x30, 0, 0, 13),     // ldb [13]
+    SockFilter::new(0x45, 0, 1, 0x10),   // jset #ACK, take, drop
+    SockFilter::new(0x06, 0, 0, 0xffff), // ret: take
+    SockFilter::new(0x06, 0, 0, 0),      // ret: drop
+];
 
 /// The socket buffers to ask for.
 const BUFFER: usize = 1 << 22;
