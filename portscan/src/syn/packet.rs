@@ -3,7 +3,8 @@
 //! of the addresses, and the replies that may answer it: a TCP segment, or an ICMP
 //! destination unreachable quoting the SYN. A reply counts only if it echoes the identity
 //! (its acknowledgment is the SYN's sequence number plus one, or the quoted SYN carries
-//! it), as masscan and zmap check theirs; a forged reply would have to guess 48 bits.
+//! it), as masscan and zmap check theirs; a forged reply would have to guess 47 bits (15
+//! of the port, 32 of the sequence number).
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
@@ -234,7 +235,7 @@ mod tests {
     fn the_cookie_is_keyed() {
         let (keys, target, cookie) = probe();
         assert_eq!(keys.cookie(IpAddr::from(US), target), cookie);
-        // Another run's keys give another identity (a 2^-48 chance of a false failure).
+        // Another run's keys give another identity (a 2^-47 chance of a false failure).
         assert_ne!(Keys::new().cookie(IpAddr::from(US), target), cookie);
     }
 
