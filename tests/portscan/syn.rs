@@ -153,6 +153,64 @@ fn a_syn_scan_reads_the_firewalls_answers() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, nftables and nmap's SYN scan"]
+fn every_port_through_a_firewall_is_what_nmap_finds() {
+    require_root();
+    require_program("nft", &["--version"]);
+    require_program("nmap", &["--version"]);
+    let (scanner, target) = firewalled_pair("sn", FIREWALL);
+    let (a, b) = (&scanner.name, &target.name);
+    let _servers = listen_in(b, &[2000, 2001]);
+    wait_until_open(a, "198.18.0.2", 2000);
+    let output = run(
+        scanner
+            .exec(tool_path("portscan"))
+            .args(["-sS", "--all", "--json", "-p-", "198.18.0.2"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let ours = port_states(&stdout_text(&output));
+    assert_eq!(ours.len(), 65535);
+    let output = run(
+        scanner
+            .exec("nmap")
+            .args(["-sS", "-n", "-Pn", "-p-", "-oG", "-", "198.18.0.2"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    // nmap's grepable line lists every port but those of the most common state, which it
+    // counts: "Ignored State: closed (65508)".
+    let line = text.lines().find(|line| line.contains("Ports: ")).unwrap();
+    let (listed, ignored) = line
+        .split_once("Ports: ")
+        .unwrap()
+        .1
+        .split_once("\tIgnored State: ")
+        .unwrap();
+    let (ignored_state, count) = ignored.trim_end_matches(')').split_once(" (").unwrap();
+    let nmap: Vec<(u64, String)> = listed
+        .split(", ")
+        .map(|entry| {
+            let mut fields = entry.split('/');
+            let port = fields.next().unwrap().trim().parse().unwrap();
+            (port, fields.next().unwrap().to_owned())
+        })
+        .collect();
+    let (unlisted, listed_ours): (Vec<_>, Vec<_>) = ours
+        .iter()
+        .partition(|(_, state, _)| state == ignored_state);
+    assert_eq!(unlisted.len(), count.parse::<usize>().unwrap(), "{ignored}");
+    let listed_ours: Vec<(u64, String)> = listed_ours
+        .into_iter()
+        .map(|(port, state, _)| (*port, state.clone()))
+        .collect();
+    let mut nmap = nmap;
+    nmap.sort();
+    assert_eq!(listed_ours, nmap);
+}
+
+#[test]
 #[ignore = "needs root: runs portscan as nobody, who has no CAP_NET_RAW"]
 fn without_cap_net_raw_a_syn_scan_is_refused() {
     require_root();
