@@ -61,8 +61,13 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "portscan",
-        &["-sS", "127.0.0.1"],
-        &["-sS (SYN scan) is not supported yet; -sT is the connect scan"],
+        &["-sA", "127.0.0.1"],
+        &["-sA (ACK scan) is not supported; -sT is the connect scan"],
+    ),
+    (
+        "portscan",
+        &["-sS", "-sU", "127.0.0.1"],
+        &["the argument '--syn' cannot be used with '--udp'"],
     ),
     (
         "portscan",

@@ -111,7 +111,7 @@ fn bash_completes_nmap_spellings_and_their_files() {
         "not registered: {options}"
     );
     let offered: Vec<&str> = options.lines().skip(1).collect();
-    for nmap in ["-sV", "-sU", "-sT", "-sn"] {
+    for nmap in ["-sV", "-sU", "-sT", "-sS", "-sn"] {
         assert!(offered.contains(&nmap), "{nmap} in {offered:?}");
     }
     assert!(complete("portscan -i").lines().any(|line| line == "-iL"));
@@ -160,7 +160,7 @@ fn fish_completes_nmap_spellings() {
         .lines()
         .map(|line| line.split('\t').next().unwrap_or(line))
         .collect();
-    for nmap in ["-sV", "-sU", "-sT", "-sn"] {
+    for nmap in ["-sV", "-sU", "-sT", "-sS", "-sn"] {
         assert!(offered.contains(&nmap), "{nmap} in {offered:?}");
     }
     let program = format!("source {}; complete -C 'portscan -i'", script.display());

@@ -18,6 +18,7 @@ use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 mod os_hint;
 mod privilege;
 mod scope;
+mod syn;
 mod version;
 
 /// Listeners on `count` free ports of `address`, and `count` ports that were free a moment

@@ -84,14 +84,14 @@ On a terminal portscan prints a report, as nmap does: per host its address and l
 a \"Not shown\" count, and a PORT STATE SERVICE table (REASON with --reason). A pipe or a
 file gets records, one port a line; --records and --report choose either anywhere.",
         "\
-nmap's -sT, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --excludefile,
+nmap's -sT, -sS, -sU, -sn, -Pn, -iL, -F, -T, -6, -r, --open, --exclude-ports, --excludefile,
 -v/-vv and service names in -p (-p ssh,http, -p U:domain) are portscan's too, and --reason
 in the report, -PE (echo alone), and the output files -oN, -oX (with --stylesheet and
 --no-stylesheet), -oG and -oA; -oJ is ours (NDJSON), and -oA writes it too. -n is accepted
 and changes nothing (no reverse DNS). -sV names the services of open ports; -A is -sV plus
 an OS hint per host (the echo reply's TTL, the SYN-ACK's window and options as root, and
 banners that name a system, with the evidence and a confidence), without nmap's scripts
-and traceroute. Every other option of nmap's (-sS, -PS, -O, --script...) is refused,
+and traceroute. Every other option of nmap's (-sA, -PS, -O, --script...) is refused,
 with what to use instead.",
         "\
 Host discovery: before the port scan of more than one address, portscan finds which hosts
@@ -106,7 +106,8 @@ TARGET is an address, a CIDR block (198.18.0.0/24), a range (198.18.0.1-20,
 198.18.0.0-198.18.1.255), or a host name; - reads targets from stdin, one or more a line.",
         "\
 States and reasons are nmap's: open (syn-ack), closed (conn-refused), filtered (no-response,
-host-unreach, net-unreach, admin-prohibited); for UDP (-sU, or U: items in -p) open
+host-unreach, net-unreach, admin-prohibited); with -sS closed is (reset), as in nmap's SYN
+scan; for UDP (-sU, or U: items in -p) open
 (udp-response), closed (port-unreach), filtered (the ICMP reasons) and open|filtered
 (no-response). A local shortage (descriptors, local ports,
 buffers) is never a state: the scan slows down and tries again.",
@@ -181,6 +182,11 @@ pub struct Cli {
     #[arg(long)]
     pub udp: bool,
 
+    /// Scan TCP ports with SYNs from a raw socket, nmap's SYN scan: needs CAP_NET_RAW
+    /// (root). Not yet with -sT, -sU, -sV, -A or --from. Also spelled -sS.
+    #[arg(long, conflicts_with_all = ["tcp", "udp", "service_version", "os_hint", "from"])]
+    pub syn: bool,
+
     /// Scan the N most common ports [default: 1000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub top_ports: Option<u16>,
@@ -196,7 +202,8 @@ pub struct Cli {
     /// Host discovery only: a record per host that is up (with --all, per host that is
     /// down too), and no port scan. Also spelled -sn.
     #[arg(long, conflicts_with_all = [
-        "no_ping", "ports", "top_ports", "fast", "tcp", "udp", "exclude_ports", "show", "open",
+        "no_ping", "ports", "top_ports", "fast", "tcp", "udp", "syn", "exclude_ports", "show",
+        "open",
     ])]
     pub ping_only: bool,
 
@@ -446,11 +453,6 @@ impl Cli {
 const UNSUPPORTED: &[(&str, bool, &str)] = &[
     ("-sL", false, "-sL (list scan) is not supported"),
     (
-        "-sS",
-        false,
-        "-sS (SYN scan) is not supported yet; -sT is the connect scan",
-    ),
-    (
         "-sA",
         false,
         "-sA (ACK scan) is not supported; -sT is the connect scan",
@@ -575,9 +577,9 @@ pub fn unsupported_nmap_option(args: &[OsString]) -> Option<String> {
     None
 }
 
-/// `-iL`, `-sT`, `-sU`, `-sn`, `-Pn`, `-PE`, `-sV` and `-A` are nmap's spellings, which clap
+/// `-iL`, `-sT`, `-sS`, `-sU`, `-sn`, `-Pn`, `-PE`, `-sV` and `-A` are nmap's spellings, which clap
 /// cannot declare (two letters after one dash, or a short option nmap gives no long one);
-/// they become `--input-list`, `--tcp`, `--udp`, `--ping-only`, `--no-ping`, `--ping-echo`,
+/// they become `--input-list`, `--tcp`, `--syn`, `--udp`, `--ping-only`, `--no-ping`, `--ping-echo`,
 /// `--service-version` and `--os-hint`.
 pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut out = Vec::new();
@@ -594,6 +596,7 @@ pub fn nmap_spellings(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
             Some("-iL") => out.push("--input-list".into()),
             Some("-sT") => out.push("--tcp".into()),
             Some("-sU") => out.push("--udp".into()),
+            Some("-sS") => out.push("--syn".into()),
             // nmap's -r: ports in order, as --sequential does.
             Some("-r") => out.push("--sequential".into()),
             // -PN and -P0 are nmap's older spellings of -Pn.
@@ -861,9 +864,10 @@ mod tests {
             unsupported_nmap_option(&args)
         };
         let cases: &[(&[&str], Option<&str>)] = &[
+            (&["-sS", "::1"], None),
             (
-                &["-sS", "::1"],
-                Some("-sS (SYN scan) is not supported yet; -sT is the connect scan"),
+                &["-sA", "::1"],
+                Some("-sA (ACK scan) is not supported; -sT is the connect scan"),
             ),
             (&["::1", "-sn", "-sP", "-PE"], None),
             (&["-oX", "f", "::1"], None),

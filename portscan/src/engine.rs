@@ -776,23 +776,14 @@ impl<O: Observer + FollowUp<P::Socket>, P: Prober> Scan<'_, O, P> {
             .expect("a probe under way keeps its host")
     }
 
+    /// How many pairs of host `index` this run probes.
+    fn pairs_of(&self, index: u64) -> u64 {
+        pairs_of(self.plan, index)
+    }
+
     /// Counts a pair as done. A host whose every pair is done leaves the table: with the
     /// permutation walking hosts a group at a time, memory follows the hosts in progress,
     /// not every host scanned so far; the observer hears that the host is done.
-    /// How many pairs of host `index` this run probes. A shard takes positions of the
-    /// order, not hosts: which of a host's pairs are its own, the inverse permutation says.
-    fn pairs_of(&self, index: u64) -> u64 {
-        let ports = self.plan.ports.len() as u64;
-        let shard = self.plan.shard;
-        if shard == Shard::WHOLE {
-            return ports;
-        }
-        let first = index * ports;
-        (first..first + ports)
-            .filter(|&pair| Permutation::takes(shard, self.plan.order.position_of(pair)))
-            .count() as u64
-    }
-
     fn settle(&mut self, host_index: u64) -> Result<()> {
         self.done += 1;
         if let Some(entry) = self.hosts.get_mut(&host_index) {
@@ -804,6 +795,20 @@ impl<O: Observer + FollowUp<P::Socket>, P: Prober> Scan<'_, O, P> {
         }
         Ok(())
     }
+}
+
+/// How many pairs of host `index` a run of `plan` probes. A shard takes positions of the
+/// order, not hosts: which of a host's pairs are its own, the inverse permutation says.
+pub(crate) fn pairs_of(plan: &Plan, index: u64) -> u64 {
+    let ports = plan.ports.len() as u64;
+    let shard = plan.shard;
+    if shard == Shard::WHOLE {
+        return ports;
+    }
+    let first = index * ports;
+    (first..first + ports)
+        .filter(|&pair| Permutation::takes(shard, plan.order.position_of(pair)))
+        .count() as u64
 }
 
 /// Where the try of a probe of `port` on `host` goes.

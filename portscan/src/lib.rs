@@ -27,6 +27,7 @@ mod probe;
 mod scope;
 mod service;
 mod source;
+mod syn;
 mod target_spec;
 mod targets;
 mod timing;
@@ -117,6 +118,8 @@ pub struct Config {
     pub version: Option<VersionOptions>,
     /// -A: -sV, and a hint of each host's operating system.
     pub os_hint: bool,
+    /// -sS: TCP ports probed with SYNs from a raw socket ([`syn`]).
+    pub syn: bool,
     /// --from: the records whose open ports -sV probes, instead of a scan.
     pub from: Option<String>,
     /// --baseline or --expect-open: stdout gets how the result differs, not the result.
@@ -265,6 +268,7 @@ impl Config {
             files,
             version,
             os_hint: cli.os_hint,
+            syn: cli.syn,
             from: cli.from,
         })
     }
@@ -388,10 +392,15 @@ fn expected_open(list: &cli::Ports, scanned: &[TargetPort]) -> Result<Vec<Target
 /// The ports `-p`, `--top-ports` or `-F` and the scan types choose, before
 /// `--exclude-ports`.
 fn chosen_ports(cli: &Cli) -> Result<Vec<TargetPort>> {
-    let chosen: Vec<(Proto, &str)> = [(cli.tcp, Proto::Tcp, "-sT"), (cli.udp, Proto::Udp, "-sU")]
-        .into_iter()
-        .filter_map(|(on, proto, flag)| on.then_some((proto, flag)))
-        .collect();
+    // -sS is a TCP scan, as -sT is (the two cannot be given together).
+    let chosen: Vec<(Proto, &str)> = [
+        (cli.tcp, Proto::Tcp, "-sT"),
+        (cli.syn, Proto::Tcp, "-sS"),
+        (cli.udp, Proto::Udp, "-sU"),
+    ]
+    .into_iter()
+    .filter_map(|(on, proto, flag)| on.then_some((proto, flag)))
+    .collect();
     let name = |proto: Proto| proto.as_str().to_ascii_uppercase();
     let mut ports = Vec::new();
     match &cli.ports {
@@ -532,7 +541,10 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let signal_fd = common::contract::watch::interrupts()?;
     let hinting = config.os_hint && config.from.is_none();
     let privilege::Privileged {
-        pinger, raw_tcp, ..
+        pinger,
+        raw_tcp,
+        syn,
+        ..
     } = give_up_privilege(config, &targets, hinting)?;
 
     let budget = limits::socket_budget();
@@ -601,6 +613,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         HintInputs {
             signals: &signal_fd,
             sockets: HintSockets { pinger, raw_tcp },
+            syn: syn.as_ref(),
         },
     )?;
     let hosts_failed = printer.hosts_failed();
@@ -633,6 +646,7 @@ fn give_up_privilege(
     let privileged = privilege::open_then_drop(privilege::Needs {
         pinger: discovering || hinting,
         raw_tcp: hinting,
+        syn: config.syn,
         keeps_uid: matches!(
             config.comparison,
             Some(output::Comparison::Baseline { update: true, .. })
@@ -686,6 +700,9 @@ fn scan_ports<W: io::Write>(
     services: &ServiceDb,
     hint: HintInputs<'_>,
 ) -> Result<engine::Summary> {
+    if let Some(sockets) = hint.syn {
+        return syn::run(plan, sockets, driver, printer);
+    }
     let prober = ScanProber::default();
     let Some(version) = config.version else {
         return engine::run(plan, prober, driver, printer);
@@ -889,6 +906,8 @@ struct Sweep<'a> {
 struct HintInputs<'a> {
     signals: &'a SignalFd,
     sockets: HintSockets,
+    /// -sS's raw sockets: with them the scan sends SYNs instead of connecting.
+    syn: Option<&'a syn::SynSockets>,
 }
 
 /// The output files of a -sn run, opened, and what they are told of it.
@@ -1006,6 +1025,7 @@ impl Config {
             stylesheet: self.files.stylesheet.clone(),
             up_reasons,
             unscanned_addresses: HashMap::new(),
+            syn: self.syn,
         })
     }
 
@@ -1097,6 +1117,9 @@ mod tests {
             ),
             // A scan type leaves out the other protocol's items, as in nmap.
             (&["-sU", "-p", "T:22,U:53"], &[(Udp, 53)]),
+            // -sS is a TCP scan.
+            (&["-sS", "-p", "T:22,U:53"], &[(Tcp, 22)]),
+            (&["-sS", "-p", "53"], &[(Tcp, 53)]),
         ];
         for (args, expected) in cases {
             assert_eq!(ports(args).unwrap(), *expected, "{args:?}");

@@ -1,4 +1,5 @@
-//! The sockets that need privilege (raw ICMP for discovery and -A, raw TCP for -A's SYN-ACK)
+//! The sockets that need privilege (raw ICMP for discovery and -A, raw TCP for -A's SYN-ACK
+//! and for -sS)
 //! are opened before anything is sent, and then the process gives up its privilege, as zmap
 //! does: what parses a stranger's packets and banners never runs as root or with a
 //! capability, so a flaw in it is worth no more than the user nobody.
@@ -11,6 +12,7 @@ use socket2::{SockFilter, Socket};
 
 use crate::discovery::{Pinger, run_token};
 use crate::os_hint::gather::open_raw;
+use crate::syn::SynSockets;
 use common::contract::error::{Error, Result};
 
 /// The user a root run becomes when it may: nobody, or its customary ids where the system
@@ -30,6 +32,8 @@ pub struct Needs {
     pub pinger: bool,
     /// Raw TCP sockets, one per family: -A.
     pub raw_tcp: bool,
+    /// -sS's raw TCP and ICMP sockets: without them the run cannot be made.
+    pub syn: bool,
     /// The run writes a file by name after the scan (--update-baseline's rename), so a root
     /// run keeps its uid, with no capability left, rather than becoming nobody.
     pub keeps_uid: bool,
@@ -40,6 +44,8 @@ pub struct Privileged {
     pub pinger: Option<Pinger>,
     /// IPv4's and IPv6's raw TCP socket, or why each could not be had; `None` unless asked.
     pub raw_tcp: [Option<io::Result<Socket>>; 2],
+    /// -sS's sockets, if asked for.
+    pub syn: Option<SynSockets>,
     /// Who the run now is, for the reader of -v: "nobody", or "root without capabilities".
     pub now: Option<&'static str>,
 }
@@ -60,11 +66,22 @@ pub fn open_then_drop(needs: Needs) -> Result<Privileged> {
     } else {
         [None, None]
     };
+    let syn = if needs.syn {
+        Some(SynSockets::open().map_err(|why| match why.kind() {
+            io::ErrorKind::PermissionDenied => {
+                Error::usage("-sS: needs CAP_NET_RAW (run as root, or use -sT)")
+            }
+            _ => Error::failed(format!("-sS: opening a raw socket: {why}")),
+        })?)
+    } else {
+        None
+    };
     let now = drop_privilege(needs.keeps_uid)
         .map_err(|why| Error::failed(format!("giving up privilege: {why}")))?;
     Ok(Privileged {
         pinger,
         raw_tcp,
+        syn,
         now,
     })
 }

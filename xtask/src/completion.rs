@@ -162,7 +162,7 @@ mod tests {
             Some(("--service-version".into(), false))
         );
         for nmap in [
-            "-sT", "-sU", "-sn", "-Pn", "-PE", "-r", "-oN", "-oX", "-oG", "-oJ", "-oA",
+            "-sT", "-sS", "-sU", "-sn", "-Pn", "-PE", "-r", "-oN", "-oX", "-oG", "-oJ", "-oA",
         ] {
             assert!(find(nmap).is_some(), "{nmap} in {found:?}");
         }

@@ -272,6 +272,8 @@ pub struct Scan {
     /// Each name's addresses left out of the scan (all but the first without
     /// --resolve-all), by name.
     pub unscanned_addresses: HashMap<String, Vec<IpAddr>>,
+    /// -sS: TCP ports were probed with SYNs, which the XML file calls a "syn" scan.
+    pub syn: bool,
 }
 
 impl Scan {
@@ -768,6 +770,7 @@ mod tests {
             stylesheet: None,
             up_reasons: HashMap::new(),
             unscanned_addresses: HashMap::new(),
+            syn: false,
         }
     }
 

@@ -83,6 +83,8 @@ impl Document for Xml {
             }
             let kind = if proto == Proto::Udp {
                 "udp"
+            } else if scan.syn {
+                "syn"
             } else {
                 "connect"
             };

@@ -197,6 +197,8 @@ pub enum Reason {
     PortUnreach,
     /// An ICMP echo reply (host discovery): the host is up.
     EchoReply,
+    /// A TCP reset answered a SYN (-sS): nothing listens.
+    Reset,
 }
 
 impl PortState {
@@ -235,6 +237,7 @@ impl Reason {
             Self::UdpResponse => "udp-response",
             Self::PortUnreach => "port-unreach",
             Self::EchoReply => "echo-reply",
+            Self::Reset => "reset",
         }
     }
 }

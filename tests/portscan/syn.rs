@@ -1,0 +1,300 @@
+//! -sS, the SYN scan: on loopback it finds what the connect scan and nmap's own SYN scan
+//! find, with nmap's SYN-scan reasons; through a firewall in a namespace pair it reads the
+//! ICMP errors for their reasons, and over all 65535 ports agrees with nmap -sS; it refuses
+//! to run without CAP_NET_RAW, and it runs on as nobody with no capability once its raw
+//! sockets are open.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{
+    FIREWALL, firewalled_pair, json_lines, listen_in, listeners, port_list, port_of, states,
+    wait_until_open,
+};
+use crate::fixtures::{require_program, require_root};
+use crate::util::{
+    LIMIT, code, run, stderr_text, stdout_text, tool, tool_path, wait_with_deadline,
+};
+
+/// (port, state) of each record of a `--json` run.
+fn port_states(text: &str) -> Vec<(u64, String, String)> {
+    states(&json_lines(text))
+        .into_iter()
+        .map(|(_, port, state, reason)| (port, state, reason))
+        .collect()
+}
+
+/// The states `nmap -sS` gives the ports of `list` on `address`, from its grepable output.
+fn nmap_states(address: &str, list: &str) -> Vec<(u64, String)> {
+    let output = run(
+        Command::new("nmap").args(["-sS", "-n", "-Pn", "-p", list, "-oG", "-", address]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    let ports = text
+        .lines()
+        .find_map(|line| {
+            line.split_once("Ports: ")
+                .map(|(_, ports)| ports.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no Ports line: {text}"));
+    let mut found: Vec<(u64, String)> = ports
+        .split(", ")
+        .map(|entry| {
+            let mut fields = entry.split('/');
+            let port = fields.next().unwrap().trim().parse().unwrap();
+            (port, fields.next().unwrap().to_owned())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+#[ignore = "needs root: a raw socket, and nmap's SYN scan"]
+fn a_syn_scan_of_loopback_finds_what_the_connect_scan_and_nmap_find() {
+    require_root();
+    require_program("nmap", &["--version"]);
+    for address in [
+        IpAddr::from(Ipv4Addr::LOCALHOST),
+        IpAddr::from(Ipv6Addr::LOCALHOST),
+    ] {
+        let (open, closed) = listeners(address, 3);
+        let list = port_list(open.iter().map(port_of).chain(closed.iter().copied()));
+        let scan = |kind: &str| {
+            let output = run(
+                tool("portscan").args([kind, "--all", "--json", "-p", &list, &address.to_string()]),
+                LIMIT,
+            );
+            assert_eq!(code(&output), 0, "{kind}: {}", stderr_text(&output));
+            port_states(&stdout_text(&output))
+        };
+        let syn = scan("-sS");
+        let connect = scan("-sT");
+        assert_eq!(syn.len(), 6, "{syn:?}");
+        for ((port, state, reason), (connect_port, connect_state, _)) in syn.iter().zip(&connect) {
+            assert_eq!((port, state), (connect_port, connect_state));
+            let open = open
+                .iter()
+                .any(|listener| u64::from(port_of(listener)) == *port);
+            let expected = if open {
+                ("open", "syn-ack")
+            } else {
+                ("closed", "reset")
+            };
+            assert_eq!(
+                (state.as_str(), reason.as_str()),
+                expected,
+                "{address} {port}"
+            );
+        }
+        if address.is_ipv4() {
+            let nmap = nmap_states("127.0.0.1", &list);
+            let ours: Vec<(u64, String)> = syn
+                .iter()
+                .map(|(port, state, _)| (*port, state.clone()))
+                .collect();
+            assert_eq!(ours, nmap);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces and nftables"]
+fn a_syn_scan_reads_the_firewalls_answers() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, target) = firewalled_pair("ss", FIREWALL);
+    let (a, b) = (&scanner.name, &target.name);
+    let _servers = listen_in(b, &[2000, 2001]);
+    wait_until_open(a, "198.18.0.2", 2000);
+    wait_until_open(a, "2001:db8::2", 2000);
+    let ports = "1000-1009,1100-1104,1200-1204,1300-1304,2000,2001,3000";
+    let output = run(
+        scanner.exec(tool_path("portscan")).args([
+            "-sS",
+            "--all",
+            "--json",
+            "--timeout",
+            "300ms",
+            "-p",
+            ports,
+            "198.18.0.2",
+            "2001:db8::2",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let found = states(&json_lines(&stdout_text(&output)));
+    let expect = |port: u64| -> (&str, &str) {
+        match port {
+            1000..=1009 => ("filtered", "no-response"),
+            1100..=1104 => ("filtered", "admin-prohibited"),
+            1200..=1204 => ("filtered", "host-unreach"),
+            1300..=1304 => ("filtered", "net-unreach"),
+            2000 | 2001 => ("open", "syn-ack"),
+            _ => ("closed", "reset"),
+        }
+    };
+    assert_eq!(found.len(), 2 * (10 + 15 + 3), "{found:?}");
+    for (address, port, state, reason) in &found {
+        assert!(
+            address == "198.18.0.2" || address == "2001:db8::2",
+            "{address}"
+        );
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            expect(*port),
+            "{address} port {port}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, nftables and nmap's SYN scan"]
+fn every_port_through_a_firewall_is_what_nmap_finds() {
+    require_root();
+    require_program("nft", &["--version"]);
+    require_program("nmap", &["--version"]);
+    let (scanner, target) = firewalled_pair("sn", FIREWALL);
+    let (a, b) = (&scanner.name, &target.name);
+    let _servers = listen_in(b, &[2000, 2001]);
+    wait_until_open(a, "198.18.0.2", 2000);
+    let output = run(
+        scanner
+            .exec(tool_path("portscan"))
+            .args(["-sS", "--all", "--json", "-p-", "198.18.0.2"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let ours = port_states(&stdout_text(&output));
+    assert_eq!(ours.len(), 65535);
+    let output = run(
+        scanner
+            .exec("nmap")
+            .args(["-sS", "-n", "-Pn", "-p-", "-oG", "-", "198.18.0.2"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let text = stdout_text(&output);
+    // nmap's grepable line lists every port but those of the most common state, which it
+    // counts: "Ignored State: closed (65508)".
+    let line = text.lines().find(|line| line.contains("Ports: ")).unwrap();
+    let (listed, ignored) = line
+        .split_once("Ports: ")
+        .unwrap()
+        .1
+        .split_once("\tIgnored State: ")
+        .unwrap();
+    let (ignored_state, count) = ignored.trim_end_matches(')').split_once(" (").unwrap();
+    let nmap: Vec<(u64, String)> = listed
+        .split(", ")
+        .map(|entry| {
+            let mut fields = entry.split('/');
+            let port = fields.next().unwrap().trim().parse().unwrap();
+            (port, fields.next().unwrap().to_owned())
+        })
+        .collect();
+    let (unlisted, listed_ours): (Vec<_>, Vec<_>) = ours
+        .iter()
+        .partition(|(_, state, _)| state == ignored_state);
+    assert_eq!(unlisted.len(), count.parse::<usize>().unwrap(), "{ignored}");
+    let listed_ours: Vec<(u64, String)> = listed_ours
+        .into_iter()
+        .map(|(port, state, _)| (*port, state.clone()))
+        .collect();
+    let mut nmap = nmap;
+    nmap.sort();
+    assert_eq!(listed_ours, nmap);
+}
+
+#[test]
+#[ignore = "needs root: runs portscan as nobody, who has no CAP_NET_RAW"]
+fn without_cap_net_raw_a_syn_scan_is_refused() {
+    require_root();
+    require_program("setpriv", &["--version"]);
+    let output = run(
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .args([tool_path("portscan"), "-sS", "-p", "1", "127.0.0.1"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 2, "{}", stderr_text(&output));
+    // A usage error, with the line every usage error of the tools ends with.
+    assert_eq!(
+        stderr_text(&output),
+        "portscan: -sS: needs CAP_NET_RAW (run as root, or use -sT)\n\
+         portscan: try 'portscan --help' for more information\n"
+    );
+    assert_eq!(stdout_text(&output), "");
+}
+
+/// The fields of /proc/PID/status that say who a process is and what it may do, if it
+/// still runs.
+fn uid_and_caps(pid: u32) -> Option<(String, String, String)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|value| value.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    Some((field("Uid:"), field("CapPrm:"), field("CapEff:")))
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, and root's privilege given up"]
+fn a_syn_scan_runs_on_as_nobody_with_no_capability() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, _target) = firewalled_pair("sp", FIREWALL);
+    // Dropped ports keep the scan waiting a while after its sockets are open.
+    let child = scanner
+        .exec(tool_path("portscan"))
+        .args([
+            "-sS",
+            "--json",
+            "--all",
+            "--timeout",
+            "300ms",
+            "-p",
+            "1000-1009",
+            "198.18.0.2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `ip netns exec` execs the program in its own process.
+    let pid = child.id();
+    let until = Instant::now() + LIMIT;
+    let mut seen = None;
+    while Instant::now() < until {
+        match uid_and_caps(pid) {
+            Some(now) if now.0 != "0 0 0 0" => {
+                seen = Some(now);
+                break;
+            }
+            Some(_) => thread::sleep(Duration::from_millis(2)),
+            None => break,
+        }
+    }
+    let output = wait_with_deadline(child, LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let none = "0000000000000000".to_owned();
+    assert_eq!(
+        seen,
+        Some(("65534 65534 65534 65534".to_owned(), none.clone(), none))
+    );
+    // The sockets opened before the drop still sent and read: every port was settled.
+    let found = port_states(&stdout_text(&output));
+    assert_eq!(found.len(), 10, "{found:?}");
+    assert!(
+        found.iter().all(|(_, state, _)| state == "filtered"),
+        "{found:?}"
+    );
+}
