@@ -1,6 +1,6 @@
 //! The parsers portscan runs on what others write (target operands, nmap-service-probes
 //! files, banners and UDP replies against the match rules, the ICMP echo replies and TCP
-//! segments its raw sockets read), named in one place for the fuzz targets in fuzz/
+//! segments its raw sockets read, and -sS's replies), named in one place for the fuzz targets in fuzz/
 //! (README, "Fuzzing") so that the engine's modules stay private. Not part of portscan's
 //! interface. ICMP errors need no parser of ours: the kernel hands them over decoded
 //! (IP_RECVERR, see `probe`).
@@ -12,5 +12,8 @@ pub use crate::scope::{never_meant, public_count};
 pub use crate::service::builtin as builtin_probes;
 pub use crate::service::db::{Found, ProbeDb};
 pub use crate::service::stage::best_match;
+pub use crate::syn::packet::{
+    Cookie, icmp_reply as parse_syn_icmp, syn as syn_packet, tcp_reply as parse_syn_reply,
+};
 pub use crate::target_spec::TargetSpec;
 pub use crate::targets::parse_list as parse_target_list;

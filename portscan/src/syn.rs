@@ -33,7 +33,7 @@ use crate::source;
 use crate::targets::Host;
 use crate::timing::{HostTiming, Rate};
 
-mod packet;
+pub(crate) mod packet;
 
 use packet::{Cookie, Keys, Reply};
 
