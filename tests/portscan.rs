@@ -662,35 +662,37 @@ table ip6 portscan_test {
 }
 ";
 
-#[test]
-#[ignore = "needs root: network namespaces and nftables"]
-fn states_and_reasons_through_a_firewall() {
-    require_root();
-    require_program("nft", &["--version"]);
-    let (scanner, target) = firewalled_pair("ps", FIREWALL);
-    let (a, b) = (&scanner.name, &target.name);
-    let _servers = listen_in(b, &[2000, 2001]);
-    wait_until_open(a, "198.18.0.2", 2000);
-    wait_until_open(a, "2001:db8::2", 2000);
+/// Scans the target of a [`firewalled_pair`] (IPv4 and IPv6) from its scanner with portscan
+/// and `flags`, and checks every port's state and reason against [`FIREWALL`]'s rules: ICMP
+/// and ICMPv6 have their own codes for the same reasons; a closed port answers with
+/// `closed_reason`. Returns the pair and the target's listeners, for more runs.
+pub(crate) fn check_the_firewalls_answers(
+    tag: &str,
+    flags: &[&str],
+    closed_reason: &str,
+) -> (Netns, Netns, Vec<TcpListener>) {
+    let (scanner, target) = firewalled_pair(tag, FIREWALL);
+    let servers = listen_in(&target.name, &[2000, 2001]);
+    wait_until_open(&scanner.name, "198.18.0.2", 2000);
+    wait_until_open(&scanner.name, "2001:db8::2", 2000);
     let ports = "1000-1009,1100-1104,1200-1204,1300-1304,2000,2001,3000";
     let output = run(
-        Command::new("ip").args([
-            "netns",
-            "exec",
-            a,
-            env!("CARGO_BIN_EXE_portscan"),
-            "--all",
-            "--json",
-            "--timeout",
-            "300ms",
-            "-p",
-            ports,
-            "198.18.0.2",
-            "2001:db8::2",
-        ]),
+        scanner
+            .exec(env!("CARGO_BIN_EXE_portscan"))
+            .args(flags)
+            .args([
+                "--all",
+                "--json",
+                "--timeout",
+                "300ms",
+                "-p",
+                ports,
+                "198.18.0.2",
+                "2001:db8::2",
+            ]),
         LIMIT,
     );
-    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert_eq!(code(&output), 0, "{flags:?}: {}", stderr_text(&output));
     let found = states(&json_lines(&stdout_text(&output)));
     let expect = |port: u64| -> (&str, &str) {
         match port {
@@ -699,11 +701,10 @@ fn states_and_reasons_through_a_firewall() {
             1200..=1204 => ("filtered", "host-unreach"),
             1300..=1304 => ("filtered", "net-unreach"),
             2000 | 2001 => ("open", "syn-ack"),
-            _ => ("closed", "conn-refused"),
+            _ => ("closed", closed_reason),
         }
     };
-    // The same for IPv4 and IPv6: ICMPv6 has its own codes for the same reasons.
-    assert_eq!(found.len(), 2 * (10 + 15 + 3));
+    assert_eq!(found.len(), 2 * (10 + 15 + 3), "{flags:?}: {found:?}");
     for (address, port, state, reason) in &found {
         assert!(
             address == "198.18.0.2" || address == "2001:db8::2",
@@ -712,9 +713,19 @@ fn states_and_reasons_through_a_firewall() {
         assert_eq!(
             (state.as_str(), reason.as_str()),
             expect(*port),
-            "{address} port {port}"
+            "{flags:?}: {address} port {port}"
         );
     }
+    (scanner, target, servers)
+}
+
+#[test]
+#[ignore = "needs root: network namespaces and nftables"]
+fn states_and_reasons_through_a_firewall() {
+    require_root();
+    require_program("nft", &["--version"]);
+    let (scanner, _target, _servers) = check_the_firewalls_answers("ps", &[], "conn-refused");
+    let a = &scanner.name;
 
     // No route at all: the host cannot be scanned, the run says so and exits 1.
     let output = run(

@@ -57,6 +57,18 @@ pub struct Plan {
     pub budget: usize,
 }
 
+impl Plan {
+    /// How many pairs of the order this run's shard probes: those at its positions.
+    pub fn shard_pairs(&self) -> u64 {
+        let len = self.order.len();
+        if len > self.shard.index {
+            (len - self.shard.index).div_ceil(self.shard.count)
+        } else {
+            0
+        }
+    }
+}
+
 /// One port of a plan: a number and the protocol it is probed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TargetPort {
@@ -236,12 +248,7 @@ pub fn run<P: Prober>(
         "a plan holds only ports its prober can probe"
     );
     let now = driver.now();
-    let len = plan.order.len();
-    let total = if len > plan.shard.index {
-        (len - plan.shard.index).div_ceil(plan.shard.count)
-    } else {
-        0
-    };
+    let total = plan.shard_pairs();
     let mut scan = Scan {
         plan,
         observer,

@@ -177,12 +177,7 @@ pub fn run(
         }
     }
     let now = driver.now();
-    let len = plan.order.len();
-    let total = if len > plan.shard.index {
-        (len - plan.shard.index).div_ceil(plan.shard.count)
-    } else {
-        0
-    };
+    let total = plan.shard_pairs();
     let mut scan = SynScan {
         plan,
         sockets,

@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{
-    FIREWALL, firewalled_pair, json_lines, listen_in, listeners, port_list, port_of, states,
-    wait_until_open,
+    FIREWALL, check_the_firewalls_answers, firewalled_pair, json_lines, listen_in, listeners,
+    port_list, port_of, states, wait_until_open,
 };
 use crate::fixtures::{require_program, require_root};
 use crate::util::{
@@ -107,50 +107,7 @@ fn a_syn_scan_of_loopback_finds_what_the_connect_scan_and_nmap_find() {
 fn a_syn_scan_reads_the_firewalls_answers() {
     require_root();
     require_program("nft", &["--version"]);
-    let (scanner, target) = firewalled_pair("ss", FIREWALL);
-    let (a, b) = (&scanner.name, &target.name);
-    let _servers = listen_in(b, &[2000, 2001]);
-    wait_until_open(a, "198.18.0.2", 2000);
-    wait_until_open(a, "2001:db8::2", 2000);
-    let ports = "1000-1009,1100-1104,1200-1204,1300-1304,2000,2001,3000";
-    let output = run(
-        scanner.exec(tool_path("portscan")).args([
-            "-sS",
-            "--all",
-            "--json",
-            "--timeout",
-            "300ms",
-            "-p",
-            ports,
-            "198.18.0.2",
-            "2001:db8::2",
-        ]),
-        LIMIT,
-    );
-    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
-    let found = states(&json_lines(&stdout_text(&output)));
-    let expect = |port: u64| -> (&str, &str) {
-        match port {
-            1000..=1009 => ("filtered", "no-response"),
-            1100..=1104 => ("filtered", "admin-prohibited"),
-            1200..=1204 => ("filtered", "host-unreach"),
-            1300..=1304 => ("filtered", "net-unreach"),
-            2000 | 2001 => ("open", "syn-ack"),
-            _ => ("closed", "reset"),
-        }
-    };
-    assert_eq!(found.len(), 2 * (10 + 15 + 3), "{found:?}");
-    for (address, port, state, reason) in &found {
-        assert!(
-            address == "198.18.0.2" || address == "2001:db8::2",
-            "{address}"
-        );
-        assert_eq!(
-            (state.as_str(), reason.as_str()),
-            expect(*port),
-            "{address} port {port}"
-        );
-    }
+    check_the_firewalls_answers("ss", &["-sS"], "reset");
 }
 
 #[test]
