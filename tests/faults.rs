@@ -21,7 +21,8 @@ use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::fixtures::{
-    Netns, TempDir, exclusive, require_program, require_root, sh, wait_for_stderr,
+    Netns, TempDir, assert_quiet_on_closed_pipe, exclusive, require_program, require_root, sh,
+    wait_for_stderr,
 };
 use crate::util::{LIMIT, code, run, run_with_input, stderr_text, stdout_text, tool, tool_path};
 
@@ -887,20 +888,8 @@ fn sigint_and_sigterm_end_a_busy_watch_with_whole_records() {
 fn a_watch_whose_reader_goes_away_ends_quietly() {
     let _spawner = Spawner::start();
     for name in ["sockls", "proctree"] {
-        let mut child = tool(name)
-            .args(["--watch", "20ms", "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        serde_json::from_str::<Value>(&first).unwrap();
-        let (code, stderr) = wait_for_stderr(child);
-        assert_eq!(code, Some(0), "{name}: {stderr}");
-        assert_eq!(stderr, "", "{name}");
+        let first = assert_quiet_on_closed_pipe(tool(name).args(["--watch", "20ms", "--json"]));
+        serde_json::from_str::<Value>(&first).unwrap_or_else(|e| panic!("{name}: {first}: {e}"));
     }
 }
 

@@ -53,16 +53,16 @@ impl Drop for Silent {
 
 /// The lines of /proc/PID/status that say what a process may do.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Privilege {
-    uid: String,
-    gid: String,
-    groups: String,
-    cap_permitted: String,
-    cap_effective: String,
-    no_new_privs: String,
+pub(super) struct Privilege {
+    pub(super) uid: String,
+    pub(super) gid: String,
+    pub(super) groups: String,
+    pub(super) cap_permitted: String,
+    pub(super) cap_effective: String,
+    pub(super) no_new_privs: String,
 }
 
-fn privilege_of(pid: u32) -> Option<Privilege> {
+pub(super) fn privilege_of(pid: u32) -> Option<Privilege> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::privilege::privilege_of;
 use super::{
     FIREWALL, check_the_firewalls_answers, firewalled_pair, json_lines, listen_in, listeners,
     port_list, port_of, states, wait_until_open,
@@ -189,20 +190,6 @@ fn without_cap_net_raw_a_syn_scan_is_refused() {
     assert_eq!(stdout_text(&output), "");
 }
 
-/// The fields of /proc/PID/status that say who a process is and what it may do, if it
-/// still runs.
-fn uid_and_caps(pid: u32) -> Option<(String, String, String)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map(|value| value.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
-    Some((field("Uid:"), field("CapPrm:"), field("CapEff:")))
-}
-
 #[test]
 #[ignore = "needs root: network namespaces, and root's privilege given up"]
 fn a_syn_scan_runs_on_as_nobody_with_no_capability() {
@@ -231,9 +218,9 @@ fn a_syn_scan_runs_on_as_nobody_with_no_capability() {
     let until = Instant::now() + LIMIT;
     let mut seen = None;
     while Instant::now() < until {
-        match uid_and_caps(pid) {
-            Some(now) if now.0 != "0 0 0 0" => {
-                seen = Some(now);
+        match privilege_of(pid) {
+            Some(now) if now.uid != "0 0 0 0" => {
+                seen = Some((now.uid, now.cap_permitted, now.cap_effective));
                 break;
             }
             Some(_) => thread::sleep(Duration::from_millis(2)),
