@@ -183,8 +183,9 @@ pub struct Cli {
     pub udp: bool,
 
     /// Scan TCP ports with SYNs from a raw socket, nmap's SYN scan: needs CAP_NET_RAW
-    /// (root). Not yet with -sT, -sU, -sV, -A or --from. Also spelled -sS.
-    #[arg(long, conflicts_with_all = ["tcp", "udp", "service_version", "os_hint", "from"])]
+    /// (root). With -sV or -A, the open ports are probed as the SYNs find them. Not with
+    /// -sT (one TCP scan at a time), nor yet -sU or --from. Also spelled -sS.
+    #[arg(long, conflicts_with_all = ["tcp", "udp", "from"])]
     pub syn: bool,
 
     /// Scan the N most common ports [default: 1000].

@@ -49,12 +49,13 @@ use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
 pub use discovery::Discovery;
 use nix::sys::signalfd::SignalFd;
+use socket2::Socket;
 
 pub use cli::{Cli, MANUAL, ProbeDbChoice, ShowState, command, nmap_spellings};
 use discovery::Found;
 use discovery::Pinger;
 use driver::Epoller;
-use engine::{Observer, Plan, TargetPort};
+use engine::{FollowUp, Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
 use os_hint::Hinting;
 use os_hint::gather::HintSockets;
@@ -700,28 +701,50 @@ fn scan_ports<W: io::Write>(
     services: &ServiceDb,
     hint: HintInputs<'_>,
 ) -> Result<engine::Summary> {
-    if let Some(sockets) = hint.syn {
-        return syn::run(plan, sockets, driver, printer);
-    }
-    let prober = ScanProber::default();
+    let scanner = match hint.syn {
+        Some(sockets) => Scanner::Syn(sockets),
+        None => Scanner::Connect,
+    };
     let Some(version) = config.version else {
-        return engine::run(plan, prober, driver, printer);
+        return scanner.run(plan, driver, printer);
     };
     printer.version_columns();
     let options = version.options()?;
     if !config.os_hint {
-        return probe_services(plan, driver, printer, &options, services);
+        return probe_services(scanner, plan, driver, printer, &options, services);
     }
     printer.os_columns();
     let mut hinting = Hinting::new(printer, hint.signals, hint.sockets);
-    let mut outcome = probe_services(plan, driver, &mut hinting, &options, services)?;
+    let mut outcome = probe_services(scanner, plan, driver, &mut hinting, &options, services)?;
     outcome.interrupted |= hinting.finish(outcome.interrupted)?;
     Ok(outcome)
 }
 
-/// Scans, holding the open TCP ports the scan finds, then probes them for their services
-/// and gives them to `observer`.
+/// The loop that scans: the connect scan's engine, or -sS's on its raw sockets.
+#[derive(Clone, Copy)]
+enum Scanner<'a> {
+    Connect,
+    Syn(&'a syn::SynSockets),
+}
+
+impl Scanner<'_> {
+    fn run(
+        self,
+        plan: &Plan,
+        driver: &mut Epoller,
+        observer: &mut (impl Observer + FollowUp<Socket>),
+    ) -> Result<engine::Summary> {
+        match self {
+            Self::Connect => engine::run(plan, ScanProber::default(), driver, observer),
+            Self::Syn(sockets) => syn::run(plan, sockets, driver, observer),
+        }
+    }
+}
+
+/// Scans, probing the open TCP ports for their services as the scan finds them, and gives
+/// them to `observer`.
 fn probe_services<O: Identified>(
+    scanner: Scanner<'_>,
     plan: &Plan,
     driver: &mut Epoller,
     observer: &mut O,
@@ -732,7 +755,7 @@ fn probe_services<O: Identified>(
     // scan's probes while it runs.
     let parallel = (plan.budget / 2).max(1);
     let mut deferred = Deferred::new(observer, options, services, parallel);
-    let outcome = engine::run(plan, ScanProber::default(), driver, &mut deferred)?;
+    let outcome = scanner.run(plan, driver, &mut deferred)?;
     if outcome.interrupted {
         deferred.release()?;
     }

@@ -27,7 +27,9 @@ use nix::sys::socket::{MsgFlags, SockaddrStorage, recvfrom, sendto};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 use crate::driver::{Driver, Wakeup};
-use crate::engine::{HOST_TIMEOUT, Observer, Plan, Summary, TargetPort, pairs_of};
+use crate::engine::{
+    FOLLOW_UP_TOKENS, FollowUp, HOST_TIMEOUT, Observer, Plan, Summary, TargetPort, pairs_of,
+};
 use crate::probe::{Verdict, classify_immediate};
 use crate::source;
 use crate::targets::Host;
@@ -140,7 +142,7 @@ struct HostEntry {
     pairs: u64,
 }
 
-struct SynScan<'a, O: Observer> {
+struct SynScan<'a, O: Observer + FollowUp<Socket>> {
     plan: &'a Plan,
     sockets: &'a SynSockets,
     observer: &'a mut O,
@@ -160,12 +162,14 @@ struct SynScan<'a, O: Observer> {
     woken: Vec<Wakeup>,
 }
 
-/// Runs the SYN scan of `plan` to its end, or until `driver` reports a signal.
+/// Runs the SYN scan of `plan` to its end, or until `driver` reports a signal. An
+/// observer with work of its own (-sV probing the open ports as they are found) shares the
+/// loop, as it does the connect scan's.
 pub fn run(
     plan: &Plan,
     sockets: &SynSockets,
     driver: &mut impl Driver<Socket>,
-    observer: &mut impl Observer,
+    observer: &mut (impl Observer + FollowUp<Socket>),
 ) -> Result<Summary> {
     let watched = sockets.tcp.iter().map(|socket| socket.as_ref().ok());
     let watched = watched.chain(sockets.icmp.iter().map(Option::as_ref));
@@ -203,15 +207,18 @@ pub fn run(
     })
 }
 
-impl<O: Observer> SynScan<'_, O> {
+impl<O: Observer + FollowUp<Socket>> SynScan<'_, O> {
     fn run(&mut self, driver: &mut impl Driver<Socket>) -> Result<bool> {
         loop {
             let now = driver.now();
-            let wake = self.send(now)?;
+            let mut wake = self.send(now)?;
+            if let Some(at) = self.observer.turn(driver)? {
+                earliest(at, &mut wake);
+            }
             let exhausted = self.retries.is_empty()
                 && self.parked.is_empty()
                 && self.position >= self.plan.order.len();
-            if self.in_flight.is_empty() && exhausted {
+            if self.in_flight.is_empty() && exhausted && !self.observer.busy() {
                 return Ok(false);
             }
             self.observer.progress(now, self.done, self.total)?;
@@ -229,6 +236,9 @@ impl<O: Observer> SynScan<'_, O> {
             for wakeup in woken.drain(..) {
                 match wakeup {
                     Wakeup::Signal => return Ok(true),
+                    Wakeup::Answer(token) if token >= FOLLOW_UP_TOKENS => {
+                        self.observer.ready(token, driver)?;
+                    }
                     Wakeup::Answer(token) => self.receive(token, now, driver)?,
                 }
             }

@@ -70,10 +70,20 @@ fn hinted_record(mut command: Command, port: u16, target: &str) -> Value {
 #[ignore = "needs root: the SYN-ACK is read on a raw socket"]
 fn loopback_is_linux_by_its_ttl_and_syn_ack() {
     require_root();
-    for address in ["127.0.0.1", "::1"] {
+    // The connect scan's -A, and -sS -A, whose open ports are probed as its SYNs find them.
+    for (address, scan) in [
+        ("127.0.0.1", "-sT"),
+        ("::1", "-sT"),
+        ("127.0.0.1", "-sS"),
+        ("::1", "-sS"),
+    ] {
         let greeter = Greeter::start(address.parse().unwrap(), b"SSH-2.0-OpenSSH_9.6\r\n");
-        let record = hinted_record(tool("portscan"), greeter.port, address);
-        assert_eq!(record["product"], "OpenSSH", "{record}");
+        let mut portscan = tool("portscan");
+        portscan.arg(scan);
+        let record = hinted_record(portscan, greeter.port, address);
+        assert_eq!(record["state"], "open", "{scan}: {record}");
+        assert_eq!(record["reason"], "syn-ack", "{scan}: {record}");
+        assert_eq!(record["product"], "OpenSSH", "{scan}: {record}");
         assert_eq!(record["os_family"], "Linux", "{record}");
         assert_eq!(record["os_distribution"], Value::Null, "{record}");
         // The echo's TTL (1 unit) and Linux's SYN-ACK layout (2): 30 + 3 * 12.

@@ -512,14 +512,26 @@ fn from_probes_only_what_an_earlier_scan_found_open() {
 
 #[test]
 fn open_ports_are_probed_while_the_scan_goes_on() {
-    // The open port comes first in a slow sequential scan of 300 ports: its record, with
-    // its service, must come out long before the scan's last ports are done, not after
-    // them as when probing waited for the scan's end.
+    check_probed_while_the_scan_goes_on("-sT");
+}
+
+#[test]
+#[ignore = "needs root: -sS's raw socket"]
+fn open_ports_are_probed_while_a_syn_scan_goes_on() {
+    require_root();
+    check_probed_while_the_scan_goes_on("-sS");
+}
+
+/// The open port comes first in a slow sequential `scan` of 300 ports: its record, with
+/// its service, must come out long before the scan's last ports are done, not after them
+/// as when probing waited for the scan's end.
+fn check_probed_while_the_scan_goes_on(scan: &str) {
     let ssh = Listener::start(Behaviour::Greets(b"SSH-2.0-OpenSSH_9.6\r\n"));
     let first = ssh.port.saturating_sub(1).max(1);
     let ports = format!("{first}-{}", u32::from(first) + 299);
     let output = run(
         tool("portscan").args([
+            scan,
             "-sV",
             "--json",
             "--all",
@@ -542,8 +554,8 @@ fn open_ports_are_probed_while_the_scan_goes_on() {
         .iter()
         .position(|record| record["port"] == ssh.port)
         .unwrap();
-    assert_eq!(records[at]["product"], "OpenSSH", "{}", records[at]);
-    assert!(at < 150, "the open port came out at {at} of 300");
+    assert_eq!(records[at]["product"], "OpenSSH", "{scan}: {}", records[at]);
+    assert!(at < 150, "{scan}: the open port came out at {at} of 300");
 }
 
 #[test]
