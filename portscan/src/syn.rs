@@ -147,7 +147,9 @@ struct SynScan<'a, O: Observer + FollowUp<Socket>> {
     sockets: &'a SynSockets,
     observer: &'a mut O,
     keys: Keys,
-    hosts: HashMap<u64, HostEntry>,
+    /// Boxed: the map's table grows to its peak of hosts under way and never shrinks, so
+    /// its slots stay small and a host's state lives only as long as its scan.
+    hosts: HashMap<u64, Box<HostEntry>>,
     /// By the target it went to: a reply names its sender and port.
     in_flight: HashMap<SocketAddr, InFlight>,
     deadlines: BinaryHeap<Reverse<(Instant, u64, SocketAddr)>>,
@@ -252,7 +254,15 @@ impl<O: Observer + FollowUp<Socket>> SynScan<'_, O> {
     fn send(&mut self, now: Instant) -> Result<Option<Instant>> {
         let mut wake = None;
         let mut parked = std::mem::take(&mut self.parked);
-        for _ in 0..SENDS_PER_TURN {
+        let mut sends_left = SENDS_PER_TURN;
+        loop {
+            if sends_left == 0 {
+                // More could go at once: read what came back, then carry on at once
+                // rather than at the next deadline.
+                earliest(now, &mut wake);
+                break;
+            }
+            sends_left -= 1;
             if self.in_flight.len() >= MOST_IN_FLIGHT {
                 break;
             }
@@ -529,9 +539,12 @@ impl<O: Observer + FollowUp<Socket>> SynScan<'_, O> {
                 settled: 0,
                 pairs,
             };
-            self.hosts.insert(index, entry);
+            self.hosts.insert(index, Box::new(entry));
         }
-        self.hosts.get_mut(&index).filter(|entry| !entry.failed)
+        self.hosts
+            .get_mut(&index)
+            .map(|entry| &mut **entry)
+            .filter(|entry| !entry.failed)
     }
 
     fn entry(&mut self, host_index: u64) -> &mut HostEntry {
