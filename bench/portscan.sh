@@ -33,6 +33,13 @@
 #    ports each), Python's HTTP server, an echo, a port that hangs up at once and 16 silent
 #    ones: the same check, in at most 0.1 of nmap's time; nmap runs once (minutes).
 #    Cases 10 and 11 run before 6 to 9, which need /dev/net/tun.
+# 12. As root: -sS of all 65535 ports (6 open, 300 dropped) behind a 20 ms round trip:
+#    the same states as nmap -sS -p-, in at most 0.5 of its time; masscan (where it is
+#    installed) at portscan's own mean rate, which portscan should not trail.
+# 13. As root: -sS -Pn of one port on each address of a /18, a /17 and a /16 that a
+#    namespace routes to a neighbour that forwards nothing (nothing answers): every address filtered,
+#    and portscan's peak memory under 20 MB and flat as the set grows.
+#    Case 13 runs before 6 to 9 and 12, which need /dev/net/tun.
 #
 # Needs python3 (the listeners), nmap and hyperfine (installed with apt-get if missing),
 # iproute2 and nftables for the second case, and for cases 10 and 11 openssh-server,
@@ -71,6 +78,8 @@ cleanup() {
     ip netns del "$NS_B" 2>/dev/null || true
     ip netns del "$NS_SLOW_A" 2>/dev/null || true
     ip netns del "$NS_SLOW_B" 2>/dev/null || true
+    [ -z "${NS_SILENT:-}" ] || ip netns del "$NS_SILENT" 2>/dev/null || true
+    [ -z "${NS_SINK:-}" ] || ip netns del "$NS_SINK" 2>/dev/null || true
     # sshd and vsftpd fork a child per connection: what is left of them goes too.
     ip netns pids "$NS_SV_B" 2>/dev/null | xargs -r kill 2>/dev/null || true
     ip netns del "$NS_SV_A" 2>/dev/null || true
@@ -526,7 +535,42 @@ check_versions "25 ports" "$TMP/sv-ours.json" "$TMP/sv-nmap.xml" || FAILED="$FAI
 compare "-sV, 25 ports, 16 silent" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.10"
 fi
 
-want 6 || want 7 || want 8 || want 9 || finish
+if want 13; then
+echo "== -sS of one port on every address of a /18, a /17 and a /16, nothing answering"
+NS_SILENT="${NS_PREFIX}-silent-$$"
+NS_SINK="${NS_PREFIX}-sink-$$"
+ip netns add "$NS_SILENT"
+ip netns add "$NS_SINK"
+ip link add "psq$$" netns "$NS_SILENT" type veth peer name "psr$$" netns "$NS_SINK"
+ip -n "$NS_SILENT" addr add 198.18.2.1/24 dev "psq$$"
+ip -n "$NS_SINK" addr add 198.18.2.2/24 dev "psr$$"
+for ns in "$NS_SILENT" "$NS_SINK"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_SILENT" link set "psq$$" up
+ip -n "$NS_SINK" link set "psr$$" up
+# The sink forwards nothing, and a host that does not forward drops what is not its own
+# without an ICMP error: the addresses are silent, not refused.
+ip -n "$NS_SILENT" route add 198.19.0.0/16 via 198.18.2.2
+ip netns exec "$NS_SINK" sysctl -qw net.ipv4.ip_forward=0
+need /usr/bin/time time
+for prefix in 18 17 16; do
+    addresses=$((1 << (32 - prefix)))
+    /usr/bin/time -f '%M %e' -o "$TMP/rss" ip netns exec "$NS_SILENT" \
+        "$PORTSCAN" -sS -Pn --all -p 80 "198.19.0.0/$prefix" > "$TMP/silent" 2> "$TMP/silent.err" ||
+        { cat "$TMP/silent.err" >&2; exit 1; }
+    filtered=$(grep -c ' filtered ' "$TMP/silent" || true)
+    records=$(wc -l < "$TMP/silent")
+    if [ "$filtered" != "$addresses" ] || [ "$records" != "$addresses" ]; then
+        echo "/$prefix: $filtered filtered of $records records, $addresses addresses" >&2
+        exit 1
+    fi
+    read -r kilobytes seconds < "$TMP/rss"
+    echo "/$prefix ($addresses addresses, all filtered): peak memory $((kilobytes / 1024)) MB (goal < 20 MB), ${seconds}s"
+done
+ip netns del "$NS_SILENT"
+ip netns del "$NS_SINK"
+fi
+
+want 6 || want 7 || want 8 || want 9 || want 12 || finish
 [ -e /dev/net/tun ] || { echo "== slow-link cases skipped: /dev/net/tun is missing"; finish; }
 cargo build --release -j1 -q -p xtask
 
@@ -701,4 +745,51 @@ print(f"bottleneck: nmap -sT -T4 {float(sys.argv[3]):.2f}s; the queue dropped {d
 PY
 slow_link_down
 fi
+if want 12; then
+echo "== -sS of all ports behind a 20 ms round trip, 300 dropped, nmap -sS and masscan"
+slow_link_up 10 1 0 40001-40300 "$SLOW_OPEN"
+ip netns exec "$NS_SLOW_A" "$PORTSCAN" -sS --all -p- 198.18.1.2 > "$TMP/slow"
+check_slow_states "-sS, 20 ms" "$TMP/slow" 65535 "$SLOW_OPEN" 40001 40300
+# nmap's grepable line: the open and filtered ports listed, the closed ones counted.
+ip netns exec "$NS_SLOW_A" nmap -sS -p- -n -oG - 198.18.1.2 > "$TMP/nmap.gnmap"
+python3 - "$TMP/nmap.gnmap" "$SLOW_OPEN" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+listed = re.findall(r"(\d+)/(open|filtered|closed)/tcp", text)
+open_ports = sorted(int(p) for p, s in listed if s == "open")
+filtered = sorted(int(p) for p, s in listed if s == "filtered")
+ignored = re.search(r"Ignored State: (\w+) \((\d+)\)", text)
+closed = int(ignored.group(2)) if ignored and ignored.group(1) == "closed" else 0
+closed += sum(1 for _, s in listed if s == "closed")
+expected_open = sorted(int(p) for p in sys.argv[2].split())
+if open_ports != expected_open or filtered != list(range(40001, 40301)) or closed != 65229:
+    sys.exit(f"-sS, 20 ms: nmap -sS found open {open_ports}, {len(filtered)} filtered, {closed} closed")
+print("-sS, 20 ms: nmap -sS finds the same states: 6 open, 300 filtered, 65229 closed")
+PY
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/ours.json" \
+    "ip netns exec $NS_SLOW_A $PORTSCAN -sS -p- 198.18.1.2" >/dev/null
+hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/nmap.json" \
+    "ip netns exec $NS_SLOW_A nmap -sS -p- -n 198.18.1.2" >/dev/null
+compare "-sS, 20 ms, all ports" "$TMP/ours.json" "$TMP/nmap.json" "<= 0.50" "nmap -sS"
+# masscan at portscan's own mean rate (every port once over portscan's mean time). After
+# its last probe it waits --wait seconds for late replies: one second is fifty round trips
+# here (its default is ten).
+if command -v masscan >/dev/null 2>&1; then
+    rate=$(python3 -c 'import sys; print(round(65535 / float(sys.argv[1])))' "$(mean "$TMP/ours.json")")
+    masscan_cmd="ip netns exec $NS_SLOW_A masscan -p0-65535 198.18.1.2 --rate $rate --wait 1 --adapter pss$$"
+    if $masscan_cmd -oL "$TMP/masscan" > "$TMP/masscan.out" 2>&1; then
+        found=$(awk '$1 == "open" { print $3 }' "$TMP/masscan" | sort -n | tr '\n' ' ')
+        echo "-sS, 20 ms: masscan at $rate probes/s found open: $found"
+        hyperfine -N --runs "$SLOW_RUNS" --export-json "$TMP/masscan.json" "$masscan_cmd" >/dev/null
+        compare "-sS, 20 ms, all ports" "$TMP/ours.json" "$TMP/masscan.json" "<= 1" "masscan --rate $rate"
+    else
+        echo "-sS, 20 ms: masscan could not run on this line:"
+        sed 's/^/    /' "$TMP/masscan.out" | tail -5
+    fi
+else
+    echo "-sS, 20 ms: masscan is not installed, not compared (apt-get install masscan)"
+fi
+slow_link_down
+fi
+
 finish
