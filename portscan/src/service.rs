@@ -193,9 +193,10 @@ impl<'a, O: Identified> Deferred<'a, O> {
     }
 
     /// Whether a port in this state is probed: open TCP ports, and UDP ports that may be
-    /// open (a probe's answer tells), but not the printers' unless asked.
+    /// open (a probe's answer tells), but not those the file excludes (the printers' TCP
+    /// ports) unless asked.
     fn worth_probing(&self, port: TargetPort, state: PortState) -> bool {
-        let excluded = !self.options.all_ports && self.options.db.excludes(port.port);
+        let excluded = !self.options.all_ports && self.options.db.excludes(port.proto, port.port);
         let maybe_open = match port.proto {
             Proto::Tcp => state == PortState::Open,
             Proto::Udp => matches!(state, PortState::Open | PortState::OpenFiltered),
@@ -367,7 +368,12 @@ mod tests {
     #[test]
     fn builtin_probes_parse_and_exclude_printers() {
         let db = builtin();
-        assert!(db.excludes(9100) && db.excludes(9107) && !db.excludes(9108));
+        let tcp = |port| db.excludes(Proto::Tcp, port);
+        assert!(tcp(9100) && tcp(9107) && !tcp(9108));
+        assert!(
+            !db.excludes(Proto::Udp, 9100),
+            "the printers' UDP ports are probed"
+        );
         let null = db.probe(Proto::Tcp, "NULL").unwrap();
         assert_eq!(null, 0, "the NULL probe comes first");
         assert!(db.probes.len() >= 8);

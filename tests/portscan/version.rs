@@ -212,6 +212,67 @@ fn printer_ports_are_left_alone_unless_allports() {
     assert_eq!(records[0]["version"], "9.6", "{records:?}");
 }
 
+#[test]
+fn printer_ports_are_probed_over_udp() {
+    // nmap's `Exclude T:9100-9107` spares the printers' TCP ports only: a UDP service on
+    // 9101 is probed without --allports. The port may be taken; then there is nothing to check.
+    let Ok(socket) = std::net::UdpSocket::bind("127.0.0.1:9101") else {
+        return;
+    };
+    let _responder = UdpResponder::start(socket, |request| {
+        // The DNS probe (id 6, version.bind) gets dnsmasq's answer; anything else, silence.
+        request.starts_with(b"\0\x06\x01\0\0\x01").then(|| {
+            b"\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\
+              \xc0\x0c\0\x10\0\x03\0\0\0\0\0\x0d\x0cdnsmasq-2.90"
+                .to_vec()
+        })
+    });
+    let (records, _) = probe(&[9101], &["-sU", "--all"]);
+    let record = record_of(&records, 9101);
+    assert_eq!(record["proto"], "udp", "{record}");
+    assert_eq!(record["state"], "open", "{record}");
+    assert_eq!(record["method"], "probed", "{record}");
+    assert_eq!(record["service"], "domain", "{record}");
+    assert_eq!(record["product"], "dnsmasq", "{record}");
+}
+
+/// A UDP socket of the test's answering each datagram with what `answer` makes of it (or
+/// nothing), on a thread of its own, until dropped (or the scan's limit passes).
+struct UdpResponder {
+    stop: Arc<AtomicBool>,
+}
+
+impl UdpResponder {
+    fn start(
+        socket: std::net::UdpSocket,
+        answer: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static,
+    ) -> Self {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        thread::spawn(move || {
+            let until = Instant::now() + SCAN_LIMIT;
+            let mut buffer = [0u8; 2048];
+            while !stopped.load(Ordering::Relaxed) && Instant::now() < until {
+                if let Ok((n, from)) = socket.recv_from(&mut buffer)
+                    && let Some(reply) = answer(&buffer[..n])
+                {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        });
+        Self { stop }
+    }
+}
+
+impl Drop for UdpResponder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A server process of the test's, ended (by its pid) when dropped.
 struct Server(Child);
 
