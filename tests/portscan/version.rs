@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::fixtures::{require_program, require_root};
-use crate::util::{code, run, stderr_text, stdout_text, tool};
+use crate::fixtures::{Netns, TempDir, require_program, require_root};
+use crate::util::{code, run, stderr_text, stdout_text, tool, tool_path};
 
 /// Long enough for the slowest port: a silent one gets every probe in turn (the NULL
 /// probe's 5 s, then 3 s for each of four), in parallel with the others; with nmap's file,
@@ -330,10 +330,20 @@ fn nmap_versions(ports: &[u16]) -> Vec<(u16, String, String, String)> {
 
 /// As [`nmap_versions`], of `proto`'s ports ("udp": nmap -sU -sV).
 fn nmap_versions_of(proto: &str, ports: &[u16]) -> Vec<(u16, String, String, String)> {
+    nmap_versions_at(Command::new("nmap"), proto, ports, "127.0.0.1")
+}
+
+/// As [`nmap_versions_of`], of `target`, nmap run as `nmap` (inside a namespace, say).
+fn nmap_versions_at(
+    mut nmap: Command,
+    proto: &str,
+    ports: &[u16],
+    target: &str,
+) -> Vec<(u16, String, String, String)> {
     let list: Vec<String> = ports.iter().map(u16::to_string).collect();
     let scan = if proto == "udp" { "-sU" } else { "-sT" };
     let output = run(
-        Command::new("nmap").args([
+        nmap.args([
             scan,
             "-sV",
             "-Pn",
@@ -342,7 +352,7 @@ fn nmap_versions_of(proto: &str, ports: &[u16]) -> Vec<(u16, String, String, Str
             "-",
             "-p",
             &list.join(","),
-            "127.0.0.1",
+            target,
         ]),
         Duration::from_secs(120),
     );
@@ -741,4 +751,117 @@ fn hostile_banners_cannot_reach_the_terminal_or_a_spreadsheet() {
         "broken: \u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}exe.txt"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn telnet_is_named_from_its_option_negotiation() {
+    // inetutils' telnetd opens with DO TERMINAL-TYPE, TERMINAL-SPEED, X-DISPLAY-LOCATION and
+    // NEW-ENVIRON, and waits for the client's answer.
+    let telnetd = Listener::start(Behaviour::Greets(
+        b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23\xff\xfd\x27",
+    ));
+    let (records, _) = probe(&[telnetd.port], &[]);
+    let record = record_of(&records, telnetd.port);
+    assert_eq!(record["service"], "telnet", "{record}");
+    assert_eq!(record["product"], "Linux telnetd", "{record}");
+    assert_eq!(record["method"], "probed", "{record}");
+    if Path::new("/usr/bin/nmap").exists() {
+        let nmap = nmap_versions(&[telnetd.port]);
+        assert_eq!(nmap.len(), 1, "{nmap:?}");
+        let (_, service, product, _) = &nmap[0];
+        assert_eq!(record["service"], service.as_str(), "nmap: {nmap:?}");
+        assert_eq!(record["product"], product.as_str(), "nmap: {nmap:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs root: a network namespace, and dnsmasq serving TFTP and DHCP in it"]
+fn tftp_and_dhcp_are_named_as_nmap_names_them() {
+    require_root();
+    for program in ["/usr/sbin/dnsmasq", "/usr/bin/nmap"] {
+        require_program("test", &["-x", program]);
+    }
+    // DHCP is served only on an interface with an address in the range: 198.18.0.1/24 on
+    // the namespace's loopback, where nothing outside can hear it.
+    let namespace = Netns::new("sv-udp");
+    crate::fixtures::sh(&format!(
+        "ip -n {} addr add 198.18.0.1/24 dev lo",
+        namespace.name
+    ));
+    let dir = TempDir::new("sv-tftp");
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let log = dir.join("dnsmasq.log");
+    let mut command = namespace.exec("dnsmasq");
+    command
+        .args([
+            "-k",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=lo",
+            "--bind-interfaces",
+            "--dhcp-range=198.18.0.10,198.18.0.50",
+            "--enable-tftp",
+            "--user=root",
+        ])
+        .arg(format!("--tftp-root={}", root.display()))
+        .arg(format!("--log-facility={}", log.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _dnsmasq = Server(command.spawn().unwrap());
+    // Its log says when both services are up (bounded).
+    let until = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log).is_ok_and(|text| text.contains("TFTP root is")) {
+        assert!(Instant::now() < until, "dnsmasq did not start");
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut ours = namespace.exec(tool_path("portscan"));
+    ours.env("LC_ALL", "C.UTF-8").args([
+        "-sU",
+        "-sV",
+        "--json",
+        "--all",
+        "-p",
+        "67,69",
+        "198.18.0.1",
+    ]);
+    let output = run(&mut ours, SCAN_LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // dnsmasq answers the DHCPINFORM with a DHCPACK to our port, and the read request for
+    // a missing file with an error from a port of its own.
+    let dhcp = record_of(&records, 67);
+    assert_eq!(
+        (dhcp["state"].as_str(), dhcp["service"].as_str()),
+        (Some("open"), Some("dhcps")),
+        "{dhcp}"
+    );
+    assert_eq!(dhcp["method"], "probed", "{dhcp}");
+    let tftp = record_of(&records, 69);
+    assert_eq!(
+        (tftp["state"].as_str(), tftp["service"].as_str()),
+        (Some("open"), Some("tftp")),
+        "{tftp}"
+    );
+    assert_eq!(tftp["product"], "dnsmasq tftpd", "{tftp}");
+    assert!(
+        tftp["banner"].as_str().unwrap().contains("not found"),
+        "{tftp}"
+    );
+
+    // nmap names the two services the same (from its port table: it has no probe that
+    // dnsmasq answers on either port). Its rarer probes would only add a minute of waiting
+    // on two ports that keep silent to them.
+    let mut nmap = namespace.exec("nmap");
+    nmap.args(["--version-intensity", "2"]);
+    let nmap = nmap_versions_at(nmap, "udp", &[67, 69], "198.18.0.1");
+    assert_eq!(nmap.len(), 2, "{nmap:?}");
+    for (port, service, _, _) in &nmap {
+        let record = record_of(&records, *port);
+        assert_eq!(record["service"], service.as_str(), "nmap: {nmap:?}");
+    }
 }
