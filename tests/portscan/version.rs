@@ -1,7 +1,8 @@
 //! portscan -sV against real servers on 127.0.0.1: listeners written here for the cases a
 //! server rarely shows (silence, a hang-up, an answer only to a probe, an endless banner),
 //! and, as root, Debian's sshd, nginx, vsftpd and dnsmasq, each started with a config of
-//! the test's own, whose product and version must be what nmap -sV says of them.
+//! the test's own (on their usual ports, in a network namespace the test makes), whose
+//! product and version must be what nmap -sV says of them.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -121,10 +122,27 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, stop: &AtomicBool) {
 /// Runs `portscan -sV --json` on 127.0.0.1's `ports`, returning each port's record and the
 /// time the run took.
 fn probe(ports: &[u16], extra: &[&str]) -> (Vec<Value>, Duration) {
+    probe_in(Place::Here, ports, extra)
+}
+
+/// As [`probe`], run in `place`.
+fn probe_in(place: Place<'_>, ports: &[u16], extra: &[&str]) -> (Vec<Value>, Duration) {
     let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let mut command = match place {
+        Place::Here => tool("portscan"),
+        Place::Inside(namespace) => {
+            let mut command = namespace.exec(tool_path("portscan"));
+            command
+                .env_remove("NO_COLOR")
+                .env_remove("COLUMNS")
+                .env_remove("NMAPDIR")
+                .env("LC_ALL", "C.UTF-8");
+            command
+        }
+    };
     let started = Instant::now();
     let output = run(
-        tool("portscan")
+        command
             .args(["-sV", "--json", "-p", &list.join(",")])
             .args(extra)
             .arg("127.0.0.1"),
@@ -305,7 +323,66 @@ fn wait_for_listener(port: u16, what: &str) {
     }
 }
 
+/// Where a test's servers run: on this machine's 127.0.0.1, or on the 127.0.0.1 of a
+/// network namespace of the test's, where nothing else listens and no packet leaves.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Here,
+    Inside(&'a Netns),
+}
+
+impl Place<'_> {
+    /// A command that runs `program` there.
+    fn command(self, program: &str) -> Command {
+        match self {
+            Place::Here => Command::new(program),
+            Place::Inside(namespace) => namespace.exec(program),
+        }
+    }
+
+    /// A port for a server: here a free one; inside, the service's own (`usual`), since
+    /// nothing else listens there.
+    fn port(self, usual: u16) -> u16 {
+        match self {
+            Place::Here => free_port(),
+            Place::Inside(_) => usual,
+        }
+    }
+
+    /// Waits until something accepts connections on `port` there (bounded).
+    fn wait_for_listener(self, port: u16, what: &str) {
+        let Place::Inside(namespace) = self else {
+            return wait_for_listener(port, what);
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
+        loop {
+            let accepted = namespace
+                .exec("bash")
+                .args(["-c", &probe])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            if accepted {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{what} did not start listening on {port} in {}",
+                namespace.name
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 fn start(command: &mut Command, port: u16, what: &str) -> Server {
+    start_in(Place::Here, command, port, what)
+}
+
+/// Starts `command`, made with `place`'s [`Place::command`], and waits for it to listen.
+fn start_in(place: Place<'_>, command: &mut Command, port: u16, what: &str) -> Server {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -313,7 +390,7 @@ fn start(command: &mut Command, port: u16, what: &str) -> Server {
         .spawn()
         .unwrap_or_else(|e| panic!("starting {what}: {e}"));
     let server = Server(child);
-    wait_for_listener(port, what);
+    place.wait_for_listener(port, what);
     server
 }
 
@@ -384,8 +461,8 @@ fn nmap_versions_at(
 }
 
 /// sshd with a config and host key of the test's, on a free port.
-fn start_sshd(dir: &Path) -> (Server, u16) {
-    let port = free_port();
+fn start_sshd(place: Place<'_>, dir: &Path) -> (Server, u16) {
+    let port = place.port(22);
     let key = dir.join("host_key");
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -399,14 +476,14 @@ fn start_sshd(dir: &Path) -> (Server, u16) {
         key.display()
     );
     let config = write(dir, "sshd_config", &config);
-    let mut command = Command::new("/usr/sbin/sshd");
+    let mut command = place.command("/usr/sbin/sshd");
     command.arg("-D").arg("-f").arg(&config);
-    (start(&mut command, port, "sshd"), port)
+    (start_in(place, &mut command, port, "sshd"), port)
 }
 
 /// nginx as one process (no master and workers), so that killing it leaves nothing behind.
-fn start_nginx(dir: &Path) -> (Server, u16) {
-    let port = free_port();
+fn start_nginx(place: Place<'_>, dir: &Path) -> (Server, u16) {
+    let port = place.port(80);
     let config = format!(
         "daemon off;\nmaster_process off;\npid {0}/nginx.pid;\nerror_log {0}/nginx.log;\n\
          events {{}}\n\
@@ -415,13 +492,13 @@ fn start_nginx(dir: &Path) -> (Server, u16) {
         dir.display()
     );
     let config = write(dir, "nginx.conf", &config);
-    let mut command = Command::new("nginx");
+    let mut command = place.command("nginx");
     command.arg("-c").arg(&config).arg("-p").arg(dir);
-    (start(&mut command, port, "nginx"), port)
+    (start_in(place, &mut command, port, "nginx"), port)
 }
 
-fn start_vsftpd(dir: &Path) -> (Server, u16) {
-    let port = free_port();
+fn start_vsftpd(place: Place<'_>, dir: &Path) -> (Server, u16) {
+    let port = place.port(21);
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let config = format!(
         "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
@@ -431,15 +508,15 @@ fn start_vsftpd(dir: &Path) -> (Server, u16) {
         dir.display()
     );
     let config = write(dir, "vsftpd.conf", &config);
-    let mut command = Command::new("vsftpd");
+    let mut command = place.command("vsftpd");
     command.arg(&config);
-    (start(&mut command, port, "vsftpd"), port)
+    (start_in(place, &mut command, port, "vsftpd"), port)
 }
 
 /// dnsmasq answering DNS (over UDP and TCP) on a free port, with no upstream.
-fn start_dnsmasq() -> (Server, u16) {
-    let port = free_port();
-    let mut command = Command::new("dnsmasq");
+fn start_dnsmasq(place: Place<'_>) -> (Server, u16) {
+    let port = place.port(53);
+    let mut command = place.command("dnsmasq");
     command.args([
         "-k",
         "--conf-file=/dev/null",
@@ -450,11 +527,11 @@ fn start_dnsmasq() -> (Server, u16) {
         "--no-hosts",
         "--user=root",
     ]);
-    (start(&mut command, port, "dnsmasq"), port)
+    (start_in(place, &mut command, port, "dnsmasq"), port)
 }
 
 #[test]
-#[ignore = "needs root: sshd, vsftpd and dnsmasq start as root"]
+#[ignore = "needs root: a network namespace, where sshd, vsftpd and dnsmasq start as root"]
 fn debian_servers_are_named_as_nmap_names_them() {
     require_root();
     for program in [
@@ -467,20 +544,24 @@ fn debian_servers_are_named_as_nmap_names_them() {
     ] {
         require_program("test", &["-x", program]);
     }
-    let dir = std::env::temp_dir().join(format!("sv-servers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (_sshd, ssh) = start_sshd(&dir);
-    let (_nginx, http) = start_nginx(&dir);
-    let (_vsftpd, ftp) = start_vsftpd(&dir);
-    let (_dnsmasq, dns) = start_dnsmasq();
+    // The servers on their usual ports, in a namespace of the test's (declared first, so
+    // that it is deleted after they are stopped); both scanners run inside it.
+    let namespace = Netns::new("sv-servers");
+    let place = Place::Inside(&namespace);
+    let temp = TempDir::new("sv-servers");
+    let dir = temp.join("");
+    let (_sshd, ssh) = start_sshd(place, &dir);
+    let (_nginx, http) = start_nginx(place, &dir);
+    let (_vsftpd, ftp) = start_vsftpd(place, &dir);
+    let (_dnsmasq, dns) = start_dnsmasq(place);
 
     let ports = [ssh, http, ftp, dns];
-    let nmap = nmap_versions(&ports);
+    assert_eq!(ports, [22, 80, 21, 53]);
+    let nmap = nmap_versions_at(namespace.exec("nmap"), "tcp", &ports, "127.0.0.1");
     assert_eq!(nmap.len(), 4, "{nmap:?}");
     // Our rules, and nmap's own file read at run time: both must say what nmap says.
     for db in ["builtin", "nmap"] {
-        let (records, _) = probe(&ports, &["--probe-db", db]);
+        let (records, _) = probe_in(place, &ports, &["--probe-db", db]);
         for (port, service, product, version) in &nmap {
             let ours = record_of(&records, *port);
             assert!(!product.is_empty(), "nmap named no product on {port}");
@@ -489,7 +570,6 @@ fn debian_servers_are_named_as_nmap_names_them() {
             assert_eq!(ours["version"], version.as_str(), "{db}: {ours}");
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -636,7 +716,7 @@ fn udp_ports_are_probed_and_named_as_nmap_names_them() {
     for program in ["/usr/sbin/dnsmasq", "/usr/bin/nmap"] {
         require_program("test", &["-x", program]);
     }
-    let (_dnsmasq, dns) = start_dnsmasq();
+    let (_dnsmasq, dns) = start_dnsmasq(Place::Here);
     // A socket that takes datagrams and never answers, and a port where nothing listens.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let quiet = silent.local_addr().unwrap().port();
