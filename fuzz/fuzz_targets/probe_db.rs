@@ -7,6 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
+use common::services::ports::Proto;
 use portscan::fuzzing::{ProbeDb, best_match};
 
 const ANSWERS: [&[u8]; 3] = [
@@ -30,7 +31,8 @@ fuzz_target!(|text: &[u8]| {
         }
     };
     for port in [1, 22, 80, 9100] {
-        let _ = db.excludes(port);
+        let _ = db.excludes(Proto::Tcp, port);
+        let _ = db.excludes(Proto::Udp, port);
     }
     for (index, probe) in db.probes.iter().enumerate().take(8) {
         let _ = probe.likes(22);

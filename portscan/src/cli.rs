@@ -312,8 +312,8 @@ pub struct Cli {
     #[arg(long, value_name = "DB", value_enum, default_value_t = ProbeDbChoice::Builtin)]
     pub probe_db: ProbeDbChoice,
 
-    /// With -sV: probe the printer ports 9100-9107 too, which are left alone otherwise
-    /// since printers print whatever they receive (nmap's --allports).
+    /// With -sV: probe the printer ports, TCP 9100-9107, too, which are left alone
+    /// otherwise since printers print whatever they receive (nmap's --allports).
     #[arg(long)]
     pub allports: bool,
 

@@ -115,7 +115,7 @@ pub struct Config {
     pub verbosity: u8,
     /// The output files (-oN, -oX, -oG, -oJ, -oA).
     pub files: files::Wanted,
-    /// -sV: probe open TCP ports for their services.
+    /// -sV: probe open TCP ports, and open or open|filtered UDP ports, for their services.
     pub version: Option<VersionOptions>,
     /// -A: -sV, and a hint of each host's operating system.
     pub os_hint: bool,
@@ -691,8 +691,9 @@ fn resolve_targets(config: &Config) -> Result<(Targets, targets::Problems)> {
     Ok((targets, problems))
 }
 
-/// Scans, and with -sV probes the open TCP ports the scan found; with -A the hint of each
-/// host's system goes between the probing and the printer.
+/// Scans, and with -sV probes the open TCP ports (and the open or open|filtered UDP ports)
+/// the scan found; with -A the hint of each host's system goes between the probing and the
+/// printer.
 fn scan_ports<W: io::Write>(
     config: &Config,
     plan: &Plan,
@@ -741,8 +742,8 @@ impl Scanner<'_> {
     }
 }
 
-/// Scans, probing the open TCP ports for their services as the scan finds them, and gives
-/// them to `observer`.
+/// Scans, probing the open TCP ports (and the open or open|filtered UDP ports) for their
+/// services as the scan finds them, and gives them to `observer`.
 fn probe_services<O: Identified>(
     scanner: Scanner<'_>,
     plan: &Plan,

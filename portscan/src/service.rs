@@ -193,9 +193,10 @@ impl<'a, O: Identified> Deferred<'a, O> {
     }
 
     /// Whether a port in this state is probed: open TCP ports, and UDP ports that may be
-    /// open (a probe's answer tells), but not the printers' unless asked.
+    /// open (a probe's answer tells), but not those the file excludes (the printers' TCP
+    /// ports) unless asked.
     fn worth_probing(&self, port: TargetPort, state: PortState) -> bool {
-        let excluded = !self.options.all_ports && self.options.db.excludes(port.port);
+        let excluded = !self.options.all_ports && self.options.db.excludes(port.proto, port.port);
         let maybe_open = match port.proto {
             Proto::Tcp => state == PortState::Open,
             Proto::Udp => matches!(state, PortState::Open | PortState::OpenFiltered),
@@ -367,7 +368,12 @@ mod tests {
     #[test]
     fn builtin_probes_parse_and_exclude_printers() {
         let db = builtin();
-        assert!(db.excludes(9100) && db.excludes(9107) && !db.excludes(9108));
+        let tcp = |port| db.excludes(Proto::Tcp, port);
+        assert!(tcp(9100) && tcp(9107) && !tcp(9108));
+        assert!(
+            !db.excludes(Proto::Udp, 9100),
+            "the printers' UDP ports are probed"
+        );
         let null = db.probe(Proto::Tcp, "NULL").unwrap();
         assert_eq!(null, 0, "the NULL probe comes first");
         assert!(db.probes.len() >= 8);
@@ -415,6 +421,10 @@ mod tests {
             ("SIPOptions", b"SIP/2.0 200 OK\r\nCall-ID: 1@portscan.invalid\r\nCSeq: 1 OPTIONS\r\nUser-Agent: FreeSWITCH-mod_sofia/1.10.9-release~64bit\r\nAllow: INVITE, ACK, BYE\r\nContent-Length: 0\r\n\r\n", "sip", Some("FreeSWITCH mod_sofia"), Some("1.10.9-release~64bit")),
             ("SMBNegotiate", &samba, "netbios-ssn", Some("Samba smbd"), Some("3.X - 4.X")),
             ("SMBNegotiate", &samba_without_smb1, "netbios-ssn", Some("Samba smbd"), Some("4.X")),
+            // inetutils' telnetd (Debian's inetutils-telnetd) and BusyBox's greetings.
+            ("NULL", b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23\xff\xfd\x27", "telnet", Some("Linux telnetd"), None),
+            ("NULL", b"\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01\xff\xfb\x03\r\nrouter login: ", "telnet", Some("BusyBox telnetd"), None),
+            ("NULL", b"\xff\xfb\x01\xff\xfb\x03\r\nUser: ", "telnet", None, None),
         ];
         let udp: &[Case<'_>] = &[
             ("DNSVersionBindReq", b"\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\xc0\x0c\0\x10\0\x03\0\0\0\0\0\x0d\x0cdnsmasq-2.90", "domain", Some("dnsmasq"), Some("2.90")),
@@ -424,6 +434,11 @@ mod tests {
             ("SNMPv1Public", &snmp, "snmp", Some("SNMPv1 server"), None),
             ("MemcachedVersionUDP", b"\x70\x73\0\0\0\x01\0\0VERSION 1.6.18\r\n", "memcached", Some("Memcached"), Some("1.6.18")),
             ("SIPOptionsUDP", b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP portscan.invalid;branch=z9hG4bK-portscan-1;rport=5060\r\nCSeq: 1 OPTIONS\r\nServer: Asterisk PBX 18.10.0~dfsg+~cs6.10.40431411-2\r\nContent-Length: 0\r\n\r\n", "sip", Some("Asterisk"), Some("18.10.0~dfsg+~cs6.10.40431411-2")),
+            // dnsmasq 2.90's and tftpd-hpa's errors for a missing file, and a file's first block.
+            ("TFTPReadMissing", b"\0\x05\0\x01file /srv/tftp/portscan-no-such-file not found for 198.18.0.1\0", "tftp", Some("dnsmasq tftpd"), None),
+            ("TFTPReadMissing", b"\0\x05\0\x01File not found\0", "tftp", None, None),
+            ("TFTPReadMissing", b"\0\x03\0\x01hello\n", "tftp", None, None),
+            ("DHCPInform", &dhcp_ack(), "dhcps", None, None),
         ];
         let cases = tcp.iter().map(|case| (Proto::Tcp, case));
         for (proto, &(probe, answer, service, product, version)) in
@@ -476,6 +491,20 @@ mod tests {
         [&length[..], &smb].concat()
     }
 
+    /// dnsmasq's DHCPACK to DHCPInform, as 2.90 sent it: a BOOTREPLY with our transaction
+    /// id and hardware address, ciaddr echoed, then message type 5 (ACK), the server
+    /// identifier and the end, padded to 300 bytes.
+    fn dhcp_ack() -> Vec<u8> {
+        let mut reply = vec![0u8; 300];
+        reply[..4].copy_from_slice(&[2, 1, 6, 0]);
+        reply[4..8].copy_from_slice(b"psdh");
+        reply[12..16].copy_from_slice(&[192, 0, 2, 1]);
+        reply[28..34].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        reply[236..240].copy_from_slice(&[0x63, 0x82, 0x53, 0x63]);
+        reply[240..250].copy_from_slice(&[53, 1, 5, 54, 4, 198, 18, 0, 1, 255]);
+        reply
+    }
+
     /// A net-snmp agent's GetResponse to SNMPv1Public: sysDescr.0, "Linux sv 6.1.0".
     fn snmp_answer() -> Vec<u8> {
         let text = b"Linux sv 6.1.0";
@@ -514,5 +543,18 @@ mod tests {
         assert_eq!((ntp.len(), ntp[0] & 0x07), (48, 3), "48 bytes, mode 3");
         let memcached = payload(Proto::Udp, "MemcachedVersionUDP");
         assert_eq!(&memcached[8..], b"version\r\n");
+        // TFTP: RRQ (1), then the file's name and the mode, each ended by a NUL.
+        let tftp = payload(Proto::Udp, "TFTPReadMissing");
+        let fields: Vec<&[u8]> = tftp[2..].split(|&b| b == 0).collect();
+        assert_eq!(&tftp[..2], b"\0\x01");
+        assert_eq!(fields, [&b"portscan-no-such-file"[..], b"octet", b""]);
+        // DHCP: a BOOTREQUEST of BOOTP's size, ciaddr set (an INFORM's must be), the
+        // magic cookie, message type 8 (INFORM), the end.
+        let dhcp = payload(Proto::Udp, "DHCPInform");
+        assert_eq!((dhcp.len(), &dhcp[..8]), (300, &b"\x01\x01\x06\0psdh"[..]));
+        assert_eq!(&dhcp[12..16], [192, 0, 2, 1]);
+        assert_eq!(&dhcp[28..34], [2, 0, 0, 0, 0, 1]);
+        assert_eq!(&dhcp[236..244], [0x63, 0x82, 0x53, 0x63, 53, 1, 8, 255]);
+        assert!(dhcp[244..].iter().all(|&b| b == 0));
     }
 }

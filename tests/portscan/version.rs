@@ -1,7 +1,8 @@
 //! portscan -sV against real servers on 127.0.0.1: listeners written here for the cases a
 //! server rarely shows (silence, a hang-up, an answer only to a probe, an endless banner),
 //! and, as root, Debian's sshd, nginx, vsftpd and dnsmasq, each started with a config of
-//! the test's own, whose product and version must be what nmap -sV says of them.
+//! the test's own (on their usual ports, in a network namespace the test makes), whose
+//! product and version must be what nmap -sV says of them.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::fixtures::{require_program, require_root};
-use crate::util::{code, run, stderr_text, stdout_text, tool};
+use crate::fixtures::{Netns, TempDir, require_program, require_root};
+use crate::util::{code, run, stderr_text, stdout_text, tool, tool_path};
 
 /// Long enough for the slowest port: a silent one gets every probe in turn (the NULL
 /// probe's 5 s, then 3 s for each of four), in parallel with the others; with nmap's file,
@@ -121,10 +122,27 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, stop: &AtomicBool) {
 /// Runs `portscan -sV --json` on 127.0.0.1's `ports`, returning each port's record and the
 /// time the run took.
 fn probe(ports: &[u16], extra: &[&str]) -> (Vec<Value>, Duration) {
+    probe_in(Place::Here, ports, extra)
+}
+
+/// As [`probe`], run in `place`.
+fn probe_in(place: Place<'_>, ports: &[u16], extra: &[&str]) -> (Vec<Value>, Duration) {
     let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let mut command = match place {
+        Place::Here => tool("portscan"),
+        Place::Inside(namespace) => {
+            let mut command = namespace.exec(tool_path("portscan"));
+            command
+                .env_remove("NO_COLOR")
+                .env_remove("COLUMNS")
+                .env_remove("NMAPDIR")
+                .env("LC_ALL", "C.UTF-8");
+            command
+        }
+    };
     let started = Instant::now();
     let output = run(
-        tool("portscan")
+        command
             .args(["-sV", "--json", "-p", &list.join(",")])
             .args(extra)
             .arg("127.0.0.1"),
@@ -212,6 +230,67 @@ fn printer_ports_are_left_alone_unless_allports() {
     assert_eq!(records[0]["version"], "9.6", "{records:?}");
 }
 
+#[test]
+fn printer_ports_are_probed_over_udp() {
+    // nmap's `Exclude T:9100-9107` spares the printers' TCP ports only: a UDP service on
+    // 9101 is probed without --allports. The port may be taken; then there is nothing to check.
+    let Ok(socket) = std::net::UdpSocket::bind("127.0.0.1:9101") else {
+        return;
+    };
+    let _responder = UdpResponder::start(socket, |request| {
+        // The DNS probe (id 6, version.bind) gets dnsmasq's answer; anything else, silence.
+        request.starts_with(b"\0\x06\x01\0\0\x01").then(|| {
+            b"\0\x06\x85\x80\0\x01\0\x01\0\0\0\0\x07version\x04bind\0\0\x10\0\x03\
+              \xc0\x0c\0\x10\0\x03\0\0\0\0\0\x0d\x0cdnsmasq-2.90"
+                .to_vec()
+        })
+    });
+    let (records, _) = probe(&[9101], &["-sU", "--all"]);
+    let record = record_of(&records, 9101);
+    assert_eq!(record["proto"], "udp", "{record}");
+    assert_eq!(record["state"], "open", "{record}");
+    assert_eq!(record["method"], "probed", "{record}");
+    assert_eq!(record["service"], "domain", "{record}");
+    assert_eq!(record["product"], "dnsmasq", "{record}");
+}
+
+/// A UDP socket of the test's answering each datagram with what `answer` makes of it (or
+/// nothing), on a thread of its own, until dropped (or the scan's limit passes).
+struct UdpResponder {
+    stop: Arc<AtomicBool>,
+}
+
+impl UdpResponder {
+    fn start(
+        socket: std::net::UdpSocket,
+        answer: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static,
+    ) -> Self {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        thread::spawn(move || {
+            let until = Instant::now() + SCAN_LIMIT;
+            let mut buffer = [0u8; 2048];
+            while !stopped.load(Ordering::Relaxed) && Instant::now() < until {
+                if let Ok((n, from)) = socket.recv_from(&mut buffer)
+                    && let Some(reply) = answer(&buffer[..n])
+                {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        });
+        Self { stop }
+    }
+}
+
+impl Drop for UdpResponder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A server process of the test's, ended (by its pid) when dropped.
 struct Server(Child);
 
@@ -244,7 +323,66 @@ fn wait_for_listener(port: u16, what: &str) {
     }
 }
 
+/// Where a test's servers run: on this machine's 127.0.0.1, or on the 127.0.0.1 of a
+/// network namespace of the test's, where nothing else listens and no packet leaves.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Here,
+    Inside(&'a Netns),
+}
+
+impl Place<'_> {
+    /// A command that runs `program` there.
+    fn command(self, program: &str) -> Command {
+        match self {
+            Place::Here => Command::new(program),
+            Place::Inside(namespace) => namespace.exec(program),
+        }
+    }
+
+    /// A port for a server: here a free one; inside, the service's own (`usual`), since
+    /// nothing else listens there.
+    fn port(self, usual: u16) -> u16 {
+        match self {
+            Place::Here => free_port(),
+            Place::Inside(_) => usual,
+        }
+    }
+
+    /// Waits until something accepts connections on `port` there (bounded).
+    fn wait_for_listener(self, port: u16, what: &str) {
+        let Place::Inside(namespace) = self else {
+            return wait_for_listener(port, what);
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
+        loop {
+            let accepted = namespace
+                .exec("bash")
+                .args(["-c", &probe])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            if accepted {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{what} did not start listening on {port} in {}",
+                namespace.name
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 fn start(command: &mut Command, port: u16, what: &str) -> Server {
+    start_in(Place::Here, command, port, what)
+}
+
+/// Starts `command`, made with `place`'s [`Place::command`], and waits for it to listen.
+fn start_in(place: Place<'_>, command: &mut Command, port: u16, what: &str) -> Server {
     let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -252,7 +390,7 @@ fn start(command: &mut Command, port: u16, what: &str) -> Server {
         .spawn()
         .unwrap_or_else(|e| panic!("starting {what}: {e}"));
     let server = Server(child);
-    wait_for_listener(port, what);
+    place.wait_for_listener(port, what);
     server
 }
 
@@ -269,10 +407,20 @@ fn nmap_versions(ports: &[u16]) -> Vec<(u16, String, String, String)> {
 
 /// As [`nmap_versions`], of `proto`'s ports ("udp": nmap -sU -sV).
 fn nmap_versions_of(proto: &str, ports: &[u16]) -> Vec<(u16, String, String, String)> {
+    nmap_versions_at(Command::new("nmap"), proto, ports, "127.0.0.1")
+}
+
+/// As [`nmap_versions_of`], of `target`, nmap run as `nmap` (inside a namespace, say).
+fn nmap_versions_at(
+    mut nmap: Command,
+    proto: &str,
+    ports: &[u16],
+    target: &str,
+) -> Vec<(u16, String, String, String)> {
     let list: Vec<String> = ports.iter().map(u16::to_string).collect();
     let scan = if proto == "udp" { "-sU" } else { "-sT" };
     let output = run(
-        Command::new("nmap").args([
+        nmap.args([
             scan,
             "-sV",
             "-Pn",
@@ -281,7 +429,7 @@ fn nmap_versions_of(proto: &str, ports: &[u16]) -> Vec<(u16, String, String, Str
             "-",
             "-p",
             &list.join(","),
-            "127.0.0.1",
+            target,
         ]),
         Duration::from_secs(120),
     );
@@ -313,8 +461,8 @@ fn nmap_versions_of(proto: &str, ports: &[u16]) -> Vec<(u16, String, String, Str
 }
 
 /// sshd with a config and host key of the test's, on a free port.
-fn start_sshd(dir: &Path) -> (Server, u16) {
-    let port = free_port();
+fn start_sshd(place: Place<'_>, dir: &Path) -> (Server, u16) {
+    let port = place.port(22);
     let key = dir.join("host_key");
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -328,14 +476,14 @@ fn start_sshd(dir: &Path) -> (Server, u16) {
         key.display()
     );
     let config = write(dir, "sshd_config", &config);
-    let mut command = Command::new("/usr/sbin/sshd");
+    let mut command = place.command("/usr/sbin/sshd");
     command.arg("-D").arg("-f").arg(&config);
-    (start(&mut command, port, "sshd"), port)
+    (start_in(place, &mut command, port, "sshd"), port)
 }
 
 /// nginx as one process (no master and workers), so that killing it leaves nothing behind.
-fn start_nginx(dir: &Path) -> (Server, u16) {
-    let port = free_port();
+fn start_nginx(place: Place<'_>, dir: &Path) -> (Server, u16) {
+    let port = place.port(80);
     let config = format!(
         "daemon off;\nmaster_process off;\npid {0}/nginx.pid;\nerror_log {0}/nginx.log;\n\
          events {{}}\n\
@@ -344,13 +492,13 @@ fn start_nginx(dir: &Path) -> (Server, u16) {
         dir.display()
     );
     let config = write(dir, "nginx.conf", &config);
-    let mut command = Command::new("nginx");
+    let mut command = place.command("nginx");
     command.arg("-c").arg(&config).arg("-p").arg(dir);
-    (start(&mut command, port, "nginx"), port)
+    (start_in(place, &mut command, port, "nginx"), port)
 }
 
-fn start_vsftpd(dir: &Path) -> (Server, u16) {
-    let port = free_port();
+fn start_vsftpd(place: Place<'_>, dir: &Path) -> (Server, u16) {
+    let port = place.port(21);
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let config = format!(
         "listen=YES\nlisten_address=127.0.0.1\nlisten_port={port}\nbackground=NO\n\
@@ -360,15 +508,15 @@ fn start_vsftpd(dir: &Path) -> (Server, u16) {
         dir.display()
     );
     let config = write(dir, "vsftpd.conf", &config);
-    let mut command = Command::new("vsftpd");
+    let mut command = place.command("vsftpd");
     command.arg(&config);
-    (start(&mut command, port, "vsftpd"), port)
+    (start_in(place, &mut command, port, "vsftpd"), port)
 }
 
 /// dnsmasq answering DNS (over UDP and TCP) on a free port, with no upstream.
-fn start_dnsmasq() -> (Server, u16) {
-    let port = free_port();
-    let mut command = Command::new("dnsmasq");
+fn start_dnsmasq(place: Place<'_>) -> (Server, u16) {
+    let port = place.port(53);
+    let mut command = place.command("dnsmasq");
     command.args([
         "-k",
         "--conf-file=/dev/null",
@@ -379,11 +527,11 @@ fn start_dnsmasq() -> (Server, u16) {
         "--no-hosts",
         "--user=root",
     ]);
-    (start(&mut command, port, "dnsmasq"), port)
+    (start_in(place, &mut command, port, "dnsmasq"), port)
 }
 
 #[test]
-#[ignore = "needs root: sshd, vsftpd and dnsmasq start as root"]
+#[ignore = "needs root: a network namespace, where sshd, vsftpd and dnsmasq start as root"]
 fn debian_servers_are_named_as_nmap_names_them() {
     require_root();
     for program in [
@@ -396,20 +544,24 @@ fn debian_servers_are_named_as_nmap_names_them() {
     ] {
         require_program("test", &["-x", program]);
     }
-    let dir = std::env::temp_dir().join(format!("sv-servers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let (_sshd, ssh) = start_sshd(&dir);
-    let (_nginx, http) = start_nginx(&dir);
-    let (_vsftpd, ftp) = start_vsftpd(&dir);
-    let (_dnsmasq, dns) = start_dnsmasq();
+    // The servers on their usual ports, in a namespace of the test's (declared first, so
+    // that it is deleted after they are stopped); both scanners run inside it.
+    let namespace = Netns::new("sv-servers");
+    let place = Place::Inside(&namespace);
+    let temp = TempDir::new("sv-servers");
+    let dir = temp.join("");
+    let (_sshd, ssh) = start_sshd(place, &dir);
+    let (_nginx, http) = start_nginx(place, &dir);
+    let (_vsftpd, ftp) = start_vsftpd(place, &dir);
+    let (_dnsmasq, dns) = start_dnsmasq(place);
 
     let ports = [ssh, http, ftp, dns];
-    let nmap = nmap_versions(&ports);
+    assert_eq!(ports, [22, 80, 21, 53]);
+    let nmap = nmap_versions_at(namespace.exec("nmap"), "tcp", &ports, "127.0.0.1");
     assert_eq!(nmap.len(), 4, "{nmap:?}");
     // Our rules, and nmap's own file read at run time: both must say what nmap says.
     for db in ["builtin", "nmap"] {
-        let (records, _) = probe(&ports, &["--probe-db", db]);
+        let (records, _) = probe_in(place, &ports, &["--probe-db", db]);
         for (port, service, product, version) in &nmap {
             let ours = record_of(&records, *port);
             assert!(!product.is_empty(), "nmap named no product on {port}");
@@ -418,7 +570,6 @@ fn debian_servers_are_named_as_nmap_names_them() {
             assert_eq!(ours["version"], version.as_str(), "{db}: {ours}");
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -565,7 +716,7 @@ fn udp_ports_are_probed_and_named_as_nmap_names_them() {
     for program in ["/usr/sbin/dnsmasq", "/usr/bin/nmap"] {
         require_program("test", &["-x", program]);
     }
-    let (_dnsmasq, dns) = start_dnsmasq();
+    let (_dnsmasq, dns) = start_dnsmasq(Place::Here);
     // A socket that takes datagrams and never answers, and a port where nothing listens.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let quiet = silent.local_addr().unwrap().port();
@@ -680,4 +831,117 @@ fn hostile_banners_cannot_reach_the_terminal_or_a_spreadsheet() {
         "broken: \u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}exe.txt"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn telnet_is_named_from_its_option_negotiation() {
+    // inetutils' telnetd opens with DO TERMINAL-TYPE, TERMINAL-SPEED, X-DISPLAY-LOCATION and
+    // NEW-ENVIRON, and waits for the client's answer.
+    let telnetd = Listener::start(Behaviour::Greets(
+        b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23\xff\xfd\x27",
+    ));
+    let (records, _) = probe(&[telnetd.port], &[]);
+    let record = record_of(&records, telnetd.port);
+    assert_eq!(record["service"], "telnet", "{record}");
+    assert_eq!(record["product"], "Linux telnetd", "{record}");
+    assert_eq!(record["method"], "probed", "{record}");
+    if Path::new("/usr/bin/nmap").exists() {
+        let nmap = nmap_versions(&[telnetd.port]);
+        assert_eq!(nmap.len(), 1, "{nmap:?}");
+        let (_, service, product, _) = &nmap[0];
+        assert_eq!(record["service"], service.as_str(), "nmap: {nmap:?}");
+        assert_eq!(record["product"], product.as_str(), "nmap: {nmap:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs root: a network namespace, and dnsmasq serving TFTP and DHCP in it"]
+fn tftp_and_dhcp_are_named_as_nmap_names_them() {
+    require_root();
+    for program in ["/usr/sbin/dnsmasq", "/usr/bin/nmap"] {
+        require_program("test", &["-x", program]);
+    }
+    // DHCP is served only on an interface with an address in the range: 198.18.0.1/24 on
+    // the namespace's loopback, where nothing outside can hear it.
+    let namespace = Netns::new("sv-udp");
+    crate::fixtures::sh(&format!(
+        "ip -n {} addr add 198.18.0.1/24 dev lo",
+        namespace.name
+    ));
+    let dir = TempDir::new("sv-tftp");
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let log = dir.join("dnsmasq.log");
+    let mut command = namespace.exec("dnsmasq");
+    command
+        .args([
+            "-k",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=lo",
+            "--bind-interfaces",
+            "--dhcp-range=198.18.0.10,198.18.0.50",
+            "--enable-tftp",
+            "--user=root",
+        ])
+        .arg(format!("--tftp-root={}", root.display()))
+        .arg(format!("--log-facility={}", log.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _dnsmasq = Server(command.spawn().unwrap());
+    // Its log says when both services are up (bounded).
+    let until = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log).is_ok_and(|text| text.contains("TFTP root is")) {
+        assert!(Instant::now() < until, "dnsmasq did not start");
+        thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut ours = namespace.exec(tool_path("portscan"));
+    ours.env("LC_ALL", "C.UTF-8").args([
+        "-sU",
+        "-sV",
+        "--json",
+        "--all",
+        "-p",
+        "67,69",
+        "198.18.0.1",
+    ]);
+    let output = run(&mut ours, SCAN_LIMIT);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let records: Vec<Value> = stdout_text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    // dnsmasq answers the DHCPINFORM with a DHCPACK to our port, and the read request for
+    // a missing file with an error from a port of its own.
+    let dhcp = record_of(&records, 67);
+    assert_eq!(
+        (dhcp["state"].as_str(), dhcp["service"].as_str()),
+        (Some("open"), Some("dhcps")),
+        "{dhcp}"
+    );
+    assert_eq!(dhcp["method"], "probed", "{dhcp}");
+    let tftp = record_of(&records, 69);
+    assert_eq!(
+        (tftp["state"].as_str(), tftp["service"].as_str()),
+        (Some("open"), Some("tftp")),
+        "{tftp}"
+    );
+    assert_eq!(tftp["product"], "dnsmasq tftpd", "{tftp}");
+    assert!(
+        tftp["banner"].as_str().unwrap().contains("not found"),
+        "{tftp}"
+    );
+
+    // nmap names the two services the same (from its port table: it has no probe that
+    // dnsmasq answers on either port). Its rarer probes would only add a minute of waiting
+    // on two ports that keep silent to them.
+    let mut nmap = namespace.exec("nmap");
+    nmap.args(["--version-intensity", "2"]);
+    let nmap = nmap_versions_at(nmap, "udp", &[67, 69], "198.18.0.1");
+    assert_eq!(nmap.len(), 2, "{nmap:?}");
+    for (port, service, _, _) in &nmap {
+        let record = record_of(&records, *port);
+        assert_eq!(record["service"], service.as_str(), "nmap: {nmap:?}");
+    }
 }

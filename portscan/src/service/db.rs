@@ -122,7 +122,9 @@ impl Rule {
 #[derive(Debug, Default)]
 pub struct ProbeDb {
     pub probes: Vec<Probe>,
-    pub excluded: Vec<(u16, u16)>,
+    /// The `Exclude` line's ranges, each with its protocol: nmap's own file excludes the
+    /// printers' TCP ports only (`T:9100-9107`), so a UDP service there is still probed.
+    pub excluded: Vec<(Proto, u16, u16)>,
 }
 
 impl ProbeDb {
@@ -178,11 +180,12 @@ impl ProbeDb {
             .position(|p| p.proto == proto && p.name == name)
     }
 
-    /// Whether `port` is in the `Exclude` line (nmap's printer ports, 9100-9107).
-    pub fn excludes(&self, port: u16) -> bool {
+    /// Whether `port` of `proto` is in the `Exclude` line (nmap's printer ports, TCP
+    /// 9100-9107).
+    pub fn excludes(&self, proto: Proto, port: u16) -> bool {
         self.excluded
             .iter()
-            .any(|&(first, last)| (first..=last).contains(&port))
+            .any(|&(of, first, last)| of == proto && (first..=last).contains(&port))
     }
 }
 
@@ -339,15 +342,32 @@ fn parse_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
         .collect()
 }
 
-/// `Exclude T:9100-9107`: the TCP ranges (UDP is not probed yet).
-fn parse_excluded(text: &[u8]) -> Result<Vec<(u16, u16)>, String> {
+/// `Exclude T:9100-9107`, in the grammar of nmap's `-p`: a `T:` or `U:` prefix holds for
+/// the ranges after it up to the next prefix, and ranges before any prefix are of both
+/// protocols.
+fn parse_excluded(text: &[u8]) -> Result<Vec<(Proto, u16, u16)>, String> {
     let text = String::from_utf8_lossy(text);
-    let tcp: Vec<&str> = text
+    let mut protos: &[Proto] = &[Proto::Tcp, Proto::Udp];
+    let mut excluded = Vec::new();
+    for item in text
         .split(',')
         .map(str::trim)
-        .filter(|item| !item.starts_with("U:"))
-        .collect();
-    parse_ranges(&tcp.join(","))
+        .filter(|item| !item.is_empty())
+    {
+        let item = if let Some(rest) = item.strip_prefix("T:") {
+            protos = &[Proto::Tcp];
+            rest
+        } else if let Some(rest) = item.strip_prefix("U:") {
+            protos = &[Proto::Udp];
+            rest
+        } else {
+            item
+        };
+        for (first, last) in parse_ranges(item)? {
+            excluded.extend(protos.iter().map(|&proto| (proto, first, last)));
+        }
+    }
+    Ok(excluded)
 }
 
 /// Fills a template: `$1`..`$9` with the captures, `$P(n)` with capture n's printable
@@ -447,8 +467,9 @@ rarity 1
 ports 80,8000-8010
 fallback NULL
 ");
-        assert_eq!(db.excluded, vec![(9100, 9107)]);
-        assert!(db.excludes(9103) && !db.excludes(9108));
+        assert_eq!(db.excluded, vec![(Proto::Tcp, 9100, 9107)]);
+        assert!(db.excludes(Proto::Tcp, 9103) && !db.excludes(Proto::Tcp, 9108));
+        assert!(!db.excludes(Proto::Udp, 9103), "T: excludes TCP only");
         let null = &db.probes[0];
         assert_eq!(
             (null.name.as_str(), null.wait_ms, null.matches.len()),
@@ -468,6 +489,26 @@ fallback NULL
         assert_eq!(found.cpe, vec!["cpe:/a:openbsd:openssh:9.2p1"]);
         assert!(null.matches[1].apply(b"220 hi\r\n").unwrap().soft);
         assert!(null.matches[1].apply(b"230 hi\r\n").is_none());
+    }
+
+    /// A prefix holds up to the next one; ranges before any are of both protocols.
+    #[test]
+    fn excluded_ranges_keep_their_protocol() {
+        type Range = (Proto, u16, u16);
+        let (tcp, udp) = (Proto::Tcp, Proto::Udp);
+        let table: &[(&str, &[Range])] = &[
+            ("T:9100-9107", &[(tcp, 9100, 9107)]),
+            ("U:53", &[(udp, 53, 53)]),
+            (
+                "T:1,2,U:3-4,5",
+                &[(tcp, 1, 1), (tcp, 2, 2), (udp, 3, 4), (udp, 5, 5)],
+            ),
+            ("7,T:8", &[(tcp, 7, 7), (udp, 7, 7), (tcp, 8, 8)]),
+        ];
+        for (text, want) in table {
+            assert_eq!(parse_excluded(text.as_bytes()).unwrap(), *want, "{text}");
+        }
+        assert!(parse_excluded(b"T:x").is_err());
     }
 
     #[test]

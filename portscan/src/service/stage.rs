@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
+use nix::sys::socket::{self, sockopt};
 use rustls::{ClientConfig, ClientConnection};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -378,8 +379,7 @@ fn open(address: SocketAddr) -> io::Result<Socket> {
     }
 }
 
-/// Sends every UDP probe of the job's plan at once, from one socket of its own, connected
-/// so that the kernel hands it only the port's answers and its ICMP errors: with no
+/// Sends every UDP probe of the job's plan at once, from one socket of its own: with no
 /// connection to set up, waiting out each probe's silence in turn (as nmap does) would
 /// cost a silent port the sum of their waits. `false` when the system has no socket to
 /// give now.
@@ -400,7 +400,7 @@ fn send_datagram<D: Driver<Socket>>(
         let probe = &db.probes[index];
         wait = wait.max(Duration::from_millis(probe.wait_ms));
         // Any other error is an ICMP error to an earlier probe, which the read finds too.
-        if let Err(error) = socket.send(&probe.payload)
+        if let Err(error) = socket.send_to(&probe.payload, &job.address.into())
             && is_shortage(&error)
         {
             return Ok(false);
@@ -417,8 +417,9 @@ fn send_datagram<D: Driver<Socket>>(
     Ok(true)
 }
 
-/// Reads the datagrams that came back, each a whole answer, matched against the rules of
-/// every probe sent: a hard match ends the job, as does an ICMP port unreachable.
+/// Reads the datagrams that came back from the target (from any of its ports: see
+/// [`udp_socket`]), each a whole answer, matched against the rules of every probe sent: a
+/// hard match ends the job, as does an ICMP port unreachable.
 fn read_datagrams<D: Driver<Socket>>(
     db: &ProbeDb,
     job: &mut Job,
@@ -427,32 +428,13 @@ fn read_datagrams<D: Driver<Socket>>(
     driver: &mut D,
 ) -> io::Result<Step> {
     let mut datagram = vec![0u8; ANSWER_CAP];
-    loop {
-        let answer = match (&socket).read(&mut datagram) {
-            Ok(n) => &datagram[..n],
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => {
-                // An ICMP port unreachable before any answer: nothing listens there.
-                job.result.refused =
-                    !job.result.answered && error.kind() == io::ErrorKind::ConnectionRefused;
-                return Ok(Step::Done);
-            }
-        };
-        job.result.answered = true;
-        if job.result.banner.is_empty() {
-            job.result.banner = answer[..answer.len().min(BANNER_CAP)].to_vec();
-        }
-        for &index in &job.plan {
-            match best_match(db, index, answer) {
-                Some(found) if !found.soft => {
-                    job.result.found = Some(found);
-                    return Ok(Step::Done);
-                }
-                Some(found) if job.result.found.is_none() => job.result.found = Some(found),
-                _ => {}
-            }
-        }
+    // std's UdpSocket reads into a plain buffer and names the sender; the descriptor, and
+    // its registration, stay the same.
+    let udp = std::net::UdpSocket::from(socket);
+    let outcome = read_answers(db, job, &udp, &mut datagram);
+    let socket = Socket::from(udp);
+    if let Some(step) = outcome {
+        return Ok(step);
     }
     driver.rearm(&socket, token, EpollFlags::EPOLLIN)?;
     Ok(Step::Reading {
@@ -463,6 +445,50 @@ fn read_datagrams<D: Driver<Socket>>(
     })
 }
 
+/// The datagrams waiting on `udp`, read and matched: `None` until one ends the job.
+fn read_answers(
+    db: &ProbeDb,
+    job: &mut Job,
+    udp: &std::net::UdpSocket,
+    datagram: &mut [u8],
+) -> Option<Step> {
+    loop {
+        let answer = match udp.recv_from(datagram) {
+            // Another host's datagram to our port answers nothing of ours.
+            Ok((_, from)) if from.ip() != job.address.ip() => continue,
+            Ok((n, _)) => &datagram[..n],
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                // An ICMP port unreachable before any answer: nothing listens there.
+                job.result.refused =
+                    !job.result.answered && error.kind() == io::ErrorKind::ConnectionRefused;
+                return Some(Step::Done);
+            }
+        };
+        job.result.answered = true;
+        if job.result.banner.is_empty() {
+            job.result.banner = answer[..answer.len().min(BANNER_CAP)].to_vec();
+        }
+        for &index in &job.plan {
+            match best_match(db, index, answer) {
+                Some(found) if !found.soft => {
+                    job.result.found = Some(found);
+                    return Some(Step::Done);
+                }
+                Some(found) if job.result.found.is_none() => job.result.found = Some(found),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A UDP socket for the probes of `address`, not connected: a TFTP server answers from a
+/// port of its own (the transfer's id, RFC 1350), which a socket connected to port 69
+/// would never hear; so the reader takes a datagram from any port of the target's. Without
+/// a connection the kernel reports an ICMP error only when asked (IP_RECVERR,
+/// IPV6_RECVERR): then a read fails with it (port unreachable: ECONNREFUSED), as on a
+/// connected socket.
 fn udp_socket(address: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(address),
@@ -471,8 +497,16 @@ fn udp_socket(address: SocketAddr) -> io::Result<Socket> {
     )?;
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
-    socket.connect(&address.into())?;
+    if address.is_ipv4() {
+        sockopt_set(&socket, sockopt::Ipv4RecvErr)?;
+    } else {
+        sockopt_set(&socket, sockopt::Ipv6RecvErr)?;
+    }
     Ok(socket)
+}
+
+fn sockopt_set<O: socket::SetSockOpt<Val = bool>>(socket: &Socket, option: O) -> io::Result<()> {
+    socket::setsockopt(socket, option, &true).map_err(io::Error::from)
 }
 
 /// Errors that mean "no socket now", not "no service there".
