@@ -1,7 +1,8 @@
 //! Baselines and expectations for unattended runs: `portscan --baseline`/`--expect-open`
 //! and `sockls --baseline`/`--expect-listen` against listeners the tests open and close on
 //! 127.0.0.1, checking the change records, the exit status 3, the atomic rewrite, and the
-//! refusal of a file that is not a baseline.
+//! refusal of a file that is not a baseline (another tool's, cut short, truncated at a line
+//! end, empty).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{code, run, stderr_text, stdout_text, tool};
+use crate::util::{code, run, run_with_input, stderr_text, stdout_text, tool};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -134,7 +135,12 @@ fn portscan_prints_only_what_changed_since_its_baseline() {
     let after = portscan(&["--baseline", path], &ports);
     assert_eq!((code(&after), stdout_text(&after)), (0, String::new()));
     let rewritten = records(&std::fs::read_to_string(&baseline).unwrap());
-    let open_ports: Vec<&Value> = rewritten.iter().map(|r| &r["port"]).collect();
+    assert_eq!(
+        rewritten[0],
+        serde_json::json!({"baseline": "portscan", "records": 2}),
+        "the header says whose records follow, and how many"
+    );
+    let open_ports: Vec<&Value> = rewritten[1..].iter().map(|r| &r["port"]).collect();
     assert_eq!(open_ports, [&Value::from(base), &Value::from(base + 2)]);
     let left: Vec<_> = std::fs::read_dir(&scratch.0).unwrap().collect();
     assert_eq!(
@@ -323,4 +329,217 @@ fn sockls_expect_listen_names_missing_and_unexpected_listeners() {
     );
     let bad = sockls(&["--expect-listen", "http-x"]);
     assert_eq!(code(&bad), 2, "{}", stderr_text(&bad));
+}
+
+/// Asserts that `output` is a refusal with status 2, nothing on stdout, and one line on
+/// stderr: `{tool}: {file}: {why}`, `why` starting so.
+fn assert_refused(output: &std::process::Output, tool: &str, file: &std::path::Path, why: &str) {
+    let stderr = stderr_text(output);
+    assert_eq!(code(output), 2, "{stderr}");
+    assert_eq!(stdout_text(output), "", "nothing is reported as removed");
+    let prefix = format!("{tool}: {}: {why}", file.display());
+    assert!(
+        stderr.starts_with(&prefix) && stderr.ends_with('\n') && stderr.lines().count() == 1,
+        "{stderr:?} is not one line starting {prefix:?}"
+    );
+}
+
+#[test]
+fn a_baseline_cut_at_a_line_end_or_empty_is_refused_and_a_headerless_one_is_not() {
+    let scratch = Scratch::new("baseline-header");
+    let (_open, base) = listeners();
+    let ports = format!("{base}-{}", base + 3);
+    let baseline = scratch.file("scan.json");
+    let path = baseline.to_str().unwrap();
+    let made = portscan(&["--baseline", path, "--update-baseline"], &ports);
+    assert_eq!(code(&made), 3, "{}", stderr_text(&made));
+    let text = std::fs::read_to_string(&baseline).unwrap();
+    assert!(
+        text.starts_with("{\"baseline\":\"portscan\",\"records\":2}\n"),
+        "{text}"
+    );
+
+    // The last record gone, at a line end: the header's count tells.
+    let cut = scratch.file("cut.json");
+    let last = text.trim_end().rfind('\n').unwrap() + 1;
+    std::fs::write(&cut, &text[..last]).unwrap();
+    let output = portscan(&["--baseline", cut.to_str().unwrap()], &ports);
+    assert_refused(&output, "portscan", &cut, "truncated: 1 of 2 records\n");
+
+    let empty = scratch.file("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let output = portscan(&["--baseline", empty.to_str().unwrap()], &ports);
+    assert_refused(&output, "portscan", &empty, "empty; not a baseline\n");
+
+    // Without its header (a plain --json run) the same records are a baseline as before.
+    let plain = scratch.file("plain.json");
+    std::fs::write(&plain, &text[text.find('\n').unwrap() + 1..]).unwrap();
+    let output = portscan(&["--baseline", plain.to_str().unwrap()], &ports);
+    assert_eq!(
+        (code(&output), stdout_text(&output)),
+        (0, String::new()),
+        "{}",
+        stderr_text(&output)
+    );
+
+    // A run with nothing to record still writes a baseline: its header.
+    let none = scratch.file("none.json");
+    let closed = format!("{}", base + 3);
+    let first = portscan(
+        &["--baseline", none.to_str().unwrap(), "--update-baseline"],
+        &closed,
+    );
+    assert_eq!(code(&first), 0, "{}", stderr_text(&first));
+    assert_eq!(
+        std::fs::read_to_string(&none).unwrap(),
+        "{\"baseline\":\"portscan\",\"records\":0}\n"
+    );
+    let again = portscan(&["--baseline", none.to_str().unwrap()], &closed);
+    assert_eq!(
+        (code(&again), stdout_text(&again)),
+        (0, String::new()),
+        "{}",
+        stderr_text(&again)
+    );
+
+    // The header is no record to svcname (passed through as it is) nor to -sV --from.
+    let annotated = run_with_input(&mut tool("svcname"), text.as_bytes(), LIMIT);
+    assert_eq!(code(&annotated), 0, "{}", stderr_text(&annotated));
+    let lines = records(&stdout_text(&annotated));
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"baseline": "portscan", "records": 2})
+    );
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1].get("service").is_some(), "{:?}", lines[1]);
+    let from = run(
+        tool("portscan").args(["-sV", "--from", none.to_str().unwrap(), "--json"]),
+        LIMIT,
+    );
+    assert_eq!(
+        (code(&from), stderr_text(&from), stdout_text(&from)),
+        (0, String::new(), String::new())
+    );
+}
+
+#[test]
+fn sockls_reports_a_listener_whose_user_changed_and_updates_its_baseline() {
+    let scratch = Scratch::new("baseline-sockls-changed");
+    let (_open, base) = listeners();
+    let range = format!("{base}-{}", base + 3);
+    let baseline = scratch.file("sockets.json");
+    let path = baseline.to_str().unwrap();
+    let first = sockls(&["-tlp", "--sport", &range, "--json"]);
+    assert_eq!(code(&first), 0, "{}", stderr_text(&first));
+    // The baseline as if the first listener had had another owner: same command, same
+    // port, another user.
+    let mut earlier = records(&stdout_text(&first));
+    assert_eq!(earlier.len(), 2, "{earlier:?}");
+    let (user, uid) = (earlier[0]["user"].clone(), earlier[0]["uid"].clone());
+    assert!(uid.is_u64(), "{:?}", earlier[0]);
+    earlier[0]["user"] = Value::from("someone-else");
+    earlier[0]["uid"] = Value::from(uid.as_u64().unwrap() + 4242);
+    let edited: String = earlier.iter().map(|r| r.to_string() + "\n").collect();
+    std::fs::write(&baseline, edited).unwrap();
+
+    let changed = sockls(&["-tlp", "--sport", &range, "--baseline", path, "--json"]);
+    assert_eq!(code(&changed), 3, "{}", stderr_text(&changed));
+    let changes = records(&stdout_text(&changed));
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["change"], "changed");
+    assert_eq!(changes[0]["local_port"], earlier[0]["local_port"]);
+    assert_eq!((&changes[0]["user"], &changes[0]["uid"]), (&user, &uid));
+    assert_eq!(
+        changes[0]["old"],
+        serde_json::json!({"user": "someone-else", "uid": uid.as_u64().unwrap() + 4242})
+    );
+
+    // --update-baseline reports the change, then takes this listing as the baseline.
+    let update = sockls(&[
+        "-tlp",
+        "--sport",
+        &range,
+        "--baseline",
+        path,
+        "--update-baseline",
+    ]);
+    assert_eq!(code(&update), 3, "{}", stderr_text(&update));
+    let rewritten = records(&std::fs::read_to_string(&baseline).unwrap());
+    assert_eq!(
+        rewritten[0],
+        serde_json::json!({"baseline": "sockls", "records": 2})
+    );
+    assert_eq!(rewritten[1]["user"], user);
+    let left: Vec<_> = std::fs::read_dir(&scratch.0).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file is left beside it");
+    let after = sockls(&["-tlp", "--sport", &range, "--baseline", path]);
+    assert_eq!(
+        (code(&after), stdout_text(&after)),
+        (0, String::new()),
+        "{}",
+        stderr_text(&after)
+    );
+}
+
+#[test]
+fn sockls_refuses_a_file_that_is_not_its_baseline() {
+    let scratch = Scratch::new("baseline-sockls-bad");
+    let (_open, base) = listeners();
+    let range = format!("{base}-{}", base + 3);
+    let refused = |file: &std::path::Path, why: &str| {
+        let output = sockls(&[
+            "-tlp",
+            "--sport",
+            &range,
+            "--baseline",
+            file.to_str().unwrap(),
+        ]);
+        assert_refused(&output, "sockls", file, why);
+    };
+
+    let text = scratch.file("text.txt");
+    std::fs::write(&text, "tcp LISTEN 0 128 127.0.0.1:22 0.0.0.0:*\n").unwrap();
+    refused(&text, "line 1: not a socket record of --json: ");
+
+    // A scan's records, headerless and with the header --update-baseline writes.
+    let scan = scratch.file("scan.json");
+    let output = portscan(&["--json"], &base.to_string());
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    std::fs::write(&scan, &output.stdout).unwrap();
+    refused(&scan, "line 1: not a socket record of --json: ");
+    let scan_baseline = scratch.file("scan-baseline.json");
+    let made = portscan(
+        &[
+            "--baseline",
+            scan_baseline.to_str().unwrap(),
+            "--update-baseline",
+        ],
+        &base.to_string(),
+    );
+    assert_eq!(code(&made), 3, "{}", stderr_text(&made));
+    refused(&scan_baseline, "a baseline of portscan, not of sockls\n");
+
+    // Its own baseline with the last line cut mid-line, or a line end cut away.
+    let own = scratch.file("own.json");
+    let made = sockls(&[
+        "-tlp",
+        "--sport",
+        &range,
+        "--baseline",
+        own.to_str().unwrap(),
+        "--update-baseline",
+    ]);
+    assert_eq!(code(&made), 3, "{}", stderr_text(&made));
+    let whole = std::fs::read_to_string(&own).unwrap();
+    let cut = scratch.file("cut.json");
+    std::fs::write(&cut, &whole[..whole.len() - 20]).unwrap();
+    refused(
+        &cut,
+        "line 3: cut short (no newline at the end): not a whole baseline\n",
+    );
+    let last = whole.trim_end().rfind('\n').unwrap() + 1;
+    std::fs::write(&cut, &whole[..last]).unwrap();
+    refused(&cut, "truncated: 1 of 2 records\n");
+    std::fs::write(&cut, "").unwrap();
+    refused(&cut, "empty; not a baseline\n");
 }

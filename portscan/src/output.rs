@@ -126,7 +126,7 @@ impl Comparison {
                 let changes = baseline::compare(earlier, now, shown);
                 if update {
                     let kept: Vec<&PortRecord> = now.iter().filter(|r| shown(r)).collect();
-                    baseline::write(&path, &kept)?;
+                    baseline::write(&path, kept.iter().copied())?;
                 }
                 Ok(changes)
             }
