@@ -2,7 +2,7 @@
 //! and `sockls --baseline`/`--expect-listen` against listeners the tests open and close on
 //! 127.0.0.1, checking the change records, the exit status 3, the atomic rewrite, and the
 //! refusal of a file that is not a baseline (another tool's, cut short, truncated at a line
-//! end, empty).
+//! end, empty), and the keeping of a baseline when a host failed.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::fixtures::{Netns, require_root};
+use crate::many_machines::listen_in;
 use crate::util::{code, run, run_with_input, stderr_text, stdout_text, tool};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -58,6 +60,22 @@ fn listeners() -> (Vec<TcpListener>, u16) {
     panic!("no four free ports in a row on 127.0.0.1");
 }
 
+/// Binds `port` of 127.0.0.1 again after its listener was dropped. A child that another
+/// test forks at that moment holds the listener until it execs (close-on-exec), so the
+/// port can be busy for a few milliseconds: try for up to two seconds.
+fn bind_again(port: u16) -> TcpListener {
+    for _ in 0..200 {
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => return listener,
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("binding 127.0.0.1:{port}: {error}"),
+        }
+    }
+    panic!("127.0.0.1:{port} stayed busy");
+}
+
 fn portscan(args: &[&str], ports: &str) -> std::process::Output {
     run(
         tool("portscan").args(args).args(["-p", ports, "127.0.0.1"]),
@@ -93,7 +111,7 @@ fn portscan_prints_only_what_changed_since_its_baseline() {
 
     // One listener closes, another opens: a change and an addition, status 3.
     open.remove(1);
-    let third = TcpListener::bind(("127.0.0.1", base + 2)).unwrap();
+    let third = bind_again(base + 2);
     let changed = portscan(&["--baseline", path, "--json"], &ports);
     assert_eq!(code(&changed), 3, "{}", stderr_text(&changed));
     let changes = records(&stdout_text(&changed));
@@ -260,10 +278,7 @@ fn sockls_matches_sockets_by_local_end_and_owner_not_inode() {
 
     // The same listeners, closed and opened again: new inodes and cookies, no change.
     drop(open);
-    let again = [
-        TcpListener::bind(("127.0.0.1", base)).unwrap(),
-        TcpListener::bind(("127.0.0.1", base + 1)).unwrap(),
-    ];
+    let again = [bind_again(base), bind_again(base + 1)];
     let same = sockls(&["-tlp", "--sport", &range, "--baseline", path]);
     assert_eq!(
         (code(&same), stdout_text(&same)),
@@ -542,4 +557,66 @@ fn sockls_refuses_a_file_that_is_not_its_baseline() {
     refused(&cut, "truncated: 1 of 2 records\n");
     std::fs::write(&cut, "").unwrap();
     refused(&cut, "empty; not a baseline\n");
+}
+
+#[test]
+#[ignore = "needs root: a network namespace whose second host loses its route"]
+fn portscan_keeps_its_baseline_when_a_host_failed() {
+    require_root();
+    let scratch = Scratch::new("baseline-failed-host");
+    let namespace = Netns::new("baseline-failed");
+    let name = &namespace.name;
+    // 198.18.0.1 is the namespace's own address, on lo, until it is taken away: then the
+    // namespace has no route to it, and its scan fails at once, without a packet sent.
+    let status = std::process::Command::new("ip")
+        .args(["-n", name, "addr", "add", "198.18.0.1/32", "dev", "lo"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let port = 41_015;
+    let _listening = listen_in(name, &[(std::net::Ipv4Addr::UNSPECIFIED, port)]);
+    let baseline = scratch.file("scan.json");
+    let scan = || {
+        run(
+            namespace.exec(crate::util::tool_path("portscan")).args([
+                "-Pn",
+                "-p",
+                &port.to_string(),
+                "--baseline",
+                baseline.to_str().unwrap(),
+                "--update-baseline",
+                "127.0.0.1",
+                "198.18.0.1",
+            ]),
+            LIMIT,
+        )
+    };
+    let first = scan();
+    assert_eq!(code(&first), 3, "{}", stderr_text(&first));
+    let before = std::fs::read_to_string(&baseline).unwrap();
+    assert!(
+        before.starts_with("{\"baseline\":\"portscan\",\"records\":2}\n"),
+        "{before}"
+    );
+
+    let status = std::process::Command::new("ip")
+        .args(["-n", name, "addr", "del", "198.18.0.1/32", "dev", "lo"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let failed = scan();
+    assert_eq!(code(&failed), 1, "{}", stderr_text(&failed));
+    let stderr = stderr_text(&failed);
+    let kept = format!(
+        "portscan: --update-baseline: kept {}: 1 host(s) failed\n",
+        baseline.display()
+    );
+    assert!(stderr.contains(&kept), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&baseline).unwrap(),
+        before,
+        "the failed host's port is still in the baseline"
+    );
+    let left: Vec<_> = std::fs::read_dir(&scratch.0).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file is left beside it");
 }

@@ -333,7 +333,8 @@ pub struct Cli {
     pub baseline: Option<std::path::PathBuf>,
 
     /// With --baseline: then rewrite FILE with this run's records (atomically, after a header
-    /// record that counts them); a missing FILE is then an empty baseline.
+    /// record that counts them); a missing FILE is then an empty baseline. If a host failed,
+    /// FILE is kept.
     #[arg(long, requires = "baseline")]
     pub update_baseline: bool,
 

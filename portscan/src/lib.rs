@@ -619,6 +619,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         },
     )?;
     let hosts_failed = printer.hosts_failed();
+    printer.failed_before(problems.len() as u64 + found.failed);
     let (counts, changed) = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
     if config.verbose || (!report && summaries) {
