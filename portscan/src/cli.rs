@@ -332,8 +332,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["report", "from"])]
     pub baseline: Option<std::path::PathBuf>,
 
-    /// With --baseline: then rewrite FILE with this run's records (atomically); a missing
-    /// FILE is then an empty baseline.
+    /// With --baseline: then rewrite FILE with this run's records (atomically, after a header
+    /// record that counts them); a missing FILE is then an empty baseline. If a host failed,
+    /// FILE is kept.
     #[arg(long, requires = "baseline")]
     pub update_baseline: bool,
 

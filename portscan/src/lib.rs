@@ -41,6 +41,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::target_spec::TargetSpec;
 use common::Status;
+use common::contract::baseline;
 use common::contract::error::{Error, Result, warn};
 use common::contract::input::{LineRead, LineSource};
 use common::contract::output::{FlushPolicy, Format, OutputArgs, RecordWriter, TextOptions};
@@ -618,6 +619,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         },
     )?;
     let hosts_failed = printer.hosts_failed();
+    printer.failed_before(problems.len() as u64 + found.failed);
     let (counts, changed) = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
     if config.verbose || (!report && summaries) {
@@ -794,7 +796,8 @@ fn probe_found<'a, W: io::Write + 'a>(
     let mut skipped = false;
     let mut line = Vec::new();
     while source.read_line(&mut line)? != LineRead::End {
-        if line.trim_ascii().is_empty() {
+        // A baseline's header (--update-baseline's file as the input) is no port.
+        if line.trim_ascii().is_empty() || baseline::is_header(&line) {
             continue;
         }
         let record: PortRecord = match serde_json::from_slice(&line) {

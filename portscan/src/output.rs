@@ -46,6 +46,9 @@ pub struct Printer<'a, W: Write> {
     /// Ports found in each state, indexed by [`PortState::index`].
     counts: [u64; STATES],
     hosts_failed: u64,
+    /// Hosts that failed before the scan: names that did not resolve, hosts discovery
+    /// could not reach.
+    failed_before: u64,
     progress: ProgressLine,
     /// Whether notices (a host's ICMP ration) go to stderr: on a terminal, or with -v.
     notices: bool,
@@ -110,11 +113,14 @@ impl Comparison {
     }
 
     /// What differs between `now` (every port scanned) and what was expected; a record of
-    /// `now` counts as added only in a state `show` prints.
+    /// `now` counts as added only in a state `show` prints. The baseline is rewritten only
+    /// if no host `failed`: a failed host has no records, and rewriting would drop its
+    /// ports from the baseline, to come back as `added` on the next run.
     fn changes(
         self,
         now: &[PortRecord],
         show: [bool; STATES],
+        failed: u64,
     ) -> Result<Vec<ChangeRecord<PortRecord>>> {
         let shown = |record: &PortRecord| show[record.state.index()];
         match self {
@@ -124,9 +130,17 @@ impl Comparison {
                 earlier,
             } => {
                 let changes = baseline::compare(earlier, now, shown);
-                if update {
+                if update && failed > 0 {
+                    warn(
+                        TOOL,
+                        format_args!(
+                            "--update-baseline: kept {}: {failed} host(s) failed",
+                            path.display()
+                        ),
+                    );
+                } else if update {
                     let kept: Vec<&PortRecord> = now.iter().filter(|r| shown(r)).collect();
-                    baseline::write(&path, &kept)?;
+                    baseline::write(&path, kept.iter().copied())?;
                 }
                 Ok(changes)
             }
@@ -201,12 +215,13 @@ impl<W: Write> Records<W> {
 
     /// Writes what is held, and ends the output; `true` if a comparison found changes. An
     /// `interrupted` scan is compared with nothing: what it did not reach is no change.
-    fn finish(mut self, interrupted: bool) -> Result<bool> {
+    /// With `failed` hosts, a baseline is not rewritten ([`Comparison::changes`]).
+    fn finish(mut self, interrupted: bool, failed: u64) -> Result<bool> {
         let mut changed = false;
         if let Some((comparison, mut now)) = self.compared.take().filter(|_| !interrupted) {
             // In order, as --sort prints them: the changes, and the rewritten baseline.
             now.sort_by(in_order);
-            let changes = comparison.changes(&now, self.show)?;
+            let changes = comparison.changes(&now, self.show, failed)?;
             changed = !changes.is_empty();
             for change in &changes {
                 self.writer.write(change).map_err(|e| self.relabel(e))?;
@@ -264,6 +279,7 @@ impl<'a, W: Write> Printer<'a, W> {
             report,
             counts: [0; STATES],
             hosts_failed: 0,
+            failed_before: 0,
             progress: ProgressLine::on_terminal(),
             notices: io::stderr().is_terminal(),
             version_columns: false,
@@ -299,6 +315,12 @@ impl<'a, W: Write> Printer<'a, W> {
         self.hosts_failed
     }
 
+    /// Counts the hosts that failed before the scan, so that --update-baseline keeps the
+    /// old baseline rather than drop their ports from it.
+    pub fn failed_before(&mut self, hosts: u64) {
+        self.failed_before = hosts;
+    }
+
     /// Prints what is held (sorted records; the report's last hosts and its closing lines,
     /// which say whether the scan was `interrupted`) and flushes; the summary line is the
     /// caller's to ask for.
@@ -308,11 +330,12 @@ impl<'a, W: Write> Printer<'a, W> {
         self.progress.clear();
         // Every output is ended, the XML closed, even when one of them fails; the first
         // failure is the run's.
-        let finish_records = |records: Records<_>| records.finish(interrupted);
+        let failed = self.hosts_failed + self.failed_before;
+        let finish_records = |records: Records<_>| records.finish(interrupted, failed);
         let (stdout, json_file) = (
             self.records.map_or(Ok(false), finish_records),
             self.json_file
-                .map_or(Ok(false), |file| file.finish(interrupted)),
+                .map_or(Ok(false), |file| file.finish(interrupted, failed)),
         );
         let report = self
             .report

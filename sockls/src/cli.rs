@@ -230,8 +230,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<std::path::PathBuf>,
 
-    /// With --baseline: then rewrite FILE with this run's sockets (atomically); a missing
-    /// FILE is then an empty baseline.
+    /// With --baseline: then rewrite FILE with this run's sockets (atomically, after a header
+    /// record that counts them); a missing FILE is then an empty baseline.
     #[arg(long, requires = "baseline")]
     pub update_baseline: bool,
 

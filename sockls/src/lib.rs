@@ -257,7 +257,7 @@ fn print_changes<W: Write>(
             };
             let changes = baseline::compare(earlier, sockets, |_| true);
             if *update {
-                baseline::write(path, sockets)?;
+                baseline::write(path, sockets.iter())?;
             }
             changes
         }

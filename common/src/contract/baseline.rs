@@ -6,6 +6,11 @@
 //! command), never by an inode, pid or time that a restart changes. Several records with
 //! the same identity (the workers of one server on one port) are matched in order, and the
 //! ones left over on either side are added or removed.
+//!
+//! A baseline that `--update-baseline` writes starts with a header record,
+//! `{"baseline":"portscan","records":2}`: the tool whose records follow and how many, so
+//! that a file cut at a line end is told from a smaller baseline. A plain `--json` run
+//! has no header and is read as it is, with nothing to check its length by.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -36,6 +41,27 @@ pub trait Baselined: Record + DeserializeOwned {
 
     /// What the records of this kind are called in an error (`port`, `socket`).
     const NAME: &'static str;
+
+    /// The tool that prints them, as a baseline's header names it (`portscan`).
+    const TOOL: &'static str;
+}
+
+/// The first line of a baseline that `--update-baseline` wrote: whose records follow,
+/// and how many.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// The tool whose records follow (`portscan`, `sockls`).
+    pub baseline: String,
+    /// How many records follow the header.
+    pub records: u64,
+}
+
+/// Whether `line` is a baseline's header rather than a record: an object with a
+/// `baseline` field, which no record has. Readers of records (`-sV --from`) skip it.
+pub fn is_header(line: &[u8]) -> bool {
+    serde_json::from_slice::<Map<String, Value>>(line)
+        .is_ok_and(|object| object.contains_key("baseline"))
 }
 
 /// How a thing differs from the baseline.
@@ -143,10 +169,11 @@ impl<R: Record> Serialize for CsvChange<'_, R> {
     }
 }
 
-/// Reads a baseline: every line an NDJSON record of `R`, as `--json` prints them. A file
-/// that is not (a line of something else, a last line cut short) is refused as a usage
-/// error, since comparing with it would report everything as removed. `Ok(None)`: there
-/// is no such file.
+/// Reads a baseline: every line an NDJSON record of `R`, as `--json` prints them, after
+/// the [`Header`] if there is one. A file that is not (a line of something else, a last
+/// line cut short, fewer or more records than its header says, nothing at all) is refused
+/// with status 2 ([`Error::Unusable`]), since comparing with it would report things as removed. `Ok(None)`:
+/// there is no such file.
 pub fn read<R: Baselined>(path: &Path) -> Result<Option<Vec<R>>> {
     let name = path.display().to_string();
     let file = match File::open(path) {
@@ -160,6 +187,8 @@ pub fn read<R: Baselined>(path: &Path) -> Result<Option<Vec<R>>> {
 /// Reads a baseline's records from `reader`, named `name` in messages, as [`read`] does.
 pub fn read_from<R: Baselined>(name: &str, mut reader: impl BufRead) -> Result<Vec<R>> {
     let mut records = Vec::new();
+    let mut header: Option<Header> = None;
+    let mut seen_any = false;
     let mut line = Vec::new();
     for number in 1.. {
         line.clear();
@@ -170,27 +199,74 @@ pub fn read_from<R: Baselined>(name: &str, mut reader: impl BufRead) -> Result<V
             break;
         }
         if line.last() != Some(&b'\n') {
-            return Err(Error::usage(format!(
+            return Err(Error::unusable(format!(
                 "{name}: line {number}: cut short (no newline at the end): not a whole baseline"
             )));
         }
         if line.trim_ascii().is_empty() {
             continue;
         }
+        let first = !seen_any;
+        seen_any = true;
+        if first && is_header(&line) {
+            header = Some(read_header::<R>(name, number, &line)?);
+            continue;
+        }
         let record = serde_json::from_slice(&line).map_err(|why| {
-            Error::usage(format!(
+            Error::unusable(format!(
                 "{name}: line {number}: not a {} record of --json: {why}",
                 R::NAME
             ))
         })?;
         records.push(record);
     }
+    if !seen_any {
+        // A run with nothing to record still writes its header: an empty file is more
+        // likely one whose writing never happened than an empty baseline.
+        return Err(Error::unusable(format!("{name}: empty; not a baseline")));
+    }
+    if let Some(header) = header {
+        let found = records.len() as u64;
+        if found < header.records {
+            return Err(Error::unusable(format!(
+                "{name}: truncated: {found} of {} records",
+                header.records
+            )));
+        }
+        if found > header.records {
+            return Err(Error::unusable(format!(
+                "{name}: {found} records where its header says {}: not a whole baseline",
+                header.records
+            )));
+        }
+    }
     Ok(records)
 }
 
-/// Rewrites the baseline with `records`, as NDJSON, atomically: into a file beside it,
-/// synced, then renamed over it, so that a crash mid-write leaves the old file whole.
-pub fn write<R: Serialize>(path: &Path, records: &[R]) -> Result<()> {
+/// The header on line `number`, which must be one of `R`'s tool.
+fn read_header<R: Baselined>(name: &str, number: usize, line: &[u8]) -> Result<Header> {
+    let header: Header = serde_json::from_slice(line).map_err(|why| {
+        Error::unusable(format!(
+            "{name}: line {number}: not a baseline header: {why}"
+        ))
+    })?;
+    if header.baseline != R::TOOL {
+        return Err(Error::unusable(format!(
+            "{name}: a baseline of {}, not of {}",
+            header.baseline,
+            R::TOOL
+        )));
+    }
+    Ok(header)
+}
+
+/// Rewrites the baseline with `records`, as NDJSON after a [`Header`] that counts them,
+/// atomically: into a file beside it, synced, then renamed over it, so that a crash
+/// mid-write leaves the old file whole.
+pub fn write<'a, R: Baselined + 'a>(
+    path: &Path,
+    records: impl ExactSizeIterator<Item = &'a R>,
+) -> Result<()> {
     let name = path.display().to_string();
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -205,6 +281,12 @@ pub fn write<R: Serialize>(path: &Path, records: &[R]) -> Result<()> {
     let temporary = directory.join(temporary_name);
     let written = (|| -> io::Result<()> {
         let mut out = io::BufWriter::new(File::create(&temporary)?);
+        let header = Header {
+            baseline: R::TOOL.to_owned(),
+            records: records.len() as u64,
+        };
+        serde_json::to_writer(&mut out, &header)?;
+        out.write_all(b"\n")?;
         for record in records {
             serde_json::to_writer(&mut out, record)?;
             out.write_all(b"\n")?;
@@ -432,16 +514,17 @@ mod tests {
         let path = dir.join("scan.json");
         assert!(read::<PortRecord>(&path).unwrap().is_none(), "no file yet");
         let records = [port(22, PortState::Open), port(80, PortState::Open)];
-        write(&path, &records).unwrap();
+        write(&path, records.iter()).unwrap();
         assert_eq!(read::<PortRecord>(&path).unwrap().unwrap(), records);
         let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file is left behind");
 
         let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"baseline\":\"portscan\",\"records\":2}\n"));
         fs::write(&path, &text[..text.len() - 10]).unwrap();
         let error = read::<PortRecord>(&path).unwrap_err();
         assert_eq!(error.exit_code(), 2);
-        assert!(error.to_string().contains("line 2: cut short"), "{error}");
+        assert!(error.to_string().contains("line 3: cut short"), "{error}");
 
         fs::write(&path, "127.0.0.1 22/tcp open syn-ack\n").unwrap();
         let error = read::<PortRecord>(&path).unwrap_err();
@@ -453,5 +536,60 @@ mod tests {
             "{error}"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn refusal(name: &str, text: &str) -> String {
+        let error = read_from::<PortRecord>(name, text.as_bytes()).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{error}");
+        error.to_string()
+    }
+
+    #[test]
+    fn the_header_counts_the_records_and_names_the_tool() {
+        let records = [port(22, PortState::Open), port(80, PortState::Open)];
+        let lines: Vec<String> = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect();
+        let header = "{\"baseline\":\"portscan\",\"records\":2}\n";
+        let whole = format!("{header}{}\n{}\n", lines[0], lines[1]);
+        assert_eq!(
+            read_from::<PortRecord>("b", whole.as_bytes()).unwrap(),
+            records
+        );
+        // Headerless, as --json prints: read as it is, whatever its length.
+        let plain = format!("{}\n", lines[0]);
+        assert_eq!(
+            read_from::<PortRecord>("b", plain.as_bytes()).unwrap(),
+            records[..1]
+        );
+        // Cut at a line end: the count tells.
+        let cut = format!("{header}{}\n", lines[0]);
+        assert_eq!(refusal("b", &cut), "b: truncated: 1 of 2 records");
+        assert_eq!(refusal("b", header), "b: truncated: 0 of 2 records");
+        let more = format!("{header}{}\n{}\n{}\n", lines[0], lines[1], lines[0]);
+        assert!(refusal("b", &more).starts_with("b: 3 records where its header says 2"));
+        // Nothing at all is no baseline; a header of none is an empty one.
+        assert_eq!(refusal("b", ""), "b: empty; not a baseline");
+        assert_eq!(refusal("b", "\n\n"), "b: empty; not a baseline");
+        let none = "{\"baseline\":\"portscan\",\"records\":0}\n";
+        assert!(
+            read_from::<PortRecord>("b", none.as_bytes())
+                .unwrap()
+                .is_empty()
+        );
+        // Another tool's, or a header that is not one.
+        let sockets = "{\"baseline\":\"sockls\",\"records\":0}\n";
+        assert_eq!(
+            refusal("b", sockets),
+            "b: a baseline of sockls, not of portscan"
+        );
+        let odd = "{\"baseline\":\"portscan\",\"records\":-1}\n";
+        assert!(refusal("b", odd).starts_with("b: line 1: not a baseline header: "));
+        // Only the first line may be a header.
+        let late = format!("{}\n{header}", lines[0]);
+        assert!(refusal("b", &late).starts_with("b: line 2: not a port record of --json"));
+        assert!(is_header(header.as_bytes()));
+        assert!(!is_header(lines[0].as_bytes()));
     }
 }

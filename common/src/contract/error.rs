@@ -28,6 +28,10 @@ pub enum Error {
         message: String,
         tip: Option<String>,
     },
+    /// An input that was read but is not what its option needs (a `--baseline` file that
+    /// is no baseline): exit status 2, as a usage error, but in one line, without the
+    /// pointer to --help, since no option was misspelt.
+    Unusable(String),
     /// Opening or reading an input failed (a file, stdin, /proc): `context` says which,
     /// as "reading NAME" or "opening NAME". A tool with several inputs reports it and goes
     /// on with the next.
@@ -49,6 +53,10 @@ impl Error {
             message: message.into(),
             tip: None,
         }
+    }
+
+    pub fn unusable(message: impl Into<String>) -> Self {
+        Self::Unusable(message.into())
     }
 
     pub fn input(context: impl Into<String>, source: io::Error) -> Self {
@@ -77,7 +85,7 @@ impl Error {
     /// place where a kind becomes a status.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage { .. } => EXIT_USAGE,
+            Self::Usage { .. } | Self::Unusable(_) => EXIT_USAGE,
             Self::Output(_) if self.is_broken_pipe() => EXIT_SUCCESS,
             Self::Input { .. }
             | Self::Output(_)
@@ -97,7 +105,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage { message, .. } | Self::Failed(message) => f.write_str(message),
+            Self::Usage { message, .. } | Self::Unusable(message) | Self::Failed(message) => {
+                f.write_str(message)
+            }
             Self::Input { context, source } | Self::Io { context, source } => {
                 write!(f, "{context}: {}", describe_io_error(source))
             }
@@ -113,7 +123,7 @@ impl std::error::Error for Error {
             Self::Input { source, .. } | Self::Output(source) | Self::Io { source, .. } => {
                 Some(source)
             }
-            Self::Usage { .. } | Self::Failed(_) | Self::Interrupted => None,
+            Self::Usage { .. } | Self::Unusable(_) | Self::Failed(_) | Self::Interrupted => None,
         }
     }
 }

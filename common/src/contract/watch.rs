@@ -2,9 +2,11 @@
 //! and compared with the one before, printing a change record (`added`, `removed`) for each
 //! thing that appeared or went away, until interrupted or `--count` intervals have passed.
 //!
-//! Polling, not event subscriptions: sock_diag's destroy groups tell of closed TCP sockets
-//! only, and the proc connector needs CAP_NET_ADMIN and says nothing of what a process
-//! became; one listing a second is cheap enough (docs/FORMAT.md, "Watch mode").
+//! Polling, not event subscriptions: sock_diag's multicast groups tell of destroyed TCP and
+//! UDP sockets but of no new ones, the proc connector needs CAP_NET_ADMIN and says nothing
+//! of a command line, and both drop events when the reader falls behind (ENOBUFS), after
+//! which only a full listing tells what is there; one listing an interval is cheap enough
+//! (docs/FORMAT.md, "Watch mode", with the proc connector measured against it).
 
 use std::collections::HashSet;
 use std::hash::Hash;

@@ -290,6 +290,7 @@ impl Record for PortRecord {
 impl Baselined for PortRecord {
     const COMPARED: &'static [&'static str] = &["state", "service", "product", "version"];
     const NAME: &'static str = "port";
+    const TOOL: &'static str = "portscan";
 
     fn identity(&self) -> String {
         format!("{} {}/{}", self.address, self.port, self.proto)

@@ -380,6 +380,7 @@ impl SocketRecord {
 impl Baselined for SocketRecord {
     const COMPARED: &'static [&'static str] = &["state", "user", "uid"];
     const NAME: &'static str = "socket";
+    const TOOL: &'static str = "sockls";
 
     fn identity(&self) -> String {
         let path = self
