@@ -27,8 +27,9 @@ PROCTREE_THREAD_HOLDER=1 "$HOLDER" --exact proctree::thread_holder --test-thread
 wait
 "#;
 
-/// The `-o` lists compared: the issue's, then every other ps name proctree takes. A column
-/// that may hold blanks (`start`, `args`, `comm`) is last; `lstart` is always five words.
+/// The `-o` lists compared: the issue's, then every other ps name proctree takes, then
+/// names separated by blanks. A column that may hold blanks (`start`, `args`, `comm`) is
+/// last; `lstart` is always five words.
 const LISTS: &[&str] = &[
     "pid,ppid,user,%cpu,%mem,rss,vsz,etimes,args",
     "pid,pgid,sid,uid,gid,group,tty,stat,ni,pri,cls,nlwp,etime,time,start_time,stime,comm",
@@ -36,6 +37,8 @@ const LISTS: &[&str] = &[
     "pid,tt,state,thcount,rsz,ucmd",
     "pid,uname,command",
     "pid,cmd",
+    // A blank separates names as a comma does.
+    "pid user,tty stat comm",
 ];
 
 /// Columns whose value moves by itself between two reads; every other one must not.
@@ -289,7 +292,7 @@ fn ps_columns_agree_with_ps() {
         .collect();
 
     for list in LISTS {
-        let columns: Vec<&str> = list.split(',').collect();
+        let columns: Vec<&str> = list.split([',', ' ']).collect();
         let before = table(&mut ps(list), &columns);
         let ours = table(tool("proctree").args(["--header", "-o", list]), &columns);
         let after = table(&mut ps(list), &columns);

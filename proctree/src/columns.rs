@@ -197,8 +197,9 @@ fn valid_names() -> String {
         .join(" ")
 }
 
-/// Parses `-o`'s lists: names separated by commas (the option may be repeated), each with
-/// an optional `=HEADER`, as ps takes them (`pid,%cpu`, `pid=`, `args=COMMAND LINE`).
+/// Parses `-o`'s lists: names separated by a comma or a blank (the option may be repeated),
+/// each with an optional `=HEADER`, as ps takes them (`pid,%cpu`, `'pid user'`, `pid=`,
+/// `args=COMMAND LINE`).
 pub fn parse_list(lists: &[String]) -> Result<Vec<Spec>> {
     let mut specs = Vec::new();
     for list in lists {
@@ -207,7 +208,13 @@ pub fn parse_list(lists: &[String]) -> Result<Vec<Spec>> {
             Some((names, header)) => (names, Some(header)),
             None => (list.as_str(), None),
         };
-        let names: Vec<&str> = names.split(',').collect();
+        // ps takes one separator between two names, no more: `pid,,user` is an error there.
+        let names: Vec<&str> = names.split([',', ' ']).collect();
+        if names.contains(&"") {
+            return Err(Error::usage(format!(
+                "-o '{list}': an empty column name (names are separated by one comma or blank)"
+            )));
+        }
         for (i, name) in names.iter().enumerate() {
             let (column, header) = lookup(name).ok_or_else(|| {
                 Error::usage(format!(
@@ -727,6 +734,9 @@ mod tests {
             ),
             ("pid=,args=", "pid:,args="),
             ("user,args=COMMAND LINE", "user:USER args:COMMAND LINE"),
+            ("pid user", "pid:PID user:USER"),
+            ("pid user,comm=NAME", "pid:PID user:USER comm:NAME"),
+            ("pid args=COMMAND LINE", "pid:PID args:COMMAND LINE"),
             (
                 "stat,cmd,nlwp,pri",
                 "stat:STAT args:CMD threads:NLWP priority:PRI",
@@ -741,6 +751,12 @@ mod tests {
                 .contains("'bogus': unknown column")
         );
         assert!(list("").is_err());
+        for bad in ["pid,,user", "pid  user", "pid, user", " pid", "pid,", ",=X"] {
+            assert!(
+                list(bad).unwrap_err().contains("an empty column name"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
