@@ -27,8 +27,9 @@ PROCTREE_THREAD_HOLDER=1 "$HOLDER" --exact proctree::thread_holder --test-thread
 wait
 "#;
 
-/// The `-o` lists compared: the issue's, then every other ps name proctree takes. A column
-/// that may hold blanks (`start`, `args`, `comm`) is last; `lstart` is always five words.
+/// The `-o` lists compared: the issue's, then every other ps name proctree takes, then
+/// names separated by blanks. A column that may hold blanks (`start`, `args`, `comm`) is
+/// last; `lstart` is always five words.
 const LISTS: &[&str] = &[
     "pid,ppid,user,%cpu,%mem,rss,vsz,etimes,args",
     "pid,pgid,sid,uid,gid,group,tty,stat,ni,pri,cls,nlwp,etime,time,start_time,stime,comm",
@@ -36,6 +37,8 @@ const LISTS: &[&str] = &[
     "pid,tt,state,thcount,rsz,ucmd",
     "pid,uname,command",
     "pid,cmd",
+    // A blank separates names as a comma does.
+    "pid user,tty stat comm",
 ];
 
 /// Columns whose value moves by itself between two reads; every other one must not.
@@ -289,7 +292,7 @@ fn ps_columns_agree_with_ps() {
         .collect();
 
     for list in LISTS {
-        let columns: Vec<&str> = list.split(',').collect();
+        let columns: Vec<&str> = list.split([',', ' ']).collect();
         let before = table(&mut ps(list), &columns);
         let ours = table(tool("proctree").args(["--header", "-o", list]), &columns);
         let after = table(&mut ps(list), &columns);
@@ -385,5 +388,63 @@ fn sorting_by_memory_matches_ps() {
                 "ps puts {less} KiB (at {later}) before {memory} KiB (at {position})"
             );
         }
+    }
+}
+
+/// `-o pid= -o user -o comm`: one empty name among others. ps prints the header with a blank
+/// over the pid and every name over its own column, and so must proctree (the widths differ:
+/// ps's are fixed, proctree's fit the cells); with every name empty neither prints a header.
+#[test]
+fn an_empty_header_among_others_keeps_the_columns_aligned() {
+    require_program("ps", &["--version"]);
+    let args = ["-o", "pid=", "-o", "user", "-o", "comm"];
+    let check = |command: &mut Command| {
+        let output = run(command.env("LC_ALL", "C"), LIMIT);
+        assert_eq!(code(&output), 0, "{command:?}: {}", stderr_text(&output));
+        let text = stdout_text(&output);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        assert!(header.starts_with(' '), "{command:?}: {header:?}");
+        let user = header.find("USER").unwrap();
+        let comm = header.find("COMMAND").unwrap();
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["USER", "COMMAND"]
+        );
+        let mut rows = 0;
+        for line in lines {
+            // The pid right-aligned up to the user's column, the user from it, the command
+            // from the command's column on.
+            let pid = line[..user].trim_start();
+            assert!(
+                pid.ends_with(' ') && pid.trim().parse::<u32>().is_ok(),
+                "{line:?}"
+            );
+            assert!(!line[user..].starts_with(' '), "{header:?}\n{line:?}");
+            assert!(line[user..comm].ends_with(' '), "{header:?}\n{line:?}");
+            assert!(!line[comm..].starts_with(' '), "{header:?}\n{line:?}");
+            rows += 1;
+        }
+        assert!(rows >= 2, "{command:?}: {text:?}");
+    };
+    check(Command::new("ps").arg("-e").args(args));
+    check(tool("proctree").arg("--header").args(args));
+    let silent = ["-o", "pid=", "-o", "user=", "-o", "comm="];
+    let mut ps = Command::new("ps");
+    ps.arg("-e").args(silent);
+    let mut ours = tool("proctree");
+    ours.arg("--header").args(silent);
+    for command in [&mut ps, &mut ours] {
+        let output = run(command.env("LC_ALL", "C"), LIMIT);
+        let first = stdout_text(&output).lines().next().unwrap().to_owned();
+        assert!(
+            first
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u32>()
+                .is_ok(),
+            "{command:?}: {first:?}"
+        );
     }
 }

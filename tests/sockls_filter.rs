@@ -248,6 +248,62 @@ const CASES: &[(&str, &str)] = &[
     ("-tuan", "sport > :1008 or dport = :3000"),
 ];
 
+/// (flags, `--state` list, the same states as ss's filter words).
+const STATE_CASES: &[(&str, &str, &str)] = &[
+    ("-tn", "connected", "state connected"),
+    ("-tn", "synchronized", "state synchronized"),
+    ("-tn", "bucket", "state bucket"),
+    ("-tn", "big", "state big"),
+    ("-tn", "all", "state all"),
+    ("-tn", "listening", "state listening"),
+    ("-tn", "listen", "state listening"),
+    ("-tn", "time-wait", "state time-wait"),
+    (
+        "-tn",
+        "established,TIME-WAIT",
+        "state established state time-wait",
+    ),
+    (
+        "-tn",
+        "close-wait, fin-wait-2",
+        "state close-wait state fin-wait-2",
+    ),
+    ("-un", "connected", "state connected"),
+    ("-un", "closed", "state closed"),
+    (
+        "-tun",
+        "unconn,listening",
+        "state unconnected state listening",
+    ),
+];
+
+/// `ss -H FLAGS SS_WORDS` and `sockls FLAGS SOCKLS_ARGS` show the same sockets.
+fn assert_same_sockets(netns: &Netns, flags: &str, ss_words: &[&str], sockls_args: &[&str]) {
+    let theirs = ss_sockets(netns, &format!("-H{}", &flags[1..]), ss_words);
+    let mut ours = sockls_sockets(netns, flags, sockls_args);
+    if theirs.iter().any(|socket| socket.0 == SINGLE_STATE) {
+        let states: BTreeSet<&String> = ours.iter().map(|socket| &socket.0).collect();
+        assert!(
+            states.len() <= 1,
+            "sockls {flags} {sockls_args:?}: states {states:?}"
+        );
+        ours = ours
+            .into_iter()
+            .map(|(_, local, lport, remote, rport)| {
+                (SINGLE_STATE.to_owned(), local, lport, remote, rport)
+            })
+            .collect();
+    }
+    assert!(
+        ours == theirs,
+        "sockls {flags} {sockls_args:?}: {} sockets, ss {ss_words:?}: {}; only sockls: {:?}; only ss: {:?}",
+        ours.len(),
+        theirs.len(),
+        ours.difference(&theirs).take(5).collect::<Vec<_>>(),
+        theirs.difference(&ours).take(5).collect::<Vec<_>>(),
+    );
+}
+
 #[test]
 #[ignore = "needs root: a network namespace with a farm of sockets"]
 fn filter_expressions_select_what_ss_selects() {
@@ -271,30 +327,28 @@ fn filter_expressions_select_what_ss_selects() {
     }
     for (flags, filter) in CASES {
         let words: Vec<&str> = filter.split_whitespace().collect();
-        let theirs = ss_sockets(&farm.netns, &format!("-H{}", &flags[1..]), &words);
-        let mut ours = sockls_sockets(&farm.netns, flags, &words);
-        if theirs.iter().any(|socket| socket.0 == SINGLE_STATE) {
-            let states: BTreeSet<&String> = ours.iter().map(|socket| &socket.0).collect();
-            assert!(
-                states.len() <= 1,
-                "sockls {flags} {filter}: states {states:?}"
-            );
-            ours = ours
-                .into_iter()
-                .map(|(_, local, lport, remote, rport)| {
-                    (SINGLE_STATE.to_owned(), local, lport, remote, rport)
-                })
-                .collect();
-        }
-        assert!(
-            ours == theirs,
-            "sockls {flags} {filter}: {} sockets, ss: {}; only sockls: {:?}; only ss: {:?}",
-            ours.len(),
-            theirs.len(),
-            ours.difference(&theirs).take(5).collect::<Vec<_>>(),
-            theirs.difference(&ours).take(5).collect::<Vec<_>>(),
-        );
+        assert_same_sockets(&farm.netns, flags, &words, &words);
     }
+    // --state's names and groups mean what ss's state words mean: `--state connected` keeps
+    // the farm's TIME-WAIT sockets, which ss (and sockls) leave out with no state asked for.
+    for (flags, list, words) in STATE_CASES {
+        let words: Vec<&str> = words.split_whitespace().collect();
+        assert_same_sockets(&farm.netns, flags, &words, &["--state", list]);
+    }
+    let time_wait = |sockets: &BTreeSet<Socket>| {
+        sockets
+            .iter()
+            .filter(|s| s.0 == state_key("TIME-WAIT"))
+            .count()
+    };
+    assert!(
+        time_wait(&sockls_sockets(
+            &farm.netns,
+            "-tn",
+            &["--state", "connected"]
+        )) > 100
+    );
+    assert_eq!(time_wait(&sockls_sockets(&farm.netns, "-tn", &[])), 0);
     // --sport and --port hold along with the expression.
     let theirs = ss_sockets(
         &farm.netns,

@@ -131,3 +131,77 @@ fn watch_options_are_checked() {
         );
     }
 }
+
+/// A watch's text shows a start as the flat list and ps's STIME do (`14:28`, `Dec03`);
+/// JSON and CSV keep the record's full RFC 3339 stamp.
+#[test]
+fn proctree_watch_text_shows_short_start_times_json_and_csv_the_full_stamp() {
+    let me = std::process::id().to_string();
+    let watch = |format: &[&str]| {
+        let mut child = tool("proctree")
+            .args(["--pid", &me, "--watch", "100ms", "--count", "60"])
+            .args(format)
+            .env("LC_ALL", "C")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map(Result::unwrap);
+        (child, lines)
+    };
+    let (mut text, mut text_lines) = watch(&[]);
+    let (mut json, mut json_lines) = watch(&["--json"]);
+    let (mut csv, mut csv_lines) = watch(&["--csv"]);
+    thread::sleep(Duration::from_millis(300));
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+
+    let added = until(&mut json_lines, |record| record["pid"] == sleeper.id());
+    assert_eq!(added["change"], "added");
+    let stamp = added["started"].as_str().unwrap().to_owned();
+    assert!(
+        stamp.len() > 20 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'),
+        "{stamp}"
+    );
+
+    // CSV: the header, then the row of the sleeper with the same stamp as JSON.
+    let header = csv_lines.next().unwrap();
+    let column = header
+        .split(',')
+        .position(|name| name == "started")
+        .unwrap();
+    let row = csv_lines
+        .find(|line| line.split(',').nth(2) == Some(pid.as_str()))
+        .unwrap();
+    assert!(row.starts_with("added,"), "{row}");
+    assert_eq!(
+        row.split(',').nth(column),
+        Some(stamp.as_str()),
+        "{header}\n{row}"
+    );
+
+    // Text: `added - PID PPID USER STATE PRIORITY NICE THREADS VSZ RSS STARTED ...`, the
+    // start as ps's STIME says it.
+    let line = text_lines
+        .find(|line| line.split_whitespace().nth(2) == Some(pid.as_str()))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[0], "added", "{line}");
+    let ps = Command::new("ps")
+        .args(["-o", "stime=", "-p", &pid])
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run ps");
+    let stime = String::from_utf8_lossy(&ps.stdout).trim().to_owned();
+    assert!(!stime.is_empty());
+    assert_eq!(fields[11], stime, "{line}");
+
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    drop((text_lines, json_lines, csv_lines));
+    for child in [&mut text, &mut json, &mut csv] {
+        interrupt(child);
+        assert!(wait_until_exit(child, LIMIT).success());
+    }
+}

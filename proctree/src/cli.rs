@@ -142,7 +142,8 @@ pub struct Cli {
     /// uid, user, gid, group, tty, stat, ni, pri, cls, %cpu, %mem, rss, vsz, etime, etimes,
     /// time, start, lstart, stime, comm, args, cmd, nlwp, ...) under ps's headers and in
     /// ps's forms, or the records' field names
-    /// (cpu_percent, rss_kib, ...); `NAME=HEADER` renames one. Implies the flat list in
+    /// (cpu_percent, rss_kib, ...), separated by a comma or a blank ('pid user');
+    /// `NAME=HEADER` renames one. Implies the flat list in
     /// text; in JSON and CSV, keeps only those fields.
     #[arg(
         short = 'o',

@@ -197,8 +197,9 @@ fn valid_names() -> String {
         .join(" ")
 }
 
-/// Parses `-o`'s lists: names separated by commas (the option may be repeated), each with
-/// an optional `=HEADER`, as ps takes them (`pid,%cpu`, `pid=`, `args=COMMAND LINE`).
+/// Parses `-o`'s lists: names separated by a comma or a blank (the option may be repeated),
+/// each with an optional `=HEADER`, as ps takes them (`pid,%cpu`, `'pid user'`, `pid=`,
+/// `args=COMMAND LINE`).
 pub fn parse_list(lists: &[String]) -> Result<Vec<Spec>> {
     let mut specs = Vec::new();
     for list in lists {
@@ -207,7 +208,13 @@ pub fn parse_list(lists: &[String]) -> Result<Vec<Spec>> {
             Some((names, header)) => (names, Some(header)),
             None => (list.as_str(), None),
         };
-        let names: Vec<&str> = names.split(',').collect();
+        // ps takes one separator between two names, no more: `pid,,user` is an error there.
+        let names: Vec<&str> = names.split([',', ' ']).collect();
+        if names.contains(&"") {
+            return Err(Error::usage(format!(
+                "-o '{list}': an empty column name (names are separated by one comma or blank)"
+            )));
+        }
         for (i, name) in names.iter().enumerate() {
             let (column, header) = lookup(name).ok_or_else(|| {
                 Error::usage(format!(
@@ -658,10 +665,10 @@ impl<'a> Table<'a> {
         }
         let width = aligns.len();
         let mut widths = vec![0; width];
-        let header_cells = names
-            .iter()
-            .copied()
-            .filter(|name| header && !name.is_empty());
+        // `-o pid=,args=` asks for no header, as in ps; one empty name among others is a blank cell
+        // that keeps its place, so the cells after it are measured against their own column.
+        let header = header && names.iter().any(|name| !name.is_empty());
+        let header_cells = names.iter().copied().filter(|_| header);
         for (i, cell) in header_cells
             .chain(self.cells.iter().map(String::as_str))
             .enumerate()
@@ -692,8 +699,7 @@ impl<'a> Table<'a> {
             line.push('\n');
             out.write_all(line.as_bytes()).map_err(Error::output)
         };
-        // `-o pid=,args=` asks for no header, as in ps.
-        if header && names.iter().any(|name| !name.is_empty()) {
+        if header {
             write_row(&mut names.iter().copied())?;
         }
         for row in self.cells.chunks(width) {
@@ -728,6 +734,9 @@ mod tests {
             ),
             ("pid=,args=", "pid:,args="),
             ("user,args=COMMAND LINE", "user:USER args:COMMAND LINE"),
+            ("pid user", "pid:PID user:USER"),
+            ("pid user,comm=NAME", "pid:PID user:USER comm:NAME"),
+            ("pid args=COMMAND LINE", "pid:PID args:COMMAND LINE"),
             (
                 "stat,cmd,nlwp,pri",
                 "stat:STAT args:CMD threads:NLWP priority:PRI",
@@ -742,6 +751,12 @@ mod tests {
                 .contains("'bogus': unknown column")
         );
         assert!(list("").is_err());
+        for bad in ["pid,,user", "pid  user", "pid, user", " pid", "pid,", ",=X"] {
+            assert!(
+                list(bad).unwrap_err().contains("an empty column name"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -789,5 +804,35 @@ mod tests {
             String::from_utf8(out).unwrap(),
             " pid user   exe args\n   1 root   ? init\n4242 nobody /usr/lib/a/very/long/path x y\n"
         );
+    }
+
+    /// `-o pid= -o user -o comm`: ps prints the header with a blank over the pid, and every
+    /// cell after it stays under its own name; only when every name is empty is there no header.
+    #[test]
+    fn an_empty_header_keeps_its_column() {
+        let table = |names: [&str; 3], header: bool| {
+            let columns = [Column::Pid, Column::User, Column::Comm]
+                .into_iter()
+                .zip(names.map(str::to_owned))
+                .collect::<Vec<_>>();
+            let mut table = Table::new(&columns, None);
+            table.cells = ["1", "root", "init", "4242", "nobody", "sleep"]
+                .map(str::to_owned)
+                .to_vec();
+            let mut out = Vec::new();
+            table.write(&mut out, header).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let rows = "   1 root   init\n4242 nobody sleep\n";
+        assert_eq!(
+            table(["", "USER", "COMMAND"], true),
+            format!("     USER   COMMAND\n{rows}")
+        );
+        assert_eq!(
+            table(["PID", "", "COMMAND"], true),
+            format!(" PID        COMMAND\n{rows}")
+        );
+        assert_eq!(table(["", "", ""], true), rows);
+        assert_eq!(table(["", "USER", "COMMAND"], false), rows);
     }
 }

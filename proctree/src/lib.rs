@@ -354,10 +354,14 @@ fn watch_processes(config: &Config, watch: Watch, out: impl Write) -> Result<Sta
         text_options,
     )
     .with_hostname(config.hostname_field);
+    // Text shows a start as the flat list does, in ps's short form (`14:28`, `Dec03`); JSON
+    // and CSV keep the record's full stamp. Only text ever prints these records' `started`.
+    let context = (format == Format::Text).then(Context::new);
     let take = || {
         let snapshot = read::read_all(Path::new("/proc"), config.want())
             .map_err(|e| Error::input("reading /proc", e))?;
         let processes = &snapshot.processes;
+        let short_times = ShortTimes::new(SystemTime::now());
         let forest = Forest::new(processes);
         let (selection, _) = tree::select(&forest, processes, &config.filter);
         let ports = if config.ports {
@@ -373,7 +377,11 @@ fn watch_processes(config: &Config, watch: Watch, out: impl Write) -> Result<Sta
             &selection,
             ports.as_ref(),
             None,
-            |record| {
+            |mut record| {
+                if let Some(context) = &context {
+                    let start = context.start_instant(record.start_time);
+                    record.started = short_times.start(start);
+                }
                 records.push(record);
                 Ok(())
             },

@@ -72,9 +72,9 @@ sport OP PORT, dport OP PORT with OP = == eq != ne < lt > gt <= le >= ge (PORT :
 and && or || not ! ( ), 'and' and 'or' grouping from the left. The kernel runs it, as it
 runs ss's; see docs/FORMAT.md.",
         "\
-States: established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, unconn,
-close-wait, last-ack, listen, closing, new-syn-recv; also 'connected' (all but listen,
-unconn, time-wait, syn-recv), 'all'. With no -a, -l or --state: connected sockets only, as ss.",
+--state takes the FILTER's state names and groups, comma-separated, meaning what they mean
+there ('connected': all but listening and closed). With no -a, -l, --state or state words:
+connected sockets but time-wait and syn-recv, as ss shows by default.",
         "\
 With -p, a socket held by several processes gives one record per process (as lsof does);
 'owner' says known, none (no process holds it), denied (some fd tables were unreadable) or

@@ -55,8 +55,9 @@ fn syn_recv() -> u32 {
     bit(SocketState::SynRecv) | bit(SocketState::NewSynRecv)
 }
 
-/// ss's state names and groups (misc/ss.c `scan_state`), and sockls's own names.
-fn state_mask(name: &str) -> Result<u32, String> {
+/// ss's state names and groups (misc/ss.c `scan_state`), and sockls's own names: the one
+/// table for `state` and `exclude` words and for `--state`.
+pub fn state_mask(name: &str) -> Result<u32, String> {
     use SocketState::{
         CloseWait, Closing, Established, FinWait1, FinWait2, LastAck, Listen, SynSent, TimeWait,
         Unconn,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use common::contract::error::{Error, Result};
-use common::contract::record::{SocketProto, SocketRecord, SocketState};
+use common::contract::record::{SocketProto, SocketRecord};
 use common::host::sockets::bytecode::{self, End};
 use common::host::sockets::{PortCondition, Query};
 use common::services::ports::{PortList, Proto};
@@ -13,8 +13,9 @@ use common::services::{self, ServiceDb};
 use crate::cli::Cli;
 use crate::expr::{self, Selection};
 
-/// The states ss calls "connected": all but listen, unconn, time-wait and syn-recv.
-const CONNECTED: u32 = Query::ALL_STATES & !(1 << 10 | 1 << 7 | 1 << 6 | 1 << 3);
+/// What ss shows with no state asked for (misc/ss.c `SS_CONN`): all but listen, unconn,
+/// time-wait and syn-recv. Narrower than its `connected` word, which keeps the last two.
+const DEFAULT_STATES: u32 = Query::ALL_STATES & !(1 << 10 | 1 << 7 | 1 << 6 | 1 << 3);
 
 /// What `-l` shows: listening sockets, and unconnected ones (a UDP server), as ss -l.
 const LISTENING: u32 = 1 << 10 | 1 << 7;
@@ -56,7 +57,7 @@ pub fn query(cli: &Cli) -> Result<Query> {
     } else if let Some(list) = &cli.state {
         parse_states(list)?
     } else {
-        CONNECTED
+        DEFAULT_STATES
     };
     query.tcp_info = cli.info;
     query.memory = cli.memory;
@@ -69,28 +70,14 @@ pub fn query(cli: &Cli) -> Result<Query> {
     Ok(query)
 }
 
-/// Parses `--state`: names, `connected` and `all`, comma-separated.
+/// Parses `--state`: ss's state names and groups, comma-separated, meaning what they mean
+/// as `state` words.
 pub fn parse_states(list: &str) -> Result<u32> {
-    let mut mask = 0;
-    for name in list.split(',').map(str::trim) {
-        let name = name.to_ascii_lowercase();
-        mask |= match name.as_str() {
-            "all" => Query::ALL_STATES,
-            "connected" => CONNECTED,
-            "estab" => 1 << SocketState::Established.number(),
-            "close" => 1 << SocketState::Unconn.number(),
-            _ => SocketState::ALL
-                .into_iter()
-                .find(|state| state.as_str() == name)
-                .map(|state| 1 << state.number())
-                .ok_or_else(|| {
-                    Error::usage(format!(
-                        "--state: '{name}' is not a socket state (see --help)"
-                    ))
-                })?,
-        };
-    }
-    Ok(mask)
+    list.split(',').try_fold(0, |mask, name| {
+        expr::state_mask(name.trim())
+            .map(|states| mask | states)
+            .map_err(|why| Error::usage(format!("--state: {why} (see --help)")))
+    })
 }
 
 /// A port list with whether its items name protocols (`T:22`), in which case a socket must
@@ -263,7 +250,7 @@ fn parse_users(list: &str) -> Result<HashSet<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::contract::record::{Family, SockType};
+    use common::contract::record::{Family, SockType, SocketState};
 
     #[test]
     fn states_parse_names_and_groups() {
@@ -274,9 +261,39 @@ mod tests {
         );
         assert_eq!(parse_states("ESTAB").unwrap(), 1 << 1);
         assert_eq!(parse_states("all").unwrap(), Query::ALL_STATES);
-        assert_eq!(parse_states("connected").unwrap() & 1 << 10, 0);
-        assert!(parse_states("listening").is_err());
+        assert_eq!(parse_states("listening").unwrap(), 1 << 10);
         assert!(parse_states("").is_err());
+        assert!(parse_states("established,bogus").is_err());
+        // The groups are ss's: `connected` is all but listening and closed, time-wait and
+        // syn-recv included, unlike what ss (and sockls) show with no state asked for.
+        let states = |names: &[SocketState]| names.iter().map(|s| 1 << s.number()).sum::<u32>();
+        let connected = Query::ALL_STATES & !states(&[SocketState::Listen, SocketState::Unconn]);
+        assert_eq!(parse_states("connected").unwrap(), connected);
+        assert_eq!(
+            DEFAULT_STATES,
+            connected & !states(&[SocketState::TimeWait, SocketState::SynRecv])
+        );
+        assert_eq!(
+            parse_states("synchronized").unwrap(),
+            connected & !states(&[SocketState::SynSent])
+        );
+        let bucket = states(&[
+            SocketState::SynRecv,
+            SocketState::NewSynRecv,
+            SocketState::TimeWait,
+        ]);
+        assert_eq!(parse_states("bucket").unwrap(), bucket);
+        assert_eq!(parse_states("big").unwrap(), Query::ALL_STATES & !bucket);
+        assert_eq!(
+            parse_states("syn-recv").unwrap(),
+            parse_states("new-syn-recv").unwrap()
+        );
+        for state in SocketState::ALL {
+            assert_ne!(
+                parse_states(state.as_str()).unwrap() & 1 << state.number(),
+                0
+            );
+        }
     }
 
     fn tcp(local: u16, remote: u16) -> SocketRecord {
