@@ -330,7 +330,7 @@ fn a_closed_pipe_is_quiet_and_a_full_disk_is_an_error() {
 #[test]
 fn bad_usage_is_one_line_and_status_2() {
     for args in [
-        &["--state", "listening"][..],
+        &["--state", "listen-ish"][..],
         &["--port", "0"],
         &["--sport", "x"],
         &["--pid", "me"],
