@@ -612,6 +612,8 @@ fn portscan_keeps_its_baseline_when_a_host_failed() {
         baseline.display()
     );
     assert!(stderr.contains(&kept), "{stderr}");
+    // Nothing is known of the failed host now: its port is not reported removed.
+    assert_eq!(stdout_text(&failed), "", "{stderr}");
     assert_eq!(
         std::fs::read_to_string(&baseline).unwrap(),
         before,

@@ -24,6 +24,7 @@ pub(crate) use ping::{Received, receive_with_ttl};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
+use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::contract::error::{Error, Result, warn};
@@ -360,7 +361,8 @@ pub struct Found<W: Write> {
     /// Why each host in `live` is taken to be up, for the XML file.
     pub reasons: HashMap<Host, Reason>,
     pub down: u64,
-    pub failed: u64,
+    /// The hosts discovery could not probe (an unreachable network).
+    pub failed: Vec<IpAddr>,
     /// With `-sn`: where the records go, and whether down hosts get one (`--all`).
     records: Option<(RecordWriter<W>, bool)>,
     /// With `--sort`: the records held until the end.
@@ -380,7 +382,7 @@ impl<W: Write> Found<W> {
             live: Vec::new(),
             reasons: HashMap::new(),
             down: 0,
-            failed: 0,
+            failed: Vec::new(),
             records: None,
             held: None,
             progress: ProgressLine::on_terminal(),
@@ -418,7 +420,7 @@ impl<W: Write> Found<W> {
     pub fn summary(&self, outcome: Outcome, elapsed: Duration) -> String {
         summary(
             self.live.len() as u64,
-            self.down + self.failed,
+            self.down + self.failed.len() as u64,
             outcome,
             elapsed,
         )
@@ -524,7 +526,7 @@ impl<W: Write> Listener for Found<W> {
     }
 
     fn host_failed(&mut self, host: &Host, why: &str) {
-        self.failed += 1;
+        self.failed.push(host.address);
         self.settled();
         self.progress.clear();
         warn(TOOL, format_args!("{}: {why}", host.describe()));

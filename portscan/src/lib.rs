@@ -604,7 +604,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     if config.verbose {
         printer.show_notices();
     }
-    printer.unscanned(found.down, found.failed);
+    printer.unscanned(found.down, found.failed.len() as u64);
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = scan_ports(
         config,
@@ -619,7 +619,8 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         },
     )?;
     let hosts_failed = printer.hosts_failed();
-    printer.failed_before(problems.len() as u64 + found.failed);
+    let failed_before = problems.count() + found.failed.len() as u64;
+    printer.failed_before(&problems, found.failed);
     let (counts, changed) = printer.finish(outcome.interrupted)?;
     // The report's closing line says as much on a terminal; -v still asks for the summary.
     if config.verbose || (!report && summaries) {
@@ -632,7 +633,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
         return Err(Error::Interrupted);
     }
     Ok(Status {
-        had_errors: !problems.is_empty() || hosts_failed + found.failed > 0,
+        had_errors: !problems.is_empty() || hosts_failed + failed_before > 0,
         changed,
     })
 }
@@ -687,7 +688,7 @@ fn resolve_targets(config: &Config) -> Result<(Targets, targets::Problems)> {
             }
         },
     )?;
-    for problem in &problems {
+    for problem in &problems.messages {
         warn(TOOL, problem);
     }
     Ok((targets, problems))
@@ -981,7 +982,7 @@ fn ping_only<'a, W: io::Write + 'a>(
     if outcome.interrupted {
         return Err(Error::Interrupted);
     }
-    Ok(found.failed)
+    Ok(found.failed.len() as u64)
 }
 
 /// The command line as a shell would take it back: words with spaces or quotes quoted,

@@ -11,7 +11,7 @@ mod progress;
 mod report;
 mod xml;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,7 +27,7 @@ use crate::TOOL;
 use crate::engine::{FollowUp, Observer, TargetPort};
 use crate::os_hint::{Hint, Hinted};
 use crate::service::{Identified, Identity};
-use crate::targets::Host;
+use crate::targets::{Host, Problems};
 
 use files::Dest;
 pub use hosts::HostFiles;
@@ -45,10 +45,11 @@ pub struct Printer<'a, W: Write> {
     report: Option<Report<'a>>,
     /// Ports found in each state, indexed by [`PortState::index`].
     counts: [u64; STATES],
+    /// Hosts that failed in the scan.
     hosts_failed: u64,
-    /// Hosts that failed before the scan: names that did not resolve, hosts discovery
-    /// could not reach.
-    failed_before: u64,
+    /// Those, and the hosts that failed before it: names that did not resolve, hosts
+    /// discovery could not reach.
+    failed: FailedHosts,
     progress: ProgressLine,
     /// Whether notices (a host's ICMP ration) go to stderr: on a terminal, or with -v.
     notices: bool,
@@ -72,6 +73,24 @@ pub struct Records<W: Write> {
     /// With `--baseline` or `--expect-open`: every port's record, of every state, held to
     /// be compared at the end; only the differences are written.
     compared: Option<(Comparison, Vec<PortRecord>)>,
+}
+
+/// The hosts that have no result this run: a baseline's ports on them are not reported
+/// removed (nothing is known of them now), and the baseline is not rewritten without them.
+#[derive(Debug, Default)]
+pub struct FailedHosts {
+    /// How many hosts failed, or might have been scanned wrongly (an --exclude whose name
+    /// did not resolve).
+    pub count: u64,
+    pub addresses: HashSet<IpAddr>,
+    /// The targets' names that did not resolve, as records name their host.
+    pub names: HashSet<String>,
+}
+
+impl FailedHosts {
+    fn covers(&self, record: &PortRecord) -> bool {
+        self.addresses.contains(&record.address) || self.names.contains(&record.host)
+    }
 }
 
 /// What a scan's result is compared with.
@@ -113,14 +132,15 @@ impl Comparison {
     }
 
     /// What differs between `now` (every port scanned) and what was expected; a record of
-    /// `now` counts as added only in a state `show` prints. The baseline is rewritten only
-    /// if no host `failed`: a failed host has no records, and rewriting would drop its
-    /// ports from the baseline, to come back as `added` on the next run.
+    /// `now` counts as added only in a state `show` prints. The hosts that `failed` are
+    /// left out of the comparison: their ports are neither removed nor added. The baseline
+    /// is rewritten only if no host failed: rewriting would drop a failed host's ports from
+    /// the baseline, to come back as `added` on the next run.
     fn changes(
         self,
         now: &[PortRecord],
         show: [bool; STATES],
-        failed: u64,
+        failed: &FailedHosts,
     ) -> Result<Vec<ChangeRecord<PortRecord>>> {
         let shown = |record: &PortRecord| show[record.state.index()];
         match self {
@@ -129,13 +149,17 @@ impl Comparison {
                 update,
                 earlier,
             } => {
-                let changes = baseline::compare(earlier, now, shown);
-                if update && failed > 0 {
+                let known = |records: Vec<PortRecord>| -> Vec<PortRecord> {
+                    records.into_iter().filter(|r| !failed.covers(r)).collect()
+                };
+                let changes = baseline::compare(known(earlier), &known(now.to_vec()), shown);
+                if update && failed.count > 0 {
                     warn(
                         TOOL,
                         format_args!(
-                            "--update-baseline: kept {}: {failed} host(s) failed",
-                            path.display()
+                            "--update-baseline: kept {}: {} host(s) failed",
+                            path.display(),
+                            failed.count
                         ),
                     );
                 } else if update {
@@ -216,7 +240,7 @@ impl<W: Write> Records<W> {
     /// Writes what is held, and ends the output; `true` if a comparison found changes. An
     /// `interrupted` scan is compared with nothing: what it did not reach is no change.
     /// With `failed` hosts, a baseline is not rewritten ([`Comparison::changes`]).
-    fn finish(mut self, interrupted: bool, failed: u64) -> Result<bool> {
+    fn finish(mut self, interrupted: bool, failed: &FailedHosts) -> Result<bool> {
         let mut changed = false;
         if let Some((comparison, mut now)) = self.compared.take().filter(|_| !interrupted) {
             // In order, as --sort prints them: the changes, and the rewritten baseline.
@@ -279,7 +303,7 @@ impl<'a, W: Write> Printer<'a, W> {
             report,
             counts: [0; STATES],
             hosts_failed: 0,
-            failed_before: 0,
+            failed: FailedHosts::default(),
             progress: ProgressLine::on_terminal(),
             notices: io::stderr().is_terminal(),
             version_columns: false,
@@ -315,10 +339,16 @@ impl<'a, W: Write> Printer<'a, W> {
         self.hosts_failed
     }
 
-    /// Counts the hosts that failed before the scan, so that --update-baseline keeps the
-    /// old baseline rather than drop their ports from it.
-    pub fn failed_before(&mut self, hosts: u64) {
-        self.failed_before = hosts;
+    /// Adds the hosts that failed before the scan, the targets' `problems` (names that did
+    /// not resolve) and the addresses discovery found `unreachable`, so that a baseline's
+    /// comparison leaves them out and --update-baseline keeps the old baseline rather than
+    /// drop their ports.
+    pub fn failed_before(&mut self, problems: &Problems, unreachable: Vec<IpAddr>) {
+        self.failed.count += problems.count() + unreachable.len() as u64;
+        self.failed.addresses.extend(unreachable);
+        self.failed
+            .names
+            .extend(problems.unresolved.iter().cloned());
     }
 
     /// Prints what is held (sorted records; the report's last hosts and its closing lines,
@@ -330,7 +360,7 @@ impl<'a, W: Write> Printer<'a, W> {
         self.progress.clear();
         // Every output is ended, the XML closed, even when one of them fails; the first
         // failure is the run's.
-        let failed = self.hosts_failed + self.failed_before;
+        let failed = &self.failed;
         let finish_records = |records: Records<_>| records.finish(interrupted, failed);
         let (stdout, json_file) = (
             self.records.map_or(Ok(false), finish_records),
@@ -473,6 +503,8 @@ impl<W: Write> Observer for Printer<'_, W> {
     fn host_failed(&mut self, host: &Host, why: &str) {
         self.progress.clear();
         self.hosts_failed += 1;
+        self.failed.count += 1;
+        self.failed.addresses.insert(host.address);
         if let Some(report) = &mut self.report {
             report.host_failed(host, why);
         }
@@ -539,6 +571,7 @@ pub fn summary(counts: [u64; STATES], elapsed: Duration, sent: u64, interrupted:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::contract::baseline::Change;
 
     fn host(text: &str) -> Host {
         Host {
@@ -582,6 +615,44 @@ mod tests {
              127.0.0.2 53/udp open syn-ack\n127.0.0.10 80/tcp closed syn-ack\n\
              ::1 22/tcp open syn-ack\n"
         );
+    }
+
+    #[test]
+    fn a_baseline_leaves_out_the_hosts_that_failed() {
+        let record = |host: &str, address: &str, port: u16, state: PortState| PortRecord {
+            host: host.into(),
+            address: address.parse().unwrap(),
+            port,
+            proto: Proto::Tcp,
+            state,
+            ..PortRecord::default()
+        };
+        let earlier = vec![
+            record("198.18.0.1", "198.18.0.1", 22, PortState::Open),
+            record("gone.test", "198.18.0.9", 80, PortState::Open),
+            record("198.18.0.2", "198.18.0.2", 22, PortState::Open),
+        ];
+        // The failed address's partial result is no addition either.
+        let now = vec![
+            record("198.18.0.1", "198.18.0.1", 25, PortState::Open),
+            record("198.18.0.2", "198.18.0.2", 22, PortState::Closed),
+        ];
+        let comparison = Comparison::Baseline {
+            path: "unwritten.json".into(),
+            update: false,
+            earlier,
+        };
+        let failed = FailedHosts {
+            count: 2,
+            addresses: ["198.18.0.1".parse().unwrap()].into(),
+            names: ["gone.test".to_owned()].into(),
+        };
+        let changes = comparison.changes(&now, [true; STATES], &failed).unwrap();
+        let changes: Vec<_> = changes
+            .iter()
+            .map(|c| (c.change, c.record.address.to_string(), c.record.port))
+            .collect();
+        assert_eq!(changes, [(Change::Changed, "198.18.0.2".to_owned(), 22)]);
     }
 
     #[test]

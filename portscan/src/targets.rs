@@ -99,7 +99,25 @@ impl IndexSet {
 }
 
 /// What building the table left out, to be reported.
-pub type Problems = Vec<String>;
+#[derive(Debug, Default)]
+pub struct Problems {
+    /// One line each, for stderr.
+    pub messages: Vec<String>,
+    /// The targets' names that did not resolve: hosts this run knows nothing of, whose
+    /// ports in a baseline are not reported removed.
+    pub unresolved: Vec<String>,
+}
+
+impl Problems {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// How many problems: each a host, or an --exclude that may have let one in.
+    pub fn count(&self) -> u64 {
+        self.messages.len() as u64
+    }
+}
 
 impl Targets {
     /// Builds the table. `resolve` maps a name to its addresses (the system resolver in a
@@ -111,7 +129,7 @@ impl Targets {
         resolve: impl Fn(&str) -> std::io::Result<Vec<IpAddr>>,
     ) -> Result<(Self, Problems)> {
         let mut targets = Targets::default();
-        let mut problems = Vec::new();
+        let mut problems = Problems::default();
         for spec in specs {
             let group = match spec {
                 TargetSpec::Name(name) => match resolve(&name) {
@@ -129,11 +147,17 @@ impl Targets {
                         }
                     }
                     Ok(_) => {
-                        problems.push(format!("{name}: the name has no address"));
+                        problems
+                            .messages
+                            .push(format!("{name}: the name has no address"));
+                        problems.unresolved.push(name);
                         continue;
                     }
                     Err(error) => {
-                        problems.push(format!("{name}: cannot resolve: {error}"));
+                        problems
+                            .messages
+                            .push(format!("{name}: cannot resolve: {error}"));
+                        problems.unresolved.push(name);
                         continue;
                     }
                 },
@@ -151,7 +175,9 @@ impl Targets {
                 TargetSpec::Name(name) => match resolve(&name) {
                     Ok(addresses) => targets.excluded_addresses.extend(addresses),
                     Err(error) => {
-                        problems.push(format!("--exclude {name}: cannot resolve: {error}"));
+                        problems
+                            .messages
+                            .push(format!("--exclude {name}: cannot resolve: {error}"));
                     }
                 },
                 spec => targets.excluded.push(spec),
@@ -372,7 +398,11 @@ mod tests {
             fake_resolve,
         )
         .unwrap();
-        assert_eq!(problems, ["nowhere.test: cannot resolve: no such name"]);
+        assert_eq!(
+            problems.messages,
+            ["nowhere.test: cannot resolve: no such name"]
+        );
+        assert_eq!(problems.unresolved, ["nowhere.test"]);
         assert_eq!(
             hosts(&targets),
             [
