@@ -391,6 +391,41 @@ fn sorting_by_memory_matches_ps() {
     }
 }
 
+/// A renamed column's header ends at the next comma or blank, as in the ps installed here;
+/// `args=COMMAND LINE` names a column `LINE`, an error in both.
+#[test]
+fn renamed_headers_end_where_ps_ends_them() {
+    require_program("ps", &["--version"]);
+    let header = |command: &mut Command| {
+        let output = run(command.env("LC_ALL", "C"), LIMIT);
+        (
+            code(&output),
+            stdout_text(&output).lines().next().map(str::to_owned),
+        )
+    };
+    for list in ["pid=ID,comm=NAME", "pid=,user=WHO comm", "pid=X=Y;Z,comm="] {
+        let (ps_code, ps_header) = header(Command::new("ps").args(["-o", list, "-p", "1"]));
+        let (our_code, our_header) = header(tool("proctree").args(["--header", "-o", list, "1"]));
+        assert_eq!((our_code, ps_code), (0, 0), "{list}");
+        let words = |line: Option<String>| {
+            line.unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words(our_header), words(ps_header), "-o {list}");
+    }
+    let refused = run(tool("proctree").args(["-o", "args=COMMAND LINE"]), LIMIT);
+    let ps_refused = run(Command::new("ps").args(["-o", "args=COMMAND LINE"]), LIMIT);
+    assert_ne!(code(&ps_refused), 0);
+    assert_eq!(code(&refused), 2);
+    assert!(
+        stderr_text(&refused).contains("'LINE': unknown column"),
+        "{}",
+        stderr_text(&refused)
+    );
+}
+
 /// `-o pid= -o user -o comm`: one empty name among others. ps prints the header with a blank
 /// over the pid and every name over its own column, and so must proctree (the widths differ:
 /// ps's are fixed, proctree's fit the cells); with every name empty neither prints a header.

@@ -143,7 +143,7 @@ pub struct Cli {
     /// time, start, lstart, stime, comm, args, cmd, nlwp, ...) under ps's headers and in
     /// ps's forms, or the records' field names
     /// (cpu_percent, rss_kib, ...), separated by a comma or a blank ('pid user');
-    /// `NAME=HEADER` renames one. Implies the flat list in
+    /// `NAME=HEADER` renames one (the header ends at the next comma or blank). Implies the flat list in
     /// text; in JSON and CSV, keeps only those fields.
     #[arg(
         short = 'o',

@@ -198,35 +198,30 @@ fn valid_names() -> String {
 }
 
 /// Parses `-o`'s lists: names separated by a comma or a blank (the option may be repeated),
-/// each with an optional `=HEADER`, as ps takes them (`pid,%cpu`, `'pid user'`, `pid=`,
-/// `args=COMMAND LINE`).
+/// each with an optional `=HEADER`, as the ps of procps-ng 4 takes them (`pid,%cpu`,
+/// `'pid user'`, `pid=`, `pid=ID,comm=NAME`): a header ends at the next comma or blank, so
+/// `args=COMMAND LINE` names a column `LINE`, an error there as here.
 pub fn parse_list(lists: &[String]) -> Result<Vec<Spec>> {
     let mut specs = Vec::new();
     for list in lists {
-        // A header given with `=` runs to the end of its list, as in ps.
-        let (names, renamed) = match list.split_once('=') {
-            Some((names, header)) => (names, Some(header)),
-            None => (list.as_str(), None),
-        };
         // ps takes one separator between two names, no more: `pid,,user` is an error there.
-        let names: Vec<&str> = names.split([',', ' ']).collect();
-        if names.contains(&"") {
-            return Err(Error::usage(format!(
-                "-o '{list}': an empty column name (names are separated by one comma or blank)"
-            )));
-        }
-        for (i, name) in names.iter().enumerate() {
+        for item in list.split([',', ' ']) {
+            let (name, renamed) = match item.split_once('=') {
+                Some((name, header)) => (name, Some(header)),
+                None => (item, None),
+            };
+            if name.is_empty() {
+                return Err(Error::usage(format!(
+                    "-o '{list}': an empty column name (names are separated by one comma or blank)"
+                )));
+            }
             let (column, header) = lookup(name).ok_or_else(|| {
                 Error::usage(format!(
                     "-o '{name}': unknown column; valid ones are: {}",
                     valid_names()
                 ))
             })?;
-            let header = match renamed {
-                Some(renamed) if i + 1 == names.len() => renamed.to_owned(),
-                _ => header.to_owned(),
-            };
-            specs.push((column, header));
+            specs.push((column, renamed.unwrap_or(header).to_owned()));
         }
     }
     Ok(specs)
@@ -732,11 +727,11 @@ mod tests {
                 "rss_kib,etime,etimes",
                 "rss_kib:rss_kib elapsed_s:ELAPSED elapsed_s:ELAPSED",
             ),
-            ("pid=,args=", "pid:,args="),
-            ("user,args=COMMAND LINE", "user:USER args:COMMAND LINE"),
+            ("pid=,args=", "pid: args:"),
+            ("pid=ID,comm=NAME", "pid:ID comm:NAME"),
+            ("pid=X=Y;Z", "pid:X=Y;Z"),
             ("pid user", "pid:PID user:USER"),
             ("pid user,comm=NAME", "pid:PID user:USER comm:NAME"),
-            ("pid args=COMMAND LINE", "pid:PID args:COMMAND LINE"),
             (
                 "stat,cmd,nlwp,pri",
                 "stat:STAT args:CMD threads:NLWP priority:PRI",
@@ -745,11 +740,14 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(list(input).unwrap(), expected, "{input}");
         }
-        assert!(
-            list("pid,bogus")
-                .unwrap_err()
-                .contains("'bogus': unknown column")
-        );
+        for (bad, unknown) in [("pid,bogus", "bogus"), ("args=COMMAND LINE", "LINE")] {
+            assert!(
+                list(bad)
+                    .unwrap_err()
+                    .contains(&format!("'{unknown}': unknown column")),
+                "{bad}"
+            );
+        }
         assert!(list("").is_err());
         for bad in ["pid,,user", "pid  user", "pid, user", " pid", "pid,", ",=X"] {
             assert!(
