@@ -66,8 +66,8 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "portscan",
-        &["-sS", "-sU", "127.0.0.1"],
-        &["the argument '--syn' cannot be used with '--udp'"],
+        &["-sS", "-sT", "127.0.0.1"],
+        &["the argument '--syn' cannot be used with '--tcp'"],
     ),
     (
         "portscan",

@@ -183,9 +183,10 @@ pub struct Cli {
     pub udp: bool,
 
     /// Scan TCP ports with SYNs from a raw socket, nmap's SYN scan: needs CAP_NET_RAW
-    /// (root). With -sV or -A, the open ports are probed as the SYNs find them. Not with
-    /// -sT (one TCP scan at a time), nor yet -sU or --from. Also spelled -sS.
-    #[arg(long, conflicts_with_all = ["tcp", "udp", "from"])]
+    /// (root). With -sV or -A, the open ports are probed as the SYNs find them; with -sU,
+    /// the UDP ports are scanned after the SYN scan, as nmap does. Not with -sT (one TCP
+    /// scan at a time), nor --from. Also spelled -sS.
+    #[arg(long, conflicts_with_all = ["tcp", "from"])]
     pub syn: bool,
 
     /// Scan the N most common ports [default: 1000].

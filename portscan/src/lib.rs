@@ -24,6 +24,7 @@ mod os_hint;
 mod output;
 mod privilege;
 mod probe;
+mod scans;
 mod scope;
 mod service;
 mod source;
@@ -50,13 +51,12 @@ use common::services::ports::Proto;
 use common::services::{self, ServiceDb};
 pub use discovery::Discovery;
 use nix::sys::signalfd::SignalFd;
-use socket2::Socket;
 
 pub use cli::{Cli, MANUAL, ProbeDbChoice, ShowState, command, nmap_spellings};
 use discovery::Found;
 use discovery::Pinger;
 use driver::Epoller;
-use engine::{FollowUp, Observer, Plan, TargetPort};
+use engine::{Observer, Plan, TargetPort};
 use order::{Permutation, Shard};
 use os_hint::Hinting;
 use os_hint::gather::HintSockets;
@@ -65,6 +65,7 @@ use output::{
     Grepable, HostFiles, Listed, Normal, NormalFile, Printer, Records, Report, Scan, Xml,
 };
 use probe::ScanProber;
+use scans::Scans;
 use service::{Deferred, Identified};
 use targets::Targets;
 use timing::Profile;
@@ -596,7 +597,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
 
     // Only the hint reads the echo socket from here on.
     let pinger = pinger.filter(|_| hinting);
-    let plan = config.plan(targets, budget)?;
+    let scans = Scans::new(config.plans(targets, budget)?, syn.as_ref());
     let mut scan = config.scan(started, start_time, std::mem::take(&mut found.reasons))?;
     scan.unscanned_addresses = unscanned_addresses;
     let services = Arc::clone(&scan.services);
@@ -608,14 +609,13 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let mut driver = Epoller::new(Some(&signal_fd))?;
     let outcome = scan_ports(
         config,
-        &plan,
+        &scans,
         &mut driver,
         &mut printer,
         &services,
         HintInputs {
             signals: &signal_fd,
             sockets: HintSockets { pinger, raw_tcp },
-            syn: syn.as_ref(),
         },
     )?;
     let hosts_failed = printer.hosts_failed();
@@ -699,57 +699,31 @@ fn resolve_targets(config: &Config) -> Result<(Targets, targets::Problems)> {
 /// printer.
 fn scan_ports<W: io::Write>(
     config: &Config,
-    plan: &Plan,
+    scans: &Scans<'_>,
     driver: &mut Epoller,
     printer: &mut Printer<'_, W>,
     services: &ServiceDb,
     hint: HintInputs<'_>,
 ) -> Result<engine::Summary> {
-    let scanner = match hint.syn {
-        Some(sockets) => Scanner::Syn(sockets),
-        None => Scanner::Connect,
-    };
     let Some(version) = config.version else {
-        return scanner.run(plan, driver, printer);
+        return scans.run(driver, printer);
     };
     printer.version_columns();
     let options = version.options()?;
     if !config.os_hint {
-        return probe_services(scanner, plan, driver, printer, &options, services);
+        return probe_services(scans, driver, printer, &options, services);
     }
     printer.os_columns();
     let mut hinting = Hinting::new(printer, hint.signals, hint.sockets);
-    let mut outcome = probe_services(scanner, plan, driver, &mut hinting, &options, services)?;
+    let mut outcome = probe_services(scans, driver, &mut hinting, &options, services)?;
     outcome.interrupted |= hinting.finish(outcome.interrupted)?;
     Ok(outcome)
-}
-
-/// The loop that scans: the connect scan's engine, or -sS's on its raw sockets.
-#[derive(Clone, Copy)]
-enum Scanner<'a> {
-    Connect,
-    Syn(&'a syn::SynSockets),
-}
-
-impl Scanner<'_> {
-    fn run(
-        self,
-        plan: &Plan,
-        driver: &mut Epoller,
-        observer: &mut (impl Observer + FollowUp<Socket>),
-    ) -> Result<engine::Summary> {
-        match self {
-            Self::Connect => engine::run(plan, ScanProber::default(), driver, observer),
-            Self::Syn(sockets) => syn::run(plan, sockets, driver, observer),
-        }
-    }
 }
 
 /// Scans, probing the open TCP ports (and the open or open|filtered UDP ports) for their
 /// services as the scan finds them, and gives them to `observer`.
 fn probe_services<O: Identified>(
-    scanner: Scanner<'_>,
-    plan: &Plan,
+    scans: &Scans<'_>,
     driver: &mut Epoller,
     observer: &mut O,
     options: &service::Options,
@@ -757,9 +731,9 @@ fn probe_services<O: Identified>(
 ) -> Result<engine::Summary> {
     // Each port probed at once holds a socket: half the budget at most, shared with the
     // scan's probes while it runs.
-    let parallel = (plan.budget / 2).max(1);
+    let parallel = (scans.budget() / 2).max(1);
     let mut deferred = Deferred::new(observer, options, services, parallel);
-    let outcome = scanner.run(plan, driver, &mut deferred)?;
+    let outcome = scans.run(driver, &mut deferred)?;
     if outcome.interrupted {
         deferred.release()?;
     }
@@ -934,8 +908,6 @@ struct Sweep<'a> {
 struct HintInputs<'a> {
     signals: &'a SignalFd,
     sockets: HintSockets,
-    /// -sS's raw sockets: with them the scan sends SYNs instead of connecting.
-    syn: Option<&'a syn::SynSockets>,
 }
 
 /// The output files of a -sn run, opened, and what they are told of it.
@@ -1059,15 +1031,28 @@ impl Config {
 
     /// The port scan of `targets`: every (host, port) pair in the seeded order, with this
     /// run's shard, timing and rates.
-    fn plan(&self, targets: Targets, budget: usize) -> Result<Plan> {
+    /// The plans of the run's scans, in turn ([`Scans`]): with -sS and UDP ports, the TCP
+    /// ports' and then the UDP ports' (the SYN loop takes TCP only); otherwise one.
+    fn plans(&self, targets: Targets, budget: usize) -> Result<Vec<Plan>> {
+        if !self.syn || self.ports.iter().all(|port| port.proto == Proto::Tcp) {
+            return Ok(vec![self.plan(targets, self.ports.clone(), budget)?]);
+        }
+        let (tcp, udp) = self.ports.iter().partition(|port| port.proto == Proto::Tcp);
+        Ok(vec![
+            self.plan(targets.clone(), tcp, budget)?,
+            self.plan(targets, udp, budget)?,
+        ])
+    }
+
+    fn plan(&self, targets: Targets, ports: Vec<TargetPort>, budget: usize) -> Result<Plan> {
         let pairs = targets
             .len()
-            .checked_mul(self.ports.len() as u64)
+            .checked_mul(ports.len() as u64)
             .ok_or_else(|| Error::usage("more than 2^64 (host, port) pairs to scan"))?;
         Ok(Plan {
             targets,
-            ports: self.ports.clone(),
-            order: Permutation::new(pairs, HOST_GROUP * self.ports.len() as u64, self.seed),
+            order: Permutation::new(pairs, HOST_GROUP * ports.len() as u64, self.seed),
+            ports,
             shard: self.shard,
             profile: self.profile,
             max_rate: self.max_rate,

@@ -33,7 +33,7 @@ impl Host {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Group {
     /// Addresses computed on demand; each is its own label.
     Spec(TargetSpec),
@@ -56,7 +56,7 @@ impl Group {
 }
 
 /// Every host of the scan, indexed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Targets {
     groups: Vec<Group>,
     /// Where each group's first host is in the whole table.
@@ -69,7 +69,7 @@ pub struct Targets {
 }
 
 /// A set of host indices, one bit each: a /8 costs 2 MB.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct IndexSet {
     words: Vec<u64>,
 }

@@ -1,10 +1,10 @@
 //! -sS, the SYN scan: on loopback it finds what the connect scan and nmap's own SYN scan
-//! find, with nmap's SYN-scan reasons; through a firewall in a namespace pair it reads the
+//! find, with nmap's SYN-scan reasons, and with -sU the UDP states nmap -sS -sU finds; through a firewall in a namespace pair it reads the
 //! ICMP errors for their reasons, and over all 65535 ports agrees with nmap -sS; it refuses
 //! to run without CAP_NET_RAW, and it runs on as nobody with no capability once its raw
 //! sockets are open.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,8 +29,19 @@ fn port_states(text: &str) -> Vec<(u64, String, String)> {
 
 /// The states `nmap -sS` gives the ports of `list` on `address`, from its grepable output.
 fn nmap_states(address: &str, list: &str) -> Vec<(u64, String)> {
+    nmap_ports(&["-sS"], address, list)
+        .into_iter()
+        .map(|(port, _, state)| (port, state))
+        .collect()
+}
+
+/// (port, protocol, state) of each port of `list` on `address` in the grepable output of
+/// an nmap run of the `scans` (`-sS`, `-sU`).
+fn nmap_ports(scans: &[&str], address: &str, list: &str) -> Vec<(u64, String, String)> {
     let output = run(
-        Command::new("nmap").args(["-sS", "-n", "-Pn", "-p", list, "-oG", "-", address]),
+        Command::new("nmap")
+            .args(scans)
+            .args(["-n", "-Pn", "-p", list, "-oG", "-", address]),
         LIMIT,
     );
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
@@ -42,12 +53,12 @@ fn nmap_states(address: &str, list: &str) -> Vec<(u64, String)> {
                 .map(|(_, ports)| ports.to_owned())
         })
         .unwrap_or_else(|| panic!("no Ports line: {text}"));
-    let mut found: Vec<(u64, String)> = ports
+    let mut found: Vec<(u64, String, String)> = ports
         .split(", ")
         .map(|entry| {
-            let mut fields = entry.split('/');
-            let port = fields.next().unwrap().trim().parse().unwrap();
-            (port, fields.next().unwrap().to_owned())
+            let fields: Vec<&str> = entry.split('/').collect();
+            let port = fields[0].trim().parse().unwrap();
+            (port, fields[2].to_owned(), fields[1].to_owned())
         })
         .collect();
     found.sort();
@@ -101,6 +112,103 @@ fn a_syn_scan_of_loopback_finds_what_the_connect_scan_and_nmap_find() {
             assert_eq!(ours, nmap);
         }
     }
+}
+
+/// A UDP port of `address` that echoes what it gets, for a bounded time, and a UDP port
+/// that was free a moment ago and is closed now.
+fn udp_echo_and_closed(address: IpAddr) -> (u16, u16) {
+    let echo = UdpSocket::bind((address, 0)).unwrap();
+    echo.set_read_timeout(Some(LIMIT)).unwrap();
+    let port = echo.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let mut buffer = [0; 2048];
+        // Ends at the first quiet LIMIT.
+        while let Ok((length, peer)) = echo.recv_from(&mut buffer) {
+            let _ = echo.send_to(&buffer[..length], peer);
+        }
+    });
+    let closed = UdpSocket::bind((address, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (port, closed)
+}
+
+/// `-sS -sU`, as nmap's users give it: the TCP ports by SYN, then the UDP ports, with the
+/// states and reasons of `nmap -sS -sU`, and one block for the host in the report.
+#[test]
+#[ignore = "needs root: a raw socket, and nmap's SYN and UDP scans"]
+fn a_syn_scan_with_udp_scans_both_as_nmap_does() {
+    require_root();
+    require_program("nmap", &["--version"]);
+    let address = IpAddr::from(Ipv4Addr::LOCALHOST);
+    let (open, closed) = listeners(address, 2);
+    let (udp_open, udp_closed) = udp_echo_and_closed(address);
+    let tcp = port_list(open.iter().map(port_of).chain(closed.iter().copied()));
+    let list = format!("T:{tcp},U:{udp_open},{udp_closed}");
+    let scratch = std::env::temp_dir().join(format!("portscan-syn-udp-{}", std::process::id()));
+    let output = run(
+        tool("portscan").args([
+            "-sS",
+            "-sU",
+            "--all",
+            "--json",
+            "-p",
+            &list,
+            "-oN",
+            scratch.to_str().unwrap(),
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    let report = std::fs::read_to_string(&scratch).unwrap_or_default();
+    let _ = std::fs::remove_file(&scratch);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let mut ours: Vec<(u64, String, String, String)> = json_lines(&stdout_text(&output))
+        .iter()
+        .map(|record| {
+            let field = |name: &str| record[name].as_str().unwrap().to_owned();
+            (
+                record["port"].as_u64().unwrap(),
+                field("proto"),
+                field("state"),
+                field("reason"),
+            )
+        })
+        .collect();
+    ours.sort();
+    let mut expected: Vec<(u64, String, String, String)> = Vec::new();
+    let mut expect = |port: u16, proto: &str, state: &str, reason: &str| {
+        expected.push((port.into(), proto.into(), state.into(), reason.into()));
+    };
+    for listener in &open {
+        expect(port_of(listener), "tcp", "open", "syn-ack");
+    }
+    for &port in &closed {
+        expect(port, "tcp", "closed", "reset");
+    }
+    expect(udp_open, "udp", "open", "udp-response");
+    expect(udp_closed, "udp", "closed", "port-unreach");
+    expected.sort();
+    assert_eq!(ours, expected);
+    assert_eq!(report.matches("scan report for").count(), 1, "{report}");
+    for (port, proto, state, _) in &expected {
+        assert!(
+            report
+                .lines()
+                .any(|line| line.starts_with(&format!("{port}/{proto} "))
+                    && line.contains(state.as_str())),
+            "{port}/{proto} {state}: {report}"
+        );
+    }
+
+    let theirs = nmap_ports(&["-sS", "-sU"], "127.0.0.1", &list);
+    let ours: Vec<(u64, String, String)> = ours
+        .into_iter()
+        .map(|(port, proto, state, _)| (port, proto, state))
+        .collect();
+    assert_eq!(ours, theirs);
 }
 
 #[test]
