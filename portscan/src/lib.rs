@@ -66,7 +66,7 @@ use output::{
 };
 use probe::ScanProber;
 use scans::Scans;
-use service::{Deferred, Identified};
+use service::{Identified, Probing};
 use targets::Targets;
 use timing::Profile;
 
@@ -732,10 +732,10 @@ fn probe_services<O: Identified>(
     // Each port probed at once holds a socket: half the budget at most, shared with the
     // scan's probes while it runs.
     let parallel = (scans.budget() / 2).max(1);
-    let mut deferred = Deferred::new(observer, options, services, parallel);
-    let outcome = scans.run(driver, &mut deferred)?;
+    let mut probing = Probing::new(observer, options, services, parallel);
+    let outcome = scans.run(driver, &mut probing)?;
     if outcome.interrupted {
-        deferred.release()?;
+        probing.release()?;
     }
     Ok(outcome)
 }
@@ -816,14 +816,14 @@ fn probe_found<'a, W: io::Write + 'a>(
     let services = Arc::clone(&scan.services);
     let (mut printer, _) = printer_for(config, stdout, dests, scan)?;
     printer.version_columns();
-    let mut deferred = Deferred::new(&mut printer, &options, &services, (budget / 2).max(1));
+    let mut probing = Probing::new(&mut printer, &options, &services, (budget / 2).max(1));
     for (host, port, (state, reason), rtt) in &found {
-        deferred.result(host, *port, *state, *reason, *rtt)?;
+        probing.result(host, *port, *state, *reason, *rtt)?;
     }
     for host in &hosts {
-        deferred.host_done(host)?;
+        probing.host_done(host)?;
     }
-    let complete = deferred.run(driver)?;
+    let complete = probing.run(driver)?;
     printer.finish(!complete)?;
     if !complete {
         return Err(Error::Interrupted);

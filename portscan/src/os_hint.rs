@@ -9,7 +9,7 @@
 //! (`OpenSSH 9.2p1 Debian 2+deb12u3`, `cpe:/o:...`).
 //!
 //! The inference ([`infer`]) is a pure function of the evidence; the gathering
-//! (`gather`) holds the sockets; [`Hinting`] is the observer between -sV's `Deferred`
+//! (`gather`) holds the sockets; [`Hinting`] is the observer between -sV's `Probing`
 //! and the printer that holds each host's open ports and end until scanning and probing
 //! are over (the scan's loop must not wait on it), then gathers each host's evidence, and
 //! hands the printer the hint before the ports.
@@ -493,7 +493,7 @@ struct HeldPort {
     identity: Option<Identity>,
 }
 
-/// The observer between -sV's `Deferred` and the printer: holds each host's open TCP
+/// The observer between -sV's `Probing` and the printer: holds each host's open TCP
 /// ports (with their identities) and its end, and once the scan and the probing are over
 /// ([`finish`](Hinting::finish)) gathers each host's evidence, and gives the printer the
 /// hint, the ports and the end, in that order.

@@ -3,7 +3,7 @@
 //! state machines (`stage`) on the scan's own event loop, each port as soon as the scan
 //! finds it open.
 //!
-//! The results of the ports being probed are held ([`Deferred`]) until each is identified,
+//! The results of the ports being probed are held ([`Probing`]) until each is identified,
 //! so that each is printed once, with its service; every other result goes out as it
 //! comes.
 
@@ -153,7 +153,7 @@ pub trait Identified: Observer {
 /// the scan finds them, on the scan's own loop ([`FollowUp`]), holding back each until it
 /// is identified and the end of each host until its ports are; everything else passes on
 /// as it comes. Without a scan (`--from`), [`run`](Self::run) probes alone.
-pub struct Deferred<'a, O> {
+pub struct Probing<'a, O> {
     inner: &'a mut O,
     options: &'a Options,
     table: &'a ServiceDb,
@@ -169,7 +169,7 @@ pub struct Deferred<'a, O> {
 /// The first token of probing's sockets, apart from the scan's.
 const TOKEN_BASE: usize = crate::engine::FOLLOW_UP_TOKENS;
 
-impl<'a, O: Identified> Deferred<'a, O> {
+impl<'a, O: Identified> Probing<'a, O> {
     /// `parallel`: the most ports probed at once, each holding a socket.
     pub fn new(
         inner: &'a mut O,
@@ -284,7 +284,7 @@ impl<'a, O: Identified> Deferred<'a, O> {
     }
 }
 
-impl<O: Identified> FollowUp<Socket> for Deferred<'_, O> {
+impl<O: Identified> FollowUp<Socket> for Probing<'_, O> {
     fn sockets(&self) -> usize {
         self.identifier.sockets()
     }
@@ -308,7 +308,7 @@ impl<O: Identified> FollowUp<Socket> for Deferred<'_, O> {
     }
 }
 
-impl<O: Identified> Observer for Deferred<'_, O> {
+impl<O: Identified> Observer for Probing<'_, O> {
     fn result(
         &mut self,
         host: &Host,
