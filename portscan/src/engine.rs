@@ -216,7 +216,9 @@ struct Scan<'a, O: Observer + FollowUp<P::Socket>, P: Prober> {
     deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// What the last wait found, kept to save an allocation a turn.
     woken: Vec<Wakeup>,
-    hosts: HashMap<u64, HostEntry>,
+    /// Boxed: the map's table grows to its peak of hosts under way and never shrinks, so
+    /// its slots stay small and a host's state lives only as long as its scan.
+    hosts: HashMap<u64, Box<HostEntry>>,
     retries: VecDeque<Probe<P::Socket>>,
     parked: VecDeque<Probe<P::Socket>>,
     /// The next position of the permutation this shard takes.
@@ -468,7 +470,7 @@ impl<O: Observer + FollowUp<P::Socket>, P: Prober> Scan<'_, O, P> {
             let pairs = self.pairs_of(index);
             self.hosts.insert(
                 index,
-                HostEntry {
+                Box::new(HostEntry {
                     host,
                     timing,
                     started: now,
@@ -476,10 +478,13 @@ impl<O: Observer + FollowUp<P::Socket>, P: Prober> Scan<'_, O, P> {
                     settled: 0,
                     pairs,
                     unsourced,
-                },
+                }),
             );
         }
-        self.hosts.get_mut(&index).filter(|entry| !entry.failed)
+        self.hosts
+            .get_mut(&index)
+            .map(Box::as_mut)
+            .filter(|entry| !entry.failed)
     }
 
     fn fail_host(&mut self, index: u64, why: &str) {
