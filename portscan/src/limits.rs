@@ -6,7 +6,7 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 /// Sockets a scan never exceeds, whatever the limit: past this, more in flight only fills
 /// the kernel's queues (and the local port range has about 28,000 ports).
-const MOST: usize = 16_384;
+pub const MOST: usize = 16_384;
 
 /// Raises the soft limit as far as allowed and returns how many sockets a scan may hold.
 pub fn socket_budget() -> usize {
