@@ -148,6 +148,21 @@ table ip portscan_bench {
 EOF
 }
 
+# Two new namespaces `ns_a` and `ns_b`, loopbacks up, joined by a veth pair (`if_a` in
+# ns_a, `if_b` in ns_b) with `addr_a` and `addr_b` (address/prefix) on its ends, up: the
+# wire between a scanner and its host in cases 2 to 5, 10, 11 and 13. Interface names
+# are at most 15 bytes (IFNAMSIZ).
+veth_pair() { # ns_a ns_b if_a if_b addr_a addr_b
+    ip netns add "$1"
+    ip netns add "$2"
+    ip link add "$3" netns "$1" type veth peer name "$4" netns "$2"
+    ip -n "$1" addr add "$5" dev "$3"
+    ip -n "$2" addr add "$6" dev "$4"
+    for ns in "$1" "$2"; do ip -n "$ns" link set lo up; done
+    ip -n "$1" link set "$3" up
+    ip -n "$2" link set "$4" up
+}
+
 # The mean of a hyperfine JSON export, in seconds.
 mean() {
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$1"
@@ -201,14 +216,7 @@ fi
 need ip iproute2
 need nft nftables
 if want 2 || want 3 || want 4 || want 5; then
-ip netns add "$NS_A"
-ip netns add "$NS_B"
-ip link add "psa$$" netns "$NS_A" type veth peer name "psb$$" netns "$NS_B"
-ip -n "$NS_A" addr add 198.18.0.1/24 dev "psa$$"
-ip -n "$NS_B" addr add 198.18.0.2/24 dev "psb$$"
-for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_A" link set "psa$$" up
-ip -n "$NS_B" link set "psb$$" up
+veth_pair "$NS_A" "$NS_B" "psa$$" "psb$$" 198.18.0.1/24 198.18.0.2/24
 drop_ports "$NS_B" 20001-22000
 ip netns exec "$NS_B" python3 -c '
 import socket, time
@@ -380,14 +388,7 @@ if want 10 || want 11; then
 for program in /usr/sbin/sshd /usr/sbin/nginx /usr/sbin/vsftpd /usr/sbin/dnsmasq /usr/bin/ssh-keygen; do
     [ -x "$program" ] || { echo "bench/portscan.sh: $program is missing; install it as .ci/run does" >&2; exit 1; }
 done
-ip netns add "$NS_SV_A"
-ip netns add "$NS_SV_B"
-ip link add "pva$$" netns "$NS_SV_A" type veth peer name "pvb$$" netns "$NS_SV_B"
-ip -n "$NS_SV_A" addr add 198.18.2.1/24 dev "pva$$"
-ip -n "$NS_SV_B" addr add "$SV_HOST/24" dev "pvb$$"
-for ns in "$NS_SV_A" "$NS_SV_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SV_A" link set "pva$$" up
-ip -n "$NS_SV_B" link set "pvb$$" up
+veth_pair "$NS_SV_A" "$NS_SV_B" "pva$$" "pvb$$" 198.18.2.1/24 "$SV_HOST/24"
 sv="ip netns exec $NS_SV_B"
 # sshd on 22 and 2222, with a host key of the bench's.
 ssh-keygen -q -t ed25519 -N '' -f "$TMP/ssh_host_key"
@@ -539,14 +540,7 @@ if want 13; then
 echo "== -sS of one port on every address of a /18, a /17 and a /16, nothing answering"
 NS_SILENT="${NS_PREFIX}-silent-$$"
 NS_SINK="${NS_PREFIX}-sink-$$"
-ip netns add "$NS_SILENT"
-ip netns add "$NS_SINK"
-ip link add "psq$$" netns "$NS_SILENT" type veth peer name "psr$$" netns "$NS_SINK"
-ip -n "$NS_SILENT" addr add 198.18.2.1/24 dev "psq$$"
-ip -n "$NS_SINK" addr add 198.18.2.2/24 dev "psr$$"
-for ns in "$NS_SILENT" "$NS_SINK"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SILENT" link set "psq$$" up
-ip -n "$NS_SINK" link set "psr$$" up
+veth_pair "$NS_SILENT" "$NS_SINK" "psq$$" "psr$$" 198.18.2.1/24 198.18.2.2/24
 # The sink forwards nothing, and a host that does not forward drops what is not its own
 # without an ICMP error: the addresses are silent, not refused.
 ip -n "$NS_SILENT" route add 198.19.0.0/16 via 198.18.2.2

@@ -1263,6 +1263,129 @@ impl Drop for Running {
     }
 }
 
+// Servers on 127.0.0.1, here or in a namespace. The -sV tests (version.rs) start real
+// servers on either, and the OS hint tests (os_hint.rs) start sshd and a greeter inside
+// a namespace: both need the same start, wait-until-listening and sshd setup, kept here
+// once so that a fix to one (a longer wait, a new sshd option) reaches both.
+
+/// A port that was free a moment ago, for a server to listen on.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port` of 127.0.0.1 (bounded).
+fn wait_for_listener(port: u16, what: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    while std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < until,
+            "{what} did not start listening on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Where a test's servers run: on this machine's 127.0.0.1, or on the 127.0.0.1 of a
+/// network namespace of the test's, where nothing else listens and no packet leaves.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Here,
+    Inside(&'a Netns),
+}
+
+impl Place<'_> {
+    /// A command that runs `program` there.
+    fn command(self, program: &str) -> Command {
+        match self {
+            Place::Here => Command::new(program),
+            Place::Inside(namespace) => namespace.exec(program),
+        }
+    }
+
+    /// A port for a server: here a free one; inside, the service's own (`usual`), since
+    /// nothing else listens there.
+    fn port(self, usual: u16) -> u16 {
+        match self {
+            Place::Here => free_port(),
+            Place::Inside(_) => usual,
+        }
+    }
+
+    /// Waits until something accepts connections on `port` of 127.0.0.1 there (bounded).
+    /// Inside, bash connects from within the namespace: the test process is not in it.
+    fn wait_for_listener(self, port: u16, what: &str) {
+        let Place::Inside(namespace) = self else {
+            return wait_for_listener(port, what);
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
+        loop {
+            let accepted = namespace
+                .exec("bash")
+                .args(["-c", &probe])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            if accepted {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{what} did not start listening on {port} in {}",
+                namespace.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Starts `command`, made with `place`'s [`Place::command`], and waits for it to listen on
+/// `port`; it is killed when the returned [`Running`] is dropped.
+fn start_in(place: Place<'_>, command: &mut Command, port: u16, what: &str) -> Running {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    let server = Running(child);
+    place.wait_for_listener(port, what);
+    server
+}
+
+/// sshd with a config and host key of the test's (written in `dir`), on 127.0.0.1: port 22
+/// inside a namespace, a free port here. Needs root, /usr/sbin/sshd and ssh-keygen.
+fn start_sshd(place: Place<'_>, dir: &std::path::Path) -> (Running, u16) {
+    let port = place.port(22);
+    let key = dir.join("host_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // sshd refuses to start without its privilege separation directory.
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let mut command = place.command("/usr/sbin/sshd");
+    command.arg("-D").arg("-f").arg(&config);
+    (start_in(place, &mut command, port, "sshd"), port)
+}
+
 /// A python3 responder that answers, on each `PORT:KIND` it is given, only the requests of
 /// that kind of service, as the real server would: so a port answers only if portscan's
 /// payload for it is a real request. `silent` answers nothing. It lives at most `LIMIT`.

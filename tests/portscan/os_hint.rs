@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::{Place, start_in, start_sshd};
 use crate::fixtures::{Netns, TempDir, require_program, require_root};
 use crate::util::{LIMIT, code, is_root, run, stderr_text, stdout_text, tool, tool_path};
 
@@ -252,29 +253,10 @@ fn the_echo_ttl_comes_through_a_datagram_socket_too() {
         \x20       connection.close()\n\
         \x20   except OSError:\n\
         \x20       pass\n";
-    let mut server = namespace
-        .exec("python3")
-        .args(["-c", greeter])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    let listening = || {
-        namespace
-            .exec("bash")
-            .args(["-c", "exec 3<>/dev/tcp/127.0.0.1/2222"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    while !listening() {
-        assert!(
-            Instant::now() < until,
-            "the greeter did not start listening"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    let place = Place::Inside(&namespace);
+    let mut python = place.command("python3");
+    python.args(["-c", greeter]);
+    let server = start_in(place, &mut python, 2222, "the greeter");
     let mut reports = Vec::new();
     for address in ["127.0.0.1", "::1"] {
         let mut portscan = namespace.exec("setpriv");
@@ -288,8 +270,7 @@ fn the_echo_ttl_comes_through_a_datagram_socket_too() {
         assert_eq!(code(&output), 0, "{}", stderr_text(&output));
         reports.push((address, stdout_text(&output)));
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     for (address, report) in reports {
         // The TTL alone, with no SYN-ACK to read: too little.
         assert!(
@@ -316,48 +297,10 @@ fn debian_sshd_in_a_namespace_is_linux_debian() {
     }
     let namespace = Netns::new("osh-sshd");
     let dir = TempDir::new("osh-sshd");
-    let key = dir.join("host_key");
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let config = dir.join("sshd_config");
-    std::fs::write(
-        &config,
-        format!(
-            "Port 22\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\n",
-            key.display()
-        ),
-    )
-    .unwrap();
-    let mut sshd = namespace
-        .exec("/usr/sbin/sshd")
-        .arg("-D")
-        .arg("-f")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    let listening = || {
-        namespace
-            .exec("bash")
-            .args(["-c", "exec 3<>/dev/tcp/127.0.0.1/22"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    while !listening() {
-        assert!(Instant::now() < until, "sshd did not start listening");
-        thread::sleep(Duration::from_millis(50));
-    }
+    // Inside a namespace, sshd listens on its own port, 22.
+    let (sshd, _) = start_sshd(Place::Inside(&namespace), &dir.join(""));
     let record = hinted_record(namespace.exec(tool_path("portscan")), 22, "127.0.0.1");
-    let _ = sshd.kill();
-    let _ = sshd.wait();
+    drop(sshd);
     assert_eq!(record["product"], "OpenSSH", "{record}");
     assert_eq!(record["os_family"], "Linux", "{record}");
     assert_eq!(record["os_distribution"], "Debian", "{record}");

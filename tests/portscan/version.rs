@@ -5,9 +5,9 @@
 //! product and version must be what nmap -sV says of them.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::{Place, Running, free_port, start_in, start_sshd};
 use crate::fixtures::{Netns, TempDir, require_program, require_root};
 use crate::util::{code, run, stderr_text, stdout_text, tool, tool_path};
 
@@ -291,107 +292,8 @@ impl Drop for UdpResponder {
     }
 }
 
-/// A server process of the test's, ended (by its pid) when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A port that was free a moment ago, for a server to listen on.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits until something accepts connections on `port` (bounded).
-fn wait_for_listener(port: u16, what: &str) {
-    let until = Instant::now() + Duration::from_secs(10);
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
-    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-        assert!(
-            Instant::now() < until,
-            "{what} did not start listening on {port}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Where a test's servers run: on this machine's 127.0.0.1, or on the 127.0.0.1 of a
-/// network namespace of the test's, where nothing else listens and no packet leaves.
-#[derive(Clone, Copy)]
-enum Place<'a> {
-    Here,
-    Inside(&'a Netns),
-}
-
-impl Place<'_> {
-    /// A command that runs `program` there.
-    fn command(self, program: &str) -> Command {
-        match self {
-            Place::Here => Command::new(program),
-            Place::Inside(namespace) => namespace.exec(program),
-        }
-    }
-
-    /// A port for a server: here a free one; inside, the service's own (`usual`), since
-    /// nothing else listens there.
-    fn port(self, usual: u16) -> u16 {
-        match self {
-            Place::Here => free_port(),
-            Place::Inside(_) => usual,
-        }
-    }
-
-    /// Waits until something accepts connections on `port` there (bounded).
-    fn wait_for_listener(self, port: u16, what: &str) {
-        let Place::Inside(namespace) = self else {
-            return wait_for_listener(port, what);
-        };
-        let until = Instant::now() + Duration::from_secs(10);
-        let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{port}");
-        loop {
-            let accepted = namespace
-                .exec("bash")
-                .args(["-c", &probe])
-                .stderr(Stdio::null())
-                .status()
-                .unwrap()
-                .success();
-            if accepted {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "{what} did not start listening on {port} in {}",
-                namespace.name
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn start(command: &mut Command, port: u16, what: &str) -> Server {
+fn start(command: &mut Command, port: u16, what: &str) -> Running {
     start_in(Place::Here, command, port, what)
-}
-
-/// Starts `command`, made with `place`'s [`Place::command`], and waits for it to listen.
-fn start_in(place: Place<'_>, command: &mut Command, port: u16, what: &str) -> Server {
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
-    let server = Server(child);
-    place.wait_for_listener(port, what);
-    server
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -460,29 +362,8 @@ fn nmap_versions_at(
         .collect()
 }
 
-/// sshd with a config and host key of the test's, on a free port.
-fn start_sshd(place: Place<'_>, dir: &Path) -> (Server, u16) {
-    let port = place.port(22);
-    let key = dir.join("host_key");
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let config = format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\n",
-        key.display()
-    );
-    let config = write(dir, "sshd_config", &config);
-    let mut command = place.command("/usr/sbin/sshd");
-    command.arg("-D").arg("-f").arg(&config);
-    (start_in(place, &mut command, port, "sshd"), port)
-}
-
 /// nginx as one process (no master and workers), so that killing it leaves nothing behind.
-fn start_nginx(place: Place<'_>, dir: &Path) -> (Server, u16) {
+fn start_nginx(place: Place<'_>, dir: &Path) -> (Running, u16) {
     let port = place.port(80);
     let config = format!(
         "daemon off;\nmaster_process off;\npid {0}/nginx.pid;\nerror_log {0}/nginx.log;\n\
@@ -497,7 +378,7 @@ fn start_nginx(place: Place<'_>, dir: &Path) -> (Server, u16) {
     (start_in(place, &mut command, port, "nginx"), port)
 }
 
-fn start_vsftpd(place: Place<'_>, dir: &Path) -> (Server, u16) {
+fn start_vsftpd(place: Place<'_>, dir: &Path) -> (Running, u16) {
     let port = place.port(21);
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     let config = format!(
@@ -514,7 +395,7 @@ fn start_vsftpd(place: Place<'_>, dir: &Path) -> (Server, u16) {
 }
 
 /// dnsmasq answering DNS (over UDP and TCP) on a free port, with no upstream.
-fn start_dnsmasq(place: Place<'_>) -> (Server, u16) {
+fn start_dnsmasq(place: Place<'_>) -> (Running, u16) {
     let port = place.port(53);
     let mut command = place.command("dnsmasq");
     command.args([
@@ -888,7 +769,7 @@ fn tftp_and_dhcp_are_named_as_nmap_names_them() {
         .arg(format!("--log-facility={}", log.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let _dnsmasq = Server(command.spawn().unwrap());
+    let _dnsmasq = Running(command.spawn().unwrap());
     // Its log says when both services are up (bounded).
     let until = Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&log).is_ok_and(|text| text.contains("TFTP root is")) {
