@@ -70,6 +70,15 @@ fn sentence(error: &clap::Error) -> Option<String> {
                 ),
             }
         }
+        // The arguments missing are a list; clap's rendering puts them on lines of their
+        // own, which the first line alone would lose.
+        ErrorKind::MissingRequiredArgument => match error.get(ContextKind::InvalidArg)? {
+            ContextValue::Strings(missing) if !missing.is_empty() => format!(
+                "the following required arguments were not provided: '{}'",
+                missing.join("', '")
+            ),
+            _ => return None,
+        },
         _ => return None,
     })
 }
@@ -154,6 +163,8 @@ mod tests {
                     .conflicts_with("json"),
             )
             .arg(Arg::new("name").long("name"))
+            .arg(Arg::new("watch").long("watch").value_name("INTERVAL"))
+            .arg(Arg::new("count").long("count").requires("watch"))
             .arg(Arg::new("operands").num_args(0..))
     }
 
@@ -211,6 +222,10 @@ mod tests {
             (
                 &["--name", "a", "--name", "b"],
                 &["the argument '--name <name>' cannot be used multiple times"],
+            ),
+            (
+                &["--count", "2"],
+                &["the following required arguments were not provided: '--watch <INTERVAL>'"],
             ),
         ];
         for (args, expected) in cases {
