@@ -1610,6 +1610,30 @@ fn service_names_in_the_port_list() {
     assert!(records.iter().all(|record| record["proto"] == "tcp"));
 }
 
+/// A list that starts with a dash is a range from 1, as nmap takes `-p -1024`, and is no
+/// option: `-p -5 --exclude-ports -2` scans ports 3 to 5.
+#[test]
+fn a_port_list_may_start_with_a_dash() {
+    let output = run(
+        tool("portscan").args([
+            "-p",
+            "-5",
+            "--exclude-ports",
+            "-2",
+            "--all",
+            "--json",
+            "127.0.0.1",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let ports: Vec<u64> = states(&json_lines(&stdout_text(&output)))
+        .into_iter()
+        .map(|(_, port, _, _)| port)
+        .collect();
+    assert_eq!(ports, [3, 4, 5]);
+}
+
 /// -6 scans IPv6 addresses; an IPv4 target is refused before any scan.
 #[test]
 fn ipv6_only_scans_ipv6() {

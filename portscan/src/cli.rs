@@ -167,11 +167,24 @@ pub struct Cli {
 
     /// Ports to scan: 22, 1-1024, 22,80,443, - (all 65535; -p- works too); T:22,U:53
     /// selects per protocol; service names stand for their ports (ssh,http, U:domain).
-    #[arg(short, long, value_name = "LIST", value_parser = parse_ports, conflicts_with = "top_ports")]
+    // A list may start with a dash (`-p -1024`, ports 1 to 1024, as nmap takes it).
+    #[arg(
+        short,
+        long,
+        value_name = "LIST",
+        value_parser = parse_ports,
+        conflicts_with = "top_ports",
+        allow_hyphen_values = true
+    )]
     pub ports: Option<Ports>,
 
     /// Leave out these ports, in -p's language; T: and U: items only from their protocol.
-    #[arg(long, value_name = "LIST", value_parser = parse_excluded_ports)]
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_parser = parse_excluded_ports,
+        allow_hyphen_values = true
+    )]
     pub exclude_ports: Option<Ports>,
 
     /// Scan TCP ports with connect(), the default. Also spelled -sT.

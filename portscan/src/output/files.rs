@@ -71,6 +71,13 @@ impl Wanted {
         command_line: String,
     ) -> Result<Self> {
         let paths = match all {
+            // As nmap refuses it: four formats cannot share stdout, and `-.nmap` and its
+            // siblings are no one's wish.
+            Some("-") => {
+                return Err(Error::usage(
+                    "-oA -: -oA takes a base name for its four files; stdout (-) can take one format (-oN -, -oX -, -oG -, -oJ -)",
+                ));
+            }
             Some(base) => Kind::ALL.map(|kind| Some(format!("{base}.{}", kind.extension()))),
             None => paths,
         };
@@ -234,6 +241,9 @@ mod tests {
         assert_eq!(two.exit_code(), 2);
         let json_only = wanted([None, None, None, Some("j")], None).unwrap();
         assert!(!json_only.any_document());
+        let all = wanted([None; 4], Some("-")).unwrap_err();
+        assert!(all.to_string().starts_with("-oA -: "), "{all}");
+        assert_eq!(all.exit_code(), 2);
     }
 
     #[test]
