@@ -256,6 +256,9 @@ impl<O: Observer + FollowUp<Socket>> SynScan<'_, O> {
     fn send(&mut self, now: Instant) -> Result<Option<Instant>> {
         let mut wake = None;
         let mut parked = std::mem::take(&mut self.parked);
+        // Only what went out (or was settled) counts: pairs that wait for their host's
+        // window cost a look each, and counting them made a turn of parked pairs end as
+        // if more could go at once, so the loop spun while a silent host held them.
         let mut sends_left = SENDS_PER_TURN;
         loop {
             if sends_left == 0 {
@@ -264,7 +267,6 @@ impl<O: Observer + FollowUp<Socket>> SynScan<'_, O> {
                 earliest(now, &mut wake);
                 break;
             }
-            sends_left -= 1;
             if self.in_flight.len() >= MOST_IN_FLIGHT {
                 break;
             }
@@ -280,7 +282,7 @@ impl<O: Observer + FollowUp<Socket>> SynScan<'_, O> {
                 break;
             };
             match self.try_send(pending, now)? {
-                Sent::Yes | Sent::Settled => {}
+                Sent::Yes | Sent::Settled => sends_left -= 1,
                 Sent::Wait(at) => {
                     if let Some(at) = at {
                         earliest(at, &mut wake);
