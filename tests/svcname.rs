@@ -174,7 +174,8 @@ unknown port 4/tcp here unknown
 }
 
 /// A line that names its service already gets no second name: nmap's normal and grepable
-/// output, ss and netstat with names, and svcname's own output read again.
+/// output, ss and netstat with names, portscan -sV's records, and svcname's own output
+/// read again.
 #[test]
 fn lines_that_name_their_service_get_no_second_name() {
     let named = "\
@@ -186,13 +187,23 @@ LISTEN 0      128        0.0.0.0:ssh        0.0.0.0:*
 ESTAB  0      0        127.0.0.1:44744    127.0.0.1:https
 tcp        0      0 0.0.0.0:ssh             0.0.0.0:*               LISTEN
 tcp        0      0 127.0.0.1:44744         127.0.0.1:https         ESTABLISHED
+127.0.0.1 2222/tcp open syn-ack ssh OpenSSH 8.9p1 Ubuntu 3 (Ubuntu Linux; protocol 2.0)
+vm 127.0.0.1 8080/tcp open syn-ack http nginx 1.22.1
 ";
     let output = filter(&[], named);
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
     assert_eq!(stdout_text(&output), named);
-    // A table row without a service is still named.
-    let output = filter(&[], "8000/tcp open\n");
-    assert_eq!(stdout_text(&output), "8000/tcp open irdmi\n");
+    // A table row without a service is still named, and so is portscan's record without
+    // -sV's columns, with the machine's name first or not.
+    let output = filter(
+        &[],
+        "8000/tcp open\n127.0.0.1 1/tcp closed conn-refused\nvm 127.0.0.1 1/tcp closed conn-refused\n",
+    );
+    assert_eq!(
+        stdout_text(&output),
+        "8000/tcp open irdmi\n127.0.0.1 1/tcp closed conn-refused tcpmux\n\
+         vm 127.0.0.1 1/tcp closed conn-refused tcpmux\n"
+    );
 }
 
 /// svcname's output piped into svcname again comes out unchanged, in every format and with

@@ -764,6 +764,9 @@ impl<'a, W: Write> Annotator<'a, W> {
                 return self.pass(place, line);
             }
             found
+        } else if names_its_service_after_host(trimmed) {
+            // portscan -sV's record names the service itself.
+            return self.pass(place, line);
         } else {
             // The search goes on after a first token without a slash.
             let first_end = line.len() - line.trim_ascii_start().len() + end;
@@ -1176,6 +1179,26 @@ fn has_nmap_service_column(rest: &[u8]) -> bool {
     };
     NMAP_STATES.contains(&second)
         || [b"well-known" as &[u8], b"registered", b"dynamic"].contains(&third)
+}
+
+/// portscan's text record with -sV's columns, `HOST PORT/PROTO STATE REASON SERVICE ...`
+/// (with `--hostname-field`, the machine first): a service named already, by probing or by
+/// the table. A record without them (`HOST PORT/PROTO STATE REASON`) is named.
+fn names_its_service_after_host(line: &[u8]) -> bool {
+    let tokens: Vec<&[u8]> = line
+        .split(u8::is_ascii_whitespace)
+        .filter(|token| !token.is_empty())
+        .take(7)
+        .collect();
+    let is_port = |token: &[u8]| {
+        token.iter().position(|&b| b == b'/').is_some_and(|slash| {
+            parse_port(&token[..slash]).is_ok()
+                && [b"tcp" as &[u8], b"udp"].contains(&&token[slash + 1..])
+        })
+    };
+    (1..=2).any(|at| {
+        tokens.len() >= at + 4 && is_port(tokens[at]) && NMAP_STATES.contains(&tokens[at + 1])
+    })
 }
 
 /// `ADDRESS:NAME`, a socket's end with its port's service name, as ss and netstat print it
