@@ -52,6 +52,9 @@ pub enum Listed {
     States([bool; STATES]),
 }
 
+/// The highest confidence that nmap's reports mark as a guess, with a `?` after the name.
+const GUESS: u8 = 5;
+
 /// One port as the report lists it.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -64,13 +67,24 @@ pub struct Line {
 
 impl Line {
     /// The port's service name as nmap shows it: -sV's (behind its tunnel, `ssl/http`),
-    /// else the service table's.
+    /// else the service table's. An open port that -sV could name only by guessing (the
+    /// table's name, nothing matched) gets nmap's `?`: `domain?`.
     pub fn service_name(&self, scan: &Scan) -> Option<String> {
         match &self.identity {
-            Some(identity) => Some(match &identity.tunnel {
-                Some(tunnel) => format!("{tunnel}/{}", identity.service),
-                None => identity.service.clone(),
-            }),
+            Some(identity) => {
+                let guess = if self.state == PortState::Open
+                    && identity.confidence <= GUESS
+                    && identity.service != "unknown"
+                {
+                    "?"
+                } else {
+                    ""
+                };
+                Some(match &identity.tunnel {
+                    Some(tunnel) => format!("{tunnel}/{}{guess}", identity.service),
+                    None => format!("{}{guess}", identity.service),
+                })
+            }
             None => scan.service(self.port).map(str::to_owned),
         }
     }
@@ -741,6 +755,7 @@ fn significant(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::contract::record::Method;
     use common::services::Options;
 
     fn services() -> ServiceDb {
@@ -778,6 +793,50 @@ mod tests {
         let mut report = Report::new(scan);
         report.add(Box::new(Normal), Dest::stdout(out)).unwrap();
         report
+    }
+
+    /// nmap's `?` marks an open port's name that -sV only took from the table; a probed
+    /// name, `unknown`, and a port -sV did not probe have none.
+    #[test]
+    fn a_guessed_service_name_ends_with_a_question_mark() {
+        let scan = scan(Listed::Nmap, false, false);
+        let identity = |service: &str, method, confidence| Identity {
+            service: service.to_owned(),
+            product: None,
+            version: None,
+            extra_info: None,
+            tunnel: None,
+            cpe: None,
+            banner: None,
+            method,
+            confidence,
+            certificate: None,
+        };
+        let line = |port, state, identity| Line {
+            port: TargetPort {
+                proto: Proto::Udp,
+                port,
+            },
+            state,
+            reason: Reason::UdpResponse,
+            identity,
+        };
+        let named = |line: Line| line.service_name(&scan);
+        let table = Some(identity("domain", Method::Table, 3));
+        assert_eq!(
+            named(line(53, PortState::Open, table.clone())).unwrap(),
+            "domain?"
+        );
+        let closed = line(53, PortState::OpenFiltered, table);
+        assert_eq!(named(closed).unwrap(), "domain");
+        let probed = Some(identity("domain", Method::Probed, 10));
+        assert_eq!(named(line(53, PortState::Open, probed)).unwrap(), "domain");
+        let unknown = Some(identity("unknown", Method::Table, 3));
+        assert_eq!(
+            named(line(47000, PortState::Open, unknown)).unwrap(),
+            "unknown"
+        );
+        assert_eq!(named(line(53, PortState::Open, None)).unwrap(), "domain");
     }
 
     /// A name's addresses left out of the scan are said under its header, as nmap does.
