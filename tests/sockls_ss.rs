@@ -1,5 +1,6 @@
 //! sockls against ss's flags: the header on a terminal (-H), and -e, -o, -i, -m and -s held
-//! against ss itself on the sockets of a namespace the test makes, where nothing else moves.
+//! against ss itself on the sockets of a namespace the test makes, where nothing else moves;
+//! the owners of time-wait sockets, which have none, likewise.
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
@@ -343,4 +344,92 @@ fn the_summary_is_ss_s() {
     assert_eq!(json["tcp_ipv4"], 3);
     assert_eq!(json["tcp_ipv6"], 1);
     assert_eq!(json["tcp_estab"], 2);
+}
+
+/// A namespace where nobody (uid 65534) listens on 127.0.0.1:7000, has made four connections
+/// to it and closed them, the accepted end first for two and the client's first for the other
+/// two, so that both ends of a connection leave time-wait sockets, and holds one more open.
+fn namespace_with_time_wait() -> Sockets {
+    require_root();
+    require_program("python3", &["-V"]);
+    require_program("ss", &["-V"]);
+    let netns = Netns::new("ssg-tw");
+    let (child, line) = spawn_ready(netns.exec("python3").arg("-c").arg(
+        "import os, socket, time\n\
+         os.setgid(65534)\n\
+         os.setuid(65534)\n\
+         l = socket.socket()\n\
+         l.bind(('127.0.0.1', 7000))\n\
+         l.listen()\n\
+         for i in range(4):\n\
+         \x20   c = socket.socket()\n\
+         \x20   c.connect(('127.0.0.1', 7000))\n\
+         \x20   a, _ = l.accept()\n\
+         \x20   first, second = (a, c) if i % 2 == 0 else (c, a)\n\
+         \x20   first.close()\n\
+         \x20   time.sleep(0.05)\n\
+         \x20   second.close()\n\
+         c = socket.socket()\n\
+         c.connect(('127.0.0.1', 7000))\n\
+         a, _ = l.accept()\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)\n",
+    ));
+    let sockets = Sockets { child, netns };
+    assert_eq!(line.trim(), "ready");
+    sockets
+}
+
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn time_wait_sockets_have_no_owner_as_in_ss() {
+    let sockets = namespace_with_time_wait();
+    let sockls = tool_path("sockls");
+    // ss -e shows `uid:N` for a socket with an owner other than root, none for a time-wait
+    // socket; every socket here but those is nobody's.
+    let ss: HashMap<u64, Option<u64>> = sockets
+        .output("ss", &["-taneH"])
+        .lines()
+        .map(|line| {
+            let sk = u64::from_str_radix(ss_item(line, "sk").unwrap(), 16).unwrap();
+            (sk, ss_item(line, "uid").map(|uid| uid.parse().unwrap()))
+        })
+        .collect();
+    let records: Vec<serde_json::Value> = sockets
+        .output(sockls, &["-ta", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ours: HashMap<u64, Option<u64>> = records
+        .iter()
+        .map(|r| (r["cookie"].as_u64().unwrap(), r["uid"].as_u64()))
+        .collect();
+    assert_eq!(ours, ss);
+    let time_wait: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["state"] == "time-wait")
+        .collect();
+    assert!(time_wait.len() >= 4, "{records:?}");
+    for record in &time_wait {
+        assert_eq!(record["uid"], serde_json::Value::Null, "{record}");
+        assert_eq!(record["user"], serde_json::Value::Null, "{record}");
+    }
+    assert_eq!(
+        ours.values().filter(|uid| **uid == Some(65534)).count(),
+        3,
+        "the listener and both ends of the open connection: {records:?}"
+    );
+    // So --user root takes none of them, and the proc source agrees.
+    assert_eq!(sockets.output(sockls, &["-ta", "--user", "root"]), "");
+    for source in ["netlink", "proc"] {
+        let nobodys = sockets.output(sockls, &["-ta", "--user", "nobody", "--source", source]);
+        assert_eq!(nobodys.lines().count(), 3, "{source}: {nobodys}");
+    }
+    let from_proc = sockets.output(sockls, &["-ta", "--json", "--source", "proc"]);
+    let unowned = from_proc
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|r| r["uid"].is_null())
+        .count();
+    assert_eq!(unowned, time_wait.len(), "{from_proc}");
 }

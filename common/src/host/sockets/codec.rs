@@ -232,8 +232,8 @@ pub fn parse_inet(payload: &[u8], proto: SocketProto) -> Result<SocketRecord, De
     record.cookie = Some(u64::from(u32_at(payload, 44)) | u64::from(u32_at(payload, 48)) << 32);
     record.recv_q = u32_at(payload, 56);
     record.send_q = u32_at(payload, 60);
-    record.uid = Some(u32_at(payload, 64));
     record.inode = u64::from(u32_at(payload, 68));
+    record.uid = super::owner_uid(state, record.inode, u32_at(payload, 64));
     for (kind, value) in attributes(&payload[INET_DIAG_MSG_LEN..])? {
         match kind {
             INET_DIAG_INFO if proto == SocketProto::Tcp => tcp_info(value, &mut record),
@@ -433,6 +433,21 @@ mod tests {
         assert_eq!(record.delivery_rate, Some(0));
         assert_eq!(record.congestion.as_deref(), Some("bbr"));
         assert_eq!(record.rmem_alloc, None);
+    }
+
+    #[test]
+    fn time_wait_and_request_sockets_have_no_uid() {
+        let reply = bytes(TCP_REPLY);
+        let mut payload = only_socket(&reply).to_vec();
+        // The captured socket in time-wait, then as a request socket: SYN-RECV, inode 0.
+        payload[1] = SocketState::TimeWait.number();
+        payload[68..72].copy_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().uid, None);
+        payload[1] = SocketState::SynRecv.number();
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().uid, None);
+        // An orphan (closed by its process, FIN-WAIT-1, no inode) keeps its uid.
+        payload[1] = SocketState::FinWait1.number();
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().uid, Some(0));
     }
 
     #[test]
