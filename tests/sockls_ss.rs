@@ -1,8 +1,8 @@
 //! sockls against ss's flags: the header on a terminal (-H), and -e, -o, -i, -m and -s held
 //! against ss itself on the sockets of a namespace the test makes, where nothing else moves;
-//! the owners of time-wait sockets, which have none, likewise.
+//! the owners of time-wait sockets, which have none, and -l and -a given together, likewise.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{TcpListener, TcpStream};
 use std::process::Child;
 use std::time::Duration;
@@ -287,6 +287,34 @@ fn extended_timers_internals_and_memory_agree_with_ss() {
     let from_netlink = timers("netlink");
     assert_eq!(from_netlink.len(), 4);
     assert_eq!(from_netlink, timers("proc"));
+}
+
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn of_l_and_a_the_last_wins_as_in_ss() {
+    let sockets = namespace_with_sockets();
+    let sockls = tool_path("sockls");
+    let inodes = |program: &str, args: &[&str]| -> BTreeSet<u64> {
+        sockets
+            .output(program, args)
+            .lines()
+            .map(|line| {
+                if program == "ss" {
+                    ss_item(line, "ino").unwrap().parse().unwrap()
+                } else {
+                    sockls_columns(line).0
+                }
+            })
+            .collect()
+    };
+    // Two listeners and the UDP socket with -l last; the connection's two ends too with -a.
+    for (flags, count) in [("-tulanp", 5), ("-tualnp", 3)] {
+        let theirs = inodes("ss", &[flags, "-eoH"]);
+        assert_eq!(theirs.len(), count, "ss {flags}");
+        assert_eq!(inodes(sockls, &[flags, "-eoH"]), theirs, "{flags}");
+    }
+    let ours = inodes(sockls, &["-t", "-l", "-e", "-o", "-a", "-l", "-a", "-H"]);
+    assert_eq!(ours.len(), 4, "-a last, as separate words: {ours:?}");
 }
 
 /// The numbers of `ss -s`'s TCP line: total, estab, closed, orphaned, timewait.

@@ -133,12 +133,13 @@ pub struct Cli {
     #[arg(short = '6', long)]
     pub ipv6: bool,
 
-    /// Listening sockets only (and unconnected UDP, raw and UNIX ones, as ss -l).
-    #[arg(short, long, conflicts_with_all = ["all", "state"])]
+    /// Listening sockets only (and unconnected UDP, raw and UNIX ones, as ss -l). With -a,
+    /// the last of the two wins, as in ss (-tulanp lists every state).
+    #[arg(short, long, conflicts_with = "state", overrides_with = "all")]
     pub listening: bool,
 
     /// Sockets in every state.
-    #[arg(short, long, conflicts_with = "state")]
+    #[arg(short, long, conflicts_with = "state", overrides_with = "listening")]
     pub all: bool,
 
     /// Sockets in these states (comma-separated; see below).
