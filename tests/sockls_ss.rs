@@ -1,6 +1,7 @@
 //! sockls against ss's flags: the header on a terminal (-H), and -e, -o, -i, -m and -s held
 //! against ss itself on the sockets of a namespace the test makes, where nothing else moves;
-//! the owners of time-wait sockets, which have none, and -l and -a given together, likewise.
+//! the owners of time-wait sockets, which have none, -l and -a given together, and the
+//! addresses of dual-stack sockets, likewise.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{TcpListener, TcpStream};
@@ -460,4 +461,82 @@ fn time_wait_sockets_have_no_owner_as_in_ss() {
         .filter(|r| r["uid"].is_null())
         .count();
     assert_eq!(unowned, time_wait.len(), "{from_proc}");
+}
+
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn dual_stack_sockets_show_a_star_as_in_ss() {
+    require_root();
+    require_program("python3", &["-V"]);
+    require_program("ss", &["-V"]);
+    let netns = Netns::new("ssg-v6only");
+    // TCP listeners and UDP sockets on :: with IPV6_V6ONLY off and on, a listener on ::1
+    // with it off, and an IPv4 connection to the dual-stack listener.
+    let (child, line) = spawn_ready(netns.exec("python3").arg("-c").arg(
+        "import socket, time\n\
+         def six(kind, address, port, v6only):\n\
+         \x20   s = socket.socket(socket.AF_INET6, kind)\n\
+         \x20   s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)\n\
+         \x20   s.bind((address, port))\n\
+         \x20   if kind == socket.SOCK_STREAM:\n\
+         \x20       s.listen()\n\
+         \x20   return s\n\
+         tcp, udp = socket.SOCK_STREAM, socket.SOCK_DGRAM\n\
+         held = [six(tcp, '::', 7100, 0), six(tcp, '::', 7101, 1), six(udp, '::', 7102, 0),\n\
+         \x20       six(udp, '::', 7103, 1), six(tcp, '::1', 7104, 0)]\n\
+         c = socket.create_connection(('127.0.0.1', 7100))\n\
+         a, _ = held[0].accept()\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)\n",
+    ));
+    let sockets = Sockets { child, netns };
+    assert_eq!(line.trim(), "ready");
+    let sockls = tool_path("sockls");
+    // ss: NETID STATE RECV-Q SEND-Q LOCAL PEER ino:N ... v6only:N; sockls's text: local and
+    // remote are its fifth and sixth columns, the inode its eighth.
+    let ss: HashMap<u64, (String, String, Option<bool>)> = sockets
+        .output("ss", &["-tuaneH"])
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode = ss_item(line, "ino").unwrap().parse().unwrap();
+            let v6only = ss_item(line, "v6only").map(|set| set == "1");
+            (inode, (fields[4].to_owned(), fields[5].to_owned(), v6only))
+        })
+        .collect();
+    assert_eq!(ss.len(), 7, "{ss:?}");
+    let v6only: HashMap<u64, Option<bool>> = sockets
+        .output(sockls, &["-tua", "--json"])
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                record["inode"].as_u64().unwrap(),
+                record["v6only"].as_bool(),
+            )
+        })
+        .collect();
+    let ours: HashMap<u64, (String, String, Option<bool>)> = sockets
+        .output(sockls, &["-tuaH"])
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let inode = fields[7].parse().unwrap();
+            let ends = (fields[4].to_owned(), fields[5].to_owned(), v6only[&inode]);
+            (inode, ends)
+        })
+        .collect();
+    assert_eq!(ours, ss);
+    let locals: BTreeSet<&str> = ours.values().map(|(local, _, _)| local.as_str()).collect();
+    for expected in ["*:7100", "[::]:7101", "*:7102", "[::]:7103", "[::1]:7104"] {
+        assert!(locals.contains(expected), "{expected}: {ours:?}");
+    }
+    // The CSV has the field too, after the others.
+    let csv = sockets.output(sockls, &["-tl", "--csv", "--port", "7100"]);
+    let mut lines = csv.lines();
+    assert!(
+        lines.next().unwrap().ends_with(",timer_retrans,v6only"),
+        "{csv}"
+    );
+    assert!(lines.next().unwrap().ends_with(",false"), "{csv}");
 }

@@ -56,6 +56,9 @@ pub const EXT_SKMEMINFO: u8 = 1 << (INET_DIAG_SKMEMINFO - 1);
 const INET_DIAG_INFO: u16 = 2;
 const INET_DIAG_CONG: u16 = 4;
 const INET_DIAG_SKMEMINFO: u16 = 7;
+/// IPV6_V6ONLY of an IPv6 socket, a byte; the kernel sends it unasked (not for time-wait and
+/// request sockets).
+const INET_DIAG_SKV6ONLY: u16 = 11;
 
 /// `udiag_show` bits.
 pub const UDIAG_SHOW_NAME: u32 = 0x01;
@@ -242,6 +245,9 @@ pub fn parse_inet(payload: &[u8], proto: SocketProto) -> Result<SocketRecord, De
                 record.congestion = Some(String::from_utf8_lossy(name).into_owned());
             }
             INET_DIAG_SKMEMINFO => sk_meminfo(value, &mut record),
+            INET_DIAG_SKV6ONLY if family == Family::Ipv6 => {
+                record.v6only = value.first().map(|&set| set != 0);
+            }
             _ => {}
         }
     }
@@ -448,6 +454,26 @@ mod tests {
         // An orphan (closed by its process, FIN-WAIT-1, no inode) keeps its uid.
         payload[1] = SocketState::FinWait1.number();
         assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().uid, Some(0));
+    }
+
+    #[test]
+    fn v6only_comes_with_ipv6_sockets() {
+        let reply = bytes(TCP_REPLY);
+        let mut payload = only_socket(&reply).to_vec();
+        assert_eq!(payload.len() % 4, 0, "attributes end aligned");
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().v6only, None);
+        let with_v6only = |payload: &[u8], set: u8| {
+            let mut with = payload.to_vec();
+            with.extend_from_slice(&5u16.to_ne_bytes());
+            with.extend_from_slice(&INET_DIAG_SKV6ONLY.to_ne_bytes());
+            with.extend_from_slice(&[set, 0, 0, 0]);
+            parse_inet(&with, SocketProto::Tcp).unwrap().v6only
+        };
+        // An IPv4 socket never has it; were it sent, it would say nothing.
+        assert_eq!(with_v6only(&payload, 1), None);
+        payload[0] = AF_INET6;
+        assert_eq!(with_v6only(&payload, 0), Some(false));
+        assert_eq!(with_v6only(&payload, 1), Some(true));
     }
 
     #[test]

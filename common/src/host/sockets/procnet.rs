@@ -1,6 +1,6 @@
 //! The fallback source: the text tables of /proc/net, for kernels or sandboxes without
 //! sock_diag. They give the same records where they hold the same facts; they lack the
-//! cookie, the UNIX peer and uid, and the extras (`-i`, `-m`), which stay empty; the TCP
+//! cookie, the UNIX peer and uid, v6only, and the extras (`-i`, `-m`), which stay empty; the TCP
 //! timers (`-o`) are read as ss reads them when it falls back to these tables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
