@@ -223,6 +223,12 @@ const CASES: &[(&str, &str)] = &[
     ("-tn", "state all src *:1003"),
     ("-tn", "state all src :1003"),
     ("-tn", "state all dst = 127.0.0.1/32"),
+    // Abbreviated v4 addresses, as ss's man page writes them: the missing bytes are zero.
+    ("-tn", "state all dst 127/8"),
+    ("-tn", "state all src 127.0.0/24:1004"),
+    ("-tn", "state all dst 193.233.7/24"),
+    ("-tn", "state all not dst 127.0/16"),
+    ("-uan", "src 127/8"),
     (
         "-tn",
         "state established ( dport = :1001 or sport = :1001 )",
