@@ -341,7 +341,7 @@ fn bad_usage_is_one_line_and_status_2() {
         assert!(stderr_text(&output).starts_with("sockls: "), "{args:?}");
         assert!(stdout_text(&output).is_empty());
     }
-    let output = run(tool("sockls").args(["-l", "-a"]), LIMIT);
+    let output = run(tool("sockls").args(["-l", "--state", "listen"]), LIMIT);
     assert_eq!(code(&output), 2, "clap rejects conflicting options");
 }
 

@@ -61,7 +61,8 @@ while time.monotonic() < deadline:
     time.sleep(0.5)
 "#;
 
-/// The namespace and the helper holding the farm; the helper is killed first.
+/// The namespace and the helper holding the farm (or other sockets); the helper is killed
+/// first.
 struct Farm {
     child: Child,
     netns: Netns,
@@ -223,6 +224,12 @@ const CASES: &[(&str, &str)] = &[
     ("-tn", "state all src *:1003"),
     ("-tn", "state all src :1003"),
     ("-tn", "state all dst = 127.0.0.1/32"),
+    // Abbreviated v4 addresses, as ss's man page writes them: the missing bytes are zero.
+    ("-tn", "state all dst 127/8"),
+    ("-tn", "state all src 127.0.0/24:1004"),
+    ("-tn", "state all dst 193.233.7/24"),
+    ("-tn", "state all not dst 127.0/16"),
+    ("-uan", "src 127/8"),
     (
         "-tn",
         "state established ( dport = :1001 or sport = :1001 )",
@@ -391,4 +398,55 @@ fn filter_expressions_select_what_ss_selects() {
         })
         .collect();
     assert_eq!(ours, theirs);
+}
+
+#[test]
+#[ignore = "needs root: a network namespace with its own /etc/services"]
+fn a_service_name_means_the_port_etc_services_gives_it_as_in_ss() {
+    require_root();
+    require_program("ss", &["-V"]);
+    require_program("python3", &["-V"]);
+    // Debian's line for http-alt; IANA's registry gives the name 591 and 8008 as well.
+    let netns = Netns::with_etc(
+        "ssf-services",
+        &[(
+            "services",
+            "http-alt\t8080/tcp\twebcache\ntwice\t7001/tcp\ntwice\t7002/tcp\n",
+        )],
+    );
+    let (child, line) = spawn_ready(netns.exec("python3").args([
+        "-c",
+        "import socket, time\n\
+         held = []\n\
+         for port in (591, 8008, 8080, 7001, 7002):\n\
+         \x20   l = socket.socket()\n\
+         \x20   l.bind(('127.0.0.1', port))\n\
+         \x20   l.listen()\n\
+         \x20   held.append(l)\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)\n",
+    ]));
+    let listeners = Farm { child, netns };
+    let netns = &listeners.netns;
+    assert_eq!(line.trim(), "ready");
+    for filter in ["sport = :http-alt", "sport = :webcache", "src *:http-alt"] {
+        let words: Vec<&str> = filter.split_whitespace().collect();
+        let theirs = ss_sockets(netns, "-Htln", &words);
+        assert_eq!(theirs.len(), 1, "ss {filter}: {theirs:?}");
+        assert_eq!(theirs.first().unwrap().2, 8080);
+        assert_eq!(sockls_sockets(netns, "-tln", &words), theirs, "{filter}");
+    }
+    // A name the system gives two ports stays ambiguous (ss takes the first line's).
+    let output = run(
+        netns
+            .exec(tool_path("sockls"))
+            .args(["-tln", "sport", "=", ":twice"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr_text(&output).contains("'twice' is ambiguous: ports [7001, 7002]"),
+        "{}",
+        stderr_text(&output)
+    );
 }

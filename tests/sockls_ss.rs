@@ -1,7 +1,9 @@
 //! sockls against ss's flags: the header on a terminal (-H), and -e, -o, -i, -m and -s held
-//! against ss itself on the sockets of a namespace the test makes, where nothing else moves.
+//! against ss itself on the sockets of a namespace the test makes, where nothing else moves;
+//! the owners of time-wait sockets, which have none, -l and -a given together, and the
+//! addresses of dual-stack sockets, likewise.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{TcpListener, TcpStream};
 use std::process::Child;
 use std::time::Duration;
@@ -288,6 +290,34 @@ fn extended_timers_internals_and_memory_agree_with_ss() {
     assert_eq!(from_netlink, timers("proc"));
 }
 
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn of_l_and_a_the_last_wins_as_in_ss() {
+    let sockets = namespace_with_sockets();
+    let sockls = tool_path("sockls");
+    let inodes = |program: &str, args: &[&str]| -> BTreeSet<u64> {
+        sockets
+            .output(program, args)
+            .lines()
+            .map(|line| {
+                if program == "ss" {
+                    ss_item(line, "ino").unwrap().parse().unwrap()
+                } else {
+                    sockls_columns(line).0
+                }
+            })
+            .collect()
+    };
+    // Two listeners and the UDP socket with -l last; the connection's two ends too with -a.
+    for (flags, count) in [("-tulanp", 5), ("-tualnp", 3)] {
+        let theirs = inodes("ss", &[flags, "-eoH"]);
+        assert_eq!(theirs.len(), count, "ss {flags}");
+        assert_eq!(inodes(sockls, &[flags, "-eoH"]), theirs, "{flags}");
+    }
+    let ours = inodes(sockls, &["-t", "-l", "-e", "-o", "-a", "-l", "-a", "-H"]);
+    assert_eq!(ours.len(), 4, "-a last, as separate words: {ours:?}");
+}
+
 /// The numbers of `ss -s`'s TCP line: total, estab, closed, orphaned, timewait.
 fn tcp_line(summary: &str) -> Vec<u64> {
     let line = summary
@@ -343,4 +373,170 @@ fn the_summary_is_ss_s() {
     assert_eq!(json["tcp_ipv4"], 3);
     assert_eq!(json["tcp_ipv6"], 1);
     assert_eq!(json["tcp_estab"], 2);
+}
+
+/// A namespace where nobody (uid 65534) listens on 127.0.0.1:7000, has made four connections
+/// to it and closed them, the accepted end first for two and the client's first for the other
+/// two, so that both ends of a connection leave time-wait sockets, and holds one more open.
+fn namespace_with_time_wait() -> Sockets {
+    require_root();
+    require_program("python3", &["-V"]);
+    require_program("ss", &["-V"]);
+    let netns = Netns::new("ssg-tw");
+    let (child, line) = spawn_ready(netns.exec("python3").arg("-c").arg(
+        "import os, socket, time\n\
+         os.setgid(65534)\n\
+         os.setuid(65534)\n\
+         l = socket.socket()\n\
+         l.bind(('127.0.0.1', 7000))\n\
+         l.listen()\n\
+         for i in range(4):\n\
+         \x20   c = socket.socket()\n\
+         \x20   c.connect(('127.0.0.1', 7000))\n\
+         \x20   a, _ = l.accept()\n\
+         \x20   first, second = (a, c) if i % 2 == 0 else (c, a)\n\
+         \x20   first.close()\n\
+         \x20   time.sleep(0.05)\n\
+         \x20   second.close()\n\
+         c = socket.socket()\n\
+         c.connect(('127.0.0.1', 7000))\n\
+         a, _ = l.accept()\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)\n",
+    ));
+    let sockets = Sockets { child, netns };
+    assert_eq!(line.trim(), "ready");
+    sockets
+}
+
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn time_wait_sockets_have_no_owner_as_in_ss() {
+    let sockets = namespace_with_time_wait();
+    let sockls = tool_path("sockls");
+    // ss -e shows `uid:N` for a socket with an owner other than root, none for a time-wait
+    // socket; every socket here but those is nobody's.
+    let ss: HashMap<u64, Option<u64>> = sockets
+        .output("ss", &["-taneH"])
+        .lines()
+        .map(|line| {
+            let sk = u64::from_str_radix(ss_item(line, "sk").unwrap(), 16).unwrap();
+            (sk, ss_item(line, "uid").map(|uid| uid.parse().unwrap()))
+        })
+        .collect();
+    let records: Vec<serde_json::Value> = sockets
+        .output(sockls, &["-ta", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let ours: HashMap<u64, Option<u64>> = records
+        .iter()
+        .map(|r| (r["cookie"].as_u64().unwrap(), r["uid"].as_u64()))
+        .collect();
+    assert_eq!(ours, ss);
+    let time_wait: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["state"] == "time-wait")
+        .collect();
+    assert!(time_wait.len() >= 4, "{records:?}");
+    for record in &time_wait {
+        assert_eq!(record["uid"], serde_json::Value::Null, "{record}");
+        assert_eq!(record["user"], serde_json::Value::Null, "{record}");
+    }
+    assert_eq!(
+        ours.values().filter(|uid| **uid == Some(65534)).count(),
+        3,
+        "the listener and both ends of the open connection: {records:?}"
+    );
+    // So --user root takes none of them, and the proc source agrees.
+    assert_eq!(sockets.output(sockls, &["-ta", "--user", "root"]), "");
+    for source in ["netlink", "proc"] {
+        let nobodys = sockets.output(sockls, &["-ta", "--user", "nobody", "--source", source]);
+        assert_eq!(nobodys.lines().count(), 3, "{source}: {nobodys}");
+    }
+    let from_proc = sockets.output(sockls, &["-ta", "--json", "--source", "proc"]);
+    let unowned = from_proc
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|r| r["uid"].is_null())
+        .count();
+    assert_eq!(unowned, time_wait.len(), "{from_proc}");
+}
+
+#[test]
+#[ignore = "needs root: makes a network namespace"]
+fn dual_stack_sockets_show_a_star_as_in_ss() {
+    require_root();
+    require_program("python3", &["-V"]);
+    require_program("ss", &["-V"]);
+    let netns = Netns::new("ssg-v6only");
+    // TCP listeners and UDP sockets on :: with IPV6_V6ONLY off and on, a listener on ::1
+    // with it off, and an IPv4 connection to the dual-stack listener.
+    let (child, line) = spawn_ready(netns.exec("python3").arg("-c").arg(
+        "import socket, time\n\
+         def six(kind, address, port, v6only):\n\
+         \x20   s = socket.socket(socket.AF_INET6, kind)\n\
+         \x20   s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)\n\
+         \x20   s.bind((address, port))\n\
+         \x20   if kind == socket.SOCK_STREAM:\n\
+         \x20       s.listen()\n\
+         \x20   return s\n\
+         tcp, udp = socket.SOCK_STREAM, socket.SOCK_DGRAM\n\
+         held = [six(tcp, '::', 7100, 0), six(tcp, '::', 7101, 1), six(udp, '::', 7102, 0),\n\
+         \x20       six(udp, '::', 7103, 1), six(tcp, '::1', 7104, 0)]\n\
+         c = socket.create_connection(('127.0.0.1', 7100))\n\
+         a, _ = held[0].accept()\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)\n",
+    ));
+    let sockets = Sockets { child, netns };
+    assert_eq!(line.trim(), "ready");
+    let sockls = tool_path("sockls");
+    // ss: NETID STATE RECV-Q SEND-Q LOCAL PEER ino:N ... v6only:N; sockls's text: local and
+    // remote are its fifth and sixth columns, the inode its eighth.
+    let ss: HashMap<u64, (String, String, Option<bool>)> = sockets
+        .output("ss", &["-tuaneH"])
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode = ss_item(line, "ino").unwrap().parse().unwrap();
+            let v6only = ss_item(line, "v6only").map(|set| set == "1");
+            (inode, (fields[4].to_owned(), fields[5].to_owned(), v6only))
+        })
+        .collect();
+    assert_eq!(ss.len(), 7, "{ss:?}");
+    let v6only: HashMap<u64, Option<bool>> = sockets
+        .output(sockls, &["-tua", "--json"])
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                record["inode"].as_u64().unwrap(),
+                record["v6only"].as_bool(),
+            )
+        })
+        .collect();
+    let ours: HashMap<u64, (String, String, Option<bool>)> = sockets
+        .output(sockls, &["-tuaH"])
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let inode = fields[7].parse().unwrap();
+            let ends = (fields[4].to_owned(), fields[5].to_owned(), v6only[&inode]);
+            (inode, ends)
+        })
+        .collect();
+    assert_eq!(ours, ss);
+    let locals: BTreeSet<&str> = ours.values().map(|(local, _, _)| local.as_str()).collect();
+    for expected in ["*:7100", "[::]:7101", "*:7102", "[::]:7103", "[::1]:7104"] {
+        assert!(locals.contains(expected), "{expected}: {ours:?}");
+    }
+    // The CSV has the field too, after the others.
+    let csv = sockets.output(sockls, &["-tl", "--csv", "--port", "7100"]);
+    let mut lines = csv.lines();
+    assert!(
+        lines.next().unwrap().ends_with(",timer_retrans,v6only"),
+        "{csv}"
+    );
+    assert!(lines.next().unwrap().ends_with(",false"), "{csv}");
 }

@@ -67,7 +67,7 @@ pub const MANUAL: Manual = Manual {
 FILTER is ss's: 'state NAME' and 'exclude NAME' words first (established, syn-sent,
 syn-recv, fin-wait-1, fin-wait-2, time-wait, closed, close-wait, last-ack, listening,
 closing, and the groups all, connected, synchronized, bucket, big), then an expression:
-src ADDR, dst ADDR (10.0.0.0/8, 127.0.0.1:22, [::1], [2001:db8::/32]:443, *:22, :22);
+src ADDR, dst ADDR (10.0.0.0/8, 127/8, 127.0.0.1:22, [::1], [2001:db8::/32]:443, *:22, :22);
 sport OP PORT, dport OP PORT with OP = == eq != ne < lt > gt <= le >= ge (PORT :22, 22, :ssh);
 and && or || not ! ( ), 'and' and 'or' grouping from the left. The kernel runs it, as it
 runs ss's; see docs/FORMAT.md.",
@@ -133,12 +133,13 @@ pub struct Cli {
     #[arg(short = '6', long)]
     pub ipv6: bool,
 
-    /// Listening sockets only (and unconnected UDP, raw and UNIX ones, as ss -l).
-    #[arg(short, long, conflicts_with_all = ["all", "state"])]
+    /// Listening sockets only (and unconnected UDP, raw and UNIX ones, as ss -l). With -a,
+    /// the last of the two wins, as in ss (-tulanp lists every state).
+    #[arg(short, long, conflicts_with = "state", overrides_with = "all")]
     pub listening: bool,
 
     /// Sockets in every state.
-    #[arg(short, long, conflicts_with = "state")]
+    #[arg(short, long, conflicts_with = "state", overrides_with = "listening")]
     pub all: bool,
 
     /// Sockets in these states (comma-separated; see below).

@@ -365,7 +365,9 @@ fn host_condition(word: &str, names: PortNames<'_>) -> Result<HostCondition, Str
         };
         let address: IpAddr = address
             .parse()
-            .map_err(|_| bad("not an address (10.0.0.0/8, [::1]:22, *:22, :22)"))?;
+            .ok()
+            .or_else(|| abbreviated_ipv4(address).map(IpAddr::V4))
+            .ok_or_else(|| bad("not an address (10.0.0.0/8, [::1]:22, *:22, :22)"))?;
         let most = if address.is_ipv4() { 32 } else { 128 };
         let length = match length {
             None => most,
@@ -378,6 +380,26 @@ fn host_condition(word: &str, names: PortNames<'_>) -> Result<HostCondition, Str
         Some((address, length))
     };
     Ok(HostCondition { prefix, port })
+}
+
+/// An IPv4 address of fewer than four numbers, the missing bytes zero, as ss takes it
+/// (iproute2's get_addr_ipv4): `193.233.7` is 193.233.7.0, `127` is 127.0.0.0, so that ss's
+/// `dst 193.233.7/24` and `127/8` work. Decimal only, without leading zeros: ss reads the
+/// numbers as C does, `010` as 8 and `0x7f` as 127, which a filter would not mean.
+fn abbreviated_ipv4(text: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0_u8; 4];
+    let mut numbers = text.split('.');
+    for octet in &mut octets {
+        let Some(number) = numbers.next() else {
+            break;
+        };
+        let decimal = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+        if !decimal || (number.len() > 1 && number.starts_with('0')) {
+            return None;
+        }
+        *octet = number.parse().ok()?;
+    }
+    numbers.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
 #[cfg(test)]
@@ -530,6 +552,36 @@ mod tests {
             expression("dst = 127.0.0.1"),
             host(Side::Remote, Some(("127.0.0.1", 32)), None)
         );
+    }
+
+    #[test]
+    fn ipv4_addresses_may_be_abbreviated_as_in_ss() {
+        let expression = |text| parse_words(text).unwrap().expression.unwrap();
+        for (text, side, address, length, port) in [
+            ("dst 193.233.7/24", Side::Remote, "193.233.7.0", 24, None),
+            ("dst 127/8", Side::Remote, "127.0.0.0", 8, None),
+            ("src 10.1/16:22", Side::Local, "10.1.0.0", 16, Some(22)),
+            ("src 10", Side::Local, "10.0.0.0", 32, None),
+            ("src 0/0", Side::Local, "0.0.0.0", 0, None),
+        ] {
+            assert_eq!(
+                expression(text),
+                host(side, Some((address, length)), port),
+                "{text}"
+            );
+        }
+        for text in [
+            "dst 1.2.3.4.5",
+            "dst 1..2",
+            "dst 1.2.",
+            "dst 256/8",
+            "dst 010/8",
+            "dst 0x7f/8",
+            "dst 1.-2",
+        ] {
+            let error = parse_words(text).unwrap_err();
+            assert!(error.contains("not an address"), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -211,14 +211,14 @@ impl Filter {
     }
 }
 
-/// A service name's port, as ss looks it up with getservbyname: from the service tables
-/// (/etc/services, then IANA's registry), for TCP or UDP, read only when a name is used.
+/// A service name's port, as ss looks it up with getservbyname: from the first service
+/// table that has the name for TCP or UDP (/etc/services, then IANA's registry), read only
+/// when a name is used.
 fn service_port(name: &str) -> std::result::Result<u16, String> {
     let db = ServiceDb::load(&services::Options::default()).map_err(|e| e.to_string())?;
     let mut ports: Vec<u16> = db
-        .by_name(name)
+        .by_name_first(name, &[Proto::Tcp, Proto::Udp])
         .into_iter()
-        .filter(|&(_, proto)| matches!(proto, Proto::Tcp | Proto::Udp))
         .map(|(port, _)| port)
         .collect();
     ports.dedup();

@@ -244,24 +244,55 @@ impl ServiceDb {
     /// once, in port then protocol order. The pair's own answer may name another service
     /// where a table of higher precedence puts one there.
     pub fn by_name(&self, name: &str) -> Vec<(u16, Proto)> {
-        let mut pairs: Vec<(u16, Proto)> = Vec::new();
+        let mut pairs = self.by_name_per_table(name).concat();
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+
+    /// The (port, protocol) pairs of `protos` that a service name or alias stands for in
+    /// the first table that has the name for one of them, in port then protocol order. ss
+    /// looks names up with getservbyname, in /etc/services alone: where that file gives
+    /// `http-alt` one port (8080/tcp), the name means that port, though IANA's registry
+    /// gives it three (591, 8008, 8080).
+    pub fn by_name_first(&self, name: &str, protos: &[Proto]) -> Vec<(u16, Proto)> {
+        let mut pairs = self
+            .by_name_per_table(name)
+            .into_iter()
+            .map(|mut pairs| {
+                pairs.retain(|(_, proto)| protos.contains(proto));
+                pairs
+            })
+            .find(|pairs| !pairs.is_empty())
+            .unwrap_or_default();
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+
+    /// The pairs a name or alias stands for in each table, in order of precedence: the
+    /// user's files, /etc/services, nmap's table (with [`Names::Nmap`]), IANA's registry.
+    fn by_name_per_table(&self, name: &str) -> Vec<Vec<(u16, Proto)>> {
+        let mut tables: Vec<Vec<(u16, Proto)>> = Vec::new();
         for table in &self.user {
-            pairs.extend(table.by_name(name));
+            tables.push(table.by_name(name).collect());
         }
         if let Some(system) = &self.system {
-            pairs.extend(system.by_name(name));
+            tables.push(system.by_name(name));
         }
         // nmap's name for the ports it knows nothing of is no name.
         if self.names == Names::Nmap
             && !name.eq_ignore_ascii_case("unknown")
             && let Some(nmap) = self.nmap()
         {
-            pairs.extend(nmap.by_name(name));
+            tables.push(nmap.by_name(name).collect());
         }
-        pairs.extend(iana::by_name(name).map(|row| (row.port, row.proto())));
-        pairs.sort_unstable();
-        pairs.dedup();
-        pairs
+        tables.push(
+            iana::by_name(name)
+                .map(|row| (row.port, row.proto()))
+                .collect(),
+        );
+        tables
     }
 
     /// The ports of `proto` a service name or alias stands for, in port order (none where
@@ -493,6 +524,43 @@ mod tests {
             warnings[0].ends_with(":3: 'broken' has no port/protocol"),
             "{warnings:?}"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn by_name_first_answers_from_the_first_table_that_knows_the_name() {
+        let dir = std::env::temp_dir().join(format!("common-first-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("services");
+        // As Debian's /etc/services has it; IANA's registry gives http-alt 591 and 8008 too.
+        fs::write(
+            &path,
+            "http-alt 8080/tcp webcache\nmulti 7/tcp\nmulti 9/udp\n",
+        )
+        .unwrap();
+        let db = ServiceDb::load(&Options {
+            user_files: vec![path],
+            builtin_only: true,
+            ..Options::default()
+        })
+        .unwrap();
+        let tcp_udp = [Proto::Tcp, Proto::Udp];
+        let registry = builtin().by_name_first("http-alt", &tcp_udp);
+        assert!(registry.contains(&(591, Proto::Tcp)), "{registry:?}");
+        assert!(db.by_name("http-alt").contains(&(591, Proto::Tcp)));
+        assert_eq!(db.by_name_first("http-alt", &tcp_udp), [(8080, Proto::Tcp)]);
+        assert_eq!(db.by_name_first("WEBCACHE", &tcp_udp), [(8080, Proto::Tcp)]);
+        assert_eq!(
+            db.by_name_first("multi", &tcp_udp),
+            [(7, Proto::Tcp), (9, Proto::Udp)]
+        );
+        assert_eq!(db.by_name_first("multi", &[Proto::Sctp]), []);
+        // A name the file lacks comes from the registry.
+        assert_eq!(
+            db.by_name_first("ssh", &tcp_udp),
+            [(22, Proto::Tcp), (22, Proto::Udp)]
+        );
+        assert_eq!(db.by_name_first("no-such-name", &tcp_udp), []);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -78,6 +78,9 @@ pub struct SocketRecord {
     /// `-o`: retransmissions (or, for `keepalive` and `persist`, probes) sent unanswered so
     /// far (idiag_retrans).
     pub timer_retrans: Option<u8>,
+    /// IPv6 sockets, from netlink: whether IPV6_V6ONLY is set (INET_DIAG_SKV6ONLY). A socket
+    /// bound to `::` without it takes IPv4 too, and text shows its address as `*`, as ss does.
+    pub v6only: Option<bool>,
 }
 
 /// The timer pending on a TCP socket, named as `ss -o` names it.
@@ -270,12 +273,15 @@ impl SockType {
     }
 }
 
-/// `ADDR:PORT`, `[ADDR]:PORT` for IPv6, `*` for a port 0 (no peer, or any).
-struct Endpoint(Option<IpAddr>, Option<u16>);
+/// `ADDR:PORT`, `[ADDR]:PORT` for IPv6, `*` for a port 0 (no peer, or any); `*` for the
+/// address of a dual-stack socket's `::` (the third field), which is any address of either
+/// family, as ss shows it.
+struct Endpoint(Option<IpAddr>, Option<u16>, bool);
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
+            Some(IpAddr::V6(address)) if self.2 && address.is_unspecified() => f.write_str("*:")?,
             Some(IpAddr::V6(address)) => write!(f, "[{address}]:")?,
             Some(address) => write!(f, "{address}:")?,
             None => f.write_str("*:")?,
@@ -336,6 +342,7 @@ impl SocketRecord {
             timer: None,
             timer_expires_ms: None,
             timer_retrans: None,
+            v6only: None,
         }
     }
 
@@ -420,8 +427,9 @@ impl Record for SocketRecord {
             row.bytes(self.path.as_ref().map_or(b"*", OsText::as_bytes))
                 .optional(self.peer.filter(|&peer| peer != 0));
         } else {
-            row.field(Endpoint(self.local_address, self.local_port))
-                .field(Endpoint(self.remote_address, self.remote_port));
+            let dual_stack = self.v6only == Some(false);
+            row.field(Endpoint(self.local_address, self.local_port, dual_stack))
+                .field(Endpoint(self.remote_address, self.remote_port, dual_stack));
         }
         match (&self.user, self.uid) {
             (Some(user), _) => row.field(user),
@@ -455,7 +463,7 @@ pub struct CsvSocket<'a>(&'a SocketRecord);
 impl Serialize for CsvSocket<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.0;
-        let mut s = serializer.serialize_struct("SocketRecord", 39)?;
+        let mut s = serializer.serialize_struct("SocketRecord", 40)?;
         s.serialize_field("proto", &r.proto)?;
         s.serialize_field("family", &r.family)?;
         s.serialize_field("sock_type", &r.sock_type)?;
@@ -495,6 +503,7 @@ impl Serialize for CsvSocket<'_> {
         s.serialize_field("timer", &r.timer)?;
         s.serialize_field("timer_expires_ms", &r.timer_expires_ms)?;
         s.serialize_field("timer_retrans", &r.timer_retrans)?;
+        s.serialize_field("v6only", &r.v6only)?;
         s.end()
     }
 }
@@ -541,6 +550,26 @@ mod tests {
     }
 
     #[test]
+    fn a_dual_stack_sockets_any_address_is_a_star_as_in_ss() {
+        let mut record = listener();
+        record.local_address = Some("::".parse().unwrap());
+        assert_eq!(
+            text_of(&record),
+            "tcp listen 0 128 [::]:22 [::]:* root 4242 - - -\n",
+            "v6only unknown (/proc/net)"
+        );
+        record.v6only = Some(true);
+        assert!(text_of(&record).starts_with("tcp listen 0 128 [::]:22 [::]:* "));
+        record.v6only = Some(false);
+        assert!(text_of(&record).starts_with("tcp listen 0 128 *:22 *:* "));
+        // Only the unspecified address stands for both families.
+        record.local_address = Some("::1".parse().unwrap());
+        assert!(text_of(&record).starts_with("tcp listen 0 128 [::1]:22 *:* "));
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["v6only"], false);
+    }
+
+    #[test]
     fn unix_text_shows_path_and_peer() {
         let mut record = SocketRecord::new(
             SocketProto::Unix,
@@ -566,7 +595,12 @@ mod tests {
         assert_eq!(json["state"], "listen");
         assert_eq!(json["local_port"], 22);
         assert_eq!(json["local_address"], "::1");
-        let back: SocketRecord = serde_json::from_value(json).unwrap();
+        let back: SocketRecord = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(back, record);
+        // A record of an older sockls (a --baseline file) has no v6only, nor fields after it.
+        let mut older = json;
+        older.as_object_mut().unwrap().remove("v6only");
+        let back: SocketRecord = serde_json::from_value(older).unwrap();
         assert_eq!(back, record);
     }
 

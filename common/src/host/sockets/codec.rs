@@ -56,6 +56,9 @@ pub const EXT_SKMEMINFO: u8 = 1 << (INET_DIAG_SKMEMINFO - 1);
 const INET_DIAG_INFO: u16 = 2;
 const INET_DIAG_CONG: u16 = 4;
 const INET_DIAG_SKMEMINFO: u16 = 7;
+/// IPV6_V6ONLY of an IPv6 socket, a byte; the kernel sends it unasked (not for time-wait and
+/// request sockets).
+const INET_DIAG_SKV6ONLY: u16 = 11;
 
 /// `udiag_show` bits.
 pub const UDIAG_SHOW_NAME: u32 = 0x01;
@@ -232,8 +235,8 @@ pub fn parse_inet(payload: &[u8], proto: SocketProto) -> Result<SocketRecord, De
     record.cookie = Some(u64::from(u32_at(payload, 44)) | u64::from(u32_at(payload, 48)) << 32);
     record.recv_q = u32_at(payload, 56);
     record.send_q = u32_at(payload, 60);
-    record.uid = Some(u32_at(payload, 64));
     record.inode = u64::from(u32_at(payload, 68));
+    record.uid = super::owner_uid(state, record.inode, u32_at(payload, 64));
     for (kind, value) in attributes(&payload[INET_DIAG_MSG_LEN..])? {
         match kind {
             INET_DIAG_INFO if proto == SocketProto::Tcp => tcp_info(value, &mut record),
@@ -242,6 +245,9 @@ pub fn parse_inet(payload: &[u8], proto: SocketProto) -> Result<SocketRecord, De
                 record.congestion = Some(String::from_utf8_lossy(name).into_owned());
             }
             INET_DIAG_SKMEMINFO => sk_meminfo(value, &mut record),
+            INET_DIAG_SKV6ONLY if family == Family::Ipv6 => {
+                record.v6only = value.first().map(|&set| set != 0);
+            }
             _ => {}
         }
     }
@@ -433,6 +439,41 @@ mod tests {
         assert_eq!(record.delivery_rate, Some(0));
         assert_eq!(record.congestion.as_deref(), Some("bbr"));
         assert_eq!(record.rmem_alloc, None);
+    }
+
+    #[test]
+    fn time_wait_and_request_sockets_have_no_uid() {
+        let reply = bytes(TCP_REPLY);
+        let mut payload = only_socket(&reply).to_vec();
+        // The captured socket in time-wait, then as a request socket: SYN-RECV, inode 0.
+        payload[1] = SocketState::TimeWait.number();
+        payload[68..72].copy_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().uid, None);
+        payload[1] = SocketState::SynRecv.number();
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().uid, None);
+        // An orphan (closed by its process, FIN-WAIT-1, no inode) keeps its uid.
+        payload[1] = SocketState::FinWait1.number();
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().uid, Some(0));
+    }
+
+    #[test]
+    fn v6only_comes_with_ipv6_sockets() {
+        let reply = bytes(TCP_REPLY);
+        let mut payload = only_socket(&reply).to_vec();
+        assert_eq!(payload.len() % 4, 0, "attributes end aligned");
+        assert_eq!(parse_inet(&payload, SocketProto::Tcp).unwrap().v6only, None);
+        let with_v6only = |payload: &[u8], set: u8| {
+            let mut with = payload.to_vec();
+            with.extend_from_slice(&5u16.to_ne_bytes());
+            with.extend_from_slice(&INET_DIAG_SKV6ONLY.to_ne_bytes());
+            with.extend_from_slice(&[set, 0, 0, 0]);
+            parse_inet(&with, SocketProto::Tcp).unwrap().v6only
+        };
+        // An IPv4 socket never has it; were it sent, it would say nothing.
+        assert_eq!(with_v6only(&payload, 1), None);
+        payload[0] = AF_INET6;
+        assert_eq!(with_v6only(&payload, 0), Some(false));
+        assert_eq!(with_v6only(&payload, 1), Some(true));
     }
 
     #[test]

@@ -85,6 +85,20 @@ impl Query {
     }
 }
 
+/// The owner's uid of an inet socket that a source reports with `uid` and `inode`. A socket
+/// in time-wait, and a request socket (SYN-RECV with no inode: a connection not yet
+/// accepted), has no owner: inet_diag reports uid 0 for both (inet_twsk_diag_fill,
+/// inet_req_diag_fill), /proc/net 0 for the one and the listener's uid for the other. ss -e
+/// shows no uid for them; neither do we, so that `--user root` does not take them for root's.
+pub(crate) fn owner_uid(state: SocketState, inode: u64, uid: u32) -> Option<u32> {
+    let ownerless = match state {
+        SocketState::TimeWait => true,
+        SocketState::SynRecv | SocketState::NewSynRecv => inode == 0,
+        _ => false,
+    };
+    (!ownerless).then_some(uid)
+}
+
 /// Where socket records come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Source {

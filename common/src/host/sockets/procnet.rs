@@ -1,6 +1,6 @@
 //! The fallback source: the text tables of /proc/net, for kernels or sandboxes without
 //! sock_diag. They give the same records where they hold the same facts; they lack the
-//! cookie, the UNIX peer and uid, and the extras (`-i`, `-m`), which stay empty; the TCP
+//! cookie, the UNIX peer and uid, v6only, and the extras (`-i`, `-m`), which stay empty; the TCP
 //! timers (`-o`) are read as ss reads them when it falls back to these tables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -78,8 +78,8 @@ fn parse_inet_line(line: &str, proto: SocketProto, family: Family) -> Option<Soc
     record.remote_port = Some(remote_port);
     record.send_q = u32::from_str_radix(send_q, 16).ok()?;
     record.recv_q = u32::from_str_radix(recv_q, 16).ok()?;
-    record.uid = Some(fields.get(7)?.parse().ok()?);
     record.inode = fields.get(9)?.parse().ok()?;
+    record.uid = super::owner_uid(state, record.inode, fields.get(7)?.parse().ok()?);
     Some(record)
 }
 
@@ -235,6 +235,16 @@ mod tests {
         assert_eq!((r.send_q, r.recv_q), (0, 3));
         assert_eq!(r.uid, Some(104));
         assert_eq!(r.inode, 12345);
+    }
+
+    #[test]
+    fn time_wait_and_request_sockets_have_no_uid() {
+        // A time-wait socket (06), a request socket (03, no inode) with its listener's uid,
+        // and root's connection, which keeps its uid 0.
+        let text = "header\n   0: 0100007F:0016 0100007F:9C41 06 00000000:00000000 03:00000E76 00000000     0        0 0 3 0000000000000000\n   1: 0100007F:0016 0100007F:9C42 03 00000000:00000000 01:00000064 00000000   104        0 0 2 0000000000000000\n   2: 0100007F:0016 0100007F:9C43 01 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000\n";
+        let records = parse_inet(text, SocketProto::Tcp, Family::Ipv4, None).unwrap();
+        let uids: Vec<_> = records.iter().map(|r| r.uid).collect();
+        assert_eq!(uids, [None, None, Some(0)]);
     }
 
     #[test]
