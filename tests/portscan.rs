@@ -1634,6 +1634,21 @@ fn a_port_list_may_start_with_a_dash() {
     assert_eq!(ports, [3, 4, 5]);
 }
 
+/// nmap's octet lists: `127.0.0.1,2` is two hosts, scanned in that order.
+#[test]
+fn an_octet_list_is_several_hosts() {
+    let output = run(
+        tool("portscan").args(["-p", "1", "--all", "--json", "127.0.0.1,2"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    let hosts: Vec<String> = states(&json_lines(&stdout_text(&output)))
+        .into_iter()
+        .map(|(address, _, _, _)| address)
+        .collect();
+    assert_eq!(hosts, ["127.0.0.1", "127.0.0.2"]);
+}
+
 /// -6 scans IPv6 addresses; an IPv4 target is refused before any scan.
 #[test]
 fn ipv6_only_scans_ipv6() {

@@ -314,9 +314,9 @@ fn targets_of(cli: &Cli) -> Result<Vec<TargetSpec>> {
         if operand == "-" {
             targets::read_list("-", &mut targets)?;
         } else {
-            let spec = TargetSpec::parse(operand)
+            let specs = TargetSpec::parse_operand(operand)
                 .map_err(|why| Error::usage(format!("target '{operand}': {why}")))?;
-            targets.push(spec);
+            targets.extend(specs);
         }
     }
     for path in &cli.input_lists {

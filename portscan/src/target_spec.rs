@@ -32,7 +32,54 @@ impl TargetSpec {
         }
     }
 
-    /// Parses one operand. The rules are in docs/FORMAT.md, "Targets".
+    /// Parses one operand, which nmap's octet lists make several specs: `198.18.0.1,5,7`
+    /// is three addresses, `198.18.0,2.1-9` two ranges (each comma-separated item of an
+    /// octet a number, a range or `*`), in the order the items are given.
+    pub fn parse_operand(text: &str) -> Result<Vec<Self>, String> {
+        let trimmed = text.trim();
+        if !trimmed.contains(',') {
+            return Ok(vec![Self::parse(text)?]);
+        }
+        let parts: Vec<&str> = trimmed.split('.').collect();
+        if parts.len() != 4 || !trimmed.bytes().all(|b| b == b',' || looks_numeric_byte(b)) {
+            return Err(format!(
+                "'{trimmed}' is not an address, a CIDR block, a range or a host name \
+                 (a comma may only list an IPv4 octet's values, as in 198.18.0.1,5,7)"
+            ));
+        }
+        let mut octets: Vec<Vec<(u8, u8)>> = Vec::with_capacity(4);
+        for part in parts {
+            let items = part
+                .split(',')
+                .map(parse_octet_range)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| format!("'{trimmed}': {why}"))?;
+            octets.push(items);
+        }
+        let combinations = octets.iter().map(Vec::len).product::<usize>();
+        if combinations > MOST_OCTET_COMBINATIONS {
+            return Err(format!(
+                "'{trimmed}': its octet lists make {combinations} ranges; \
+                 {MOST_OCTET_COMBINATIONS} at most (a range per octet, 1-9, covers more at once)"
+            ));
+        }
+        let mut specs = vec![[(0u8, 0u8); 4]];
+        for (slot, items) in octets.iter().enumerate() {
+            specs = specs
+                .into_iter()
+                .flat_map(|spec| {
+                    items.iter().map(move |&item| {
+                        let mut spec = spec;
+                        spec[slot] = item;
+                        spec
+                    })
+                })
+                .collect();
+        }
+        Ok(specs.into_iter().map(Self::Octets).collect())
+    }
+
+    /// Parses one operand without octet lists. The rules are in docs/FORMAT.md, "Targets".
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {
@@ -227,9 +274,16 @@ fn parse_span(first: IpAddr, last: IpAddr) -> Result<TargetSpec, String> {
     Ok(TargetSpec::Span { first, last })
 }
 
+/// The most ranges one operand's octet lists may stand for: a list is for a few hosts
+/// typed by hand, and every range is a spec held for the whole scan.
+const MOST_OCTET_COMBINATIONS: usize = 4096;
+
 fn looks_numeric(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'*'))
+    text.bytes().all(looks_numeric_byte)
+}
+
+fn looks_numeric_byte(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'*')
 }
 
 fn parse_octets(text: &str) -> Result<TargetSpec, String> {
@@ -320,6 +374,45 @@ mod tests {
             TargetSpec::Name("db-1.example.internal.".into())
         );
         assert_eq!(spec("localhost").count(), None);
+    }
+
+    #[test]
+    fn octet_lists_are_several_specs_in_their_order() {
+        let listed = |text: &str| -> Vec<String> {
+            TargetSpec::parse_operand(text)
+                .unwrap_or_else(|e| panic!("{text}: {e}"))
+                .iter()
+                .flat_map(TargetSpec::addresses)
+                .map(|a| a.to_string())
+                .collect()
+        };
+        assert_eq!(listed("127.0.0.1,2"), ["127.0.0.1", "127.0.0.2"]);
+        assert_eq!(
+            listed("198.18.0,2.7,1-2"),
+            [
+                "198.18.0.7",
+                "198.18.0.1",
+                "198.18.0.2",
+                "198.18.2.7",
+                "198.18.2.1",
+                "198.18.2.2"
+            ]
+        );
+        assert_eq!(listed("localhost"), ["localhost"; 0]);
+        for bad in [
+            "198.18.0.1,",
+            "198.18.0.1,300",
+            "a.b,c",
+            "198.18.0,1",
+            "::1,2",
+        ] {
+            assert!(TargetSpec::parse_operand(bad).is_err(), "{bad}");
+        }
+        let many = TargetSpec::parse_operand(
+            "1,2,3,4,5,6,7,8.1,2,3,4,5,6,7,8.1,2,3,4,5,6,7,8.1,2,3,4,5,6,7,8,9",
+        );
+        let many = many.unwrap_err();
+        assert!(many.contains("4608 ranges; 4096 at most"), "{many}");
     }
 
     #[test]

@@ -307,10 +307,10 @@ pub fn read_list(path: &str, out: &mut Vec<TargetSpec>) -> Result<()> {
         let text = String::from_utf8_lossy(&line);
         let text = text.split('#').next().unwrap_or_default();
         for word in text.split_whitespace() {
-            let spec = TargetSpec::parse(word).map_err(|why| {
+            let specs = TargetSpec::parse_operand(word).map_err(|why| {
                 Error::usage(format!("{}:{}: {why}", source.name(), source.line_number()))
             })?;
-            out.push(spec);
+            out.extend(specs);
         }
     }
 }
