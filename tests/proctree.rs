@@ -889,6 +889,89 @@ fn pstree_and_ps_habits() {
     drop(group);
 }
 
+/// The pids in pstree's drawing: `name(pid)`, or with -a (`args`) `name,pid ARGS`, a
+/// process a line, whose arguments are not looked into.
+fn pstree_pids(text: &str, args: bool) -> Vec<u64> {
+    let mut pids: Vec<u64> = if args {
+        text.lines()
+            .filter_map(|line| {
+                let name = line.trim_start_matches([' ', '|', '`', '-', '+']);
+                let (_, pid) = name.split(' ').next()?.rsplit_once(',')?;
+                pid.parse().ok()
+            })
+            .collect()
+    } else {
+        text.split(')')
+            .filter_map(|part| part.rsplit_once('(')?.1.parse().ok())
+            .collect()
+    };
+    pids.sort_unstable();
+    pids
+}
+
+/// pstree's bundles after -p: `-pa` is `-p -a`, `-ps PID` is `-p -s PID`, and they show the
+/// processes pstree shows; `-p123` is still pid 123.
+#[test]
+fn pstree_bundles_after_p() {
+    require_program("pstree", &["--version"]);
+    let group = spawn_group(
+        scratch("bundles"),
+        &format!("sleep {LIFETIME} & sleep {LIFETIME} & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| found.len() == 3);
+    let text = |args: &[&str]| {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        stdout_text(&output)
+    };
+    let pids = |args: &[&str]| -> Vec<u64> {
+        let mut pids: Vec<u64> = records(args)
+            .iter()
+            .map(|r| r["pid"].as_u64().unwrap())
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    let pstree = |args: &[&str]| {
+        // -l: pstree cuts lines at 132 columns in a pipe.
+        let output = Command::new("pstree")
+            .arg("-l")
+            .args(args)
+            .env("LC_ALL", "C")
+            .output()
+            .expect("run pstree");
+        assert!(output.status.success(), "pstree {args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let with_args = text(&["-pa", &leader]);
+    assert_eq!(with_args, text(&["-p", "-a", &leader]));
+    assert!(
+        with_args.contains(&format!("sleep {LIFETIME}")),
+        "{with_args}"
+    );
+    assert_eq!(
+        pids(&["--json", "-pa", &leader]),
+        pstree_pids(&pstree(&["-pa", &leader]), true)
+    );
+    let chain = pids(&["--json", "-ps", &leader]);
+    assert_eq!(chain, pids(&["--json", "-p", "-s", &leader]));
+    assert!(chain.contains(&1), "{chain:?}");
+    let drawn = pstree(&["-ps", &leader]);
+    assert_eq!(chain, pstree_pids(&drawn, false), "{drawn}");
+    assert_eq!(
+        pids(&["--json", "-psa", &leader]),
+        pstree_pids(&pstree(&["-psa", &leader]), true)
+    );
+    // A pid glued on is a pid, as before.
+    assert_eq!(
+        pids(&["--json", &format!("-p{leader}")]),
+        pids(&["--json", &leader])
+    );
+    drop(group);
+}
+
 /// %CPU, %MEM and elapsed time: a busy loop shows its CPU, a sleeper none, and the
 /// memory share is RSS over MemTotal.
 #[test]

@@ -1,5 +1,7 @@
 //! proctree's command line, shared by the binary, the man page and the completions.
 
+use std::ffi::OsString;
+
 use clap::{CommandFactory, Parser};
 use common::contract::input::{parse_duration, parse_pid};
 use common::contract::manual::{Example, Manual};
@@ -98,7 +100,8 @@ pub struct Cli {
     pub ascii: bool,
 
     /// Show only process PID and its descendants, as `proctree PID` does; may be repeated.
-    /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing.
+    /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing;
+    /// pstree's `-pa` and `-ps PID` are `-p -a` and `-p -s PID`.
     #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1, value_parser = parse_pid)]
     pub pids: Vec<u32>,
 
@@ -178,10 +181,46 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the process arguments.
+    /// Parses the process arguments, accepting pstree's bundles after `-p` (`-pa`, `-ps`).
     pub fn parse_args() -> Result<Self, clap::Error> {
-        Self::try_parse()
+        Self::try_parse_from(pstree_bundles(std::env::args_os()))
     }
+}
+
+/// The letters that may follow pstree's `-p` in a bundle and mean in proctree what they mean
+/// in pstree: -a (command lines) and -s (the ancestors). pstree's -T, -n and -u mean other
+/// things here (threads shown, a name, a user), so a bundle with them is left to clap.
+const PSTREE_LETTERS: &[char] = &['a', 's'];
+
+/// Splits pstree's bundles after `-p`, which clap reads as `-p`'s optional value (`-pa` as
+/// pid `a`): `-pa` becomes `-p -a`, `-psa` `-p -s -a`. A bundle with any other character
+/// stays whole, so `-p123` is still pid 123.
+pub fn pstree_bundles(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args.by_ref());
+            break;
+        }
+        let bundle = arg
+            .to_str()
+            .and_then(|text| text.strip_prefix("-p"))
+            .filter(|rest| !rest.is_empty() && rest.chars().all(|c| PSTREE_LETTERS.contains(&c)));
+        if let Some(rest) = bundle {
+            out.push("-p".into());
+            out.extend(rest.chars().map(|c| OsString::from(format!("-{c}"))));
+            continue;
+        }
+        // --sort's keys may start with `-`; its value is never a bundle.
+        let sort_value = arg == "--sort";
+        out.push(arg);
+        if sort_value {
+            out.extend(args.next());
+        }
+    }
+    out
 }
 
 /// The clap definition, for man pages and completions.
@@ -191,8 +230,54 @@ pub fn command() -> clap::Command {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+
+    use super::{Cli, pstree_bundles};
+    use clap::Parser;
+
     #[test]
     fn the_definition_is_consistent() {
         super::command().debug_assert();
+    }
+
+    #[test]
+    fn pstree_bundles_after_p_are_split() {
+        let split = |line: &str| -> Vec<String> {
+            pstree_bundles(line.split(' ').map(OsString::from))
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap())
+                .collect()
+        };
+        for (line, expected) in [
+            ("proctree -pa", "proctree -p -a"),
+            ("proctree -ps 9581", "proctree -p -s 9581"),
+            ("proctree -psa 1", "proctree -p -s -a 1"),
+            ("proctree -pas 1", "proctree -p -a -s 1"),
+            // A pid, and letters that mean something else here, stay whole.
+            ("proctree -p123", "proctree -p123"),
+            ("proctree -pT", "proctree -pT"),
+            ("proctree -pau", "proctree -pau"),
+            ("proctree -p", "proctree -p"),
+            ("proctree --pid 1 -a", "proctree --pid 1 -a"),
+            // Not an option: after `--`, or --sort's value.
+            ("proctree -- -pa", "proctree -- -pa"),
+            ("proctree --sort -pa", "proctree --sort -pa"),
+        ] {
+            assert_eq!(split(line).join(" "), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn pstree_bundles_parse_as_their_flags() {
+        let parse = |line: &str| {
+            Cli::try_parse_from(pstree_bundles(line.split(' ').map(OsString::from))).unwrap()
+        };
+        let cli = parse("proctree -pa");
+        assert!(cli.args && !cli.ancestors && cli.pids.is_empty() && cli.pid.is_none());
+        let cli = parse("proctree -ps 9581");
+        assert!(cli.ancestors && !cli.args);
+        assert_eq!((cli.pids.as_slice(), cli.pid), (&[][..], Some(9581)));
+        let cli = parse("proctree -p123");
+        assert_eq!(cli.pids, [123]);
     }
 }
