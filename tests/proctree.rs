@@ -972,6 +972,75 @@ fn pstree_bundles_after_p() {
     drop(group);
 }
 
+/// -p and -u take comma lists and repeats, as ps's do; with -o, -p is ps's -p: the listed
+/// processes alone, which ps prints too, where without -o it is pstree's subtree.
+#[test]
+fn pid_and_user_lists() {
+    let group = spawn_group(
+        scratch("lists"),
+        &format!("sleep {LIFETIME} & sleep {LIFETIME} & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    let found = poll(&["--json", "--pid", &leader], |found| found.len() == 3);
+    let children: Vec<String> = found
+        .iter()
+        .map(|r| r["pid"].to_string())
+        .filter(|pid| *pid != leader)
+        .collect();
+    let sorted = |text: &str| -> Vec<u64> {
+        let mut pids: Vec<u64> = text
+            .split_whitespace()
+            .map(|pid| pid.parse().unwrap())
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    let proctree = |args: &[&str]| {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        sorted(&stdout_text(&output))
+    };
+    let listed = format!("{leader},{}", children[0]);
+    let output = Command::new("ps")
+        .args(["-o", "pid=", "-p", &listed])
+        .output()
+        .expect("run ps");
+    let by_ps = sorted(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(by_ps.len(), 2, "{by_ps:?}");
+    assert_eq!(proctree(&["-o", "pid", "-p", &listed]), by_ps);
+    assert_eq!(
+        proctree(&["-o", "pid", "-p", &leader, "--pid", &children[0]]),
+        by_ps
+    );
+    let pids = |args: &[&str]| -> Vec<u64> {
+        let mut pids: Vec<u64> = records(args)
+            .iter()
+            .map(|r| r["pid"].as_u64().unwrap())
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    assert_eq!(pids(&["--json", "-o", "pid", "-p", &listed]), by_ps);
+    // Without -o, each listed pid's subtree, as pstree shows it.
+    let whole = pids(&["--json", "-p", &leader]);
+    assert_eq!(whole.len(), 3, "{whole:?}");
+    assert_eq!(pids(&["--json", "-p", &listed]), whole);
+    // The positional pid stays pstree's, -o or not.
+    assert_eq!(pids(&["--json", "-o", "pid", &leader]), whole);
+
+    // Users: a list, names and uids mixed; in -o's text the matches alone.
+    let uids = proctree(&["-o", "uid", "-u", "nobody,0"]);
+    assert!(uids.contains(&0), "{uids:?}");
+    assert!(uids.iter().all(|&uid| uid == 0 || uid == 65534), "{uids:?}");
+    let output = run(
+        tool("proctree").args(["-u", "root,nobody", "-u", "0"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    drop(group);
+}
+
 /// %CPU, %MEM and elapsed time: a busy loop shows its CPU, a sleeper none, and the
 /// memory share is RSS over MemTotal.
 #[test]

@@ -99,19 +99,21 @@ pub struct Cli {
     #[arg(long)]
     pub ascii: bool,
 
-    /// Show only process PID and its descendants, as `proctree PID` does; may be repeated.
+    /// Show only process PID and its descendants, as `proctree PID` does; with -o, process
+    /// PID alone, as ps -p does. Takes a comma-separated list (1,2) and may be repeated.
     /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing;
     /// pstree's `-pa` and `-ps PID` are `-p -a` and `-p -s PID`.
-    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1, value_parser = parse_pid)]
+    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1, value_delimiter = ',', value_parser = parse_pid)]
     pub pids: Vec<u32>,
 
     /// With a PID, also show the chain of ancestors up to the root (like pstree -s).
     #[arg(short = 's', long)]
     pub ancestors: bool,
 
-    /// Show processes of USER (a name or a uid), with their ancestors and descendants; may
-    /// be repeated.
-    #[arg(short, long = "user", value_name = "USER")]
+    /// Show processes of USER (a name or a uid), with their ancestors and descendants (the
+    /// flat list, of --flat or -o, shows the matches alone); takes a comma-separated list
+    /// (root,www-data) and may be repeated.
+    #[arg(short, long = "user", value_name = "USER", value_delimiter = ',')]
     pub users: Vec<String>,
 
     /// Show processes whose name (or argv[0]'s base name) matches PATTERN (a glob: *, ?),
@@ -265,6 +267,16 @@ mod tests {
         ] {
             assert_eq!(split(line).join(" "), expected, "{line}");
         }
+    }
+
+    #[test]
+    fn pids_and_users_take_lists_and_repeats() {
+        let cli = Cli::try_parse_from(["proctree", "-p", "1,2", "--pid", "3", "-p4,5"]).unwrap();
+        assert_eq!(cli.pids, [1, 2, 3, 4, 5]);
+        let cli = Cli::try_parse_from(["proctree", "-u", "root,nobody", "--user", "7"]).unwrap();
+        assert_eq!(cli.users, ["root", "nobody", "7"]);
+        assert!(Cli::try_parse_from(["proctree", "-p", "1,x"]).is_err());
+        assert!(Cli::try_parse_from(["proctree", "-p", "1,,2"]).is_err());
     }
 
     #[test]

@@ -95,6 +95,13 @@ impl Config {
             Some(columns::parse_list(&cli.columns)?)
         };
         let sort = columns::parse_sort(&cli.sort)?;
+        // With -o, -p is ps's: those processes alone. Without, pstree's: their subtrees, as
+        // the positional PID always is.
+        let (alone, subtrees) = if columns.is_some() {
+            (cli.pids, Vec::new())
+        } else {
+            (Vec::new(), cli.pids)
+        };
         let uids = cli
             .users
             .iter()
@@ -109,7 +116,8 @@ impl Config {
                 Drawing::UNICODE
             },
             filter: Filter {
-                pids: cli.pids.into_iter().chain(cli.pid).collect(),
+                pids: subtrees.into_iter().chain(cli.pid).collect(),
+                alone,
                 ancestors: cli.ancestors,
                 uids,
                 names: cli.names.iter().map(|n| Glob::new(n)).collect(),

@@ -144,6 +144,9 @@ fn break_cycles(parent: &mut [Option<usize>]) {
 pub struct Filter {
     /// Show these processes and their descendants (and nothing else).
     pub pids: Vec<u32>,
+    /// Show these processes alone, without their descendants: ps's `-p`, which `-p` is with
+    /// `-o`. Together with `pids`, what either takes.
+    pub alone: Vec<u32>,
     /// With `pids`: also the chain of their ancestors.
     pub ancestors: bool,
     /// Match processes of these effective uids.
@@ -190,12 +193,17 @@ pub struct Selection {
 pub fn select(forest: &Forest, processes: &[Process], filter: &Filter) -> (Selection, Vec<u32>) {
     let n = processes.len();
     let mut missing = Vec::new();
-    let mut scope = vec![filter.pids.is_empty(); n];
+    let mut scope = vec![filter.pids.is_empty() && filter.alone.is_empty(); n];
     let mut roots = Vec::new();
-    for &pid in &filter.pids {
+    let subtrees = filter.pids.iter().map(|&pid| (pid, true));
+    for (pid, subtree) in subtrees.chain(filter.alone.iter().map(|&pid| (pid, false))) {
         match processes.binary_search_by_key(&pid, |p| p.stat.pid) {
-            Ok(i) => {
+            Ok(i) if subtree => {
                 forest.mark_subtree(i, &mut scope);
+                roots.push(i);
+            }
+            Ok(i) => {
+                scope[i] = true;
                 roots.push(i);
             }
             Err(_) => missing.push(pid),
@@ -355,6 +363,29 @@ mod tests {
             ..Filter::default()
         };
         assert_eq!(select(&forest, &sample(), &filter).1, [77]);
+    }
+
+    #[test]
+    fn processes_alone_beside_a_subtree() {
+        let filter = Filter {
+            alone: vec![12, 21, 77],
+            ..Filter::default()
+        };
+        assert_eq!(lines(&sample(), &filter), ["12", "21"]);
+        let forest = Forest::new(&sample());
+        assert_eq!(select(&forest, &sample(), &filter).1, [77]);
+        let filter = Filter {
+            pids: vec![20],
+            alone: vec![12],
+            ..Filter::default()
+        };
+        assert_eq!(lines(&sample(), &filter), ["12", "20", "L21"]);
+        let filter = Filter {
+            alone: vec![12],
+            ancestors: true,
+            ..Filter::default()
+        };
+        assert_eq!(lines(&sample(), &filter), ["1~", "L10~", "LL11~", "LLL12"]);
     }
 
     #[test]
