@@ -543,15 +543,36 @@ fn a_closed_pipe_is_quiet_and_a_full_disk_is_not() {
 
 #[test]
 fn bad_usage_and_missing_processes() {
+    // A user that is not there is a thing named that is not there: status 1, as ps and
+    // pstree give, one line, and the other users' processes still shown.
+    let by_ps = Command::new("ps")
+        .args(["-u", "no-such-user-here"])
+        .output()
+        .expect("run ps");
+    assert_eq!(by_ps.status.code(), Some(1));
     let output = run(
         tool("proctree").args(["--user", "no-such-user-here"]),
         LIMIT,
     );
-    assert_eq!(code(&output), 2);
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout_text(&output), "");
+    assert_eq!(
+        stderr_text(&output),
+        "proctree: --user 'no-such-user-here': no such user\n"
+    );
+    let output = run(
+        tool("proctree").args(["-o", "uid", "-u", "no-such-user-here,root"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
     assert!(
-        stderr_text(&output).starts_with("proctree: --user 'no-such-user-here': no such user\n"),
+        stdout_text(&output).lines().any(|line| line.trim() == "0"),
         "{}",
-        stderr_text(&output)
+        stdout_text(&output)
+    );
+    assert_eq!(
+        stderr_text(&output),
+        "proctree: --user 'no-such-user-here': no such user\n"
     );
     let output = run(tool("proctree").args(["--ancestors"]), LIMIT);
     assert_eq!(code(&output), 2);

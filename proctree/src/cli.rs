@@ -77,7 +77,7 @@ network namespace are seen.",
         (0, "success"),
         (
             1,
-            "some process could not be read (reported on stderr) or a --pid does not exist, or SIGINT or SIGTERM stopped the listing (a --watch ends with 0)",
+            "some process could not be read (reported on stderr) or a --pid or a --user does not exist, or SIGINT or SIGTERM stopped the listing (a --watch ends with 0)",
         ),
         (2, "usage error"),
     ],

@@ -72,6 +72,8 @@ pub struct Config {
     pub sort: Vec<SortKey>,
     /// `--interval`: %CPU over this interval rather than over each process's life.
     pub interval: Option<std::time::Duration>,
+    /// What to say of each `--user` that is not there, at the start of the run.
+    pub unknown_users: Vec<String>,
 }
 
 impl Config {
@@ -102,11 +104,19 @@ impl Config {
         } else {
             (Vec::new(), cli.pids)
         };
-        let uids = cli
-            .users
-            .iter()
-            .map(|user| common::host::users::resolve(user).map_err(Error::usage))
-            .collect::<Result<Vec<_>>>()?;
+        // A user that is not there is a thing named that is not there (docs/FORMAT.md, "Exit
+        // status"): said, status 1, the other users still shown; alone, it matches nothing.
+        let mut unknown_users = Vec::new();
+        let uids = (!cli.users.is_empty()).then(|| {
+            cli.users
+                .iter()
+                .filter_map(|user| {
+                    common::host::users::resolve(user)
+                        .map_err(|message| unknown_users.push(message))
+                        .ok()
+                })
+                .collect()
+        });
         Ok(Self {
             view,
             args: cli.args,
@@ -136,6 +146,7 @@ impl Config {
             columns,
             sort,
             interval: cli.interval,
+            unknown_users,
         })
     }
 
@@ -157,7 +168,7 @@ impl Config {
         };
         let used = || shown.iter().chain(self.sort.iter().map(|key| &key.column));
         Want {
-            status: !self.filter.uids.is_empty() || used().any(|c| c.needs_status()),
+            status: self.filter.uids.is_some() || used().any(|c| c.needs_status()),
             cmdline: self.args
                 || !self.filter.names.is_empty()
                 || used().any(|c| c.needs_cmdline()),
@@ -190,12 +201,23 @@ fn utf8_locale() -> bool {
     locale.contains("utf-8") || locale.contains("utf8")
 }
 
-/// Reads /proc once and prints the selected processes to `out`, block-buffered: a process
-/// list is a snapshot, wanted whole.
+/// Reads /proc once (or every `--watch` interval) and prints the selected processes to
+/// `out`, block-buffered: a process list is a snapshot, wanted whole.
 pub fn run(config: &Config, out: impl Write) -> Result<Status> {
-    if let Some(watch) = config.watch {
-        return watch_processes(config, watch, out);
+    for message in &config.unknown_users {
+        warn(TOOL, message);
     }
+    let mut status = match config.watch {
+        Some(watch) => watch_processes(config, watch, out)?,
+        None => list_processes(config, out)?,
+    };
+    status.had_errors |= !config.unknown_users.is_empty();
+    Ok(status)
+}
+
+/// One listing: the tree, the flat list or the records, of one read of /proc (two with
+/// `--interval`).
+fn list_processes(config: &Config, out: impl Write) -> Result<Status> {
     let baseline = match config.interval {
         Some(interval) => {
             let first = Want {

@@ -149,8 +149,9 @@ pub struct Filter {
     pub alone: Vec<u32>,
     /// With `pids`: also the chain of their ancestors.
     pub ancestors: bool,
-    /// Match processes of these effective uids.
-    pub uids: Vec<u32>,
+    /// Match processes of these effective uids; `None`: of any. Empty when every --user
+    /// named was unknown: then nothing matches.
+    pub uids: Option<Vec<u32>>,
     /// Match processes whose name matches one of these globs.
     pub names: Vec<Glob>,
     /// Hide kernel threads.
@@ -159,12 +160,15 @@ pub struct Filter {
 
 impl Filter {
     fn matches(&self, process: &Process) -> bool {
-        (self.uids.is_empty() || process.uid.is_some_and(|uid| self.uids.contains(&uid)))
+        (self
+            .uids
+            .as_ref()
+            .is_none_or(|uids| process.uid.is_some_and(|uid| uids.contains(&uid))))
             && (self.names.is_empty() || self.names.iter().any(|g| name_matches(g, process)))
     }
 
     pub fn has_predicates(&self) -> bool {
-        !self.uids.is_empty() || !self.names.is_empty()
+        self.uids.is_some() || !self.names.is_empty()
     }
 }
 
@@ -404,10 +408,19 @@ mod tests {
     fn a_user_inside_a_subtree() {
         let filter = Filter {
             pids: vec![20],
-            uids: vec![1000],
+            uids: Some(vec![1000]),
             ..Filter::default()
         };
         assert_eq!(lines(&sample(), &filter), ["20~", "L21"]);
+    }
+
+    #[test]
+    fn unknown_users_alone_match_nothing() {
+        let filter = Filter {
+            uids: Some(Vec::new()),
+            ..Filter::default()
+        };
+        assert!(lines(&sample(), &filter).is_empty());
     }
 
     #[test]
