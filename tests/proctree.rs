@@ -9,11 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use crate::fixtures::{
     assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, exclusive, require_program,
-    require_root,
+    require_root, wait_for_stderr,
 };
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
@@ -1060,6 +1062,52 @@ fn pid_and_user_lists() {
     );
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
     drop(group);
+}
+
+/// Whether process `pid` holds back SIGINT and SIGTERM (bits 2 and 15 of SigBlk in its
+/// status), as the tools do once they are ready to take them between two records.
+fn holds_back_interrupts(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigBlk:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 0x4002 == 0x4002)
+}
+
+/// SIGINT or SIGTERM while `--interval` measures: `proctree: interrupted`, status 1,
+/// nothing printed, at once rather than after the interval (docs/FORMAT.md, "Signals and
+/// standard input").
+#[test]
+fn a_signal_during_the_interval_is_an_interrupted_run() {
+    for sent in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut child = tool("proctree")
+            .args(["-o", "pid,%cpu", "--interval", "3s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn proctree");
+        let started = Instant::now();
+        // Sent before the signals are held back, it would kill proctree: wait for that
+        // (still in the interval), up to two seconds.
+        while !holds_back_interrupts(child.id()) && started.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        let sent_at = Instant::now();
+        nix::sys::signal::kill(pid, sent).unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (code, stderr) = wait_for_stderr(child);
+        assert!(
+            sent_at.elapsed() < Duration::from_secs(2),
+            "{sent}: not at once"
+        );
+        assert_eq!(code, Some(1), "{sent}: {stderr}");
+        assert_eq!(stderr, "proctree: interrupted\n", "{sent}");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        assert_eq!(text, "", "{sent}");
+    }
 }
 
 /// %CPU, %MEM and elapsed time: a busy loop shows its CPU, a sleeper none, and the

@@ -169,7 +169,8 @@ pub struct Cli {
     pub sort: Vec<String>,
 
     /// Measure %CPU over INTERVAL (1s, 500ms), as top does, instead of over each process's
-    /// life: the CPU time used between two reads that far apart.
+    /// life: the CPU time used between two reads that far apart. SIGINT or SIGTERM in the
+    /// wait ends the run (status 1).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "watch")]
     pub interval: Option<std::time::Duration>,
 

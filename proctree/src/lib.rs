@@ -16,7 +16,7 @@ mod view;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use common::Status;
 use common::contract::error::{Error, Result, warn};
@@ -218,6 +218,10 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
 /// One listing: the tree, the flat list or the records, of one read of /proc (two with
 /// `--interval`).
 fn list_processes(config: &Config, out: impl Write) -> Result<Status> {
+    // SIGINT and SIGTERM end the interval's wait, and later the listing between two records
+    // (docs/FORMAT.md, "Signals and standard input"): held back from the start, so that
+    // neither kills proctree.
+    let signals = watch::interrupts()?;
     let baseline = match config.interval {
         Some(interval) => {
             let first = Want {
@@ -227,7 +231,9 @@ fn list_processes(config: &Config, out: impl Write) -> Result<Status> {
             let snapshot = read::read_all(Path::new("/proc"), first)
                 .map_err(|e| Error::input("reading /proc", e))?;
             let baseline = Baseline::of(&snapshot);
-            std::thread::sleep(interval);
+            if watch::interrupted_before(&signals, Instant::now() + interval)? {
+                return Err(Error::Interrupted);
+            }
             Some(baseline)
         }
         None => None,
@@ -267,10 +273,9 @@ fn list_processes(config: &Config, out: impl Write) -> Result<Status> {
         align: true,
     };
     let out = BufWriter::with_capacity(64 * 1024, out);
-    // SIGINT and SIGTERM end the listing between two records (docs/FORMAT.md, "Signals and standard input").
     let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options)
         .with_hostname(config.hostname_field)
-        .stop_on(watch::interrupts()?);
+        .stop_on(signals);
     match config.view {
         View::Tree => print_tree(
             config,
