@@ -695,6 +695,30 @@ fn ports_are_shown_beside_their_process() {
         cells.contains(&format!("tcp 127.0.0.1:{tcp} udp 127.0.0.1:{udp}")),
         "{cells:?}"
     );
+
+    // The ports column (and sort key) looks the ports up, --ports or not: a `-` there
+    // would say "listens on nothing".
+    let column = format!("tcp 127.0.0.1:{tcp} udp 127.0.0.1:{udp}");
+    for args in [
+        &["-o", "pid,ports", "-p", &pid_of_listener][..],
+        &["-o", "pid,ports", "--ports", "-p", &pid_of_listener],
+        &["-o", "pid,ports", "--sort", "ports", "-p", &pid_of_listener],
+    ] {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        // The cell is one token, its blanks escaped as in any text cell.
+        assert_eq!(
+            stdout_text(&output).replace(r"\x20", " "),
+            format!("{pid_of_listener} {column}\n"),
+            "{args:?}"
+        );
+    }
+    let chosen = records(&["--json", "-o", "pid,ports", "-p", &pid_of_listener]);
+    assert_eq!(chosen.len(), 1, "{chosen:#?}");
+    assert_eq!(chosen[0]["ports"], listener["ports"]);
+    let sorted = records(&["--json", "--sort", "ports", "--pid", &pid]);
+    let found = sorted.iter().find(|r| r["pid"] == listener["pid"]).unwrap();
+    assert_eq!(found["ports"], listener["ports"]);
 }
 
 /// The script of the churn test: bursts of short-lived children, reaped by bash as their

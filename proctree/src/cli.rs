@@ -129,7 +129,8 @@ pub struct Cli {
     #[arg(short = 'T', long)]
     pub threads: bool,
 
-    /// Show the TCP and UDP ports each process listens on (reads every process's fd table).
+    /// Show the TCP and UDP ports each process listens on (reads every process's fd table);
+    /// the `ports` column of -o and key of --sort imply it.
     #[arg(long)]
     pub ports: bool,
 

@@ -97,6 +97,15 @@ impl Config {
             Some(columns::parse_list(&cli.columns)?)
         };
         let sort = columns::parse_sort(&cli.sort)?;
+        // The ports column (or sort key) needs the ports looked up: without, it would say
+        // `-`, "listens on nothing", of every process.
+        let ports = cli.ports
+            || columns
+                .iter()
+                .flatten()
+                .map(|(column, _)| column)
+                .chain(sort.iter().map(|key| &key.column))
+                .any(|column| *column == Column::Ports);
         // With -o, -p is ps's: those processes alone. Without, pstree's: their subtrees, as
         // the positional PID always is.
         let (alone, subtrees) = if columns.is_some() {
@@ -138,7 +147,7 @@ impl Config {
             header: cli.output.header
                 || (matches!(view, View::Tree | View::Flat) && io::stdout().is_terminal()),
             hostname_field: cli.output.hostname_field,
-            ports: cli.ports,
+            ports,
             watch: cli.watch.map(|interval| Watch {
                 interval,
                 count: cli.count,
