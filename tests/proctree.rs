@@ -9,11 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use crate::fixtures::{
     assert_full_disk_is_an_error, assert_quiet_on_closed_pipe, exclusive, require_program,
-    require_root,
+    require_root, wait_for_stderr,
 };
 use crate::util::{LIMIT, code, run, stderr_text, stdout_text, tool};
 
@@ -543,15 +545,36 @@ fn a_closed_pipe_is_quiet_and_a_full_disk_is_not() {
 
 #[test]
 fn bad_usage_and_missing_processes() {
+    // A user that is not there is a thing named that is not there: status 1, as ps and
+    // pstree give, one line, and the other users' processes still shown.
+    let by_ps = Command::new("ps")
+        .args(["-u", "no-such-user-here"])
+        .output()
+        .expect("run ps");
+    assert_eq!(by_ps.status.code(), Some(1));
     let output = run(
         tool("proctree").args(["--user", "no-such-user-here"]),
         LIMIT,
     );
-    assert_eq!(code(&output), 2);
+    assert_eq!(code(&output), 1);
+    assert_eq!(stdout_text(&output), "");
+    assert_eq!(
+        stderr_text(&output),
+        "proctree: --user 'no-such-user-here': no such user\n"
+    );
+    let output = run(
+        tool("proctree").args(["-o", "uid", "-u", "no-such-user-here,root"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
     assert!(
-        stderr_text(&output).starts_with("proctree: --user 'no-such-user-here': no such user\n"),
+        stdout_text(&output).lines().any(|line| line.trim() == "0"),
         "{}",
-        stderr_text(&output)
+        stdout_text(&output)
+    );
+    assert_eq!(
+        stderr_text(&output),
+        "proctree: --user 'no-such-user-here': no such user\n"
     );
     let output = run(tool("proctree").args(["--ancestors"]), LIMIT);
     assert_eq!(code(&output), 2);
@@ -672,6 +695,30 @@ fn ports_are_shown_beside_their_process() {
         cells.contains(&format!("tcp 127.0.0.1:{tcp} udp 127.0.0.1:{udp}")),
         "{cells:?}"
     );
+
+    // The ports column (and sort key) looks the ports up, --ports or not: a `-` there
+    // would say "listens on nothing".
+    let column = format!("tcp 127.0.0.1:{tcp} udp 127.0.0.1:{udp}");
+    for args in [
+        &["-o", "pid,ports", "-p", &pid_of_listener][..],
+        &["-o", "pid,ports", "--ports", "-p", &pid_of_listener],
+        &["-o", "pid,ports", "--sort", "ports", "-p", &pid_of_listener],
+    ] {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        // The cell is one token, its blanks escaped as in any text cell.
+        assert_eq!(
+            stdout_text(&output).replace(r"\x20", " "),
+            format!("{pid_of_listener} {column}\n"),
+            "{args:?}"
+        );
+    }
+    let chosen = records(&["--json", "-o", "pid,ports", "-p", &pid_of_listener]);
+    assert_eq!(chosen.len(), 1, "{chosen:#?}");
+    assert_eq!(chosen[0]["ports"], listener["ports"]);
+    let sorted = records(&["--json", "--sort", "ports", "--pid", &pid]);
+    let found = sorted.iter().find(|r| r["pid"] == listener["pid"]).unwrap();
+    assert_eq!(found["ports"], listener["ports"]);
 }
 
 /// The script of the churn test: bursts of short-lived children, reaped by bash as their
@@ -887,6 +934,204 @@ fn pstree_and_ps_habits() {
         assert!(!rest.starts_with(' '), "padded exe: {line}");
     }
     drop(group);
+}
+
+/// The pids in pstree's drawing: `name(pid)`, or with -a (`args`) `name,pid ARGS`, a
+/// process a line, whose arguments are not looked into.
+fn pstree_pids(text: &str, args: bool) -> Vec<u64> {
+    let mut pids: Vec<u64> = if args {
+        text.lines()
+            .filter_map(|line| {
+                let name = line.trim_start_matches([' ', '|', '`', '-', '+']);
+                let (_, pid) = name.split(' ').next()?.rsplit_once(',')?;
+                pid.parse().ok()
+            })
+            .collect()
+    } else {
+        text.split(')')
+            .filter_map(|part| part.rsplit_once('(')?.1.parse().ok())
+            .collect()
+    };
+    pids.sort_unstable();
+    pids
+}
+
+/// pstree's bundles after -p: `-pa` is `-p -a`, `-ps PID` is `-p -s PID`, and they show the
+/// processes pstree shows; `-p123` is still pid 123.
+#[test]
+fn pstree_bundles_after_p() {
+    require_program("pstree", &["--version"]);
+    let group = spawn_group(
+        scratch("bundles"),
+        &format!("sleep {LIFETIME} & sleep {LIFETIME} & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    poll(&["--json", "--pid", &leader], |found| found.len() == 3);
+    let text = |args: &[&str]| {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        stdout_text(&output)
+    };
+    let pids = |args: &[&str]| -> Vec<u64> {
+        let mut pids: Vec<u64> = records(args)
+            .iter()
+            .map(|r| r["pid"].as_u64().unwrap())
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    let pstree = |args: &[&str]| {
+        // -l: pstree cuts lines at 132 columns in a pipe.
+        let output = Command::new("pstree")
+            .arg("-l")
+            .args(args)
+            .env("LC_ALL", "C")
+            .output()
+            .expect("run pstree");
+        assert!(output.status.success(), "pstree {args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let with_args = text(&["-pa", &leader]);
+    assert_eq!(with_args, text(&["-p", "-a", &leader]));
+    assert!(
+        with_args.contains(&format!("sleep {LIFETIME}")),
+        "{with_args}"
+    );
+    assert_eq!(
+        pids(&["--json", "-pa", &leader]),
+        pstree_pids(&pstree(&["-pa", &leader]), true)
+    );
+    let chain = pids(&["--json", "-ps", &leader]);
+    assert_eq!(chain, pids(&["--json", "-p", "-s", &leader]));
+    assert!(chain.contains(&1), "{chain:?}");
+    let drawn = pstree(&["-ps", &leader]);
+    assert_eq!(chain, pstree_pids(&drawn, false), "{drawn}");
+    assert_eq!(
+        pids(&["--json", "-psa", &leader]),
+        pstree_pids(&pstree(&["-psa", &leader]), true)
+    );
+    // A pid glued on is a pid, as before.
+    assert_eq!(
+        pids(&["--json", &format!("-p{leader}")]),
+        pids(&["--json", &leader])
+    );
+    drop(group);
+}
+
+/// -p and -u take comma lists and repeats, as ps's do; with -o, -p is ps's -p: the listed
+/// processes alone, which ps prints too, where without -o it is pstree's subtree.
+#[test]
+fn pid_and_user_lists() {
+    let group = spawn_group(
+        scratch("lists"),
+        &format!("sleep {LIFETIME} & sleep {LIFETIME} & wait"),
+        &[],
+    );
+    let leader = group.pid().to_string();
+    let found = poll(&["--json", "--pid", &leader], |found| found.len() == 3);
+    let children: Vec<String> = found
+        .iter()
+        .map(|r| r["pid"].to_string())
+        .filter(|pid| *pid != leader)
+        .collect();
+    let sorted = |text: &str| -> Vec<u64> {
+        let mut pids: Vec<u64> = text
+            .split_whitespace()
+            .map(|pid| pid.parse().unwrap())
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    let proctree = |args: &[&str]| {
+        let output = run(tool("proctree").args(args), LIMIT);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr_text(&output));
+        sorted(&stdout_text(&output))
+    };
+    let listed = format!("{leader},{}", children[0]);
+    let output = Command::new("ps")
+        .args(["-o", "pid=", "-p", &listed])
+        .output()
+        .expect("run ps");
+    let by_ps = sorted(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(by_ps.len(), 2, "{by_ps:?}");
+    assert_eq!(proctree(&["-o", "pid", "-p", &listed]), by_ps);
+    assert_eq!(
+        proctree(&["-o", "pid", "-p", &leader, "--pid", &children[0]]),
+        by_ps
+    );
+    let pids = |args: &[&str]| -> Vec<u64> {
+        let mut pids: Vec<u64> = records(args)
+            .iter()
+            .map(|r| r["pid"].as_u64().unwrap())
+            .collect();
+        pids.sort_unstable();
+        pids
+    };
+    assert_eq!(pids(&["--json", "-o", "pid", "-p", &listed]), by_ps);
+    // Without -o, each listed pid's subtree, as pstree shows it.
+    let whole = pids(&["--json", "-p", &leader]);
+    assert_eq!(whole.len(), 3, "{whole:?}");
+    assert_eq!(pids(&["--json", "-p", &listed]), whole);
+    // The positional pid stays pstree's, -o or not.
+    assert_eq!(pids(&["--json", "-o", "pid", &leader]), whole);
+
+    // Users: a list, names and uids mixed; in -o's text the matches alone.
+    let uids = proctree(&["-o", "uid", "-u", "nobody,0"]);
+    assert!(uids.contains(&0), "{uids:?}");
+    assert!(uids.iter().all(|&uid| uid == 0 || uid == 65534), "{uids:?}");
+    let output = run(
+        tool("proctree").args(["-u", "root,nobody", "-u", "0"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    drop(group);
+}
+
+/// Whether process `pid` holds back SIGINT and SIGTERM (bits 2 and 15 of SigBlk in its
+/// status), as the tools do once they are ready to take them between two records.
+fn holds_back_interrupts(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigBlk:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 0x4002 == 0x4002)
+}
+
+/// SIGINT or SIGTERM while `--interval` measures: `proctree: interrupted`, status 1,
+/// nothing printed, at once rather than after the interval (docs/FORMAT.md, "Signals and
+/// standard input").
+#[test]
+fn a_signal_during_the_interval_is_an_interrupted_run() {
+    for sent in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut child = tool("proctree")
+            .args(["-o", "pid,%cpu", "--interval", "3s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn proctree");
+        let started = Instant::now();
+        // Sent before the signals are held back, it would kill proctree: wait for that
+        // (still in the interval), up to two seconds.
+        while !holds_back_interrupts(child.id()) && started.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        let sent_at = Instant::now();
+        nix::sys::signal::kill(pid, sent).unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (code, stderr) = wait_for_stderr(child);
+        assert!(
+            sent_at.elapsed() < Duration::from_secs(2),
+            "{sent}: not at once"
+        );
+        assert_eq!(code, Some(1), "{sent}: {stderr}");
+        assert_eq!(stderr, "proctree: interrupted\n", "{sent}");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+        assert_eq!(text, "", "{sent}");
+    }
 }
 
 /// %CPU, %MEM and elapsed time: a busy loop shows its CPU, a sleeper none, and the

@@ -1,5 +1,7 @@
 //! proctree's command line, shared by the binary, the man page and the completions.
 
+use std::ffi::OsString;
+
 use clap::{CommandFactory, Parser};
 use common::contract::input::{parse_duration, parse_pid};
 use common::contract::manual::{Example, Manual};
@@ -75,7 +77,7 @@ network namespace are seen.",
         (0, "success"),
         (
             1,
-            "some process could not be read (reported on stderr) or a --pid does not exist, or SIGINT or SIGTERM stopped the listing (a --watch ends with 0)",
+            "some process could not be read (reported on stderr) or a --pid or a --user does not exist, or SIGINT or SIGTERM stopped the listing (a --watch ends with 0)",
         ),
         (2, "usage error"),
     ],
@@ -97,18 +99,21 @@ pub struct Cli {
     #[arg(long)]
     pub ascii: bool,
 
-    /// Show only process PID and its descendants, as `proctree PID` does; may be repeated.
-    /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing.
-    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1, value_parser = parse_pid)]
+    /// Show only process PID and its descendants, as `proctree PID` does; with -o, process
+    /// PID alone, as ps -p does. Takes a comma-separated list (1,2) and may be repeated.
+    /// Alone, `-p` is pstree's "show pids", which proctree always does: it changes nothing;
+    /// pstree's `-pa` and `-ps PID` are `-p -a` and `-p -s PID`.
+    #[arg(short, long = "pid", value_name = "PID", num_args = 0..=1, value_delimiter = ',', value_parser = parse_pid)]
     pub pids: Vec<u32>,
 
     /// With a PID, also show the chain of ancestors up to the root (like pstree -s).
     #[arg(short = 's', long)]
     pub ancestors: bool,
 
-    /// Show processes of USER (a name or a uid), with their ancestors and descendants; may
-    /// be repeated.
-    #[arg(short, long = "user", value_name = "USER")]
+    /// Show processes of USER (a name or a uid), with their ancestors and descendants (the
+    /// flat list, of --flat or -o, shows the matches alone); takes a comma-separated list
+    /// (root,www-data) and may be repeated.
+    #[arg(short, long = "user", value_name = "USER", value_delimiter = ',')]
     pub users: Vec<String>,
 
     /// Show processes whose name (or argv[0]'s base name) matches PATTERN (a glob: *, ?),
@@ -124,7 +129,8 @@ pub struct Cli {
     #[arg(short = 'T', long)]
     pub threads: bool,
 
-    /// Show the TCP and UDP ports each process listens on (reads every process's fd table).
+    /// Show the TCP and UDP ports each process listens on (reads every process's fd table);
+    /// the `ports` column of -o and key of --sort imply it.
     #[arg(long)]
     pub ports: bool,
 
@@ -164,7 +170,8 @@ pub struct Cli {
     pub sort: Vec<String>,
 
     /// Measure %CPU over INTERVAL (1s, 500ms), as top does, instead of over each process's
-    /// life: the CPU time used between two reads that far apart.
+    /// life: the CPU time used between two reads that far apart. SIGINT or SIGTERM in the
+    /// wait ends the run (status 1).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "watch")]
     pub interval: Option<std::time::Duration>,
 
@@ -178,10 +185,46 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the process arguments.
+    /// Parses the process arguments, accepting pstree's bundles after `-p` (`-pa`, `-ps`).
     pub fn parse_args() -> Result<Self, clap::Error> {
-        Self::try_parse()
+        Self::try_parse_from(pstree_bundles(std::env::args_os()))
     }
+}
+
+/// The letters that may follow pstree's `-p` in a bundle and mean in proctree what they mean
+/// in pstree: -a (command lines) and -s (the ancestors). pstree's -T, -n and -u mean other
+/// things here (threads shown, a name, a user), so a bundle with them is left to clap.
+const PSTREE_LETTERS: &[char] = &['a', 's'];
+
+/// Splits pstree's bundles after `-p`, which clap reads as `-p`'s optional value (`-pa` as
+/// pid `a`): `-pa` becomes `-p -a`, `-psa` `-p -s -a`. A bundle with any other character
+/// stays whole, so `-p123` is still pid 123.
+pub fn pstree_bundles(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args.by_ref());
+            break;
+        }
+        let bundle = arg
+            .to_str()
+            .and_then(|text| text.strip_prefix("-p"))
+            .filter(|rest| !rest.is_empty() && rest.chars().all(|c| PSTREE_LETTERS.contains(&c)));
+        if let Some(rest) = bundle {
+            out.push("-p".into());
+            out.extend(rest.chars().map(|c| OsString::from(format!("-{c}"))));
+            continue;
+        }
+        // --sort's keys may start with `-`; its value is never a bundle.
+        let sort_value = arg == "--sort";
+        out.push(arg);
+        if sort_value {
+            out.extend(args.next());
+        }
+    }
+    out
 }
 
 /// The clap definition, for man pages and completions.
@@ -191,8 +234,64 @@ pub fn command() -> clap::Command {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsString;
+
+    use super::{Cli, pstree_bundles};
+    use clap::Parser;
+
     #[test]
     fn the_definition_is_consistent() {
         super::command().debug_assert();
+    }
+
+    #[test]
+    fn pstree_bundles_after_p_are_split() {
+        let split = |line: &str| -> Vec<String> {
+            pstree_bundles(line.split(' ').map(OsString::from))
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap())
+                .collect()
+        };
+        for (line, expected) in [
+            ("proctree -pa", "proctree -p -a"),
+            ("proctree -ps 9581", "proctree -p -s 9581"),
+            ("proctree -psa 1", "proctree -p -s -a 1"),
+            ("proctree -pas 1", "proctree -p -a -s 1"),
+            // A pid, and letters that mean something else here, stay whole.
+            ("proctree -p123", "proctree -p123"),
+            ("proctree -pT", "proctree -pT"),
+            ("proctree -pau", "proctree -pau"),
+            ("proctree -p", "proctree -p"),
+            ("proctree --pid 1 -a", "proctree --pid 1 -a"),
+            // Not an option: after `--`, or --sort's value.
+            ("proctree -- -pa", "proctree -- -pa"),
+            ("proctree --sort -pa", "proctree --sort -pa"),
+        ] {
+            assert_eq!(split(line).join(" "), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn pids_and_users_take_lists_and_repeats() {
+        let cli = Cli::try_parse_from(["proctree", "-p", "1,2", "--pid", "3", "-p4,5"]).unwrap();
+        assert_eq!(cli.pids, [1, 2, 3, 4, 5]);
+        let cli = Cli::try_parse_from(["proctree", "-u", "root,nobody", "--user", "7"]).unwrap();
+        assert_eq!(cli.users, ["root", "nobody", "7"]);
+        assert!(Cli::try_parse_from(["proctree", "-p", "1,x"]).is_err());
+        assert!(Cli::try_parse_from(["proctree", "-p", "1,,2"]).is_err());
+    }
+
+    #[test]
+    fn pstree_bundles_parse_as_their_flags() {
+        let parse = |line: &str| {
+            Cli::try_parse_from(pstree_bundles(line.split(' ').map(OsString::from))).unwrap()
+        };
+        let cli = parse("proctree -pa");
+        assert!(cli.args && !cli.ancestors && cli.pids.is_empty() && cli.pid.is_none());
+        let cli = parse("proctree -ps 9581");
+        assert!(cli.ancestors && !cli.args);
+        assert_eq!((cli.pids.as_slice(), cli.pid), (&[][..], Some(9581)));
+        let cli = parse("proctree -p123");
+        assert_eq!(cli.pids, [123]);
     }
 }

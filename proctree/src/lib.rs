@@ -16,7 +16,7 @@ mod view;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use common::Status;
 use common::contract::error::{Error, Result, warn};
@@ -72,6 +72,8 @@ pub struct Config {
     pub sort: Vec<SortKey>,
     /// `--interval`: %CPU over this interval rather than over each process's life.
     pub interval: Option<std::time::Duration>,
+    /// What to say of each `--user` that is not there, at the start of the run.
+    pub unknown_users: Vec<String>,
 }
 
 impl Config {
@@ -95,11 +97,35 @@ impl Config {
             Some(columns::parse_list(&cli.columns)?)
         };
         let sort = columns::parse_sort(&cli.sort)?;
-        let uids = cli
-            .users
-            .iter()
-            .map(|user| common::host::users::resolve(user).map_err(Error::usage))
-            .collect::<Result<Vec<_>>>()?;
+        // The ports column (or sort key) needs the ports looked up: without, it would say
+        // `-`, "listens on nothing", of every process.
+        let ports = cli.ports
+            || columns
+                .iter()
+                .flatten()
+                .map(|(column, _)| column)
+                .chain(sort.iter().map(|key| &key.column))
+                .any(|column| *column == Column::Ports);
+        // With -o, -p is ps's: those processes alone. Without, pstree's: their subtrees, as
+        // the positional PID always is.
+        let (alone, subtrees) = if columns.is_some() {
+            (cli.pids, Vec::new())
+        } else {
+            (Vec::new(), cli.pids)
+        };
+        // A user that is not there is a thing named that is not there (docs/FORMAT.md, "Exit
+        // status"): said, status 1, the other users still shown; alone, it matches nothing.
+        let mut unknown_users = Vec::new();
+        let uids = (!cli.users.is_empty()).then(|| {
+            cli.users
+                .iter()
+                .filter_map(|user| {
+                    common::host::users::resolve(user)
+                        .map_err(|message| unknown_users.push(message))
+                        .ok()
+                })
+                .collect()
+        });
         Ok(Self {
             view,
             args: cli.args,
@@ -109,7 +135,8 @@ impl Config {
                 Drawing::UNICODE
             },
             filter: Filter {
-                pids: cli.pids.into_iter().chain(cli.pid).collect(),
+                pids: subtrees.into_iter().chain(cli.pid).collect(),
+                alone,
                 ancestors: cli.ancestors,
                 uids,
                 names: cli.names.iter().map(|n| Glob::new(n)).collect(),
@@ -120,7 +147,7 @@ impl Config {
             header: cli.output.header
                 || (matches!(view, View::Tree | View::Flat) && io::stdout().is_terminal()),
             hostname_field: cli.output.hostname_field,
-            ports: cli.ports,
+            ports,
             watch: cli.watch.map(|interval| Watch {
                 interval,
                 count: cli.count,
@@ -128,6 +155,7 @@ impl Config {
             columns,
             sort,
             interval: cli.interval,
+            unknown_users,
         })
     }
 
@@ -149,7 +177,7 @@ impl Config {
         };
         let used = || shown.iter().chain(self.sort.iter().map(|key| &key.column));
         Want {
-            status: !self.filter.uids.is_empty() || used().any(|c| c.needs_status()),
+            status: self.filter.uids.is_some() || used().any(|c| c.needs_status()),
             cmdline: self.args
                 || !self.filter.names.is_empty()
                 || used().any(|c| c.needs_cmdline()),
@@ -182,12 +210,27 @@ fn utf8_locale() -> bool {
     locale.contains("utf-8") || locale.contains("utf8")
 }
 
-/// Reads /proc once and prints the selected processes to `out`, block-buffered: a process
-/// list is a snapshot, wanted whole.
+/// Reads /proc once (or every `--watch` interval) and prints the selected processes to
+/// `out`, block-buffered: a process list is a snapshot, wanted whole.
 pub fn run(config: &Config, out: impl Write) -> Result<Status> {
-    if let Some(watch) = config.watch {
-        return watch_processes(config, watch, out);
+    for message in &config.unknown_users {
+        warn(TOOL, message);
     }
+    let mut status = match config.watch {
+        Some(watch) => watch_processes(config, watch, out)?,
+        None => list_processes(config, out)?,
+    };
+    status.had_errors |= !config.unknown_users.is_empty();
+    Ok(status)
+}
+
+/// One listing: the tree, the flat list or the records, of one read of /proc (two with
+/// `--interval`).
+fn list_processes(config: &Config, out: impl Write) -> Result<Status> {
+    // SIGINT and SIGTERM end the interval's wait, and later the listing between two records
+    // (docs/FORMAT.md, "Signals and standard input"): held back from the start, so that
+    // neither kills proctree.
+    let signals = watch::interrupts()?;
     let baseline = match config.interval {
         Some(interval) => {
             let first = Want {
@@ -197,7 +240,9 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
             let snapshot = read::read_all(Path::new("/proc"), first)
                 .map_err(|e| Error::input("reading /proc", e))?;
             let baseline = Baseline::of(&snapshot);
-            std::thread::sleep(interval);
+            if watch::interrupted_before(&signals, Instant::now() + interval)? {
+                return Err(Error::Interrupted);
+            }
             Some(baseline)
         }
         None => None,
@@ -237,10 +282,9 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         align: true,
     };
     let out = BufWriter::with_capacity(64 * 1024, out);
-    // SIGINT and SIGTERM end the listing between two records (docs/FORMAT.md, "Signals and standard input").
     let mut writer = RecordWriter::new(out, format, FlushPolicy::Block, text_options)
         .with_hostname(config.hostname_field)
-        .stop_on(watch::interrupts()?);
+        .stop_on(signals);
     match config.view {
         View::Tree => print_tree(
             config,

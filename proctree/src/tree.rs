@@ -144,10 +144,14 @@ fn break_cycles(parent: &mut [Option<usize>]) {
 pub struct Filter {
     /// Show these processes and their descendants (and nothing else).
     pub pids: Vec<u32>,
+    /// Show these processes alone, without their descendants: ps's `-p`, which `-p` is with
+    /// `-o`. Together with `pids`, what either takes.
+    pub alone: Vec<u32>,
     /// With `pids`: also the chain of their ancestors.
     pub ancestors: bool,
-    /// Match processes of these effective uids.
-    pub uids: Vec<u32>,
+    /// Match processes of these effective uids; `None`: of any. Empty when every --user
+    /// named was unknown: then nothing matches.
+    pub uids: Option<Vec<u32>>,
     /// Match processes whose name matches one of these globs.
     pub names: Vec<Glob>,
     /// Hide kernel threads.
@@ -156,12 +160,15 @@ pub struct Filter {
 
 impl Filter {
     fn matches(&self, process: &Process) -> bool {
-        (self.uids.is_empty() || process.uid.is_some_and(|uid| self.uids.contains(&uid)))
+        (self
+            .uids
+            .as_ref()
+            .is_none_or(|uids| process.uid.is_some_and(|uid| uids.contains(&uid))))
             && (self.names.is_empty() || self.names.iter().any(|g| name_matches(g, process)))
     }
 
     pub fn has_predicates(&self) -> bool {
-        !self.uids.is_empty() || !self.names.is_empty()
+        self.uids.is_some() || !self.names.is_empty()
     }
 }
 
@@ -190,12 +197,17 @@ pub struct Selection {
 pub fn select(forest: &Forest, processes: &[Process], filter: &Filter) -> (Selection, Vec<u32>) {
     let n = processes.len();
     let mut missing = Vec::new();
-    let mut scope = vec![filter.pids.is_empty(); n];
+    let mut scope = vec![filter.pids.is_empty() && filter.alone.is_empty(); n];
     let mut roots = Vec::new();
-    for &pid in &filter.pids {
+    let subtrees = filter.pids.iter().map(|&pid| (pid, true));
+    for (pid, subtree) in subtrees.chain(filter.alone.iter().map(|&pid| (pid, false))) {
         match processes.binary_search_by_key(&pid, |p| p.stat.pid) {
-            Ok(i) => {
+            Ok(i) if subtree => {
                 forest.mark_subtree(i, &mut scope);
+                roots.push(i);
+            }
+            Ok(i) => {
+                scope[i] = true;
                 roots.push(i);
             }
             Err(_) => missing.push(pid),
@@ -358,6 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn processes_alone_beside_a_subtree() {
+        let filter = Filter {
+            alone: vec![12, 21, 77],
+            ..Filter::default()
+        };
+        assert_eq!(lines(&sample(), &filter), ["12", "21"]);
+        let forest = Forest::new(&sample());
+        assert_eq!(select(&forest, &sample(), &filter).1, [77]);
+        let filter = Filter {
+            pids: vec![20],
+            alone: vec![12],
+            ..Filter::default()
+        };
+        assert_eq!(lines(&sample(), &filter), ["12", "20", "L21"]);
+        let filter = Filter {
+            alone: vec![12],
+            ancestors: true,
+            ..Filter::default()
+        };
+        assert_eq!(lines(&sample(), &filter), ["1~", "L10~", "LL11~", "LLL12"]);
+    }
+
+    #[test]
     fn a_name_keeps_ancestors_and_descendants() {
         let filter = Filter {
             names: vec![Glob::new("bash")],
@@ -373,10 +408,19 @@ mod tests {
     fn a_user_inside_a_subtree() {
         let filter = Filter {
             pids: vec![20],
-            uids: vec![1000],
+            uids: Some(vec![1000]),
             ..Filter::default()
         };
         assert_eq!(lines(&sample(), &filter), ["20~", "L21"]);
+    }
+
+    #[test]
+    fn unknown_users_alone_match_nothing() {
+        let filter = Filter {
+            uids: Some(Vec::new()),
+            ..Filter::default()
+        };
+        assert!(lines(&sample(), &filter).is_empty());
     }
 
     #[test]

@@ -96,8 +96,9 @@ pub fn pending(signals: &SignalFd) -> bool {
     poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0)
 }
 
-/// Sleeps until `deadline`; `true` if a signal came first.
-fn interrupted_before(signals: &SignalFd, deadline: Instant) -> Result<bool> {
+/// Sleeps until `deadline`; `true` if a signal came first (a watch's interval, proctree's
+/// `--interval` measure).
+pub fn interrupted_before(signals: &SignalFd, deadline: Instant) -> Result<bool> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
