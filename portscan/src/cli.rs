@@ -267,7 +267,7 @@ pub struct Cli {
     #[arg(long, value_name = "N", conflicts_with = "sequential")]
     pub seed: Option<u64>,
 
-    /// Probe hosts and ports in order rather than shuffled.
+    /// Probe hosts and ports in order rather than shuffled. Also spelled -r.
     #[arg(long)]
     pub sequential: bool,
 

@@ -510,15 +510,14 @@ fn hex(c: char, out: &mut String) {
     }
 }
 
-/// Text made safe inside a comment, which cannot hold `--` nor end with `-`, and where
-/// entities are not read: dashes are spaced apart.
+/// Text made safe inside a comment, which cannot hold `--` nor end with `-`: the second
+/// dash of a pair is written `&#45;`, as nmap writes it (`-&#45;reason`), which a reader
+/// of the file takes back as the command line typed, where a space would change it.
 fn comment(text: &str) -> String {
     let mut safe = String::with_capacity(text.len());
     for c in text.chars() {
-        if c == '-' && safe.ends_with('-') {
-            safe.push(' ');
-        }
         match c {
+            '-' if safe.ends_with('-') => safe.push_str("&#45;"),
             c if text::is_unsafe(c) => hex(c, &mut safe),
             c => safe.push(c),
         }
@@ -577,7 +576,8 @@ mod tests {
             escape("a<b>&\"c'\td\x1b"),
             "a&lt;b&gt;&amp;&quot;c&apos;&#9;d\\x1b"
         );
-        assert_eq!(comment("portscan --all -p-"), "portscan - -all -p- ");
+        assert_eq!(comment("portscan --all -p-"), "portscan -&#45;all -p- ");
+        assert_eq!(comment("a ---b"), "a -&#45;-b");
     }
 
     #[test]
