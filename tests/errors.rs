@@ -207,11 +207,6 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
         &["invalid value '0' for '[PID]': '0' is not a process id (a number from 1)"],
     ),
     (
-        "proctree",
-        &["--user", "no-such-user-here"],
-        &["--user 'no-such-user-here': no such user"],
-    ),
-    (
         "svcname",
         &["--bogus"],
         &[

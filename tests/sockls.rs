@@ -334,7 +334,6 @@ fn bad_usage_is_one_line_and_status_2() {
         &["--port", "0"],
         &["--sport", "x"],
         &["--pid", "me"],
-        &["--user", "no-such-user-sockls"],
     ] {
         let output = run(tool("sockls").args(args), LIMIT);
         assert_eq!(code(&output), 2, "{args:?}");
@@ -343,6 +342,25 @@ fn bad_usage_is_one_line_and_status_2() {
     }
     let output = run(tool("sockls").args(["-l", "--state", "listen"]), LIMIT);
     assert_eq!(code(&output), 2, "clap rejects conflicting options");
+}
+
+/// A user that is not there is reported and the rest listed, status 1, as ps -u and
+/// proctree do (not a usage error: the command line is right, the machine lacks the user).
+#[test]
+fn an_unknown_user_is_reported_and_the_others_listed() {
+    let _f = fixture("unknown-user");
+    let output = run(
+        tool("sockls").args(["-tl", "--user", "no-such-user-sockls,root"]),
+        LIMIT,
+    );
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        stderr_text(&output),
+        "sockls: --user 'no-such-user-sockls': no such user\n"
+    );
+    let alone = run(tool("sockls").args(["-tl", "--user", "root"]), LIMIT);
+    let rows = |text: String| text.lines().count();
+    assert_eq!(rows(stdout_text(&output)), rows(stdout_text(&alone)));
 }
 
 #[test]

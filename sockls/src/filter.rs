@@ -135,6 +135,9 @@ pub struct Filter {
     pub sport: Option<PortFilter>,
     pub dport: Option<PortFilter>,
     pub uids: Option<HashSet<u32>>,
+    /// `--user` names that are no user: each reported, the rest listed (status 1), as
+    /// ps and proctree do.
+    pub unknown_users: Vec<String>,
     /// Applied to owners, once they are known.
     pub pids: Option<HashSet<u32>>,
     /// ss's filter expression (its states are the query's).
@@ -148,11 +151,16 @@ impl Filter {
                 .map(|text| PortFilter::parse(option, text))
                 .transpose()
         };
+        let (uids, unknown_users) = match cli.user.as_deref().map(parse_users) {
+            Some((uids, unknown)) => (Some(uids), unknown),
+            None => (None, Vec::new()),
+        };
         Ok(Self {
             port: ports("port", &cli.port)?,
             sport: ports("sport", &cli.sport)?,
             dport: ports("dport", &cli.dport)?,
-            uids: cli.user.as_deref().map(parse_users).transpose()?,
+            uids,
+            unknown_users,
             pids: cli.pid.as_deref().map(parse_pids).transpose()?,
             selection: expr::parse(&cli.filter, &service_port)
                 .map_err(|why| Error::usage(format!("filter: {why}")))?,
@@ -241,10 +249,19 @@ fn parse_pids(list: &str) -> Result<HashSet<u32>> {
         .collect()
 }
 
-fn parse_users(list: &str) -> Result<HashSet<u32>> {
-    list.split(',')
-        .map(|item| common::host::users::resolve(item.trim()).map_err(Error::usage))
-        .collect()
+/// The uids of a `--user` list, and the message of each item that is no user.
+fn parse_users(list: &str) -> (HashSet<u32>, Vec<String>) {
+    let mut uids = HashSet::new();
+    let mut unknown = Vec::new();
+    for item in list.split(',') {
+        match common::host::users::resolve(item.trim()) {
+            Ok(uid) => {
+                uids.insert(uid);
+            }
+            Err(why) => unknown.push(why),
+        }
+    }
+    (uids, unknown)
 }
 
 #[cfg(test)]
@@ -336,8 +353,14 @@ mod tests {
 
     #[test]
     fn user_and_pid_lists() {
-        assert_eq!(parse_users("0,root").unwrap(), HashSet::from([0]));
-        assert!(parse_users("no-such-user-here").is_err());
+        assert_eq!(parse_users("0,root"), (HashSet::from([0]), Vec::new()));
+        assert_eq!(
+            parse_users("root,no-such-user-here"),
+            (
+                HashSet::from([0]),
+                vec!["--user 'no-such-user-here': no such user".to_owned()]
+            )
+        );
         assert_eq!(parse_pids("1, 2").unwrap(), HashSet::from([1, 2]));
         assert!(parse_pids("x").is_err());
         let filter = Filter {

@@ -149,8 +149,11 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
         out.flush().map_err(Error::output)?;
         return Ok(Status::default());
     }
+    for unknown in &config.filter.unknown_users {
+        warn(TOOL, unknown);
+    }
     let mut status = Status {
-        had_errors: report_missing_pids(config),
+        had_errors: report_missing_pids(config) | !config.filter.unknown_users.is_empty(),
         ..Status::default()
     };
     let mut users = Users::default();
