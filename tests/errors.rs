@@ -347,22 +347,20 @@ fn svcname_stops_at_a_failed_write_whatever_inputs_are_left() {
 fn portscan_stops_at_an_unreadable_target_list() {
     let dir = scratch("portscan-lists");
     let missing = dir.join("missing");
-    let cases = [
-        (
-            text(&missing),
-            format!(
-                "portscan: opening {}: No such file or directory\n",
-                text(&missing)
+    let (missing, directory) = (text(&missing), text(&dir));
+    // A list of targets, or of targets to leave out: the same reading, the file that
+    // cannot be opened said with the option that named it.
+    for option in ["-iL", "--excludefile"] {
+        for (list, expected) in [
+            (
+                missing,
+                format!("portscan: {option} {missing}: No such file or directory\n"),
             ),
-        ),
-        (
-            text(&dir),
-            format!("portscan: reading {}: Is a directory\n", text(&dir)),
-        ),
-    ];
-    for (list, expected) in cases {
-        // A list of targets, or of targets to leave out: the same reading.
-        for option in ["-iL", "--excludefile"] {
+            (
+                directory,
+                format!("portscan: reading {directory}: Is a directory\n"),
+            ),
+        ] {
             let output = run(
                 tool("portscan").args(["-p", "1", option, list, "127.0.0.1"]),
                 LIMIT,

@@ -213,7 +213,7 @@ impl Config {
         let version = VersionOptions::from_cli(&cli);
         let mut excluded: Vec<TargetSpec> = cli.exclude.into_iter().flatten().collect();
         for path in &cli.exclude_files {
-            targets::read_list(path, &mut excluded)?;
+            targets::read_list("--excludefile", path, &mut excluded)?;
         }
         refuse_the_internet(&targets, &excluded, cli.i_mean_it)?;
         let shard = cli.shard.unwrap_or(Shard::WHOLE);
@@ -312,7 +312,7 @@ fn targets_of(cli: &Cli) -> Result<Vec<TargetSpec>> {
     let mut targets = Vec::new();
     for operand in &cli.targets {
         if operand == "-" {
-            targets::read_list("-", &mut targets)?;
+            targets::read_list("-", "-", &mut targets)?;
         } else {
             let specs = TargetSpec::parse_operand(operand)
                 .map_err(|why| Error::usage(format!("target '{operand}': {why}")))?;
@@ -320,7 +320,7 @@ fn targets_of(cli: &Cli) -> Result<Vec<TargetSpec>> {
         }
     }
     for path in &cli.input_lists {
-        targets::read_list(path, &mut targets)?;
+        targets::read_list("-iL", path, &mut targets)?;
     }
     Ok(targets)
 }

@@ -289,8 +289,14 @@ pub fn parse_list(text: &str) -> Result<Vec<TargetSpec>, String> {
 }
 
 /// Reads targets from a file or stdin (`-`): whitespace-separated, `#` starts a comment.
-pub fn read_list(path: &str, out: &mut Vec<TargetSpec>) -> Result<()> {
-    let mut source = LineSource::open(path)?;
+/// A file that cannot be opened is said with the `option` that named it (`-iL FILE`).
+pub fn read_list(option: &str, path: &str, out: &mut Vec<TargetSpec>) -> Result<()> {
+    let mut source = LineSource::open(path).map_err(|error| match error {
+        Error::Input { source, .. } if path != "-" => {
+            Error::input(format!("{option} {path}"), source)
+        }
+        other => other,
+    })?;
     let mut line = Vec::new();
     loop {
         match source.read_line(&mut line)? {
@@ -486,10 +492,10 @@ mod tests {
         )
         .unwrap();
         let mut specs = Vec::new();
-        read_list(path.to_str().unwrap(), &mut specs).unwrap();
+        read_list("-iL", path.to_str().unwrap(), &mut specs).unwrap();
         assert_eq!(specs, [spec("127.0.0.1"), spec("::1"), spec("localhost")]);
         std::fs::write(&path, "127.0.0.1\n300.1.1.1\n").unwrap();
-        let error = read_list(path.to_str().unwrap(), &mut specs).unwrap_err();
+        let error = read_list("-iL", path.to_str().unwrap(), &mut specs).unwrap_err();
         assert!(
             error.to_string().contains(":2: '300.1.1.1': octet 300"),
             "{error}"
