@@ -66,6 +66,14 @@ const USAGE_ERRORS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "portscan",
+        &["--exclude", "127.0.0.1", "-p", "21", "127.0.0.1"],
+        &[
+            "no target is left to scan: --exclude or --excludefile leaves out every one \
+             (or, in a range, each is an address no host answers from)",
+        ],
+    ),
+    (
+        "portscan",
         &["-sS", "-sT", "127.0.0.1"],
         &["the argument '--syn' cannot be used with '--tcp'"],
     ),

@@ -538,6 +538,7 @@ pub fn run(config: &Config, out: impl io::Write) -> Result<Status> {
     let (mut dests, stdout) = files::open(&config.files, out)?;
     let config = &with_baseline_read(config)?;
     let (targets, problems) = resolve_targets(config)?;
+    refuse_nothing_left(&targets)?;
     let unscanned_addresses = targets.unscanned_addresses();
     // (Until here SIGINT and SIGTERM simply end the process: nothing has been printed, and
     // name resolution cannot be interrupted.)
@@ -670,6 +671,22 @@ fn with_baseline_read(config: &Config) -> Result<Config> {
         comparison.load()?;
     }
     Ok(config)
+}
+
+/// A run whose every target is excluded (or is an address no host answers from, in a
+/// range) would scan nothing and say nothing, a mistyped `--exclude` looking like a clean
+/// scan: a usage error, as an empty target list is. Only the first hosts are looked at, so
+/// that a huge range costs nothing; past them the scan goes on and finds what it finds.
+fn refuse_nothing_left(targets: &Targets) -> Result<()> {
+    const LOOKED_AT: u64 = 1 << 20;
+    let len = targets.len();
+    if len == 0 || len > LOOKED_AT || (0..len).any(|index| targets.get(index).is_some()) {
+        return Ok(());
+    }
+    Err(Error::usage(
+        "no target is left to scan: --exclude or --excludefile leaves out every one \
+         (or, in a range, each is an address no host answers from)",
+    ))
 }
 
 /// The scan's hosts, names resolved (to IPv6 alone with -6); what could not be resolved
