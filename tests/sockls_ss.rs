@@ -32,11 +32,14 @@ fn an_empty_listing_on_a_terminal_has_its_header_and_h_drops_it() {
         empty,
         "proto state recv_q send_q local remote user inode owner comm netns\n"
     );
-    let with_columns = on_a_terminal(&format!("{sockls} -t --port 1 -eo"));
-    assert!(
-        with_columns.trim_end().ends_with("netns uid cookie timer"),
-        "{with_columns:?}"
-    );
+    // -e brings the timers too, as ss -e does: with or without -o, the same columns.
+    for columns in ["-eo", "-e"] {
+        let with_columns = on_a_terminal(&format!("{sockls} -t --port 1 {columns}"));
+        assert!(
+            with_columns.trim_end().ends_with("netns uid cookie timer"),
+            "{columns}: {with_columns:?}"
+        );
+    }
     assert_eq!(on_a_terminal(&format!("{sockls} -H -t --port 1")), "");
     let listeners = on_a_terminal(&format!("{sockls} -H -tla"));
     assert!(!listeners.starts_with("proto "), "{listeners:?}");

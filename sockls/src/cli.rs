@@ -180,7 +180,8 @@ pub struct Cli {
     #[arg(short, long)]
     pub memory: bool,
 
-    /// Extended: in text, the uid and cookie columns too (ss -e's uid: and sk:).
+    /// Extended: in text, the uid and cookie columns too (ss -e's uid: and sk:), and the
+    /// timers, as -o (ss -e shows them too).
     #[arg(short, long)]
     pub extended: bool,
 

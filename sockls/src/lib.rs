@@ -88,8 +88,10 @@ impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self> {
         let format = cli.output.format();
         let mut query = filter::query(&cli)?;
-        // Timers are read from each socket's message only when asked for.
-        query.timers = cli.options;
+        // Timers are read from each socket's message only when asked for: by -o, or by -e,
+        // which shows them in ss too (its -e sets -o's option).
+        let timers = cli.options || cli.extended;
+        query.timers = timers;
         Ok(Self {
             query,
             source: match cli.source {
@@ -104,7 +106,7 @@ impl Config {
             no_header: cli.no_header,
             extras: Extras {
                 extended: cli.extended,
-                timers: cli.options,
+                timers,
                 info: cli.info,
                 memory: cli.memory,
             },
