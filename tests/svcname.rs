@@ -48,6 +48,14 @@ fn a_name_can_stand_for_several_ports_and_proto_narrows_it() {
     assert_eq!(ports, [53]);
     let output = run(&mut svcname(&["--json", "domain"]), LIMIT);
     assert_eq!(stdout_text(&output).lines().count(), 2, "53/tcp and 53/udp");
+    // -t and -u, as netstat and ss spell the protocols, are -p tcp and -p udp.
+    for (short, proto) in [("-u", "udp"), ("-t", "tcp")] {
+        let ours = run(&mut svcname(&[short, "53", "domain"]), LIMIT);
+        let long = run(&mut svcname(&["-p", proto, "53", "domain"]), LIMIT);
+        assert_eq!(code(&ours), 0, "{}", stderr_text(&ours));
+        assert_eq!(stdout_text(&ours), stdout_text(&long), "{short}");
+        assert!(stdout_text(&ours).starts_with(&format!("53/{proto} domain")));
+    }
 }
 
 #[test]

@@ -87,6 +87,14 @@ pub struct Cli {
     #[arg(short, long, value_name = "PROTO", value_parser = parse_proto)]
     pub proto: Option<Proto>,
 
+    /// Short for --proto tcp, as netstat and ss spell it.
+    #[arg(short = 't', long, conflicts_with_all = ["proto", "udp"])]
+    pub tcp: bool,
+
+    /// Short for --proto udp, as netstat and ss spell it.
+    #[arg(short = 'u', long, conflicts_with = "proto")]
+    pub udp: bool,
+
     /// The JSON or CSV field that holds a port; may be repeated [default: port, local_port,
     /// remote_port].
     #[arg(short, long = "field", value_name = "NAME")]

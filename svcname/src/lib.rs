@@ -77,9 +77,14 @@ impl Config {
             }
         }
         let format = cli.output.format();
+        let proto = match (cli.tcp, cli.udp) {
+            (true, _) => Some(Proto::Tcp),
+            (_, true) => Some(Proto::Udp),
+            _ => cli.proto,
+        };
         Ok(Self {
-            default_proto: cli.proto.unwrap_or(Proto::Tcp),
-            proto: cli.proto,
+            default_proto: proto.unwrap_or(Proto::Tcp),
+            proto,
             inputs: if cli.inputs.is_empty() && cli.queries.is_empty() {
                 vec!["-".into()]
             } else {
