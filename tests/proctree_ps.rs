@@ -339,6 +339,43 @@ fn ps_columns_agree_with_ps() {
     drop(family);
 }
 
+/// `--sort stat` orders by the state letter alone, ties in pid order, as ps does (the whole
+/// STAT string put `I` before `I<` and `S` before `S<Ll`). Processes whose state changed
+/// between the two listings are left out of the comparison.
+#[test]
+fn sorting_by_stat_matches_ps() {
+    require_program("ps", &["--version"]);
+    let listing = |command: &mut Command| -> Vec<(String, char)> {
+        let output = run(command.env("LC_ALL", "C"), LIMIT);
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+        stdout_text(&output)
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let pid = words.next()?.to_owned();
+                let state = words.next()?.chars().next()?;
+                Some((pid, state))
+            })
+            .collect()
+    };
+    let args = ["-o", "pid=,stat=", "--sort", "stat"];
+    let theirs = listing(Command::new("ps").arg("-e").args(args));
+    let ours = listing(tool("proctree").args(args));
+    let steady: HashMap<&str, char> = theirs.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+    let same = |list: &[(String, char)]| -> Vec<String> {
+        list.iter()
+            .filter(|(pid, state)| {
+                steady.get(pid.as_str()) == Some(state)
+                    && ours.iter().any(|(p, s)| p == pid && s == state)
+            })
+            .map(|(pid, _)| pid.clone())
+            .collect()
+    };
+    let (a, b) = (same(&theirs), same(&ours));
+    assert!(a.len() >= 10, "{a:?}");
+    assert_eq!(b, a);
+}
+
 /// The "what is eating this machine": the same headers as ps, etime in ps's form,
 /// and the order by %mem (processes with the same resident memory may come in any order).
 #[test]

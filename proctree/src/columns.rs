@@ -385,7 +385,8 @@ impl Column {
             Self::Gid => a.gid.cmp(&b.gid),
             Self::Group => group(a).cmp(&group(b)),
             Self::State => a.state.cmp(&b.state),
-            Self::Stat => a.stat.cmp(&b.stat),
+            // ps sorts STAT by its state letter alone (`S<Ll` with `S`), ties in pid order.
+            Self::Stat => a.stat.bytes().next().cmp(&b.stat.bytes().next()),
             Self::Kthread => a.kthread.cmp(&b.kthread),
             Self::Nice | Self::PsNice => a.nice.cmp(&b.nice),
             Self::Policy | Self::Class => a.policy.cmp(&b.policy),
