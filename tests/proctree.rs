@@ -303,7 +303,8 @@ fn check_filters_and_csv(pid: &str, zombie: &str) {
     );
     let text = stdout_text(&output);
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.ends_with(" [true]\n"), "{text}");
+    // The zombie's command, as ps -ef shows it.
+    assert!(text.ends_with(" [true] <defunct>\n"), "{text}");
     let chain = records(&["--json", "--pid", zombie, "--ancestors"]);
     let depths: Vec<&Value> = chain.iter().map(|r| &r["depth"]).collect();
     assert!(chain.len() >= 3, "{chain:#?}");

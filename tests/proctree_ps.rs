@@ -156,7 +156,7 @@ fn same_command(ours: &str, theirs: &str) -> bool {
         .rposition(u8::is_ascii_graphic)
         .map_or(0, |i| i + 1);
     let ours = &ours[..end];
-    let theirs = theirs.trim_end_matches(" <defunct>").as_bytes();
+    let theirs = theirs.as_bytes();
     ours.len() == theirs.len()
         && ours.iter().zip(theirs).all(|(&o, &t)| {
             if (0x20..0x7f).contains(&o) {

@@ -538,7 +538,8 @@ fn token(bytes: &[u8], out: &mut String) {
 }
 
 /// The command as ps shows it, each argument escaped as a token so that their boundaries
-/// survive, `[comm]` for a task without arguments; then the ports, if asked for.
+/// survive, `[comm]` for a task without arguments (`[comm] <defunct>` for a zombie); then
+/// the ports, if asked for.
 fn command(record: &ProcessRecord, out: &mut String) {
     let suffix = ports_suffix(
         record.ports.as_deref(),
@@ -548,6 +549,10 @@ fn command(record: &ProcessRecord, out: &mut String) {
         out.push('[');
         text::escape_token(&record.comm.0, out);
         out.push(']');
+        // ps's args of a zombie, whose command line is gone with its memory.
+        if record.stat.starts_with('Z') {
+            out.push_str(" <defunct>");
+        }
     } else {
         for (i, arg) in record.args.iter().map(OsText::as_bytes).enumerate() {
             if i > 0 {
