@@ -34,7 +34,7 @@ const LISTS: &[&str] = &[
     "pid,ppid,user,%cpu,%mem,rss,vsz,etimes,args",
     "pid,pgid,sid,uid,gid,group,tty,stat,ni,pri,cls,nlwp,etime,time,start_time,stime,comm",
     "pid,pgrp,sess,euid,euser,egid,egroup,tname,s,nice,rssize,vsize,pcpu,pmem,cputime,lstart,start",
-    "pid,tt,state,thcount,rsz,ucmd",
+    "pid,tid,lwp,tt,state,thcount,rsz,ucmd",
     "pid,uname,command",
     "pid,cmd",
     // A blank separates names as a comma does.

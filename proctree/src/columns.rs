@@ -410,7 +410,7 @@ impl Column {
             Self::Denied => a.denied.cmp(&b.denied),
             Self::Depth => a.depth.cmp(&b.depth),
             Self::Matched => a.matched.cmp(&b.matched),
-            Self::Tid => a.tid.cmp(&b.tid),
+            Self::Tid => a.tid.unwrap_or(a.pid).cmp(&b.tid.unwrap_or(b.pid)),
             Self::Ports => a.ports.cmp(&b.ports),
             Self::CpuPercent => a.cpu_percent.total_cmp(&b.cpu_percent),
             Self::ElapsedS | Self::Elapsed => a.elapsed_s.cmp(&b.elapsed_s),
@@ -479,10 +479,8 @@ impl Column {
             Self::Denied => token(record.denied.join(",").as_bytes(), out),
             Self::Depth => number(record.depth, out),
             Self::Matched => number(record.matched, out),
-            Self::Tid => match record.tid {
-                Some(tid) => number(tid, out),
-                None => out.push_str(ABSENT),
-            },
+            // A process's row is its main thread's, whose id is the pid, as ps shows it.
+            Self::Tid => number(record.tid.unwrap_or(record.pid), out),
             Self::Ports => {
                 let words = ports_suffix(
                     record.ports.as_deref(),
