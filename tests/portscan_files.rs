@@ -354,6 +354,24 @@ fn host_discovery_alone_writes_each_host_into_the_files() {
     );
 }
 
+/// `-sn --report` prints nmap's report of the hosts on stdout, as a port scan's `--report`
+/// does, where it printed records.
+#[test]
+fn host_discovery_alone_prints_the_report_when_asked() {
+    let stdout = portscan(&["-sn", "--report", "127.0.0.1", "::1"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "portscan report for 127.0.0.1", "{stdout}");
+    assert!(lines[1].starts_with("Host is up ("), "{stdout}");
+    assert_eq!(lines[2], "portscan report for ::1", "{stdout}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("portscan done: 2 IP addresses (2 hosts up) scanned in "),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_host_not_scanned_to_the_end_is_an_error_in_the_xml() {
     let dir = TempDir::new("of-timeout");

@@ -945,8 +945,19 @@ fn ping_only<'a, W: io::Write + 'a>(
 ) -> Result<u64> {
     let DiscoveryFiles { mut dests, scan } = files;
     let started = scan.started;
-    let mut report = config.files.any_document().then(|| Report::new(scan));
+    // As a port scan's: the report on stdout with --report, or on a terminal.
+    let report_on_stdout = stdout.is_some()
+        && match config.layout {
+            Layout::Terminal => io::stdout().is_terminal(),
+            Layout::Report => true,
+            Layout::Records => false,
+        };
+    let mut report = (report_on_stdout || config.files.any_document()).then(|| Report::new(scan));
+    let mut stdout = stdout;
     if let Some(report) = &mut report {
+        if report_on_stdout && let Some(out) = stdout.take() {
+            report.add(Box::new(Normal), Dest::stdout(io::BufWriter::new(out)))?;
+        }
         add_file_documents(report, &mut dests)?;
     }
     let json = dests[Kind::Json.index()].take();
@@ -965,7 +976,8 @@ fn ping_only<'a, W: io::Write + 'a>(
     )?;
     listener.finish(outcome.interrupted)?;
     let found = found.finish()?;
-    if summary {
+    // The report's closing line says as much; -v still asks for the summary.
+    if config.verbose || (summary && !report_on_stdout) {
         warn(TOOL, found.summary(outcome, started.elapsed()));
     }
     if outcome.interrupted {
