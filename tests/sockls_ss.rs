@@ -376,6 +376,19 @@ fn the_summary_is_ss_s() {
     assert_eq!(json["tcp_ipv4"], 3);
     assert_eq!(json["tcp_ipv6"], 1);
     assert_eq!(json["tcp_estab"], 2);
+    // --hostname-field: the machine first, in JSON and on each text line, as in records.
+    let machine = sockets.output("hostname", &[]).trim().to_owned();
+    let stamped = sockets.output(sockls, &["-s", "--json", "--hostname-field"]);
+    assert!(
+        stamped.starts_with(&format!("{{\"hostname\":\"{machine}\",\"total\":")),
+        "{stamped}"
+    );
+    let stamped: serde_json::Value = serde_json::from_str(&stamped).unwrap();
+    assert_eq!(stamped["tcp_ipv4"], 3);
+    let text = sockets.output(sockls, &["-s", "--hostname-field"]);
+    for line in text.lines().filter(|line| !line.is_empty()) {
+        assert!(line.starts_with(&format!("{machine} ")), "{text}");
+    }
 }
 
 /// A namespace where nobody (uid 65534) listens on 127.0.0.1:7000, has made four connections

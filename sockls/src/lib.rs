@@ -147,7 +147,10 @@ pub fn run(config: &Config, out: impl Write) -> Result<Status> {
     };
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     if config.summary {
-        Summary::read()?.write(&mut out, config.format)?;
+        let hostname = config
+            .hostname_field
+            .then(common::contract::output::hostname);
+        Summary::read()?.write(&mut out, config.format, hostname.as_deref())?;
         out.flush().map_err(Error::output)?;
         return Ok(Status::default());
     }

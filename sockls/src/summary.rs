@@ -98,14 +98,40 @@ impl Summary {
     }
 
     /// Prints the summary: in text as ss lays it out, in JSON as one object.
-    pub fn write(&self, out: &mut impl Write, format: Format) -> Result<()> {
+    /// With `hostname` (`--hostname-field`), the machine's name comes first: JSON's first
+    /// field, and the first word of each text line, as in every other record.
+    pub fn write(
+        &self,
+        out: &mut impl Write,
+        format: Format,
+        hostname: Option<&str>,
+    ) -> Result<()> {
+        let json_error = |error: serde_json::Error| Error::output(std::io::Error::other(error));
         match format {
             Format::Json => {
-                serde_json::to_writer(&mut *out, self)
-                    .map_err(|error| Error::output(std::io::Error::other(error)))?;
-                writeln!(out).map_err(Error::output)
+                let body = serde_json::to_string(self).map_err(json_error)?;
+                let line = match hostname {
+                    // The object's own fields after the name: `{"hostname":"vm","total":7,...}`.
+                    Some(name) => {
+                        let name = serde_json::to_string(name).map_err(json_error)?;
+                        format!("{{\"hostname\":{name},{}", &body[1..])
+                    }
+                    None => body,
+                };
+                writeln!(out, "{line}").map_err(Error::output)
             }
-            Format::Text | Format::Csv => self.write_text(out).map_err(Error::output),
+            Format::Text | Format::Csv => {
+                let mut text = Vec::new();
+                self.write_text(&mut text).map_err(Error::output)?;
+                for line in String::from_utf8_lossy(&text).lines() {
+                    match hostname {
+                        Some(name) if !line.is_empty() => writeln!(out, "{name} {line}"),
+                        _ => writeln!(out, "{line}"),
+                    }
+                    .map_err(Error::output)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -212,7 +238,7 @@ mod tests {
         counts.parse(SOCKSTAT6);
         let summary = Summary::from_counts(&counts, current_established(SNMP));
         let mut out = Vec::new();
-        summary.write(&mut out, Format::Text).unwrap();
+        summary.write(&mut out, Format::Text, None).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "Total: 20\n\
@@ -233,7 +259,7 @@ mod tests {
         counts.parse(SOCKSTAT);
         let summary = Summary::from_counts(&counts, 7);
         let mut out = Vec::new();
-        summary.write(&mut out, Format::Json).unwrap();
+        summary.write(&mut out, Format::Json, None).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(json["tcp_total"], 254);
         assert_eq!(json["tcp_estab"], 7);
@@ -254,7 +280,7 @@ mod tests {
         ));
         let summary = Summary::from_counts(&counts, 0);
         let mut out = Vec::new();
-        summary.write(&mut out, Format::Text).unwrap();
+        summary.write(&mut out, Format::Text, None).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains(&format!("TCP:   {max} (estab 0, closed 0,")),
