@@ -138,13 +138,14 @@ fn unescape(text: &str) -> Vec<u8> {
 /// bytes, where ps puts `?`, `.` or (for a newline) a blank for each that is not
 /// printable ASCII.
 fn same_command(ours: &str, theirs: &str) -> bool {
-    // A kworker's name ends with the work queue it serves at the moment.
+    // A kworker's name ends with the work queue it serves at the moment, after a `-`, or a
+    // `+` while it is busy (`kworker/1:1+events_freezable`).
     let worker = |name: &str| -> Option<String> {
         let (open, rest) = name
             .strip_prefix("kworker/")
             .map(|rest| ("", rest))
             .or_else(|| Some(("[", name.strip_prefix("[kworker/")?)))?;
-        Some(format!("{open}kworker/{}", rest.split('-').next()?))
+        Some(format!("{open}kworker/{}", rest.split(['-', '+']).next()?))
     };
     if let (Some(ours), Some(theirs)) = (worker(ours), worker(theirs)) {
         return ours == theirs;
