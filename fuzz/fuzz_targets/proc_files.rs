@@ -63,8 +63,12 @@ fn summary(data: &[u8]) {
     );
     let summary = sockls::Summary::from_texts(sockstat, sockstat6, snmp);
     for format in [Format::Text, Format::Json] {
-        let mut out = Vec::new();
-        summary.write(&mut out, format).expect("writes to memory");
+        for hostname in [None, Some("host")] {
+            let mut out = Vec::new();
+            summary
+                .write(&mut out, format, hostname)
+                .expect("writes to memory");
+        }
     }
 }
 
