@@ -88,6 +88,11 @@ pub struct FailedHosts {
 }
 
 impl FailedHosts {
+    /// No host failed by address or name: the comparison need not filter.
+    fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.names.is_empty()
+    }
+
     fn covers(&self, record: &PortRecord) -> bool {
         self.addresses.contains(&record.address) || self.names.contains(&record.host)
     }
@@ -149,10 +154,14 @@ impl Comparison {
                 update,
                 earlier,
             } => {
-                let known = |records: Vec<PortRecord>| -> Vec<PortRecord> {
-                    records.into_iter().filter(|r| !failed.covers(r)).collect()
+                let changes = if failed.is_empty() {
+                    baseline::compare(earlier, now, shown)
+                } else {
+                    let earlier = earlier.into_iter().filter(|r| !failed.covers(r)).collect();
+                    let now: Vec<PortRecord> =
+                        now.iter().filter(|r| !failed.covers(r)).cloned().collect();
+                    baseline::compare(earlier, &now, shown)
                 };
-                let changes = baseline::compare(known(earlier), &known(now.to_vec()), shown);
                 if update && failed.count > 0 {
                     warn(
                         TOOL,

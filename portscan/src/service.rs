@@ -101,7 +101,12 @@ impl Identity {
         }
     }
 
-    fn named(service: &str, method: Method, confidence: u8, banner: Option<OsText>) -> Self {
+    pub(crate) fn named(
+        service: &str,
+        method: Method,
+        confidence: u8,
+        banner: Option<OsText>,
+    ) -> Self {
         Self {
             service: service.to_owned(),
             product: None,

@@ -1185,20 +1185,26 @@ fn has_nmap_service_column(rest: &[u8]) -> bool {
 /// (with `--hostname-field`, the machine first): a service named already, by probing or by
 /// the table. A record without them (`HOST PORT/PROTO STATE REASON`) is named.
 fn names_its_service_after_host(line: &[u8]) -> bool {
-    let tokens: Vec<&[u8]> = line
+    // The first seven tokens, without an allocation: this runs for most text lines.
+    let mut tokens: [&[u8]; 7] = [&[]; 7];
+    let mut count = 0;
+    for token in line
         .split(u8::is_ascii_whitespace)
-        .filter(|token| !token.is_empty())
-        .take(7)
-        .collect();
+        .filter(|t| !t.is_empty())
+    {
+        tokens[count] = token;
+        count += 1;
+        if count == tokens.len() {
+            break;
+        }
+    }
     let is_port = |token: &[u8]| {
         token.iter().position(|&b| b == b'/').is_some_and(|slash| {
-            parse_port(&token[..slash]).is_ok()
-                && [b"tcp" as &[u8], b"udp"].contains(&&token[slash + 1..])
+            port_token(&token[..slash], &token[slash + 1..]).is_some_and(|found| found.is_ok())
         })
     };
-    (1..=2).any(|at| {
-        tokens.len() >= at + 4 && is_port(tokens[at]) && NMAP_STATES.contains(&tokens[at + 1])
-    })
+    (1..=2)
+        .any(|at| count >= at + 4 && is_port(tokens[at]) && NMAP_STATES.contains(&tokens[at + 1]))
 }
 
 /// `ADDRESS:NAME`, a socket's end with its port's service name, as ss and netstat print it

@@ -800,18 +800,8 @@ mod tests {
     #[test]
     fn a_guessed_service_name_ends_with_a_question_mark() {
         let scan = scan(Listed::Nmap, false, false);
-        let identity = |service: &str, method, confidence| Identity {
-            service: service.to_owned(),
-            product: None,
-            version: None,
-            extra_info: None,
-            tunnel: None,
-            cpe: None,
-            banner: None,
-            method,
-            confidence,
-            certificate: None,
-        };
+        let identity =
+            |service, method, confidence| Identity::named(service, method, confidence, None);
         let line = |port, state, identity| Line {
             port: TargetPort {
                 proto: Proto::Udp,
